@@ -1,0 +1,175 @@
+// mistore-dc: the datacenter backend daemon — catalog of names and objects,
+// and the cluster map (POPs, their states, the epoch). One libuv loop; the
+// catalog is SQLite on the loop thread. A POP's connection dropping marks it
+// down in the map (a new epoch); its Hello marks it up again.
+#include <signal.h>
+
+#include <cstdio>
+#include <map>
+
+#include "dc-backend/catalog.h"
+#include "shared/core/config.h"
+#include "shared/core/log.h"
+#include "shared/uvio/connection.h"
+
+namespace mistore {
+namespace {
+
+std::vector<Knob> DcKnobs() {
+  return {
+      {"listen", "127.0.0.1:7000", "address for POPs"},
+      {"data_dir", "/var/lib/mistore/dc", "where the catalog lives"},
+      {"frame_bytes_max", "8388608", "largest frame accepted from a peer", Knob::kInt},
+      {"log_level", "info", "debug, info, warn or error"},
+  };
+}
+
+class DcDaemon {
+ public:
+  DcDaemon(const Config& cfg, std::unique_ptr<Catalog> catalog)
+      : cfg_(cfg),
+        catalog_(std::move(catalog)),
+        listener_(&loop_, Limits(cfg), [this](const Connection::Ptr& c) { OnAccept(c); }) {}
+
+  int Run() {
+    auto bound = listener_.Listen(cfg_.Str("listen"));
+    if (!bound.ok()) FatalExit("listen", bound.status().ToString().c_str());
+    loop_.OnSignal(SIGTERM, [this] { Shutdown(); });
+    loop_.OnSignal(SIGINT, [this] { Shutdown(); });
+    MS_INFO("dc", "ready", "listen=" + bound.value());
+    loop_.Run();
+    return 0;
+  }
+
+ private:
+  static ConnectionLimits Limits(const Config& cfg) {
+    ConnectionLimits l;
+    l.frame_bytes_max = size_t(cfg.Int("frame_bytes_max"));
+    return l;
+  }
+
+  void Shutdown() {
+    MS_INFO("dc", "shutting down", "");
+    listener_.Close();
+    auto conns = conns_;
+    for (auto& [c, pop] : conns) c->Close(Unavailable("shutting down"));
+    loop_.Stop();
+  }
+
+  void OnAccept(const Connection::Ptr& c) {
+    conns_[c] = 0;
+    c->set_on_request([this](const Connection::Ptr& c, pb::Envelope&& env) { Dispatch(c, env); });
+    c->set_on_close([this](const Connection::Ptr& c, const Status&) {
+      uint32_t pop = conns_[c];
+      conns_.erase(c);
+      if (pop == 0) return;
+      for (auto& [other, id] : conns_)
+        if (id == pop) return;  // it still has another connection
+      MS_INFO("dc", "POP disconnected; marking it down", "pop=" + std::to_string(pop));
+      Status st = catalog_->PopDown(pop);
+      if (!st.ok()) MS_ERROR("dc", "catalog update failed", "error=\"" + st.ToString() + "\"");
+    });
+  }
+
+  // One dispatch for the DC role; one handler per message type.
+  void Dispatch(const Connection::Ptr& c, const pb::Envelope& env) {
+    if (!env.has_hello() && conns_[c] == 0)
+      return c->ReplyError(env.request_id(),
+                           Status(Code::kPermissionDenied, "say Hello before anything else"));
+    pb::Envelope reply;
+    Status st;
+    switch (env.body_case()) {
+      case pb::Envelope::kHello: st = HandleHello(c, env.hello(), &reply); break;
+      case pb::Envelope::kGetClusterMap: st = HandleGetClusterMap(&reply); break;
+      case pb::Envelope::kClaimName: st = HandleClaimName(env.claim_name(), &reply); break;
+      case pb::Envelope::kLookupName: st = HandleLookupName(env.lookup_name(), &reply); break;
+      case pb::Envelope::kReportVersion: st = HandleReportVersion(env.report_version(), &reply); break;
+      case pb::Envelope::kListObjects: st = HandleListObjects(env.list_objects(), &reply); break;
+      default:
+        st = ProtocolError("DC does not serve message type " + std::to_string(int(env.body_case())));
+    }
+    if (!st.ok()) return c->ReplyError(env.request_id(), st);
+    c->Reply(env.request_id(), std::move(reply));
+  }
+
+  Status HandleHello(const Connection::Ptr& c, const pb::Hello& h, pb::Envelope* reply) {
+    if (h.role() != pb::ROLE_POP) return Status(Code::kPermissionDenied, "the DC serves POPs");
+    if (h.node_id() == 0) return InvalidArgument("POP id 0 is reserved");
+    if (conns_[c] != h.node_id()) {
+      conns_[c] = h.node_id();
+      MS_INFO("dc", "POP registered", "pop=" + std::to_string(h.node_id()) + " region=" +
+                                          h.region() + " addr=" + h.listen_addr());
+    }
+    MS_RETURN_IF_ERROR(catalog_->PopUp(h.node_id(), h.region(), h.listen_addr()));
+    MS_ASSIGN_OR_RETURN(pb::ClusterMap map, catalog_->Map());
+    reply->mutable_hello_reply()->set_node_id(0);
+    *reply->mutable_hello_reply()->mutable_map() = map;
+    return Status::Ok();
+  }
+
+  Status HandleGetClusterMap(pb::Envelope* reply) {
+    MS_ASSIGN_OR_RETURN(pb::ClusterMap map, catalog_->Map());
+    *reply->mutable_cluster_map() = map;
+    return Status::Ok();
+  }
+
+  Status HandleClaimName(const pb::ClaimName& m, pb::Envelope* reply) {
+    if (m.proposed_oid().size() != 16) return InvalidArgument("oid must be 16 bytes");
+    MS_ASSIGN_OR_RETURN(auto claimed, catalog_->ClaimName(m.subscriber(), ToBytes(m.name_key()),
+                                                          ToBytes(m.proposed_oid())));
+    reply->mutable_claim_name_reply()->set_oid(std::string(claimed.first.begin(), claimed.first.end()));
+    reply->mutable_claim_name_reply()->set_created(claimed.second);
+    return Status::Ok();
+  }
+
+  Status HandleLookupName(const pb::LookupName& m, pb::Envelope* reply) {
+    MS_ASSIGN_OR_RETURN(Bytes oid, catalog_->LookupName(m.subscriber(), ToBytes(m.name_key())));
+    reply->mutable_claim_name_reply()->set_oid(std::string(oid.begin(), oid.end()));
+    return Status::Ok();
+  }
+
+  Status HandleReportVersion(const pb::ReportVersion& m, pb::Envelope* reply) {
+    MS_RETURN_IF_ERROR(catalog_->ReportVersion(m.info()));
+    reply->mutable_empty();
+    return Status::Ok();
+  }
+
+  Status HandleListObjects(const pb::ListObjects& m, pb::Envelope* reply) {
+    MS_ASSIGN_OR_RETURN(pb::ObjectList list, catalog_->ListObjects(m.subscriber()));
+    *reply->mutable_object_list() = list;
+    return Status::Ok();
+  }
+
+  static Bytes ToBytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
+
+  const Config& cfg_;
+  std::unique_ptr<Catalog> catalog_;
+  EventLoop loop_;
+  Listener listener_;
+  std::map<Connection::Ptr, uint32_t> conns_;  // connection -> POP id (0: not yet known)
+};
+
+}  // namespace
+}  // namespace mistore
+
+int main(int argc, char** argv) {
+  using namespace mistore;
+  signal(SIGPIPE, SIG_IGN);
+  Config cfg(DcKnobs());
+  switch (ParseCommandLine("mistore-dc", "[--config FILE] [--name=value ...]", &cfg, argc, argv,
+                           nullptr)) {
+    case ArgsOutcome::kExitOk: return 0;
+    case ArgsOutcome::kExitUsage: return 2;
+    case ArgsOutcome::kRun: break;
+  }
+  LogLevel level;
+  if (!ParseLogLevel(cfg.Str("log_level"), &level)) {
+    std::fprintf(stderr, "mistore-dc: bad --log-level\n");
+    return 2;
+  }
+  SetLogLevel(level);
+  auto catalog = Catalog::Open(cfg.Str("data_dir"));
+  if (!catalog.ok()) FatalExit("open catalog", catalog.status().ToString().c_str());
+  DcDaemon d(cfg, std::move(catalog.value()));
+  return d.Run();
+}

@@ -1,0 +1,228 @@
+// mistore-agent: the home-gateway agent. One libuv loop:
+//  - keeps a connection to its POP (re-dialled when it drops), says Hello
+//    with its gateway id, subscriber and free space, and serves the POP's
+//    StoreFragment / FetchFragment calls from its FragmentStore;
+//  - listens for the subscriber's devices (the `mistore` client) on the LAN
+//    and relays their requests to its POP, stamped with its gateway id; it
+//    refuses requests for any other subscriber.
+// Fragment files are small (chunk/k); their fsync runs on the loop thread.
+#include <signal.h>
+
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "shared/core/config.h"
+#include "shared/core/log.h"
+#include "shared/store/fragment_store.h"
+#include "shared/uvio/connection.h"
+
+namespace mistore {
+namespace {
+
+std::vector<Knob> AgentKnobs() {
+  return {
+      {"gateway_id", "", "this gateway's numeric id, unique in the cluster", Knob::kInt},
+      {"subscriber", "", "the subscriber who owns this gateway"},
+      {"pop", "127.0.0.1:7100", "address of this gateway's POP"},
+      {"client_listen", "127.0.0.1:7300", "address where the subscriber's devices connect"},
+      {"data_dir", "/var/lib/mistore/agent", "where fragments are stored"},
+      {"store_bytes_max", "10737418240", "share of the disk given to other people's fragments",
+       Knob::kInt},
+      {"frame_bytes_max", "8388608", "largest frame accepted from a peer", Knob::kInt},
+      {"reconnect_ms", "1000", "delay before re-dialling a lost POP connection", Knob::kInt},
+      {"log_level", "info", "debug, info, warn or error"},
+  };
+}
+
+class Agent {
+ public:
+  Agent(const Config& cfg, FragmentStore store)
+      : cfg_(cfg),
+        store_(std::move(store)),
+        limits_(Limits(cfg)),
+        clients_(&loop_, limits_, [this](const Connection::Ptr& c) { OnClient(c); }) {}
+
+  int Run() {
+    auto bound = clients_.Listen(cfg_.Str("client_listen"));
+    if (!bound.ok()) FatalExit("listen", bound.status().ToString().c_str());
+    loop_.OnSignal(SIGTERM, [this] { Shutdown(); });
+    loop_.OnSignal(SIGINT, [this] { Shutdown(); });
+    if (store_.corrupt_at_open())
+      MS_WARN("agent", "corrupt fragment files found at start",
+              "count=" + std::to_string(store_.corrupt_at_open()));
+    MS_INFO("agent", "ready", "listen=" + bound.value() + " gateway_id=" + cfg_.Str("gateway_id") +
+                                  " fragments=" + std::to_string(store_.fragment_count()));
+    DialPop();
+    loop_.Run();
+    return 0;
+  }
+
+ private:
+  static ConnectionLimits Limits(const Config& cfg) {
+    ConnectionLimits l;
+    l.frame_bytes_max = size_t(cfg.Int("frame_bytes_max"));
+    return l;
+  }
+
+  void Shutdown() {
+    MS_INFO("agent", "shutting down", "");
+    stopping_ = true;
+    clients_.Close();
+    if (pop_) pop_->Close(Unavailable("shutting down"));
+    auto cs = client_conns_;
+    for (auto& c : cs) c->Close(Unavailable("shutting down"));
+    loop_.Stop();
+  }
+
+  // ---- the POP connection ----
+  void DialPop() {
+    if (stopping_) return;
+    Dial(&loop_, cfg_.Str("pop"), limits_, [this](Result<Connection::Ptr> r) {
+      if (!r.ok()) {
+        if (!pop_warned_) MS_WARN("agent", "cannot reach POP; retrying", "error=\"" + r.status().message() + "\"");
+        pop_warned_ = true;
+        loop_.After(uint64_t(cfg_.Int("reconnect_ms")), [this] { DialPop(); });
+        return;
+      }
+      Connection::Ptr c = r.value();
+      c->set_on_request([this](const Connection::Ptr& c, pb::Envelope&& env) { OnPopRequest(c, env); });
+      c->set_on_close([this](const Connection::Ptr&, const Status& why) {
+        pop_.reset();
+        if (stopping_) return;
+        MS_WARN("agent", "lost POP connection; reconnecting", "reason=\"" + why.message() + "\"");
+        loop_.After(uint64_t(cfg_.Int("reconnect_ms")), [this] { DialPop(); });
+      });
+      pb::Envelope hello;
+      auto* h = hello.mutable_hello();
+      h->set_role(pb::ROLE_GATEWAY);
+      h->set_node_id(uint32_t(cfg_.Int("gateway_id")));
+      h->set_subscriber(cfg_.Str("subscriber"));
+      h->set_store_bytes_free(store_.free_bytes());
+      c->Call(hello, [this, c](Result<pb::Envelope> r) {
+        if (!r.ok() || r->has_error()) {
+          MS_WARN("agent", "POP refused registration", "");
+          c->Close(Unavailable("registration refused"));
+          return;
+        }
+        pop_ = c;
+        pop_warned_ = false;
+        MS_INFO("agent", "registered with POP", "pop=" + cfg_.Str("pop"));
+      });
+    });
+  }
+
+  // One dispatch for requests from the POP; one handler per message type.
+  void OnPopRequest(const Connection::Ptr& c, const pb::Envelope& env) {
+    switch (env.body_case()) {
+      case pb::Envelope::kStoreFragment: return HandleStoreFragment(c, env);
+      case pb::Envelope::kFetchFragment: return HandleFetchFragment(c, env);
+      default:
+        c->ReplyError(env.request_id(), ProtocolError("agent does not serve this message from a POP"));
+    }
+  }
+
+  void HandleStoreFragment(const Connection::Ptr& c, const pb::Envelope& env) {
+    const std::string& f = env.store_fragment().fragment();
+    Status st = store_.Put(Bytes(f.begin(), f.end()));
+    if (!st.ok()) {
+      MS_WARN("agent", "fragment refused", "error=\"" + st.ToString() + "\"");
+      return c->ReplyError(env.request_id(), st);
+    }
+    pb::Envelope r;
+    r.mutable_empty();
+    c->Reply(env.request_id(), r);
+  }
+
+  void HandleFetchFragment(const Connection::Ptr& c, const pb::Envelope& env) {
+    const std::string& id = env.fetch_fragment().chunk_id();
+    auto blob = store_.Get(Bytes(id.begin(), id.end()), env.fetch_fragment().index());
+    if (!blob.ok()) {
+      if (blob.status().code() == Code::kCorrupt)
+        MS_WARN("agent", "fragment failed its check; not served", "error=\"" + blob.status().message() + "\"");
+      return c->ReplyError(env.request_id(), blob.status());
+    }
+    pb::Envelope r;
+    r.mutable_fragment_data()->set_fragment(std::string(blob->begin(), blob->end()));
+    c->Reply(env.request_id(), r);
+  }
+
+  // ---- the subscriber's devices ----
+  void OnClient(const Connection::Ptr& c) {
+    client_conns_.insert(c);
+    c->set_on_close([this](const Connection::Ptr& c, const Status&) { client_conns_.erase(c); });
+    c->set_on_request([this](const Connection::Ptr& c, pb::Envelope&& env) { OnClientRequest(c, env); });
+  }
+
+  static const std::string* SubscriberOf(const pb::Envelope& env) {
+    switch (env.body_case()) {
+      case pb::Envelope::kPutChunk: return &env.put_chunk().subscriber();
+      case pb::Envelope::kPutCommit: return &env.put_commit().subscriber();
+      case pb::Envelope::kGetVersion: return &env.get_version().subscriber();
+      case pb::Envelope::kGetChunk: return &env.get_chunk().subscriber();
+      case pb::Envelope::kListObjects: return &env.list_objects().subscriber();
+      default: return nullptr;
+    }
+  }
+
+  void OnClientRequest(const Connection::Ptr& c, pb::Envelope env) {
+    uint64_t id = env.request_id();
+    if (env.has_get_placement()) {
+      // carries no subscriber; the POP checks ownership against ours.
+    } else {
+      const std::string* sub = SubscriberOf(env);
+      if (!sub) return c->ReplyError(id, ProtocolError("not a client request"));
+      if (*sub != cfg_.Str("subscriber"))
+        return c->ReplyError(id, Status(Code::kPermissionDenied,
+                                        "this gateway serves subscriber " + cfg_.Str("subscriber")));
+    }
+    if (env.has_put_commit()) env.mutable_put_commit()->set_gateway_id(uint32_t(cfg_.Int("gateway_id")));
+    if (!pop_) return c->ReplyError(id, Unavailable("gateway agent is not connected to its POP"));
+    std::weak_ptr<Connection> weak = c;
+    pop_->Call(std::move(env), [weak, id](Result<pb::Envelope> r) {
+      auto c = weak.lock();
+      if (!c || c->closed()) return;
+      if (!r.ok()) return c->ReplyError(id, r.status());
+      c->Reply(id, std::move(r.value()));
+    });
+  }
+
+  const Config& cfg_;
+  FragmentStore store_;
+  EventLoop loop_;
+  ConnectionLimits limits_;
+  Listener clients_;
+  Connection::Ptr pop_;
+  std::set<Connection::Ptr> client_conns_;
+  bool pop_warned_ = false;
+  bool stopping_ = false;
+};
+
+}  // namespace
+}  // namespace mistore
+
+int main(int argc, char** argv) {
+  using namespace mistore;
+  signal(SIGPIPE, SIG_IGN);
+  Config cfg(AgentKnobs());
+  switch (ParseCommandLine("mistore-agent", "[--config FILE] [--name=value ...]", &cfg, argc, argv,
+                           nullptr)) {
+    case ArgsOutcome::kExitOk: return 0;
+    case ArgsOutcome::kExitUsage: return 2;
+    case ArgsOutcome::kRun: break;
+  }
+  Status st;
+  if (cfg.Str("gateway_id").empty()) st = InvalidArgument("--gateway-id is required");
+  if (st.ok() && cfg.Str("subscriber").empty()) st = InvalidArgument("--subscriber is required");
+  LogLevel level;
+  if (st.ok() && !ParseLogLevel(cfg.Str("log_level"), &level)) st = InvalidArgument("bad --log-level");
+  if (!st.ok()) {
+    std::fprintf(stderr, "mistore-agent: %s\n", st.message().c_str());
+    return 2;
+  }
+  SetLogLevel(level);
+  auto store = FragmentStore::Open(cfg.Str("data_dir") + "/fragments", uint64_t(cfg.Int("store_bytes_max")));
+  if (!store.ok()) FatalExit("open fragment store", store.status().ToString().c_str());
+  Agent a(cfg, std::move(store.value()));
+  return a.Run();
+}

@@ -1,0 +1,190 @@
+// PopCore: the POP's protocol logic as a deterministic state machine.
+//
+// It owns no sockets, no clock and no randomness of its own: the adapter
+// (pop_daemon.cc, libuv) or the simulator feeds it requests, replies to its
+// calls, finished compute jobs and ticks, each with the current time; it
+// answers with an Outbox of data — calls to make (to a POP, the DC or one of
+// its gateways), replies to send, CPU jobs to run (erasure encode/decode) —
+// and it reads/writes durable state through PopStore (synchronous).
+// Randomness (backup choice, replica pick, placement shuffle) comes from one
+// RNG seeded at construction.
+//
+// Roles it plays (paper, figs. 3–13): entry POP for its region's gateways
+// (PutCommit, GetVersion, GetChunk), primary or backup of objects
+// (CommitVersion, FetchVersion, FetchChunk), and placer of its replicas'
+// chunks on k+m distinct gateways of its region.
+//
+// Runs on the daemon's loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "pop-server/pop_store.h"
+#include "shared/core/oid.h"
+#include "shared/proto/mistore.pb.h"
+
+namespace mistore {
+
+struct PopParams {
+  uint32_t pop_id = 0;
+  std::string region;
+  int k = 4;
+  int m = 2;
+  uint64_t cache_bytes_max = 1ull << 30;
+  size_t placements_in_flight_max = 4;
+  size_t chunk_bytes_max = (4u << 20) + 64;
+  size_t chunks_per_version_max = 1u << 20;
+  size_t manifest_bytes_max = 64u << 20;
+  uint64_t call_timeout_ms = 30000;
+  uint64_t fragment_timeout_ms = 10000;
+  uint64_t placement_retry_ms = 1000;
+};
+
+// Destination of an outgoing call.
+struct Dest {
+  enum Kind { kPop, kDc, kGateway } kind;
+  uint32_t id = 0;  // pop id or gateway id (unused for kDc)
+  auto operator<=>(const Dest&) const = default;
+};
+
+// Who sent an incoming request: a connection id chosen by the adapter, and
+// what that connection proved to be (from its Hello).
+struct Peer {
+  uint64_t conn_id = 0;
+  pb::Role role = pb::ROLE_UNKNOWN;
+  uint32_t node_id = 0;
+  std::string subscriber;  // for gateways
+};
+
+using Token = uint64_t;
+
+struct OutCall {
+  Token token;
+  Dest to;
+  pb::Envelope msg;
+  uint64_t timeout_ms;
+};
+
+struct OutReply {
+  uint64_t conn_id;
+  uint64_t request_id;
+  pb::Envelope msg;  // body set, or error set
+};
+
+// CPU work to run off the loop; `run` must not touch PopCore.
+struct Job {
+  Token token;
+  std::function<void()> run;
+};
+
+struct Outbox {
+  std::vector<OutCall> calls;
+  std::vector<OutReply> replies;
+  std::vector<Job> jobs;
+  bool empty() const { return calls.empty() && replies.empty() && jobs.empty(); }
+};
+
+struct GatewayState {
+  uint32_t id;
+  std::string subscriber;
+  uint64_t store_bytes_free;
+  bool connected;
+};
+
+class PopCore {
+ public:
+  PopCore(PopParams params, PopStore* store, uint64_t seed);
+
+  // ---- inputs ----
+  void OnRequest(uint64_t now_ms, const Peer& from, const pb::Envelope& req);
+  void OnCallDone(uint64_t now_ms, Token token, Result<pb::Envelope> reply);
+  void OnJobDone(uint64_t now_ms, Token token);
+  void OnGatewayUp(uint64_t now_ms, const GatewayState& gw);
+  void OnGatewayDown(uint64_t now_ms, uint32_t gateway_id);
+  void OnClusterMap(uint64_t now_ms, const pb::ClusterMap& map);
+  void OnTick(uint64_t now_ms);  // retries: placement, reports to the DC
+
+  // ---- outputs ----
+  Outbox TakeOutbox();
+
+  // ---- views for the adapter and tests ----
+  const pb::ClusterMap& cluster_map() const { return map_; }
+  bool IsGatewayConnected(uint32_t id) const;
+  size_t placements_in_flight() const { return placing_.size(); }
+  size_t placement_queue_size() const { return place_queue_.size(); }
+
+ private:
+  using ReplyCont = std::function<void(Result<pb::Envelope>)>;
+  struct Incoming {
+    uint64_t conn_id;
+    uint64_t request_id;
+  };
+
+  // Call plumbing.
+  void Call(Dest to, pb::Envelope msg, ReplyCont cont, uint64_t timeout_ms = 0);
+  void RunJob(std::function<void()> run, std::function<void()> then);
+  void Reply(const Incoming& in, pb::Envelope msg);
+  void ReplyError(const Incoming& in, const Status& st);
+
+  // One handler per message type.
+  void HandlePutChunk(const Incoming& in, const Peer& from, const pb::PutChunk& m);
+  void HandlePutCommit(const Incoming& in, const Peer& from, const pb::PutCommit& m);
+  void HandleGetVersion(const Incoming& in, const Peer& from, const pb::GetVersion& m);
+  void HandleGetChunk(const Incoming& in, const Peer& from, const pb::GetChunk& m);
+  void HandleListObjects(const Incoming& in, const Peer& from, const pb::ListObjects& m);
+  void HandleGetPlacement(const Incoming& in, const Peer& from, const pb::GetPlacement& m);
+  void HandleStoreChunk(const Incoming& in, const Peer& from, const pb::StoreChunk& m);
+  void HandleCommitVersion(const Incoming& in, const Peer& from, const pb::CommitVersion& m);
+  void HandleFetchVersion(const Incoming& in, const Peer& from, const pb::FetchVersion& m);
+  void HandleFetchChunk(const Incoming& in, const Peer& from, const pb::FetchChunk& m);
+
+  // Write path.
+  void ResolveOidForWrite(const pb::PutCommit& m, std::function<void(Result<Oid>)> done);
+  void PushChunks(uint32_t pop, const std::string& subscriber, std::vector<std::string> ids,
+                  size_t next, std::function<void(Status)> done);
+  void CommitAsPrimary(pb::VersionInfo info, std::function<void(Result<uint64_t>)> done);
+  void StoreReplicaChunks(const pb::VersionInfo& info);
+
+  // Read path.
+  void ReadChunkFromReplicas(const Oid& oid, const pb::FetchChunk& req,
+                             std::function<void(Result<pb::Envelope>)> done);
+  void ReadChunkFromFragments(const ChunkKey& key, std::function<void(Result<Bytes>)> done);
+  std::vector<uint32_t> ReplicaOrder(const Oid& oid);
+
+  // Placement.
+  void EnqueuePlacement(const ChunkKey& key);
+  void PumpPlacement();
+  void PlaceChunk(const ChunkKey& key);
+  void FinishPlacement(const ChunkKey& key, bool ok);
+  void EvictIfNeeded();
+  void ReportVersions();
+
+  bool PopUp(uint32_t pop_id) const;
+  Status CheckSubscriber(const Peer& from, const std::string& subscriber) const;
+
+  PopParams p_;
+  PopStore* store_;
+  std::mt19937_64 rng_;
+  uint64_t now_ms_ = 0;
+  Token next_token_ = 1;
+  Outbox out_;
+  std::map<Token, ReplyCont> calls_;
+  std::map<Token, std::function<void()>> jobs_;
+  pb::ClusterMap map_;
+  std::map<uint32_t, GatewayState> gateways_;
+  std::deque<ChunkKey> place_queue_;
+  std::set<ChunkKey> queued_or_placing_;
+  std::set<ChunkKey> placing_;
+  std::set<std::pair<Bytes, uint64_t>> reporting_;
+  uint64_t next_place_retry_ms_ = 0;
+};
+
+}  // namespace mistore

@@ -1,0 +1,74 @@
+// PopStore: the POP's durable state — chunk payloads it holds (as replica or
+// as cache), object versions it stores as primary/backup, where its region's
+// fragments live, and per-gateway creation counters. PopCore calls it
+// synchronously from the loop thread; every mutating call is durable when it
+// returns (SQLite WAL + fsync'd files). The real implementation is
+// SqlitePopStore; the simulator may substitute an in-memory one.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "shared/core/bytes.h"
+#include "shared/core/status.h"
+#include "shared/proto/mistore.pb.h"
+
+namespace mistore {
+
+// Lifecycle of a chunk at a POP.
+enum class ChunkState : int {
+  kStaged = 0,    // uploaded by a client, its version not committed yet
+  kReplica = 1,   // this POP is primary/backup of a version using it; not
+                  // yet fully placed on gateways (never evicted)
+  kPlaced = 2,    // replica whose k+m fragments are all placed
+  kCached = 3,    // a copy kept only to serve reads (evictable)
+};
+
+struct ChunkKey {
+  std::string subscriber;
+  Bytes chunk_id;
+  auto operator<=>(const ChunkKey&) const = default;
+};
+
+struct FragmentLoc {
+  uint32_t index;
+  uint32_t gateway_id;
+};
+
+struct ChunkInfo {
+  ChunkState state;
+  bool has_data;
+  uint64_t size_bytes;
+};
+
+class PopStore {
+ public:
+  virtual ~PopStore() = default;
+
+  // Stores payload; keeps the more durable of the old and new state.
+  virtual Status PutChunk(const ChunkKey& key, const Bytes& data, ChunkState state) = 0;
+  virtual Result<Bytes> GetChunk(const ChunkKey& key) = 0;  // kNotFound without data
+  virtual Result<ChunkInfo> GetChunkInfo(const ChunkKey& key) = 0;
+  virtual Status SetChunkState(const ChunkKey& key, ChunkState state) = 0;
+  virtual Status DropChunkData(const ChunkKey& key) = 0;
+  // Chunks in state kReplica (need placement), oldest first.
+  virtual std::vector<ChunkKey> UnplacedChunks(size_t limit) = 0;
+  // Chunks whose data may be dropped (kPlaced or kCached), least recently
+  // used first, with their sizes.
+  virtual std::vector<std::pair<ChunkKey, uint64_t>> EvictionCandidates(size_t limit) = 0;
+  virtual uint64_t CachedBytes() = 0;  // payload bytes held on disk
+
+  virtual Status PutVersion(const pb::VersionInfo& info) = 0;
+  virtual Result<pb::VersionInfo> GetVersion(const Bytes& oid, uint64_t version) = 0;  // 0=latest
+  virtual uint64_t LatestVersion(const Bytes& oid) = 0;  // 0 when unknown
+  virtual std::vector<pb::VersionInfo> UnreportedVersions(size_t limit) = 0;
+  virtual Status MarkReported(const Bytes& oid, uint64_t version) = 0;
+
+  virtual Status RecordFragment(const ChunkKey& key, uint32_t index, uint32_t gateway_id) = 0;
+  virtual std::vector<FragmentLoc> Fragments(const ChunkKey& key) = 0;
+
+  virtual Result<uint32_t> NextCounter(uint32_t gateway_id) = 0;
+};
+
+}  // namespace mistore

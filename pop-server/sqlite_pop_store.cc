@@ -1,0 +1,272 @@
+#include "pop-server/sqlite_pop_store.h"
+
+#include "shared/store/file_util.h"
+
+namespace mistore {
+
+namespace {
+constexpr size_t kChunkFileBytesMax = 16u << 20;
+const char* kSchema = R"(
+CREATE TABLE IF NOT EXISTS chunks(
+  id INTEGER PRIMARY KEY, subscriber TEXT NOT NULL, chunk_id BLOB NOT NULL,
+  size INTEGER NOT NULL DEFAULT 0, state INTEGER NOT NULL, has_data INTEGER NOT NULL DEFAULT 0,
+  last_used INTEGER NOT NULL DEFAULT 0, UNIQUE(subscriber, chunk_id));
+CREATE INDEX IF NOT EXISTS chunks_state ON chunks(state, last_used);
+CREATE TABLE IF NOT EXISTS objects(
+  id INTEGER PRIMARY KEY, oid BLOB NOT NULL UNIQUE, subscriber TEXT NOT NULL,
+  latest INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS versions(
+  object INTEGER NOT NULL, version INTEGER NOT NULL, info BLOB NOT NULL,
+  reported INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(object, version)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fragments(
+  chunk INTEGER NOT NULL, idx INTEGER NOT NULL, gateway INTEGER NOT NULL,
+  PRIMARY KEY(chunk, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counters(gateway INTEGER PRIMARY KEY, next INTEGER NOT NULL);
+)";
+}  // namespace
+
+Result<std::unique_ptr<SqlitePopStore>> SqlitePopStore::Open(const std::string& data_dir) {
+  MS_RETURN_IF_ERROR(MakeDirs(data_dir + "/chunks"));
+  MS_ASSIGN_OR_RETURN(Db db, Db::Open(data_dir + "/pop.sqlite"));
+  std::unique_ptr<SqlitePopStore> s(new SqlitePopStore(data_dir, std::move(db)));
+  MS_RETURN_IF_ERROR(s->Init());
+  return s;
+}
+
+Status SqlitePopStore::Init() {
+  MS_RETURN_IF_ERROR(db_.Exec(kSchema));
+  MS_ASSIGN_OR_RETURN(Stmt s, db_.Prepare("SELECT COALESCE(MAX(last_used),0) FROM chunks"));
+  Status st;
+  if (s.Step(&st)) clock_ = uint64_t(s.Int(0));
+  return st;
+}
+
+std::string SqlitePopStore::ChunkPath(int64_t row) const {
+  return dir_ + "/chunks/" + std::to_string(row % 256) + "/" + std::to_string(row);
+}
+
+Result<int64_t> SqlitePopStore::ChunkRow(const ChunkKey& key, bool create) {
+  MS_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT id FROM chunks WHERE subscriber=? AND chunk_id=?"));
+  q.Bind(1, key.subscriber).Bind(2, key.chunk_id);
+  Status st;
+  if (q.Step(&st)) return q.Int(0);
+  MS_RETURN_IF_ERROR(st);
+  if (!create) return NotFound("chunk " + ToHex(key.chunk_id));
+  MS_ASSIGN_OR_RETURN(Stmt ins, db_.Prepare(
+      "INSERT INTO chunks(subscriber, chunk_id, state) VALUES(?,?,?)"));
+  ins.Bind(1, key.subscriber).Bind(2, key.chunk_id).Bind(3, int64_t(ChunkState::kStaged));
+  MS_RETURN_IF_ERROR(ins.Run());
+  return db_.LastInsertRowid();
+}
+
+// Durability order: row exists (has_data=0) -> payload file fsynced ->
+// has_data=1. A crash in between leaves has_data=0: the chunk reads as
+// missing, never as torn bytes.
+Status SqlitePopStore::PutChunk(const ChunkKey& key, const Bytes& data, ChunkState state) {
+  MS_ASSIGN_OR_RETURN(int64_t row, ChunkRow(key, true));
+  MS_ASSIGN_OR_RETURN(ChunkInfo info, GetChunkInfo(key));
+  if (!info.has_data) {
+    MS_RETURN_IF_ERROR(MakeDirs(dir_ + "/chunks/" + std::to_string(row % 256)));
+    MS_RETURN_IF_ERROR(WriteFileDurable(ChunkPath(row), data));
+  }
+  // Keep the stronger claim: replica/placed beat staged and cached.
+  ChunkState keep = info.state;
+  auto rank = [](ChunkState s) {
+    switch (s) {
+      case ChunkState::kCached: return 0;
+      case ChunkState::kStaged: return 1;
+      case ChunkState::kReplica: return 2;
+      case ChunkState::kPlaced: return 3;
+    }
+    return 0;
+  };
+  if (rank(state) > rank(info.state) || !info.has_data && info.state == ChunkState::kStaged)
+    keep = state;
+  if (info.state == ChunkState::kPlaced) keep = ChunkState::kPlaced;
+  MS_ASSIGN_OR_RETURN(Stmt u, db_.Prepare(
+      "UPDATE chunks SET has_data=1, size=?, state=?, last_used=? WHERE id=?"));
+  u.Bind(1, int64_t(data.size())).Bind(2, int64_t(keep)).Bind(3, int64_t(++clock_)).Bind(4, row);
+  return u.Run();
+}
+
+Result<ChunkInfo> SqlitePopStore::GetChunkInfo(const ChunkKey& key) {
+  MS_ASSIGN_OR_RETURN(Stmt q, db_.Prepare(
+      "SELECT state, has_data, size FROM chunks WHERE subscriber=? AND chunk_id=?"));
+  q.Bind(1, key.subscriber).Bind(2, key.chunk_id);
+  Status st;
+  if (!q.Step(&st)) {
+    MS_RETURN_IF_ERROR(st);
+    return NotFound("chunk " + ToHex(key.chunk_id));
+  }
+  return ChunkInfo{ChunkState(q.Int(0)), q.Int(1) != 0, uint64_t(q.Int(2))};
+}
+
+Result<Bytes> SqlitePopStore::GetChunk(const ChunkKey& key) {
+  MS_ASSIGN_OR_RETURN(int64_t row, ChunkRow(key, false));
+  MS_ASSIGN_OR_RETURN(ChunkInfo info, GetChunkInfo(key));
+  if (!info.has_data) return NotFound("chunk " + ToHex(key.chunk_id) + " not held here");
+  MS_ASSIGN_OR_RETURN(Bytes data, ReadFileBytes(ChunkPath(row), kChunkFileBytesMax));
+  if (data.size() != info.size_bytes) return Corrupt("chunk file " + ChunkPath(row) + " has wrong size");
+  MS_ASSIGN_OR_RETURN(Stmt u, db_.Prepare("UPDATE chunks SET last_used=? WHERE id=?"));
+  u.Bind(1, int64_t(++clock_)).Bind(2, row);
+  MS_RETURN_IF_ERROR(u.Run());
+  return data;
+}
+
+Status SqlitePopStore::SetChunkState(const ChunkKey& key, ChunkState state) {
+  MS_ASSIGN_OR_RETURN(int64_t row, ChunkRow(key, false));
+  MS_ASSIGN_OR_RETURN(Stmt u, db_.Prepare("UPDATE chunks SET state=? WHERE id=?"));
+  u.Bind(1, int64_t(state)).Bind(2, row);
+  return u.Run();
+}
+
+Status SqlitePopStore::DropChunkData(const ChunkKey& key) {
+  MS_ASSIGN_OR_RETURN(int64_t row, ChunkRow(key, false));
+  MS_ASSIGN_OR_RETURN(Stmt u, db_.Prepare("UPDATE chunks SET has_data=0 WHERE id=?"));
+  u.Bind(1, row);
+  MS_RETURN_IF_ERROR(u.Run());
+  return RemoveFile(ChunkPath(row));
+}
+
+std::vector<ChunkKey> SqlitePopStore::UnplacedChunks(size_t limit) {
+  std::vector<ChunkKey> out;
+  auto q = db_.Prepare("SELECT subscriber, chunk_id FROM chunks WHERE state=? ORDER BY id LIMIT ?");
+  if (!q.ok()) return out;
+  q->Bind(1, int64_t(ChunkState::kReplica)).Bind(2, int64_t(limit));
+  Status st;
+  while (q->Step(&st)) out.push_back(ChunkKey{q->Text(0), q->Blob(1)});
+  return out;
+}
+
+std::vector<std::pair<ChunkKey, uint64_t>> SqlitePopStore::EvictionCandidates(size_t limit) {
+  std::vector<std::pair<ChunkKey, uint64_t>> out;
+  auto q = db_.Prepare(
+      "SELECT subscriber, chunk_id, size FROM chunks WHERE has_data=1 AND state IN (?,?) "
+      "ORDER BY last_used LIMIT ?");
+  if (!q.ok()) return out;
+  q->Bind(1, int64_t(ChunkState::kPlaced)).Bind(2, int64_t(ChunkState::kCached)).Bind(3, int64_t(limit));
+  Status st;
+  while (q->Step(&st)) out.push_back({ChunkKey{q->Text(0), q->Blob(1)}, uint64_t(q->Int(2))});
+  return out;
+}
+
+uint64_t SqlitePopStore::CachedBytes() {
+  auto q = db_.Prepare("SELECT COALESCE(SUM(size),0) FROM chunks WHERE has_data=1");
+  Status st;
+  if (q.ok() && q->Step(&st)) return uint64_t(q->Int(0));
+  return 0;
+}
+
+Result<int64_t> SqlitePopStore::ObjectRow(const Bytes& oid, const std::string& subscriber,
+                                          bool create) {
+  MS_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT id FROM objects WHERE oid=?"));
+  q.Bind(1, oid);
+  Status st;
+  if (q.Step(&st)) return q.Int(0);
+  MS_RETURN_IF_ERROR(st);
+  if (!create) return NotFound("object " + ToHex(oid));
+  MS_ASSIGN_OR_RETURN(Stmt ins, db_.Prepare("INSERT INTO objects(oid, subscriber) VALUES(?,?)"));
+  ins.Bind(1, oid).Bind(2, subscriber);
+  MS_RETURN_IF_ERROR(ins.Run());
+  return db_.LastInsertRowid();
+}
+
+Status SqlitePopStore::PutVersion(const pb::VersionInfo& info) {
+  Bytes oid(info.oid().begin(), info.oid().end());
+  return InTransaction(db_, [&]() -> Status {
+    MS_ASSIGN_OR_RETURN(int64_t obj, ObjectRow(oid, info.subscriber(), true));
+    std::string blob = info.SerializeAsString();
+    MS_ASSIGN_OR_RETURN(Stmt ins, db_.Prepare(
+        "INSERT OR REPLACE INTO versions(object, version, info, reported) VALUES(?,?,?,0)"));
+    ins.Bind(1, obj).Bind(2, int64_t(info.version())).Bind(3, Bytes(blob.begin(), blob.end()));
+    MS_RETURN_IF_ERROR(ins.Run());
+    MS_ASSIGN_OR_RETURN(Stmt u, db_.Prepare("UPDATE objects SET latest=MAX(latest, ?) WHERE id=?"));
+    u.Bind(1, int64_t(info.version())).Bind(2, obj);
+    return u.Run();
+  });
+}
+
+Result<pb::VersionInfo> SqlitePopStore::GetVersion(const Bytes& oid, uint64_t version) {
+  MS_ASSIGN_OR_RETURN(int64_t obj, ObjectRow(oid, "", false));
+  if (version == 0) version = LatestVersion(oid);
+  MS_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT info FROM versions WHERE object=? AND version=?"));
+  q.Bind(1, obj).Bind(2, int64_t(version));
+  Status st;
+  if (!q.Step(&st)) {
+    MS_RETURN_IF_ERROR(st);
+    return NotFound("version " + std::to_string(version) + " of object " + ToHex(oid));
+  }
+  Bytes blob = q.Blob(0);
+  pb::VersionInfo info;
+  if (!info.ParseFromArray(blob.data(), int(blob.size())))
+    return Corrupt("stored version record does not parse");
+  return info;
+}
+
+uint64_t SqlitePopStore::LatestVersion(const Bytes& oid) {
+  auto q = db_.Prepare("SELECT latest FROM objects WHERE oid=?");
+  if (!q.ok()) return 0;
+  q->Bind(1, oid);
+  Status st;
+  return q->Step(&st) ? uint64_t(q->Int(0)) : 0;
+}
+
+std::vector<pb::VersionInfo> SqlitePopStore::UnreportedVersions(size_t limit) {
+  std::vector<pb::VersionInfo> out;
+  auto q = db_.Prepare("SELECT info FROM versions WHERE reported=0 LIMIT ?");
+  if (!q.ok()) return out;
+  q->Bind(1, int64_t(limit));
+  Status st;
+  while (q->Step(&st)) {
+    Bytes blob = q->Blob(0);
+    pb::VersionInfo info;
+    if (info.ParseFromArray(blob.data(), int(blob.size()))) out.push_back(std::move(info));
+  }
+  return out;
+}
+
+Status SqlitePopStore::MarkReported(const Bytes& oid, uint64_t version) {
+  MS_ASSIGN_OR_RETURN(int64_t obj, ObjectRow(oid, "", false));
+  MS_ASSIGN_OR_RETURN(Stmt u, db_.Prepare("UPDATE versions SET reported=1 WHERE object=? AND version=?"));
+  u.Bind(1, obj).Bind(2, int64_t(version));
+  return u.Run();
+}
+
+Status SqlitePopStore::RecordFragment(const ChunkKey& key, uint32_t index, uint32_t gateway_id) {
+  MS_ASSIGN_OR_RETURN(int64_t row, ChunkRow(key, false));
+  MS_ASSIGN_OR_RETURN(Stmt u, db_.Prepare(
+      "INSERT OR REPLACE INTO fragments(chunk, idx, gateway) VALUES(?,?,?)"));
+  u.Bind(1, row).Bind(2, int64_t(index)).Bind(3, int64_t(gateway_id));
+  return u.Run();
+}
+
+std::vector<FragmentLoc> SqlitePopStore::Fragments(const ChunkKey& key) {
+  std::vector<FragmentLoc> out;
+  auto row = ChunkRow(key, false);
+  if (!row.ok()) return out;
+  auto q = db_.Prepare("SELECT idx, gateway FROM fragments WHERE chunk=? ORDER BY idx");
+  if (!q.ok()) return out;
+  q->Bind(1, *row);
+  Status st;
+  while (q->Step(&st)) out.push_back(FragmentLoc{uint32_t(q->Int(0)), uint32_t(q->Int(1))});
+  return out;
+}
+
+Result<uint32_t> SqlitePopStore::NextCounter(uint32_t gateway_id) {
+  uint32_t value = 0;
+  Status st = InTransaction(db_, [&]() -> Status {
+    MS_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT next FROM counters WHERE gateway=?"));
+    q.Bind(1, int64_t(gateway_id));
+    Status s;
+    value = q.Step(&s) ? uint32_t(q.Int(0)) : 1;
+    MS_RETURN_IF_ERROR(s);
+    MS_ASSIGN_OR_RETURN(Stmt u, db_.Prepare(
+        "INSERT OR REPLACE INTO counters(gateway, next) VALUES(?,?)"));
+    u.Bind(1, int64_t(gateway_id)).Bind(2, int64_t(value) + 1);
+    return u.Run();
+  });
+  MS_RETURN_IF_ERROR(st);
+  return value;
+}
+
+}  // namespace mistore

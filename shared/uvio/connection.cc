@@ -1,0 +1,339 @@
+#include "shared/uvio/connection.h"
+
+#include <uv.h>
+
+#include <cstring>
+
+#include "shared/core/log.h"
+#include "shared/wire/envelope.h"
+
+namespace mistore {
+
+namespace {
+struct WriteReq {
+  uv_write_t req;
+  Bytes data;
+  Connection::Ptr conn;
+  size_t* queued;
+};
+}  // namespace
+
+Connection::Ptr Connection::Create(EventLoop* loop, const ConnectionLimits& limits) {
+  Ptr c(new Connection(loop, limits));
+  c->self_ = c;
+  return c;
+}
+
+Connection::Connection(EventLoop* loop, const ConnectionLimits& limits)
+    : loop_(loop), limits_(limits), decoder_(limits.frame_bytes_max) {
+  tcp_ = new uv_tcp_t;
+  uv_tcp_init(loop->raw(), tcp_);
+  tcp_->data = this;
+}
+
+Connection::~Connection() { MS_ASSERT(tcp_ == nullptr); }
+
+void Connection::Start(const std::string& peer) {
+  peer_ = peer;
+  uv_tcp_nodelay(tcp_, 1);
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(tcp_),
+      [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
+        static thread_local char scratch[256 * 1024];
+        buf->base = scratch;
+        buf->len = sizeof scratch;
+      },
+      [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+        OnRead(s, long(n), buf);
+      });
+}
+
+void Connection::OnRead(uv_stream_t* stream, long nread, const void* bufp) {
+  auto* self = static_cast<Connection*>(stream->data);
+  const uv_buf_t* buf = static_cast<const uv_buf_t*>(bufp);
+  Ptr keep = self->self_;
+  if (nread < 0) {
+    self->Close(nread == UV_EOF ? Unavailable("peer closed the connection")
+                                : Unavailable(std::string("read: ") + uv_strerror(int(nread))));
+    return;
+  }
+  self->OnBytes(reinterpret_cast<const uint8_t*>(buf->base), size_t(nread));
+}
+
+void Connection::OnBytes(const uint8_t* data, size_t len) {
+  Status st = decoder_.Feed(data, len);
+  Bytes payload;
+  while (!closing_ && decoder_.Next(&payload)) OnFrame(payload);
+  if (!st.ok() && !closing_) {
+    MS_WARN("wire", "protocol error, closing connection",
+            "peer=" + peer_ + " error=\"" + st.message() + "\"");
+    Close(st);
+  }
+}
+
+void Connection::OnFrame(const Bytes& payload) {
+  pb::Envelope env;
+  Status st = DecodeEnvelope(payload, &env);
+  if (!st.ok()) {
+    MS_WARN("wire", "protocol error, closing connection",
+            "peer=" + peer_ + " error=\"" + st.message() + "\"");
+    Close(st);
+    return;
+  }
+  if (env.is_response()) {
+    auto it = pending_.find(env.request_id());
+    if (it == pending_.end()) return;  // late reply after its deadline
+    PendingCall call = std::move(it->second);
+    pending_.erase(it);
+    loop_->Cancel(call.timer);
+    call.reply(std::move(env));
+    return;
+  }
+  if (on_request_) {
+    on_request_(self_, std::move(env));
+  } else {
+    ReplyError(env.request_id(), ProtocolError("no handler"));
+  }
+}
+
+void Connection::SendEnvelope(const pb::Envelope& env) {
+  if (closing_) return;
+  Bytes frame = EncodeEnvelopeFrame(env);
+  if (frame.size() - kFrameHeaderBytes > limits_.frame_bytes_max) {
+    MS_ERROR("wire", "refusing to send oversized frame",
+             "peer=" + peer_ + " bytes=" + std::to_string(frame.size()));
+    if (!env.is_response()) return;
+    SendEnvelope(ErrorResponse(env.request_id(), ResourceExhausted("response too large")));
+    return;
+  }
+  if (write_queue_bytes_ + frame.size() > limits_.write_queue_bytes_max) {
+    MS_WARN("wire", "write queue limit reached, closing slow peer",
+            "peer=" + peer_ + " queued=" + std::to_string(write_queue_bytes_));
+    Close(ResourceExhausted("write queue limit reached"));
+    return;
+  }
+  auto* w = new WriteReq{{}, std::move(frame), self_, &write_queue_bytes_};
+  write_queue_bytes_ += w->data.size();
+  uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(w->data.data()), unsigned(w->data.size()));
+  w->req.data = w;
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(tcp_), &buf, 1,
+                    [](uv_write_t* req, int status) {
+                      auto* w = static_cast<WriteReq*>(req->data);
+                      *w->queued -= w->data.size();
+                      Connection::Ptr c = std::move(w->conn);
+                      delete w;
+                      if (status < 0 && !c->closed())
+                        c->Close(Unavailable(std::string("write: ") + uv_strerror(status)));
+                    });
+  if (rc != 0) {
+    write_queue_bytes_ -= w->data.size();
+    delete w;
+    Close(Unavailable(std::string("write: ") + uv_strerror(rc)));
+  }
+}
+
+void Connection::Call(pb::Envelope request, ReplyFn reply, uint64_t timeout_ms) {
+  if (closing_) {
+    reply(Unavailable("connection to " + peer_ + " is closed"));
+    return;
+  }
+  if (pending_.size() >= limits_.calls_in_flight_max) {
+    reply(ResourceExhausted("too many calls in flight to " + peer_));
+    return;
+  }
+  uint64_t id = next_request_id_++;
+  request.set_request_id(id);
+  request.set_is_response(false);
+  uint64_t t = timeout_ms ? timeout_ms : limits_.call_timeout_ms;
+  std::weak_ptr<Connection> weak = self_;
+  TimerId timer = loop_->After(t, [weak, id, t] {
+    if (auto c = weak.lock())
+      c->FailCall(id, Unavailable("deadline of " + std::to_string(t) + " ms exceeded"));
+  });
+  pending_[id] = PendingCall{std::move(reply), timer};
+  SendEnvelope(request);
+}
+
+void Connection::FailCall(uint64_t request_id, const Status& st) {
+  auto it = pending_.find(request_id);
+  if (it == pending_.end()) return;
+  PendingCall call = std::move(it->second);
+  pending_.erase(it);
+  loop_->Cancel(call.timer);
+  call.reply(st);
+}
+
+void Connection::Reply(uint64_t request_id, pb::Envelope response) {
+  response.set_request_id(request_id);
+  response.set_is_response(true);
+  SendEnvelope(response);
+}
+
+void Connection::ReplyError(uint64_t request_id, const Status& status) {
+  SendEnvelope(ErrorResponse(request_id, status));
+}
+
+void Connection::Close(const Status& why) {
+  if (closing_) return;
+  closing_ = true;
+  Ptr keep = self_;
+  uv_close(reinterpret_cast<uv_handle_t*>(tcp_), [](uv_handle_t* h) {
+    auto* c = static_cast<Connection*>(h->data);
+    delete reinterpret_cast<uv_tcp_t*>(h);
+    c->tcp_ = nullptr;
+    c->self_.reset();  // may destroy c
+  });
+  while (!pending_.empty()) FailCall(pending_.begin()->first,
+                                     Unavailable("connection to " + peer_ + " closed: " +
+                                                 why.message()));
+  if (on_close_) {
+    CloseFn fn = std::move(on_close_);
+    fn(keep, why);
+  }
+  on_request_ = nullptr;
+}
+
+Status ParseAddress(const std::string& addr, void* out) {
+  auto* ss = static_cast<sockaddr_storage*>(out);
+  std::memset(ss, 0, sizeof *ss);
+  size_t colon = addr.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= addr.size())
+    return InvalidArgument("address '" + addr + "' is not host:port");
+  std::string host = addr.substr(0, colon);
+  std::string port_s = addr.substr(colon + 1);
+  char* end = nullptr;
+  long port = std::strtol(port_s.c_str(), &end, 10);
+  if (*end != '\0' || port < 0 || port > 65535)
+    return InvalidArgument("address '" + addr + "' has a bad port");
+  if (host == "localhost") host = "127.0.0.1";
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    if (uv_ip6_addr(host.c_str(), int(port), reinterpret_cast<sockaddr_in6*>(ss)) != 0)
+      return InvalidArgument("address '" + addr + "' is not a valid IPv6 address");
+    return Status::Ok();
+  }
+  if (uv_ip4_addr(host.c_str(), int(port), reinterpret_cast<sockaddr_in*>(ss)) != 0)
+    return InvalidArgument("address '" + addr + "' is not a numeric IPv4 address");
+  return Status::Ok();
+}
+
+static std::string AddrToString(const sockaddr_storage& ss) {
+  char host[64] = {0};
+  int port = 0;
+  if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    uv_ip6_name(a, host, sizeof host);
+    port = ntohs(a->sin6_port);
+    return "[" + std::string(host) + "]:" + std::to_string(port);
+  }
+  auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+  uv_ip4_name(a, host, sizeof host);
+  port = ntohs(a->sin_port);
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+Listener::Listener(EventLoop* loop, ConnectionLimits limits, AcceptFn on_accept)
+    : loop_(loop), limits_(limits), on_accept_(std::move(on_accept)) {}
+
+Listener::~Listener() { Close(); }
+
+Result<std::string> Listener::Listen(const std::string& addr) {
+  sockaddr_storage ss;
+  MS_RETURN_IF_ERROR(ParseAddress(addr, &ss));
+  tcp_ = new uv_tcp_t;
+  uv_tcp_init(loop_->raw(), tcp_);
+  tcp_->data = this;
+  int rc = uv_tcp_bind(tcp_, reinterpret_cast<sockaddr*>(&ss), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp_), 128, &Listener::OnConnection);
+  if (rc != 0) {
+    Close();
+    return Unavailable("cannot listen on " + addr + ": " + uv_strerror(rc));
+  }
+  sockaddr_storage bound;
+  int len = sizeof bound;
+  uv_tcp_getsockname(tcp_, reinterpret_cast<sockaddr*>(&bound), &len);
+  return AddrToString(bound);
+}
+
+void Listener::Close() {
+  if (!tcp_) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(tcp_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  tcp_ = nullptr;
+}
+
+void Listener::OnConnection(uv_stream_t* server, int status) {
+  auto* self = static_cast<Listener*>(server->data);
+  if (status < 0) {
+    MS_WARN("wire", "accept failed", std::string("error=") + uv_strerror(status));
+    return;
+  }
+  Connection::Ptr c = Connection::Create(self->loop_, self->limits_);
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(c->handle())) != 0) {
+    c->Close(Unavailable("accept failed"));
+    return;
+  }
+  sockaddr_storage peer;
+  int len = sizeof peer;
+  std::string peer_s = "?";
+  if (uv_tcp_getpeername(c->handle(), reinterpret_cast<sockaddr*>(&peer), &len) == 0)
+    peer_s = AddrToString(peer);
+  c->Start(peer_s);
+  self->on_accept_(c);
+}
+
+namespace {
+struct DialReq {
+  uv_connect_t req;
+  Connection::Ptr conn;
+  std::string addr;
+  std::function<void(Result<Connection::Ptr>)> done;
+  EventLoop* loop;
+  TimerId timer;
+  bool finished = false;
+};
+}  // namespace
+
+void Dial(EventLoop* loop, const std::string& addr, const ConnectionLimits& limits,
+          std::function<void(Result<Connection::Ptr>)> done, uint64_t timeout_ms) {
+  sockaddr_storage ss;
+  Status st = ParseAddress(addr, &ss);
+  if (!st.ok()) {
+    done(st);
+    return;
+  }
+  auto* d = new DialReq{{}, Connection::Create(loop, limits), addr, std::move(done), loop, 0};
+  d->req.data = d;
+  d->timer = loop->After(timeout_ms, [d] {
+    if (d->finished) return;
+    d->finished = true;
+    d->conn->Close(Unavailable("connect timeout"));  // fires connect cb with ECANCELED
+    d->done(Unavailable("cannot connect to " + d->addr + ": timeout"));
+  });
+  int rc = uv_tcp_connect(&d->req, d->conn->handle(), reinterpret_cast<sockaddr*>(&ss),
+                          [](uv_connect_t* req, int status) {
+                            auto* d = static_cast<DialReq*>(req->data);
+                            if (!d->finished) {
+                              d->finished = true;
+                              d->loop->Cancel(d->timer);
+                              if (status < 0) {
+                                d->conn->Close(Unavailable("connect failed"));
+                                d->done(Unavailable("cannot connect to " + d->addr + ": " +
+                                                    uv_strerror(status)));
+                              } else {
+                                d->conn->Start(d->addr);
+                                d->done(d->conn);
+                              }
+                            }
+                            delete d;
+                          });
+  if (rc != 0) {
+    loop->Cancel(d->timer);
+    d->conn->Close(Unavailable("connect failed"));
+    auto fn = std::move(d->done);
+    delete d;
+    fn(Unavailable("cannot connect to " + addr + ": " + uv_strerror(rc)));
+  }
+}
+
+}  // namespace mistore

@@ -1,0 +1,120 @@
+// Connection: one TCP stream carrying length-prefixed Envelope frames in both
+// directions, with request/response matching (either side may call the
+// other). Owned by shared_ptr: the connection keeps itself alive while its
+// libuv handle is open; callers hold shared_ptrs or weak_ptrs. Loop thread
+// only.
+//
+// Limits (each enforced, each closing the connection with a logged protocol
+// error when a peer exceeds it): frame size, bytes queued for writing,
+// calls in flight, per-call deadline.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "shared/core/status.h"
+#include "shared/proto/mistore.pb.h"
+#include "shared/uvio/loop.h"
+#include "shared/wire/frame.h"
+
+struct uv_tcp_s;
+struct uv_stream_s;
+
+namespace mistore {
+
+struct ConnectionLimits {
+  size_t frame_bytes_max = kFrameBytesMaxDefault;
+  size_t write_queue_bytes_max = 64u << 20;
+  size_t calls_in_flight_max = 256;
+  uint64_t call_timeout_ms = 30000;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  using Ptr = std::shared_ptr<Connection>;
+  using ReplyFn = std::function<void(Result<pb::Envelope>)>;
+  // An incoming request (is_response == false).
+  using RequestFn = std::function<void(const Ptr&, pb::Envelope&&)>;
+  using CloseFn = std::function<void(const Ptr&, const Status&)>;
+
+  static Ptr Create(EventLoop* loop, const ConnectionLimits& limits);
+
+  // Sends a request; `reply` runs exactly once: with the response envelope
+  // (which may carry an error), or with a Status when the call fails
+  // (deadline, connection closed, limit).
+  void Call(pb::Envelope request, ReplyFn reply, uint64_t timeout_ms = 0);
+  // Sends the response to request `request_id`.
+  void Reply(uint64_t request_id, pb::Envelope response);
+  void ReplyError(uint64_t request_id, const Status& status);
+
+  void set_on_request(RequestFn fn) { on_request_ = std::move(fn); }
+  void set_on_close(CloseFn fn) { on_close_ = std::move(fn); }
+
+  void Close(const Status& why);
+  bool closed() const { return closing_; }
+  const std::string& peer() const { return peer_; }
+  size_t write_queue_bytes() const { return write_queue_bytes_; }
+
+  // Free-form tag the owner uses to remember who is on the other end.
+  uint64_t tag = 0;
+
+  // Internal: called by Listener / Dial once the stream is usable.
+  void Start(const std::string& peer);
+  uv_tcp_s* handle() { return tcp_; }
+
+  ~Connection();
+
+ private:
+  Connection(EventLoop* loop, const ConnectionLimits& limits);
+  void SendEnvelope(const pb::Envelope& env);
+  void OnBytes(const uint8_t* data, size_t len);
+  void OnFrame(const Bytes& payload);
+  void FailCall(uint64_t request_id, const Status& st);
+  static void OnRead(uv_stream_s* stream, long nread, const void* buf);
+
+  EventLoop* loop_;
+  ConnectionLimits limits_;
+  uv_tcp_s* tcp_;
+  FrameDecoder decoder_;
+  std::string peer_;
+  bool closing_ = false;
+  Ptr self_;  // keeps us alive while the handle is open
+  size_t write_queue_bytes_ = 0;
+  uint64_t next_request_id_ = 1;
+  struct PendingCall {
+    ReplyFn reply;
+    TimerId timer;
+  };
+  std::map<uint64_t, PendingCall> pending_;
+  RequestFn on_request_;
+  CloseFn on_close_;
+};
+
+// "127.0.0.1:7000" or "[::1]:7000" (no name resolution: static builds).
+Status ParseAddress(const std::string& addr, void* sockaddr_storage_out);
+
+class Listener {
+ public:
+  using AcceptFn = std::function<void(const Connection::Ptr&)>;
+  Listener(EventLoop* loop, ConnectionLimits limits, AcceptFn on_accept);
+  ~Listener();
+  // Binds and listens; returns the bound address (port 0 picks one).
+  Result<std::string> Listen(const std::string& addr);
+  void Close();
+
+ private:
+  static void OnConnection(uv_stream_s* server, int status);
+  EventLoop* loop_;
+  ConnectionLimits limits_;
+  AcceptFn on_accept_;
+  uv_tcp_s* tcp_ = nullptr;
+};
+
+// Connects to addr; `done` runs once with the started connection or an error.
+void Dial(EventLoop* loop, const std::string& addr, const ConnectionLimits& limits,
+          std::function<void(Result<Connection::Ptr>)> done, uint64_t timeout_ms = 5000);
+
+}  // namespace mistore

@@ -1,0 +1,340 @@
+#include "sync-client/client.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <map>
+
+#include "shared/crypto/aead.h"
+#include "shared/crypto/keys.h"
+#include "shared/store/file_util.h"
+#include "shared/uvio/connection.h"
+#include "shared/wire/envelope.h"
+
+namespace mistore {
+
+using namespace crypto;  // NOLINT: the client is crypto throughout
+
+namespace {
+constexpr char kChunkKeyContext[] = "mschunke";
+std::string ToStr(const Bytes& b) { return std::string(b.begin(), b.end()); }
+Bytes ToBytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
+}  // namespace
+
+struct Client::Impl {
+  ClientSettings s;
+  SecretBytes master;
+  SecretBytes name_hash_key, name_seal_key, chunk_id_key, chunk_key;
+  EventLoop loop;
+  Connection::Ptr conn;
+
+  SecretBytes ObjectKeyFor(const Bytes& name_key) {
+    return ObjectKey(master, GetLe64(name_key.data()));
+  }
+
+  Status Connect() {
+    if (conn && !conn->closed()) return Status::Ok();
+    Status st = Unavailable("connect did not finish");
+    ConnectionLimits limits;
+    limits.call_timeout_ms = s.call_timeout_ms;
+    bool done = false;
+    Dial(&loop, s.agent_addr, limits, [&](Result<Connection::Ptr> r) {
+      done = true;
+      loop.Stop();
+      if (!r.ok()) {
+        st = Unavailable("cannot reach gateway agent at " + s.agent_addr + ": " +
+                         r.status().message().substr(r.status().message().rfind(": ") + 2));
+        return;
+      }
+      conn = r.value();
+      st = Status::Ok();
+    });
+    while (!done) loop.Run();
+    return st;
+  }
+
+  // Sends one request and runs the loop until its reply.
+  Result<pb::Envelope> Call(pb::Envelope req) {
+    MS_RETURN_IF_ERROR(Connect());
+    Result<pb::Envelope> out = Internal("no reply");
+    bool done = false;
+    conn->Call(std::move(req), [&](Result<pb::Envelope> r) {
+      out = std::move(r);
+      done = true;
+      loop.Stop();
+    });
+    while (!done) loop.Run();
+    if (out.ok()) MS_RETURN_IF_ERROR(ResponseStatus(out.value()));
+    return out;
+  }
+
+  Bytes NameKey(const std::string& name) {
+    return KeyedHash32(name_hash_key, reinterpret_cast<const uint8_t*>(name.data()), name.size());
+  }
+
+  Result<pb::VersionInfo> Resolve(const std::string& name_or_oid, uint64_t version) {
+    pb::Envelope req;
+    auto* g = req.mutable_get_version();
+    g->set_subscriber(s.subscriber);
+    g->set_version(version);
+    auto oid = Oid::FromHex(name_or_oid);
+    if (oid.ok()) {
+      g->set_oid(ToStr(oid->Encode()));
+    } else {
+      g->set_name_key(ToStr(NameKey(name_or_oid)));
+    }
+    auto r = Call(std::move(req));
+    if (!r.ok()) {
+      if (r.status().code() == Code::kNotFound) {
+        std::string what = version ? "version " + std::to_string(version) + " of '" + name_or_oid + "'"
+                                   : "'" + name_or_oid + "'";
+        return NotFound("no object " + what + " (" + r.status().message() + ")");
+      }
+      return r.status();
+    }
+    return r->version_info();
+  }
+};
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() {
+  if (impl_->conn) impl_->conn->Close(Unavailable("client done"));
+}
+
+Status Client::Init(const ClientSettings& s, const std::string& passphrase, bool fast_kdf) {
+  MS_RETURN_IF_ERROR(CryptoInit());
+  if (FileExists(s.key_file))
+    return InvalidArgument("key file " + s.key_file + " exists already; refusing to overwrite it");
+  if (passphrase.empty()) return InvalidArgument("the passphrase must not be empty");
+  size_t slash = s.key_file.rfind('/');
+  if (slash != std::string::npos && slash > 0) MS_RETURN_IF_ERROR(MakeDirs(s.key_file.substr(0, slash)));
+  SecretBytes master = GenerateMasterKey();
+  MS_ASSIGN_OR_RETURN(Bytes blob, WrapMasterKey(master, passphrase,
+                                                fast_kdf ? kPwhashOpsFast : kPwhashOpsDefault,
+                                                fast_kdf ? kPwhashMemFast : kPwhashMemDefault));
+  return WriteFileDurable(s.key_file, blob);
+}
+
+Result<std::unique_ptr<Client>> Client::Open(const ClientSettings& s, const std::string& passphrase) {
+  MS_RETURN_IF_ERROR(CryptoInit());
+  auto blob = ReadFileBytes(s.key_file, 4096);
+  if (!blob.ok()) {
+    if (blob.status().code() == Code::kNotFound)
+      return NotFound("no key file at " + s.key_file + " (run 'mistore init' first)");
+    return blob.status();
+  }
+  MS_ASSIGN_OR_RETURN(SecretBytes master, UnwrapMasterKey(blob.value(), passphrase));
+  auto impl = std::make_unique<Impl>();
+  impl->s = s;
+  impl->name_hash_key = NameHashKey(master);
+  impl->name_seal_key = NameSealKey(master);
+  impl->chunk_id_key = ChunkIdKey(master);
+  impl->chunk_key = DeriveSubkey(master, kSingletonSubkeyId, kChunkKeyContext);
+  impl->master = std::move(master);
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+Result<PutResult> Client::Put(const std::string& path, const std::string& name) {
+  Impl& I = *impl_;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NotFound("cannot read " + path + ": " + std::strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return InvalidArgument(path + " is not a regular file");
+  }
+  MS_RETURN_IF_ERROR(I.Connect());
+  pb::Manifest manifest;
+  manifest.set_format(1);
+  manifest.set_name(name);
+  manifest.set_mtime_s(st.st_mtime);
+  manifest.set_mode(st.st_mode & 07777);
+
+  // Read, chunk, seal and upload with up to `window` chunks in flight:
+  // memory stays bounded to window × chunk size whatever the file size.
+  Status failure;
+  size_t in_flight = 0;
+  bool eof = false;
+  uint64_t total = 0;
+  Bytes buf(I.s.chunk_bytes);
+  auto pump = [&](auto& self) -> void {
+    while (failure.ok() && !eof && in_flight < I.s.window) {
+      size_t got = 0;
+      while (got < buf.size()) {
+        ssize_t n = read(fd, buf.data() + got, buf.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+          failure = IoError("read " + path + ": " + std::strerror(errno));
+          return;
+        }
+        if (n == 0) break;
+        got += size_t(n);
+      }
+      if (got == 0) {
+        eof = true;
+        break;
+      }
+      if (got < buf.size()) eof = true;
+      total += got;
+      Bytes id = KeyedHash32(I.chunk_id_key, buf.data(), got);
+      Bytes sealed = Seal(I.chunk_key, buf.data(), got, id.data(), id.size());
+      auto* mc = manifest.add_chunks();
+      mc->set_id(ToStr(id));
+      mc->set_plain_len(got);
+      pb::Envelope req;
+      req.mutable_put_chunk()->set_subscriber(I.s.subscriber);
+      req.mutable_put_chunk()->set_chunk_id(ToStr(id));
+      req.mutable_put_chunk()->set_data(ToStr(sealed));
+      in_flight++;
+      I.conn->Call(std::move(req), [&](Result<pb::Envelope> r) {
+        in_flight--;
+        if (failure.ok()) failure = r.ok() ? ResponseStatus(r.value()) : r.status();
+        self(self);
+        if (!failure.ok() || (eof && in_flight == 0)) I.loop.Stop();
+      });
+    }
+  };
+  pump(pump);
+  while (failure.ok() && !(eof && in_flight == 0)) I.loop.Run();
+  // Let any stragglers finish before their captures go out of scope.
+  while (in_flight > 0) I.loop.Run();
+  close(fd);
+  MS_RETURN_IF_ERROR(failure);
+  manifest.set_size_bytes(total);
+
+  Bytes name_key = I.NameKey(name);
+  std::string mbytes = manifest.SerializeAsString();
+  Bytes msealed = Seal(I.ObjectKeyFor(name_key), reinterpret_cast<const uint8_t*>(mbytes.data()),
+                       mbytes.size(), name_key.data(), name_key.size());
+  // Names are sealed with the subscriber as associated data so that `ls`
+  // can open them without a round trip per object.
+  Bytes nsealed = Seal(I.name_seal_key, reinterpret_cast<const uint8_t*>(name.data()), name.size(),
+                       reinterpret_cast<const uint8_t*>(I.s.subscriber.data()), I.s.subscriber.size());
+  pb::Envelope commit;
+  auto* c = commit.mutable_put_commit();
+  c->set_subscriber(I.s.subscriber);
+  c->set_name_key(ToStr(name_key));
+  c->set_name_sealed(ToStr(nsealed));
+  c->set_size_bytes(total);
+  c->set_manifest_sealed(ToStr(msealed));
+  for (auto& ch : manifest.chunks()) c->add_chunk_ids(ch.id());
+  MS_ASSIGN_OR_RETURN(pb::Envelope reply, I.Call(std::move(commit)));
+  MS_ASSIGN_OR_RETURN(Oid oid, Oid::Decode(reply.put_reply().oid()));
+  return PutResult{oid, reply.put_reply().version(), total, size_t(manifest.chunks_size())};
+}
+
+Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t version,
+                                    const std::function<Status(const uint8_t*, size_t)>& sink) {
+  Impl& I = *impl_;
+  MS_ASSIGN_OR_RETURN(pb::VersionInfo info, I.Resolve(name_or_oid, version));
+  Bytes name_key = ToBytes(info.name_key());
+  if (name_key.size() != 32) return Corrupt("version record carries no valid name key");
+  Bytes msealed = ToBytes(info.manifest_sealed());
+  auto mplain = crypto::Open(I.ObjectKeyFor(name_key), msealed.data(), msealed.size(), name_key.data(),
+                     name_key.size());
+  if (!mplain.ok()) return Corrupt("manifest fails authentication (tampered, or not your object)");
+  pb::Manifest manifest;
+  if (!manifest.ParseFromArray(mplain->data(), int(mplain->size())))
+    return Corrupt("manifest does not parse");
+
+  // Fetch with a window, deliver strictly in order.
+  size_t n = size_t(manifest.chunks_size());
+  size_t next_send = 0, next_deliver = 0, in_flight = 0;
+  std::map<size_t, Bytes> ready;
+  Status failure;
+  uint64_t delivered = 0;
+  auto deliver = [&] {
+    while (failure.ok() && ready.count(next_deliver)) {
+      Bytes& b = ready[next_deliver];
+      failure = sink(b.data(), b.size());
+      delivered += b.size();
+      ready.erase(next_deliver++);
+    }
+  };
+  auto pump = [&](auto& self) -> void {
+    while (failure.ok() && next_send < n && in_flight < I.s.window) {
+      size_t idx = next_send++;
+      const pb::ManifestChunk& mc = manifest.chunks(int(idx));
+      pb::Envelope req;
+      req.mutable_get_chunk()->set_subscriber(I.s.subscriber);
+      req.mutable_get_chunk()->set_oid(info.oid());
+      req.mutable_get_chunk()->set_chunk_id(mc.id());
+      in_flight++;
+      I.conn->Call(std::move(req), [&, idx](Result<pb::Envelope> r) {
+        in_flight--;
+        if (failure.ok()) {
+          Status st = r.ok() ? ResponseStatus(r.value()) : r.status();
+          if (!st.ok()) {
+            failure = st;
+          } else {
+            const pb::ManifestChunk& mc = manifest.chunks(int(idx));
+            Bytes id = ToBytes(mc.id());
+            const std::string& d = r->chunk_data().data();
+            auto plain = crypto::Open(I.chunk_key, reinterpret_cast<const uint8_t*>(d.data()), d.size(),
+                              id.data(), id.size());
+            if (!plain.ok()) {
+              failure = Corrupt("chunk " + ToHex(id).substr(0, 12) + " fails authentication");
+            } else if (KeyedHash32(I.chunk_id_key, plain->data(), plain->size()) != id ||
+                       plain->size() != mc.plain_len()) {
+              failure = Corrupt("chunk " + ToHex(id).substr(0, 12) + " does not match its id");
+            } else {
+              ready[idx] = std::move(plain.value());
+              deliver();
+            }
+          }
+        }
+        self(self);
+        if (!failure.ok() || (next_deliver == n && in_flight == 0)) I.loop.Stop();
+      });
+    }
+  };
+  if (n > 0) {
+    MS_RETURN_IF_ERROR(I.Connect());
+    pump(pump);
+    while (failure.ok() && next_deliver < n) I.loop.Run();
+    while (in_flight > 0) I.loop.Run();
+  }
+  MS_RETURN_IF_ERROR(failure);
+  if (delivered != manifest.size_bytes()) return Corrupt("object is shorter than its manifest says");
+  return info;
+}
+
+Result<std::vector<ListEntry>> Client::List() {
+  Impl& I = *impl_;
+  pb::Envelope req;
+  req.mutable_list_objects()->set_subscriber(I.s.subscriber);
+  MS_ASSIGN_OR_RETURN(pb::Envelope r, I.Call(std::move(req)));
+  std::vector<ListEntry> out;
+  for (auto& e : r.object_list().objects()) {
+    ListEntry le;
+    auto oid = Oid::Decode(e.oid());
+    if (oid.ok()) le.oid = oid.value();
+    le.version = e.latest_version();
+    le.size_bytes = e.size_bytes();
+    Bytes sealed = ToBytes(e.name_sealed());
+    auto name = crypto::Open(I.name_seal_key, sealed.data(), sealed.size(),
+                     reinterpret_cast<const uint8_t*>(I.s.subscriber.data()), I.s.subscriber.size());
+    if (name.ok()) le.name = std::string(name->begin(), name->end());
+    if (le.name.empty()) le.name = "?";
+    out.push_back(le);
+  }
+  return out;
+}
+
+Result<pb::Placement> Client::Placement(const std::string& name_or_oid, uint64_t version,
+                                        pb::VersionInfo* info_out) {
+  Impl& I = *impl_;
+  MS_ASSIGN_OR_RETURN(pb::VersionInfo info, I.Resolve(name_or_oid, version));
+  pb::Envelope req;
+  req.mutable_get_placement()->set_oid(info.oid());
+  req.mutable_get_placement()->set_version(info.version());
+  MS_ASSIGN_OR_RETURN(pb::Envelope r, I.Call(std::move(req)));
+  if (info_out) *info_out = info;
+  return r.placement();
+}
+
+}  // namespace mistore

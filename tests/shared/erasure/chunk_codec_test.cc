@@ -1,0 +1,276 @@
+#include "shared/erasure/chunk_codec.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "shared/erasure/fragment.h"
+#include "tests/shared/erasure/erasure_test_util.h"
+
+namespace mistore {
+namespace {
+
+using erasure_test::RandomBytes;
+using erasure_test::RandomInt;
+using erasure_test::SeedTrace;
+using erasure_test::TestSeed;
+using ::testing::HasSubstr;
+
+Bytes Id(uint8_t fill) { return Bytes(32, fill); }
+
+std::vector<Bytes> EncodeOk(const Bytes& id, const Bytes& chunk, int k, int m) {
+  auto r = EncodeChunkToFragments(id, chunk.data(), chunk.size(), k, m);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? std::move(r).value() : std::vector<Bytes>{};
+}
+
+TEST(ChunkCodecTest, BlobsAreParseableFragments) {
+  const Bytes chunk(1000, 0x33);
+  const std::vector<Bytes> blobs = EncodeOk(Id(7), chunk, 4, 2);
+  ASSERT_EQ(blobs.size(), 6u);
+  for (size_t i = 0; i < blobs.size(); i++) {
+    auto p = ParseFragment(blobs[i].data(), blobs[i].size());
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    EXPECT_EQ(p->first.index, i);
+    EXPECT_EQ(p->first.k, 4);
+    EXPECT_EQ(p->first.m, 2);
+    EXPECT_EQ(p->first.chunk_len, 1000u);
+    EXPECT_EQ(p->first.chunk_id, Id(7));
+    EXPECT_EQ(p->second.size(), 256u);  // ceil(1000/4) = 250 -> 256
+  }
+}
+
+// All subsets of the 6 blobs, in shuffled order: >= 4 decode exactly, fewer
+// fail naming the count.
+TEST(ChunkCodecTest, AnySubsetInAnyOrderK4M2) {
+  std::mt19937 rng(99);
+  const Bytes chunk = RandomBytes(rng, 3001);
+  const std::vector<Bytes> blobs = EncodeOk(Id(1), chunk, 4, 2);
+  for (int mask = 0; mask < (1 << 6); mask++) {
+    SCOPED_TRACE("kept mask " + std::to_string(mask));
+    std::vector<Bytes> subset;
+    for (int i = 0; i < 6; i++) {
+      if (mask & (1 << i)) subset.push_back(blobs[i]);
+    }
+    std::shuffle(subset.begin(), subset.end(), rng);
+    auto out = DecodeChunkFromFragments(Id(1), subset, 4, 2, chunk.size());
+    if (subset.size() >= 4) {
+      ASSERT_TRUE(out.ok()) << out.status().ToString();
+      EXPECT_EQ(*out, chunk);
+    } else {
+      ASSERT_FALSE(out.ok());
+      EXPECT_EQ(out.status().code(), Code::kCorrupt);
+      EXPECT_THAT(
+          out.status().message(),
+          HasSubstr("found " + std::to_string(subset.size()) +
+                    " good fragments among " + std::to_string(subset.size()) +
+                    " blobs, need k=4"));
+    }
+  }
+}
+
+TEST(ChunkCodecTest, ChunkLengthZeroAndOne) {
+  for (size_t len : {size_t{0}, size_t{1}}) {
+    const Bytes chunk(len, 0xee);
+    auto blobs =
+        EncodeChunkToFragments(Id(2), len ? chunk.data() : nullptr, len, 3, 2);
+    ASSERT_TRUE(blobs.ok()) << blobs.status().ToString();
+    std::vector<Bytes> last3(blobs->begin() + 2,
+                             blobs->end());  // 1 data, 2 parity
+    auto out = DecodeChunkFromFragments(Id(2), last3, 3, 2, len);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    EXPECT_EQ(*out, chunk);
+  }
+}
+
+TEST(ChunkCodecTest, IgnoresBlobsOfOtherChunksOrLayouts) {
+  const Bytes chunk(500, 0x11);
+  const std::vector<Bytes> mine = EncodeOk(Id(1), chunk, 4, 2);
+  const std::vector<Bytes> other_id = EncodeOk(Id(2), chunk, 4, 2);
+  const std::vector<Bytes> other_km = EncodeOk(Id(1), chunk, 3, 3);
+  const Bytes longer(501, 0x11);
+  const std::vector<Bytes> other_len = EncodeOk(Id(1), longer, 4, 2);
+
+  // 3 of mine plus plenty of impostors for the missing indices: not enough.
+  std::vector<Bytes> blobs = {mine[0],     mine[1],      mine[5],
+                              other_id[2], other_id[3],  other_km[2],
+                              other_km[3], other_len[2], other_len[4]};
+  auto out = DecodeChunkFromFragments(Id(1), blobs, 4, 2, chunk.size());
+  ASSERT_FALSE(out.ok());
+  EXPECT_THAT(out.status().message(),
+              HasSubstr("found 3 good fragments among 9 blobs, need k=4 (0 "
+                        "damaged, 6 for another chunk or layout"));
+
+  blobs.push_back(mine[3]);
+  out = DecodeChunkFromFragments(Id(1), blobs, 4, 2, chunk.size());
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(*out, chunk);
+}
+
+TEST(ChunkCodecTest, DuplicateIndices) {
+  std::mt19937 rng(5);
+  const Bytes chunk = RandomBytes(rng, 800);
+  const std::vector<Bytes> blobs = EncodeOk(Id(3), chunk, 4, 2);
+
+  // Identical duplicates count once: 3 distinct good fragments is too few.
+  std::vector<Bytes> dup = {blobs[0], blobs[0], blobs[1], blobs[2], blobs[2]};
+  auto out = DecodeChunkFromFragments(Id(3), dup, 4, 2, chunk.size());
+  ASSERT_FALSE(out.ok());
+  EXPECT_THAT(out.status().message(),
+              HasSubstr("found 3 good fragments among 5"));
+  dup.push_back(blobs[4]);
+  out = DecodeChunkFromFragments(Id(3), dup, 4, 2, chunk.size());
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(*out, chunk);
+
+  // A well-formed fragment with the same header but a different payload
+  // (hash valid for its own payload) makes the index untrustworthy.
+  auto p = ParseFragment(blobs[0].data(), blobs[0].size());
+  ASSERT_TRUE(p.ok());
+  Bytes forged_payload(p->second.begin(), p->second.end());
+  forged_payload[0] ^= 1;
+  const Bytes forged =
+      EncodeFragment(p->first, forged_payload.data(), forged_payload.size());
+  ASSERT_TRUE(ParseFragment(forged.data(), forged.size()).ok());
+  for (bool forged_first : {false, true}) {
+    std::vector<Bytes> set = {blobs[0], blobs[1], blobs[2], blobs[3]};
+    set.insert(forged_first ? set.begin() : set.end(), forged);
+    out = DecodeChunkFromFragments(Id(3), set, 4, 2, chunk.size());
+    ASSERT_FALSE(out.ok());
+    EXPECT_THAT(out.status().message(),
+                HasSubstr("found 3 good fragments among 5 blobs, need k=4 (0 "
+                          "damaged, 0 for another chunk or layout, 1 "
+                          "conflicting indices)"));
+    set.push_back(blobs[5]);  // index 5 replaces the distrusted index 0
+    out = DecodeChunkFromFragments(Id(3), set, 4, 2, chunk.size());
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    EXPECT_EQ(*out, chunk);
+  }
+}
+
+TEST(ChunkCodecTest, RejectsBadParameters) {
+  const Bytes chunk(10, 1);
+  EXPECT_EQ(EncodeChunkToFragments(Bytes(31, 0), chunk.data(), 10, 4, 2)
+                .status()
+                .code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(
+      EncodeChunkToFragments(Id(1), chunk.data(), 10, 0, 2).status().code(),
+      Code::kInvalidArgument);
+  EXPECT_EQ(
+      EncodeChunkToFragments(Id(1), chunk.data(), 10, 4, 17).status().code(),
+      Code::kInvalidArgument);
+  EXPECT_EQ(EncodeChunkToFragments(Id(1), nullptr, 10, 4, 2).status().code(),
+            Code::kInvalidArgument);
+  const std::vector<Bytes> blobs = EncodeOk(Id(1), chunk, 4, 2);
+  EXPECT_EQ(
+      DecodeChunkFromFragments(Bytes(33, 1), blobs, 4, 2, 10).status().code(),
+      Code::kInvalidArgument);
+  EXPECT_EQ(DecodeChunkFromFragments(Id(1), blobs, 33, 2, 10).status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(DecodeChunkFromFragments(Id(1), blobs, 4, 2, (size_t{4} << 28) + 1)
+                .status()
+                .code(),
+            Code::kInvalidArgument);
+}
+
+// Ways a stored blob goes bad. Every one must be detected.
+enum class Damage {
+  kBitFlip,
+  kHeaderBitFlip,
+  kTruncate,
+  kAppend,
+  kGarbage,
+  kOtherChunk,
+  kDrop,
+  kCount
+};
+
+// Random (k, m, len); damage c distinct blobs. c <= m: exact bytes. c > m: an
+// error naming the number of good fragments; never bytes.
+TEST(ChunkCodecTest, RandomizedDamage) {
+  const uint32_t seed = TestSeed();
+  SCOPED_TRACE(SeedTrace(seed));
+  std::mt19937 rng(seed);
+  for (int iter = 0; iter < 250; iter++) {
+    const int k = RandomInt(rng, 1, 32);
+    const int m = RandomInt(rng, 1, 16);
+    const size_t len = size_t(RandomInt(rng, 0, 12000));
+    const bool too_many = iter % 3 == 2;
+    const int bad =
+        too_many ? RandomInt(rng, m + 1, k + m) : RandomInt(rng, 0, m);
+    SCOPED_TRACE("iter " + std::to_string(iter) + " k=" + std::to_string(k) +
+                 " m=" + std::to_string(m) + " len=" + std::to_string(len) +
+                 " bad=" + std::to_string(bad));
+    const Bytes id = RandomBytes(rng, 32);
+    const Bytes chunk = RandomBytes(rng, len);
+    const std::vector<Bytes> blobs = EncodeOk(id, chunk, k, m);
+    ASSERT_EQ(blobs.size(), size_t(k + m));
+    Bytes other_id = id;
+    other_id[0] ^= 1;
+    const std::vector<Bytes> other = EncodeOk(other_id, chunk, k, m);
+
+    std::vector<int> order(k + m);
+    for (int i = 0; i < k + m; i++) order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng);
+    std::vector<Bytes> stored;
+    for (int j = 0; j < k + m; j++) {
+      const int i = order[j];
+      Bytes b = blobs[i];
+      if (j >= bad) {
+        stored.push_back(std::move(b));
+        continue;
+      }
+      const auto d = Damage(RandomInt(rng, 0, int(Damage::kCount) - 1));
+      switch (d) {
+        case Damage::kBitFlip:
+          b[RandomInt(rng, 0, int(b.size()) - 1)] ^=
+              uint8_t(1 << RandomInt(rng, 0, 7));
+          break;
+        case Damage::kHeaderBitFlip:
+          b[RandomInt(rng, 0, 99)] ^= uint8_t(1 << RandomInt(rng, 0, 7));
+          break;
+        case Damage::kTruncate:
+          b.resize(RandomInt(rng, 0, int(b.size()) - 1));
+          break;
+        case Damage::kAppend:
+          b.resize(b.size() + RandomInt(rng, 1, 9), 0);
+          break;
+        case Damage::kGarbage:
+          b = RandomBytes(rng, b.size());
+          break;
+        case Damage::kOtherChunk:
+          b = other[i];
+          break;
+        case Damage::kDrop:
+        case Damage::kCount:
+          continue;
+      }
+      stored.push_back(std::move(b));
+    }
+    // Harmless noise: an identical copy of a blob, then any order.
+    if (!stored.empty() && RandomInt(rng, 0, 1))
+      stored.push_back(stored.back());
+    std::shuffle(stored.begin(), stored.end(), rng);
+
+    auto out = DecodeChunkFromFragments(id, stored, k, m, len);
+    if (!too_many) {
+      ASSERT_TRUE(out.ok()) << out.status().ToString();
+      ASSERT_EQ(*out, chunk);
+    } else {
+      ASSERT_FALSE(out.ok())
+          << "decoded with only " << (k + m - bad) << " good fragments";
+      EXPECT_EQ(out.status().code(), Code::kCorrupt);
+      EXPECT_THAT(out.status().message(),
+                  HasSubstr("found " + std::to_string(k + m - bad) +
+                            " good fragments"));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mistore

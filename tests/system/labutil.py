@@ -1,0 +1,409 @@
+"""Shared helpers for the Mistore system tests.
+
+Each test class starts its own lab (tools/mistore-lab up --detach) in a fresh
+temporary directory, drives the real `mistore` client against it and always
+tears it down. On a failure the tail of every node's log is printed.
+
+Environment:
+  MISTORE_BIN_DIR   where mistore-dc, mistore-pop, mistore-agent, mistore live
+                    (else the lab tool's default search: build/release/bin,
+                    build/debug/bin, PATH)
+  MISTORE_KEEP_LAB  set to 1 to keep the lab's temp dir after the tests
+"""
+
+import atexit
+import hashlib
+import importlib.machinery
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+LAB_TOOL = os.path.join(REPO, "tools", "mistore-lab")
+
+PASSPHRASE = "correct horse battery staple (system tests)"
+
+PUT_RE = re.compile(r"stored (\S+) as ([0-9a-fA-F]{32}) version (\d+)")
+FRAGMENT_RE = re.compile(
+    r"chunk=([0-9a-fA-F]+)\s+index=(\d+)\s+gateway=(\d+)\s+pop=(\d+)")
+PLACED_RE = re.compile(r"placed:\s*(\d+)\s*/\s*(\d+)\s*chunks")
+
+
+def _load_lab_module():
+    loader = importlib.machinery.SourceFileLoader("mistore_lab", LAB_TOOL)
+    spec = importlib.util.spec_from_loader("mistore_lab", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+labtool = _load_lab_module()
+
+
+def decode_oid(oid_hex):
+    """(primary_pop, backup_pop, gateway, counter) from 32 hex digits."""
+    raw = bytes.fromhex(oid_hex)
+    if len(raw) != 16:
+        raise ValueError(f"oid {oid_hex!r} is not 16 bytes")
+    return struct.unpack("<4I", raw)
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_random_file(path, size):
+    with open(path, "wb") as f:
+        left = size
+        while left > 0:
+            n = min(left, 4 << 20)
+            f.write(os.urandom(n))
+            left -= n
+    return path
+
+
+def closed_port():
+    """A loopback port nobody listens on (bound once, then released)."""
+    return labtool.pick_free_ports(1)[0]
+
+
+def frame(payload):
+    """A wire frame: u32 little-endian payload length + payload."""
+    return struct.pack("<I", len(payload)) + payload
+
+
+def send_raw(addr, data, timeout=10.0):
+    """Connects to host:port, sends data and waits for the peer to close.
+    Returns 'closed' (EOF), 'reset' (RST) or 'open' (still open after timeout)."""
+    host, port = addr.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=5)
+    try:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            return "reset"
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "open"
+            s.settimeout(left)
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                return "open"
+            except ConnectionResetError:
+                return "reset"
+            if not chunk:
+                return "closed"
+    finally:
+        s.close()
+
+
+_WATCHDOG = r"""
+import os, shutil, subprocess, sys, time
+parent, tool, lab_dir, keep = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            st = f.read()
+        return st[st.rfind(")") + 2:].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+while alive(parent) and os.path.isdir(lab_dir):
+    time.sleep(1)
+if os.path.exists(os.path.join(lab_dir, "lab.json")):
+    subprocess.run([sys.executable, tool, "down", "-q", "--dir", lab_dir],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+if not keep:
+    shutil.rmtree(lab_dir, ignore_errors=True)
+"""
+
+
+class Lab:
+    """One lab: a DC, POPs and gateway agents started by tools/mistore-lab."""
+
+    def __init__(self, pops=3, gateways_per_pop=6, k=4, m=2, pop_cache_bytes=None,
+                 subscriber="alice"):
+        self.pops, self.gpp, self.k, self.m = pops, gateways_per_pop, k, m
+        self.pop_cache_bytes = pop_cache_bytes
+        self.subscriber = subscriber
+        self.dir = None
+        self.state = None
+        self.up_ok = False
+        self.work = None  # scratch dir for test files
+
+    # ---- lifecycle
+    def lab_cmd(self, *args, timeout=120, check=True):
+        cmd = [sys.executable, LAB_TOOL] + list(args) + ["--dir", self.dir]
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(cmd)} exited {p.returncode}:\n"
+                f"{p.stdout.decode(errors='replace')}{p.stderr.decode(errors='replace')}")
+        return p
+
+    def up(self):
+        self.dir = tempfile.mkdtemp(prefix="mistore-systest-")
+        self.work = os.path.join(self.dir, "work")
+        os.makedirs(self.work)
+        atexit.register(self._atexit)
+        self._start_watchdog()
+        args = ["up", "--detach", "-q", "--pops", str(self.pops),
+                "--gateways-per-pop", str(self.gpp), "--k", str(self.k),
+                "--m", str(self.m), "--subscriber", self.subscriber]
+        if self.pop_cache_bytes is not None:
+            args += ["--pop-cache-bytes", str(self.pop_cache_bytes)]
+        self.lab_cmd(*args, timeout=180)
+        self.up_ok = True
+        self.reload()
+        self.client_conf = self.state["client_conf"]
+
+    def down(self):
+        if self.dir and os.path.exists(os.path.join(self.dir, "lab.json")):
+            self.lab_cmd("down", "-q", check=False)
+
+    def teardown(self):
+        self.down()
+        if self.dir and not os.environ.get("MISTORE_KEEP_LAB"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+        elif self.dir:
+            print(f"\n[lab kept in {self.dir}]", file=sys.stderr)
+        self.dir = None
+
+    def _start_watchdog(self):
+        """A detached process that takes the lab down (and removes its dir)
+        if this test process dies without tearing down, e.g. when ctest kills
+        it at its TIMEOUT: the daemons run in their own sessions and would
+        otherwise outlive it."""
+        subprocess.Popen(
+            [sys.executable, "-c", _WATCHDOG, str(os.getpid()), LAB_TOOL, self.dir,
+             "1" if os.environ.get("MISTORE_KEEP_LAB") else "0"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, close_fds=True)
+
+    def _atexit(self):
+        if self.dir:
+            self.teardown()
+
+    def reload(self):
+        self.state = labtool.load_state(self.dir)
+        return self.state
+
+    # ---- nodes
+    def nodes(self, role=None):
+        self.reload()
+        return [n for n in self.state["nodes"] if role is None or n["role"] == role]
+
+    def node(self, node_id):
+        self.reload()
+        return labtool.find_node(self.state, node_id)
+
+    def alive(self, node_id):
+        return labtool.node_alive(self.node(node_id))
+
+    def dead_nodes(self):
+        return [n["id"] for n in self.nodes() if not labtool.node_alive(n)]
+
+    def kill(self, node_id, sig="KILL"):
+        self.lab_cmd("kill", node_id, "--signal", sig)
+
+    def start(self, node_id, wait_registered=True):
+        args = ["start", node_id, "-q"]
+        if wait_registered and node_id.startswith("gw"):
+            args.append("--wait-registered")
+        self.lab_cmd(*args)
+
+    @staticmethod
+    def gateway_node_id(gateway_id):
+        return f"gw{gateway_id}"
+
+    # ---- logs
+    def log_offset(self, node_id):
+        return labtool.log_size(self.node(node_id)["log"])
+
+    def log_since(self, node_id, offset):
+        with open(self.node(node_id)["log"], "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+
+    def wait_log(self, node_id, offset, needle, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log_since(node_id, offset)
+            if needle in text or time.monotonic() > deadline:
+                return needle in text
+            time.sleep(0.1)
+
+    def log_tails(self, lines=15):
+        if not self.dir or not os.path.exists(os.path.join(self.dir, "lab.json")):
+            return "(no lab)"
+        out = []
+        for n in self.nodes():
+            state = "alive" if labtool.node_alive(n) else "dead"
+            out.append(f"--- {n['id']} ({n['role']}, {state}) {n['log']}")
+            out.append(labtool.tail(n["log"], lines))
+        return "\n".join(out)
+
+    # ---- client
+    def client_env(self):
+        env = dict(os.environ)
+        env["MISTORE_PASSPHRASE"] = PASSPHRASE
+        env["MISTORE_PWHASH_FAST"] = "1"
+        return env
+
+    def client_bin(self):
+        return labtool.binary_path(self.state.get("bin_dir"), "client")
+
+    def client(self, *args, conf=None, timeout=120, check=True):
+        """Runs mistore --config CONF ARGS; returns CompletedProcess (bytes)."""
+        cmd = [self.client_bin(), "--config", conf or self.client_conf] + list(args)
+        try:
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=self.client_env(), timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            err = (e.stderr or b"").decode(errors="replace")
+            raise AssertionError(f"{' '.join(cmd)} did not finish within {timeout} s "
+                                 f"(killed); stderr so far:\n{err}") from None
+        if check and p.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(cmd)} exited {p.returncode}; stderr:\n"
+                f"{p.stderr.decode(errors='replace')}")
+        return p
+
+    def init_client(self, conf=None):
+        return self.client("init", conf=conf, timeout=120)
+
+    @staticmethod
+    def _io_timeout(path_or_size):
+        size = path_or_size if isinstance(path_or_size, int) else (
+            os.path.getsize(path_or_size) if os.path.exists(path_or_size) else 0)
+        return 120 + size // (256 << 10)  # 120 s plus 1 s per 256 KiB
+
+    def put(self, path, name=None, conf=None):
+        """Returns (name, oid_hex, version)."""
+        args = ["put", path] + (["--name", name] if name else [])
+        p = self.client(*args, conf=conf, timeout=self._io_timeout(path))
+        out = p.stdout.decode(errors="replace")
+        m = PUT_RE.search(out)
+        if not m:
+            raise AssertionError(f"put printed no 'stored NAME as OID version N': {out!r}")
+        return m.group(1), m.group(2).lower(), int(m.group(3))
+
+    def get(self, name, out_path, version=None, conf=None, check=True, size_hint=0):
+        args = ["get", name, "-o", out_path]
+        if version is not None:
+            args += ["--version", str(version)]
+        return self.client(*args, conf=conf, check=check, timeout=self._io_timeout(size_hint))
+
+    def placement(self, name, version=None, conf=None):
+        """Returns (fragments, placed, total, text); fragments is a list of
+        dicts chunk/index/gateway/pop. placed/total are None if absent."""
+        args = ["placement", name] + (["--version", str(version)] if version else [])
+        p = self.client(*args, conf=conf, check=False, timeout=60)
+        text = p.stdout.decode(errors="replace")
+        if p.returncode != 0:
+            return [], None, None, text + p.stderr.decode(errors="replace")
+        frags = [{"chunk": m.group(1), "index": int(m.group(2)),
+                  "gateway": int(m.group(3)), "pop": int(m.group(4))}
+                 for m in FRAGMENT_RE.finditer(text)]
+        m = PLACED_RE.search(text)
+        placed, total = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+        return frags, placed, total, text
+
+    def wait_placed(self, name, version=None, conf=None, timeout=60.0):
+        """Polls `mistore placement` until 'placed: X/Y chunks' with X == Y > 0."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            frags, placed, total, text = self.placement(name, version, conf)
+            last = text
+            if total and placed == total:
+                return frags
+            time.sleep(0.5)
+        raise AssertionError(f"placement of {name!r} not complete after {timeout:g} s; "
+                             f"last `mistore placement` output:\n{last}")
+
+    def write_client_conf(self, gateway_node_id, path, state_dir):
+        """A second client config entering through another gateway, sharing
+        the lab client's key_file."""
+        return labtool.write_client_conf(self.dir, self.reload(), gateway_node_id, path,
+                                         state_dir=state_dir)
+
+
+class LabTestCase(unittest.TestCase):
+    """Starts one lab per test class; prints log tails when a test fails."""
+
+    LAB_OPTIONS = {}
+    INIT_CLIENT = True
+    lab = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = Lab(**cls.LAB_OPTIONS)
+        cls._printed_tails = False
+        try:
+            cls.lab.up()
+            if cls.INIT_CLIENT:
+                cls.lab.init_client()
+        except BaseException:
+            print("\n=== lab start-up failed; log tails ===\n" + cls.lab.log_tails(),
+                  file=sys.stderr)
+            cls.lab.teardown()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.lab:
+            cls.lab.teardown()
+
+    def _failed(self):
+        outcome = getattr(self, "_outcome", None)
+        if outcome is None:
+            return False
+        result = getattr(outcome, "result", None)
+        if result is not None and hasattr(result, "failures"):   # Python >= 3.11
+            return any(t is self for t, _ in result.failures + result.errors)
+        errors = getattr(outcome, "errors", [])                   # Python <= 3.10
+        return any(exc for _, exc in errors)
+
+    def tearDown(self):
+        if self._failed():
+            print(f"\n=== {self.id()} failed; log tails (lab {self.lab.dir}) ===\n"
+                  + self.lab.log_tails(), file=sys.stderr)
+
+    # ---- shared assertions
+    def assertFilesEqual(self, expected, actual, msg=""):
+        self.assertTrue(os.path.exists(actual), f"{msg}: {actual} was not written")
+        es, as_ = os.path.getsize(expected), os.path.getsize(actual)
+        self.assertEqual(es, as_, f"{msg}: size {as_} != expected {es}")
+        self.assertEqual(sha256_file(expected), sha256_file(actual),
+                         f"{msg}: content differs")
+
+    def assertAllAlive(self):
+        dead = self.lab.dead_nodes()
+        self.assertEqual(dead, [], f"daemons died: {dead}")
+
+    def scratch(self, name):
+        return os.path.join(self.lab.work, name)
