@@ -103,6 +103,7 @@ TEST(WrapTest, LimitConstants) {
   EXPECT_EQ(kPwhashOpsFast, uint64_t{crypto_pwhash_OPSLIMIT_MIN});
   EXPECT_EQ(kPwhashMemFast, size_t{8} << 20);
   EXPECT_EQ(kPwhashMemMax, uint64_t{1} << 30);
+  EXPECT_EQ(kPwhashOpsMax, 8u);  // 2x libsodium's "sensitive"
   EXPECT_GE(kPwhashOpsMax, kPwhashOpsDefault);
   EXPECT_LE(kPwhashMemDefault, kPwhashMemMax);
   EXPECT_EQ(kWrappedMasterKeyBytes, 110u);
@@ -156,6 +157,7 @@ TEST(UnwrapTest, HostileLimitsRejectedFast) {
       {uint64_t{1} << 32, kPwhashMemFast},
       {~uint64_t{0}, kPwhashMemFast},
       {kPwhashOpsMax + 1, kPwhashMemFast},
+      {64, kPwhashMemFast},
       {0, kPwhashMemFast},
   };
   for (const Case& c : cases) {
