@@ -197,7 +197,7 @@ class Lab:
         if this test process dies without tearing down, e.g. when ctest kills
         it at its TIMEOUT: the daemons run in their own sessions and would
         otherwise outlive it."""
-        subprocess.Popen(
+        self._watchdog = subprocess.Popen(
             [sys.executable, "-c", _WATCHDOG, str(os.getpid()), LAB_TOOL, self.dir,
              "1" if os.environ.get("MISTORE_KEEP_LAB") else "0"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
