@@ -419,5 +419,24 @@ TEST(KeyedHashDeathTest, UpdateAfterFinalAsserts) {
       "assertion failed");
 }
 
+TEST(KeyedHashDeathTest, MovedFromHasherIsFinished) {
+  SecretBytes key = GenerateMasterKey();
+  EXPECT_DEATH(
+      {
+        KeyedHasher a(key);
+        KeyedHasher b(std::move(a));
+        a.Update(U8("x"), 1);  // NOLINT(bugprone-use-after-move)
+      },
+      "assertion failed");
+  EXPECT_DEATH(
+      {
+        KeyedHasher a(key);
+        KeyedHasher b(key);
+        b = std::move(a);
+        (void)a.Final();  // NOLINT(bugprone-use-after-move)
+      },
+      "assertion failed");
+}
+
 }  // namespace
 }  // namespace mistore::crypto
