@@ -18,7 +18,6 @@ import importlib.util
 import os
 import re
 import shutil
-import signal
 import socket
 import struct
 import subprocess

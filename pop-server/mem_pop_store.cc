@@ -1,0 +1,149 @@
+#include "pop-server/mem_pop_store.h"
+
+#include <algorithm>
+
+namespace mistore {
+
+Status MemPopStore::CheckWritable() const {
+  if (fail_writes) return IoError("simulated disk refuses the write");
+  return Status::Ok();
+}
+
+Status MemPopStore::PutChunk(const ChunkKey& key, const Bytes& data, ChunkState state) {
+  MS_RETURN_IF_ERROR(CheckWritable());
+  auto [it, inserted] = chunks_.try_emplace(key);
+  Chunk& c = it->second;
+  if (inserted) {
+    c.seq = ++clock_;
+    c.state = state;
+  } else if (c.state == ChunkState::kCached || (c.state == ChunkState::kStaged && state != ChunkState::kCached)) {
+    c.state = state;
+  }
+  c.has_data = true;
+  c.data = data;
+  c.size = data.size();
+  c.last_used = ++clock_;
+  return Status::Ok();
+}
+
+Result<Bytes> MemPopStore::GetChunk(const ChunkKey& key) {
+  auto it = chunks_.find(key);
+  if (it == chunks_.end() || !it->second.has_data) return NotFound("chunk not held here");
+  it->second.last_used = ++clock_;
+  return it->second.data;
+}
+
+Result<ChunkInfo> MemPopStore::GetChunkInfo(const ChunkKey& key) {
+  auto it = chunks_.find(key);
+  if (it == chunks_.end()) return NotFound("chunk unknown");
+  return ChunkInfo{it->second.state, it->second.has_data, it->second.size};
+}
+
+Status MemPopStore::SetChunkState(const ChunkKey& key, ChunkState state) {
+  MS_RETURN_IF_ERROR(CheckWritable());
+  auto it = chunks_.find(key);
+  if (it == chunks_.end()) return NotFound("chunk unknown");
+  it->second.state = state;
+  return Status::Ok();
+}
+
+Status MemPopStore::DropChunkData(const ChunkKey& key) {
+  auto it = chunks_.find(key);
+  if (it == chunks_.end()) return NotFound("chunk unknown");
+  it->second.has_data = false;
+  it->second.data.clear();
+  return Status::Ok();
+}
+
+std::vector<ChunkKey> MemPopStore::UnplacedChunks(size_t limit) {
+  std::vector<std::pair<uint64_t, ChunkKey>> v;
+  for (auto& [k, c] : chunks_)
+    if (c.state == ChunkState::kReplica) v.push_back({c.seq, k});
+  std::sort(v.begin(), v.end());
+  std::vector<ChunkKey> out;
+  for (auto& [s, k] : v) {
+    if (out.size() >= limit) break;
+    out.push_back(k);
+  }
+  return out;
+}
+
+std::vector<std::pair<ChunkKey, uint64_t>> MemPopStore::EvictionCandidates(size_t limit) {
+  std::vector<std::tuple<uint64_t, ChunkKey, uint64_t>> v;
+  for (auto& [k, c] : chunks_)
+    if (c.has_data && (c.state == ChunkState::kPlaced || c.state == ChunkState::kCached))
+      v.push_back({c.last_used, k, c.size});
+  std::sort(v.begin(), v.end());
+  std::vector<std::pair<ChunkKey, uint64_t>> out;
+  for (auto& [t, k, s] : v) {
+    if (out.size() >= limit) break;
+    out.push_back({k, s});
+  }
+  return out;
+}
+
+uint64_t MemPopStore::CachedBytes() {
+  uint64_t n = 0;
+  for (auto& [k, c] : chunks_)
+    if (c.has_data) n += c.size;
+  return n;
+}
+
+Status MemPopStore::PutVersion(const pb::VersionInfo& info) {
+  MS_RETURN_IF_ERROR(CheckWritable());
+  Bytes oid(info.oid().begin(), info.oid().end());
+  versions_[{oid, info.version()}] = Version{info, false};
+  latest_[oid] = std::max(latest_[oid], info.version());
+  return Status::Ok();
+}
+
+Result<pb::VersionInfo> MemPopStore::GetVersion(const Bytes& oid, uint64_t version) {
+  if (version == 0) version = LatestVersion(oid);
+  auto it = versions_.find({oid, version});
+  if (it == versions_.end()) return NotFound("version " + std::to_string(version) + " unknown");
+  return it->second.info;
+}
+
+uint64_t MemPopStore::LatestVersion(const Bytes& oid) {
+  auto it = latest_.find(oid);
+  return it == latest_.end() ? 0 : it->second;
+}
+
+std::vector<pb::VersionInfo> MemPopStore::UnreportedVersions(size_t limit) {
+  std::vector<pb::VersionInfo> out;
+  for (auto& [k, v] : versions_) {
+    if (out.size() >= limit) break;
+    if (!v.reported) out.push_back(v.info);
+  }
+  return out;
+}
+
+Status MemPopStore::MarkReported(const Bytes& oid, uint64_t version) {
+  auto it = versions_.find({oid, version});
+  if (it == versions_.end()) return NotFound("version unknown");
+  it->second.reported = true;
+  return Status::Ok();
+}
+
+Status MemPopStore::RecordFragment(const ChunkKey& key, uint32_t index, uint32_t gateway_id) {
+  MS_RETURN_IF_ERROR(CheckWritable());
+  auto it = chunks_.find(key);
+  if (it == chunks_.end()) return NotFound("chunk unknown");
+  it->second.fragments[index] = gateway_id;
+  return Status::Ok();
+}
+
+std::vector<FragmentLoc> MemPopStore::Fragments(const ChunkKey& key) {
+  std::vector<FragmentLoc> out;
+  auto it = chunks_.find(key);
+  if (it == chunks_.end()) return out;
+  for (auto& [i, g] : it->second.fragments) out.push_back(FragmentLoc{i, g});
+  return out;
+}
+
+Result<uint32_t> MemPopStore::NextCounter(uint32_t gateway_id) {
+  MS_RETURN_IF_ERROR(CheckWritable());
+  return ++counters_[gateway_id];
+}
+
+}  // namespace mistore

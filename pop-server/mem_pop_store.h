@@ -1,0 +1,59 @@
+// MemPopStore: PopStore held in memory, for the simulator and tests. Same
+// semantics as SqlitePopStore (durable = "survives a simulated crash": the
+// simulator keeps the object and hands it to the restarted PopCore). Can be
+// told to refuse writes, to model a failing disk. Single-threaded.
+#pragma once
+
+#include <map>
+
+#include "pop-server/pop_store.h"
+
+namespace mistore {
+
+class MemPopStore : public PopStore {
+ public:
+  bool fail_writes = false;  // every mutating call returns kIo while set
+
+  Status PutChunk(const ChunkKey& key, const Bytes& data, ChunkState state) override;
+  Result<Bytes> GetChunk(const ChunkKey& key) override;
+  Result<ChunkInfo> GetChunkInfo(const ChunkKey& key) override;
+  Status SetChunkState(const ChunkKey& key, ChunkState state) override;
+  Status DropChunkData(const ChunkKey& key) override;
+  std::vector<ChunkKey> UnplacedChunks(size_t limit) override;
+  std::vector<std::pair<ChunkKey, uint64_t>> EvictionCandidates(size_t limit) override;
+  uint64_t CachedBytes() override;
+
+  Status PutVersion(const pb::VersionInfo& info) override;
+  Result<pb::VersionInfo> GetVersion(const Bytes& oid, uint64_t version) override;
+  uint64_t LatestVersion(const Bytes& oid) override;
+  std::vector<pb::VersionInfo> UnreportedVersions(size_t limit) override;
+  Status MarkReported(const Bytes& oid, uint64_t version) override;
+
+  Status RecordFragment(const ChunkKey& key, uint32_t index, uint32_t gateway_id) override;
+  std::vector<FragmentLoc> Fragments(const ChunkKey& key) override;
+
+  Result<uint32_t> NextCounter(uint32_t gateway_id) override;
+
+ private:
+  struct Chunk {
+    uint64_t seq;  // insertion order
+    ChunkState state;
+    bool has_data = false;
+    Bytes data;
+    uint64_t size = 0;
+    uint64_t last_used = 0;
+    std::map<uint32_t, uint32_t> fragments;  // index -> gateway
+  };
+  struct Version {
+    pb::VersionInfo info;
+    bool reported = false;
+  };
+  Status CheckWritable() const;
+  uint64_t clock_ = 0;
+  std::map<ChunkKey, Chunk> chunks_;
+  std::map<std::pair<Bytes, uint64_t>, Version> versions_;
+  std::map<Bytes, uint64_t> latest_;
+  std::map<uint32_t, uint32_t> counters_;
+};
+
+}  // namespace mistore
