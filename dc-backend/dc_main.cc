@@ -68,6 +68,7 @@ class DcDaemon {
       MS_INFO("dc", "POP disconnected; marking it down", "pop=" + std::to_string(pop));
       Status st = catalog_->PopDown(pop);
       if (!st.ok()) MS_ERROR("dc", "catalog update failed", "error=\"" + st.ToString() + "\"");
+      PushMapIfChanged();
     });
   }
 
@@ -101,10 +102,24 @@ class DcDaemon {
                                           h.region() + " addr=" + h.listen_addr());
     }
     MS_RETURN_IF_ERROR(catalog_->PopUp(h.node_id(), h.region(), h.listen_addr()));
+    PushMapIfChanged();
     MS_ASSIGN_OR_RETURN(pb::ClusterMap map, catalog_->Map());
     reply->mutable_hello_reply()->set_node_id(0);
     *reply->mutable_hello_reply()->mutable_map() = map;
     return Status::Ok();
+  }
+
+  // Sends the map to every registered POP when its epoch moved, so role
+  // changes reach them at once rather than at their next refresh.
+  void PushMapIfChanged() {
+    auto map = catalog_->Map();
+    if (!map.ok() || map->epoch() == pushed_epoch_) return;
+    pushed_epoch_ = map->epoch();
+    MS_INFO("dc", "cluster map changed", "epoch=" + std::to_string(pushed_epoch_));
+    pb::Envelope push;
+    *push.mutable_cluster_map() = map.value();
+    for (auto& [c, pop] : conns_)
+      if (pop != 0 && !c->closed()) c->Call(push, [](Result<pb::Envelope>) {}, 5000);
   }
 
   Status HandleGetClusterMap(pb::Envelope* reply) {
@@ -147,6 +162,7 @@ class DcDaemon {
   EventLoop loop_;
   Listener listener_;
   std::map<Connection::Ptr, uint32_t> conns_;  // connection -> POP id (0: not yet known)
+  uint64_t pushed_epoch_ = 0;
 };
 
 }  // namespace

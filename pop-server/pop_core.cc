@@ -279,6 +279,19 @@ void PopCore::ResolveOidForWrite(const pb::PutCommit& m, std::function<void(Resu
 // fast; the window keeps memory bounded to one chunk per push).
 void PopCore::PushChunks(uint32_t pop, const std::string& subscriber, std::vector<std::string> ids,
                          size_t next, std::function<void(Status)> done) {
+  if (next == 0) {
+    // Pin the chunks so that eviction (after their placement) cannot drop
+    // them before they reach the other replica.
+    std::vector<ChunkKey> keys;
+    for (auto& id : ids) keys.push_back(ChunkKey{subscriber, ToBytes(id)});
+    for (auto& k : keys) pinned_[k]++;
+    done = [this, keys, done](Status st) {
+      for (auto& k : keys)
+        if (--pinned_[k] == 0) pinned_.erase(k);
+      EvictIfNeeded();
+      done(st);
+    };
+  }
   if (next >= ids.size()) return done(Status::Ok());
   auto data = store_->GetChunk(ChunkKey{subscriber, ToBytes(ids[next])});
   if (!data.ok()) return done(data.status());
@@ -735,8 +748,9 @@ void PopCore::FinishPlacement(const ChunkKey& key, bool ok) {
 void PopCore::EvictIfNeeded() {
   uint64_t held = store_->CachedBytes();
   if (held <= p_.cache_bytes_max) return;
-  for (auto& [key, size] : store_->EvictionCandidates(256)) {
+  for (auto& [key, size] : store_->EvictionCandidates(256 + pinned_.size())) {
     if (held <= p_.cache_bytes_max) break;
+    if (pinned_.count(key)) continue;
     if (store_->DropChunkData(key).ok()) held -= std::min(held, size);
   }
 }

@@ -183,6 +183,7 @@ class PopCore {
   std::deque<ChunkKey> place_queue_;
   std::set<ChunkKey> queued_or_placing_;
   std::set<ChunkKey> placing_;
+  std::map<ChunkKey, int> pinned_;  // chunks an in-flight push still needs
   std::set<std::pair<Bytes, uint64_t>> reporting_;
   uint64_t next_place_retry_ms_ = 0;
 };

@@ -64,6 +64,18 @@ class PopDaemon {
       // POPs answer our calls on these connections; requests come on ours.
       c->ReplyError(env.request_id(), ProtocolError("send requests on your own connection"));
     });
+    dc_.set_on_request([this](const Connection::Ptr& c, pb::Envelope&& env) {
+      if (!env.has_cluster_map())
+        return c->ReplyError(env.request_id(), ProtocolError("the DC only pushes cluster maps"));
+      if (env.cluster_map().epoch() > core_.cluster_map().epoch())
+        MS_INFO("pop", "cluster map", "epoch=" + std::to_string(env.cluster_map().epoch()) +
+                                          " pops=" + std::to_string(env.cluster_map().pops_size()));
+      core_.OnClusterMap(loop_.NowMs(), env.cluster_map());
+      pb::Envelope ok;
+      ok.mutable_empty();
+      c->Reply(env.request_id(), ok);
+      Flush();
+    });
     loop_.Every(uint64_t(cfg_.Int("tick_ms")), [this] {
       core_.OnTick(loop_.NowMs());
       Flush();

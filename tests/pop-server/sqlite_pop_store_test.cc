@@ -236,6 +236,26 @@ TEST_F(PopStoreTest, PutChunkKeepsTheStrongerState) {
   EXPECT_EQ(store_->GetChunk(k).value(), Bytes(8, 1));
 }
 
+// Putting a chunk that is already held, with a payload of another length
+// (a client re-using a chunk id, or a retry after the client re-chunked),
+// must leave the chunk readable: either payload, with the recorded size
+// matching what is served. It must never leave metadata describing bytes
+// that were not written.
+TEST_F(PopStoreTest, RePutWithDifferentPayloadStaysReadable) {
+  SCOPED_TRACE(SeedTrace(seed_));
+  const ChunkKey k = Key("alice", 1);
+  const Bytes first = Data(rng_, 100), second = Data(rng_, 60);
+  ASSERT_TRUE(store_->PutChunk(k, first, ChunkState::kCached).ok());
+  ASSERT_TRUE(store_->PutChunk(k, second, ChunkState::kCached).ok());
+  auto got = store_->GetChunk(k);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(*got == first || *got == second);
+  auto info = store_->GetChunkInfo(k);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->size_bytes, got->size());
+  EXPECT_EQ(store_->CachedBytes(), got->size());
+}
+
 TEST_F(PopStoreTest, DropChunkDataReleasesBytes) {
   SCOPED_TRACE(SeedTrace(seed_));
   const ChunkKey a = Key("s", 1), b = Key("s", 2);
