@@ -19,9 +19,11 @@ Status MemPopStore::PutChunk(const ChunkKey& key, const Bytes& data, ChunkState 
   } else if (c.state == ChunkState::kCached || (c.state == ChunkState::kStaged && state != ChunkState::kCached)) {
     c.state = state;
   }
-  c.has_data = true;
-  c.data = data;
-  c.size = data.size();
+  if (!c.has_data) {  // as SqlitePopStore: a held payload is never rewritten
+    c.has_data = true;
+    c.data = data;
+    c.size = data.size();
+  }
   c.last_used = ++clock_;
   return Status::Ok();
 }

@@ -435,28 +435,17 @@ void PopCore::HandleGetVersion(const Incoming& in, const Peer& from, const pb::G
         return Reply(in, std::move(r));
       }
     }
-    auto order = ReplicaOrder(o);
-    order.erase(std::remove(order.begin(), order.end(), p_.pop_id), order.end());
-    auto try_next = std::make_shared<std::function<void(size_t, Status)>>();
-    *try_next = [this, in, o, m, order, try_next](size_t i, Status last) {
-      if (i >= order.size()) return ReplyError(in, last);
-      pb::Envelope req;
-      req.mutable_fetch_version()->set_oid(ToStr(o.Encode()));
-      req.mutable_fetch_version()->set_version(m.version());
-      Call(Dest{Dest::kPop, order[i]}, req, [this, in, i, m, try_next](Result<pb::Envelope> r) {
-        if (!r.ok()) {
-          if (r.status().code() == Code::kNotFound) return ReplyError(in, r.status());
-          return (*try_next)(i + 1, r.status());
-        }
-        if (r->version_info().subscriber() != m.subscriber())
-          return ReplyError(in, Status(Code::kPermissionDenied, "object belongs to another subscriber"));
-        pb::Envelope out;
-        *out.mutable_version_info() = r->version_info();
-        Reply(in, std::move(out));
-        *try_next = nullptr;  // break the self-reference
-      });
-    };
-    (*try_next)(0, Unavailable("no replica of " + o.Hex() + " is reachable"));
+    pb::Envelope req;
+    req.mutable_fetch_version()->set_oid(ToStr(o.Encode()));
+    req.mutable_fetch_version()->set_version(m.version());
+    CallReplicas(o, req, [this, in, m](Result<pb::Envelope> r) {
+      if (!r.ok()) return ReplyError(in, r.status());
+      if (r->version_info().subscriber() != m.subscriber())
+        return ReplyError(in, Status(Code::kPermissionDenied, "object belongs to another subscriber"));
+      pb::Envelope out;
+      *out.mutable_version_info() = r->version_info();
+      Reply(in, std::move(out));
+    });
   };
   if (!m.oid().empty()) return serve(Oid::Decode(m.oid()));
   if (m.name_key().size() != kNameKeyBytes) return ReplyError(in, InvalidArgument("give a name key or an oid"));
@@ -504,7 +493,9 @@ void PopCore::HandleGetChunk(const Incoming& in, const Peer& from, const pb::Get
   fc.set_subscriber(m.subscriber());
   fc.set_oid(m.oid());
   fc.set_chunk_id(m.chunk_id());
-  ReadChunkFromReplicas(oid.value(), fc, [this, key, reply_data](Result<pb::Envelope> r) {
+  pb::Envelope env;
+  *env.mutable_fetch_chunk() = fc;
+  CallReplicas(oid.value(), env, [this, key, reply_data](Result<pb::Envelope> r) {
     if (!r.ok()) return reply_data(r.status());
     Bytes data = ToBytes(r->chunk_data().data());
     if (store_->PutChunk(key, data, ChunkState::kCached).ok()) EvictIfNeeded();
@@ -512,29 +503,25 @@ void PopCore::HandleGetChunk(const Incoming& in, const Peer& from, const pb::Get
   });
 }
 
-void PopCore::ReadChunkFromReplicas(const Oid& oid, const pb::FetchChunk& req,
-                                    std::function<void(Result<pb::Envelope>)> done) {
-  auto order = ReplicaOrder(oid);
-  order.erase(std::remove(order.begin(), order.end(), p_.pop_id), order.end());
-  auto attempt = std::make_shared<std::function<void(size_t, Status)>>();
-  *attempt = [this, order, req, done, attempt](size_t i, Status last) {
-    if (i >= order.size()) {
-      done(last);
-      *attempt = nullptr;
-      return;
-    }
-    pb::Envelope env;
-    *env.mutable_fetch_chunk() = req;
-    Call(Dest{Dest::kPop, order[i]}, env, [i, done, attempt](Result<pb::Envelope> r) {
-      if (r.ok()) {
-        done(std::move(r));
-        *attempt = nullptr;
-        return;
-      }
-      (*attempt)(i + 1, r.status());
-    });
-  };
-  (*attempt)(0, Unavailable("no replica of " + oid.Hex() + " is reachable"));
+// Tries the object's other replicas in ReplicaOrder until one answers; a
+// kNotFound answer is final (the replica is authoritative), anything else
+// moves on to the next replica.
+void PopCore::CallReplicas(const Oid& oid, pb::Envelope req, ReplyCont done) {
+  auto order = std::make_shared<std::vector<uint32_t>>(ReplicaOrder(oid));
+  order->erase(std::remove(order->begin(), order->end(), p_.pop_id), order->end());
+  CallReplicaAt(order, 0, std::move(req), Unavailable("no replica of " + oid.Hex() + " is reachable"),
+                std::move(done));
+}
+
+void PopCore::CallReplicaAt(std::shared_ptr<std::vector<uint32_t>> order, size_t i, pb::Envelope req,
+                            Status last, ReplyCont done) {
+  if (i >= order->size()) return done(last);
+  uint32_t pop = (*order)[i];
+  Call(Dest{Dest::kPop, pop}, req, [this, order, i, req, done](Result<pb::Envelope> r) {
+    if (r.ok() || r.status().code() == Code::kNotFound || r.status().code() == Code::kPermissionDenied)
+      return done(std::move(r));
+    CallReplicaAt(order, i + 1, req, r.status(), done);
+  });
 }
 
 void PopCore::HandleFetchChunk(const Incoming& in, const Peer& from, const pb::FetchChunk& m) {
@@ -691,10 +678,13 @@ void PopCore::PlaceChunk(const ChunkKey& key) {
     if (gw.connected) live.push_back(id);
   int n = p_.k + p_.m;
   if (int(live.size()) < n) {
-    MS_WARN("pop", "not enough live gateways to place chunk; will retry",
-            "live=" + std::to_string(live.size()) + " needed=" + std::to_string(n));
+    if (!placement_blocked_)
+      MS_WARN("pop", "not enough live gateways to place chunks; will retry",
+              "live=" + std::to_string(live.size()) + " needed=" + std::to_string(n));
+    placement_blocked_ = true;
     return FinishPlacement(key, false);
   }
+  placement_blocked_ = false;
   auto data = store_->GetChunk(key);
   if (!data.ok()) {
     MS_ERROR("pop", "replica chunk unreadable", "chunk=" + ToHex(key.chunk_id).substr(0, 12) +

@@ -154,8 +154,9 @@ class PopCore {
   void StoreReplicaChunks(const pb::VersionInfo& info);
 
   // Read path.
-  void ReadChunkFromReplicas(const Oid& oid, const pb::FetchChunk& req,
-                             std::function<void(Result<pb::Envelope>)> done);
+  void CallReplicas(const Oid& oid, pb::Envelope req, ReplyCont done);
+  void CallReplicaAt(std::shared_ptr<std::vector<uint32_t>> order, size_t i, pb::Envelope req,
+                     Status last, ReplyCont done);
   void ReadChunkFromFragments(const ChunkKey& key, std::function<void(Result<Bytes>)> done);
   std::vector<uint32_t> ReplicaOrder(const Oid& oid);
 
@@ -185,7 +186,7 @@ class PopCore {
   std::set<ChunkKey> placing_;
   std::map<ChunkKey, int> pinned_;  // chunks an in-flight push still needs
   std::set<std::pair<Bytes, uint64_t>> reporting_;
-  uint64_t next_place_retry_ms_ = 0;
+  bool placement_blocked_ = false;  // too few live gateways (logged once)
 };
 
 }  // namespace mistore

@@ -83,9 +83,12 @@ Status SqlitePopStore::PutChunk(const ChunkKey& key, const Bytes& data, ChunkSta
   if (rank(state) > rank(info.state) || !info.has_data && info.state == ChunkState::kStaged)
     keep = state;
   if (info.state == ChunkState::kPlaced) keep = ChunkState::kPlaced;
+  // Chunk ids name their content: when the payload is already held, the
+  // held one (and its size) stays; a re-put never rewrites it.
+  uint64_t size = info.has_data ? info.size_bytes : data.size();
   MS_ASSIGN_OR_RETURN(Stmt u, db_.Prepare(
       "UPDATE chunks SET has_data=1, size=?, state=?, last_used=? WHERE id=?"));
-  u.Bind(1, int64_t(data.size())).Bind(2, int64_t(keep)).Bind(3, int64_t(++clock_)).Bind(4, row);
+  u.Bind(1, int64_t(size)).Bind(2, int64_t(keep)).Bind(3, int64_t(++clock_)).Bind(4, row);
   return u.Run();
 }
 

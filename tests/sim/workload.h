@@ -1,0 +1,34 @@
+// A random client workload for SimWorld: puts and gets of a few hot names
+// through random entry POPs, with random gateway crashes (never more than
+// m per region, so every chunk stays readable), then a final read of every
+// name. Used by the simulator tests and by the mistore-sim driver.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tests/sim/world.h"
+
+namespace mistore::sim {
+
+struct WorkloadOptions {
+  int ops = 200;
+  int names = 4;
+  int clients = 3;              // operations in flight at once
+  int gateway_crashes = 2;      // spread over regions, at most m per region
+  size_t chunk_bytes_max = 3000;
+  int chunks_max = 4;
+};
+
+struct RunResult {
+  std::string history_hash;
+  std::vector<std::string> violations;
+  int ops_done = 0;
+  uint64_t simulated_ms = 0;
+  std::vector<std::string> trace_tail;
+};
+
+RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions& opts);
+
+}  // namespace mistore::sim

@@ -1,0 +1,456 @@
+#include "tests/sim/world.h"
+
+#include <cstdio>
+
+#include "shared/wire/envelope.h"
+
+namespace mistore::sim {
+
+namespace {
+constexpr const char* kSubscriber = "alice";
+constexpr uint64_t kClientConnBase = 100000;
+
+std::string ToStr(const Bytes& b) { return std::string(b.begin(), b.end()); }
+Bytes ToBytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
+
+uint64_t Fnv(uint64_t h, const void* data, size_t n) {
+  auto* p = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+// 32 deterministic bytes standing in for a keyed BLAKE2b (the simulator
+// needs distinct ids, not secrecy).
+Bytes Id32(const std::string& domain, const Bytes& data) {
+  Bytes out(32);
+  uint64_t h = Fnv(Fnv(1469598103934665603ull, domain.data(), domain.size()), data.data(), data.size());
+  for (int i = 0; i < 4; i++) {
+    h = Fnv(h, &i, sizeof i);
+    PutLe64(out.data() + 8 * i, h);
+  }
+  return out;
+}
+
+Bytes Digest(const std::vector<Bytes>& chunks) {
+  uint64_t h = 1469598103934665603ull;
+  for (auto& c : chunks) {
+    uint64_t n = c.size();
+    h = Fnv(h, &n, sizeof n);
+    h = Fnv(h, c.data(), c.size());
+  }
+  Bytes out(8);
+  PutLe64(out.data(), h);
+  return out;
+}
+}  // namespace
+
+SimWorld::SimWorld(uint64_t seed, SimConfig cfg) : cfg_(cfg), rng_(seed) {
+  map_.set_epoch(1);
+  for (int p = 1; p <= cfg_.pops; p++) {
+    auto* info = map_.add_pops();
+    info->set_pop_id(uint32_t(p));
+    info->set_region("r" + std::to_string(p));
+    info->set_addr("sim:" + std::to_string(p));
+    info->set_up(true);
+  }
+  for (int p = 1; p <= cfg_.pops; p++) {
+    auto node = std::make_unique<PopNode>();
+    node->id = uint32_t(p);
+    node->store = std::make_unique<MemPopStore>();
+    PopParams params;
+    params.pop_id = uint32_t(p);
+    params.region = "r" + std::to_string(p);
+    params.k = cfg_.k;
+    params.m = cfg_.m;
+    params.cache_bytes_max = cfg_.pop_cache_bytes_max;
+    node->core = std::make_unique<PopCore>(params, node->store.get(), rng_());
+    node->core->OnClusterMap(0, map_);
+    for (int g = 1; g <= cfg_.gateways_per_pop; g++) {
+      uint32_t gid = uint32_t(p * 1000 + g);
+      gateways_[gid] = Gateway{gid, uint32_t(p)};
+      node->core->OnGatewayUp(0, GatewayState{gid, kSubscriber, 1ull << 30, true});
+    }
+    pops_[uint32_t(p)] = std::move(node);
+  }
+  for (auto& [id, node] : pops_) {
+    uint32_t pid = id;
+    auto tick = std::make_shared<std::function<void()>>();
+    *tick = [this, pid, tick] {
+      pops_.at(pid)->core->OnTick(now_ms_);
+      Flush(pid);
+      Schedule(now_ms_ + cfg_.tick_ms, *tick);
+    };
+    Schedule(cfg_.tick_ms + id, *tick);
+  }
+}
+
+SimWorld::~SimWorld() = default;
+
+void SimWorld::Schedule(uint64_t at_ms, std::function<void()> fn) {
+  events_.emplace(std::make_pair(std::max(at_ms, now_ms_), seq_++), std::move(fn));
+}
+
+uint64_t SimWorld::Delay(uint64_t lo, uint64_t hi) {
+  return hi <= lo ? lo : lo + rng_() % (hi - lo + 1);
+}
+
+// FIFO channels: a message never overtakes an earlier one on its channel.
+uint64_t SimWorld::ChannelTime(const std::string& channel, uint64_t delay_ms) {
+  uint64_t& last = channel_last_ms_[channel];
+  uint64_t at = std::max(now_ms_ + delay_ms, last);
+  last = at;
+  return at;
+}
+
+void SimWorld::Trace(const std::string& line) {
+  std::string l = std::to_string(now_ms_) + " " + line;
+  hash_state_ = Fnv(hash_state_, l.data(), l.size());
+  trace_.push_back(l);
+  if (trace_.size() > 400) trace_.erase(trace_.begin(), trace_.begin() + 200);
+}
+
+std::string SimWorld::HistoryHash() const {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)hash_state_);
+  return buf;
+}
+
+std::vector<std::string> SimWorld::trace_tail(size_t n) const {
+  size_t from = trace_.size() > n ? trace_.size() - n : 0;
+  return std::vector<std::string>(trace_.begin() + long(from), trace_.end());
+}
+
+void SimWorld::RunUntil(uint64_t until_ms) {
+  while (!events_.empty() && events_.begin()->first.first <= until_ms) {
+    auto it = events_.begin();
+    now_ms_ = it->first.first;
+    auto fn = std::move(it->second);
+    events_.erase(it);
+    fn();
+  }
+  now_ms_ = std::max(now_ms_, until_ms);
+}
+
+bool SimWorld::RunUntilTrue(const std::function<bool()>& pred, uint64_t limit_ms) {
+  uint64_t end = now_ms_ + limit_ms;
+  while (!pred()) {
+    if (events_.empty() || events_.begin()->first.first > end) return pred();
+    auto it = events_.begin();
+    now_ms_ = it->first.first;
+    auto fn = std::move(it->second);
+    events_.erase(it);
+    fn();
+  }
+  return true;
+}
+
+void SimWorld::CrashGateway(uint32_t gateway_id) {
+  Gateway& g = gateways_.at(gateway_id);
+  g.alive = false;
+  g.fragments.clear();  // fail-stop: its disk is gone with it
+  Trace("crash gw" + std::to_string(gateway_id));
+  pops_.at(g.pop)->core->OnGatewayDown(now_ms_, gateway_id);
+  Flush(g.pop);
+}
+
+bool SimWorld::AllPlaced() {
+  for (auto& [id, node] : pops_) {
+    if (!node->store->UnplacedChunks(1).empty()) return false;
+    if (node->core->placements_in_flight() || node->core->placement_queue_size()) return false;
+  }
+  return true;
+}
+
+size_t SimWorld::fragments_on_gateways() const {
+  size_t n = 0;
+  for (auto& [id, g] : gateways_) n += g.fragments.size();
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// moving PopCore outboxes
+
+void SimWorld::Flush(uint32_t pop_id) {
+  PopNode& node = *pops_.at(pop_id);
+  for (;;) {
+    Outbox out = node.core->TakeOutbox();
+    if (out.empty()) break;
+    for (auto& r : out.replies) {
+      auto key = std::make_tuple(pop_id, r.conn_id, r.request_id);
+      auto it = awaiting_.find(key);
+      MS_ASSERT(it != awaiting_.end());
+      auto answer = std::move(it->second);
+      awaiting_.erase(it);
+      answer(std::move(r.msg));
+    }
+    for (auto& c : out.calls) DeliverCall(pop_id, c);
+    for (auto& j : out.jobs) {
+      Token t = j.token;
+      auto run = std::move(j.run);
+      Schedule(now_ms_ + cfg_.job_delay_ms, [this, pop_id, t, run] {
+        run();
+        Trace("job done pop" + std::to_string(pop_id));
+        pops_.at(pop_id)->core->OnJobDone(now_ms_, t);
+        Flush(pop_id);
+      });
+    }
+  }
+}
+
+void SimWorld::CompleteCall(uint32_t pop_id, Token token, Result<pb::Envelope> reply,
+                            uint64_t delay_ms, const std::string& channel) {
+  uint64_t at = ChannelTime(channel, delay_ms);
+  auto shared = std::make_shared<Result<pb::Envelope>>(std::move(reply));
+  Schedule(at, [this, pop_id, token, shared, channel] {
+    Trace("reply " + channel + (shared->ok() ? "" : " error"));
+    pops_.at(pop_id)->core->OnCallDone(now_ms_, token, std::move(*shared));
+    Flush(pop_id);
+  });
+}
+
+void SimWorld::DeliverCall(uint32_t from_pop, const OutCall& call) {
+  switch (call.to.kind) {
+    case Dest::kDc: return DeliverToDc(from_pop, call);
+    case Dest::kGateway: return DeliverToGateway(from_pop, call);
+    case Dest::kPop: break;
+  }
+  uint32_t to = call.to.id;
+  std::string there = "pop" + std::to_string(from_pop) + ">pop" + std::to_string(to);
+  std::string back = "pop" + std::to_string(to) + ">pop" + std::to_string(from_pop);
+  uint64_t d = Delay(cfg_.pop_pop_delay_min_ms, cfg_.pop_pop_delay_max_ms);
+  if (!pops_.count(to)) {
+    return CompleteCall(from_pop, call.token, Unavailable("no such POP"), d, back);
+  }
+  uint64_t rid = next_request_id_++;
+  Token token = call.token;
+  awaiting_[std::make_tuple(to, uint64_t(from_pop), rid)] = [this, from_pop, token, back](pb::Envelope r) {
+    CompleteCall(from_pop, token, std::move(r),
+                 Delay(cfg_.pop_pop_delay_min_ms, cfg_.pop_pop_delay_max_ms), back);
+  };
+  pb::Envelope env = call.msg;
+  env.set_request_id(rid);
+  Schedule(ChannelTime(there, d), [this, from_pop, to, env, there] {
+    Trace("deliver " + there + " type=" + std::to_string(int(env.body_case())));
+    Peer peer{uint64_t(from_pop), pb::ROLE_POP, from_pop, ""};
+    pops_.at(to)->core->OnRequest(now_ms_, peer, env);
+    Flush(to);
+  });
+}
+
+void SimWorld::DeliverToDc(uint32_t from_pop, const OutCall& call) {
+  std::string there = "pop" + std::to_string(from_pop) + ">dc";
+  std::string back = "dc>pop" + std::to_string(from_pop);
+  uint64_t d = Delay(cfg_.pop_dc_delay_min_ms, cfg_.pop_dc_delay_max_ms);
+  pb::Envelope env = call.msg;
+  Token token = call.token;
+  Schedule(ChannelTime(there, d), [this, from_pop, env, token, there, back] {
+    Trace("deliver " + there + " type=" + std::to_string(int(env.body_case())));
+    pb::Envelope reply = DcHandle(env);
+    CompleteCall(from_pop, token, std::move(reply),
+                 Delay(cfg_.pop_dc_delay_min_ms, cfg_.pop_dc_delay_max_ms), back);
+  });
+}
+
+pb::Envelope SimWorld::DcHandle(const pb::Envelope& req) {
+  pb::Envelope r;
+  r.set_is_response(true);
+  switch (req.body_case()) {
+    case pb::Envelope::kLookupName: {
+      auto it = names_.find({req.lookup_name().subscriber(), ToBytes(req.lookup_name().name_key())});
+      if (it == names_.end()) return ErrorResponse(0, NotFound("no object of that name"));
+      r.mutable_claim_name_reply()->set_oid(ToStr(it->second));
+      return r;
+    }
+    case pb::Envelope::kClaimName: {
+      auto key = std::make_pair(req.claim_name().subscriber(), ToBytes(req.claim_name().name_key()));
+      auto [it, created] = names_.try_emplace(key, ToBytes(req.claim_name().proposed_oid()));
+      r.mutable_claim_name_reply()->set_oid(ToStr(it->second));
+      r.mutable_claim_name_reply()->set_created(created);
+      return r;
+    }
+    case pb::Envelope::kReportVersion:
+    case pb::Envelope::kHello:
+      r.mutable_empty();
+      return r;
+    default:
+      return ErrorResponse(0, ProtocolError("sim DC does not serve this"));
+  }
+}
+
+void SimWorld::DeliverToGateway(uint32_t from_pop, const OutCall& call) {
+  uint32_t gid = call.to.id;
+  std::string there = "pop" + std::to_string(from_pop) + ">gw" + std::to_string(gid);
+  std::string back = "gw" + std::to_string(gid) + ">pop" + std::to_string(from_pop);
+  uint64_t d = Delay(cfg_.pop_gw_delay_min_ms, cfg_.pop_gw_delay_max_ms);
+  auto git = gateways_.find(gid);
+  if (git == gateways_.end() || !git->second.alive) {
+    // As in the daemon: a gateway that is not connected fails the call at once.
+    return CompleteCall(from_pop, call.token, Unavailable("gateway not connected"), 0, back);
+  }
+  pb::Envelope env = call.msg;
+  Token token = call.token;
+  Schedule(ChannelTime(there, d), [this, from_pop, gid, env, token, there, back] {
+    Trace("deliver " + there + " type=" + std::to_string(int(env.body_case())));
+    Gateway& g = gateways_.at(gid);
+    pb::Envelope reply;
+    reply.set_is_response(true);
+    if (!g.alive) {
+      reply = ErrorResponse(0, Unavailable("gateway crashed"));
+    } else if (env.has_store_fragment()) {
+      const std::string& f = env.store_fragment().fragment();
+      // Header: chunk id at offset 8 (32 bytes), index at 40.
+      if (f.size() < 100) {
+        reply = ErrorResponse(0, Corrupt("short fragment"));
+      } else {
+        Bytes id(f.begin() + 8, f.begin() + 40);
+        g.fragments[{id, uint8_t(f[40])}] = ToBytes(f);
+        reply.mutable_empty();
+      }
+    } else if (env.has_fetch_fragment()) {
+      auto it = g.fragments.find({ToBytes(env.fetch_fragment().chunk_id()), env.fetch_fragment().index()});
+      if (it == g.fragments.end()) {
+        reply = ErrorResponse(0, NotFound("no such fragment"));
+      } else {
+        reply.mutable_fragment_data()->set_fragment(ToStr(it->second));
+      }
+    } else {
+      reply = ErrorResponse(0, ProtocolError("gateway does not serve this"));
+    }
+    CompleteCall(from_pop, token, std::move(reply),
+                 Delay(cfg_.pop_gw_delay_min_ms, cfg_.pop_gw_delay_max_ms), back);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// clients
+
+void SimWorld::ClientCall(uint32_t entry_pop, pb::Envelope req,
+                          std::function<void(Result<pb::Envelope>)> done) {
+  uint32_t gw = entry_pop * 1000 + 1;
+  uint64_t conn = kClientConnBase + gw;
+  uint64_t rid = next_request_id_++;
+  req.set_request_id(rid);
+  std::string there = "gw" + std::to_string(gw) + ">pop" + std::to_string(entry_pop);
+  std::string back = "pop" + std::to_string(entry_pop) + ">gw" + std::to_string(gw);
+  awaiting_[std::make_tuple(entry_pop, conn, rid)] = [this, done, back](pb::Envelope r) {
+    uint64_t at = ChannelTime(back, Delay(cfg_.pop_gw_delay_min_ms, cfg_.pop_gw_delay_max_ms));
+    auto shared = std::make_shared<pb::Envelope>(std::move(r));
+    Schedule(at, [this, done, shared, back] {
+      Status st = ResponseStatus(*shared);
+      Trace("client reply " + back + (st.ok() ? "" : " error"));
+      if (!st.ok()) return done(st);
+      done(std::move(*shared));
+    });
+  };
+  uint64_t at = ChannelTime(there, Delay(cfg_.pop_gw_delay_min_ms, cfg_.pop_gw_delay_max_ms));
+  Schedule(at, [this, entry_pop, gw, conn, req, there] {
+    Trace("deliver " + there + " type=" + std::to_string(int(req.body_case())));
+    Peer peer{conn, pb::ROLE_GATEWAY, gw, kSubscriber};
+    pops_.at(entry_pop)->core->OnRequest(now_ms_, peer, req);
+    Flush(entry_pop);
+  });
+}
+
+void SimWorld::Put(uint32_t entry_pop, const std::string& name, std::vector<Bytes> chunks,
+                   std::function<void(Status, uint64_t)> done) {
+  auto rec = std::make_shared<OpRecord>();
+  rec->kind = OpRecord::kPut;
+  rec->name = name;
+  rec->start_ms = now_ms_;
+  rec->content_digest = Digest(chunks);
+  auto finish = [this, rec, done](Status st, uint64_t v) {
+    rec->end_ms = now_ms_;
+    rec->status = st;
+    rec->version = v;
+    history_.push_back(*rec);
+    done(st, v);
+  };
+  auto ids = std::make_shared<std::vector<Bytes>>();
+  for (auto& c : chunks) ids->push_back(Id32("chunk", c));
+  auto data = std::make_shared<std::vector<Bytes>>(std::move(chunks));
+  auto send = std::make_shared<std::function<void(size_t)>>();
+  *send = [this, entry_pop, name, ids, data, send, finish](size_t i) {
+    if (i == data->size()) {
+      pb::Envelope commit;
+      auto* c = commit.mutable_put_commit();
+      c->set_subscriber(kSubscriber);
+      c->set_name_key(ToStr(Id32("name", ToBytes(name))));
+      c->set_name_sealed(name);
+      uint64_t size = 0;
+      for (auto& d : *data) size += d.size();
+      c->set_size_bytes(size);
+      c->set_manifest_sealed("manifest:" + name);
+      for (auto& id : *ids) c->add_chunk_ids(ToStr(id));
+      c->set_gateway_id(entry_pop * 1000 + 1);
+      ClientCall(entry_pop, commit, [finish, send](Result<pb::Envelope> r) {
+        *send = nullptr;
+        if (!r.ok()) return finish(r.status(), 0);
+        finish(Status::Ok(), r->put_reply().version());
+      });
+      return;
+    }
+    pb::Envelope pc;
+    pc.mutable_put_chunk()->set_subscriber(kSubscriber);
+    pc.mutable_put_chunk()->set_chunk_id(ToStr((*ids)[i]));
+    pc.mutable_put_chunk()->set_data(ToStr((*data)[i]));
+    ClientCall(entry_pop, pc, [send, finish, i](Result<pb::Envelope> r) {
+      if (!r.ok()) {
+        *send = nullptr;
+        return finish(r.status(), 0);
+      }
+      (*send)(i + 1);
+    });
+  };
+  (*send)(0);
+}
+
+void SimWorld::Get(uint32_t entry_pop, const std::string& name, uint64_t version,
+                   std::function<void(Status, uint64_t, std::vector<Bytes>)> done) {
+  auto rec = std::make_shared<OpRecord>();
+  rec->kind = OpRecord::kGet;
+  rec->name = name;
+  rec->start_ms = now_ms_;
+  rec->asked_version = version;
+  auto finish = [this, rec, done](Status st, uint64_t v, std::vector<Bytes> chunks) {
+    rec->end_ms = now_ms_;
+    rec->status = st;
+    rec->version = v;
+    rec->content_digest = Digest(chunks);
+    history_.push_back(*rec);
+    done(st, v, std::move(chunks));
+  };
+  pb::Envelope gv;
+  gv.mutable_get_version()->set_subscriber(kSubscriber);
+  gv.mutable_get_version()->set_name_key(ToStr(Id32("name", ToBytes(name))));
+  gv.mutable_get_version()->set_version(version);
+  ClientCall(entry_pop, gv, [this, entry_pop, finish](Result<pb::Envelope> r) {
+    if (!r.ok()) return finish(r.status(), 0, {});
+    auto info = std::make_shared<pb::VersionInfo>(r->version_info());
+    auto got = std::make_shared<std::vector<Bytes>>();
+    auto next = std::make_shared<std::function<void(size_t)>>();
+    *next = [this, entry_pop, info, got, next, finish](size_t i) {
+      if (i == size_t(info->chunk_ids_size())) {
+        auto fin = finish;  // clearing *next destroys this lambda's captures
+        auto result = std::move(*got);
+        uint64_t v = info->version();
+        *next = nullptr;
+        return fin(Status::Ok(), v, std::move(result));
+      }
+      pb::Envelope gc;
+      gc.mutable_get_chunk()->set_subscriber(kSubscriber);
+      gc.mutable_get_chunk()->set_oid(info->oid());
+      gc.mutable_get_chunk()->set_chunk_id(info->chunk_ids(int(i)));
+      ClientCall(entry_pop, gc, [info, got, next, finish, i](Result<pb::Envelope> r) {
+        if (!r.ok()) {
+          *next = nullptr;
+          return finish(r.status(), info->version(), {});
+        }
+        got->push_back(ToBytes(r->chunk_data().data()));
+        (*next)(i + 1);
+      });
+    };
+    (*next)(0);
+  });
+}
+
+}  // namespace mistore::sim

@@ -1,0 +1,139 @@
+// SimWorld: a seeded, deterministic simulator that drives the real PopCore
+// state machines (pop-server/pop_core.h) with simulated time, a simulated
+// DC catalog, simulated gateways and clients, and message delays. No
+// threads, no sockets, no wall clock: one event queue ordered by (time,
+// sequence), one RNG seeded by the caller. A seed reproduces a run exactly.
+//
+// Channels are reliable and FIFO (the paper's assumption): a message on a
+// (from, to) channel is never delivered before an earlier one on it.
+// Crashed gateways answer nothing (calls to them fail as "not connected").
+//
+// Single-threaded; owned by the test or the mistore-sim driver.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "pop-server/mem_pop_store.h"
+#include "pop-server/pop_core.h"
+
+namespace mistore::sim {
+
+struct SimConfig {
+  int pops = 3;
+  int gateways_per_pop = 8;
+  int k = 4;
+  int m = 2;
+  uint64_t pop_cache_bytes_max = 1ull << 30;
+  // Message delay ranges (uniform, ms) per kind of link.
+  uint64_t pop_pop_delay_min_ms = 1, pop_pop_delay_max_ms = 10;
+  uint64_t pop_dc_delay_min_ms = 1, pop_dc_delay_max_ms = 10;
+  uint64_t pop_gw_delay_min_ms = 5, pop_gw_delay_max_ms = 80;
+  uint64_t job_delay_ms = 1;
+  uint64_t tick_ms = 500;
+};
+
+// A client-visible operation and its outcome, for the history checker.
+struct OpRecord {
+  enum Kind { kPut, kGet } kind;
+  std::string name;
+  uint64_t start_ms, end_ms;
+  Status status;
+  uint64_t version = 0;     // acknowledged (put) or returned (get)
+  uint64_t asked_version = 0;
+  Bytes content_digest;     // of the chunks written/read
+};
+
+class SimWorld {
+ public:
+  SimWorld(uint64_t seed, SimConfig cfg);
+  ~SimWorld();
+
+  uint64_t now_ms() const { return now_ms_; }
+  std::mt19937_64& rng() { return rng_; }
+
+  // Client operations through an entry POP, as if from a gateway of its
+  // region; `done` runs when the operation finishes (in simulated time).
+  void Put(uint32_t entry_pop, const std::string& name, std::vector<Bytes> chunks,
+           std::function<void(Status, uint64_t version)> done);
+  void Get(uint32_t entry_pop, const std::string& name, uint64_t version,
+           std::function<void(Status, uint64_t version, std::vector<Bytes>)> done);
+
+  // Runs events until none is left before `until_ms` (ticks keep firing).
+  void RunUntil(uint64_t until_ms);
+  // Runs until `pred` holds or `limit_ms` of simulated time passed.
+  bool RunUntilTrue(const std::function<bool()>& pred, uint64_t limit_ms);
+
+  void CrashGateway(uint32_t gateway_id);
+  bool AllPlaced();  // every replica chunk of every POP is placed
+  PopCore& pop(uint32_t id) { return *pops_.at(id)->core; }
+  MemPopStore& pop_store(uint32_t id) { return *pops_.at(id)->store; }
+  size_t fragments_on_gateways() const;
+
+  const std::vector<OpRecord>& history() const { return history_; }
+  // Digest over every event delivered: equal for equal seeds.
+  std::string HistoryHash() const;
+  std::vector<std::string> trace_tail(size_t n) const;
+
+ private:
+  struct PopNode {
+    uint32_t id;
+    std::unique_ptr<MemPopStore> store;
+    std::unique_ptr<PopCore> core;
+  };
+  struct Gateway {
+    uint32_t id;
+    uint32_t pop;
+    bool alive = true;
+    std::map<std::pair<Bytes, uint32_t>, Bytes> fragments;
+  };
+  struct PendingCall {  // a call a PopCore made, waiting for its reply
+    uint32_t caller_pop;
+    Token token;
+  };
+
+  void Schedule(uint64_t at_ms, std::function<void()> fn);
+  uint64_t Delay(uint64_t lo, uint64_t hi);
+  uint64_t ChannelTime(const std::string& channel, uint64_t delay_ms);
+  void Trace(const std::string& line);
+
+  void Flush(uint32_t pop_id);
+  void DeliverCall(uint32_t from_pop, const OutCall& call);
+  void DeliverToDc(uint32_t from_pop, const OutCall& call);
+  void DeliverToGateway(uint32_t from_pop, const OutCall& call);
+  void CompleteCall(uint32_t pop_id, Token token, Result<pb::Envelope> reply, uint64_t at_ms,
+                    const std::string& channel);
+  pb::Envelope DcHandle(const pb::Envelope& req);
+
+  // Client plumbing: requests from "gateway" gw of the entry POP's region.
+  void ClientCall(uint32_t entry_pop, pb::Envelope req,
+                  std::function<void(Result<pb::Envelope>)> done);
+
+  SimConfig cfg_;
+  std::mt19937_64 rng_;
+  uint64_t now_ms_ = 0;
+  uint64_t seq_ = 0;
+  std::map<std::pair<uint64_t, uint64_t>, std::function<void()>> events_;
+  std::map<std::string, uint64_t> channel_last_ms_;
+  std::map<uint32_t, std::unique_ptr<PopNode>> pops_;
+  std::map<uint32_t, Gateway> gateways_;
+  pb::ClusterMap map_;
+  // DC catalog.
+  std::map<std::pair<std::string, Bytes>, Bytes> names_;
+  // In-flight requests: (dest pop, conn id, request id) -> how to answer.
+  uint64_t next_request_id_ = 1;
+  std::map<std::tuple<uint32_t, uint64_t, uint64_t>, std::function<void(pb::Envelope)>> awaiting_;
+  std::vector<OpRecord> history_;
+  uint64_t hash_state_ = 1469598103934665603ull;
+  std::vector<std::string> trace_;
+  bool ticking_ = false;
+};
+
+}  // namespace mistore::sim
