@@ -45,6 +45,11 @@
 
 namespace mistore::noise {
 
+namespace internal {
+struct Pattern;                 // one parsed row of the pattern table (noise.cc)
+enum class Token : uint8_t;     // e, s, ee, es, se, ss
+}  // namespace internal
+
 inline constexpr size_t kDhLen = 32;        // X25519 public / private key
 inline constexpr size_t kKeyLen = 32;       // ChaCha20-Poly1305 key
 inline constexpr size_t kTagLen = 16;       // Poly1305 tag
@@ -148,7 +153,10 @@ class HandshakeState {
  public:
   // pattern: "XX", "IK", "KK", "NN", "NK", "N", ... (IsKnownPattern).
   // local_static: this side's static key pair, required iff the pattern
-  //   sends or pre-shares it (copied; may be null otherwise).
+  //   sends or pre-shares it (copied; may be null otherwise). Its public key
+  //   must be the one derived from the private key (Generate / FromPrivate
+  //   guarantee it); it is not re-derived here, to keep one X25519 off every
+  //   handshake.
   // remote_static: the peer's static public key, required iff the peer's
   //   static is a pre-message ("<- s" for IK/NK/XK/KK, "-> s" for K* on the
   //   responder side). Must be null when the pattern transmits it (XX, ...):
@@ -195,8 +203,8 @@ class HandshakeState {
   bool initiator() const { return initiator_; }
 
  private:
-  struct Pattern;
-  enum class Token : uint8_t;
+  using Pattern = internal::Pattern;
+  using Token = internal::Token;
   enum class State { kInProgress, kComplete, kSplit, kFailed };
 
   HandshakeState() = default;
