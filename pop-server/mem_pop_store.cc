@@ -95,8 +95,31 @@ Status MemPopStore::PutVersion(const pb::VersionInfo& info) {
   MS_RETURN_IF_ERROR(CheckWritable());
   Bytes oid(info.oid().begin(), info.oid().end());
   versions_[{oid, info.version()}] = Version{info, false};
-  latest_[oid] = std::max(latest_[oid], info.version());
+  if (!info.prepared()) latest_[oid] = std::max(latest_[oid], info.version());
   return Status::Ok();
+}
+
+Status MemPopStore::CommitPrepared(const Bytes& oid, uint64_t version) {
+  MS_RETURN_IF_ERROR(CheckWritable());
+  auto it = versions_.find({oid, version});
+  if (it == versions_.end()) return NotFound("version unknown");
+  if (!it->second.info.prepared()) return Status::Ok();
+  it->second.info.set_prepared(false);
+  latest_[oid] = std::max(latest_[oid], version);
+  return Status::Ok();
+}
+
+Status MemPopStore::DropVersion(const Bytes& oid, uint64_t version) {
+  auto it = versions_.find({oid, version});
+  if (it != versions_.end() && it->second.info.prepared()) versions_.erase(it);
+  return Status::Ok();
+}
+
+uint64_t MemPopStore::PreparedVersion(const Bytes& oid) {
+  uint64_t v = 0;
+  for (auto it = versions_.lower_bound({oid, 0}); it != versions_.end() && it->first.first == oid; ++it)
+    if (it->second.info.prepared()) v = std::max(v, it->first.second);
+  return v;
 }
 
 Result<pb::VersionInfo> MemPopStore::GetVersion(const Bytes& oid, uint64_t version) {
@@ -115,7 +138,7 @@ std::vector<pb::VersionInfo> MemPopStore::UnreportedVersions(size_t limit) {
   std::vector<pb::VersionInfo> out;
   for (auto& [k, v] : versions_) {
     if (out.size() >= limit) break;
-    if (!v.reported) out.push_back(v.info);
+    if (!v.reported && !v.info.prepared()) out.push_back(v.info);
   }
   return out;
 }

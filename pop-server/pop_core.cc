@@ -19,7 +19,7 @@ std::string Short(const std::string& id) { return ToHex(id).substr(0, 12); }
 }  // namespace
 
 PopCore::PopCore(PopParams params, PopStore* store, uint64_t seed)
-    : p_(std::move(params)), store_(store), rng_(seed) {
+    : p_(std::move(params)), store_(store), rng_(seed), locks_(p_.lock_waiters_max, rng_() >> 2) {
   for (auto& key : store_->UnplacedChunks(1u << 20)) EnqueuePlacement(key);
 }
 
@@ -132,6 +132,7 @@ void PopCore::OnTick(uint64_t now_ms) {
   }
   PumpPlacement();
   ReportVersions();
+  TickLocks();
 }
 
 // ---------------------------------------------------------------------------
@@ -151,321 +152,14 @@ void PopCore::OnRequest(uint64_t now_ms, const Peer& from, const pb::Envelope& r
     case pb::Envelope::kCommitVersion: return HandleCommitVersion(in, from, req.commit_version());
     case pb::Envelope::kFetchVersion: return HandleFetchVersion(in, from, req.fetch_version());
     case pb::Envelope::kFetchChunk: return HandleFetchChunk(in, from, req.fetch_chunk());
+    case pb::Envelope::kFinalizeVersion: return HandleFinalizeVersion(in, from, req.finalize_version());
+    case pb::Envelope::kAcquireLock: return HandleAcquireLock(in, from, req.acquire_lock());
+    case pb::Envelope::kRenewLock: return HandleRenewLock(in, from, req.renew_lock());
+    case pb::Envelope::kReleaseLock: return HandleReleaseLock(in, from, req.release_lock());
     default:
       return ReplyError(in, ProtocolError("POP does not serve message type " +
                                           std::to_string(int(req.body_case()))));
   }
-}
-
-// ---------------------------------------------------------------------------
-// write path
-
-void PopCore::HandlePutChunk(const Incoming& in, const Peer& from, const pb::PutChunk& m) {
-  Status st = CheckSubscriber(from, m.subscriber());
-  if (st.ok() && m.chunk_id().size() != kChunkIdBytes) st = InvalidArgument("chunk id must be 32 bytes");
-  if (st.ok() && m.data().size() > p_.chunk_bytes_max)
-    st = ResourceExhausted("chunk of " + std::to_string(m.data().size()) + " bytes exceeds " +
-                           std::to_string(p_.chunk_bytes_max));
-  if (st.ok()) {
-    st = store_->PutChunk(ChunkKey{m.subscriber(), ToBytes(m.chunk_id())}, ToBytes(m.data()),
-                          ChunkState::kStaged);
-  }
-  if (!st.ok()) return ReplyError(in, st);
-  pb::Envelope r;
-  r.mutable_empty();
-  Reply(in, std::move(r));
-}
-
-void PopCore::HandlePutCommit(const Incoming& in, const Peer& from, const pb::PutCommit& m) {
-  Status st = CheckSubscriber(from, m.subscriber());
-  if (st.ok() && m.name_key().size() != kNameKeyBytes) st = InvalidArgument("name key must be 32 bytes");
-  if (st.ok() && size_t(m.chunk_ids_size()) > p_.chunks_per_version_max)
-    st = ResourceExhausted("too many chunks in one version");
-  if (st.ok() && m.manifest_sealed().size() > p_.manifest_bytes_max)
-    st = ResourceExhausted("manifest too large");
-  for (int i = 0; st.ok() && i < m.chunk_ids_size(); i++) {
-    ChunkKey key{m.subscriber(), ToBytes(m.chunk_ids(i))};
-    auto info = store_->GetChunkInfo(key);
-    if (!info.ok() || !info->has_data)
-      st = NotFound("chunk " + Short(m.chunk_ids(i)) + " was not uploaded before commit");
-  }
-  if (!st.ok()) return ReplyError(in, st);
-  uint32_t gateway = from.role == pb::ROLE_GATEWAY ? from.node_id : m.gateway_id();
-
-  ResolveOidForWrite(m, [this, in, m, gateway](Result<Oid> oid) {
-    if (!oid.ok()) return ReplyError(in, oid.status());
-    pb::VersionInfo info;
-    info.set_oid(ToStr(oid->Encode()));
-    info.set_version(0);
-    info.set_size_bytes(m.size_bytes());
-    info.set_manifest_sealed(m.manifest_sealed());
-    *info.mutable_chunk_ids() = m.chunk_ids();
-    info.set_name_sealed(m.name_sealed());
-    info.set_name_key(m.name_key());
-    info.set_subscriber(m.subscriber());
-    Oid o = oid.value();
-    auto finish = [this, in, o, m](Result<uint64_t> v) {
-      if (!v.ok()) return ReplyError(in, v.status());
-      if (o.primary_pop != p_.pop_id && o.backup_pop != p_.pop_id) {
-        // Entry POP only: the uploaded chunks stay as evictable cache.
-        for (auto& id : m.chunk_ids()) {
-          ChunkKey key{m.subscriber(), ToBytes(id)};
-          auto ci = store_->GetChunkInfo(key);
-          if (ci.ok() && ci->state == ChunkState::kStaged)
-            (void)store_->SetChunkState(key, ChunkState::kCached);
-        }
-        EvictIfNeeded();
-      }
-      pb::Envelope r;
-      auto* pr = r.mutable_put_reply();
-      pr->set_oid(ToStr(o.Encode()));
-      pr->set_version(v.value());
-      pr->set_primary_pop(o.primary_pop);
-      pr->set_backup_pop(o.backup_pop);
-      Reply(in, std::move(r));
-    };
-    if (o.primary_pop == p_.pop_id) return CommitAsPrimary(info, finish);
-    if (!PopUp(o.primary_pop))
-      return finish(Unavailable("primary POP " + std::to_string(o.primary_pop) +
-                                " of object " + o.Hex() + " is down"));
-    std::vector<std::string> ids(m.chunk_ids().begin(), m.chunk_ids().end());
-    PushChunks(o.primary_pop, m.subscriber(), ids, 0,
-               [this, o, info, gateway, finish](Status st) {
-                 if (!st.ok()) return finish(st);
-                 pb::Envelope req;
-                 *req.mutable_commit_version()->mutable_info() = info;
-                 req.mutable_commit_version()->set_gateway_id(gateway);
-                 Call(Dest{Dest::kPop, o.primary_pop}, req, [finish](Result<pb::Envelope> r) {
-                   if (!r.ok()) return finish(r.status());
-                   finish(r->commit_reply().version());
-                 });
-               });
-  });
-}
-
-// Name -> oid: the DC's catalog is the authority. A new name gets an oid
-// naming this POP as primary, a random other live POP as backup, the
-// creating gateway and its next creation counter (paper, fig. 7).
-void PopCore::ResolveOidForWrite(const pb::PutCommit& m, std::function<void(Result<Oid>)> done) {
-  pb::Envelope look;
-  look.mutable_lookup_name()->set_subscriber(m.subscriber());
-  look.mutable_lookup_name()->set_name_key(m.name_key());
-  Call(Dest{Dest::kDc, 0}, look, [this, m, done](Result<pb::Envelope> r) {
-    if (r.ok()) return done(Oid::Decode(r->claim_name_reply().oid()));
-    if (r.status().code() != Code::kNotFound) return done(r.status());
-    std::vector<uint32_t> candidates;
-    for (auto& p : map_.pops())
-      if (p.up() && p.pop_id() != p_.pop_id) candidates.push_back(p.pop_id());
-    if (candidates.empty()) return done(Unavailable("no other POP is up to act as backup"));
-    Oid proposed;
-    proposed.primary_pop = p_.pop_id;
-    proposed.backup_pop = candidates[rng_() % candidates.size()];
-    proposed.gateway = m.gateway_id();
-    auto counter = store_->NextCounter(m.gateway_id());
-    if (!counter.ok()) return done(counter.status());
-    proposed.counter = counter.value();
-    pb::Envelope claim;
-    claim.mutable_claim_name()->set_subscriber(m.subscriber());
-    claim.mutable_claim_name()->set_name_key(m.name_key());
-    claim.mutable_claim_name()->set_proposed_oid(ToStr(proposed.Encode()));
-    Call(Dest{Dest::kDc, 0}, claim, [done](Result<pb::Envelope> r) {
-      if (!r.ok()) return done(r.status());
-      done(Oid::Decode(r->claim_name_reply().oid()));
-    });
-  });
-}
-
-// Sends the chunks a remote replica needs, one call at a time (POP links are
-// fast; the window keeps memory bounded to one chunk per push).
-void PopCore::PushChunks(uint32_t pop, const std::string& subscriber, std::vector<std::string> ids,
-                         size_t next, std::function<void(Status)> done) {
-  if (next == 0) {
-    // Pin the chunks so that eviction (after their placement) cannot drop
-    // them before they reach the other replica.
-    std::vector<ChunkKey> keys;
-    for (auto& id : ids) keys.push_back(ChunkKey{subscriber, ToBytes(id)});
-    for (auto& k : keys) pinned_[k]++;
-    done = [this, keys, done](Status st) {
-      for (auto& k : keys)
-        if (--pinned_[k] == 0) pinned_.erase(k);
-      EvictIfNeeded();
-      done(st);
-    };
-  }
-  if (next >= ids.size()) return done(Status::Ok());
-  auto data = store_->GetChunk(ChunkKey{subscriber, ToBytes(ids[next])});
-  if (!data.ok()) return done(data.status());
-  pb::Envelope req;
-  auto* sc = req.mutable_store_chunk();
-  sc->set_subscriber(subscriber);
-  sc->set_chunk_id(ids[next]);
-  sc->set_data(ToStr(data.value()));
-  Call(Dest{Dest::kPop, pop}, std::move(req),
-       [this, pop, subscriber, ids = std::move(ids), next, done](Result<pb::Envelope> r) mutable {
-         if (!r.ok()) return done(r.status());
-         PushChunks(pop, subscriber, std::move(ids), next + 1, done);
-       });
-}
-
-void PopCore::HandleStoreChunk(const Incoming& in, const Peer& from, const pb::StoreChunk& m) {
-  if (from.role != pb::ROLE_POP)
-    return ReplyError(in, Status(Code::kPermissionDenied, "StoreChunk is for POPs only"));
-  if (m.chunk_id().size() != kChunkIdBytes) return ReplyError(in, InvalidArgument("bad chunk id"));
-  if (m.data().size() > p_.chunk_bytes_max) return ReplyError(in, ResourceExhausted("chunk too large"));
-  Status st = store_->PutChunk(ChunkKey{m.subscriber(), ToBytes(m.chunk_id())}, ToBytes(m.data()),
-                               ChunkState::kStaged);
-  if (!st.ok()) return ReplyError(in, st);
-  pb::Envelope r;
-  r.mutable_empty();
-  Reply(in, std::move(r));
-}
-
-// Primary: assign the next version, store it durably, have the backup store
-// it durably, then acknowledge. Placement on gateways follows in background.
-void PopCore::CommitAsPrimary(pb::VersionInfo info, std::function<void(Result<uint64_t>)> done) {
-  auto oid = Oid::Decode(info.oid());
-  if (!oid.ok()) return done(oid.status());
-  uint64_t v = store_->LatestVersion(ToBytes(info.oid())) + 1;
-  info.set_version(v);
-  Status st = store_->PutVersion(info);
-  if (!st.ok()) return done(st);
-  StoreReplicaChunks(info);
-  uint32_t backup = oid->backup_pop;
-  if (!PopUp(backup))
-    return done(Unavailable("backup POP " + std::to_string(backup) + " is down"));
-  std::vector<std::string> ids(info.chunk_ids().begin(), info.chunk_ids().end());
-  PushChunks(backup, info.subscriber(), ids, 0, [this, backup, info, v, done](Status st) {
-    if (!st.ok()) return done(st);
-    pb::Envelope req;
-    *req.mutable_commit_version()->mutable_info() = info;
-    Call(Dest{Dest::kPop, backup}, req, [this, v, done](Result<pb::Envelope> r) {
-      if (!r.ok()) return done(r.status());
-      ReportVersions();
-      done(v);
-    });
-  });
-}
-
-void PopCore::StoreReplicaChunks(const pb::VersionInfo& info) {
-  for (auto& id : info.chunk_ids()) {
-    ChunkKey key{info.subscriber(), ToBytes(id)};
-    auto ci = store_->GetChunkInfo(key);
-    if (ci.ok() && (ci->state == ChunkState::kStaged || ci->state == ChunkState::kCached)) {
-      if (store_->SetChunkState(key, ChunkState::kReplica).ok()) EnqueuePlacement(key);
-    }
-  }
-}
-
-void PopCore::HandleCommitVersion(const Incoming& in, const Peer& from, const pb::CommitVersion& m) {
-  if (from.role != pb::ROLE_POP)
-    return ReplyError(in, Status(Code::kPermissionDenied, "CommitVersion is for POPs only"));
-  auto oid = Oid::Decode(m.info().oid());
-  if (!oid.ok()) return ReplyError(in, oid.status());
-  for (auto& id : m.info().chunk_ids()) {
-    auto ci = store_->GetChunkInfo(ChunkKey{m.info().subscriber(), ToBytes(id)});
-    if (!ci.ok() || !ci->has_data)
-      return ReplyError(in, NotFound("chunk " + Short(id) + " missing at replica"));
-  }
-  auto reply_version = [this, in](Result<uint64_t> v) {
-    if (!v.ok()) return ReplyError(in, v.status());
-    pb::Envelope r;
-    r.mutable_commit_reply()->set_version(v.value());
-    Reply(in, std::move(r));
-  };
-  if (m.info().version() == 0) {
-    if (oid->primary_pop != p_.pop_id)
-      return ReplyError(in, InvalidArgument("not the primary of " + oid->Hex()));
-    return CommitAsPrimary(m.info(), reply_version);
-  }
-  if (oid->backup_pop != p_.pop_id)
-    return ReplyError(in, InvalidArgument("not the backup of " + oid->Hex()));
-  Status st = store_->PutVersion(m.info());
-  if (!st.ok()) return ReplyError(in, st);
-  StoreReplicaChunks(m.info());
-  reply_version(m.info().version());
-}
-
-void PopCore::ReportVersions() {
-  for (auto& info : store_->UnreportedVersions(64)) {
-    auto oid = Oid::Decode(info.oid());
-    auto key = std::make_pair(ToBytes(info.oid()), info.version());
-    if (!oid.ok() || reporting_.count(key)) continue;
-    if (oid->primary_pop != p_.pop_id) {  // the primary reports to the DC
-      (void)store_->MarkReported(key.first, key.second);
-      continue;
-    }
-    reporting_.insert(key);
-    pb::Envelope req;
-    *req.mutable_report_version()->mutable_info() = info;
-    Call(Dest{Dest::kDc, 0}, req, [this, key](Result<pb::Envelope> r) {
-      reporting_.erase(key);
-      if (r.ok()) (void)store_->MarkReported(key.first, key.second);
-    });
-  }
-}
-
-// ---------------------------------------------------------------------------
-// read path
-
-std::vector<uint32_t> PopCore::ReplicaOrder(const Oid& oid) {
-  // Atomic reads: primary or backup at random (paper, fig. 11); a replica
-  // the cluster map shows down goes last.
-  std::vector<uint32_t> order = {oid.primary_pop, oid.backup_pop};
-  if (rng_() & 1) std::swap(order[0], order[1]);
-  std::stable_partition(order.begin(), order.end(), [this](uint32_t p) {
-    return p == p_.pop_id || PopUp(p);
-  });
-  return order;
-}
-
-void PopCore::HandleGetVersion(const Incoming& in, const Peer& from, const pb::GetVersion& m) {
-  Status st = CheckSubscriber(from, m.subscriber());
-  if (!st.ok()) return ReplyError(in, st);
-  auto serve = [this, in, m](Result<Oid> oid) {
-    if (!oid.ok()) return ReplyError(in, oid.status());
-    Oid o = oid.value();
-    // This POP is a replica: its store is authoritative.
-    if (o.primary_pop == p_.pop_id || o.backup_pop == p_.pop_id) {
-      auto info = store_->GetVersion(o.Encode(), m.version());
-      if (info.ok() && info->subscriber() != m.subscriber())
-        return ReplyError(in, Status(Code::kPermissionDenied, "object belongs to another subscriber"));
-      if (info.ok()) {
-        pb::Envelope r;
-        *r.mutable_version_info() = info.value();
-        return Reply(in, std::move(r));
-      }
-    }
-    pb::Envelope req;
-    req.mutable_fetch_version()->set_oid(ToStr(o.Encode()));
-    req.mutable_fetch_version()->set_version(m.version());
-    CallReplicas(o, req, [this, in, m](Result<pb::Envelope> r) {
-      if (!r.ok()) return ReplyError(in, r.status());
-      if (r->version_info().subscriber() != m.subscriber())
-        return ReplyError(in, Status(Code::kPermissionDenied, "object belongs to another subscriber"));
-      pb::Envelope out;
-      *out.mutable_version_info() = r->version_info();
-      Reply(in, std::move(out));
-    });
-  };
-  if (!m.oid().empty()) return serve(Oid::Decode(m.oid()));
-  if (m.name_key().size() != kNameKeyBytes) return ReplyError(in, InvalidArgument("give a name key or an oid"));
-  pb::Envelope look;
-  look.mutable_lookup_name()->set_subscriber(m.subscriber());
-  look.mutable_lookup_name()->set_name_key(m.name_key());
-  Call(Dest{Dest::kDc, 0}, look, [serve](Result<pb::Envelope> r) {
-    if (!r.ok()) return serve(r.status());
-    serve(Oid::Decode(r->claim_name_reply().oid()));
-  });
-}
-
-void PopCore::HandleFetchVersion(const Incoming& in, const Peer& from, const pb::FetchVersion& m) {
-  if (from.role != pb::ROLE_POP)
-    return ReplyError(in, Status(Code::kPermissionDenied, "FetchVersion is for POPs only"));
-  auto info = store_->GetVersion(ToBytes(m.oid()), m.version());
-  if (!info.ok()) return ReplyError(in, info.status());
-  pb::Envelope r;
-  *r.mutable_version_info() = info.value();
-  Reply(in, std::move(r));
 }
 
 void PopCore::HandleGetChunk(const Incoming& in, const Peer& from, const pb::GetChunk& m) {
@@ -475,6 +169,7 @@ void PopCore::HandleGetChunk(const Incoming& in, const Peer& from, const pb::Get
   if (st.ok() && !oid.ok()) st = oid.status();
   if (!st.ok()) return ReplyError(in, st);
   ChunkKey key{m.subscriber(), ToBytes(m.chunk_id())};
+  if (m.lock_id()) TouchEntryLock(m.lock_id());
   auto reply_data = [this, in](Result<Bytes> data) {
     if (!data.ok()) return ReplyError(in, data.status());
     pb::Envelope r;

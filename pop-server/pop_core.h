@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "pop-server/lock_table.h"
 #include "pop-server/pop_store.h"
 #include "shared/core/oid.h"
 #include "shared/proto/mistore.pb.h"
@@ -46,6 +47,11 @@ struct PopParams {
   uint64_t call_timeout_ms = 30000;
   uint64_t fragment_timeout_ms = 10000;
   uint64_t placement_retry_ms = 1000;
+  uint64_t lease_ms = 10000;        // lock lease granted to entry POPs
+  uint64_t lease_max_ms = 60000;    // longest lease a peer may ask for
+  uint64_t lock_wait_ms = 30000;    // how long a lock request may wait
+  size_t lock_waiters_max = 64;     // per object
+  size_t version_cache_entries_max = 4096;
 };
 
 // Destination of an outgoing call.
@@ -120,6 +126,8 @@ class PopCore {
   bool IsGatewayConnected(uint32_t id) const;
   size_t placements_in_flight() const { return placing_.size(); }
   size_t placement_queue_size() const { return place_queue_.size(); }
+  const LockTable& locks() const { return locks_; }
+  size_t entry_locks_held() const { return entry_locks_.size(); }
 
  private:
   using ReplyCont = std::function<void(Result<pb::Envelope>)>;
@@ -146,19 +154,47 @@ class PopCore {
   void HandleFetchVersion(const Incoming& in, const Peer& from, const pb::FetchVersion& m);
   void HandleFetchChunk(const Incoming& in, const Peer& from, const pb::FetchChunk& m);
 
-  // Write path.
+  // Write path (pop_write.cc).
   void ResolveOidForWrite(const pb::PutCommit& m, std::function<void(Result<Oid>)> done);
+  void WriteWithLock(const Oid& o, pb::VersionInfo info, std::function<void(Result<uint64_t>)> done);
   void PushChunks(uint32_t pop, const std::string& subscriber, std::vector<std::string> ids,
                   size_t next, std::function<void(Status)> done);
-  void CommitAsPrimary(pb::VersionInfo info, std::function<void(Result<uint64_t>)> done);
+  void CommitAsPrimary(pb::VersionInfo info, uint64_t lock_id, uint64_t token,
+                       std::function<void(Result<uint64_t>)> done);
   void StoreReplicaChunks(const pb::VersionInfo& info);
+  void HandleFinalizeVersion(const Incoming& in, const Peer& from, const pb::FinalizeVersion& m);
 
-  // Read path.
+  // Read path (pop_read.cc).
+  using VersionCont = std::function<void(Result<pb::VersionInfo>)>;
+  bool IsReplica(const Oid& o) const;
+  Result<pb::VersionInfo> LocalVersion(const Oid& o, uint64_t version);
+  void ReadExactVersion(const Oid& o, uint64_t version, VersionCont done);
+  void ReadAtomic(const Oid& o, VersionCont done);
+  void ReadMonotonic(const Oid& o, uint64_t min_version, VersionCont done);
+  void ReadLocked(const Oid& o, const std::string& subscriber, VersionCont done);
+  void FetchFromReplicas(const Oid& o, uint64_t version, VersionCont done);
+  void CacheVersion(const pb::VersionInfo& info);
+  const pb::VersionInfo* CachedVersion(const Bytes& oid, uint64_t version, bool at_least);
   void CallReplicas(const Oid& oid, pb::Envelope req, ReplyCont done);
   void CallReplicaAt(std::shared_ptr<std::vector<uint32_t>> order, size_t i, pb::Envelope req,
                      Status last, ReplyCont done);
   void ReadChunkFromFragments(const ChunkKey& key, std::function<void(Result<Bytes>)> done);
   std::vector<uint32_t> ReplicaOrder(const Oid& oid);
+
+  // Lock service (pop_read.cc).
+  using LockCont = std::function<void(Result<pb::LockGrantMsg>)>;
+  void AcquireLockAt(const Oid& o, LockType type, LockCont done);
+  void AcquireLocal(const Bytes& oid, LockType type, uint64_t lease_ms, LockCont done);
+  pb::LockGrantMsg GrantMsg(const Bytes& oid, const LockGrant& g, uint64_t lease_ms);
+  void AnswerLockDecisions(std::vector<LockDecision> decisions);
+  void ReleaseLockAt(const Oid& o, uint64_t lock_id);
+  void HandleAcquireLock(const Incoming& in, const Peer& from, const pb::AcquireLock& m);
+  void HandleRenewLock(const Incoming& in, const Peer& from, const pb::RenewLock& m);
+  void HandleReleaseLock(const Incoming& in, const Peer& from, const pb::ReleaseLock& m);
+  void TrackEntryLock(const Oid& o, uint64_t lock_id, LockType type);
+  void UntrackEntryLock(uint64_t lock_id);
+  void TouchEntryLock(uint64_t lock_id);
+  void TickLocks();
 
   // Placement.
   void EnqueuePlacement(const ChunkKey& key);
@@ -185,6 +221,23 @@ class PopCore {
   std::set<ChunkKey> queued_or_placing_;
   std::set<ChunkKey> placing_;
   std::map<ChunkKey, int> pinned_;  // chunks an in-flight push still needs
+  LockTable locks_;                 // this POP as primary
+  struct LockWaiter {
+    Bytes oid;
+    uint64_t lease_ms;
+    uint64_t deadline_ms;
+    LockCont done;
+  };
+  std::map<uint64_t, LockWaiter> lock_waiters_;  // tag -> queued request
+  struct EntryLock {
+    Oid oid;
+    LockType type;
+    uint64_t renew_at_ms;
+    uint64_t touched_ms;
+  };
+  std::map<uint64_t, EntryLock> entry_locks_;  // held for this POP's clients
+  std::map<std::pair<Bytes, uint64_t>, pb::VersionInfo> version_cache_;
+  std::deque<std::pair<Bytes, uint64_t>> version_cache_order_;
   std::set<std::pair<Bytes, uint64_t>> reporting_;
   bool placement_blocked_ = false;  // too few live gateways (logged once)
 };

@@ -59,9 +59,16 @@ class PopStore {
   virtual std::vector<std::pair<ChunkKey, uint64_t>> EvictionCandidates(size_t limit) = 0;
   virtual uint64_t CachedBytes() = 0;  // payload bytes held on disk
 
+  // Stores a version; info.prepared() versions are invisible to
+  // LatestVersion and to GetVersion(oid, 0) until CommitPrepared.
   virtual Status PutVersion(const pb::VersionInfo& info) = 0;
-  virtual Result<pb::VersionInfo> GetVersion(const Bytes& oid, uint64_t version) = 0;  // 0=latest
-  virtual uint64_t LatestVersion(const Bytes& oid) = 0;  // 0 when unknown
+  virtual Status CommitPrepared(const Bytes& oid, uint64_t version) = 0;
+  virtual Status DropVersion(const Bytes& oid, uint64_t version) = 0;
+  virtual uint64_t PreparedVersion(const Bytes& oid) = 0;  // 0 when none
+  // version 0: the latest committed one; N: version N, prepared or not
+  // (check info.prepared()).
+  virtual Result<pb::VersionInfo> GetVersion(const Bytes& oid, uint64_t version) = 0;
+  virtual uint64_t LatestVersion(const Bytes& oid) = 0;  // latest committed; 0 when none
   virtual std::vector<pb::VersionInfo> UnreportedVersions(size_t limit) = 0;
   virtual Status MarkReported(const Bytes& oid, uint64_t version) = 0;
 

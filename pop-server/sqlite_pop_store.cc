@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS objects(
   latest INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS versions(
   object INTEGER NOT NULL, version INTEGER NOT NULL, info BLOB NOT NULL,
-  reported INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(object, version)) WITHOUT ROWID;
+  reported INTEGER NOT NULL DEFAULT 0, prepared INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(object, version)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fragments(
   chunk INTEGER NOT NULL, idx INTEGER NOT NULL, gateway INTEGER NOT NULL,
   PRIMARY KEY(chunk, idx)) WITHOUT ROWID;
@@ -80,7 +81,7 @@ Status SqlitePopStore::PutChunk(const ChunkKey& key, const Bytes& data, ChunkSta
     }
     return 0;
   };
-  if (rank(state) > rank(info.state) || !info.has_data && info.state == ChunkState::kStaged)
+  if (rank(state) > rank(info.state) || (!info.has_data && info.state == ChunkState::kStaged))
     keep = state;
   if (info.state == ChunkState::kPlaced) keep = ChunkState::kPlaced;
   // Chunk ids name their content: when the payload is already held, the
@@ -180,13 +181,39 @@ Status SqlitePopStore::PutVersion(const pb::VersionInfo& info) {
     MS_ASSIGN_OR_RETURN(int64_t obj, ObjectRow(oid, info.subscriber(), true));
     std::string blob = info.SerializeAsString();
     MS_ASSIGN_OR_RETURN(Stmt ins, db_.Prepare(
-        "INSERT OR REPLACE INTO versions(object, version, info, reported) VALUES(?,?,?,0)"));
-    ins.Bind(1, obj).Bind(2, int64_t(info.version())).Bind(3, Bytes(blob.begin(), blob.end()));
+        "INSERT OR REPLACE INTO versions(object, version, info, reported, prepared) VALUES(?,?,?,0,?)"));
+    ins.Bind(1, obj).Bind(2, int64_t(info.version())).Bind(3, Bytes(blob.begin(), blob.end()))
+        .Bind(4, int64_t(info.prepared() ? 1 : 0));
     MS_RETURN_IF_ERROR(ins.Run());
+    if (info.prepared()) return Status::Ok();
     MS_ASSIGN_OR_RETURN(Stmt u, db_.Prepare("UPDATE objects SET latest=MAX(latest, ?) WHERE id=?"));
     u.Bind(1, int64_t(info.version())).Bind(2, obj);
     return u.Run();
   });
+}
+
+Status SqlitePopStore::CommitPrepared(const Bytes& oid, uint64_t version) {
+  MS_ASSIGN_OR_RETURN(pb::VersionInfo info, GetVersion(oid, version));
+  if (!info.prepared()) return Status::Ok();
+  info.set_prepared(false);
+  return PutVersion(info);
+}
+
+Status SqlitePopStore::DropVersion(const Bytes& oid, uint64_t version) {
+  MS_ASSIGN_OR_RETURN(int64_t obj, ObjectRow(oid, "", false));
+  MS_ASSIGN_OR_RETURN(Stmt d, db_.Prepare("DELETE FROM versions WHERE object=? AND version=? AND prepared=1"));
+  d.Bind(1, obj).Bind(2, int64_t(version));
+  return d.Run();
+}
+
+uint64_t SqlitePopStore::PreparedVersion(const Bytes& oid) {
+  auto obj = ObjectRow(oid, "", false);
+  if (!obj.ok()) return 0;
+  auto q = db_.Prepare("SELECT MAX(version) FROM versions WHERE object=? AND prepared=1");
+  if (!q.ok()) return 0;
+  q->Bind(1, *obj);
+  Status st;
+  return q->Step(&st) && !q->IsNull(0) ? uint64_t(q->Int(0)) : 0;
 }
 
 Result<pb::VersionInfo> SqlitePopStore::GetVersion(const Bytes& oid, uint64_t version) {
@@ -216,7 +243,7 @@ uint64_t SqlitePopStore::LatestVersion(const Bytes& oid) {
 
 std::vector<pb::VersionInfo> SqlitePopStore::UnreportedVersions(size_t limit) {
   std::vector<pb::VersionInfo> out;
-  auto q = db_.Prepare("SELECT info FROM versions WHERE reported=0 LIMIT ?");
+  auto q = db_.Prepare("SELECT info FROM versions WHERE reported=0 AND prepared=0 LIMIT ?");
   if (!q.ok()) return out;
   q->Bind(1, int64_t(limit));
   Status st;

@@ -26,6 +26,9 @@ class SqlitePopStore : public PopStore {
   uint64_t CachedBytes() override;
 
   Status PutVersion(const pb::VersionInfo& info) override;
+  Status CommitPrepared(const Bytes& oid, uint64_t version) override;
+  Status DropVersion(const Bytes& oid, uint64_t version) override;
+  uint64_t PreparedVersion(const Bytes& oid) override;
   Result<pb::VersionInfo> GetVersion(const Bytes& oid, uint64_t version) override;
   uint64_t LatestVersion(const Bytes& oid) override;
   std::vector<pb::VersionInfo> UnreportedVersions(size_t limit) override;

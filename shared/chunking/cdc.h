@@ -4,6 +4,9 @@
 // normalized chunking (level 2). A file is cut where its content says so, not
 // at fixed offsets, so inserting or deleting bytes only changes the chunks
 // around the edit: everything else keeps the same bytes and the same chunk id.
+// (One edited byte changes one or two chunks; only an edit inside the 64-byte
+// window just before a cut can change a few more before the cuts line up
+// again, because the skipped minimum counts from each chunk's start.)
 //
 // THE BOUNDARIES ARE PART OF THE STORED FORMAT. Chunk ids are hashes of chunk
 // bytes; if the same file were cut differently by another version or host,
@@ -37,8 +40,8 @@
 //   CdcParams / Validate()  the three sizes; construct chunkers only with valid
 //                           ones (constructors MS_ASSERT it).
 //   CdcChunker              the incremental boundary finder: feed it the stream
-//                           in pieces of any size; keeps 16 bytes of state and
-//                           never holds or copies data.
+//                           in pieces of any size; keeps a few words of state
+//                           and never holds or copies data.
 //   CdcStream               pulls from a reader callback and hands out chunks
 //                           one at a time; holds one buffer of max_bytes +
 //                           read_block bytes, whatever the stream length.
@@ -66,8 +69,8 @@
 namespace mistore {
 
 inline constexpr uint64_t kCdcGearSeed = 0x6d69737463646331ULL;  // "mistcdc1"
-inline constexpr size_t kCdcWindowBytes = 64;        // gear hash window
-inline constexpr size_t kCdcMinBytesFloor = 64;      // min_bytes >= window
+inline constexpr size_t kCdcWindowBytes = 64;    // gear hash window
+inline constexpr size_t kCdcMinBytesFloor = 64;  // min_bytes >= window
 inline constexpr size_t kCdcMaxBytesLimit = size_t{64} << 20;  // 64 MiB
 
 struct CdcParams {
@@ -130,9 +133,9 @@ class CdcStream {
   using Reader = std::function<Result<size_t>(uint8_t* buf, size_t cap)>;
   static constexpr size_t kDefaultReadBlock = size_t{1} << 20;  // 1 MiB
 
-  // params must be valid and read_block >= 1 (MS_ASSERT). Each read asks for
-  // read_block bytes. Memory: one buffer of max_bytes + read_block bytes,
-  // allocated here (uninitialised, so pages are only touched as used).
+  // params must be valid and 1 <= read_block <= 1 GiB (MS_ASSERT). Each read
+  // asks for read_block bytes. Memory: one buffer of max_bytes + read_block
+  // bytes, allocated here (uninitialised: pages are only touched as used).
   CdcStream(CdcParams params, Reader read,
             size_t read_block = kDefaultReadBlock);
 

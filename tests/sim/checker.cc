@@ -4,44 +4,92 @@
 
 namespace mistore::sim {
 
+namespace {
+std::string Describe(const OpRecord& op) {
+  const char* mode = op.asked_version ? "version" :
+                     op.mode == pb::READ_LOCKED ? "locked" :
+                     op.mode == pb::READ_ATOMIC ? "atomic" : "monotonic";
+  return std::string(op.kind == OpRecord::kPut ? "put" : "get") + " of " + op.name + " [" +
+         std::to_string(op.start_ms) + "," + std::to_string(op.end_ms) + "] ms" +
+         (op.kind == OpRecord::kGet ? std::string(" ") + mode +
+                                          (op.asked_version ? " v" + std::to_string(op.asked_version) : "") +
+                                          " by client " + std::to_string(op.client)
+                                    : "");
+}
+
+bool Linearizable(const OpRecord& op) {
+  return op.kind == OpRecord::kGet && op.status.ok() && op.asked_version == 0 &&
+         (op.mode == pb::READ_ATOMIC || op.mode == pb::READ_LOCKED);
+}
+}  // namespace
+
 std::vector<std::string> CheckHistory(const std::vector<OpRecord>& history, CheckOptions opts) {
   std::vector<std::string> bad;
-  // name -> version -> the acknowledged put.
-  std::map<std::string, std::map<uint64_t, const OpRecord*>> acked;
+  std::map<std::string, std::map<uint64_t, const OpRecord*>> acked;  // name -> version -> put
   for (auto& op : history) {
     if (op.kind != OpRecord::kPut || !op.status.ok()) continue;
     auto& versions = acked[op.name];
     if (versions.count(op.version)) {
-      bad.push_back("name " + op.name + ": two acknowledged puts got version " +
-                    std::to_string(op.version));
+      bad.push_back(Describe(op) + ": version " + std::to_string(op.version) +
+                    " was acknowledged to another put too");
       continue;
     }
     versions[op.version] = &op;
   }
+  for (auto& [name, versions] : acked)
+    for (auto& [v1, w1] : versions)
+      for (auto& [v2, w2] : versions)
+        if (w1->end_ms < w2->start_ms && v1 >= v2)
+          bad.push_back(Describe(*w2) + " got version " + std::to_string(v2) + ", not newer than " +
+                        std::to_string(v1) + " of an earlier " + Describe(*w1));
+
   for (auto& op : history) {
     if (op.kind != OpRecord::kGet) continue;
-    std::string what = "get of " + op.name + " (asked v" + std::to_string(op.asked_version) +
-                       ", started " + std::to_string(op.start_ms) + " ms)";
+    auto& versions = acked[op.name];
     uint64_t newest_before = 0;
-    for (auto& [v, put] : acked[op.name])
+    for (auto& [v, put] : versions)
       if (put->end_ms < op.start_ms) newest_before = std::max(newest_before, v);
-    bool asked_acked = op.asked_version && acked[op.name].count(op.asked_version) &&
-                       acked[op.name][op.asked_version]->end_ms < op.start_ms;
+    bool asked_acked = op.asked_version && versions.count(op.asked_version) &&
+                       versions[op.asked_version]->end_ms < op.start_ms;
     if (!op.status.ok()) {
       if (opts.require_reads_succeed && (op.asked_version ? asked_acked : newest_before > 0))
-        bad.push_back(what + " failed: " + op.status.ToString());
+        bad.push_back(Describe(op) + " failed: " + op.status.ToString());
       continue;
     }
-    if (op.asked_version && op.version != op.asked_version)
-      bad.push_back(what + " returned version " + std::to_string(op.version));
-    if (!op.asked_version && op.version < newest_before)
-      bad.push_back(what + " returned version " + std::to_string(op.version) +
+    auto it = versions.find(op.version);
+    if (it != versions.end()) {
+      if (it->second->content_digest != op.content_digest)
+        bad.push_back(Describe(op) + " returned bytes that differ from version " +
+                      std::to_string(op.version) + " as put");
+      if (it->second->start_ms > op.end_ms)
+        bad.push_back(Describe(op) + " returned version " + std::to_string(op.version) +
+                      " of a put that started after it ended");
+    }
+    if (op.asked_version) {
+      if (op.version != op.asked_version)
+        bad.push_back(Describe(op) + " returned version " + std::to_string(op.version));
+      continue;
+    }
+    if (op.mode == pb::READ_MONOTONIC) {
+      if (op.version < op.min_version)
+        bad.push_back(Describe(op) + " returned version " + std::to_string(op.version) +
+                      " older than the client's newest seen " + std::to_string(op.min_version));
+      continue;
+    }
+    if (op.version < newest_before)
+      bad.push_back(Describe(op) + " returned version " + std::to_string(op.version) +
                     " older than acknowledged version " + std::to_string(newest_before));
-    auto it = acked[op.name].find(op.version);
-    if (it != acked[op.name].end() && it->second->content_digest != op.content_digest)
-      bad.push_back(what + " returned bytes that differ from version " +
-                    std::to_string(op.version) + " as put");
   }
+  // Real-time order among linearizable reads of one name.
+  std::map<std::string, std::vector<const OpRecord*>> reads;
+  for (auto& op : history)
+    if (Linearizable(op)) reads[op.name].push_back(&op);
+  for (auto& [name, rs] : reads)
+    for (auto* a : rs)
+      for (auto* b : rs)
+        if (a->end_ms < b->start_ms && b->version < a->version)
+          bad.push_back(Describe(*b) + " returned version " + std::to_string(b->version) +
+                        " after an earlier " + Describe(*a) + " returned " + std::to_string(a->version));
   return bad;
 }
 

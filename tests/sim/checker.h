@@ -1,12 +1,21 @@
-// History checker for simulator runs: verifies what a client may observe of
-// the versioned objects, per name:
-//  - two acknowledged puts never got the same version;
-//  - a get of version N returns version N with exactly the bytes put as N;
-//  - a get of the latest version returns a version at least as new as every
-//    put acknowledged before the get started, with that version's bytes
-//    (reads go to the primary or backup, which both hold every acknowledged
-//    version: the paper's atomic read);
-//  - optionally, no get fails once its name has an acknowledged version.
+// History checker for simulator runs. Per name, versions are a register
+// whose writes are ordered by version number; the checks are the
+// conditions under which such a history is linearizable, plus the weaker
+// modes' own guarantees:
+//  - writes: two acknowledged puts never share a version; a put that
+//    finished before another started has the smaller version;
+//  - atomic and locked reads of the latest version: never older than a
+//    put acknowledged before the read started, never from a put that
+//    started after the read ended, and never older than what an earlier
+//    (finished-before-start) atomic/locked read returned;
+//  - monotonic reads: never older than the client's newest seen version
+//    (what it read or wrote before), nor from the future;
+//  - reads of version N: exactly version N, with the bytes put as N;
+//  - every read returns the exact bytes of the version it names;
+//  - optionally, no read fails once its name has an acknowledged version.
+// Definition 9's start-time order for locked reads is not checked beyond
+// linearizability: under message delays the order in which lock requests
+// reach the primary decides, which the history does not record.
 // Pure function of the history.
 #pragma once
 

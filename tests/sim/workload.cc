@@ -1,5 +1,7 @@
 #include "tests/sim/workload.h"
 
+#include <map>
+
 #include "tests/sim/checker.h"
 
 namespace mistore::sim {
@@ -30,26 +32,39 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
       w.CrashGateway(gw);
     }
   };
-  std::function<void()> issue = [&] {
+  // Per client: newest version seen of each name (read or written), which
+  // its monotonic reads send as their floor.
+  std::vector<std::map<std::string, uint64_t>> seen(size_t(opts.clients));
+  std::function<void(int)> issue = [&](int client) {
     if (started >= opts.ops) return;
     int index = started++;
     maybe_crash(index);
     std::string name = "obj" + std::to_string(rng() % opts.names);
     uint32_t entry = 1 + uint32_t(rng() % cfg.pops);
-    if (rng() % 2 == 0) {
-      w.Put(entry, name, random_chunks(), [&](Status, uint64_t) {
+    auto& mine = seen[size_t(client)];
+    if (rng() % 3 == 0) {
+      w.Put(entry, name, random_chunks(), [&, client, name](Status st, uint64_t v) {
+        if (st.ok()) seen[size_t(client)][name] = std::max(seen[size_t(client)][name], v);
         finished++;
-        issue();
-      });
-    } else {
-      uint64_t version = rng() % 3 == 0 ? 1 + rng() % 3 : 0;
-      w.Get(entry, name, version, [&](Status, uint64_t, std::vector<Bytes>) {
-        finished++;
-        issue();
-      });
+        issue(client);
+      }, client);
+      return;
     }
+    uint64_t version = 0;
+    pb::ReadMode mode = pb::READ_MONOTONIC;
+    switch (rng() % 4) {
+      case 0: version = 1 + rng() % 3; break;
+      case 1: mode = pb::READ_ATOMIC; break;
+      case 2: mode = pb::READ_LOCKED; break;
+      default: break;
+    }
+    w.Get(entry, name, version, [&, client, name](Status st, uint64_t v, std::vector<Bytes>) {
+      if (st.ok()) seen[size_t(client)][name] = std::max(seen[size_t(client)][name], v);
+      finished++;
+      issue(client);
+    }, mode, mine[name], client);
   };
-  for (int c = 0; c < opts.clients; c++) issue();
+  for (int c = 0; c < opts.clients; c++) issue(c);
   w.RunUntilTrue([&] { return finished == opts.ops; }, 10ull * 60 * 60 * 1000);
   // Let placement settle, then read every name through every POP.
   w.RunUntilTrue([&] { return w.AllPlaced(); }, 60ull * 60 * 1000);
@@ -58,7 +73,7 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
     for (int p = 1; p <= cfg.pops; p++) {
       reads++;
       w.Get(uint32_t(p), "obj" + std::to_string(n), 0,
-            [&](Status, uint64_t, std::vector<Bytes>) { reads_done++; });
+            [&](Status, uint64_t, std::vector<Bytes>) { reads_done++; }, pb::READ_ATOMIC);
     }
   w.RunUntilTrue([&] { return reads_done == reads; }, 60ull * 60 * 1000);
 

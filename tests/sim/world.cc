@@ -352,9 +352,10 @@ void SimWorld::ClientCall(uint32_t entry_pop, pb::Envelope req,
 }
 
 void SimWorld::Put(uint32_t entry_pop, const std::string& name, std::vector<Bytes> chunks,
-                   std::function<void(Status, uint64_t)> done) {
+                   std::function<void(Status, uint64_t)> done, int client) {
   auto rec = std::make_shared<OpRecord>();
   rec->kind = OpRecord::kPut;
+  rec->client = client;
   rec->name = name;
   rec->start_ms = now_ms_;
   rec->content_digest = Digest(chunks);
@@ -369,8 +370,9 @@ void SimWorld::Put(uint32_t entry_pop, const std::string& name, std::vector<Byte
   for (auto& c : chunks) ids->push_back(Id32("chunk", c));
   auto data = std::make_shared<std::vector<Bytes>>(std::move(chunks));
   auto send = std::make_shared<std::function<void(size_t)>>();
-  *send = [this, entry_pop, name, ids, data, send, finish](size_t i) {
+  *send = [this, entry_pop, name, ids, data, send, finish, rec](size_t i) {
     if (i == data->size()) {
+      rec->start_ms = now_ms_;
       pb::Envelope commit;
       auto* c = commit.mutable_put_commit();
       c->set_subscriber(kSubscriber);
@@ -382,6 +384,7 @@ void SimWorld::Put(uint32_t entry_pop, const std::string& name, std::vector<Byte
       c->set_manifest_sealed("manifest:" + name);
       for (auto& id : *ids) c->add_chunk_ids(ToStr(id));
       c->set_gateway_id(entry_pop * 1000 + 1);
+      c->set_write_id(ToStr(Id32("write", Bytes{uint8_t(seq_), uint8_t(seq_ >> 8), uint8_t(seq_ >> 16)})));
       ClientCall(entry_pop, commit, [finish, send](Result<pb::Envelope> r) {
         *send = nullptr;
         if (!r.ok()) return finish(r.status(), 0);
@@ -405,9 +408,13 @@ void SimWorld::Put(uint32_t entry_pop, const std::string& name, std::vector<Byte
 }
 
 void SimWorld::Get(uint32_t entry_pop, const std::string& name, uint64_t version,
-                   std::function<void(Status, uint64_t, std::vector<Bytes>)> done) {
+                   std::function<void(Status, uint64_t, std::vector<Bytes>)> done,
+                   pb::ReadMode mode, uint64_t min_version, int client) {
   auto rec = std::make_shared<OpRecord>();
   rec->kind = OpRecord::kGet;
+  rec->client = client;
+  rec->mode = mode;
+  rec->min_version = min_version;
   rec->name = name;
   rec->start_ms = now_ms_;
   rec->asked_version = version;
@@ -423,6 +430,8 @@ void SimWorld::Get(uint32_t entry_pop, const std::string& name, uint64_t version
   gv.mutable_get_version()->set_subscriber(kSubscriber);
   gv.mutable_get_version()->set_name_key(ToStr(Id32("name", ToBytes(name))));
   gv.mutable_get_version()->set_version(version);
+  gv.mutable_get_version()->set_mode(mode);
+  gv.mutable_get_version()->set_min_version(min_version);
   ClientCall(entry_pop, gv, [this, entry_pop, finish](Result<pb::Envelope> r) {
     if (!r.ok()) return finish(r.status(), 0, {});
     auto info = std::make_shared<pb::VersionInfo>(r->version_info());
@@ -433,6 +442,13 @@ void SimWorld::Get(uint32_t entry_pop, const std::string& name, uint64_t version
         auto fin = finish;  // clearing *next destroys this lambda's captures
         auto result = std::move(*got);
         uint64_t v = info->version();
+        if (info->lock_id()) {
+          pb::Envelope rel;
+          rel.mutable_release_lock()->set_oid(info->oid());
+          rel.mutable_release_lock()->set_lock_id(info->lock_id());
+          rel.mutable_release_lock()->set_subscriber(kSubscriber);
+          ClientCall(entry_pop, rel, [](Result<pb::Envelope>) {});
+        }
         *next = nullptr;
         return fin(Status::Ok(), v, std::move(result));
       }
@@ -440,6 +456,7 @@ void SimWorld::Get(uint32_t entry_pop, const std::string& name, uint64_t version
       gc.mutable_get_chunk()->set_subscriber(kSubscriber);
       gc.mutable_get_chunk()->set_oid(info->oid());
       gc.mutable_get_chunk()->set_chunk_id(info->chunk_ids(int(i)));
+      gc.mutable_get_chunk()->set_lock_id(info->lock_id());
       ClientCall(entry_pop, gc, [info, got, next, finish, i](Result<pb::Envelope> r) {
         if (!r.ok()) {
           *next = nullptr;

@@ -49,6 +49,9 @@ struct OpRecord {
   uint64_t version = 0;     // acknowledged (put) or returned (get)
   uint64_t asked_version = 0;
   Bytes content_digest;     // of the chunks written/read
+  int client = 0;
+  pb::ReadMode mode = pb::READ_ATOMIC;
+  uint64_t min_version = 0;  // monotonic reads: the client's newest seen
 };
 
 class SimWorld {
@@ -61,10 +64,14 @@ class SimWorld {
 
   // Client operations through an entry POP, as if from a gateway of its
   // region; `done` runs when the operation finishes (in simulated time).
+  // A put's start_ms in the history is when its commit is sent: uploading
+  // chunks beforehand changes nothing a reader can see.
   void Put(uint32_t entry_pop, const std::string& name, std::vector<Bytes> chunks,
-           std::function<void(Status, uint64_t version)> done);
+           std::function<void(Status, uint64_t version)> done, int client = 0);
+  // version > 0 reads exactly that version; else `mode` applies.
   void Get(uint32_t entry_pop, const std::string& name, uint64_t version,
-           std::function<void(Status, uint64_t version, std::vector<Bytes>)> done);
+           std::function<void(Status, uint64_t version, std::vector<Bytes>)> done,
+           pb::ReadMode mode = pb::READ_ATOMIC, uint64_t min_version = 0, int client = 0);
 
   // Runs events until none is left before `until_ms` (ticks keep firing).
   void RunUntil(uint64_t until_ms);

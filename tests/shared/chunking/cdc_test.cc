@@ -14,9 +14,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <cstdio>
 #include <span>
 #include <string>
 #include <string_view>
@@ -72,6 +72,12 @@ Bytes RandomBytes(uint64_t seed, size_t n) {
   return b;
 }
 
+// 64 MiB of the splitmix64 stream with seed kDataSeed, built once.
+const Bytes& Random64MiB() {
+  static const Bytes data = RandomBytes(kDataSeed, 64 * kMiB);
+  return data;
+}
+
 // The cut rule of cdc.h written out literally: every candidate fingerprint is
 // recomputed from its 64-byte window, nothing is incremental or skipped.
 std::vector<size_t> ReferenceBoundaries(const uint8_t* d, size_t len,
@@ -105,8 +111,9 @@ std::vector<size_t> StreamBoundaries(const Bytes& data, CdcParams params,
                                      size_t block, bool short_reads = false) {
   size_t off = 0;
   size_t calls = 0;
+  size_t wrong_caps = 0;
   CdcStream::Reader reader = [&](uint8_t* buf, size_t cap) -> Result<size_t> {
-    EXPECT_EQ(cap, block);
+    if (cap != block) wrong_caps++;  // every read asks for one whole block
     size_t n = std::min(cap, data.size() - off);
     // Short reads: vary the amount returned (never 0 before the end).
     if (short_reads && n > 1) n = 1 + (calls * 7919) % n;
@@ -131,6 +138,7 @@ std::vector<size_t> StreamBoundaries(const Bytes& data, CdcParams params,
     ends.push_back(pos);
   }
   EXPECT_TRUE(chunk.empty());
+  EXPECT_EQ(wrong_caps, 0u);
   return ends;
 }
 
@@ -199,9 +207,9 @@ int Missing(const ChunkIds& a, const ChunkIds& b) {
 
 const std::vector<CdcParams>& ParamSets() {
   static const std::vector<CdcParams> sets = {
-      {64, 128, 256},        // smallest masks, no skipped prefix
-      {64, 128, 129},        // max right after avg: many forced cuts
-      {1000, 4096, 9000},    // min and max not powers of two
+      {64, 128, 256},      // smallest masks, no skipped prefix
+      {64, 128, 129},      // max right after avg: many forced cuts
+      {1000, 4096, 9000},  // min and max not powers of two
       {4 * kKiB, 16 * kKiB, 64 * kKiB},
   };
   return sets;
@@ -221,14 +229,14 @@ TEST(CdcParamsTest, DefaultsAreValid) {
 
 TEST(CdcParamsTest, RejectsBadParams) {
   const CdcParams bad[] = {
-      {63, 128, 256},                 // min below the window
-      {0, 128, 256},                  // min zero
-      {128, 128, 256},                // min == avg
-      {200, 128, 256},                // min > avg
-      {64, 128, 128},                 // avg == max
-      {64, 256, 128},                 // avg > max
-      {64, 192, 256},                 // avg not a power of two
-      {64, 1000, 4096},               // avg not a power of two
+      {63, 128, 256},                    // min below the window
+      {0, 128, 256},                     // min zero
+      {128, 128, 256},                   // min == avg
+      {200, 128, 256},                   // min > avg
+      {64, 128, 128},                    // avg == max
+      {64, 256, 128},                    // avg > max
+      {64, 192, 256},                    // avg not a power of two
+      {64, 1000, 4096},                  // avg not a power of two
       {kMiB, 32 * kMiB, 64 * kMiB + 1},  // max above 64 MiB
       {kMiB, 64 * kMiB, 128 * kMiB},     // avg and max too large
   };
@@ -263,7 +271,7 @@ TEST(CdcFormatTest, GearTableIsSplitMix64FromTheDocumentedSeed) {
 TEST(CdcFormatTest, KnownAnswerDefaultParams) {
   const Bytes data = RandomBytes(kKatSeed, 8 * kMiB);
   const std::vector<size_t> expected = {1274300, 3100975, 4268919, 5823686,
-                                       6979108, 8383394, 8388608};
+                                        6979108, 8383394, 8388608};
   const std::vector<size_t> got = ChunkBoundaries(data.data(), data.size());
   EXPECT_EQ(got, expected) << Join(got);
 }
@@ -272,8 +280,8 @@ TEST(CdcFormatTest, KnownAnswerSmallParams) {
   const Bytes data = RandomBytes(kKatSeed, 8 * kMiB);
   const CdcParams p{4 * kKiB, 16 * kKiB, 64 * kKiB};
   const std::vector<size_t> got = ChunkBoundaries(data.data(), data.size(), p);
-  const std::vector<size_t> first = {12075, 28937, 42967, 61552, 90504,
-                                    94807, 112169, 123728, 150003, 166944};
+  const std::vector<size_t> first = {12075, 28937,  42967,  61552,  90504,
+                                     94807, 112169, 123728, 150003, 166944};
   ASSERT_GE(got.size(), first.size());
   EXPECT_EQ(std::vector<size_t>(got.begin(), got.begin() + first.size()), first)
       << Join(std::vector<size_t>(got.begin(), got.begin() + first.size()));
@@ -286,10 +294,11 @@ TEST(CdcFormatTest, KnownAnswerSmallParams) {
 // ---------------------------------------------------------------- cut rule
 
 TEST(CdcChunkerTest, MatchesReferenceOnSmallParams) {
-  const Bytes data = RandomBytes(kDataSeed, 2 * kMiB + 123);
+  const Bytes data = RandomBytes(kDataSeed, 1 * kMiB + 123);
   for (const CdcParams& p : ParamSets()) {
-    SCOPED_TRACE(std::to_string(p.min_bytes) + "/" + std::to_string(p.avg_bytes) +
-                 "/" + std::to_string(p.max_bytes));
+    SCOPED_TRACE(std::to_string(p.min_bytes) + "/" +
+                 std::to_string(p.avg_bytes) + "/" +
+                 std::to_string(p.max_bytes));
     const auto got = ChunkBoundaries(data.data(), data.size(), p);
     EXPECT_EQ(got, ReferenceBoundaries(data.data(), data.size(), p));
     ExpectWellFormed(got, data.size(), p);
@@ -326,7 +335,8 @@ TEST(CdcChunkerTest, LowEntropyInputGivesMaxSizeChunks) {
   const auto got = ChunkBoundaries(zeros.data(), zeros.size(), p);
   ExpectWellFormed(got, zeros.size(), p);
   const auto sizes = ChunkSizes(got);
-  for (size_t i = 0; i + 1 < sizes.size(); i++) EXPECT_EQ(sizes[i], p.max_bytes);
+  for (size_t i = 0; i + 1 < sizes.size(); i++)
+    EXPECT_EQ(sizes[i], p.max_bytes);
   EXPECT_EQ(sizes.back(), zeros.size() % p.max_bytes);
 }
 
@@ -339,7 +349,8 @@ TEST(CdcChunkerTest, FeedingInPiecesGivesTheSameBoundaries) {
     uint64_t rng = 7;
     size_t off = 0;
     while (off < data.size()) {
-      size_t piece = std::min<size_t>(data.size() - off, 1 + SplitMix64(&rng) % 20000);
+      size_t piece =
+          std::min<size_t>(data.size() - off, 1 + SplitMix64(&rng) % 20000);
       size_t at = 0;
       while (at < piece) {
         size_t n = chunker.FindBoundary(data.data() + off + at, piece - at);
@@ -364,23 +375,37 @@ TEST(CdcStreamTest, SameBoundariesWhateverTheReadSize) {
   const Bytes data = RandomBytes(kKatSeed, 8 * kMiB);
   const CdcParams p;
   const auto expected = ChunkBoundaries(data.data(), data.size(), p);
-  for (size_t block : {size_t{1}, size_t{7}, 4 * kKiB, 4 * kKiB + 3,
-                       65537 * size_t{1}, 1 * kMiB, 1 * kMiB + 1, 5 * kMiB}) {
+  for (size_t block : {4 * kKiB, 4 * kKiB + 3, 65537 * size_t{1}, 1 * kMiB,
+                       1 * kMiB + 1, 5 * kMiB}) {
     EXPECT_EQ(StreamBoundaries(data, p, block), expected) << "block " << block;
     EXPECT_EQ(StreamBoundaries(data, p, block, /*short_reads=*/true), expected)
         << "block " << block << " short reads";
   }
+  // Tiny reads on a 3 MiB prefix (a few chunks; keeps sanitizer runs short).
+  const Bytes prefix(data.begin(), data.begin() + 3 * kMiB);
+  const auto expected_prefix = ChunkBoundaries(prefix.data(), prefix.size(), p);
+  ASSERT_GE(expected_prefix.size(), 2u);
+  EXPECT_EQ(StreamBoundaries(prefix, p, 1), expected_prefix);
+  EXPECT_EQ(StreamBoundaries(prefix, p, 7, /*short_reads=*/true),
+            expected_prefix);
 }
 
 TEST(CdcStreamTest, SameBoundariesWithSmallParams) {
   const Bytes data = RandomBytes(kDataSeed, 1 * kMiB + 77);
+  const Bytes prefix(data.begin(), data.begin() + 200 * kKiB + 3);
   for (const CdcParams& p : ParamSets()) {
+    SCOPED_TRACE(std::to_string(p.min_bytes) + "/" +
+                 std::to_string(p.avg_bytes) + "/" +
+                 std::to_string(p.max_bytes));
     const auto expected = ChunkBoundaries(data.data(), data.size(), p);
-    for (size_t block : {size_t{1}, size_t{100}, size_t{4096}, size_t{1} << 20}) {
+    for (size_t block : {size_t{100}, size_t{4096}, size_t{1} << 20}) {
       EXPECT_EQ(StreamBoundaries(data, p, block), expected)
-          << p.min_bytes << "/" << p.avg_bytes << " block " << block;
-      EXPECT_EQ(StreamBoundaries(data, p, block, true), expected);
+          << "block " << block;
+      EXPECT_EQ(StreamBoundaries(data, p, block, true), expected)
+          << "block " << block << " short reads";
     }
+    EXPECT_EQ(StreamBoundaries(prefix, p, 1),
+              ChunkBoundaries(prefix.data(), prefix.size(), p));
   }
 }
 
@@ -402,12 +427,15 @@ TEST(CdcStreamTest, ViewsPointIntoTheStreamBuffer) {
   const CdcParams p{16 * kKiB, 64 * kKiB, 256 * kKiB};
   const auto expected = ChunkBoundaries(data.data(), data.size(), p);
   size_t off = 0;
-  CdcStream stream(p, [&](uint8_t* buf, size_t cap) -> Result<size_t> {
-    size_t n = std::min(cap, data.size() - off);
-    std::memcpy(buf, data.data() + off, n);
-    off += n;
-    return n;
-  }, 100 * kKiB);
+  CdcStream stream(
+      p,
+      [&](uint8_t* buf, size_t cap) -> Result<size_t> {
+        size_t n = std::min(cap, data.size() - off);
+        std::memcpy(buf, data.data() + off, n);
+        off += n;
+        return n;
+      },
+      100 * kKiB);
   std::vector<size_t> got;
   std::span<const uint8_t> view;
   size_t pos = 0;
@@ -426,13 +454,14 @@ TEST(CdcStreamTest, ReaderErrorIsReturnedAndSticks) {
   const Bytes data = RandomBytes(kDataSeed, 3 * kMiB);
   size_t off = 0;
   int calls = 0;
-  CdcStream stream(CdcParams{}, [&](uint8_t* buf, size_t cap) -> Result<size_t> {
-    if (++calls == 3) return IoError("disk on fire");
-    size_t n = std::min(cap, data.size() - off);
-    std::memcpy(buf, data.data() + off, n);
-    off += n;
-    return n;
-  });
+  CdcStream stream(CdcParams{},
+                   [&](uint8_t* buf, size_t cap) -> Result<size_t> {
+                     if (++calls == 3) return IoError("disk on fire");
+                     size_t n = std::min(cap, data.size() - off);
+                     std::memcpy(buf, data.data() + off, n);
+                     off += n;
+                     return n;
+                   });
   Bytes chunk;
   Status st;
   for (int i = 0; i < 10 && st.ok(); i++) {
@@ -448,9 +477,13 @@ TEST(CdcStreamTest, ReaderErrorIsReturnedAndSticks) {
 
 // ---------------------------------------------------------------- statistics
 
+// Expected mean on random data: min + E[min(X_s, avg - min)] + P(no cut
+// before avg) * E[X_l], X_s, X_l exponential with means 4 avg and avg / 4:
+// 1.141 x avg for both parameter sets below.
 TEST(CdcStatsTest, ChunkSizesAndAverageOnRandomData) {
-  const Bytes data = RandomBytes(kDataSeed, 64 * kMiB);
-  for (const CdcParams& p : {CdcParams{}, CdcParams{4 * kKiB, 16 * kKiB, 64 * kKiB}}) {
+  const Bytes& data = Random64MiB();
+  for (const CdcParams& p :
+       {CdcParams{}, CdcParams{4 * kKiB, 16 * kKiB, 64 * kKiB}}) {
     const auto ends = ChunkBoundaries(data.data(), data.size(), p);
     ExpectWellFormed(ends, data.size(), p);
     // Average over the complete chunks (the last one is a remainder).
@@ -465,34 +498,75 @@ TEST(CdcStatsTest, ChunkSizesAndAverageOnRandomData) {
 
 // ---------------------------------------------------------------- locality
 
-struct EditCount {
-  int removed;
-  int added;
-};
+// The key property: one byte inserted or deleted changes at most two chunk
+// ids (the chunk holding the edit, and the next one if the edit moved the
+// cut between them); every other chunk is found again, at a shifted offset.
+// This holds for an edit anywhere except within the 64-byte window of an
+// existing cut, which a random edit in a 64 MiB file hits with probability
+// ~1e-4 (see EditNextToACutResynchronises for that case).
+TEST(CdcLocalityTest, OneByteEditIn64MiBChangesAtMostTwoChunks) {
+  const Bytes& data = Random64MiB();
+  const CdcParams p;
+  const ChunkIds base =
+      IdsOf(data, ChunkBoundaries(data.data(), data.size(), p));
+  for (size_t at : {data.size() / 2, 11 * kMiB + 12345, 47 * kMiB + 777}) {
+    Bytes inserted(data);
+    inserted.insert(inserted.begin() + at, uint8_t{0x5a});
+    const ChunkIds ins =
+        IdsOf(inserted, ChunkBoundaries(inserted.data(), inserted.size(), p));
+    EXPECT_LE(Missing(base, ins), 2) << "insert at " << at;
+    EXPECT_LE(Missing(ins, base), 2) << "insert at " << at;
+    EXPECT_GE(Missing(base, ins), 1) << "insert at " << at;
 
-EditCount EditEffect(const Bytes& a, const Bytes& b, const CdcParams& p) {
-  const ChunkIds ia = IdsOf(a, ChunkBoundaries(a.data(), a.size(), p));
-  const ChunkIds ib = IdsOf(b, ChunkBoundaries(b.data(), b.size(), p));
-  return {Missing(ia, ib), Missing(ib, ia)};
+    Bytes deleted(data);
+    deleted.erase(deleted.begin() + at);
+    const ChunkIds del =
+        IdsOf(deleted, ChunkBoundaries(deleted.data(), deleted.size(), p));
+    EXPECT_LE(Missing(base, del), 2) << "delete at " << at;
+    EXPECT_LE(Missing(del, base), 2) << "delete at " << at;
+    EXPECT_GE(Missing(base, del), 1) << "delete at " << at;
+  }
 }
 
-TEST(CdcLocalityTest, OneByteEditIn64MiBChangesAtMostTwoChunks) {
-  const Bytes data = RandomBytes(kDataSeed, 64 * kMiB);
+// An edit inside the 64-byte window that made a cut can remove that cut. The
+// chunker then picks other cuts, and because the minimum skip and the mask
+// switch at avg_bytes count from each chunk's start, it can take a few
+// chunks before a cut coincides with an old one again (FastCDC's known
+// price for skipping and normalization; at 64 MiB, edits within 70 bytes of
+// a cut changed 1-2 chunk ids 80% of the time, up to 6). What must hold is
+// that it resynchronises: all later boundaries are the old ones, shifted.
+TEST(CdcLocalityTest, EditNextToACutResynchronises) {
+  const Bytes& data = Random64MiB();
   const CdcParams p;
-  const size_t mid = data.size() / 2;
-  Bytes inserted(data);
-  inserted.insert(inserted.begin() + mid, uint8_t{0x5a});
-  Bytes deleted(data);
-  deleted.erase(deleted.begin() + mid);
-
-  EditCount ins = EditEffect(data, inserted, p);
-  EXPECT_LE(ins.removed, 2);
-  EXPECT_LE(ins.added, 2);
-  EXPECT_GE(ins.removed, 1);
-  EditCount del = EditEffect(data, deleted, p);
-  EXPECT_LE(del.removed, 2);
-  EXPECT_LE(del.added, 2);
-  EXPECT_GE(del.removed, 1);
+  const std::vector<size_t> old_ends =
+      ChunkBoundaries(data.data(), data.size(), p);
+  ASSERT_GT(old_ends.size(), 40u);
+  for (size_t c : {size_t{10}, size_t{20}, size_t{30}}) {
+    const size_t at = old_ends[c] - 1;  // the last byte of chunk c
+    Bytes edited(data);
+    edited.erase(edited.begin() + at);
+    const std::vector<size_t> new_ends =
+        ChunkBoundaries(edited.data(), edited.size(), p);
+    // Old boundaries past the edit, as offsets in the edited buffer.
+    std::vector<size_t> shifted;
+    for (size_t e : old_ends) {
+      if (e > at) shifted.push_back(e - 1);
+    }
+    // Resynchronised within 8 max-size chunks of the edit, and then equal.
+    const size_t horizon = at + 8 * p.max_bytes;
+    std::vector<size_t> old_tail, new_tail;
+    for (size_t e : shifted) {
+      if (e > horizon) old_tail.push_back(e);
+    }
+    for (size_t e : new_ends) {
+      if (e > horizon) new_tail.push_back(e);
+    }
+    EXPECT_EQ(new_tail, old_tail) << "delete at " << at;
+    const ChunkIds a = IdsOf(data, old_ends);
+    const ChunkIds b = IdsOf(edited, new_ends);
+    std::printf("delete before cut %zu: %d chunk ids removed, %d added\n", c,
+                Missing(a, b), Missing(b, a));
+  }
 }
 
 // The 64 MiB test above, at 1 GiB and through CdcStream with generated
@@ -559,7 +633,8 @@ TEST(CdcLocalityTest, OneGiBStreamedEdits) {
   const uint64_t len = uint64_t{1} << 30;
   const uint64_t at = len / 2 + 12345;
   size_t n_base = 0, n_ins = 0, n_del = 0;
-  const ChunkIds base = StreamedIds(EditedStream(kDataSeed, len, 0, 0), &n_base);
+  const ChunkIds base =
+      StreamedIds(EditedStream(kDataSeed, len, 0, 0), &n_base);
   const ChunkIds ins = StreamedIds(EditedStream(kDataSeed, len, 1, at), &n_ins);
   const ChunkIds del = StreamedIds(EditedStream(kDataSeed, len, 2, at), &n_del);
   EXPECT_GE(n_base, 1024u * 3 / 4);

@@ -1,0 +1,364 @@
+// PopCore, read path (paper, figs. 10–13) and the lock service it shares
+// with the write path (figs. 2–4). A read names a version (exactly N) or a
+// consistency mode for the latest one:
+//  - monotonic: any cache holding a version >= the client's newest seen;
+//  - atomic: the object's primary or backup, picked at random;
+//  - locked: a read lock at the primary fixes the version; any cache
+//    holding it may serve; the lock is released by the client (or expires).
+// Caches: a replica's own store, and the entry POP's bounded cache of
+// version records it fetched.
+#include <algorithm>
+
+#include "pop-server/pop_core.h"
+#include "shared/core/log.h"
+
+namespace mistore {
+
+namespace {
+constexpr size_t kNameKeyBytes = 32;
+Bytes ToBytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
+std::string ToStr(const Bytes& b) { return std::string(b.begin(), b.end()); }
+pb::LockType ToPb(LockType t) { return t == LockType::kWrite ? pb::LOCK_WRITE : pb::LOCK_READ; }
+}  // namespace
+
+std::vector<uint32_t> PopCore::ReplicaOrder(const Oid& oid) {
+  // Atomic reads: primary or backup at random (paper, fig. 11); a replica
+  // the cluster map shows down goes last.
+  std::vector<uint32_t> order = {oid.primary_pop, oid.backup_pop};
+  if (rng_() & 1) std::swap(order[0], order[1]);
+  std::stable_partition(order.begin(), order.end(), [this](uint32_t p) {
+    return p == p_.pop_id || PopUp(p);
+  });
+  return order;
+}
+
+// ---------------------------------------------------------------------------
+// version cache (entry POP)
+
+void PopCore::CacheVersion(const pb::VersionInfo& info) {
+  if (info.prepared() || p_.version_cache_entries_max == 0) return;
+  auto key = std::make_pair(ToBytes(info.oid()), info.version());
+  if (version_cache_.count(key)) return;
+  version_cache_[key] = info;
+  version_cache_order_.push_back(key);
+  while (version_cache_order_.size() > p_.version_cache_entries_max) {
+    version_cache_.erase(version_cache_order_.front());
+    version_cache_order_.pop_front();
+  }
+}
+
+const pb::VersionInfo* PopCore::CachedVersion(const Bytes& oid, uint64_t version, bool at_least) {
+  if (!at_least) {
+    auto it = version_cache_.find({oid, version});
+    return it == version_cache_.end() ? nullptr : &it->second;
+  }
+  // Newest cached version of oid that is >= version.
+  auto it = version_cache_.upper_bound({oid, UINT64_MAX});
+  if (it == version_cache_.begin()) return nullptr;
+  --it;
+  if (it->first.first != oid || it->first.second < version) return nullptr;
+  return &it->second;
+}
+
+// Local answer of a replica: committed versions only. A backup holding a
+// prepared (not yet committed) version of the object cannot tell whether
+// the primary has exposed it: it answers kUnavailable so that the caller
+// asks the primary.
+Result<pb::VersionInfo> PopCore::LocalVersion(const Oid& o, uint64_t version) {
+  Bytes oid = o.Encode();
+  if (o.backup_pop == p_.pop_id && o.primary_pop != p_.pop_id && PopUp(o.primary_pop)) {
+    uint64_t prepared = store_->PreparedVersion(oid);
+    if (prepared && (version == 0 || version == prepared))
+      return Unavailable("version " + std::to_string(prepared) + " is being committed; ask the primary");
+  }
+  auto info = store_->GetVersion(oid, version);
+  if (!info.ok()) return info.status();
+  if (info->prepared()) return NotFound("version " + std::to_string(version) + " is not committed");
+  info->set_served_by(p_.pop_id);
+  return info;
+}
+
+// ---------------------------------------------------------------------------
+// GetVersion: one handler, one helper per read mode
+
+void PopCore::HandleGetVersion(const Incoming& in, const Peer& from, const pb::GetVersion& m) {
+  Status st = CheckSubscriber(from, m.subscriber());
+  if (!st.ok()) return ReplyError(in, st);
+  auto serve = [this, in, m](Result<Oid> oid) {
+    if (!oid.ok()) return ReplyError(in, oid.status());
+    auto reply = [this, in, m](Result<pb::VersionInfo> info) {
+      if (!info.ok()) return ReplyError(in, info.status());
+      if (info->subscriber() != m.subscriber())
+        return ReplyError(in, Status(Code::kPermissionDenied, "object belongs to another subscriber"));
+      pb::Envelope r;
+      *r.mutable_version_info() = info.value();
+      Reply(in, std::move(r));
+    };
+    const Oid o = oid.value();
+    if (m.version() > 0) return ReadExactVersion(o, m.version(), reply);
+    switch (m.mode()) {
+      case pb::READ_LOCKED: return ReadLocked(o, m.subscriber(), reply);
+      case pb::READ_ATOMIC: return ReadAtomic(o, reply);
+      default: return ReadMonotonic(o, m.min_version(), reply);
+    }
+  };
+  if (!m.oid().empty()) return serve(Oid::Decode(m.oid()));
+  if (m.name_key().size() != kNameKeyBytes) return ReplyError(in, InvalidArgument("give a name key or an oid"));
+  pb::Envelope look;
+  look.mutable_lookup_name()->set_subscriber(m.subscriber());
+  look.mutable_lookup_name()->set_name_key(m.name_key());
+  Call(Dest{Dest::kDc, 0}, look, [serve](Result<pb::Envelope> r) {
+    if (!r.ok()) return serve(r.status());
+    serve(Oid::Decode(r->claim_name_reply().oid()));
+  });
+}
+
+bool PopCore::IsReplica(const Oid& o) const {
+  return o.primary_pop == p_.pop_id || o.backup_pop == p_.pop_id;
+}
+
+void PopCore::FetchFromReplicas(const Oid& o, uint64_t version, VersionCont done) {
+  pb::Envelope req;
+  req.mutable_fetch_version()->set_oid(ToStr(o.Encode()));
+  req.mutable_fetch_version()->set_version(version);
+  CallReplicas(o, req, [this, done](Result<pb::Envelope> r) {
+    if (!r.ok()) return done(r.status());
+    CacheVersion(r->version_info());
+    done(r->version_info());
+  });
+}
+
+void PopCore::ReadExactVersion(const Oid& o, uint64_t version, VersionCont done) {
+  if (IsReplica(o)) {
+    auto local = LocalVersion(o, version);
+    if (local.ok() || local.status().code() == Code::kNotFound) return done(std::move(local));
+  }
+  if (auto* cached = CachedVersion(o.Encode(), version, false)) {
+    pb::VersionInfo info = *cached;
+    info.set_served_by(p_.pop_id);
+    return done(info);
+  }
+  FetchFromReplicas(o, version, done);
+}
+
+void PopCore::ReadAtomic(const Oid& o, VersionCont done) {
+  if (o.primary_pop == p_.pop_id) return done(LocalVersion(o, 0));
+  if (o.backup_pop == p_.pop_id) {
+    auto local = LocalVersion(o, 0);
+    if (local.status().code() != Code::kUnavailable) return done(std::move(local));
+  }
+  FetchFromReplicas(o, 0, done);
+}
+
+void PopCore::ReadMonotonic(const Oid& o, uint64_t min_version, VersionCont done) {
+  if (IsReplica(o)) {
+    auto local = LocalVersion(o, 0);
+    if (local.ok() && local->version() >= min_version) return done(std::move(local));
+  }
+  if (auto* cached = CachedVersion(o.Encode(), std::max<uint64_t>(min_version, 1), true)) {
+    pb::VersionInfo info = *cached;
+    info.set_served_by(p_.pop_id);
+    return done(info);
+  }
+  FetchFromReplicas(o, 0, done);
+}
+
+void PopCore::ReadLocked(const Oid& o, const std::string& subscriber, VersionCont done) {
+  AcquireLockAt(o, LockType::kRead, [this, o, done](Result<pb::LockGrantMsg> g) {
+    if (!g.ok()) return done(g.status());
+    uint64_t lock_id = g->lock_id();
+    if (g->version() == 0) {
+      ReleaseLockAt(o, lock_id);
+      return done(NotFound("object " + o.Hex() + " has no committed version"));
+    }
+    TrackEntryLock(o, lock_id, LockType::kRead);
+    ReadExactVersion(o, g->version(), [this, o, lock_id, done](Result<pb::VersionInfo> info) {
+      if (!info.ok()) {
+        UntrackEntryLock(lock_id);
+        ReleaseLockAt(o, lock_id);
+        return done(info.status());
+      }
+      info->set_lock_id(lock_id);
+      done(std::move(info));
+    });
+  });
+}
+
+void PopCore::HandleFetchVersion(const Incoming& in, const Peer& from, const pb::FetchVersion& m) {
+  if (from.role != pb::ROLE_POP)
+    return ReplyError(in, Status(Code::kPermissionDenied, "FetchVersion is for POPs only"));
+  auto oid = Oid::Decode(m.oid());
+  if (!oid.ok()) return ReplyError(in, oid.status());
+  auto info = LocalVersion(oid.value(), m.version());
+  if (!info.ok()) return ReplyError(in, info.status());
+  pb::Envelope r;
+  *r.mutable_version_info() = info.value();
+  Reply(in, std::move(r));
+}
+
+// ---------------------------------------------------------------------------
+// lock service: the primary's LockTable, reached locally or by message
+
+void PopCore::AcquireLockAt(const Oid& o, LockType type, LockCont done) {
+  if (o.primary_pop == p_.pop_id) return AcquireLocal(o.Encode(), type, p_.lease_ms, done);
+  if (!PopUp(o.primary_pop))
+    return done(Unavailable("primary POP " + std::to_string(o.primary_pop) + " is down"));
+  pb::Envelope req;
+  req.mutable_acquire_lock()->set_oid(ToStr(o.Encode()));
+  req.mutable_acquire_lock()->set_type(ToPb(type));
+  req.mutable_acquire_lock()->set_lease_ms(p_.lease_ms);
+  Call(Dest{Dest::kPop, o.primary_pop}, req, [done](Result<pb::Envelope> r) {
+    if (!r.ok()) return done(r.status());
+    done(r->lock_grant());
+  }, p_.lock_wait_ms);
+}
+
+void PopCore::AcquireLocal(const Bytes& oid, LockType type, uint64_t lease_ms, LockCont done) {
+  uint64_t tag = next_token_++;
+  auto g = locks_.Acquire(oid, type, lease_ms, now_ms_, tag);
+  if (g.ok()) return done(GrantMsg(oid, g.value(), lease_ms));
+  if (g.status().code() == Code::kUnavailable) {  // queued: answered on release/expiry
+    lock_waiters_[tag] = LockWaiter{oid, lease_ms, now_ms_ + p_.lock_wait_ms, std::move(done)};
+    return;
+  }
+  done(g.status());
+}
+
+pb::LockGrantMsg PopCore::GrantMsg(const Bytes& oid, const LockGrant& g, uint64_t lease_ms) {
+  pb::LockGrantMsg m;
+  m.set_lock_id(g.lock_id);
+  m.set_token(g.token);
+  m.set_lease_ms(lease_ms);
+  m.set_version(store_->LatestVersion(oid));
+  return m;
+}
+
+void PopCore::AnswerLockDecisions(std::vector<LockDecision> decisions) {
+  for (auto& d : decisions) {
+    auto it = lock_waiters_.find(d.tag);
+    if (it == lock_waiters_.end()) continue;  // its requester gave up
+    LockWaiter w = std::move(it->second);
+    lock_waiters_.erase(it);
+    if (!d.grant.ok()) {
+      w.done(d.grant.status());
+      continue;
+    }
+    w.done(GrantMsg(w.oid, d.grant.value(), w.lease_ms));
+  }
+}
+
+void PopCore::ReleaseLockAt(const Oid& o, uint64_t lock_id) {
+  if (o.primary_pop == p_.pop_id) return AnswerLockDecisions(locks_.Release(o.Encode(), lock_id, now_ms_));
+  if (!PopUp(o.primary_pop)) return;  // its lease runs out there
+  pb::Envelope req;
+  req.mutable_release_lock()->set_oid(ToStr(o.Encode()));
+  req.mutable_release_lock()->set_lock_id(lock_id);
+  Call(Dest{Dest::kPop, o.primary_pop}, req, [](Result<pb::Envelope>) {});
+}
+
+void PopCore::HandleAcquireLock(const Incoming& in, const Peer& from, const pb::AcquireLock& m) {
+  if (from.role != pb::ROLE_POP)
+    return ReplyError(in, Status(Code::kPermissionDenied, "AcquireLock is for POPs only"));
+  auto oid = Oid::Decode(m.oid());
+  if (!oid.ok()) return ReplyError(in, oid.status());
+  if (oid->primary_pop != p_.pop_id)
+    return ReplyError(in, InvalidArgument("not the primary of " + oid->Hex()));
+  if (m.type() != pb::LOCK_READ && m.type() != pb::LOCK_WRITE)
+    return ReplyError(in, InvalidArgument("unknown lock type"));
+  uint64_t lease = std::clamp<uint64_t>(m.lease_ms(), 100, p_.lease_max_ms);
+  LockType type = m.type() == pb::LOCK_WRITE ? LockType::kWrite : LockType::kRead;
+  AcquireLocal(ToBytes(m.oid()), type, lease, [this, in](Result<pb::LockGrantMsg> g) {
+    if (!g.ok()) return ReplyError(in, g.status());
+    pb::Envelope r;
+    *r.mutable_lock_grant() = g.value();
+    Reply(in, std::move(r));
+  });
+}
+
+void PopCore::HandleRenewLock(const Incoming& in, const Peer& from, const pb::RenewLock& m) {
+  if (from.role != pb::ROLE_POP)
+    return ReplyError(in, Status(Code::kPermissionDenied, "RenewLock is for POPs only"));
+  uint64_t lease = std::clamp<uint64_t>(m.lease_ms(), 100, p_.lease_max_ms);
+  Status st = locks_.Renew(ToBytes(m.oid()), m.lock_id(), lease, now_ms_);
+  if (!st.ok()) return ReplyError(in, st);
+  pb::Envelope r;
+  r.mutable_empty();
+  Reply(in, std::move(r));
+}
+
+// From another POP (an entry POP releasing at the primary) or from a client
+// through its gateway (the end of a locked read).
+void PopCore::HandleReleaseLock(const Incoming& in, const Peer& from, const pb::ReleaseLock& m) {
+  auto oid = Oid::Decode(m.oid());
+  if (!oid.ok()) return ReplyError(in, oid.status());
+  if (from.role == pb::ROLE_GATEWAY) {
+    Status st = CheckSubscriber(from, m.subscriber());
+    auto it = entry_locks_.find(m.lock_id());
+    if (st.ok() && (it == entry_locks_.end() || it->second.type != LockType::kRead))
+      st = NotFound("no read lock " + std::to_string(m.lock_id()) + " held here");
+    if (!st.ok()) return ReplyError(in, st);
+    UntrackEntryLock(m.lock_id());
+    ReleaseLockAt(oid.value(), m.lock_id());
+  } else if (from.role == pb::ROLE_POP && oid->primary_pop == p_.pop_id) {
+    AnswerLockDecisions(locks_.Release(ToBytes(m.oid()), m.lock_id(), now_ms_));
+  } else {
+    return ReplyError(in, Status(Code::kPermissionDenied, "cannot release that lock here"));
+  }
+  pb::Envelope r;
+  r.mutable_empty();
+  Reply(in, std::move(r));
+}
+
+// Locks this POP holds on behalf of its clients, renewed on ticks: write
+// locks for as long as the write runs; read locks while the client keeps
+// reading (GetChunk with the lock id), so a vanished reader's lock expires.
+void PopCore::TrackEntryLock(const Oid& o, uint64_t lock_id, LockType type) {
+  entry_locks_[lock_id] = EntryLock{o, type, now_ms_ + p_.lease_ms / 3, now_ms_};
+}
+
+void PopCore::UntrackEntryLock(uint64_t lock_id) { entry_locks_.erase(lock_id); }
+
+void PopCore::TouchEntryLock(uint64_t lock_id) {
+  auto it = entry_locks_.find(lock_id);
+  if (it != entry_locks_.end()) it->second.touched_ms = now_ms_;
+}
+
+void PopCore::TickLocks() {
+  std::vector<uint64_t> expired;
+  AnswerLockDecisions(locks_.Expire(now_ms_, &expired));
+  for (uint64_t id : expired)
+    MS_WARN("pop", "write lock lease expired; its write cannot commit", "lock=" + std::to_string(id));
+  for (auto it = lock_waiters_.begin(); it != lock_waiters_.end();) {
+    if (it->second.deadline_ms <= now_ms_) {
+      locks_.Cancel(it->second.oid, it->first);
+      auto done = std::move(it->second.done);
+      it = lock_waiters_.erase(it);
+      done(Unavailable("timed out waiting for the lock"));
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = entry_locks_.begin(); it != entry_locks_.end();) {
+    EntryLock& l = it->second;
+    if (l.type == LockType::kRead && now_ms_ - l.touched_ms > p_.lease_ms) {
+      it = entry_locks_.erase(it);  // the reader went quiet: let it expire
+      continue;
+    }
+    if (now_ms_ >= l.renew_at_ms) {
+      l.renew_at_ms = now_ms_ + p_.lease_ms / 3;
+      uint64_t id = it->first;
+      if (l.oid.primary_pop == p_.pop_id) {
+        (void)locks_.Renew(l.oid.Encode(), id, p_.lease_ms, now_ms_);
+      } else if (PopUp(l.oid.primary_pop)) {
+        pb::Envelope req;
+        req.mutable_renew_lock()->set_oid(ToStr(l.oid.Encode()));
+        req.mutable_renew_lock()->set_lock_id(id);
+        req.mutable_renew_lock()->set_lease_ms(p_.lease_ms);
+        Call(Dest{Dest::kPop, l.oid.primary_pop}, req, [](Result<pb::Envelope>) {});
+      }
+    }
+    ++it;
+  }
+}
+
+}  // namespace mistore

@@ -1,0 +1,332 @@
+// PopCore, write path (paper, figs. 5–9): the entry POP takes the object's
+// write lock at its primary, moves the chunks there, and asks the primary to
+// commit; the primary checks the lock's fencing token, prepares the next
+// version, has the backup prepare it durably, commits it, tells the backup,
+// and only then answers. See pop_core.h for the shape of the state machine.
+#include <algorithm>
+
+#include "pop-server/pop_core.h"
+#include "shared/core/log.h"
+
+namespace mistore {
+
+namespace {
+constexpr size_t kChunkIdBytes = 32;
+constexpr size_t kNameKeyBytes = 32;
+Bytes ToBytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
+std::string ToStr(const Bytes& b) { return std::string(b.begin(), b.end()); }
+std::string Short(const std::string& id) { return ToHex(id).substr(0, 12); }
+}  // namespace
+
+void PopCore::HandlePutCommit(const Incoming& in, const Peer& from, const pb::PutCommit& m) {
+  Status st = CheckSubscriber(from, m.subscriber());
+  if (st.ok() && m.name_key().size() != kNameKeyBytes) st = InvalidArgument("name key must be 32 bytes");
+  if (st.ok() && size_t(m.chunk_ids_size()) > p_.chunks_per_version_max)
+    st = ResourceExhausted("too many chunks in one version");
+  if (st.ok() && m.manifest_sealed().size() > p_.manifest_bytes_max)
+    st = ResourceExhausted("manifest too large");
+  if (st.ok() && m.write_id().size() > 64) st = InvalidArgument("write id too long");
+  for (int i = 0; st.ok() && i < m.chunk_ids_size(); i++) {
+    ChunkKey key{m.subscriber(), ToBytes(m.chunk_ids(i))};
+    auto info = store_->GetChunkInfo(key);
+    if (!info.ok() || !info->has_data)
+      st = NotFound("chunk " + Short(m.chunk_ids(i)) + " was not uploaded before commit");
+  }
+  if (!st.ok()) return ReplyError(in, st);
+  uint32_t gateway = from.role == pb::ROLE_GATEWAY ? from.node_id : m.gateway_id();
+  pb::PutCommit commit = m;
+  commit.set_gateway_id(gateway);
+
+  ResolveOidForWrite(commit, [this, in, commit](Result<Oid> oid) {
+    if (!oid.ok()) return ReplyError(in, oid.status());
+    Oid o = oid.value();
+    pb::VersionInfo info;
+    info.set_oid(ToStr(o.Encode()));
+    info.set_size_bytes(commit.size_bytes());
+    info.set_manifest_sealed(commit.manifest_sealed());
+    *info.mutable_chunk_ids() = commit.chunk_ids();
+    info.set_name_sealed(commit.name_sealed());
+    info.set_name_key(commit.name_key());
+    info.set_subscriber(commit.subscriber());
+    info.set_write_id(commit.write_id());
+    auto finish = [this, in, o, commit](Result<uint64_t> v) {
+      if (!v.ok()) return ReplyError(in, v.status());
+      if (o.primary_pop != p_.pop_id && o.backup_pop != p_.pop_id) {
+        // Entry POP only: the uploaded chunks stay as evictable cache.
+        for (auto& id : commit.chunk_ids()) {
+          ChunkKey key{commit.subscriber(), ToBytes(id)};
+          auto ci = store_->GetChunkInfo(key);
+          if (ci.ok() && ci->state == ChunkState::kStaged)
+            (void)store_->SetChunkState(key, ChunkState::kCached);
+        }
+        EvictIfNeeded();
+      }
+      pb::Envelope r;
+      auto* pr = r.mutable_put_reply();
+      pr->set_oid(ToStr(o.Encode()));
+      pr->set_version(v.value());
+      pr->set_primary_pop(o.primary_pop);
+      pr->set_backup_pop(o.backup_pop);
+      Reply(in, std::move(r));
+    };
+    WriteWithLock(o, info, finish);
+  });
+}
+
+// The entry POP holds the object's write lock (renewing its lease on ticks)
+// from before the chunks move until the primary answers the commit, and
+// releases it whatever happens: a client that vanishes mid-write leaves no
+// half version and no lock behind.
+void PopCore::WriteWithLock(const Oid& o, pb::VersionInfo info,
+                            std::function<void(Result<uint64_t>)> done) {
+  AcquireLockAt(o, LockType::kWrite, [this, o, info, done](Result<pb::LockGrantMsg> g) {
+    if (!g.ok()) return done(g.status());
+    uint64_t lock_id = g->lock_id(), token = g->token();
+    TrackEntryLock(o, lock_id, LockType::kWrite);
+    auto release_then = [this, o, lock_id, done](Result<uint64_t> v) {
+      UntrackEntryLock(lock_id);
+      ReleaseLockAt(o, lock_id);
+      done(std::move(v));
+    };
+    if (o.primary_pop == p_.pop_id) return CommitAsPrimary(info, lock_id, token, release_then);
+    if (!PopUp(o.primary_pop))
+      return release_then(Unavailable("primary POP " + std::to_string(o.primary_pop) +
+                                      " of object " + o.Hex() + " is down"));
+    std::vector<std::string> ids(info.chunk_ids().begin(), info.chunk_ids().end());
+    PushChunks(o.primary_pop, info.subscriber(), ids, 0,
+               [this, o, info, lock_id, token, release_then](Status st) {
+                 if (!st.ok()) return release_then(st);
+                 pb::Envelope req;
+                 auto* cv = req.mutable_commit_version();
+                 *cv->mutable_info() = info;
+                 cv->set_lock_id(lock_id);
+                 cv->set_token(token);
+                 Call(Dest{Dest::kPop, o.primary_pop}, req, [release_then](Result<pb::Envelope> r) {
+                   if (!r.ok()) return release_then(r.status());
+                   release_then(r->commit_reply().version());
+                 });
+               });
+  });
+}
+
+// Primary: fencing check, then prepare -> backup prepares durably -> commit
+// -> tell the backup -> answer. A version becomes visible (LatestVersion)
+// at the primary only once the backup holds it; the backup answers reads of
+// an object with a prepared version by deferring to the primary (see
+// HandleFetchVersion), so atomic reads stay linearizable.
+void PopCore::CommitAsPrimary(pb::VersionInfo info, uint64_t lock_id, uint64_t token,
+                              std::function<void(Result<uint64_t>)> done) {
+  Bytes oid_b = ToBytes(info.oid());
+  auto oid = Oid::Decode(oid_b);
+  if (!oid.ok()) return done(oid.status());
+  Status st = locks_.CheckWrite(oid_b, lock_id, token, now_ms_);
+  if (!st.ok()) return done(st);
+  uint64_t latest = store_->LatestVersion(oid_b);
+  if (latest > 0 && !info.write_id().empty()) {
+    auto prev = store_->GetVersion(oid_b, latest);
+    if (prev.ok() && prev->write_id() == info.write_id()) return done(latest);  // a retry
+  }
+  if (uint64_t stale = store_->PreparedVersion(oid_b)) (void)store_->DropVersion(oid_b, stale);
+  uint64_t v = latest + 1;
+  info.set_version(v);
+  info.set_prepared(true);
+  info.set_served_by(0);
+  st = store_->PutVersion(info);
+  if (!st.ok()) return done(st);
+  StoreReplicaChunks(info);
+  uint32_t backup = oid->backup_pop;
+  auto abort = [this, oid_b, v, backup, done](Status why) {
+    (void)store_->DropVersion(oid_b, v);
+    pb::Envelope fin;
+    fin.mutable_finalize_version()->set_oid(ToStr(oid_b));
+    fin.mutable_finalize_version()->set_version(v);
+    fin.mutable_finalize_version()->set_commit(false);
+    if (PopUp(backup)) Call(Dest{Dest::kPop, backup}, fin, [](Result<pb::Envelope>) {});
+    done(why);
+  };
+  if (!PopUp(backup)) return abort(Unavailable("backup POP " + std::to_string(backup) + " is down"));
+  std::vector<std::string> ids(info.chunk_ids().begin(), info.chunk_ids().end());
+  PushChunks(backup, info.subscriber(), ids, 0, [this, backup, info, oid_b, v, abort, done](Status st) {
+    if (!st.ok()) return abort(st);
+    pb::Envelope req;
+    *req.mutable_commit_version()->mutable_info() = info;
+    Call(Dest{Dest::kPop, backup}, req, [this, backup, oid_b, v, abort, done](Result<pb::Envelope> r) {
+      if (!r.ok()) return abort(r.status());
+      Status st = store_->CommitPrepared(oid_b, v);
+      if (!st.ok()) return abort(st);
+      pb::Envelope fin;
+      fin.mutable_finalize_version()->set_oid(ToStr(oid_b));
+      fin.mutable_finalize_version()->set_version(v);
+      fin.mutable_finalize_version()->set_commit(true);
+      Call(Dest{Dest::kPop, backup}, fin, [](Result<pb::Envelope>) {});
+      ReportVersions();
+      done(v);
+    });
+  });
+}
+
+void PopCore::HandleCommitVersion(const Incoming& in, const Peer& from, const pb::CommitVersion& m) {
+  if (from.role != pb::ROLE_POP)
+    return ReplyError(in, Status(Code::kPermissionDenied, "CommitVersion is for POPs only"));
+  auto oid = Oid::Decode(m.info().oid());
+  if (!oid.ok()) return ReplyError(in, oid.status());
+  for (auto& id : m.info().chunk_ids()) {
+    auto ci = store_->GetChunkInfo(ChunkKey{m.info().subscriber(), ToBytes(id)});
+    if (!ci.ok() || !ci->has_data)
+      return ReplyError(in, NotFound("chunk " + Short(id) + " missing at replica"));
+  }
+  auto reply_version = [this, in](Result<uint64_t> v) {
+    if (!v.ok()) return ReplyError(in, v.status());
+    pb::Envelope r;
+    r.mutable_commit_reply()->set_version(v.value());
+    Reply(in, std::move(r));
+  };
+  if (m.info().version() == 0) {
+    if (oid->primary_pop != p_.pop_id)
+      return ReplyError(in, InvalidArgument("not the primary of " + oid->Hex()));
+    return CommitAsPrimary(m.info(), m.lock_id(), m.token(), reply_version);
+  }
+  if (oid->backup_pop != p_.pop_id)
+    return ReplyError(in, InvalidArgument("not the backup of " + oid->Hex()));
+  // Backup: prepare durably (committed when the primary says so).
+  Status st = store_->PutVersion(m.info());
+  if (!st.ok()) return ReplyError(in, st);
+  StoreReplicaChunks(m.info());
+  reply_version(m.info().version());
+}
+
+void PopCore::HandleFinalizeVersion(const Incoming& in, const Peer& from,
+                                    const pb::FinalizeVersion& m) {
+  if (from.role != pb::ROLE_POP)
+    return ReplyError(in, Status(Code::kPermissionDenied, "FinalizeVersion is for POPs only"));
+  Bytes oid = ToBytes(m.oid());
+  Status st = m.commit() ? store_->CommitPrepared(oid, m.version()) : store_->DropVersion(oid, m.version());
+  if (!st.ok()) return ReplyError(in, st);
+  pb::Envelope r;
+  r.mutable_empty();
+  Reply(in, std::move(r));
+}
+
+void PopCore::HandlePutChunk(const Incoming& in, const Peer& from, const pb::PutChunk& m) {
+  Status st = CheckSubscriber(from, m.subscriber());
+  if (st.ok() && m.chunk_id().size() != kChunkIdBytes) st = InvalidArgument("chunk id must be 32 bytes");
+  if (st.ok() && m.data().size() > p_.chunk_bytes_max)
+    st = ResourceExhausted("chunk of " + std::to_string(m.data().size()) + " bytes exceeds " +
+                           std::to_string(p_.chunk_bytes_max));
+  if (st.ok()) {
+    st = store_->PutChunk(ChunkKey{m.subscriber(), ToBytes(m.chunk_id())}, ToBytes(m.data()),
+                          ChunkState::kStaged);
+  }
+  if (!st.ok()) return ReplyError(in, st);
+  pb::Envelope r;
+  r.mutable_empty();
+  Reply(in, std::move(r));
+}
+
+// Name -> oid: the DC's catalog is the authority. A new name gets an oid
+// naming this POP as primary, a random other live POP as backup, the
+// creating gateway and its next creation counter (paper, fig. 7).
+void PopCore::ResolveOidForWrite(const pb::PutCommit& m, std::function<void(Result<Oid>)> done) {
+  pb::Envelope look;
+  look.mutable_lookup_name()->set_subscriber(m.subscriber());
+  look.mutable_lookup_name()->set_name_key(m.name_key());
+  Call(Dest{Dest::kDc, 0}, look, [this, m, done](Result<pb::Envelope> r) {
+    if (r.ok()) return done(Oid::Decode(r->claim_name_reply().oid()));
+    if (r.status().code() != Code::kNotFound) return done(r.status());
+    std::vector<uint32_t> candidates;
+    for (auto& p : map_.pops())
+      if (p.up() && p.pop_id() != p_.pop_id) candidates.push_back(p.pop_id());
+    if (candidates.empty()) return done(Unavailable("no other POP is up to act as backup"));
+    Oid proposed;
+    proposed.primary_pop = p_.pop_id;
+    proposed.backup_pop = candidates[rng_() % candidates.size()];
+    proposed.gateway = m.gateway_id();
+    auto counter = store_->NextCounter(m.gateway_id());
+    if (!counter.ok()) return done(counter.status());
+    proposed.counter = counter.value();
+    pb::Envelope claim;
+    claim.mutable_claim_name()->set_subscriber(m.subscriber());
+    claim.mutable_claim_name()->set_name_key(m.name_key());
+    claim.mutable_claim_name()->set_proposed_oid(ToStr(proposed.Encode()));
+    Call(Dest{Dest::kDc, 0}, claim, [done](Result<pb::Envelope> r) {
+      if (!r.ok()) return done(r.status());
+      done(Oid::Decode(r->claim_name_reply().oid()));
+    });
+  });
+}
+
+// Sends the chunks a remote replica needs, one call at a time (POP links are
+// fast; the window keeps memory bounded to one chunk per push).
+void PopCore::PushChunks(uint32_t pop, const std::string& subscriber, std::vector<std::string> ids,
+                         size_t next, std::function<void(Status)> done) {
+  if (next == 0) {
+    // Pin the chunks so that eviction (after their placement) cannot drop
+    // them before they reach the other replica.
+    std::vector<ChunkKey> keys;
+    for (auto& id : ids) keys.push_back(ChunkKey{subscriber, ToBytes(id)});
+    for (auto& k : keys) pinned_[k]++;
+    done = [this, keys, done](Status st) {
+      for (auto& k : keys)
+        if (--pinned_[k] == 0) pinned_.erase(k);
+      EvictIfNeeded();
+      done(st);
+    };
+  }
+  if (next >= ids.size()) return done(Status::Ok());
+  auto data = store_->GetChunk(ChunkKey{subscriber, ToBytes(ids[next])});
+  if (!data.ok()) return done(data.status());
+  pb::Envelope req;
+  auto* sc = req.mutable_store_chunk();
+  sc->set_subscriber(subscriber);
+  sc->set_chunk_id(ids[next]);
+  sc->set_data(ToStr(data.value()));
+  Call(Dest{Dest::kPop, pop}, std::move(req),
+       [this, pop, subscriber, ids = std::move(ids), next, done](Result<pb::Envelope> r) mutable {
+         if (!r.ok()) return done(r.status());
+         PushChunks(pop, subscriber, std::move(ids), next + 1, done);
+       });
+}
+
+void PopCore::HandleStoreChunk(const Incoming& in, const Peer& from, const pb::StoreChunk& m) {
+  if (from.role != pb::ROLE_POP)
+    return ReplyError(in, Status(Code::kPermissionDenied, "StoreChunk is for POPs only"));
+  if (m.chunk_id().size() != kChunkIdBytes) return ReplyError(in, InvalidArgument("bad chunk id"));
+  if (m.data().size() > p_.chunk_bytes_max) return ReplyError(in, ResourceExhausted("chunk too large"));
+  Status st = store_->PutChunk(ChunkKey{m.subscriber(), ToBytes(m.chunk_id())}, ToBytes(m.data()),
+                               ChunkState::kStaged);
+  if (!st.ok()) return ReplyError(in, st);
+  pb::Envelope r;
+  r.mutable_empty();
+  Reply(in, std::move(r));
+}
+
+void PopCore::StoreReplicaChunks(const pb::VersionInfo& info) {
+  for (auto& id : info.chunk_ids()) {
+    ChunkKey key{info.subscriber(), ToBytes(id)};
+    auto ci = store_->GetChunkInfo(key);
+    if (ci.ok() && (ci->state == ChunkState::kStaged || ci->state == ChunkState::kCached)) {
+      if (store_->SetChunkState(key, ChunkState::kReplica).ok()) EnqueuePlacement(key);
+    }
+  }
+}
+
+void PopCore::ReportVersions() {
+  for (auto& info : store_->UnreportedVersions(64)) {
+    auto oid = Oid::Decode(info.oid());
+    auto key = std::make_pair(ToBytes(info.oid()), info.version());
+    if (!oid.ok() || reporting_.count(key)) continue;
+    if (oid->primary_pop != p_.pop_id) {  // the primary reports to the DC
+      (void)store_->MarkReported(key.first, key.second);
+      continue;
+    }
+    reporting_.insert(key);
+    pb::Envelope req;
+    *req.mutable_report_version()->mutable_info() = info;
+    Call(Dest{Dest::kDc, 0}, req, [this, key](Result<pb::Envelope> r) {
+      reporting_.erase(key);
+      if (r.ok()) (void)store_->MarkReported(key.first, key.second);
+    });
+  }
+}
+
+}  // namespace mistore
