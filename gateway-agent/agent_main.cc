@@ -161,6 +161,7 @@ class Agent {
       case pb::Envelope::kGetVersion: return &env.get_version().subscriber();
       case pb::Envelope::kGetChunk: return &env.get_chunk().subscriber();
       case pb::Envelope::kListObjects: return &env.list_objects().subscriber();
+      case pb::Envelope::kReleaseLock: return &env.release_lock().subscriber();
       default: return nullptr;
     }
   }

@@ -4,10 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include <cerrno>
 #include <cstring>
 #include <deque>
 #include <map>
+#include <span>
 
 #include "shared/crypto/aead.h"
 #include "shared/crypto/keys.h"
@@ -72,6 +75,42 @@ struct Client::Impl {
     return out;
   }
 
+  // Monotonic reads: the newest version seen of each object (by name key
+  // or oid, hex), kept in state_dir/seen as "key version" lines.
+  pb::ReadMode read_mode = pb::READ_MONOTONIC;
+  std::map<std::string, uint64_t> seen;
+  bool seen_loaded = false;
+
+  std::string SeenPath() const { return s.state_dir + "/seen"; }
+  void LoadSeen() {
+    if (seen_loaded) return;
+    seen_loaded = true;
+    auto b = ReadFileBytes(SeenPath(), 16u << 20);
+    if (!b.ok()) return;
+    std::string text(b->begin(), b->end());
+    size_t at = 0;
+    while (at < text.size()) {
+      size_t nl = text.find('\n', at);
+      std::string line = text.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+      at = nl == std::string::npos ? text.size() : nl + 1;
+      size_t sp = line.find(' ');
+      if (sp == std::string::npos) continue;
+      seen[line.substr(0, sp)] = std::strtoull(line.c_str() + sp + 1, nullptr, 10);
+    }
+  }
+  void Saw(const std::string& key, uint64_t version) {
+    LoadSeen();
+    if (seen[key] >= version) return;
+    seen[key] = version;
+    std::string text;
+    for (auto& [k, v] : seen) text += k + " " + std::to_string(v) + "\n";
+    if (!MakeDirs(s.state_dir).ok()) return;
+    (void)WriteFileDurable(SeenPath(), reinterpret_cast<const uint8_t*>(text.data()), text.size());
+  }
+  static std::string SeenKey(const std::string& name_or_oid, const Bytes& name_key) {
+    return Oid::FromHex(name_or_oid).ok() ? name_or_oid : ToHex(name_key);
+  }
+
   Bytes NameKey(const std::string& name) {
     return KeyedHash32(name_hash_key, reinterpret_cast<const uint8_t*>(name.data()), name.size());
   }
@@ -82,10 +121,17 @@ struct Client::Impl {
     g->set_subscriber(s.subscriber);
     g->set_version(version);
     auto oid = Oid::FromHex(name_or_oid);
+    Bytes name_key = NameKey(name_or_oid);
     if (oid.ok()) {
       g->set_oid(ToStr(oid->Encode()));
     } else {
-      g->set_name_key(ToStr(NameKey(name_or_oid)));
+      g->set_name_key(ToStr(name_key));
+    }
+    g->set_mode(read_mode);
+    if (read_mode == pb::READ_MONOTONIC) {
+      LoadSeen();
+      auto it = seen.find(SeenKey(name_or_oid, name_key));
+      if (it != seen.end()) g->set_min_version(it->second);
     }
     auto r = Call(std::move(req));
     if (!r.ok()) {
@@ -99,6 +145,38 @@ struct Client::Impl {
     return r->version_info();
   }
 };
+
+Status ClientSettings::Validate() const {
+  MS_RETURN_IF_ERROR(chunking.Validate());
+  if (chunking.max_bytes > kClientChunkBytesMax)
+    return InvalidArgument("chunking.max_bytes " + std::to_string(chunking.max_bytes) +
+                           " exceeds " + std::to_string(kClientChunkBytesMax));
+  if (read_block < 1 || read_block > (size_t{64} << 20))
+    return InvalidArgument("read_block " + std::to_string(read_block) + " out of range 1..64 MiB");
+  if (window < 1) return InvalidArgument("window must be at least 1");
+  return Status::Ok();
+}
+
+ChunkSealer::ChunkSealer(const SecretBytes& chunk_id_key, const SecretBytes& chunk_key,
+                         const CdcParams& params, CdcStream::Reader read, size_t read_block)
+    : id_key_(chunk_id_key), seal_key_(chunk_key), stream_(params, std::move(read), read_block) {}
+
+Result<bool> ChunkSealer::Next(SealedChunk* out) {
+  std::span<const uint8_t> plain;
+  MS_ASSIGN_OR_RETURN(bool more, stream_.NextView(&plain));
+  if (!more) {
+    out->id.clear();
+    out->plain_len = 0;
+    out->sealed.clear();
+    return false;
+  }
+  out->id = KeyedHash32(id_key_, plain.data(), plain.size());
+  out->offset = stream_.last_chunk_offset();
+  out->plain_len = plain.size();
+  const Bytes sealed = Seal(seal_key_, plain.data(), plain.size(), out->id.data(), out->id.size());
+  out->sealed.assign(reinterpret_cast<const char*>(sealed.data()), sealed.size());
+  return true;
+}
 
 Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Client::~Client() {
@@ -121,6 +199,7 @@ Status Client::Init(const ClientSettings& s, const std::string& passphrase, bool
 
 Result<std::unique_ptr<Client>> Client::Open(const ClientSettings& s, const std::string& passphrase) {
   MS_RETURN_IF_ERROR(CryptoInit());
+  MS_RETURN_IF_ERROR(s.Validate());
   auto blob = ReadFileBytes(s.key_file, 4096);
   if (!blob.ok()) {
     if (blob.status().code() == Code::kNotFound)
@@ -142,11 +221,13 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name) 
   Impl& I = *impl_;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return NotFound("cannot read " + path + ": " + std::strerror(errno));
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { close(fd); }
+  } closer{fd};
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
     return InvalidArgument(path + " is not a regular file");
-  }
   MS_RETURN_IF_ERROR(I.Connect());
   pb::Manifest manifest;
   manifest.set_format(1);
@@ -154,41 +235,41 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name) 
   manifest.set_mtime_s(st.st_mtime);
   manifest.set_mode(st.st_mode & 07777);
 
-  // Read, chunk, seal and upload with up to `window` chunks in flight:
-  // memory stays bounded to window × chunk size whatever the file size.
+  // Read (read_block at a time), cut (FastCDC), seal and upload with up to
+  // `window` chunks in flight: memory stays bounded (see client.h) whatever
+  // the file size.
+  ChunkSealer sealer(I.chunk_id_key, I.chunk_key, I.s.chunking,
+                     [fd, &path](uint8_t* buf, size_t cap) -> Result<size_t> {
+                       for (;;) {
+                         ssize_t n = read(fd, buf, cap);
+                         if (n >= 0) return size_t(n);
+                         if (errno != EINTR)
+                           return IoError("read " + path + ": " + std::strerror(errno));
+                       }
+                     },
+                     I.s.read_block);
   Status failure;
   size_t in_flight = 0;
   bool eof = false;
-  uint64_t total = 0;
-  Bytes buf(I.s.chunk_bytes);
+  SealedChunk chunk;
   auto pump = [&](auto& self) -> void {
     while (failure.ok() && !eof && in_flight < I.s.window) {
-      size_t got = 0;
-      while (got < buf.size()) {
-        ssize_t n = read(fd, buf.data() + got, buf.size() - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-          failure = IoError("read " + path + ": " + std::strerror(errno));
-          return;
-        }
-        if (n == 0) break;
-        got += size_t(n);
+      Result<bool> more = sealer.Next(&chunk);
+      if (!more.ok()) {
+        failure = more.status();
+        return;
       }
-      if (got == 0) {
+      if (!*more) {
         eof = true;
         break;
       }
-      if (got < buf.size()) eof = true;
-      total += got;
-      Bytes id = KeyedHash32(I.chunk_id_key, buf.data(), got);
-      Bytes sealed = Seal(I.chunk_key, buf.data(), got, id.data(), id.size());
       auto* mc = manifest.add_chunks();
-      mc->set_id(ToStr(id));
-      mc->set_plain_len(got);
+      mc->set_id(ToStr(chunk.id));
+      mc->set_plain_len(chunk.plain_len);
       pb::Envelope req;
       req.mutable_put_chunk()->set_subscriber(I.s.subscriber);
-      req.mutable_put_chunk()->set_chunk_id(ToStr(id));
-      req.mutable_put_chunk()->set_data(ToStr(sealed));
+      req.mutable_put_chunk()->set_chunk_id(mc->id());
+      req.mutable_put_chunk()->set_data(std::move(chunk.sealed));
       in_flight++;
       I.conn->Call(std::move(req), [&](Result<pb::Envelope> r) {
         in_flight--;
@@ -202,8 +283,8 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name) 
   while (failure.ok() && !(eof && in_flight == 0)) I.loop.Run();
   // Let any stragglers finish before their captures go out of scope.
   while (in_flight > 0) I.loop.Run();
-  close(fd);
   MS_RETURN_IF_ERROR(failure);
+  const uint64_t total = sealer.bytes_out();
   manifest.set_size_bytes(total);
 
   Bytes name_key = I.NameKey(name);
@@ -220,10 +301,15 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name) 
   c->set_name_key(ToStr(name_key));
   c->set_name_sealed(ToStr(nsealed));
   c->set_size_bytes(total);
+  Bytes write_id(16);
+  randombytes_buf(write_id.data(), write_id.size());  // retries reuse it
+  c->set_write_id(ToStr(write_id));
   c->set_manifest_sealed(ToStr(msealed));
   for (auto& ch : manifest.chunks()) c->add_chunk_ids(ch.id());
   MS_ASSIGN_OR_RETURN(pb::Envelope reply, I.Call(std::move(commit)));
   MS_ASSIGN_OR_RETURN(Oid oid, Oid::Decode(reply.put_reply().oid()));
+  I.Saw(ToHex(name_key), reply.put_reply().version());
+  I.Saw(oid.Hex(), reply.put_reply().version());
   return PutResult{oid, reply.put_reply().version(), total, size_t(manifest.chunks_size())};
 }
 
@@ -231,6 +317,20 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
                                     const std::function<Status(const uint8_t*, size_t)>& sink) {
   Impl& I = *impl_;
   MS_ASSIGN_OR_RETURN(pb::VersionInfo info, I.Resolve(name_or_oid, version));
+  // A locked read holds a read lock at the object's primary until all its
+  // chunks are read: release it whatever happens below.
+  struct LockRelease {
+    Impl& I;
+    const pb::VersionInfo& info;
+    ~LockRelease() {
+      if (!info.lock_id() || !I.conn || I.conn->closed()) return;
+      pb::Envelope rel;
+      rel.mutable_release_lock()->set_oid(info.oid());
+      rel.mutable_release_lock()->set_lock_id(info.lock_id());
+      rel.mutable_release_lock()->set_subscriber(I.s.subscriber);
+      (void)I.Call(std::move(rel));
+    }
+  } release{I, info};
   Bytes name_key = ToBytes(info.name_key());
   if (name_key.size() != 32) return Corrupt("version record carries no valid name key");
   Bytes msealed = ToBytes(info.manifest_sealed());
@@ -263,6 +363,7 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
       req.mutable_get_chunk()->set_subscriber(I.s.subscriber);
       req.mutable_get_chunk()->set_oid(info.oid());
       req.mutable_get_chunk()->set_chunk_id(mc.id());
+      req.mutable_get_chunk()->set_lock_id(info.lock_id());
       in_flight++;
       I.conn->Call(std::move(req), [&, idx](Result<pb::Envelope> r) {
         in_flight--;
@@ -300,8 +401,12 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
   }
   MS_RETURN_IF_ERROR(failure);
   if (delivered != manifest.size_bytes()) return Corrupt("object is shorter than its manifest says");
+  I.Saw(Impl::SeenKey(name_or_oid, name_key), info.version());
+  I.Saw(ToHex(ToBytes(info.oid())), info.version());
   return info;
 }
+
+void Client::set_read_mode(pb::ReadMode mode) { impl_->read_mode = mode; }
 
 Result<std::vector<ListEntry>> Client::List() {
   Impl& I = *impl_;

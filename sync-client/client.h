@@ -4,6 +4,14 @@
 // Calls are synchronous: each runs a private libuv loop until the operation
 // finishes. Not thread-safe; one Client per thread.
 //
+// Write path (Put): the file is read in blocks of read_block bytes and cut
+// by FastCDC (shared/chunking/cdc.h; 256 KiB / 1 MiB / 4 MiB by default);
+// each chunk gets its id and is sealed (ChunkSealer below) and sent with
+// PutChunk, at most `window` chunks in flight. Memory is bounded whatever
+// the file size: the chunker's buffer (max_bytes + read_block) plus, per
+// chunk in flight, one sealed chunk (<= max_bytes + 40) in the connection's
+// write queue; with the defaults about 5 MiB + 4 x 4 MiB.
+//
 // Keys (shared/crypto): a master key wrapped by the passphrase (Argon2id) in
 // key_file; subkeys by crypto_kdf: name hash key (name -> name_key), name
 // seal key (names stored sealed), chunk id key (chunk ids = keyed BLAKE2b of
@@ -18,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "shared/chunking/cdc.h"
 #include "shared/core/bytes.h"
 #include "shared/core/oid.h"
 #include "shared/core/status.h"
@@ -26,14 +35,26 @@
 
 namespace mistore {
 
+// Largest plaintext chunk the client produces: sealed (+40 bytes) inside its
+// envelope it must fit one frame (8 MiB, shared/wire/frame.h) and the POP's
+// chunk limit (4 MiB + 64).
+inline constexpr size_t kClientChunkBytesMax = size_t{4} << 20;
+
 struct ClientSettings {
   std::string agent_addr;
   std::string subscriber;
   std::string key_file;
   std::string state_dir;
-  size_t chunk_bytes = 1u << 20;      // fixed-size chunks (CDC: issue 3)
-  size_t window = 4;                  // chunks in flight
+  // Content-defined chunk sizes (min / avg / max). Changing them changes
+  // where files are cut, hence every chunk id: new versions of old files
+  // would stop sharing chunks. max_bytes <= kClientChunkBytesMax.
+  CdcParams chunking;
+  size_t read_block = size_t{1} << 20;  // bytes per read() of the file, 1..64 MiB
+  size_t window = 4;                    // chunks in flight (put and get), >= 1
   uint64_t call_timeout_ms = 60000;
+
+  // kInvalidArgument naming the bad setting (checked by Open).
+  Status Validate() const;
 };
 
 struct PutResult {
@@ -50,6 +71,43 @@ struct ListEntry {
   uint64_t size_bytes;
 };
 
+// The client-side write pipeline without the network: pulls plaintext from a
+// reader, cuts it into content-defined chunks, and for each chunk computes
+// its id (keyed BLAKE2b-256 of the plaintext under the chunk-id key) and
+// seals it (XChaCha20-Poly1305 under the chunk key, the id as associated
+// data). Client::Put sends what it produces; tests and benchmarks drive it
+// with generated input.
+//
+// Ownership: borrows both keys (they must outlive the sealer); owns the
+// chunker's buffer (params.max_bytes + read_block bytes) and the reader.
+// Threads: one thread at a time; distinct sealers are independent.
+struct SealedChunk {
+  Bytes id;              // kKeyedHashBytes (32)
+  uint64_t offset = 0;   // of the chunk's first byte in the stream
+  size_t plain_len = 0;  // plaintext bytes (the manifest's plain_len)
+  std::string sealed;    // nonce || ciphertext || tag: PutChunk.data as is
+};
+
+class ChunkSealer {
+ public:
+  // params valid and read_block >= 1 (MS_ASSERT; see ClientSettings::Validate).
+  ChunkSealer(const crypto::SecretBytes& chunk_id_key, const crypto::SecretBytes& chunk_key,
+              const CdcParams& params, CdcStream::Reader read,
+              size_t read_block = CdcStream::kDefaultReadBlock);
+
+  // The next chunk into *out (its buffers are reused): true; false at the
+  // end of the stream; or the reader's error (which sticks).
+  Result<bool> Next(SealedChunk* out);
+
+  // Plaintext bytes handed out so far.
+  uint64_t bytes_out() const { return stream_.next_chunk_offset(); }
+
+ private:
+  const crypto::SecretBytes& id_key_;
+  const crypto::SecretBytes& seal_key_;
+  CdcStream stream_;
+};
+
 class Client {
  public:
   // Creates a new master key wrapped under `passphrase` in key_file (0600);
@@ -62,6 +120,9 @@ class Client {
   // Writes the object's bytes through `sink` in order; returns its info.
   Result<pb::VersionInfo> Get(const std::string& name_or_oid, uint64_t version,
                               const std::function<Status(const uint8_t*, size_t)>& sink);
+  // Consistency of reads of the latest version (default monotonic; the
+  // newest version seen per object is kept in state_dir/seen).
+  void set_read_mode(pb::ReadMode mode);
   Result<std::vector<ListEntry>> List();
   Result<pb::Placement> Placement(const std::string& name_or_oid, uint64_t version,
                                   pb::VersionInfo* info);

@@ -30,9 +30,11 @@ const char* kUsage =
     "commands:\n"
     "  init                          create your keys (asks for a passphrase)\n"
     "  put FILE [--name NAME]        store FILE (as NAME; default: FILE as given)\n"
-    "  get NAME|OID [--version N] [-o FILE]\n"
+    "  get NAME|OID [--version N] [--consistency locked|atomic|monotonic] [-o FILE]\n"
     "                                read an object (latest version unless --version);\n"
-    "                                to stdout unless -o\n"
+    "                                to stdout unless -o. monotonic (default): never older\n"
+    "                                than what you saw; atomic: the latest, from the object's\n"
+    "                                primary or backup; locked: holds off writers while read\n"
     "  ls                            list your objects\n"
     "  placement NAME|OID [--version N]\n"
     "                                show where an object's fragments are\n"
@@ -107,6 +109,7 @@ struct Args {
   std::vector<std::string> positional;
   std::string name, output;
   uint64_t version = 0;
+  pb::ReadMode mode = pb::READ_MONOTONIC;
 };
 
 Result<Args> ParseArgs(int argc, char** argv) {
@@ -128,6 +131,12 @@ Result<Args> ParseArgs(int argc, char** argv) {
       MS_ASSIGN_OR_RETURN(a.name, value("--name"));
     } else if (is("-o") || is("--output")) {
       MS_ASSIGN_OR_RETURN(a.output, value("-o"));
+    } else if (is("--consistency")) {
+      MS_ASSIGN_OR_RETURN(std::string m, value("--consistency"));
+      if (m == "monotonic") a.mode = pb::READ_MONOTONIC;
+      else if (m == "atomic") a.mode = pb::READ_ATOMIC;
+      else if (m == "locked") a.mode = pb::READ_LOCKED;
+      else return InvalidArgument("--consistency must be locked, atomic or monotonic");
     } else if (is("--version")) {
       MS_ASSIGN_OR_RETURN(std::string v, value("--version"));
       char* end = nullptr;
@@ -211,6 +220,7 @@ int CmdGet(const Args& a, const ClientSettings& s) {
     out = std::fopen(tmp.c_str(), "wb");
     if (!out) return Fail(kExitFatal, "cannot write " + tmp + ": " + std::strerror(errno));
   }
+  c.value()->set_read_mode(a.mode);
   auto r = c.value()->Get(a.positional[0], a.version, [&](const uint8_t* d, size_t n) -> Status {
     if (n && std::fwrite(d, 1, n, out) != n) return IoError(std::string("write: ") + std::strerror(errno));
     return Status::Ok();
