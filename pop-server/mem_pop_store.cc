@@ -122,6 +122,15 @@ uint64_t MemPopStore::PreparedVersion(const Bytes& oid) {
   return v;
 }
 
+std::vector<pb::VersionInfo> MemPopStore::PreparedVersions(size_t limit) {
+  std::vector<pb::VersionInfo> out;
+  for (auto& [k, v] : versions_) {
+    if (out.size() >= limit) break;
+    if (v.info.prepared()) out.push_back(v.info);
+  }
+  return out;
+}
+
 Result<pb::VersionInfo> MemPopStore::GetVersion(const Bytes& oid, uint64_t version) {
   if (version == 0) version = LatestVersion(oid);
   auto it = versions_.find({oid, version});

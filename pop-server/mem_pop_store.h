@@ -27,6 +27,7 @@ class MemPopStore : public PopStore {
   Status CommitPrepared(const Bytes& oid, uint64_t version) override;
   Status DropVersion(const Bytes& oid, uint64_t version) override;
   uint64_t PreparedVersion(const Bytes& oid) override;
+  std::vector<pb::VersionInfo> PreparedVersions(size_t limit) override;
   Result<pb::VersionInfo> GetVersion(const Bytes& oid, uint64_t version) override;
   uint64_t LatestVersion(const Bytes& oid) override;
   std::vector<pb::VersionInfo> UnreportedVersions(size_t limit) override;

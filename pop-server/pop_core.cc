@@ -83,9 +83,25 @@ void PopCore::ReplyError(const Incoming& in, const Status& st) {
 }
 
 bool PopCore::PopUp(uint32_t pop_id) const {
+  if (pop_id == kDcReplica) return true;
   for (auto& p : map_.pops())
     if (p.pop_id() == pop_id) return p.up();
   return false;
+}
+
+uint32_t PopCore::ActingPrimary(const Oid& o) const {
+  if (PopUp(o.primary_pop)) return o.primary_pop;
+  if (PopUp(o.backup_pop)) return o.backup_pop;
+  return kNoPop;
+}
+
+uint32_t PopCore::ActingBackup(const Oid& o) const {
+  if (PopUp(o.primary_pop) && PopUp(o.backup_pop)) return o.backup_pop;
+  return kDcReplica;
+}
+
+Dest PopCore::ReplicaDest(uint32_t replica) const {
+  return replica == kDcReplica ? Dest{Dest::kDc, 0} : Dest{Dest::kPop, replica};
 }
 
 bool PopCore::IsGatewayConnected(uint32_t id) const {
@@ -122,7 +138,15 @@ void PopCore::OnGatewayDown(uint64_t now_ms, uint32_t gateway_id) {
 
 void PopCore::OnClusterMap(uint64_t now_ms, const pb::ClusterMap& map) {
   now_ms_ = now_ms;
-  if (map.epoch() >= map_.epoch()) map_ = map;
+  if (map.epoch() < map_.epoch()) return;
+  pb::ClusterMap old = map_;
+  map_ = map;
+  bool was_up = false, is_up = PopUp(p_.pop_id);
+  for (auto& p : old.pops())
+    if (p.pop_id() == p_.pop_id) was_up = p.up();
+  // Down and up again (or new): what this POP holds may be stale.
+  if (is_up && !was_up) synced_.clear();
+  TakeOverPrepared(old);
 }
 
 void PopCore::OnTick(uint64_t now_ms) {
@@ -168,34 +192,57 @@ void PopCore::HandleGetChunk(const Incoming& in, const Peer& from, const pb::Get
   auto oid = Oid::Decode(m.oid());
   if (st.ok() && !oid.ok()) st = oid.status();
   if (!st.ok()) return ReplyError(in, st);
-  ChunkKey key{m.subscriber(), ToBytes(m.chunk_id())};
   if (m.lock_id()) TouchEntryLock(m.lock_id());
-  auto reply_data = [this, in](Result<Bytes> data) {
-    if (!data.ok()) return ReplyError(in, data.status());
-    pb::Envelope r;
-    r.mutable_chunk_data()->set_data(ToStr(data.value()));
-    Reply(in, std::move(r));
-  };
-  // 1. this POP's cache (or replica copy).
+  ObtainChunk(oid.value(), ChunkKey{m.subscriber(), ToBytes(m.chunk_id())}, true,
+              [this, in](Result<Bytes> data) { ReplyChunk(in, std::move(data)); });
+}
+
+void PopCore::ReplyChunk(const Incoming& in, Result<Bytes> data) {
+  if (!data.ok()) return ReplyError(in, data.status());
+  pb::Envelope r;
+  r.mutable_chunk_data()->set_data(ToStr(data.value()));
+  Reply(in, std::move(r));
+}
+
+// A chunk, wherever it is: (1) this POP's copy; (2) if this POP is a replica,
+// rebuilt from its region's fragments; (3) unless forwarding is off, from
+// the object's other replicas — a replica that lacks a chunk (it caught up
+// on versions while it was down) keeps the copy and places it.
+void PopCore::ObtainChunk(const Oid& o, const ChunkKey& key, bool forward,
+                          std::function<void(Result<Bytes>)> done) {
   auto local = store_->GetChunk(key);
-  if (local.ok()) return reply_data(std::move(local));
-  // 2. this POP is a replica: rebuild from its region's gateways.
-  if (oid->primary_pop == p_.pop_id || oid->backup_pop == p_.pop_id) {
-    if (!store_->Fragments(key).empty()) return ReadChunkFromFragments(key, reply_data);
+  if (local.ok()) return done(std::move(local));
+  auto from_replicas = [this, o, key, forward, done](Status why) {
+    if (!forward) return done(why);
+    pb::Envelope env;
+    auto* fc = env.mutable_fetch_chunk();
+    fc->set_subscriber(key.subscriber);
+    fc->set_oid(ToStr(o.Encode()));
+    fc->set_chunk_id(ToStr(key.chunk_id));
+    fc->set_no_forward(true);
+    CallReplicas(o, env, [this, o, key, done](Result<pb::Envelope> r) {
+      if (!r.ok()) return done(r.status());
+      Bytes data = ToBytes(r->chunk_data().data());
+      bool replica = IsReplica(o);
+      if (store_->PutChunk(key, data, replica ? ChunkState::kStaged : ChunkState::kCached).ok()) {
+        if (replica) {
+          pb::VersionInfo one;
+          one.set_subscriber(key.subscriber);
+          one.add_chunk_ids(ToStr(key.chunk_id));
+          StoreReplicaChunks(one);
+        }
+        EvictIfNeeded();
+      }
+      done(std::move(data));
+    });
+  };
+  if (IsReplica(o) && int(store_->Fragments(key).size()) >= p_.k) {
+    return ReadChunkFromFragments(key, [from_replicas, done](Result<Bytes> r) {
+      if (r.ok()) return done(std::move(r));
+      from_replicas(r.status());
+    });
   }
-  // 3. the object's primary or backup.
-  pb::FetchChunk fc;
-  fc.set_subscriber(m.subscriber());
-  fc.set_oid(m.oid());
-  fc.set_chunk_id(m.chunk_id());
-  pb::Envelope env;
-  *env.mutable_fetch_chunk() = fc;
-  CallReplicas(oid.value(), env, [this, key, reply_data](Result<pb::Envelope> r) {
-    if (!r.ok()) return reply_data(r.status());
-    Bytes data = ToBytes(r->chunk_data().data());
-    if (store_->PutChunk(key, data, ChunkState::kCached).ok()) EvictIfNeeded();
-    reply_data(std::move(data));
-  });
+  from_replicas(Unavailable("chunk " + ToHex(key.chunk_id).substr(0, 12) + " is not held here"));
 }
 
 // Tries the object's other replicas in ReplicaOrder until one answers; a
@@ -212,7 +259,7 @@ void PopCore::CallReplicaAt(std::shared_ptr<std::vector<uint32_t>> order, size_t
                             Status last, ReplyCont done) {
   if (i >= order->size()) return done(last);
   uint32_t pop = (*order)[i];
-  Call(Dest{Dest::kPop, pop}, req, [this, order, i, req, done](Result<pb::Envelope> r) {
+  Call(ReplicaDest(pop), req, [this, order, i, req, done](Result<pb::Envelope> r) {
     if (r.ok() || r.status().code() == Code::kNotFound || r.status().code() == Code::kPermissionDenied)
       return done(std::move(r));
     CallReplicaAt(order, i + 1, req, r.status(), done);
@@ -222,16 +269,10 @@ void PopCore::CallReplicaAt(std::shared_ptr<std::vector<uint32_t>> order, size_t
 void PopCore::HandleFetchChunk(const Incoming& in, const Peer& from, const pb::FetchChunk& m) {
   if (from.role != pb::ROLE_POP)
     return ReplyError(in, Status(Code::kPermissionDenied, "FetchChunk is for POPs only"));
-  ChunkKey key{m.subscriber(), ToBytes(m.chunk_id())};
-  auto reply_data = [this, in](Result<Bytes> data) {
-    if (!data.ok()) return ReplyError(in, data.status());
-    pb::Envelope r;
-    r.mutable_chunk_data()->set_data(ToStr(data.value()));
-    Reply(in, std::move(r));
-  };
-  auto local = store_->GetChunk(key);
-  if (local.ok()) return reply_data(std::move(local));
-  ReadChunkFromFragments(key, reply_data);
+  auto oid = Oid::Decode(m.oid());
+  if (!oid.ok()) return ReplyError(in, oid.status());
+  ObtainChunk(oid.value(), ChunkKey{m.subscriber(), ToBytes(m.chunk_id())}, !m.no_forward(),
+              [this, in](Result<Bytes> data) { ReplyChunk(in, std::move(data)); });
 }
 
 // Asks every gateway recorded as holding a fragment of the chunk, in
@@ -240,8 +281,8 @@ void PopCore::HandleFetchChunk(const Incoming& in, const Peer& from, const pb::F
 void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Result<Bytes>)> done) {
   std::vector<FragmentLoc> locs = store_->Fragments(key);
   if (int(locs.size()) < p_.k)
-    return done(NotFound("chunk " + ToHex(key.chunk_id).substr(0, 12) + " has only " +
-                         std::to_string(locs.size()) + " fragments recorded"));
+    return done(Unavailable("chunk " + ToHex(key.chunk_id).substr(0, 12) + " has only " +
+                            std::to_string(locs.size()) + " fragments recorded"));
   struct Gather {
     size_t outstanding = 0;
     std::vector<Bytes> blobs;

@@ -52,9 +52,15 @@ struct PopParams {
   uint64_t lock_wait_ms = 30000;    // how long a lock request may wait
   size_t lock_waiters_max = 64;     // per object
   size_t version_cache_entries_max = 4096;
+  bool place_fragments = true;      // false for the DC standing in as a replica
 };
 
 // Destination of an outgoing call.
+// The DC stands in as an object's backup replica while one of its POPs is
+// down (design section 3); as a replica it is "POP 0" (real POP ids are >= 1).
+constexpr uint32_t kDcReplica = 0;
+constexpr uint32_t kNoPop = UINT32_MAX;
+
 struct Dest {
   enum Kind { kPop, kDc, kGateway } kind;
   uint32_t id = 0;  // pop id or gateway id (unused for kDc)
@@ -179,19 +185,24 @@ class PopCore {
   void CallReplicaAt(std::shared_ptr<std::vector<uint32_t>> order, size_t i, pb::Envelope req,
                      Status last, ReplyCont done);
   void ReadChunkFromFragments(const ChunkKey& key, std::function<void(Result<Bytes>)> done);
+  void ObtainChunk(const Oid& o, const ChunkKey& key, bool forward,
+                   std::function<void(Result<Bytes>)> done);
+  void ReplyChunk(const Incoming& in, Result<Bytes> data);
   std::vector<uint32_t> ReplicaOrder(const Oid& oid);
 
   // Lock service (pop_read.cc).
-  using LockCont = std::function<void(Result<pb::LockGrantMsg>)>;
+  // Grants carry the id of the POP whose lock table granted them.
+  using LockCont = std::function<void(Result<pb::LockGrantMsg>, uint32_t holder)>;
   void AcquireLockAt(const Oid& o, LockType type, LockCont done);
   void AcquireLocal(const Bytes& oid, LockType type, uint64_t lease_ms, LockCont done);
+  void AcquireSynced(const Bytes& oid, LockType type, uint64_t lease_ms, LockCont done);
   pb::LockGrantMsg GrantMsg(const Bytes& oid, const LockGrant& g, uint64_t lease_ms);
   void AnswerLockDecisions(std::vector<LockDecision> decisions);
-  void ReleaseLockAt(const Oid& o, uint64_t lock_id);
+  void ReleaseLockAt(const Oid& o, uint32_t holder, uint64_t lock_id);
   void HandleAcquireLock(const Incoming& in, const Peer& from, const pb::AcquireLock& m);
   void HandleRenewLock(const Incoming& in, const Peer& from, const pb::RenewLock& m);
   void HandleReleaseLock(const Incoming& in, const Peer& from, const pb::ReleaseLock& m);
-  void TrackEntryLock(const Oid& o, uint64_t lock_id, LockType type);
+  void TrackEntryLock(const Oid& o, uint32_t holder, uint64_t lock_id, LockType type);
   void UntrackEntryLock(uint64_t lock_id);
   void TouchEntryLock(uint64_t lock_id);
   void TickLocks();
@@ -205,6 +216,16 @@ class PopCore {
   void ReportVersions();
 
   bool PopUp(uint32_t pop_id) const;
+  // Roles from the cluster map: the primary while it is up, else the
+  // backup; the backup while both are up, else the DC.
+  uint32_t ActingPrimary(const Oid& o) const;
+  uint32_t ActingBackup(const Oid& o) const;
+  Dest ReplicaDest(uint32_t replica) const;
+  // Before a replica that (re)started, or came back up, serves an object,
+  // it fetches the versions it missed from the other replica.
+  void EnsureSynced(const Oid& o, std::function<void(Status)> then);
+  void SyncFrom(const Oid& o, uint32_t source, uint64_t upto);
+  void TakeOverPrepared(const pb::ClusterMap& old_map);
   Status CheckSubscriber(const Peer& from, const std::string& subscriber) const;
 
   PopParams p_;
@@ -231,6 +252,7 @@ class PopCore {
   std::map<uint64_t, LockWaiter> lock_waiters_;  // tag -> queued request
   struct EntryLock {
     Oid oid;
+    uint32_t holder;  // the POP whose lock table granted it
     LockType type;
     uint64_t renew_at_ms;
     uint64_t touched_ms;
@@ -238,6 +260,8 @@ class PopCore {
   std::map<uint64_t, EntryLock> entry_locks_;  // held for this POP's clients
   std::map<std::pair<Bytes, uint64_t>, pb::VersionInfo> version_cache_;
   std::deque<std::pair<Bytes, uint64_t>> version_cache_order_;
+  std::set<Bytes> synced_;                    // objects caught up since boot
+  std::map<Bytes, std::vector<std::function<void(Status)>>> syncing_;
   std::set<std::pair<Bytes, uint64_t>> reporting_;
   bool placement_blocked_ = false;  // too few live gateways (logged once)
 };

@@ -24,11 +24,10 @@ pb::LockType ToPb(LockType t) { return t == LockType::kWrite ? pb::LOCK_WRITE : 
 std::vector<uint32_t> PopCore::ReplicaOrder(const Oid& oid) {
   // Atomic reads: primary or backup at random (paper, fig. 11); a replica
   // the cluster map shows down goes last.
-  std::vector<uint32_t> order = {oid.primary_pop, oid.backup_pop};
-  if (rng_() & 1) std::swap(order[0], order[1]);
-  std::stable_partition(order.begin(), order.end(), [this](uint32_t p) {
-    return p == p_.pop_id || PopUp(p);
-  });
+  std::vector<uint32_t> order;
+  if (uint32_t ap = ActingPrimary(oid); ap != kNoPop) order.push_back(ap);
+  order.push_back(ActingBackup(oid));
+  if (order.size() == 2 && (rng_() & 1)) std::swap(order[0], order[1]);
   return order;
 }
 
@@ -66,7 +65,8 @@ const pb::VersionInfo* PopCore::CachedVersion(const Bytes& oid, uint64_t version
 // asks the primary.
 Result<pb::VersionInfo> PopCore::LocalVersion(const Oid& o, uint64_t version) {
   Bytes oid = o.Encode();
-  if (o.backup_pop == p_.pop_id && o.primary_pop != p_.pop_id && PopUp(o.primary_pop)) {
+  uint32_t ap = ActingPrimary(o);
+  if (ap != p_.pop_id && ap != kNoPop) {
     uint64_t prepared = store_->PreparedVersion(oid);
     if (prepared && (version == 0 || version == prepared))
       return Unavailable("version " + std::to_string(prepared) + " is being committed; ask the primary");
@@ -76,6 +76,74 @@ Result<pb::VersionInfo> PopCore::LocalVersion(const Oid& o, uint64_t version) {
   if (info->prepared()) return NotFound("version " + std::to_string(version) + " is not committed");
   info->set_served_by(p_.pop_id);
   return info;
+}
+
+// ---------------------------------------------------------------------------
+// catching up: a replica that (re)started or came back up fetches, per object
+// and before serving it, the committed versions it missed from the other
+// replica. Requests for that carry local_only, so two catching-up replicas
+// never wait on each other.
+
+void PopCore::EnsureSynced(const Oid& o, std::function<void(Status)> then) {
+  Bytes oid = o.Encode();
+  if (!IsReplica(o) || synced_.count(oid)) return then(Status::Ok());
+  auto& waiting = syncing_[oid];
+  waiting.push_back(std::move(then));
+  if (waiting.size() > 1) return;  // a sync of this object is running
+  uint32_t source = ActingPrimary(o);
+  if (source == p_.pop_id || source == kNoPop) source = ActingBackup(o);
+  if (source == p_.pop_id) source = o.primary_pop == p_.pop_id ? o.backup_pop : o.primary_pop;
+  SyncFrom(o, source, 0);
+}
+
+void PopCore::SyncFrom(const Oid& o, uint32_t source, uint64_t upto) {
+  Bytes oid = o.Encode();
+  auto finish = [this, oid](Status st) {
+    if (st.ok()) synced_.insert(oid);
+    auto waiters = std::move(syncing_[oid]);
+    syncing_.erase(oid);
+    for (auto& w : waiters) w(st);
+  };
+  uint64_t have = store_->LatestVersion(oid);
+  if (upto != 0 && have >= upto) return finish(Status::Ok());
+  pb::Envelope req;
+  req.mutable_fetch_version()->set_oid(ToStr(oid));
+  req.mutable_fetch_version()->set_version(upto == 0 ? 0 : have + 1);
+  req.mutable_fetch_version()->set_local_only(true);
+  Call(ReplicaDest(source), req, [this, o, source, upto, finish](Result<pb::Envelope> r) {
+    if (!r.ok()) {
+      if (r.status().code() == Code::kNotFound && upto == 0) return finish(Status::Ok());
+      return finish(Unavailable("cannot catch up object " + o.Hex() + " from replica " +
+                                std::to_string(source) + ": " + r.status().message()));
+    }
+    pb::VersionInfo info = r->version_info();
+    uint64_t remote = info.version();
+    if (upto == 0) {  // learned the remote latest; now fetch what is missing
+      if (store_->LatestVersion(o.Encode()) >= remote) return finish(Status::Ok());
+      return SyncFrom(o, source, remote);
+    }
+    info.set_prepared(false);
+    info.set_lock_id(0);
+    info.set_served_by(0);
+    Status st = store_->PutVersion(info);
+    if (!st.ok()) return finish(st);
+    MS_INFO("pop", "caught up a missed version", "oid=" + o.Hex() + " version=" +
+                                                      std::to_string(remote));
+    SyncFrom(o, source, upto);
+  });
+}
+
+// When an object's primary goes down, its backup commits the versions it
+// holds prepared: the primary may have exposed them before it failed.
+void PopCore::TakeOverPrepared(const pb::ClusterMap& old_map) {
+  if (p_.pop_id == kDcReplica && old_map.epoch() != map_.epoch()) synced_.clear();
+  for (auto& info : store_->PreparedVersions(1024)) {
+    auto oid = Oid::Decode(info.oid());
+    if (!oid.ok() || ActingPrimary(oid.value()) != p_.pop_id || oid->primary_pop == p_.pop_id) continue;
+    if (store_->CommitPrepared(ToBytes(info.oid()), info.version()).ok())
+      MS_INFO("pop", "took over a prepared version", "oid=" + oid->Hex() + " version=" +
+                                                         std::to_string(info.version()));
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -95,12 +163,15 @@ void PopCore::HandleGetVersion(const Incoming& in, const Peer& from, const pb::G
       Reply(in, std::move(r));
     };
     const Oid o = oid.value();
-    if (m.version() > 0) return ReadExactVersion(o, m.version(), reply);
-    switch (m.mode()) {
-      case pb::READ_LOCKED: return ReadLocked(o, m.subscriber(), reply);
-      case pb::READ_ATOMIC: return ReadAtomic(o, reply);
-      default: return ReadMonotonic(o, m.min_version(), reply);
-    }
+    EnsureSynced(o, [this, o, m, reply](Status st) {
+      if (!st.ok()) return reply(st);
+      if (m.version() > 0) return ReadExactVersion(o, m.version(), reply);
+      switch (m.mode()) {
+        case pb::READ_LOCKED: return ReadLocked(o, m.subscriber(), reply);
+        case pb::READ_ATOMIC: return ReadAtomic(o, reply);
+        default: return ReadMonotonic(o, m.min_version(), reply);
+      }
+    });
   };
   if (!m.oid().empty()) return serve(Oid::Decode(m.oid()));
   if (m.name_key().size() != kNameKeyBytes) return ReplyError(in, InvalidArgument("give a name key or an oid"));
@@ -114,7 +185,7 @@ void PopCore::HandleGetVersion(const Incoming& in, const Peer& from, const pb::G
 }
 
 bool PopCore::IsReplica(const Oid& o) const {
-  return o.primary_pop == p_.pop_id || o.backup_pop == p_.pop_id;
+  return o.primary_pop == p_.pop_id || o.backup_pop == p_.pop_id || p_.pop_id == kDcReplica;
 }
 
 void PopCore::FetchFromReplicas(const Oid& o, uint64_t version, VersionCont done) {
@@ -142,8 +213,8 @@ void PopCore::ReadExactVersion(const Oid& o, uint64_t version, VersionCont done)
 }
 
 void PopCore::ReadAtomic(const Oid& o, VersionCont done) {
-  if (o.primary_pop == p_.pop_id) return done(LocalVersion(o, 0));
-  if (o.backup_pop == p_.pop_id) {
+  if (ActingPrimary(o) == p_.pop_id) return done(LocalVersion(o, 0));
+  if (IsReplica(o)) {
     auto local = LocalVersion(o, 0);
     if (local.status().code() != Code::kUnavailable) return done(std::move(local));
   }
@@ -164,18 +235,18 @@ void PopCore::ReadMonotonic(const Oid& o, uint64_t min_version, VersionCont done
 }
 
 void PopCore::ReadLocked(const Oid& o, const std::string& subscriber, VersionCont done) {
-  AcquireLockAt(o, LockType::kRead, [this, o, done](Result<pb::LockGrantMsg> g) {
+  AcquireLockAt(o, LockType::kRead, [this, o, done](Result<pb::LockGrantMsg> g, uint32_t holder) {
     if (!g.ok()) return done(g.status());
     uint64_t lock_id = g->lock_id();
     if (g->version() == 0) {
-      ReleaseLockAt(o, lock_id);
+      ReleaseLockAt(o, holder, lock_id);
       return done(NotFound("object " + o.Hex() + " has no committed version"));
     }
-    TrackEntryLock(o, lock_id, LockType::kRead);
-    ReadExactVersion(o, g->version(), [this, o, lock_id, done](Result<pb::VersionInfo> info) {
+    TrackEntryLock(o, holder, lock_id, LockType::kRead);
+    ReadExactVersion(o, g->version(), [this, o, holder, lock_id, done](Result<pb::VersionInfo> info) {
       if (!info.ok()) {
         UntrackEntryLock(lock_id);
-        ReleaseLockAt(o, lock_id);
+        ReleaseLockAt(o, holder, lock_id);
         return done(info.status());
       }
       info->set_lock_id(lock_id);
@@ -189,39 +260,60 @@ void PopCore::HandleFetchVersion(const Incoming& in, const Peer& from, const pb:
     return ReplyError(in, Status(Code::kPermissionDenied, "FetchVersion is for POPs only"));
   auto oid = Oid::Decode(m.oid());
   if (!oid.ok()) return ReplyError(in, oid.status());
-  auto info = LocalVersion(oid.value(), m.version());
-  if (!info.ok()) return ReplyError(in, info.status());
-  pb::Envelope r;
-  *r.mutable_version_info() = info.value();
-  Reply(in, std::move(r));
+  auto answer = [this, in, m, o = oid.value()](Status st) {
+    if (!st.ok()) return ReplyError(in, st);
+    Result<pb::VersionInfo> info = Internal("unset");
+    if (m.local_only()) {
+      info = store_->GetVersion(o.Encode(), m.version());
+      if (info.ok() && info->prepared()) info = NotFound("version not committed here");
+    } else {
+      info = LocalVersion(o, m.version());
+    }
+    if (!info.ok()) return ReplyError(in, info.status());
+    pb::Envelope r;
+    *r.mutable_version_info() = info.value();
+    Reply(in, std::move(r));
+  };
+  if (m.local_only()) return answer(Status::Ok());
+  EnsureSynced(oid.value(), answer);
 }
 
 // ---------------------------------------------------------------------------
 // lock service: the primary's LockTable, reached locally or by message
 
 void PopCore::AcquireLockAt(const Oid& o, LockType type, LockCont done) {
-  if (o.primary_pop == p_.pop_id) return AcquireLocal(o.Encode(), type, p_.lease_ms, done);
-  if (!PopUp(o.primary_pop))
-    return done(Unavailable("primary POP " + std::to_string(o.primary_pop) + " is down"));
+  uint32_t ap = ActingPrimary(o);
+  if (ap == kNoPop) return done(Unavailable("no replica of object " + o.Hex() + " is up"), ap);
+  if (ap == p_.pop_id) return AcquireLocal(o.Encode(), type, p_.lease_ms, done);
   pb::Envelope req;
   req.mutable_acquire_lock()->set_oid(ToStr(o.Encode()));
   req.mutable_acquire_lock()->set_type(ToPb(type));
   req.mutable_acquire_lock()->set_lease_ms(p_.lease_ms);
-  Call(Dest{Dest::kPop, o.primary_pop}, req, [done](Result<pb::Envelope> r) {
-    if (!r.ok()) return done(r.status());
-    done(r->lock_grant());
+  Call(Dest{Dest::kPop, ap}, req, [done, ap](Result<pb::Envelope> r) {
+    if (!r.ok()) return done(r.status(), ap);
+    done(r->lock_grant(), ap);
   }, p_.lock_wait_ms);
 }
 
-void PopCore::AcquireLocal(const Bytes& oid, LockType type, uint64_t lease_ms, LockCont done) {
+void PopCore::AcquireLocal(const Bytes& oid_b, LockType type, uint64_t lease_ms, LockCont done) {
+  auto oid = Oid::Decode(oid_b);
+  if (!oid.ok()) return done(oid.status(), p_.pop_id);
+  // Grants carry the latest committed version: catch up first.
+  EnsureSynced(oid.value(), [this, oid_b, type, lease_ms, done](Status st) {
+    if (!st.ok()) return done(st, p_.pop_id);
+    AcquireSynced(oid_b, type, lease_ms, done);
+  });
+}
+
+void PopCore::AcquireSynced(const Bytes& oid, LockType type, uint64_t lease_ms, LockCont done) {
   uint64_t tag = next_token_++;
   auto g = locks_.Acquire(oid, type, lease_ms, now_ms_, tag);
-  if (g.ok()) return done(GrantMsg(oid, g.value(), lease_ms));
+  if (g.ok()) return done(GrantMsg(oid, g.value(), lease_ms), p_.pop_id);
   if (g.status().code() == Code::kUnavailable) {  // queued: answered on release/expiry
     lock_waiters_[tag] = LockWaiter{oid, lease_ms, now_ms_ + p_.lock_wait_ms, std::move(done)};
     return;
   }
-  done(g.status());
+  done(g.status(), p_.pop_id);
 }
 
 pb::LockGrantMsg PopCore::GrantMsg(const Bytes& oid, const LockGrant& g, uint64_t lease_ms) {
@@ -240,20 +332,20 @@ void PopCore::AnswerLockDecisions(std::vector<LockDecision> decisions) {
     LockWaiter w = std::move(it->second);
     lock_waiters_.erase(it);
     if (!d.grant.ok()) {
-      w.done(d.grant.status());
+      w.done(d.grant.status(), p_.pop_id);
       continue;
     }
-    w.done(GrantMsg(w.oid, d.grant.value(), w.lease_ms));
+    w.done(GrantMsg(w.oid, d.grant.value(), w.lease_ms), p_.pop_id);
   }
 }
 
-void PopCore::ReleaseLockAt(const Oid& o, uint64_t lock_id) {
-  if (o.primary_pop == p_.pop_id) return AnswerLockDecisions(locks_.Release(o.Encode(), lock_id, now_ms_));
-  if (!PopUp(o.primary_pop)) return;  // its lease runs out there
+void PopCore::ReleaseLockAt(const Oid& o, uint32_t holder, uint64_t lock_id) {
+  if (holder == p_.pop_id) return AnswerLockDecisions(locks_.Release(o.Encode(), lock_id, now_ms_));
+  if (holder == kNoPop || !PopUp(holder)) return;  // its lease runs out there
   pb::Envelope req;
   req.mutable_release_lock()->set_oid(ToStr(o.Encode()));
   req.mutable_release_lock()->set_lock_id(lock_id);
-  Call(Dest{Dest::kPop, o.primary_pop}, req, [](Result<pb::Envelope>) {});
+  Call(Dest{Dest::kPop, holder}, req, [](Result<pb::Envelope>) {});
 }
 
 void PopCore::HandleAcquireLock(const Incoming& in, const Peer& from, const pb::AcquireLock& m) {
@@ -261,13 +353,13 @@ void PopCore::HandleAcquireLock(const Incoming& in, const Peer& from, const pb::
     return ReplyError(in, Status(Code::kPermissionDenied, "AcquireLock is for POPs only"));
   auto oid = Oid::Decode(m.oid());
   if (!oid.ok()) return ReplyError(in, oid.status());
-  if (oid->primary_pop != p_.pop_id)
-    return ReplyError(in, InvalidArgument("not the primary of " + oid->Hex()));
+  if (ActingPrimary(oid.value()) != p_.pop_id)
+    return ReplyError(in, Status(Code::kAborted, "not the acting primary of " + oid->Hex()));
   if (m.type() != pb::LOCK_READ && m.type() != pb::LOCK_WRITE)
     return ReplyError(in, InvalidArgument("unknown lock type"));
   uint64_t lease = std::clamp<uint64_t>(m.lease_ms(), 100, p_.lease_max_ms);
   LockType type = m.type() == pb::LOCK_WRITE ? LockType::kWrite : LockType::kRead;
-  AcquireLocal(ToBytes(m.oid()), type, lease, [this, in](Result<pb::LockGrantMsg> g) {
+  AcquireLocal(ToBytes(m.oid()), type, lease, [this, in](Result<pb::LockGrantMsg> g, uint32_t) {
     if (!g.ok()) return ReplyError(in, g.status());
     pb::Envelope r;
     *r.mutable_lock_grant() = g.value();
@@ -297,9 +389,10 @@ void PopCore::HandleReleaseLock(const Incoming& in, const Peer& from, const pb::
     if (st.ok() && (it == entry_locks_.end() || it->second.type != LockType::kRead))
       st = NotFound("no read lock " + std::to_string(m.lock_id()) + " held here");
     if (!st.ok()) return ReplyError(in, st);
+    uint32_t holder = it->second.holder;
     UntrackEntryLock(m.lock_id());
-    ReleaseLockAt(oid.value(), m.lock_id());
-  } else if (from.role == pb::ROLE_POP && oid->primary_pop == p_.pop_id) {
+    ReleaseLockAt(oid.value(), holder, m.lock_id());
+  } else if (from.role == pb::ROLE_POP) {
     AnswerLockDecisions(locks_.Release(ToBytes(m.oid()), m.lock_id(), now_ms_));
   } else {
     return ReplyError(in, Status(Code::kPermissionDenied, "cannot release that lock here"));
@@ -312,8 +405,8 @@ void PopCore::HandleReleaseLock(const Incoming& in, const Peer& from, const pb::
 // Locks this POP holds on behalf of its clients, renewed on ticks: write
 // locks for as long as the write runs; read locks while the client keeps
 // reading (GetChunk with the lock id), so a vanished reader's lock expires.
-void PopCore::TrackEntryLock(const Oid& o, uint64_t lock_id, LockType type) {
-  entry_locks_[lock_id] = EntryLock{o, type, now_ms_ + p_.lease_ms / 3, now_ms_};
+void PopCore::TrackEntryLock(const Oid& o, uint32_t holder, uint64_t lock_id, LockType type) {
+  entry_locks_[lock_id] = EntryLock{o, holder, type, now_ms_ + p_.lease_ms / 3, now_ms_};
 }
 
 void PopCore::UntrackEntryLock(uint64_t lock_id) { entry_locks_.erase(lock_id); }
@@ -333,7 +426,7 @@ void PopCore::TickLocks() {
       locks_.Cancel(it->second.oid, it->first);
       auto done = std::move(it->second.done);
       it = lock_waiters_.erase(it);
-      done(Unavailable("timed out waiting for the lock"));
+      done(Unavailable("timed out waiting for the lock"), p_.pop_id);
     } else {
       ++it;
     }
@@ -347,14 +440,14 @@ void PopCore::TickLocks() {
     if (now_ms_ >= l.renew_at_ms) {
       l.renew_at_ms = now_ms_ + p_.lease_ms / 3;
       uint64_t id = it->first;
-      if (l.oid.primary_pop == p_.pop_id) {
+      if (l.holder == p_.pop_id) {
         (void)locks_.Renew(l.oid.Encode(), id, p_.lease_ms, now_ms_);
-      } else if (PopUp(l.oid.primary_pop)) {
+      } else if (PopUp(l.holder)) {
         pb::Envelope req;
         req.mutable_renew_lock()->set_oid(ToStr(l.oid.Encode()));
         req.mutable_renew_lock()->set_lock_id(id);
         req.mutable_renew_lock()->set_lease_ms(p_.lease_ms);
-        Call(Dest{Dest::kPop, l.oid.primary_pop}, req, [](Result<pb::Envelope>) {});
+        Call(Dest{Dest::kPop, l.holder}, req, [](Result<pb::Envelope>) {});
       }
     }
     ++it;

@@ -65,6 +65,7 @@ class PopStore {
   virtual Status CommitPrepared(const Bytes& oid, uint64_t version) = 0;
   virtual Status DropVersion(const Bytes& oid, uint64_t version) = 0;
   virtual uint64_t PreparedVersion(const Bytes& oid) = 0;  // 0 when none
+  virtual std::vector<pb::VersionInfo> PreparedVersions(size_t limit) = 0;
   // version 0: the latest committed one; N: version N, prepared or not
   // (check info.prepared()).
   virtual Result<pb::VersionInfo> GetVersion(const Bytes& oid, uint64_t version) = 0;

@@ -79,29 +79,28 @@ void PopCore::HandlePutCommit(const Incoming& in, const Peer& from, const pb::Pu
 // half version and no lock behind.
 void PopCore::WriteWithLock(const Oid& o, pb::VersionInfo info,
                             std::function<void(Result<uint64_t>)> done) {
-  AcquireLockAt(o, LockType::kWrite, [this, o, info, done](Result<pb::LockGrantMsg> g) {
+  AcquireLockAt(o, LockType::kWrite, [this, o, info, done](Result<pb::LockGrantMsg> g,
+                                                           uint32_t holder) {
     if (!g.ok()) return done(g.status());
     uint64_t lock_id = g->lock_id(), token = g->token();
-    TrackEntryLock(o, lock_id, LockType::kWrite);
-    auto release_then = [this, o, lock_id, done](Result<uint64_t> v) {
+    TrackEntryLock(o, holder, lock_id, LockType::kWrite);
+    auto release_then = [this, o, holder, lock_id, done](Result<uint64_t> v) {
       UntrackEntryLock(lock_id);
-      ReleaseLockAt(o, lock_id);
+      ReleaseLockAt(o, holder, lock_id);
       done(std::move(v));
     };
-    if (o.primary_pop == p_.pop_id) return CommitAsPrimary(info, lock_id, token, release_then);
-    if (!PopUp(o.primary_pop))
-      return release_then(Unavailable("primary POP " + std::to_string(o.primary_pop) +
-                                      " of object " + o.Hex() + " is down"));
+    // The commit goes where the lock was granted: the acting primary.
+    if (holder == p_.pop_id) return CommitAsPrimary(info, lock_id, token, release_then);
     std::vector<std::string> ids(info.chunk_ids().begin(), info.chunk_ids().end());
-    PushChunks(o.primary_pop, info.subscriber(), ids, 0,
-               [this, o, info, lock_id, token, release_then](Status st) {
+    PushChunks(holder, info.subscriber(), ids, 0,
+               [this, holder, info, lock_id, token, release_then](Status st) {
                  if (!st.ok()) return release_then(st);
                  pb::Envelope req;
                  auto* cv = req.mutable_commit_version();
                  *cv->mutable_info() = info;
                  cv->set_lock_id(lock_id);
                  cv->set_token(token);
-                 Call(Dest{Dest::kPop, o.primary_pop}, req, [release_then](Result<pb::Envelope> r) {
+                 Call(Dest{Dest::kPop, holder}, req, [release_then](Result<pb::Envelope> r) {
                    if (!r.ok()) return release_then(r.status());
                    release_then(r->commit_reply().version());
                  });
@@ -119,6 +118,8 @@ void PopCore::CommitAsPrimary(pb::VersionInfo info, uint64_t lock_id, uint64_t t
   Bytes oid_b = ToBytes(info.oid());
   auto oid = Oid::Decode(oid_b);
   if (!oid.ok()) return done(oid.status());
+  if (ActingPrimary(oid.value()) != p_.pop_id)
+    return done(Status(Code::kAborted, "not the acting primary of " + oid->Hex()));
   Status st = locks_.CheckWrite(oid_b, lock_id, token, now_ms_);
   if (!st.ok()) return done(st);
   uint64_t latest = store_->LatestVersion(oid_b);
@@ -134,31 +135,36 @@ void PopCore::CommitAsPrimary(pb::VersionInfo info, uint64_t lock_id, uint64_t t
   st = store_->PutVersion(info);
   if (!st.ok()) return done(st);
   StoreReplicaChunks(info);
-  uint32_t backup = oid->backup_pop;
+  uint32_t backup = ActingBackup(oid.value());
   auto abort = [this, oid_b, v, backup, done](Status why) {
     (void)store_->DropVersion(oid_b, v);
     pb::Envelope fin;
     fin.mutable_finalize_version()->set_oid(ToStr(oid_b));
     fin.mutable_finalize_version()->set_version(v);
     fin.mutable_finalize_version()->set_commit(false);
-    if (PopUp(backup)) Call(Dest{Dest::kPop, backup}, fin, [](Result<pb::Envelope>) {});
+    if (PopUp(backup)) Call(ReplicaDest(backup), fin, [](Result<pb::Envelope>) {});
     done(why);
   };
   if (!PopUp(backup)) return abort(Unavailable("backup POP " + std::to_string(backup) + " is down"));
   std::vector<std::string> ids(info.chunk_ids().begin(), info.chunk_ids().end());
-  PushChunks(backup, info.subscriber(), ids, 0, [this, backup, info, oid_b, v, abort, done](Status st) {
+  Oid o = oid.value();
+  PushChunks(backup, info.subscriber(), ids, 0, [this, o, backup, info, oid_b, v, abort, done](Status st) {
     if (!st.ok()) return abort(st);
     pb::Envelope req;
     *req.mutable_commit_version()->mutable_info() = info;
-    Call(Dest{Dest::kPop, backup}, req, [this, backup, oid_b, v, abort, done](Result<pb::Envelope> r) {
+    Call(ReplicaDest(backup), req, [this, o, backup, oid_b, v, abort, done](Result<pb::Envelope> r) {
       if (!r.ok()) return abort(r.status());
+      // Roles may have moved while the backup prepared (the real primary
+      // came back): only the acting primary may commit.
+      if (ActingPrimary(o) != p_.pop_id || ActingBackup(o) != backup)
+        return abort(Status(Code::kAborted, "roles changed during the write; retry"));
       Status st = store_->CommitPrepared(oid_b, v);
       if (!st.ok()) return abort(st);
       pb::Envelope fin;
       fin.mutable_finalize_version()->set_oid(ToStr(oid_b));
       fin.mutable_finalize_version()->set_version(v);
       fin.mutable_finalize_version()->set_commit(true);
-      Call(Dest{Dest::kPop, backup}, fin, [](Result<pb::Envelope>) {});
+      Call(ReplicaDest(backup), fin, [](Result<pb::Envelope>) {});
       ReportVersions();
       done(v);
     });
@@ -181,18 +187,18 @@ void PopCore::HandleCommitVersion(const Incoming& in, const Peer& from, const pb
     r.mutable_commit_reply()->set_version(v.value());
     Reply(in, std::move(r));
   };
-  if (m.info().version() == 0) {
-    if (oid->primary_pop != p_.pop_id)
-      return ReplyError(in, InvalidArgument("not the primary of " + oid->Hex()));
-    return CommitAsPrimary(m.info(), m.lock_id(), m.token(), reply_version);
-  }
-  if (oid->backup_pop != p_.pop_id)
-    return ReplyError(in, InvalidArgument("not the backup of " + oid->Hex()));
-  // Backup: prepare durably (committed when the primary says so).
-  Status st = store_->PutVersion(m.info());
-  if (!st.ok()) return ReplyError(in, st);
-  StoreReplicaChunks(m.info());
-  reply_version(m.info().version());
+  if (m.info().version() == 0) return CommitAsPrimary(m.info(), m.lock_id(), m.token(), reply_version);
+  if (!IsReplica(oid.value()))
+    return ReplyError(in, InvalidArgument("not a replica of " + oid->Hex()));
+  // Backup: prepare durably (committed when the primary says so), after
+  // catching up on what it missed while it was down.
+  EnsureSynced(oid.value(), [this, info = m.info(), reply_version](Status st) {
+    if (!st.ok()) return reply_version(st);
+    st = store_->PutVersion(info);
+    if (!st.ok()) return reply_version(st);
+    StoreReplicaChunks(info);
+    reply_version(info.version());
+  });
 }
 
 void PopCore::HandleFinalizeVersion(const Incoming& in, const Peer& from,
@@ -234,6 +240,7 @@ void PopCore::ResolveOidForWrite(const pb::PutCommit& m, std::function<void(Resu
     if (r.ok()) return done(Oid::Decode(r->claim_name_reply().oid()));
     if (r.status().code() != Code::kNotFound) return done(r.status());
     std::vector<uint32_t> candidates;
+    if (!PopUp(p_.pop_id)) return done(Unavailable("this POP is not up in the cluster map yet"));
     for (auto& p : map_.pops())
       if (p.up() && p.pop_id() != p_.pop_id) candidates.push_back(p.pop_id());
     if (candidates.empty()) return done(Unavailable("no other POP is up to act as backup"));
@@ -305,7 +312,11 @@ void PopCore::StoreReplicaChunks(const pb::VersionInfo& info) {
     ChunkKey key{info.subscriber(), ToBytes(id)};
     auto ci = store_->GetChunkInfo(key);
     if (ci.ok() && (ci->state == ChunkState::kStaged || ci->state == ChunkState::kCached)) {
-      if (store_->SetChunkState(key, ChunkState::kReplica).ok()) EnqueuePlacement(key);
+      if (!p_.place_fragments) {  // the DC keeps whole copies instead
+        (void)store_->SetChunkState(key, ChunkState::kPlaced);
+      } else if (store_->SetChunkState(key, ChunkState::kReplica).ok()) {
+        EnqueuePlacement(key);
+      }
     }
   }
 }
@@ -315,7 +326,7 @@ void PopCore::ReportVersions() {
     auto oid = Oid::Decode(info.oid());
     auto key = std::make_pair(ToBytes(info.oid()), info.version());
     if (!oid.ok() || reporting_.count(key)) continue;
-    if (oid->primary_pop != p_.pop_id) {  // the primary reports to the DC
+    if (p_.pop_id == kDcReplica) {  // the DC's own copies need no report
       (void)store_->MarkReported(key.first, key.second);
       continue;
     }

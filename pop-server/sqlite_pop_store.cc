@@ -216,6 +216,20 @@ uint64_t SqlitePopStore::PreparedVersion(const Bytes& oid) {
   return q->Step(&st) && !q->IsNull(0) ? uint64_t(q->Int(0)) : 0;
 }
 
+std::vector<pb::VersionInfo> SqlitePopStore::PreparedVersions(size_t limit) {
+  std::vector<pb::VersionInfo> out;
+  auto q = db_.Prepare("SELECT info FROM versions WHERE prepared=1 LIMIT ?");
+  if (!q.ok()) return out;
+  q->Bind(1, int64_t(limit));
+  Status st;
+  while (q->Step(&st)) {
+    Bytes blob = q->Blob(0);
+    pb::VersionInfo info;
+    if (info.ParseFromArray(blob.data(), int(blob.size()))) out.push_back(std::move(info));
+  }
+  return out;
+}
+
 Result<pb::VersionInfo> SqlitePopStore::GetVersion(const Bytes& oid, uint64_t version) {
   MS_ASSIGN_OR_RETURN(int64_t obj, ObjectRow(oid, "", false));
   if (version == 0) version = LatestVersion(oid);

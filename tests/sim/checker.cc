@@ -51,8 +51,12 @@ std::vector<std::string> CheckHistory(const std::vector<OpRecord>& history, Chec
       if (put->end_ms < op.start_ms) newest_before = std::max(newest_before, v);
     bool asked_acked = op.asked_version && versions.count(op.asked_version) &&
                        versions[op.asked_version]->end_ms < op.start_ms;
+    bool in_outage = false;
+    for (auto& [from, to] : opts.outages)
+      if (op.start_ms <= to && op.end_ms >= from) in_outage = true;
     if (!op.status.ok()) {
-      if (opts.require_reads_succeed && (op.asked_version ? asked_acked : newest_before > 0))
+      if (opts.require_reads_succeed && !in_outage &&
+          (op.asked_version ? asked_acked : newest_before > 0))
         bad.push_back(Describe(op) + " failed: " + op.status.ToString());
       continue;
     }

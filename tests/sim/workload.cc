@@ -35,12 +35,42 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
   // Per client: newest version seen of each name (read or written), which
   // its monotonic reads send as their floor.
   std::vector<std::map<std::string, uint64_t>> seen(size_t(opts.clients));
+  // POP outages: crash at a random op, restart pop_down_ops later.
+  std::map<int, int> pop_events;  // op index -> +pop (crash) / -pop (restart)
+  for (int i = 0; i < opts.pop_crashes; i++) {
+    int at = int(rng() % uint64_t(std::max(1, opts.ops - opts.pop_down_ops)));
+    bool overlaps = false;
+    for (auto& [k, v] : pop_events) overlaps |= (at >= k - opts.pop_down_ops - 5 && at <= k + opts.pop_down_ops + 5);
+    if (overlaps) continue;
+    int pop = 1 + int(rng() % uint64_t(cfg.pops));
+    pop_events[at] = pop;
+    pop_events[at + opts.pop_down_ops] = -pop;
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> outages;
+  auto pop_event = [&](int op_index) {
+    auto it = pop_events.find(op_index);
+    if (it == pop_events.end()) return;
+    if (it->second > 0) {
+      w.CrashPop(uint32_t(it->second));
+      outages.push_back({w.now_ms(), UINT64_MAX});
+    } else {
+      w.RestartPop(uint32_t(-it->second));
+      outages.back().second = w.now_ms() + 3000;
+    }
+  };
+  auto live_entry = [&] {
+    for (;;) {
+      uint32_t p = 1 + uint32_t(rng() % uint64_t(cfg.pops));
+      if (w.PopIsUp(p)) return p;
+    }
+  };
   std::function<void(int)> issue = [&](int client) {
     if (started >= opts.ops) return;
     int index = started++;
     maybe_crash(index);
+    pop_event(index);
     std::string name = "obj" + std::to_string(rng() % opts.names);
-    uint32_t entry = 1 + uint32_t(rng() % cfg.pops);
+    uint32_t entry = live_entry();
     auto& mine = seen[size_t(client)];
     if (rng() % 3 == 0) {
       w.Put(entry, name, random_chunks(), [&, client, name](Status st, uint64_t v) {
@@ -66,6 +96,11 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
   };
   for (int c = 0; c < opts.clients; c++) issue(c);
   w.RunUntilTrue([&] { return finished == opts.ops; }, 10ull * 60 * 60 * 1000);
+  for (int p = 1; p <= cfg.pops; p++)
+    if (!w.PopIsUp(uint32_t(p))) {
+      w.RestartPop(uint32_t(p));
+      outages.back().second = w.now_ms() + 3000;
+    }
   // Let placement settle, then read every name through every POP.
   w.RunUntilTrue([&] { return w.AllPlaced(); }, 60ull * 60 * 1000);
   int reads = 0, reads_done = 0;
@@ -78,7 +113,16 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
   w.RunUntilTrue([&] { return reads_done == reads; }, 60ull * 60 * 1000);
 
   RunResult r;
-  r.violations = CheckHistory(w.history(), CheckOptions{});
+  CheckOptions check;
+  check.outages = outages;
+  r.violations = CheckHistory(w.history(), check);
+  // The final reads (every name through every POP, all POPs up) must all
+  // succeed: nothing acknowledged may be lost to an outage.
+  size_t history_reads = 0;
+  for (auto it = w.history().rbegin(); it != w.history().rend() && history_reads < size_t(reads); ++it, ++history_reads) {
+    if (!it->status.ok() && it->status.code() != Code::kNotFound)
+      r.violations.push_back("final read of " + it->name + " failed: " + it->status.ToString());
+  }
   if (finished != opts.ops) r.violations.push_back("workload did not finish: " +
                                                    std::to_string(finished) + " of " +
                                                    std::to_string(opts.ops) + " operations");

@@ -17,6 +17,8 @@ struct WorkloadOptions {
   int names = 4;
   int clients = 3;              // operations in flight at once
   int gateway_crashes = 2;      // spread over regions, at most m per region
+  int pop_crashes = 1;          // one POP down at a time, restarted later
+  int pop_down_ops = 20;        // operations issued while it is down
   size_t chunk_bytes_max = 3000;
   int chunks_max = 4;
 };

@@ -44,6 +44,17 @@ Bytes Digest(const std::vector<Bytes>& chunks) {
 }
 }  // namespace
 
+PopParams SimWorld::ParamsFor(uint32_t pop_id) const {
+  PopParams params;
+  params.pop_id = pop_id;
+  params.region = pop_id == kDcReplica ? "dc" : "r" + std::to_string(pop_id);
+  params.k = cfg_.k;
+  params.m = cfg_.m;
+  params.cache_bytes_max = pop_id == kDcReplica ? UINT64_MAX : cfg_.pop_cache_bytes_max;
+  params.place_fragments = pop_id != kDcReplica;
+  return params;
+}
+
 SimWorld::SimWorld(uint64_t seed, SimConfig cfg) : cfg_(cfg), rng_(seed) {
   map_.set_epoch(1);
   for (int p = 1; p <= cfg_.pops; p++) {
@@ -53,19 +64,14 @@ SimWorld::SimWorld(uint64_t seed, SimConfig cfg) : cfg_(cfg), rng_(seed) {
     info->set_addr("sim:" + std::to_string(p));
     info->set_up(true);
   }
-  for (int p = 1; p <= cfg_.pops; p++) {
+  // POP 0 is the DC standing in as a replica (full copies, no gateways).
+  for (int p = 0; p <= cfg_.pops; p++) {
     auto node = std::make_unique<PopNode>();
     node->id = uint32_t(p);
     node->store = std::make_unique<MemPopStore>();
-    PopParams params;
-    params.pop_id = uint32_t(p);
-    params.region = "r" + std::to_string(p);
-    params.k = cfg_.k;
-    params.m = cfg_.m;
-    params.cache_bytes_max = cfg_.pop_cache_bytes_max;
-    node->core = std::make_unique<PopCore>(params, node->store.get(), rng_());
+    node->core = std::make_unique<PopCore>(ParamsFor(uint32_t(p)), node->store.get(), rng_());
     node->core->OnClusterMap(0, map_);
-    for (int g = 1; g <= cfg_.gateways_per_pop; g++) {
+    for (int g = 1; p > 0 && g <= cfg_.gateways_per_pop; g++) {
       uint32_t gid = uint32_t(p * 1000 + g);
       gateways_[gid] = Gateway{gid, uint32_t(p)};
       node->core->OnGatewayUp(0, GatewayState{gid, kSubscriber, 1ull << 30, true});
@@ -76,12 +82,64 @@ SimWorld::SimWorld(uint64_t seed, SimConfig cfg) : cfg_(cfg), rng_(seed) {
     uint32_t pid = id;
     auto tick = std::make_shared<std::function<void()>>();
     *tick = [this, pid, tick] {
-      pops_.at(pid)->core->OnTick(now_ms_);
-      Flush(pid);
+      if (pops_.at(pid)->core) {
+        pops_.at(pid)->core->OnTick(now_ms_);
+        Flush(pid);
+      }
       Schedule(now_ms_ + cfg_.tick_ms, *tick);
     };
     Schedule(cfg_.tick_ms + id, *tick);
   }
+}
+
+bool SimWorld::Alive(uint32_t pop_id, uint64_t inc) const {
+  auto it = pops_.find(pop_id);
+  return it != pops_.end() && it->second->core && it->second->incarnation == inc;
+}
+
+void SimWorld::PushMap() {
+  map_.set_epoch(map_.epoch() + 1);
+  for (auto& [id, node] : pops_) {
+    if (!node->core) continue;
+    node->core->OnClusterMap(now_ms_, map_);
+    Flush(id);
+  }
+}
+
+void SimWorld::CrashPop(uint32_t pop_id) {
+  PopNode& node = *pops_.at(pop_id);
+  if (!node.core) return;
+  Trace("crash pop" + std::to_string(pop_id));
+  node.core.reset();
+  node.incarnation++;
+  // Connections to it break: requests it had not answered fail.
+  for (auto it = awaiting_.begin(); it != awaiting_.end();) {
+    if (std::get<0>(it->first) == pop_id) {
+      auto answer = std::move(it->second);
+      it = awaiting_.erase(it);
+      answer(ErrorResponse(0, Unavailable("connection to pop" + std::to_string(pop_id) + " lost")));
+    } else {
+      ++it;
+    }
+  }
+  for (auto& p : *map_.mutable_pops())
+    if (p.pop_id() == pop_id) p.set_up(false);
+  PushMap();
+}
+
+void SimWorld::RestartPop(uint32_t pop_id) {
+  PopNode& node = *pops_.at(pop_id);
+  if (node.core) return;
+  Trace("restart pop" + std::to_string(pop_id));
+  node.incarnation++;
+  node.core = std::make_unique<PopCore>(ParamsFor(pop_id), node.store.get(), rng_());
+  for (auto& p : *map_.mutable_pops())
+    if (p.pop_id() == pop_id) p.set_up(true);
+  node.core->OnClusterMap(now_ms_, map_);
+  for (auto& [gid, g] : gateways_)
+    if (g.pop == pop_id && g.alive)
+      node.core->OnGatewayUp(now_ms_, GatewayState{gid, kSubscriber, 1ull << 30, true});
+  PushMap();
 }
 
 SimWorld::~SimWorld() = default;
@@ -149,12 +207,15 @@ void SimWorld::CrashGateway(uint32_t gateway_id) {
   g.alive = false;
   g.fragments.clear();  // fail-stop: its disk is gone with it
   Trace("crash gw" + std::to_string(gateway_id));
-  pops_.at(g.pop)->core->OnGatewayDown(now_ms_, gateway_id);
-  Flush(g.pop);
+  if (pops_.at(g.pop)->core) {
+    pops_.at(g.pop)->core->OnGatewayDown(now_ms_, gateway_id);
+    Flush(g.pop);
+  }
 }
 
 bool SimWorld::AllPlaced() {
   for (auto& [id, node] : pops_) {
+    if (!node->core) continue;
     if (!node->store->UnplacedChunks(1).empty()) return false;
     if (node->core->placements_in_flight() || node->core->placement_queue_size()) return false;
   }
@@ -173,6 +234,7 @@ size_t SimWorld::fragments_on_gateways() const {
 void SimWorld::Flush(uint32_t pop_id) {
   PopNode& node = *pops_.at(pop_id);
   for (;;) {
+    if (!node.core) return;
     Outbox out = node.core->TakeOutbox();
     if (out.empty()) break;
     for (auto& r : out.replies) {
@@ -187,7 +249,9 @@ void SimWorld::Flush(uint32_t pop_id) {
     for (auto& j : out.jobs) {
       Token t = j.token;
       auto run = std::move(j.run);
-      Schedule(now_ms_ + cfg_.job_delay_ms, [this, pop_id, t, run] {
+      uint64_t inc = node.incarnation;
+      Schedule(now_ms_ + cfg_.job_delay_ms, [this, pop_id, t, run, inc] {
+        if (!Alive(pop_id, inc)) return;
         run();
         Trace("job done pop" + std::to_string(pop_id));
         pops_.at(pop_id)->core->OnJobDone(now_ms_, t);
@@ -197,11 +261,14 @@ void SimWorld::Flush(uint32_t pop_id) {
   }
 }
 
-void SimWorld::CompleteCall(uint32_t pop_id, Token token, Result<pb::Envelope> reply,
+// `inc` is the caller's incarnation when it made the call: a reply never
+// reaches a later life of a POP that crashed meanwhile.
+void SimWorld::CompleteCall(uint32_t pop_id, uint64_t inc, Token token, Result<pb::Envelope> reply,
                             uint64_t delay_ms, const std::string& channel) {
   uint64_t at = ChannelTime(channel, delay_ms);
   auto shared = std::make_shared<Result<pb::Envelope>>(std::move(reply));
-  Schedule(at, [this, pop_id, token, shared, channel] {
+  Schedule(at, [this, pop_id, token, shared, channel, inc] {
+    if (!Alive(pop_id, inc)) return;  // the caller crashed meanwhile
     Trace("reply " + channel + (shared->ok() ? "" : " error"));
     pops_.at(pop_id)->core->OnCallDone(now_ms_, token, std::move(*shared));
     Flush(pop_id);
@@ -209,6 +276,7 @@ void SimWorld::CompleteCall(uint32_t pop_id, Token token, Result<pb::Envelope> r
 }
 
 void SimWorld::DeliverCall(uint32_t from_pop, const OutCall& call) {
+  const uint64_t caller_inc = pops_.at(from_pop)->incarnation;
   switch (call.to.kind) {
     case Dest::kDc: return DeliverToDc(from_pop, call);
     case Dest::kGateway: return DeliverToGateway(from_pop, call);
@@ -218,18 +286,21 @@ void SimWorld::DeliverCall(uint32_t from_pop, const OutCall& call) {
   std::string there = "pop" + std::to_string(from_pop) + ">pop" + std::to_string(to);
   std::string back = "pop" + std::to_string(to) + ">pop" + std::to_string(from_pop);
   uint64_t d = Delay(cfg_.pop_pop_delay_min_ms, cfg_.pop_pop_delay_max_ms);
-  if (!pops_.count(to)) {
-    return CompleteCall(from_pop, call.token, Unavailable("no such POP"), d, back);
+  if (!pops_.count(to) || !pops_.at(to)->core) {
+    return CompleteCall(from_pop, caller_inc, call.token, Unavailable("POP " + std::to_string(to) + " unreachable"),
+                        d, back);
   }
   uint64_t rid = next_request_id_++;
   Token token = call.token;
-  awaiting_[std::make_tuple(to, uint64_t(from_pop), rid)] = [this, from_pop, token, back](pb::Envelope r) {
-    CompleteCall(from_pop, token, std::move(r),
+  awaiting_[std::make_tuple(to, uint64_t(from_pop), rid)] = [this, from_pop, caller_inc, token, back](pb::Envelope r) {
+    CompleteCall(from_pop, caller_inc, token, std::move(r),
                  Delay(cfg_.pop_pop_delay_min_ms, cfg_.pop_pop_delay_max_ms), back);
   };
   pb::Envelope env = call.msg;
   env.set_request_id(rid);
-  Schedule(ChannelTime(there, d), [this, from_pop, to, env, there] {
+  uint64_t to_inc = pops_.at(to)->incarnation;
+  Schedule(ChannelTime(there, d), [this, from_pop, to, env, there, to_inc] {
+    if (!Alive(to, to_inc)) return;  // CrashPop answered it already
     Trace("deliver " + there + " type=" + std::to_string(int(env.body_case())));
     Peer peer{uint64_t(from_pop), pb::ROLE_POP, from_pop, ""};
     pops_.at(to)->core->OnRequest(now_ms_, peer, env);
@@ -237,16 +308,35 @@ void SimWorld::DeliverCall(uint32_t from_pop, const OutCall& call) {
   });
 }
 
+static bool IsReplicaMessage(const pb::Envelope& e) {
+  switch (e.body_case()) {
+    case pb::Envelope::kStoreChunk:
+    case pb::Envelope::kCommitVersion:
+    case pb::Envelope::kFinalizeVersion:
+    case pb::Envelope::kFetchVersion:
+    case pb::Envelope::kFetchChunk:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void SimWorld::DeliverToDc(uint32_t from_pop, const OutCall& call) {
+  const uint64_t caller_inc = pops_.at(from_pop)->incarnation;
+  if (IsReplicaMessage(call.msg)) {  // the DC standing in as a replica
+    OutCall as_pop = call;
+    as_pop.to = Dest{Dest::kPop, kDcReplica};
+    return DeliverCall(from_pop, as_pop);
+  }
   std::string there = "pop" + std::to_string(from_pop) + ">dc";
   std::string back = "dc>pop" + std::to_string(from_pop);
   uint64_t d = Delay(cfg_.pop_dc_delay_min_ms, cfg_.pop_dc_delay_max_ms);
   pb::Envelope env = call.msg;
   Token token = call.token;
-  Schedule(ChannelTime(there, d), [this, from_pop, env, token, there, back] {
+  Schedule(ChannelTime(there, d), [this, from_pop, caller_inc, env, token, there, back] {
     Trace("deliver " + there + " type=" + std::to_string(int(env.body_case())));
     pb::Envelope reply = DcHandle(env);
-    CompleteCall(from_pop, token, std::move(reply),
+    CompleteCall(from_pop, caller_inc, token, std::move(reply),
                  Delay(cfg_.pop_dc_delay_min_ms, cfg_.pop_dc_delay_max_ms), back);
   });
 }
@@ -278,6 +368,7 @@ pb::Envelope SimWorld::DcHandle(const pb::Envelope& req) {
 }
 
 void SimWorld::DeliverToGateway(uint32_t from_pop, const OutCall& call) {
+  const uint64_t caller_inc = pops_.at(from_pop)->incarnation;
   uint32_t gid = call.to.id;
   std::string there = "pop" + std::to_string(from_pop) + ">gw" + std::to_string(gid);
   std::string back = "gw" + std::to_string(gid) + ">pop" + std::to_string(from_pop);
@@ -285,11 +376,11 @@ void SimWorld::DeliverToGateway(uint32_t from_pop, const OutCall& call) {
   auto git = gateways_.find(gid);
   if (git == gateways_.end() || !git->second.alive) {
     // As in the daemon: a gateway that is not connected fails the call at once.
-    return CompleteCall(from_pop, call.token, Unavailable("gateway not connected"), 0, back);
+    return CompleteCall(from_pop, caller_inc, call.token, Unavailable("gateway not connected"), 0, back);
   }
   pb::Envelope env = call.msg;
   Token token = call.token;
-  Schedule(ChannelTime(there, d), [this, from_pop, gid, env, token, there, back] {
+  Schedule(ChannelTime(there, d), [this, from_pop, caller_inc, gid, env, token, there, back] {
     Trace("deliver " + there + " type=" + std::to_string(int(env.body_case())));
     Gateway& g = gateways_.at(gid);
     pb::Envelope reply;
@@ -316,7 +407,7 @@ void SimWorld::DeliverToGateway(uint32_t from_pop, const OutCall& call) {
     } else {
       reply = ErrorResponse(0, ProtocolError("gateway does not serve this"));
     }
-    CompleteCall(from_pop, token, std::move(reply),
+    CompleteCall(from_pop, caller_inc, token, std::move(reply),
                  Delay(cfg_.pop_gw_delay_min_ms, cfg_.pop_gw_delay_max_ms), back);
   });
 }
@@ -343,7 +434,14 @@ void SimWorld::ClientCall(uint32_t entry_pop, pb::Envelope req,
     });
   };
   uint64_t at = ChannelTime(there, Delay(cfg_.pop_gw_delay_min_ms, cfg_.pop_gw_delay_max_ms));
-  Schedule(at, [this, entry_pop, gw, conn, req, there] {
+  if (!pops_.at(entry_pop)->core) {
+    auto answer = std::move(awaiting_[std::make_tuple(entry_pop, conn, rid)]);
+    awaiting_.erase(std::make_tuple(entry_pop, conn, rid));
+    return answer(ErrorResponse(0, Unavailable("the gateway's POP is down")));
+  }
+  uint64_t inc = pops_.at(entry_pop)->incarnation;
+  Schedule(at, [this, entry_pop, gw, conn, req, there, inc] {
+    if (!Alive(entry_pop, inc)) return;
     Trace("deliver " + there + " type=" + std::to_string(int(req.body_case())));
     Peer peer{conn, pb::ROLE_GATEWAY, gw, kSubscriber};
     pops_.at(entry_pop)->core->OnRequest(now_ms_, peer, req);

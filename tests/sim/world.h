@@ -79,6 +79,11 @@ class SimWorld {
   bool RunUntilTrue(const std::function<bool()>& pred, uint64_t limit_ms);
 
   void CrashGateway(uint32_t gateway_id);
+  // A POP crashes (its stable storage survives) and restarts: the DC marks
+  // it down/up in the cluster map, pushed to every live POP at once.
+  void CrashPop(uint32_t pop_id);
+  void RestartPop(uint32_t pop_id);
+  bool PopIsUp(uint32_t pop_id) const { return pops_.at(pop_id)->core != nullptr; }
   bool AllPlaced();  // every replica chunk of every POP is placed
   PopCore& pop(uint32_t id) { return *pops_.at(id)->core; }
   MemPopStore& pop_store(uint32_t id) { return *pops_.at(id)->store; }
@@ -93,8 +98,13 @@ class SimWorld {
   struct PopNode {
     uint32_t id;
     std::unique_ptr<MemPopStore> store;
-    std::unique_ptr<PopCore> core;
+    std::unique_ptr<PopCore> core;  // null while crashed
+    uint64_t incarnation = 0;       // events of an earlier life are dropped
   };
+  PopParams ParamsFor(uint32_t pop_id) const;
+  void PushMap();
+  // Runs fn now if pop_id is alive in incarnation `inc`.
+  bool Alive(uint32_t pop_id, uint64_t inc) const;
   struct Gateway {
     uint32_t id;
     uint32_t pop;
@@ -115,7 +125,7 @@ class SimWorld {
   void DeliverCall(uint32_t from_pop, const OutCall& call);
   void DeliverToDc(uint32_t from_pop, const OutCall& call);
   void DeliverToGateway(uint32_t from_pop, const OutCall& call);
-  void CompleteCall(uint32_t pop_id, Token token, Result<pb::Envelope> reply, uint64_t at_ms,
+  void CompleteCall(uint32_t pop_id, uint64_t inc, Token token, Result<pb::Envelope> reply, uint64_t at_ms,
                     const std::string& channel);
   pb::Envelope DcHandle(const pb::Envelope& req);
 
