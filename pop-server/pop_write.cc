@@ -287,7 +287,7 @@ void PopCore::PushChunks(uint32_t pop, const std::string& subscriber, std::vecto
   sc->set_subscriber(subscriber);
   sc->set_chunk_id(ids[next]);
   sc->set_data(ToStr(data.value()));
-  Call(Dest{Dest::kPop, pop}, std::move(req),
+  Call(ReplicaDest(pop), std::move(req),
        [this, pop, subscriber, ids = std::move(ids), next, done](Result<pb::Envelope> r) mutable {
          if (!r.ok()) return done(r.status());
          PushChunks(pop, subscriber, std::move(ids), next + 1, done);

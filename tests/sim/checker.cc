@@ -27,7 +27,15 @@ std::vector<std::string> CheckHistory(const std::vector<OpRecord>& history, Chec
   std::vector<std::string> bad;
   std::map<std::string, std::map<uint64_t, const OpRecord*>> acked;  // name -> version -> put
   for (auto& op : history) {
-    if (op.kind != OpRecord::kPut || !op.status.ok()) continue;
+    if (op.kind != OpRecord::kPut) continue;
+    if (!op.status.ok()) {
+      bool in_outage = false;
+      for (auto& [from, to] : opts.outages)
+        if (op.start_ms <= to && op.end_ms >= from) in_outage = true;
+      if (opts.require_writes_succeed && !in_outage)
+        bad.push_back(Describe(op) + " failed: " + op.status.ToString());
+      continue;
+    }
     auto& versions = acked[op.name];
     if (versions.count(op.version)) {
       bad.push_back(Describe(op) + ": version " + std::to_string(op.version) +

@@ -28,6 +28,7 @@ namespace mistore::sim {
 
 struct CheckOptions {
   bool require_reads_succeed = true;
+  bool require_writes_succeed = true;
   // Read failures overlapping one of these [from, to] ms windows (a POP
   // outage and its settling time) are tolerated.
   std::vector<std::pair<uint64_t, uint64_t>> outages;

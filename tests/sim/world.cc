@@ -275,7 +275,7 @@ void SimWorld::CompleteCall(uint32_t pop_id, uint64_t inc, Token token, Result<p
   });
 }
 
-void SimWorld::DeliverCall(uint32_t from_pop, const OutCall& call) {
+void SimWorld::DeliverCall(uint32_t from_pop, const OutCall& call, bool via_dc) {
   const uint64_t caller_inc = pops_.at(from_pop)->incarnation;
   switch (call.to.kind) {
     case Dest::kDc: return DeliverToDc(from_pop, call);
@@ -283,6 +283,12 @@ void SimWorld::DeliverCall(uint32_t from_pop, const OutCall& call) {
     case Dest::kPop: break;
   }
   uint32_t to = call.to.id;
+  if (to == kDcReplica && !via_dc) {
+    // As in the daemons: the DC is reached as Dest::kDc, never as a POP.
+    std::string back = "pop0>pop" + std::to_string(from_pop);
+    return CompleteCall(from_pop, caller_inc, call.token, Unavailable("POP 0 is not in the cluster map"),
+                        0, back);
+  }
   std::string there = "pop" + std::to_string(from_pop) + ">pop" + std::to_string(to);
   std::string back = "pop" + std::to_string(to) + ">pop" + std::to_string(from_pop);
   uint64_t d = Delay(cfg_.pop_pop_delay_min_ms, cfg_.pop_pop_delay_max_ms);
@@ -326,7 +332,7 @@ void SimWorld::DeliverToDc(uint32_t from_pop, const OutCall& call) {
   if (IsReplicaMessage(call.msg)) {  // the DC standing in as a replica
     OutCall as_pop = call;
     as_pop.to = Dest{Dest::kPop, kDcReplica};
-    return DeliverCall(from_pop, as_pop);
+    return DeliverCall(from_pop, as_pop, true);
   }
   std::string there = "pop" + std::to_string(from_pop) + ">dc";
   std::string back = "dc>pop" + std::to_string(from_pop);

@@ -122,7 +122,7 @@ class SimWorld {
   void Trace(const std::string& line);
 
   void Flush(uint32_t pop_id);
-  void DeliverCall(uint32_t from_pop, const OutCall& call);
+  void DeliverCall(uint32_t from_pop, const OutCall& call, bool via_dc = false);
   void DeliverToDc(uint32_t from_pop, const OutCall& call);
   void DeliverToGateway(uint32_t from_pop, const OutCall& call);
   void CompleteCall(uint32_t pop_id, uint64_t inc, Token token, Result<pb::Envelope> reply, uint64_t at_ms,

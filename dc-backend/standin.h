@@ -1,0 +1,47 @@
+// StandIn: the DC acting as an object's backup replica while one of the
+// object's POPs is down (design section 3: "when a primary fails, its
+// backup becomes primary and the DC becomes backup"). It is a PopCore with
+// replica id 0 (kDcReplica), no gateways and no placement: it keeps whole
+// copies of the chunks and versions it is sent, in <data_dir>/standin
+// (SQLite + chunk files, like a POP). The DC daemon routes the replica
+// messages (StoreChunk, CommitVersion, FinalizeVersion, FetchVersion,
+// FetchChunk) here and feeds it every cluster map. Loop thread only.
+#pragma once
+
+#include <map>
+#include <memory>
+
+#include "pop-server/pop_core.h"
+#include "pop-server/sqlite_pop_store.h"
+#include "shared/uvio/connection.h"
+#include "shared/uvio/peer_pool.h"
+
+namespace mistore {
+
+class StandIn {
+ public:
+  static Result<std::unique_ptr<StandIn>> Open(EventLoop* loop, const std::string& data_dir,
+                                               const ConnectionLimits& limits, int k, int m);
+
+  static bool IsReplicaMessage(const pb::Envelope& env);
+  // A replica message from POP `pop_id` on connection `c`.
+  void OnRequest(const Connection::Ptr& c, uint32_t pop_id, const pb::Envelope& env);
+  void OnClusterMap(const pb::ClusterMap& map);
+  void Tick();
+  void ForgetConnection(const Connection::Ptr& c);
+
+ private:
+  StandIn(EventLoop* loop, std::unique_ptr<SqlitePopStore> store, const ConnectionLimits& limits,
+          PopParams params);
+  void Flush();
+
+  EventLoop* loop_;
+  std::unique_ptr<SqlitePopStore> store_;
+  PopCore core_;
+  PeerPool pops_;
+  uint64_t next_conn_id_ = 1;
+  std::map<uint64_t, std::weak_ptr<Connection>> conns_;
+  std::map<Connection*, uint64_t> conn_ids_;
+};
+
+}  // namespace mistore
