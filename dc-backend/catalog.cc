@@ -137,4 +137,41 @@ Result<pb::ObjectList> Catalog::ListObjects(const std::string& subscriber) {
   return list;
 }
 
+// ---- read-only queries for the admin API (issue 8) ----------------------
+
+Result<std::vector<Catalog::SubscriberUsage>> Catalog::UsageBySubscriber(size_t limit) {
+  std::vector<SubscriberUsage> out;
+  MS_ASSIGN_OR_RETURN(Stmt q, db_.Prepare(
+      "SELECT subscriber, COUNT(*), COALESCE(SUM(size), 0) FROM objects GROUP BY subscriber "
+      "ORDER BY 3 DESC, 1 LIMIT ?"));
+  q.Bind(1, int64_t(limit));
+  Status st;
+  while (q.Step(&st)) out.push_back({q.Text(0), uint64_t(q.Int(1)), uint64_t(q.Int(2))});
+  MS_RETURN_IF_ERROR(st);
+  return out;
+}
+
+Result<Catalog::ObjectRecord> Catalog::FindObject(const Bytes& oid) {
+  MS_ASSIGN_OR_RETURN(Stmt q, db_.Prepare(
+      "SELECT subscriber, latest_version, size, (SELECT COUNT(*) FROM names WHERE names.oid=?) "
+      "FROM objects WHERE oid=?"));
+  q.Bind(1, oid).Bind(2, oid);
+  Status st;
+  if (q.Step(&st)) return ObjectRecord{q.Text(0), uint64_t(q.Int(1)), uint64_t(q.Int(2)), uint64_t(q.Int(3))};
+  MS_RETURN_IF_ERROR(st);
+  return NotFound("no such object in the catalog");
+}
+
+Result<Catalog::Totals> Catalog::CountTotals() {
+  MS_ASSIGN_OR_RETURN(Stmt q, db_.Prepare(
+      "SELECT COUNT(*), COALESCE(SUM(size), 0), COUNT(DISTINCT subscriber), "
+      "(SELECT COUNT(*) FROM names) FROM objects"));
+  Status st;
+  Totals t;
+  if (q.Step(&st))
+    t = Totals{uint64_t(q.Int(0)), uint64_t(q.Int(1)), uint64_t(q.Int(2)), uint64_t(q.Int(3))};
+  MS_RETURN_IF_ERROR(st);
+  return t;
+}
+
 }  // namespace mistore

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "shared/proto/mistore.pb.h"
 #include "shared/store/sqlite.h"
@@ -30,6 +31,26 @@ class Catalog {
 
   Status ReportVersion(const pb::VersionInfo& info);
   Result<pb::ObjectList> ListObjects(const std::string& subscriber);
+
+  // ---- read-only queries for the admin API (dc-backend/admin.h; issue 8) ----
+  struct SubscriberUsage {
+    std::string subscriber;
+    uint64_t objects = 0;
+    uint64_t bytes = 0;  // plaintext size of each object's latest version
+  };
+  // Largest users first, at most `limit`.
+  Result<std::vector<SubscriberUsage>> UsageBySubscriber(size_t limit);
+  struct ObjectRecord {
+    std::string subscriber;
+    uint64_t latest_version = 0;
+    uint64_t size_bytes = 0;
+    uint64_t names = 0;  // names that point at this oid
+  };
+  Result<ObjectRecord> FindObject(const Bytes& oid);  // NotFound when unknown
+  struct Totals {
+    uint64_t objects = 0, bytes = 0, subscribers = 0, names = 0;
+  };
+  Result<Totals> CountTotals();
 
  private:
   explicit Catalog(Db db) : db_(std::move(db)) {}

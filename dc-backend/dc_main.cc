@@ -7,10 +7,13 @@
 #include <cstdio>
 #include <map>
 
+#include "dc-backend/admin.h"
 #include "dc-backend/catalog.h"
+#include "dc-backend/standin.h"
 #include "shared/core/config.h"
 #include "shared/core/log.h"
 #include "shared/uvio/connection.h"
+#include "shared/uvio/daemon_metrics.h"
 
 namespace mistore {
 namespace {
@@ -21,6 +24,12 @@ std::vector<Knob> DcKnobs() {
       {"data_dir", "/var/lib/mistore/dc", "where the catalog lives"},
       {"frame_bytes_max", "8388608", "largest frame accepted from a peer", Knob::kInt},
       {"log_level", "info", "debug, info, warn or error"},
+      {"metrics_listen", "127.0.0.1:0",
+       "address of the Prometheus /metrics listener (port 0: any free port; off: none)"},
+      {"admin_listen", "127.0.0.1:0",
+       "address of the admin API and dashboard (port 0: any free port; off: none)"},
+      {"admin_token_file", "",
+       "file holding the admin API token (empty: data_dir/admin.token, created if missing)"},
   };
 }
 
@@ -34,9 +43,19 @@ class DcDaemon {
   int Run() {
     auto bound = listener_.Listen(cfg_.Str("listen"));
     if (!bound.ok()) FatalExit("listen", bound.status().ToString().c_str());
+    auto standin = StandIn::Open(&loop_, cfg_.Str("data_dir"), Limits(cfg_), 4, 2);
+    if (!standin.ok()) FatalExit("open stand-in replica", standin.status().ToString().c_str());
+    standin_ = std::move(standin.value());
+    if (auto map = catalog_->Map(); map.ok()) standin_->OnClusterMap(map.value());
+    loop_.Every(500, [this] { standin_->Tick(); });
     loop_.OnSignal(SIGTERM, [this] { Shutdown(); });
     loop_.OnSignal(SIGINT, [this] { Shutdown(); });
-    MS_INFO("dc", "ready", "listen=" + bound.value());
+    auto metrics = metrics_.Serve(cfg_.Str("metrics_listen"));
+    if (!metrics.ok()) FatalExit("metrics_listen", metrics.status().ToString().c_str());
+    auto admin = admin_.Start(cfg_);
+    if (!admin.ok()) FatalExit("admin_listen", admin.status().ToString().c_str());
+    MS_INFO("dc", "ready", "listen=" + bound.value() + " metrics=" + metrics.value() +
+                               " admin=" + admin.value());
     loop_.Run();
     return 0;
   }
@@ -60,6 +79,7 @@ class DcDaemon {
     conns_[c] = 0;
     c->set_on_request([this](const Connection::Ptr& c, pb::Envelope&& env) { Dispatch(c, env); });
     c->set_on_close([this](const Connection::Ptr& c, const Status&) {
+      if (standin_) standin_->ForgetConnection(c);
       uint32_t pop = conns_[c];
       conns_.erase(c);
       if (pop == 0) return;
@@ -77,8 +97,11 @@ class DcDaemon {
     if (!env.has_hello() && conns_[c] == 0)
       return c->ReplyError(env.request_id(),
                            Status(Code::kPermissionDenied, "say Hello before anything else"));
+    // The DC standing in as a backup replica (see standin.h).
+    if (StandIn::IsReplicaMessage(env)) return standin_->OnRequest(c, conns_[c], env);
     pb::Envelope reply;
     Status st;
+    auto op = metrics_.Received(env);
     switch (env.body_case()) {
       case pb::Envelope::kHello: st = HandleHello(c, env.hello(), &reply); break;
       case pb::Envelope::kGetClusterMap: st = HandleGetClusterMap(&reply); break;
@@ -86,9 +109,13 @@ class DcDaemon {
       case pb::Envelope::kLookupName: st = HandleLookupName(env.lookup_name(), &reply); break;
       case pb::Envelope::kReportVersion: st = HandleReportVersion(env.report_version(), &reply); break;
       case pb::Envelope::kListObjects: st = HandleListObjects(env.list_objects(), &reply); break;
+      case pb::Envelope::kMonitorPopSummary:
+        st = admin_.OnPopSummary(conns_[c], env.monitor_pop_summary(), &reply);
+        break;
       default:
         st = ProtocolError("DC does not serve message type " + std::to_string(int(env.body_case())));
     }
+    metrics_.Replied(op, st.ok() ? &reply : nullptr, st.ok());
     if (!st.ok()) return c->ReplyError(env.request_id(), st);
     c->Reply(env.request_id(), std::move(reply));
   }
@@ -115,6 +142,7 @@ class DcDaemon {
     auto map = catalog_->Map();
     if (!map.ok() || map->epoch() == pushed_epoch_) return;
     pushed_epoch_ = map->epoch();
+    if (standin_) standin_->OnClusterMap(map.value());
     MS_INFO("dc", "cluster map changed", "epoch=" + std::to_string(pushed_epoch_));
     pb::Envelope push;
     *push.mutable_cluster_map() = map.value();
@@ -162,7 +190,13 @@ class DcDaemon {
   EventLoop loop_;
   Listener listener_;
   std::map<Connection::Ptr, uint32_t> conns_;  // connection -> POP id (0: not yet known)
+  std::unique_ptr<StandIn> standin_;
   uint64_t pushed_epoch_ = 0;
+  // Monitoring (issue 8): /metrics, the admin API and the dashboard.
+  DaemonMetrics metrics_{&loop_, "dc",
+                         {"hello", "get_cluster_map", "claim_name", "lookup_name", "report_version",
+                          "list_objects", "monitor_pop_summary"}};
+  DcAdmin admin_{&loop_, catalog_.get(), &metrics_.registry()};
 };
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "shared/core/log.h"
 #include "shared/store/fragment_store.h"
 #include "shared/uvio/connection.h"
+#include "shared/uvio/daemon_metrics.h"
 
 namespace mistore {
 namespace {
@@ -31,6 +32,8 @@ std::vector<Knob> AgentKnobs() {
        Knob::kInt},
       {"frame_bytes_max", "8388608", "largest frame accepted from a peer", Knob::kInt},
       {"reconnect_ms", "1000", "delay before re-dialling a lost POP connection", Knob::kInt},
+      {"metrics_listen", "127.0.0.1:0",
+       "address of the Prometheus /metrics listener (port 0: any free port; off: none)"},
       {"log_level", "info", "debug, info, warn or error"},
   };
 }
@@ -51,7 +54,9 @@ class Agent {
     if (store_.corrupt_at_open())
       MS_WARN("agent", "corrupt fragment files found at start",
               "count=" + std::to_string(store_.corrupt_at_open()));
-    MS_INFO("agent", "ready", "listen=" + bound.value() + " gateway_id=" + cfg_.Str("gateway_id") +
+    StartMonitoring();
+    MS_INFO("agent", "ready", "listen=" + bound.value() + " metrics=" + metrics_addr_ +
+                                  " gateway_id=" + cfg_.Str("gateway_id") +
                                   " fragments=" + std::to_string(store_.fragment_count()));
     DialPop();
     loop_.Run();
@@ -123,27 +128,39 @@ class Agent {
   }
 
   void HandleStoreFragment(const Connection::Ptr& c, const pb::Envelope& env) {
+    auto op = metrics_.Received(env);
     const std::string& f = env.store_fragment().fragment();
     Status st = store_.Put(Bytes(f.begin(), f.end()));
     if (!st.ok()) {
       MS_WARN("agent", "fragment refused", "error=\"" + st.ToString() + "\"");
+      metrics_.Replied(op, nullptr, false);
       return c->ReplyError(env.request_id(), st);
     }
     pb::Envelope r;
     r.mutable_empty();
+    fragments_stored_->Inc();
+    fragment_bytes_stored_->Inc(f.size());
+    metrics_.Replied(op, &r, true);
     c->Reply(env.request_id(), r);
   }
 
   void HandleFetchFragment(const Connection::Ptr& c, const pb::Envelope& env) {
+    auto op = metrics_.Received(env);
     const std::string& id = env.fetch_fragment().chunk_id();
     auto blob = store_.Get(Bytes(id.begin(), id.end()), env.fetch_fragment().index());
     if (!blob.ok()) {
-      if (blob.status().code() == Code::kCorrupt)
+      if (blob.status().code() == Code::kCorrupt) {
         MS_WARN("agent", "fragment failed its check; not served", "error=\"" + blob.status().message() + "\"");
+        fragment_check_failures_->Inc();
+      }
+      metrics_.Replied(op, nullptr, false);
       return c->ReplyError(env.request_id(), blob.status());
     }
     pb::Envelope r;
     r.mutable_fragment_data()->set_fragment(std::string(blob->begin(), blob->end()));
+    fragments_served_->Inc();
+    fragment_bytes_served_->Inc(blob->size());
+    metrics_.Replied(op, &r, true);
     c->Reply(env.request_id(), r);
   }
 
@@ -168,24 +185,62 @@ class Agent {
 
   void OnClientRequest(const Connection::Ptr& c, pb::Envelope env) {
     uint64_t id = env.request_id();
+    auto op = metrics_.Received(env);
+    auto refuse = [&](const Status& st) {
+      metrics_.Replied(op, nullptr, false);
+      c->ReplyError(id, st);
+    };
     if (env.has_get_placement()) {
       // carries no subscriber; the POP checks ownership against ours.
     } else {
       const std::string* sub = SubscriberOf(env);
-      if (!sub) return c->ReplyError(id, ProtocolError("not a client request"));
+      if (!sub) return refuse(ProtocolError("not a client request"));
       if (*sub != cfg_.Str("subscriber"))
-        return c->ReplyError(id, Status(Code::kPermissionDenied,
-                                        "this gateway serves subscriber " + cfg_.Str("subscriber")));
+        return refuse(Status(Code::kPermissionDenied,
+                             "this gateway serves subscriber " + cfg_.Str("subscriber")));
     }
     if (env.has_put_commit()) env.mutable_put_commit()->set_gateway_id(uint32_t(cfg_.Int("gateway_id")));
-    if (!pop_) return c->ReplyError(id, Unavailable("gateway agent is not connected to its POP"));
+    if (!pop_) return refuse(Unavailable("gateway agent is not connected to its POP"));
     std::weak_ptr<Connection> weak = c;
-    pop_->Call(std::move(env), [weak, id](Result<pb::Envelope> r) {
+    pop_->Call(std::move(env), [this, weak, id, op](Result<pb::Envelope> r) {
+      metrics_.Replied(op, r.ok() ? &r.value() : nullptr, r.ok());
       auto c = weak.lock();
       if (!c || c->closed()) return;
       if (!r.ok()) return c->ReplyError(id, r.status());
       c->Reply(id, std::move(r.value()));
     });
+  }
+
+  // ---- monitoring (issue 8): /metrics ----
+  void StartMonitoring() {
+    auto bound = metrics_.Serve(cfg_.Str("metrics_listen"));
+    if (!bound.ok()) FatalExit("metrics_listen", bound.status().ToString().c_str());
+    metrics_addr_ = bound.value();
+    MetricsRegistry& r = metrics_.registry();
+    fragments_stored_ = &r.AddCounter("mistore_agent_fragments_stored_total",
+                                      "Fragments stored for the POP.");
+    fragment_bytes_stored_ = &r.AddCounter("mistore_agent_fragment_stored_bytes_total",
+                                           "Bytes of fragments stored for the POP.");
+    fragments_served_ = &r.AddCounter("mistore_agent_fragments_served_total",
+                                      "Fragments read back and sent to the POP.");
+    fragment_bytes_served_ = &r.AddCounter("mistore_agent_fragment_served_bytes_total",
+                                           "Bytes of fragments sent to the POP.");
+    fragment_check_failures_ = &r.AddCounter(
+        "mistore_agent_fragment_check_failures_total",
+        "Fragments that failed their check when read (corrupt; not served).");
+    r.AddGaugeFn("mistore_agent_store_used_bytes", "Bytes of fragments on disk.",
+                 [this] { return double(store_.used_bytes()); });
+    r.AddGaugeFn("mistore_agent_store_max_bytes", "Share of the disk given to fragments.",
+                 [this] { return double(cfg_.Int("store_bytes_max")); });
+    r.AddGaugeFn("mistore_agent_store_fragments", "Fragments on disk.",
+                 [this] { return double(store_.fragment_count()); });
+    r.AddGaugeFn("mistore_agent_store_corrupt_at_start",
+                 "Fragment files that failed to parse when the store was opened.",
+                 [this] { return double(store_.corrupt_at_open()); });
+    r.AddGaugeFn("mistore_agent_pop_connected", "1 while registered with its POP.",
+                 [this] { return pop_ ? 1.0 : 0.0; });
+    r.AddGaugeFn("mistore_agent_client_connections", "Open connections from devices.",
+                 [this] { return double(client_conns_.size()); });
   }
 
   const Config& cfg_;
@@ -197,6 +252,16 @@ class Agent {
   std::set<Connection::Ptr> client_conns_;
   bool pop_warned_ = false;
   bool stopping_ = false;
+  // ---- monitoring (issue 8)
+  DaemonMetrics metrics_{&loop_, "agent",
+                         {"put_chunk", "put_commit", "get_version", "get_chunk", "list_objects",
+                          "get_placement", "release_lock", "store_fragment", "fetch_fragment"}};
+  std::string metrics_addr_;
+  Counter* fragments_stored_ = nullptr;
+  Counter* fragment_bytes_stored_ = nullptr;
+  Counter* fragments_served_ = nullptr;
+  Counter* fragment_bytes_served_ = nullptr;
+  Counter* fragment_check_failures_ = nullptr;
 };
 
 }  // namespace

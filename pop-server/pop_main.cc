@@ -15,6 +15,7 @@
 #include "shared/core/config.h"
 #include "shared/core/log.h"
 #include "shared/uvio/connection.h"
+#include "shared/uvio/daemon_metrics.h"
 #include "shared/uvio/peer_pool.h"
 
 namespace mistore {
@@ -35,6 +36,10 @@ std::vector<Knob> PopKnobs() {
       {"frame_bytes_max", "8388608", "largest frame accepted from a peer", Knob::kInt},
       {"tick_ms", "500", "period of background retries (placement, reports)", Knob::kInt},
       {"map_refresh_ms", "1000", "period of cluster map refreshes from the DC", Knob::kInt},
+      {"metrics_listen", "127.0.0.1:0",
+       "address of the Prometheus /metrics listener (port 0: any free port; off: none)"},
+      {"monitor_report_ms", "1000", "period of this POP's summary to the DC's admin API",
+       Knob::kInt},
       {"log_level", "info", "debug, info, warn or error"},
   };
 }
@@ -84,7 +89,9 @@ class PopDaemon {
     loop_.OnSignal(SIGTERM, [this] { Shutdown(); });
     loop_.OnSignal(SIGINT, [this] { Shutdown(); });
     RegisterWithDc();
-    MS_INFO("pop", "ready", "listen=" + listen_addr_ + " pop_id=" + cfg_.Str("pop_id") +
+    StartMonitoring();
+    MS_INFO("pop", "ready", "listen=" + listen_addr_ + " metrics=" + metrics_addr_ +
+                                " pop_id=" + cfg_.Str("pop_id") +
                                 " region=" + cfg_.Str("region"));
     loop_.Run();
     return 0;
@@ -117,7 +124,8 @@ class PopDaemon {
   void Shutdown() {
     MS_INFO("pop", "shutting down", "");
     listener_.Close();
-    for (auto& [id, c] : conns_) c.conn->Close(Unavailable("shutting down"));
+    auto conns = conns_;  // Close() runs OnClose, which erases from conns_
+    for (auto& [id, c] : conns) c.conn->Close(Unavailable("shutting down"));
     pops_.CloseAll();
     dc_.CloseAll();
     loop_.Stop();
@@ -163,6 +171,7 @@ class PopDaemon {
     if (it == conns_.end()) return;
     Peer peer = it->second.peer;
     conns_.erase(it);
+    metrics_.ForgetConnection(c->tag);
     if (peer.role == pb::ROLE_GATEWAY) {
       auto g = gateway_conn_.find(peer.node_id);
       if (g != gateway_conn_.end() && g->second == c->tag) {
@@ -170,6 +179,7 @@ class PopDaemon {
         MS_INFO("pop", "gateway disconnected", "gateway=" + std::to_string(peer.node_id) +
                                                    " reason=\"" + why.message() + "\"");
         core_.OnGatewayDown(loop_.NowMs(), peer.node_id);
+        TrackGateway(peer.node_id, peer.subscriber, false, 0);
         Flush();
       }
     }
@@ -182,6 +192,7 @@ class PopDaemon {
     if (it->second.peer.role == pb::ROLE_UNKNOWN)
       return c->ReplyError(env.request_id(),
                            Status(Code::kPermissionDenied, "say Hello before anything else"));
+    metrics_.Hold(c->tag, env.request_id(), metrics_.Received(env));
     core_.OnRequest(loop_.NowMs(), it->second.peer, env);
     Flush();
   }
@@ -204,6 +215,7 @@ class PopDaemon {
         if (oc != conns_.end()) oc->second.conn->Close(Unavailable("replaced by a new connection"));
       }
       gateway_conn_[h.node_id()] = conn.conn->tag;
+      TrackGateway(h.node_id(), h.subscriber(), true, h.store_bytes_free());
       MS_INFO("pop", "gateway registered", "gateway=" + std::to_string(h.node_id()) +
                                                " free_bytes=" + std::to_string(h.store_bytes_free()));
       core_.OnGatewayUp(loop_.NowMs(),
@@ -228,12 +240,14 @@ class PopDaemon {
   void SendReply(OutReply& r) {
     auto it = conns_.find(r.conn_id);
     if (it == conns_.end()) return;  // requester went away; nothing to deliver to
+    metrics_.ReleaseHeld(r.conn_id, r.request_id, r.msg);
     it->second.conn->Reply(r.request_id, std::move(r.msg));
   }
 
   void SendCall(OutCall& c) {
     Token t = c.token;
-    auto done = [this, t](Result<pb::Envelope> r) {
+    auto done = [this, t, mc = MonitorCall(c)](Result<pb::Envelope> r) {
+      MonitorCallDone(mc, r);
       core_.OnCallDone(loop_.NowMs(), t, std::move(r));
       Flush();
     };
@@ -271,13 +285,149 @@ class PopDaemon {
     while (!pending_jobs_.empty()) {
       Job& j = pending_jobs_.front();
       Token t = j.token;
-      Status st = loop_.QueueWork(j.run, [this, t] {
+      Status st = loop_.QueueWork(TimedJob(j.run), [this, t] {
         core_.OnJobDone(loop_.NowMs(), t);
         Flush();
       });
       if (!st.ok()) break;  // pool busy: retried when a job finishes
       pending_jobs_.pop_front();
     }
+  }
+
+  // ---- monitoring (issue 8): /metrics, and the summary for the DC's admin API ----
+  static std::vector<std::string> ServedTypes() {
+    return {"put_chunk", "put_commit", "get_version", "get_chunk", "list_objects",
+            "get_placement", "store_chunk", "commit_version", "fetch_version", "fetch_chunk",
+            "finalize_version", "acquire_lock", "renew_lock", "release_lock"};
+  }
+  static std::vector<std::string> CalledTypes() {
+    return {"store_chunk", "commit_version", "fetch_version", "fetch_chunk", "finalize_version",
+            "acquire_lock", "renew_lock", "release_lock", "claim_name", "lookup_name",
+            "list_objects", "report_version", "store_fragment", "fetch_fragment"};
+  }
+
+  void StartMonitoring() {
+    auto bound = metrics_.Serve(cfg_.Str("metrics_listen"));
+    if (!bound.ok()) FatalExit("metrics_listen", bound.status().ToString().c_str());
+    metrics_addr_ = bound.value();
+    MetricsRegistry& r = metrics_.registry();
+    r.AddGaugeFn("mistore_cluster_map_epoch", "Epoch of the cluster map this node holds.",
+                 [this] { return double(core_.cluster_map().epoch()); });
+    r.AddGaugeFn("mistore_pop_gateways", "Gateways of this POP's region, by state.",
+                 [this] { return double(gateway_conn_.size()); }, {{"state", "connected"}});
+    r.AddGaugeFn("mistore_pop_gateways", "Gateways of this POP's region, by state.",
+                 [this] { return double(monitor_gateways_.size() - gateway_conn_.size()); },
+                 {{"state", "lost"}});
+    r.AddGaugeFn("mistore_pop_placements_in_flight", "Chunks being placed on gateways now.",
+                 [this] { return double(core_.placements_in_flight()); });
+    r.AddGaugeFn("mistore_pop_placement_queue_chunks",
+                 "Chunks waiting for placement (not yet at full redundancy).",
+                 [this] { return double(core_.placement_queue_size()); });
+    r.AddGaugeFn("mistore_pop_lock_objects", "Objects with lock state at this POP (as primary).",
+                 [this] { return double(core_.locks().objects()); });
+    r.AddGaugeFn("mistore_pop_entry_locks_held", "Locks held through this POP for its clients.",
+                 [this] { return double(core_.entry_locks_held()); });
+    r.AddGaugeFn("mistore_pop_jobs_queued", "Erasure-coding jobs waiting for the worker pool.",
+                 [this] { return double(pending_jobs_.size()); });
+    r.AddGaugeFn("mistore_pop_jobs_in_flight", "Erasure-coding jobs on the worker pool.",
+                 [this] { return double(loop_.work_in_flight()); });
+    r.AddGaugeFn("mistore_pop_connections", "Open connections from gateways and POPs.",
+                 [this] { return double(conns_.size()); });
+    fragments_placed_ = &r.AddCounter("mistore_pop_fragments_placed_total",
+                                      "Fragments that gateways acknowledged storing.");
+    fragment_bytes_placed_ = &r.AddCounter("mistore_pop_fragment_placed_bytes_total",
+                                           "Bytes of fragments that gateways acknowledged storing.");
+    job_seconds_ = &r.AddHistogram("mistore_pop_job_duration_seconds",
+                                   "Time erasure-coding jobs ran on the worker pool, in seconds.",
+                                   LatencyBuckets());
+    loop_.Every(uint64_t(cfg_.Int("monitor_report_ms")), [this] { ReportToDc(); });
+  }
+
+  // The job runs on libuv's worker pool: it only touches the histogram's atomics.
+  std::function<void()> TimedJob(std::function<void()> run) {
+    return [run = std::move(run), h = job_seconds_] {
+      auto t0 = DaemonMetrics::Clock::now();
+      run();
+      h->Observe(std::chrono::duration<double>(DaemonMetrics::Clock::now() - t0).count());
+    };
+  }
+
+  struct MonitoredCall {
+    DaemonMetrics::Op op;
+    uint32_t gateway = 0;  // a StoreFragment to this gateway
+    uint64_t fragment_bytes = 0;
+  };
+  MonitoredCall MonitorCall(const OutCall& c) {
+    MonitoredCall mc{metrics_.Calling(c.msg)};
+    if (c.to.kind == Dest::kGateway && c.msg.has_store_fragment()) {
+      mc.gateway = c.to.id;
+      mc.fragment_bytes = c.msg.store_fragment().fragment().size();
+    }
+    return mc;
+  }
+  void MonitorCallDone(const MonitoredCall& mc, const Result<pb::Envelope>& r) {
+    metrics_.CallDone(mc.op, r);
+    if (mc.gateway == 0 || !r.ok() || r->has_error()) return;
+    fragments_placed_->Inc();
+    fragment_bytes_placed_->Inc(mc.fragment_bytes);
+    auto it = monitor_gateways_.find(mc.gateway);
+    if (it == monitor_gateways_.end()) return;
+    pb::MonitorGateway& g = it->second.info;
+    g.set_fragments_stored(g.fragments_stored() + 1);
+    g.set_fragment_bytes_stored(g.fragment_bytes_stored() + mc.fragment_bytes);
+  }
+
+  struct MonitoredGateway {
+    pb::MonitorGateway info;
+    uint64_t since_ms = 0;
+  };
+  void TrackGateway(uint32_t id, const std::string& subscriber, bool connected, uint64_t free) {
+    MonitoredGateway& g = monitor_gateways_[id];
+    g.info.set_gateway_id(id);
+    g.info.set_subscriber(subscriber);
+    g.info.set_connected(connected);
+    if (connected) g.info.set_store_bytes_free(free);
+    g.since_ms = loop_.NowMs();
+    if (monitor_gateways_.size() <= kMonitoredGatewaysMax) return;
+    auto oldest = monitor_gateways_.end();  // forget the longest-lost one
+    for (auto it = monitor_gateways_.begin(); it != monitor_gateways_.end(); ++it)
+      if (!it->second.info.connected() &&
+          (oldest == monitor_gateways_.end() || it->second.since_ms < oldest->second.since_ms))
+        oldest = it;
+    if (oldest != monitor_gateways_.end()) monitor_gateways_.erase(oldest);
+  }
+
+  void ReportToDc() {
+    if (report_in_flight_) return;
+    uint64_t now = loop_.NowMs();
+    pb::Envelope env;
+    pb::MonitorPopSummary* s = env.mutable_monitor_pop_summary();
+    s->set_pop_id(uint32_t(cfg_.Int("pop_id")));
+    s->set_region(cfg_.Str("region"));
+    s->set_version(kMistoreVersion);
+    s->set_uptime_ms(now - started_ms_);
+    s->set_k(uint32_t(cfg_.Int("k")));
+    s->set_m(uint32_t(cfg_.Int("m")));
+    s->set_map_epoch(core_.cluster_map().epoch());
+    for (auto& [id, g] : monitor_gateways_) {
+      pb::MonitorGateway* mg = s->add_gateways();
+      *mg = g.info;
+      mg->set_state_for_ms(now - g.since_ms);
+    }
+    s->set_placement_queue(core_.placement_queue_size());
+    s->set_placements_in_flight(core_.placements_in_flight());
+    s->set_lock_objects(core_.locks().objects());
+    s->set_entry_locks_held(core_.entry_locks_held());
+    s->set_jobs_queued(pending_jobs_.size());
+    s->set_jobs_in_flight(uint64_t(loop_.work_in_flight()));
+    s->set_requests_total(metrics_.requests_total());
+    s->set_request_errors_total(metrics_.request_errors_total());
+    s->set_request_seconds_total(metrics_.request_seconds_total());
+    s->set_received_bytes_total(metrics_.received_bytes());
+    s->set_sent_bytes_total(metrics_.sent_bytes());
+    report_in_flight_ = true;
+    dc_.Call(cfg_.Str("dc"), std::move(env),
+             [this](Result<pb::Envelope>) { report_in_flight_ = false; }, 3000);
   }
 
   const Config& cfg_;
@@ -294,6 +444,16 @@ class PopDaemon {
   std::map<uint32_t, uint64_t> gateway_conn_;
   std::deque<Job> pending_jobs_;
   bool dc_warned_ = false;
+  // ---- monitoring (issue 8)
+  static constexpr size_t kMonitoredGatewaysMax = 100000;
+  DaemonMetrics metrics_{&loop_, "pop", ServedTypes(), CalledTypes()};
+  std::string metrics_addr_;
+  Counter* fragments_placed_ = nullptr;
+  Counter* fragment_bytes_placed_ = nullptr;
+  Histogram* job_seconds_ = nullptr;
+  std::map<uint32_t, MonitoredGateway> monitor_gateways_;  // every gateway seen, bounded
+  bool report_in_flight_ = false;
+  uint64_t started_ms_ = loop_.NowMs();
 };
 
 }  // namespace

@@ -9,7 +9,7 @@ PACKAGES=(
   libuv1-dev libprotobuf-dev protobuf-compiler libsqlite3-dev libsodium-dev
   libjerasure-dev libgf-complete-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 procps
+  python3 procps prometheus chromium
 )
 
 missing=()

@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, builds the release
-# preset (assertions stay on) and runs every test (unit + system) with ctest.
+# preset (assertions stay on) and runs every test (unit, simulator, system)
+# with ctest; then cross-builds the gateway agent for armhf and runs its
+# unit tests under qemu-user, and checks the packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j2
 ctest --preset release -j2 --timeout 900 "$@"
+if [ "${MISTORE_SKIP_CROSS:-0}" != 1 ]; then
+  bash cross-toolchains/build.sh armhf
+  bash packaging/build-deb.sh all armhf
+  python3 tests/packaging/test_deb.py
+fi

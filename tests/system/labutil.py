@@ -12,12 +12,15 @@ Environment:
 """
 
 import atexit
+import base64
 import hashlib
 import importlib.machinery
 import importlib.util
+import json
 import os
 import re
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -25,6 +28,8 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -406,3 +411,300 @@ class LabTestCase(unittest.TestCase):
 
     def scratch(self, name):
         return os.path.join(self.lab.work, name)
+
+
+# ---------------------------------------------------------------- operators' view
+# Helpers for the metrics, admin API and dashboard tests (issue 8).
+
+_METRIC_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+-?\d+)?$')
+_LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxies
+
+
+def http_get(url, headers=None, timeout=10.0, method="GET"):
+    """GET url; returns (status, {lower-case header: value}, body bytes).
+    HTTP error statuses are returned, not raised."""
+    req = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with _HTTP.open(req, timeout=timeout) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def parse_metrics(text):
+    """Prometheus text format -> list of (name, {label: value}, float)."""
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _METRIC_RE.match(line)
+        if not m:
+            raise ValueError(f"unparsable metrics line: {line!r}")
+        labels = {k: v.encode().decode("unicode_escape") for k, v in _LABEL_RE.findall(m.group(2) or "")}
+        out.append((m.group(1), labels, float(m.group(3))))
+    return out
+
+
+def metric_value(samples, name, **labels):
+    """Sum of the samples called name whose labels include labels (None if none)."""
+    vals = [v for n, l, v in samples
+            if n == name and all(l.get(k) == str(want) for k, want in labels.items())]
+    return sum(vals) if vals else None
+
+
+def promtool_check_metrics(text):
+    """Runs `promtool check metrics` on text; (returncode, output), or None
+    when promtool is not installed."""
+    tool = shutil.which("promtool")
+    if not tool:
+        return None
+    p = subprocess.run([tool, "check", "metrics"], input=text.encode(), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    return p.returncode, p.stdout.decode(errors="replace")
+
+
+def lab_metrics(lab, node_id):
+    """The node's /metrics text (lab.json's metrics_url)."""
+    url = lab.node(node_id).get("metrics_url")
+    if not url:
+        raise AssertionError(f"{node_id} has no metrics_url in lab.json")
+    status, headers, body = http_get(url)
+    if status != 200:
+        raise AssertionError(f"GET {url}: HTTP {status}: {body[:200]!r}")
+    return body.decode()
+
+
+def lab_admin_token(lab):
+    with open(lab.reload()["admin_token_file"]) as f:
+        return f.read().strip()
+
+
+def lab_admin_url(lab):
+    url = lab.node("dc").get("admin_url")
+    if not url:
+        raise AssertionError("the DC has no admin_url in lab.json")
+    return url
+
+
+def lab_admin_get(lab, path, token=True):
+    """GET admin_url + path (path without the leading '/'); token: True for
+    the lab's token, a string for that one, None for no Authorization.
+    Returns (status, parsed JSON or None, headers)."""
+    headers = {}
+    if token is True:
+        token = lab_admin_token(lab)
+    if token is not None:
+        headers["Authorization"] = "Bearer " + token
+    status, hdrs, body = http_get(lab_admin_url(lab) + path.lstrip("/"), headers)
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        data = None
+    return status, data, hdrs
+
+
+def find_chromium():
+    for name in ("chromium", "chromium-browser"):
+        p = shutil.which(name)
+        if p:
+            return p
+    return None
+
+
+class _WebSocket:
+    """Just enough of RFC 6455 (client side, text frames) for the DevTools protocol."""
+
+    def __init__(self, url, timeout=30.0):
+        m = re.match(r"ws://([^/:]+):(\d+)(/.*)", url)
+        if not m:
+            raise ValueError(f"not a ws:// URL: {url}")
+        self.sock = socket.create_connection((m.group(1), int(m.group(2))), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {m.group(3)} HTTP/1.1\r\nHost: {m.group(1)}:{m.group(2)}\r\n"
+                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("DevTools closed the websocket handshake")
+            head += chunk
+        head, self.buf = head.split(b"\r\n\r\n", 1)
+        if b" 101 " not in head.split(b"\r\n")[0]:
+            raise ConnectionError(f"websocket handshake refused: {head[:200]!r}")
+
+    def _read(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise ConnectionError("DevTools websocket closed")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def send(self, text):
+        payload = text.encode()
+        head = bytes([0x81])
+        n = len(payload)
+        if n < 126:
+            head += bytes([0x80 | n])
+        elif n < 65536:
+            head += bytes([0x80 | 126]) + struct.pack(">H", n)
+        else:
+            head += bytes([0x80 | 127]) + struct.pack(">Q", n)
+        mask = os.urandom(4)
+        self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def recv(self):
+        message = b""
+        while True:
+            b0, b1 = self._read(2)
+            op, n = b0 & 0x0F, b1 & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", self._read(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", self._read(8))[0]
+            mask = self._read(4) if b1 & 0x80 else None
+            data = self._read(n)
+            if mask:
+                data = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+            if op == 0x8:
+                raise ConnectionError("DevTools websocket closed")
+            if op == 0x9:  # ping
+                self.sock.sendall(bytes([0x8A, 0x80]) + os.urandom(4))
+                continue
+            if op in (0x0, 0x1, 0x2):
+                message += data
+                if b0 & 0x80:
+                    return message.decode(errors="replace")
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class HeadlessChromium:
+    """Debian's chromium, headless, driven over the DevTools protocol with
+    the standard library only. One page; every artefact (profile, log,
+    screenshots) under workdir."""
+
+    FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--hide-scrollbars", "--window-size=1440,1000", "--remote-debugging-port=0"]
+
+    def __init__(self, workdir, binary=None):
+        self.workdir = workdir
+        self.binary = binary or find_chromium()
+        self.proc = None
+        self.ws = None
+        self.next_id = 1
+
+    def start(self, url, timeout=60.0):
+        profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=self.workdir)
+        self.log_path = os.path.join(self.workdir, "chromium.log")
+        logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([self.binary] + self.FLAGS + [f"--user-data-dir={profile}", url],
+                                     stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                     start_new_session=True, close_fds=True)
+        logf.close()
+        atexit.register(self.close)
+        port_file = os.path.join(profile, "DevToolsActivePort")
+        deadline = time.monotonic() + timeout
+        port = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"chromium exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                with open(port_file) as f:
+                    port = int(f.readline().strip())
+                break
+            except (OSError, ValueError):
+                time.sleep(0.1)
+        if not port:
+            raise AssertionError(f"chromium wrote no DevToolsActivePort in {timeout:g} s")
+        while time.monotonic() < deadline:
+            status, _, body = http_get(f"http://127.0.0.1:{port}/json/list")
+            pages = [t for t in json.loads(body) if t.get("type") == "page"] if status == 200 else []
+            if pages:
+                self.ws = _WebSocket(pages[0]["webSocketDebuggerUrl"])
+                return self
+            time.sleep(0.1)
+        raise AssertionError("chromium showed no page target")
+
+    def call(self, method, params=None, timeout=30.0):
+        msg_id = self.next_id
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params or {}}))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == msg_id:
+                if "error" in msg:
+                    raise AssertionError(f"DevTools {method}: {msg['error']}")
+                return msg.get("result", {})
+        raise AssertionError(f"DevTools {method}: no answer in {timeout:g} s")
+
+    def evaluate(self, expression):
+        """Value of a JavaScript expression in the page (promises awaited)."""
+        r = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True,
+                                           "awaitPromise": True})
+        if "exceptionDetails" in r:
+            raise AssertionError(f"page threw: {r['exceptionDetails']}")
+        return r.get("result", {}).get("value")
+
+    def wait_for(self, expression, timeout=30.0, what=None):
+        """Polls expression until it is truthy; returns its value."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                last = self.evaluate(expression)
+            except AssertionError as e:
+                if "navigated or closed" not in str(e) and "context" not in str(e):
+                    raise
+                last = None  # the page is being (re)loaded
+            if last:
+                return last
+            time.sleep(0.25)
+        raise AssertionError(f"timed out after {timeout:g} s waiting for {what or expression}; "
+                             f"last value {last!r}")
+
+    def navigate(self, url):
+        self.call("Page.navigate", {"url": url})
+
+    def reload(self):
+        self.call("Page.reload", {"ignoreCache": True})
+
+    def screenshot(self, path, full_page=True):
+        params = {"format": "png"}
+        if full_page:
+            m = self.call("Page.getLayoutMetrics")
+            size = m.get("cssContentSize") or m.get("contentSize")
+            params["captureBeyondViewport"] = True
+            params["clip"] = {"x": 0, "y": 0, "width": size["width"],
+                              "height": min(size["height"], 6000), "scale": 1}
+        data = self.call("Page.captureScreenshot", params, timeout=60)["data"]
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data))
+        return path
+
+    def close(self):
+        if self.ws:
+            self.ws.close()
+            self.ws = None
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=10)
+        self.proc = None

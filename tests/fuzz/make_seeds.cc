@@ -1,0 +1,179 @@
+// fuzz_make_seeds DIR: writes the seed corpora of the fuzz targets into
+// DIR/<target>/ with the real encoders, so seeds follow the formats. Run it
+// after a format change and commit the result (tests/fuzz/corpus/):
+//   build/release/bin/fuzz_make_seeds tests/fuzz/corpus
+// Each seed is small; the comments say which check each one reaches.
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "shared/core/assert.h"
+#include "shared/core/bytes.h"
+#include "shared/crypto/keys.h"
+#include "shared/erasure/chunk_codec.h"
+#include "shared/erasure/fragment.h"
+#include "shared/wire/envelope.h"
+#include "shared/wire/frame.h"
+
+namespace {
+
+using namespace mistore;
+
+std::string g_dir;
+
+void Write(const std::string& target, const std::string& name, const Bytes& b) {
+  const std::string d = g_dir + "/" + target;
+  mkdir(g_dir.c_str(), 0755);
+  mkdir(d.c_str(), 0755);
+  const std::string path = d + "/" + name;
+  FILE* f = std::fopen(path.c_str(), "wb");
+  MS_ASSERT(f != nullptr);
+  if (!b.empty()) MS_ASSERT(std::fwrite(b.data(), 1, b.size(), f) == b.size());
+  std::fclose(f);
+}
+Bytes Cat(Bytes a, const Bytes& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+Bytes Str(const std::string& s) { return Bytes(s.begin(), s.end()); }
+Bytes Pattern(size_t n, uint8_t salt) {
+  Bytes b(n);
+  for (size_t i = 0; i < n; i++) b[i] = uint8_t(i * 131 + salt);
+  return b;
+}
+
+void Fragments() {
+  const Bytes id = Pattern(32, 1);
+  auto frag = [&](size_t len, int k, int m, int index) {
+    return EncodeChunkToFragments(id, Pattern(len, 2).data(), len, k, m).value()[size_t(index)];
+  };
+  const Bytes mode0{0}, mode3{3}, mode2{2};
+  const Bytes small = frag(100, 2, 1, 0);
+  Write("fragment", "valid_k2_m1_data", Cat(mode0, small));
+  Write("fragment", "valid_k8_m4_parity", Cat(mode0, frag(3000, 8, 4, 9)));
+  Write("fragment", "valid_empty_chunk", Cat(mode0, frag(0, 1, 1, 0)));
+  Bytes t = small;
+  t.pop_back();
+  Write("fragment", "truncated_payload", Cat(mode0, t));
+  t = small;
+  t.push_back(0);
+  Write("fragment", "trailing_byte", Cat(mode0, t));
+  Write("fragment", "header_only_50", Cat(mode0, Bytes(small.begin(), small.begin() + 50)));
+  t = small;
+  t[0] = 'X';
+  Write("fragment", "bad_magic", Cat(mode0, t));
+  t = small;
+  t[4] = 2;  // format version 2; mode 2 fixes the header check
+  Write("fragment", "unknown_version", Cat(mode2, t));
+  t = small;
+  t[41] = 0;  // k = 0; mode 3 fixes both hashes: reaches the field checks
+  Write("fragment", "fixup_k_zero", Cat(mode3, t));
+  t = small;
+  t[56] = 9;  // payload length disagrees with the chunk length
+  Write("fragment", "fixup_bad_payload_len", Cat(mode3, t));
+  t = small;
+  t[110] ^= 1;  // payload bit flip: hash mismatch
+  Write("fragment", "payload_bitflip", Cat(mode0, t));
+}
+
+Bytes Frame(const pb::Envelope& env) { return EncodeEnvelopeFrame(env); }
+
+void Frames() {
+  pb::Envelope put;
+  put.set_request_id(7);
+  put.mutable_put_chunk()->set_subscriber("alice");
+  put.mutable_put_chunk()->set_chunk_id(std::string(32, 'i'));
+  put.mutable_put_chunk()->set_data(std::string(100, 'd'));
+  pb::Envelope get;
+  get.set_request_id(8);
+  get.mutable_get_version()->set_subscriber("alice");
+  get.mutable_get_version()->set_name_key(std::string(32, 'n'));
+  get.mutable_get_version()->set_version(3);
+  const pb::Envelope err = ErrorResponse(9, Corrupt("chunk does not match its id"));
+  const Bytes stream = Cat(Cat(Frame(put), Frame(get)), Frame(err));
+  // [limit byte][piece byte][stream]; limit 64 << 17 = 8 MiB.
+  Write("frame_envelope", "three_frames_whole", Cat(Bytes{17, 0}, stream));
+  Write("frame_envelope", "three_frames_pieces_of_7", Cat(Bytes{17, 7}, stream));
+  Bytes over;
+  EncodeFrame(Pattern(2000, 3).data(), 2000, &over);
+  Write("frame_envelope", "oversized_for_1KiB_limit", Cat(Bytes{4, 0}, over));
+  Bytes cut = Frame(put);
+  cut.resize(cut.size() - 10);
+  Write("frame_envelope", "truncated_frame", Cat(Bytes{17, 3}, cut));
+  Bytes junk;
+  EncodeFrame(Pattern(40, 4).data(), 40, &junk);
+  Write("frame_envelope", "undecodable_payload", Cat(Bytes{17, 0}, junk));
+  pb::Envelope empty;
+  empty.set_request_id(1);
+  Write("frame_envelope", "no_known_body", Cat(Bytes{17, 0}, Frame(empty)));
+  Bytes zero;
+  EncodeFrame(nullptr, 0, &zero);
+  Write("frame_envelope", "empty_frame", Cat(Bytes{0, 1}, zero));
+}
+
+void MasterKeys() {
+  MS_ASSERT(crypto::CryptoInit().ok());
+  const crypto::SecretBytes master = crypto::GenerateMasterKey();
+  auto wrap = [&](const char* pass) {
+    return crypto::WrapMasterKey(master, pass, crypto::kPwhashOpsMin, crypto::kPwhashMemMin).value();
+  };
+  const Bytes good = wrap("fuzz-passphrase");
+  Write("master_key", "valid_min_limits", good);
+  Write("master_key", "other_passphrase", wrap("not-the-fuzz-passphrase"));
+  Bytes t = good;
+  t[0] = 'X';
+  Write("master_key", "bad_magic", t);
+  t = good;
+  t[4] = 9;
+  Write("master_key", "unknown_version", t);
+  t = good;
+  t[5] = 2;
+  Write("master_key", "unknown_algorithm", t);
+  Write("master_key", "truncated", Bytes(good.begin(), good.begin() + 60));
+  t = good;
+  PutLe64(t.data() + 14, uint64_t{1} << 40);  // memlimit 1 TiB: rejected before Argon2id
+  Write("master_key", "memlimit_out_of_range", t);
+  t = good;
+  PutLe64(t.data() + 6, 0);  // opslimit 0
+  Write("master_key", "opslimit_zero", t);
+  t = good;
+  t[100] ^= 1;  // tag damaged
+  Write("master_key", "damaged_tag", t);
+}
+
+void Configs() {
+  const Bytes file{0}, args{1};
+  Write("config", "file_all_knobs",
+        Cat(file, Str("# sample\nlisten = 0.0.0.0:7000\nframe_bytes_max = 1048576\n\n"
+                      "fsync = false\n   data_dir =  /var/lib/mistore  \n")));
+  Write("config", "file_bad_int", Cat(file, Str("frame_bytes_max = 12x\n")));
+  Write("config", "file_bad_bool", Cat(file, Str("fsync = yes\n")));
+  Write("config", "file_unknown_knob", Cat(file, Str("listen = a\nsurprise = 1\n")));
+  Write("config", "file_no_equals", Cat(file, Str("listen 127.0.0.1:1\n")));
+  Write("config", "file_int_overflow", Cat(file, Str("frame_bytes_max = 99999999999999999999\n")));
+  Write("config", "file_crlf_and_empty_value", Cat(file, Str("data_dir =\r\nfsync = true\r\n")));
+  const std::string a = std::string("--listen=1.2.3.4:5") + '\0' + "--fsync" + '\0' + "positional" +
+                        '\0' + "--frame-bytes-max" + '\0' + "4096";
+  Write("config", "args_mixed", Cat(args, Str(a)));
+  Write("config", "args_missing_value", Cat(args, Str("--data-dir")));
+  Write("config", "args_unknown", Cat(args, Str(std::string("--nope=1") + '\0' + "x")));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
+    return 2;
+  }
+  g_dir = argv[1];
+  Fragments();
+  Frames();
+  MasterKeys();
+  Configs();
+  std::printf("seeds written under %s\n", g_dir.c_str());
+  return 0;
+}

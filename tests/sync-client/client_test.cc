@@ -1,0 +1,547 @@
+// Tests of the client library (sync-client/client.h): settings validation,
+// the write pipeline without the network (ChunkSealer: FastCDC cuts, keyed
+// chunk ids, sealing), and Client::Put / Client::Get against an in-process
+// fake gateway agent on loopback (chunking, the in-flight window, the
+// commit, round trips, tampering, edit locality through real chunk ids).
+#include "sync-client/client.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "shared/chunking/cdc.h"
+#include "shared/crypto/aead.h"
+#include "shared/crypto/keys.h"
+#include "shared/store/file_util.h"
+#include "shared/uvio/connection.h"
+#include "shared/uvio/loop.h"
+
+namespace mistore {
+namespace {
+
+constexpr size_t kKiB = 1024;
+constexpr size_t kMiB = 1024 * 1024;
+
+// splitmix64 bytes (little-endian words), any length.
+Bytes RandomBytes(uint64_t seed, size_t n) {
+  Bytes b(n);
+  uint64_t state = seed;
+  for (size_t i = 0; i < n; i += 8) {
+    state += 0x9e3779b97f4a7c15ULL;
+    uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    uint8_t w[8];
+    PutLe64(w, z);
+    std::memcpy(b.data() + i, w, std::min<size_t>(8, n - i));
+  }
+  return b;
+}
+
+// A reader over an in-memory buffer returning at most `cap` (or `step`)
+// bytes per call.
+CdcStream::Reader MemoryReader(const Bytes& data, size_t* off, size_t step = SIZE_MAX) {
+  return [&data, off, step](uint8_t* buf, size_t cap) -> Result<size_t> {
+    size_t n = std::min({cap, step, data.size() - *off});
+    std::memcpy(buf, data.data() + *off, n);
+    *off += n;
+    return n;
+  };
+}
+
+std::string TempDir() {
+  char tmpl[] = "/tmp/mistore-client-test-XXXXXX";
+  const char* d = mkdtemp(tmpl);
+  EXPECT_NE(d, nullptr);
+  return d ? d : "/tmp";
+}
+
+void WriteFile(const std::string& path, const Bytes& data) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr) << path;
+  if (!data.empty()) {
+    ASSERT_EQ(std::fwrite(data.data(), 1, data.size(), f), data.size());
+  }
+  std::fclose(f);
+}
+
+// ---------------------------------------------------------------- settings
+
+TEST(ClientSettingsTest, DefaultsAreValidAndUseFastCdcDefaults) {
+  ClientSettings s;
+  EXPECT_TRUE(s.Validate().ok());
+  EXPECT_EQ(s.chunking.min_bytes, 256 * kKiB);
+  EXPECT_EQ(s.chunking.avg_bytes, 1 * kMiB);
+  EXPECT_EQ(s.chunking.max_bytes, 4 * kMiB);
+  EXPECT_EQ(s.chunking.max_bytes, kClientChunkBytesMax);
+  // A sealed maximal chunk and its envelope fit one frame.
+  EXPECT_LT(kClientChunkBytesMax + crypto::kSealOverhead + 4 * kKiB, kFrameBytesMaxDefault);
+}
+
+TEST(ClientSettingsTest, RejectsBadSettings) {
+  auto expect_bad = [](ClientSettings s, const char* what) {
+    Status st = s.Validate();
+    EXPECT_EQ(st.code(), Code::kInvalidArgument) << what;
+    EXPECT_FALSE(st.message().empty()) << what;
+  };
+  ClientSettings s;
+  s.chunking = {1 * kMiB, 4 * kMiB, 8 * kMiB};  // max above the frame budget
+  expect_bad(s, "max_bytes 8 MiB");
+  s = {};
+  s.chunking = {64, 192, 256};  // avg not a power of two
+  expect_bad(s, "avg not a power of two");
+  s = {};
+  s.window = 0;
+  expect_bad(s, "window 0");
+  s = {};
+  s.read_block = 0;
+  expect_bad(s, "read_block 0");
+  s = {};
+  s.read_block = 65 * kMiB;
+  expect_bad(s, "read_block 65 MiB");
+}
+
+TEST(ClientSettingsTest, OpenRejectsBadSettingsBeforeTouchingTheKeyFile) {
+  ClientSettings s;
+  s.key_file = "/nonexistent/for/sure/master.key";
+  s.window = 0;
+  auto c = Client::Open(s, "pw");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), Code::kInvalidArgument) << c.status().ToString();
+}
+
+// ---------------------------------------------------------------- ChunkSealer
+
+struct Keys {
+  crypto::SecretBytes id_key = crypto::SecretBytes::Random(32);
+  crypto::SecretBytes seal_key = crypto::SecretBytes::Random(32);
+};
+
+TEST(ChunkSealerTest, ChunksAreCdcCutsWithKeyedIdsAndSealedUnderTheId) {
+  ASSERT_TRUE(crypto::CryptoInit().ok());
+  Keys keys;
+  const Bytes data = RandomBytes(11, 9 * kMiB + 123);
+  const CdcParams p;  // production defaults
+  const std::vector<size_t> ends = ChunkBoundaries(data.data(), data.size(), p);
+  ASSERT_GE(ends.size(), 5u);
+  for (size_t step : {size_t{4096}, size_t{1} << 20, SIZE_MAX}) {
+    for (size_t read_block : {size_t{64} * kKiB, size_t{1} << 20}) {
+      SCOPED_TRACE("step " + std::to_string(step) + " read_block " + std::to_string(read_block));
+      size_t off = 0;
+      ChunkSealer sealer(keys.id_key, keys.seal_key, p, MemoryReader(data, &off, step), read_block);
+      SealedChunk c;
+      size_t i = 0;
+      uint64_t pos = 0;
+      for (;;) {
+        Result<bool> more = sealer.Next(&c);
+        ASSERT_TRUE(more.ok()) << more.status().ToString();
+        if (!*more) break;
+        ASSERT_LT(i, ends.size());
+        EXPECT_EQ(c.offset, pos);
+        EXPECT_EQ(pos + c.plain_len, ends[i]) << "chunk " << i;
+        const uint8_t* plain = data.data() + pos;
+        EXPECT_EQ(c.id, crypto::KeyedHash32(keys.id_key, plain, c.plain_len));
+        ASSERT_EQ(c.sealed.size(), c.plain_len + crypto::kSealOverhead);
+        const auto* sealed = reinterpret_cast<const uint8_t*>(c.sealed.data());
+        Result<Bytes> opened =
+            crypto::Open(keys.seal_key, sealed, c.sealed.size(), c.id.data(), c.id.size());
+        ASSERT_TRUE(opened.ok());
+        EXPECT_TRUE(std::equal(opened->begin(), opened->end(), plain));
+        // The id is bound: another id as associated data does not open.
+        Bytes other = c.id;
+        other[0] ^= 1;
+        EXPECT_FALSE(crypto::Open(keys.seal_key, sealed, c.sealed.size(), other.data(), 32).ok());
+        pos += c.plain_len;
+        i++;
+        EXPECT_EQ(sealer.bytes_out(), pos);
+      }
+      EXPECT_EQ(i, ends.size());
+      EXPECT_EQ(pos, data.size());
+      EXPECT_TRUE(c.sealed.empty());
+    }
+  }
+}
+
+TEST(ChunkSealerTest, IdsAreDeterministicPerKeyAndSealsAreNot) {
+  ASSERT_TRUE(crypto::CryptoInit().ok());
+  Keys a, b;
+  const Bytes data = RandomBytes(12, 3 * kMiB);
+  auto run = [&](const Keys& k) {
+    size_t off = 0;
+    ChunkSealer sealer(k.id_key, k.seal_key, CdcParams{}, MemoryReader(data, &off));
+    std::vector<SealedChunk> out;
+    SealedChunk c;
+    for (;;) {
+      Result<bool> more = sealer.Next(&c);
+      if (!more.ok() || !more.value()) break;
+      out.push_back(c);
+    }
+    return out;
+  };
+  const auto a1 = run(a), a2 = run(a), b1 = run(b);
+  ASSERT_EQ(a1.size(), a2.size());
+  ASSERT_EQ(a1.size(), b1.size());  // cuts depend on content only
+  for (size_t i = 0; i < a1.size(); i++) {
+    EXPECT_EQ(a1[i].id, a2[i].id) << "same user, same chunk: same id (dedup)";
+    EXPECT_NE(a1[i].sealed, a2[i].sealed) << "random nonce: sealing twice differs";
+    EXPECT_NE(a1[i].id, b1[i].id) << "another user's id key: unrelated id";
+  }
+}
+
+TEST(ChunkSealerTest, EmptyStreamAndReaderErrors) {
+  ASSERT_TRUE(crypto::CryptoInit().ok());
+  Keys keys;
+  {
+    ChunkSealer sealer(keys.id_key, keys.seal_key, CdcParams{},
+                       [](uint8_t*, size_t) -> Result<size_t> { return size_t{0}; });
+    SealedChunk c;
+    Result<bool> more = sealer.Next(&c);
+    ASSERT_TRUE(more.ok());
+    EXPECT_FALSE(*more);
+    EXPECT_EQ(sealer.bytes_out(), 0u);
+  }
+  {
+    int calls = 0;
+    ChunkSealer sealer(keys.id_key, keys.seal_key, CdcParams{},
+                       [&](uint8_t* buf, size_t cap) -> Result<size_t> {
+                         if (++calls == 3) return IoError("disk on fire");
+                         std::memset(buf, calls, cap);
+                         return cap;
+                       });
+    SealedChunk c;
+    Result<bool> more = sealer.Next(&c);
+    ASSERT_FALSE(more.ok());
+    EXPECT_EQ(more.status().code(), Code::kIo);
+    EXPECT_FALSE(sealer.Next(&c).ok()) << "the error sticks";
+    EXPECT_EQ(calls, 3);
+  }
+}
+
+// ---------------------------------------------------------------- fake agent
+
+// A gateway agent stand-in on its own thread and event loop: stores sealed
+// chunks and committed versions in memory, answers PutChunk after a short
+// delay (so the client's window fills), and serves GetVersion / GetChunk.
+class FakeAgent {
+ public:
+  FakeAgent() {
+    std::promise<std::string> addr;
+    auto fut = addr.get_future();
+    thread_ = std::thread([this, &addr] { Run(&addr); });
+    addr_ = fut.get();
+  }
+  ~FakeAgent() {
+    stop_ = true;
+    thread_.join();
+  }
+  const std::string& addr() const { return addr_; }
+
+  // Fails the n-th PutChunk (1-based) with kUnavailable.
+  void FailPutChunk(int n) { fail_put_chunk_ = n; }
+  // Flips one byte of every stored chunk served by GetChunk for `id`.
+  void TamperWith(const std::string& id) {
+    std::lock_guard<std::mutex> l(mu_);
+    tamper_.insert(id);
+  }
+
+  struct Stats {
+    int put_chunks = 0;
+    int commits = 0;
+    size_t max_outstanding = 0;
+    std::vector<std::string> chunk_ids;  // in arrival order
+    std::vector<size_t> sealed_sizes;
+    std::vector<std::string> commit_chunk_ids;  // of the last commit
+    uint64_t commit_size = 0;
+  };
+  Stats stats() {
+    std::lock_guard<std::mutex> l(mu_);
+    return stats_;
+  }
+
+ private:
+  void Run(std::promise<std::string>* addr) {
+    EventLoop loop;
+    std::vector<Connection::Ptr> conns;
+    Listener listener(&loop, ConnectionLimits{}, [&](const Connection::Ptr& c) {
+      conns.push_back(c);
+      c->set_on_request([this, &loop](const Connection::Ptr& c, pb::Envelope&& env) {
+        Handle(&loop, c, std::move(env));
+      });
+    });
+    Result<std::string> bound = listener.Listen("127.0.0.1:0");
+    addr->set_value(bound.ok() ? *bound : "");  // the client then fails to dial
+    if (!bound.ok()) return;
+    TimerId poll = 0;
+    poll = loop.Every(5, [&] {
+      if (!stop_) return;
+      for (auto& c : conns) c->Close(Unavailable("fake agent done"));
+      listener.Close();
+      loop.Cancel(poll);
+      loop.Stop();
+    });
+    loop.Run();
+  }
+
+  void Handle(EventLoop* loop, const Connection::Ptr& c, pb::Envelope&& env) {
+    const uint64_t rid = env.request_id();
+    pb::Envelope reply;
+    std::lock_guard<std::mutex> l(mu_);
+    switch (env.body_case()) {
+      case pb::Envelope::kPutChunk: {
+        stats_.put_chunks++;
+        const auto& pc = env.put_chunk();
+        stats_.chunk_ids.push_back(pc.chunk_id());
+        stats_.sealed_sizes.push_back(pc.data().size());
+        chunks_[pc.chunk_id()] = pc.data();
+        const bool fail = stats_.put_chunks == fail_put_chunk_;
+        outstanding_++;
+        stats_.max_outstanding = std::max(stats_.max_outstanding, outstanding_);
+        loop->After(2, [this, c, rid, fail] {
+          {
+            std::lock_guard<std::mutex> l(mu_);
+            outstanding_--;
+          }
+          if (fail) {
+            c->ReplyError(rid, Unavailable("injected PutChunk failure"));
+          } else {
+            pb::Envelope r;
+            r.mutable_empty();
+            c->Reply(rid, std::move(r));
+          }
+        });
+        return;
+      }
+      case pb::Envelope::kPutCommit: {
+        const auto& pc = env.put_commit();
+        stats_.commits++;
+        stats_.commit_chunk_ids.assign(pc.chunk_ids().begin(), pc.chunk_ids().end());
+        stats_.commit_size = pc.size_bytes();
+        for (const auto& id : pc.chunk_ids()) {
+          if (!chunks_.count(id)) {
+            c->ReplyError(rid, NotFound("chunk not staged"));
+            return;
+          }
+        }
+        pb::VersionInfo& v = versions_[pc.name_key()];
+        Oid oid{1, 2, 3, 4};
+        v.set_oid(ToStr(oid.Encode()));
+        v.set_version(v.version() + 1);
+        v.set_size_bytes(pc.size_bytes());
+        v.set_manifest_sealed(pc.manifest_sealed());
+        v.mutable_chunk_ids()->CopyFrom(pc.chunk_ids());
+        v.set_name_sealed(pc.name_sealed());
+        v.set_subscriber(pc.subscriber());
+        v.set_name_key(pc.name_key());
+        reply.mutable_put_reply()->set_oid(v.oid());
+        reply.mutable_put_reply()->set_version(v.version());
+        break;
+      }
+      case pb::Envelope::kGetVersion: {
+        auto it = versions_.find(env.get_version().name_key());
+        if (it == versions_.end()) {
+          c->ReplyError(rid, NotFound("no such name"));
+          return;
+        }
+        *reply.mutable_version_info() = it->second;
+        break;
+      }
+      case pb::Envelope::kGetChunk: {
+        auto it = chunks_.find(env.get_chunk().chunk_id());
+        if (it == chunks_.end()) {
+          c->ReplyError(rid, NotFound("no such chunk"));
+          return;
+        }
+        std::string data = it->second;
+        if (tamper_.count(it->first)) data[data.size() / 2] ^= 0x40;
+        reply.mutable_chunk_data()->set_data(std::move(data));
+        break;
+      }
+      default:
+        c->ReplyError(rid, ProtocolError("fake agent: unexpected message"));
+        return;
+    }
+    c->Reply(rid, std::move(reply));
+  }
+
+  static std::string ToStr(const Bytes& b) { return std::string(b.begin(), b.end()); }
+
+  std::thread thread_;
+  std::string addr_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> fail_put_chunk_{0};
+  std::mutex mu_;
+  Stats stats_;
+  size_t outstanding_ = 0;
+  std::map<std::string, std::string> chunks_;
+  std::map<std::string, pb::VersionInfo> versions_;
+  std::set<std::string> tamper_;
+};
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = TempDir();
+    s_.agent_addr = agent_.addr();
+    s_.subscriber = "alice";
+    s_.key_file = dir_ + "/master.key";
+    s_.state_dir = dir_;
+    s_.call_timeout_ms = 10000;
+    ASSERT_TRUE(Client::Init(s_, "pw", /*fast_kdf=*/true).ok());
+  }
+  void TearDown() override {
+    std::string cmd = "rm -rf '" + dir_ + "'";
+    EXPECT_EQ(std::system(cmd.c_str()), 0);
+  }
+  std::unique_ptr<Client> Open() {
+    auto c = Client::Open(s_, "pw");
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? std::move(c.value()) : nullptr;
+  }
+  Result<Bytes> GetAll(Client* c, const std::string& name) {
+    Bytes out;
+    auto info = c->Get(name, 0, [&](const uint8_t* p, size_t n) {
+      out.insert(out.end(), p, p + n);
+      return Status::Ok();
+    });
+    if (!info.ok()) return info.status();
+    return out;
+  }
+
+  FakeAgent agent_;
+  std::string dir_;
+  ClientSettings s_;
+};
+
+TEST_F(ClientTest, PutCutsWithFastCdcKeepsTheWindowAndGetRoundTrips) {
+  s_.chunking = {16 * kKiB, 64 * kKiB, 256 * kKiB};  // many chunks, quickly
+  s_.window = 3;
+  const Bytes data = RandomBytes(21, 3 * kMiB + 777);
+  const std::string path = dir_ + "/file";
+  WriteFile(path, data);
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  auto put = client->Put(path, "doc");
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+
+  const std::vector<size_t> ends = ChunkBoundaries(data.data(), data.size(), s_.chunking);
+  EXPECT_EQ(put->chunks, ends.size());
+  EXPECT_EQ(put->size_bytes, data.size());
+  EXPECT_EQ(put->version, 1u);
+  FakeAgent::Stats st = agent_.stats();
+  ASSERT_EQ(st.put_chunks, int(ends.size()));
+  EXPECT_EQ(st.commits, 1);
+  EXPECT_EQ(st.commit_size, data.size());
+  EXPECT_EQ(st.commit_chunk_ids, st.chunk_ids) << "commit lists every chunk, in order";
+  size_t prev = 0;
+  for (size_t i = 0; i < ends.size(); i++) {
+    EXPECT_EQ(st.sealed_sizes[i], ends[i] - prev + crypto::kSealOverhead) << "chunk " << i;
+    prev = ends[i];
+  }
+  EXPECT_EQ(st.max_outstanding, s_.window) << "the window fills but is never exceeded";
+
+  Result<Bytes> got = GetAll(client.get(), "doc");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(*got == data);
+}
+
+TEST_F(ClientTest, DefaultChunkingRoundTripsEmptySmallAndMultiChunkFiles) {
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  for (size_t size : {size_t{0}, size_t{1}, 256 * kKiB, 9 * kMiB + 5}) {
+    const Bytes data = RandomBytes(30 + size, size);
+    const std::string path = dir_ + "/f" + std::to_string(size);
+    WriteFile(path, data);
+    const std::string name = "n" + std::to_string(size);
+    auto put = client->Put(path, name);
+    ASSERT_TRUE(put.ok()) << put.status().ToString();
+    EXPECT_EQ(put->chunks, ChunkBoundaries(data.data(), data.size()).size()) << size;
+    Result<Bytes> got = GetAll(client.get(), name);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_TRUE(*got == data) << size;
+  }
+}
+
+// The point of content-defined chunking, end to end: a new version of a
+// file with one byte inserted in the middle produces at most two chunk ids
+// the old version did not have.
+TEST_F(ClientTest, OneByteInsertChangesAtMostTwoChunkIds) {
+  const Bytes v1 = RandomBytes(40, 24 * kMiB);
+  Bytes v2 = v1;
+  v2.insert(v2.begin() + 13 * kMiB + 4321, uint8_t{0x5a});
+  WriteFile(dir_ + "/v1", v1);
+  WriteFile(dir_ + "/v2", v2);
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Put(dir_ + "/v1", "big").ok());
+  const std::vector<std::string> ids1 = agent_.stats().commit_chunk_ids;
+  auto put2 = client->Put(dir_ + "/v2", "big");
+  ASSERT_TRUE(put2.ok());
+  EXPECT_EQ(put2->version, 2u);
+  const std::vector<std::string> ids2 = agent_.stats().commit_chunk_ids;
+  const std::set<std::string> old(ids1.begin(), ids1.end());
+  int fresh = 0;
+  for (const auto& id : ids2) fresh += old.count(id) ? 0 : 1;
+  EXPECT_GE(ids1.size(), 15u);
+  EXPECT_GE(fresh, 1);
+  EXPECT_LE(fresh, 2) << "of " << ids2.size() << " chunks";
+  Result<Bytes> got = GetAll(client.get(), "big");
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(*got == v2);
+}
+
+TEST_F(ClientTest, TamperedChunkFailsTheGetLoudly) {
+  const Bytes data = RandomBytes(50, 3 * kMiB);
+  WriteFile(dir_ + "/f", data);
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Put(dir_ + "/f", "t").ok());
+  const auto ids = agent_.stats().commit_chunk_ids;
+  ASSERT_GE(ids.size(), 2u);
+  agent_.TamperWith(ids[1]);
+  Bytes out;
+  auto info = client->Get("t", 0, [&](const uint8_t* p, size_t n) {
+    out.insert(out.end(), p, p + n);
+    return Status::Ok();
+  });
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.status().code(), Code::kCorrupt) << info.status().ToString();
+  EXPECT_LT(out.size(), data.size()) << "nothing after the bad chunk is delivered";
+}
+
+TEST_F(ClientTest, FailedPutChunkFailsThePutWithoutACommit) {
+  s_.chunking = {16 * kKiB, 64 * kKiB, 256 * kKiB};
+  const Bytes data = RandomBytes(60, 2 * kMiB);
+  WriteFile(dir_ + "/f", data);
+  agent_.FailPutChunk(3);
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  auto put = client->Put(dir_ + "/f", "x");
+  ASSERT_FALSE(put.ok());
+  EXPECT_EQ(put.status().code(), Code::kUnavailable) << put.status().ToString();
+  EXPECT_EQ(agent_.stats().commits, 0);
+}
+
+TEST_F(ClientTest, PutOfAMissingFileOrADirectoryFails) {
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  EXPECT_EQ(client->Put(dir_ + "/missing", "m").status().code(), Code::kNotFound);
+  EXPECT_EQ(client->Put(dir_, "d").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(agent_.stats().put_chunks, 0);
+}
+
+}  // namespace
+}  // namespace mistore
