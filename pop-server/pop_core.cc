@@ -157,6 +157,8 @@ void PopCore::OnTick(uint64_t now_ms) {
   PumpPlacement();
   ReportVersions();
   TickLocks();
+  for (auto it = upload_pins_.begin(); it != upload_pins_.end();)
+    it = it->second <= now_ms_ ? upload_pins_.erase(it) : std::next(it);
 }
 
 // ---------------------------------------------------------------------------
@@ -476,7 +478,7 @@ void PopCore::EvictIfNeeded() {
   if (held <= p_.cache_bytes_max) return;
   for (auto& [key, size] : store_->EvictionCandidates(256 + pinned_.size())) {
     if (held <= p_.cache_bytes_max) break;
-    if (pinned_.count(key)) continue;
+    if (pinned_.count(key) || upload_pins_.count(key)) continue;
     if (store_->DropChunkData(key).ok()) held -= std::min(held, size);
   }
 }

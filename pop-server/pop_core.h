@@ -53,6 +53,8 @@ struct PopParams {
   size_t lock_waiters_max = 64;     // per object
   size_t version_cache_entries_max = 4096;
   bool place_fragments = true;      // false for the DC standing in as a replica
+  uint64_t upload_pin_ms = 600000;  // uploaded chunks wait this long for their commit
+  size_t upload_pins_max = 100000;
 };
 
 // Destination of an outgoing call.
@@ -242,6 +244,9 @@ class PopCore {
   std::set<ChunkKey> queued_or_placing_;
   std::set<ChunkKey> placing_;
   std::map<ChunkKey, int> pinned_;  // chunks an in-flight push still needs
+  // Chunks a client uploaded for a commit still to come: kept from eviction
+  // until that commit (or upload_pin_ms); bounded by upload_pins_max.
+  std::map<ChunkKey, uint64_t> upload_pins_;  // -> expiry (ms)
   LockTable locks_;                 // this POP as primary
   struct LockWaiter {
     Bytes oid;

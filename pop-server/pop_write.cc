@@ -50,6 +50,7 @@ void PopCore::HandlePutCommit(const Incoming& in, const Peer& from, const pb::Pu
     info.set_subscriber(commit.subscriber());
     info.set_write_id(commit.write_id());
     auto finish = [this, in, o, commit](Result<uint64_t> v) {
+      for (auto& id : commit.chunk_ids()) upload_pins_.erase(ChunkKey{commit.subscriber(), ToBytes(id)});
       if (!v.ok()) return ReplyError(in, v.status());
       if (o.primary_pop != p_.pop_id && o.backup_pop != p_.pop_id) {
         // Entry POP only: the uploaded chunks stay as evictable cache.
@@ -219,9 +220,13 @@ void PopCore::HandlePutChunk(const Incoming& in, const Peer& from, const pb::Put
   if (st.ok() && m.data().size() > p_.chunk_bytes_max)
     st = ResourceExhausted("chunk of " + std::to_string(m.data().size()) + " bytes exceeds " +
                            std::to_string(p_.chunk_bytes_max));
+  ChunkKey key{m.subscriber(), ToBytes(m.chunk_id())};
+  if (st.ok()) st = store_->PutChunk(key, ToBytes(m.data()), ChunkState::kStaged);
   if (st.ok()) {
-    st = store_->PutChunk(ChunkKey{m.subscriber(), ToBytes(m.chunk_id())}, ToBytes(m.data()),
-                          ChunkState::kStaged);
+    // A chunk that was already held (placed, or cached) keeps its state and
+    // could be evicted before its commit arrives: pin it until then.
+    if (upload_pins_.size() >= p_.upload_pins_max) upload_pins_.erase(upload_pins_.begin());
+    upload_pins_[key] = now_ms_ + p_.upload_pin_ms;
   }
   if (!st.ok()) return ReplyError(in, st);
   pb::Envelope r;

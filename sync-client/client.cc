@@ -11,6 +11,7 @@
 #include <deque>
 #include <map>
 #include <span>
+#include <unordered_set>
 
 #include "shared/crypto/aead.h"
 #include "shared/crypto/keys.h"
@@ -168,11 +169,17 @@ Result<bool> ChunkSealer::Next(SealedChunk* out) {
     out->id.clear();
     out->plain_len = 0;
     out->sealed.clear();
+    out->skipped = false;
     return false;
   }
   out->id = KeyedHash32(id_key_, plain.data(), plain.size());
   out->offset = stream_.last_chunk_offset();
   out->plain_len = plain.size();
+  out->skipped = skip_ && skip_(out->id);
+  if (out->skipped) {
+    out->sealed.clear();
+    return true;
+  }
   const Bytes sealed = Seal(seal_key_, plain.data(), plain.size(), out->id.data(), out->id.size());
   out->sealed.assign(reinterpret_cast<const char*>(sealed.data()), sealed.size());
   return true;
@@ -248,6 +255,10 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name) 
                        }
                      },
                      I.s.read_block);
+  // A chunk that repeats within the file is sealed and sent once; the
+  // manifest lists every occurrence.
+  std::unordered_set<std::string> sent;
+  sealer.set_skip([&sent](const Bytes& id) { return sent.count(ToStr(id)) > 0; });
   Status failure;
   size_t in_flight = 0;
   bool eof = false;
@@ -266,6 +277,8 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name) 
       auto* mc = manifest.add_chunks();
       mc->set_id(ToStr(chunk.id));
       mc->set_plain_len(chunk.plain_len);
+      if (chunk.skipped) continue;
+      sent.insert(mc->id());
       pb::Envelope req;
       req.mutable_put_chunk()->set_subscriber(I.s.subscriber);
       req.mutable_put_chunk()->set_chunk_id(mc->id());

@@ -86,6 +86,7 @@ struct SealedChunk {
   uint64_t offset = 0;   // of the chunk's first byte in the stream
   size_t plain_len = 0;  // plaintext bytes (the manifest's plain_len)
   std::string sealed;    // nonce || ciphertext || tag: PutChunk.data as is
+  bool skipped = false;  // the skip predicate said so: `sealed` is empty
 };
 
 class ChunkSealer {
@@ -102,10 +103,17 @@ class ChunkSealer {
   // Plaintext bytes handed out so far.
   uint64_t bytes_out() const { return stream_.next_chunk_offset(); }
 
+  // Chunks whose id `skip` returns true for are handed out unsealed
+  // (skipped = true): Put uses it to seal and send a chunk that repeats
+  // within one file only once (a run of zeros is a run of identical 4 MiB
+  // chunks).
+  void set_skip(std::function<bool(const Bytes& id)> skip) { skip_ = std::move(skip); }
+
  private:
   const crypto::SecretBytes& id_key_;
   const crypto::SecretBytes& seal_key_;
   CdcStream stream_;
+  std::function<bool(const Bytes& id)> skip_;
 };
 
 class Client {

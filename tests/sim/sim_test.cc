@@ -72,6 +72,20 @@ TEST(SimTest, PlacementBeforeBackupPushDoesNotLoseTheChunk) {
   ASSERT_TRUE(w.RunUntilTrue([&] { return done; }, 600000));
 }
 
+// Regression: a chunk uploaded again (here the empty chunk) kept its
+// "placed" state and, with no POP cache, was evicted before its commit
+// arrived ("not uploaded before commit"). Seeds 48 and 327 hit it.
+TEST(SimTest, ReuploadedChunkSurvivesUntilItsCommit) {
+  SimConfig cfg;
+  cfg.pop_cache_bytes_max = 0;
+  WorkloadOptions opts;
+  opts.ops = 1000;
+  for (uint64_t seed : {48, 327}) {
+    RunResult r = RunWorkload(seed, cfg, opts);
+    for (auto& v : r.violations) ADD_FAILURE() << "seed " << seed << ": " << v;
+  }
+}
+
 TEST(SimTest, ReadsSurviveMGatewayCrashesPerRegion) {
   SimConfig cfg;
   cfg.pop_cache_bytes_max = 0;

@@ -202,6 +202,34 @@ TEST(ChunkSealerTest, IdsAreDeterministicPerKeyAndSealsAreNot) {
   }
 }
 
+TEST(ChunkSealerTest, SkippedChunksAreHandedOutUnsealed) {
+  ASSERT_TRUE(crypto::CryptoInit().ok());
+  Keys keys;
+  const Bytes zeros(10 * kMiB + 5, 0);  // forced 4 MiB cuts: 4, 4, 2 MiB + 5
+  size_t off = 0;
+  ChunkSealer sealer(keys.id_key, keys.seal_key, CdcParams{}, MemoryReader(zeros, &off));
+  std::set<Bytes> seen;
+  sealer.set_skip([&](const Bytes& id) { return seen.count(id) > 0; });
+  std::vector<SealedChunk> out;
+  SealedChunk c;
+  for (;;) {
+    Result<bool> more = sealer.Next(&c);
+    ASSERT_TRUE(more.ok());
+    if (!more.value()) break;
+    seen.insert(c.id);
+    out.push_back(c);
+  }
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_FALSE(out[0].skipped);
+  EXPECT_EQ(out[0].sealed.size(), 4 * kMiB + crypto::kSealOverhead);
+  EXPECT_TRUE(out[1].skipped) << "same 4 MiB of zeros, same id";
+  EXPECT_EQ(out[1].id, out[0].id);
+  EXPECT_TRUE(out[1].sealed.empty());
+  EXPECT_EQ(out[1].offset, 4 * kMiB);
+  EXPECT_FALSE(out[2].skipped);
+  EXPECT_EQ(out[2].plain_len, 2 * kMiB + 5);
+}
+
 TEST(ChunkSealerTest, EmptyStreamAndReaderErrors) {
   ASSERT_TRUE(crypto::CryptoInit().ok());
   Keys keys;
@@ -501,6 +529,29 @@ TEST_F(ClientTest, OneByteInsertChangesAtMostTwoChunkIds) {
   Result<Bytes> got = GetAll(client.get(), "big");
   ASSERT_TRUE(got.ok());
   EXPECT_TRUE(*got == v2);
+}
+
+// A chunk that repeats within a file (here the 4 MiB chunks of a 16 MiB
+// run of zeros) is uploaded once; the manifest lists every occurrence.
+TEST_F(ClientTest, RepeatedChunksAreUploadedOnce) {
+  Bytes data(16 * kMiB, 0);
+  const Bytes tail = RandomBytes(45, 3 * kMiB);
+  data.insert(data.end(), tail.begin(), tail.end());
+  WriteFile(dir_ + "/sparse", data);
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  auto put = client->Put(dir_ + "/sparse", "sparse");
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  const FakeAgent::Stats st = agent_.stats();
+  const std::set<std::string> distinct(st.commit_chunk_ids.begin(), st.commit_chunk_ids.end());
+  EXPECT_EQ(st.commit_chunk_ids.size(), ChunkBoundaries(data.data(), data.size()).size());
+  EXPECT_EQ(put->chunks, st.commit_chunk_ids.size());
+  EXPECT_EQ(st.commit_chunk_ids[0], st.commit_chunk_ids[3]) << "four identical chunks of zeros";
+  EXPECT_EQ(size_t(st.put_chunks), distinct.size());
+  EXPECT_EQ(size_t(st.put_chunks), st.commit_chunk_ids.size() - 3);
+  Result<Bytes> got = GetAll(client.get(), "sparse");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(*got == data);
 }
 
 TEST_F(ClientTest, TamperedChunkFailsTheGetLoudly) {
