@@ -179,6 +179,7 @@ class Agent {
       case pb::Envelope::kGetChunk: return &env.get_chunk().subscriber();
       case pb::Envelope::kListObjects: return &env.list_objects().subscriber();
       case pb::Envelope::kReleaseLock: return &env.release_lock().subscriber();
+      case pb::Envelope::kHaveChunks: return &env.have_chunks().subscriber();
       default: return nullptr;
     }
   }

@@ -182,6 +182,7 @@ void PopCore::OnRequest(uint64_t now_ms, const Peer& from, const pb::Envelope& r
     case pb::Envelope::kAcquireLock: return HandleAcquireLock(in, from, req.acquire_lock());
     case pb::Envelope::kRenewLock: return HandleRenewLock(in, from, req.renew_lock());
     case pb::Envelope::kReleaseLock: return HandleReleaseLock(in, from, req.release_lock());
+    case pb::Envelope::kHaveChunks: return HandleHaveChunks(in, from, req.have_chunks());
     default:
       return ReplyError(in, ProtocolError("POP does not serve message type " +
                                           std::to_string(int(req.body_case()))));

@@ -62,6 +62,8 @@ struct PopParams {
 // down (design section 3); as a replica it is "POP 0" (real POP ids are >= 1).
 constexpr uint32_t kDcReplica = 0;
 constexpr uint32_t kNoPop = UINT32_MAX;
+// Most chunk ids one HaveChunks query may ask about (pop_dedup.cc).
+constexpr size_t kHaveChunksIdsMax = 4096;
 
 struct Dest {
   enum Kind { kPop, kDc, kGateway } kind;
@@ -161,6 +163,8 @@ class PopCore {
   void HandleCommitVersion(const Incoming& in, const Peer& from, const pb::CommitVersion& m);
   void HandleFetchVersion(const Incoming& in, const Peer& from, const pb::FetchVersion& m);
   void HandleFetchChunk(const Incoming& in, const Peer& from, const pb::FetchChunk& m);
+  // Dedup query (pop_dedup.cc): which chunks this POP already holds.
+  void HandleHaveChunks(const Incoming& in, const Peer& from, const pb::HaveChunks& m);
 
   // Write path (pop_write.cc).
   void ResolveOidForWrite(const pb::PutCommit& m, std::function<void(Result<Oid>)> done);
