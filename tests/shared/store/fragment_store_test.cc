@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -237,12 +238,22 @@ TEST_F(FragmentStoreTest, FlippedPayloadByteIsCorruptNeverServed) {
   // The others are still served.
   EXPECT_TRUE(s.Get(c.id, 0).ok());
   EXPECT_TRUE(s.Get(c.id, 2).ok());
-  // At reopen it is not indexed, and counted as corrupt.
+  // It left the served set, its file is gone and it is queued as bad.
+  EXPECT_FALSE(s.Has(FragmentName(c.id, 1)));
+  EXPECT_FALSE(FileExists(path));
+  EXPECT_EQ(s.fragment_count(), 2u);
+  EXPECT_EQ(s.used_bytes(), c.blobs[0].size() + c.blobs[2].size());
+  EXPECT_EQ(s.bad_unreported(), std::set<std::string>{FragmentName(c.id, 1)});
+  EXPECT_EQ(s.Get(c.id, 1).status().code(), Code::kNotFound);
+  // Damaged again on disk between runs: found at reopen, never indexed.
+  ASSERT_TRUE(s.Put(c.blobs[1]).ok());
+  WriteRaw(path, damaged);
   FragmentStore again = OpenOk(Dir(), kBig);
   EXPECT_EQ(again.corrupt_at_open(), 1u);
   EXPECT_EQ(again.fragment_count(), 2u);
   EXPECT_EQ(again.used_bytes(), c.blobs[0].size() + c.blobs[2].size());
-  EXPECT_EQ(again.Get(c.id, 1).status().code(), Code::kCorrupt);
+  EXPECT_EQ(again.bad_unreported(), std::set<std::string>{FragmentName(c.id, 1)});
+  EXPECT_EQ(again.Get(c.id, 1).status().code(), Code::kNotFound);
 }
 
 TEST_F(FragmentStoreTest, FileHoldingAnotherFragmentIsCorrupt) {
@@ -273,14 +284,17 @@ TEST_F(FragmentStoreTest, TruncatedFileCountsAsCorruptAtOpen) {
   EXPECT_EQ(s.corrupt_at_open(), 2u);
   EXPECT_EQ(s.fragment_count(), 3u);
   EXPECT_EQ(s.used_bytes(), c.blobs[1].size() + c.blobs[2].size() + c.blobs[3].size());
-  EXPECT_EQ(s.Get(c.id, 4).status().code(), Code::kCorrupt);
-  EXPECT_EQ(s.Get(c.id, 0).status().code(), Code::kCorrupt);
+  EXPECT_EQ(s.Get(c.id, 4).status().code(), Code::kNotFound);
+  EXPECT_EQ(s.Get(c.id, 0).status().code(), Code::kNotFound);
+  EXPECT_EQ(s.bad_unreported(),
+            (std::set<std::string>{FragmentName(c.id, 0), FragmentName(c.id, 4)}));
   // Repair: putting the good fragment back makes it servable again.
   ASSERT_TRUE(s.Put(c.blobs[4]).ok());
   auto g = s.Get(c.id, 4);
   ASSERT_TRUE(g.ok()) << g.status().ToString();
   EXPECT_EQ(*g, c.blobs[4]);
   EXPECT_EQ(s.fragment_count(), 4u);
+  EXPECT_EQ(s.bad_unreported(), std::set<std::string>{FragmentName(c.id, 0)});
 }
 
 TEST_F(FragmentStoreTest, LeftoverTmpRemovedAtOpenAndNotCounted) {
