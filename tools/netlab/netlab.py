@@ -1,0 +1,426 @@
+"""netlab: the paper's ISP network (Table I) built from Linux network namespaces,
+with the real Mistore daemons in it.
+
+Owner: tools/netlab (issue 11). Python 3 standard library only; needs root
+(ip netns, tc). Runs in the harness's one thread; the daemons and the delay
+relays are child processes, one per namespace each.
+
+Topology (see README.md): every daemon gets its own namespace
+`nl<pid>-dc`, `nl<pid>-p<i>`, `nl<pid>-g<gid>`. Links are point-to-point veth
+pairs created directly inside the two namespaces (nothing is ever put in the
+host's namespace), each with its own /30 from 10.200.0.0/16:
+  gateway <-> its POP   tbf 5 MB/s up (gateway side), 20 MB/s down (POP side), 75 ms
+  POP <-> POP (mesh)    tbf 40,000 MB/s each way, 5 ms
+  POP <-> DC            tbf 10,000 MB/s each way, 5 ms
+(MB = 10^6 bytes.) The kernel has no sch_netem, so the one-way delay is added
+by tools/netlab/delay_relay.py, one process per namespace, on the dialling
+side of each link: a gateway's agent dials its POP at 127.0.0.1:7100 in its
+own namespace, where the relay holds every byte 75 ms each way and forwards
+over the veth to the POP namespace's port 7101; there a zero-delay forwarder
+hands it to the POP on 127.0.1.<i>:7100. A POP advertises 127.0.1.<i>:7100
+(every namespace has all of 127/8 on lo), so in every other POP's namespace
+the relay listens on that same address and forwards over the POP-POP veth
+with 5 ms; the DC is 127.0.2.1:7000 in every POP namespace, relayed over the
+POP-DC veth with 5 ms to the DC listening on 0.0.0.0:7000 in its namespace.
+
+Everything is torn down by Netlab.close() (processes, then namespaces, which
+removes their veths), which the harness calls in finally blocks, at exit and
+on SIGINT/SIGTERM; `cleanup_stale()` removes namespaces of runs whose process
+is gone.
+"""
+
+import ipaddress
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+RELAY = os.path.join(HERE, "delay_relay.py")
+
+MB = 1_000_000
+
+# Table I of the paper: (rate up, rate down) in bytes/s, one-way delay in s.
+HG_POP = {"up": 5 * MB, "down": 20 * MB, "delay": 0.075}
+POP_POP = {"up": 40_000 * MB, "down": 40_000 * MB, "delay": 0.005}
+POP_DC = {"up": 10_000 * MB, "down": 10_000 * MB, "delay": 0.005}
+
+POP_PORT = 7100        # the POP's own listener (127.0.1.<i>)
+POP_EDGE_PORT = 7101   # the forwarder on the POP namespace's veth addresses
+DC_PORT = 7000
+AGENT_PORT = 7300
+READY_RE = re.compile(r'msg="ready"')
+REGISTERED_RE = re.compile(r'msg="registered with POP"')
+NS_PREFIX = "nl"
+
+
+class NetlabError(Exception):
+    pass
+
+
+def log(msg):
+    print(f"netlab: {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd, check=True):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if check and p.returncode != 0:
+        raise NetlabError(f"{' '.join(cmd)}: exit {p.returncode}: "
+                          f"{p.stderr.decode(errors='replace').strip()}")
+    return p
+
+
+def netns_available():
+    """(True, '') if this process may create namespaces, veths and tbf qdiscs;
+    else (False, reason)."""
+    if os.geteuid() != 0:
+        return False, "needs root (ip netns, tc)"
+    for tool in ("ip", "tc"):
+        if not shutil.which(tool):
+            return False, f"'{tool}' is not installed (iproute2)"
+    name = f"{NS_PREFIX}{os.getpid()}-probe"
+    p = run(["ip", "netns", "add", name], check=False)
+    if p.returncode != 0:
+        return False, "cannot create a network namespace: " + p.stderr.decode(errors="replace").strip()
+    try:
+        p = run(["ip", "-n", name, "link", "add", "pa", "type", "veth", "peer", "name", "pb"],
+                check=False)
+        if p.returncode != 0:
+            return False, "cannot create veth pairs: " + p.stderr.decode(errors="replace").strip()
+        p = run(["tc", "-n", name, "qdisc", "add", "dev", "pa", "root", "tbf", "rate", "8mbit",
+                 "burst", "64kb", "limit", "256kb"], check=False)
+        if p.returncode != 0:
+            return False, "tc tbf unavailable: " + p.stderr.decode(errors="replace").strip()
+    finally:
+        run(["ip", "netns", "del", name], check=False)
+    return True, ""
+
+
+def cleanup_stale():
+    """Deletes namespaces nl<pid>-* whose creating process no longer runs."""
+    p = run(["ip", "netns", "list"], check=False)
+    for line in p.stdout.decode().splitlines():
+        name = line.split()[0] if line.split() else ""
+        m = re.match(rf"{NS_PREFIX}(\d+)-", name)
+        if m and not os.path.exists(f"/proc/{m.group(1)}"):
+            run(["ip", "netns", "del", name], check=False)
+
+
+def tbf_args(rate):
+    """tbf parameters for a rate in bytes/s: burst of 4 ms of traffic (at least
+    128 KiB so a GSO packet fits, at most 16 MiB), queue of 50 ms (at least
+    512 KiB, at most 64 MiB)."""
+    burst = int(min(max(rate * 0.004, 128 << 10), 16 << 20))
+    limit = int(min(max(rate * 0.05, 512 << 10), 64 << 20))
+    return ["rate", f"{rate * 8}bit", "burst", str(burst), "limit", str(limit)]
+
+
+class Proc:
+    def __init__(self, name, ns, argv, log_path):
+        self.name, self.ns, self.argv, self.log_path = name, ns, argv, log_path
+        self.popen = None
+        self.offset = 0
+
+    def start(self):
+        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+        self.offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+        with open(self.log_path, "ab") as f:
+            self.popen = subprocess.Popen(["ip", "netns", "exec", self.ns] + self.argv,
+                                          stdin=subprocess.DEVNULL, stdout=f, stderr=f,
+                                          start_new_session=True, close_fds=True)
+        return self
+
+    def alive(self):
+        return self.popen is not None and self.popen.poll() is None
+
+    def log_since_start(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self.offset)
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def tail(self, n=15):
+        return "\n".join("    " + l for l in self.log_since_start().splitlines()[-n:])
+
+    def stop(self, sig=signal.SIGTERM, timeout=5.0):
+        if not self.alive():
+            return
+        try:
+            os.kill(self.popen.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=10)
+
+
+def wait_logs(procs, regex, what, timeout):
+    deadline = time.monotonic() + timeout
+    pending = list(procs)
+    while pending:
+        for p in list(pending):
+            if regex.search(p.log_since_start()):
+                pending.remove(p)
+            elif not p.alive():
+                raise NetlabError(f"{p.name} exited before logging {what}:\n{p.tail()}")
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            p = pending[0]
+            raise NetlabError(f"{p.name} did not log {what} within {timeout:g} s "
+                              f"({len(pending)} waiting):\n{p.tail()}")
+        time.sleep(0.1)
+
+
+class Netlab:
+    """One emulated network with one Mistore deployment in it.
+
+    regions: POPs (one per region, ids 1..regions); gateways: agents per
+    region (gateway id = 1000 * region + j); k, m: each POP's Reed-Solomon
+    parameters; pop_cache_bytes: each POP's cache_bytes_max; delays: True to
+    run the relays with Table I's delays, False for 0 ms (tests)."""
+
+    def __init__(self, workdir, bin_dir, regions=3, gateways=2, k=1, m=1,
+                 pop_cache_bytes=1 << 30, subscriber="alice", link_delay=True):
+        self.workdir = os.path.abspath(workdir)
+        self.bin_dir = bin_dir
+        self.regions, self.gateways, self.k, self.m = regions, gateways, k, m
+        self.pop_cache_bytes = pop_cache_bytes
+        self.subscriber = subscriber
+        self.link_delay = link_delay
+        self.tag = f"{NS_PREFIX}{os.getpid()}-"
+        self.namespaces = []
+        self.relays = {}     # ns -> Proc
+        self.nodes = {}      # "dc", "pop<i>", "gw<gid>" -> Proc
+        self.next_subnet = 0
+        self.routes = {}     # ns -> [route strings]
+        self.edge_addr = {}  # (ns_from, ns_to) -> address of ns_to on their link
+        self.closed = False
+
+    # ------------------------------------------------------------ names
+
+    def ns_dc(self):
+        return self.tag + "dc"
+
+    def ns_pop(self, i):
+        return f"{self.tag}p{i}"
+
+    def ns_gw(self, gid):
+        return f"{self.tag}g{gid}"
+
+    def gateway_ids(self, region):
+        return [region * 1000 + j for j in range(1, self.gateways + 1)]
+
+    # ------------------------------------------------------------ topology
+
+    def _add_ns(self, name):
+        run(["ip", "netns", "add", name])
+        self.namespaces.append(name)
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+        self.routes[name] = []
+
+    def _link(self, ns_a, ns_b, rate_a_to_b, rate_b_to_a):
+        """veth between ns_a and ns_b with a /30; tbf on each side's egress.
+        Returns (addr in a, addr in b)."""
+        idx = self.next_subnet
+        self.next_subnet += 1
+        if idx >= 16384:
+            raise NetlabError("more than 16384 links")
+        base = ipaddress.IPv4Address("10.200.0.0") + 4 * idx
+        a_ip, b_ip = str(base + 1), str(base + 2)
+        a_if, b_if = f"l{idx}a", f"l{idx}b"
+        run(["ip", "link", "add", a_if, "netns", ns_a, "type", "veth", "peer", "name", b_if,
+             "netns", ns_b])
+        for ns, ifname, ip, rate in ((ns_a, a_if, a_ip, rate_a_to_b), (ns_b, b_if, b_ip, rate_b_to_a)):
+            run(["ip", "-n", ns, "addr", "add", f"{ip}/30", "dev", ifname])
+            run(["ip", "-n", ns, "link", "set", ifname, "up"])
+            run(["tc", "-n", ns, "qdisc", "add", "dev", ifname, "root", "tbf"] + tbf_args(rate))
+        self.edge_addr[(ns_a, ns_b)] = b_ip
+        self.edge_addr[(ns_b, ns_a)] = a_ip
+        return a_ip, b_ip
+
+    def _delay_ms(self, spec):
+        return spec["delay"] * 1000.0 if self.link_delay else 0.0
+
+    def pop_addr(self, i):
+        return f"127.0.1.{i}:{POP_PORT}"
+
+    def build(self):
+        """Namespaces, links, qdiscs and relays (no daemons yet)."""
+        if self.regions < 1 or self.regions > 250:
+            raise NetlabError("regions must be 1..250")
+        cleanup_stale()
+        self._add_ns(self.ns_dc())
+        for i in range(1, self.regions + 1):
+            self._add_ns(self.ns_pop(i))
+            for gid in self.gateway_ids(i):
+                self._add_ns(self.ns_gw(gid))
+        dc = self.ns_dc()
+        for i in range(1, self.regions + 1):
+            p = self.ns_pop(i)
+            self._link(p, dc, POP_DC["up"], POP_DC["down"])
+            self.routes[p].append(f"127.0.2.1:{DC_PORT}={self.edge_addr[(p, dc)]}:{DC_PORT}"
+                                  f"@{self._delay_ms(POP_DC)}")
+            self.routes[p].append(f"0.0.0.0:{POP_EDGE_PORT}=127.0.1.{i}:{POP_PORT}@0")
+            for j in range(1, i):
+                q = self.ns_pop(j)
+                self._link(p, q, POP_POP["up"], POP_POP["down"])
+                self.routes[p].append(f"127.0.1.{j}:{POP_PORT}={self.edge_addr[(p, q)]}:{POP_EDGE_PORT}"
+                                      f"@{self._delay_ms(POP_POP)}")
+                self.routes[q].append(f"127.0.1.{i}:{POP_PORT}={self.edge_addr[(q, p)]}:{POP_EDGE_PORT}"
+                                      f"@{self._delay_ms(POP_POP)}")
+            for gid in self.gateway_ids(i):
+                g = self.ns_gw(gid)
+                self._link(g, p, HG_POP["up"], HG_POP["down"])
+                self.routes[g].append(f"127.0.0.1:{POP_PORT}={self.edge_addr[(g, p)]}:{POP_EDGE_PORT}"
+                                      f"@{self._delay_ms(HG_POP)}")
+        relays = []
+        for ns, routes in self.routes.items():
+            if not routes:
+                continue
+            argv = [sys.executable, RELAY]
+            for r in routes:
+                argv += ["--route", r]
+            relays.append(Proc("relay-" + ns[len(self.tag):], ns, argv,
+                               os.path.join(self.workdir, "logs", f"relay-{ns[len(self.tag):]}.log")).start())
+        for r in relays:
+            self.relays[r.ns] = r
+        wait_logs(relays, re.compile(r"^ready$", re.M), "ready", 60)
+        log(f"topology up: {len(self.namespaces)} namespaces, {self.next_subnet} links, "
+            f"{len(relays)} relays")
+
+    # ------------------------------------------------------------ daemons
+
+    def _bin(self, name):
+        p = os.path.join(self.bin_dir, name)
+        if not os.access(p, os.X_OK):
+            raise NetlabError(f"{p}: not found or not executable")
+        return p
+
+    def _node(self, nid, ns, argv):
+        return Proc(nid, ns, argv, os.path.join(self.workdir, "logs", nid + ".log"))
+
+    def plan_nodes(self):
+        d = self.workdir
+        self.nodes["dc"] = self._node("dc", self.ns_dc(), [
+            self._bin("mistore-dc"), f"--listen=0.0.0.0:{DC_PORT}",
+            f"--data-dir={d}/dc", "--metrics-listen=off", "--admin-listen=off"])
+        for i in range(1, self.regions + 1):
+            self.nodes[f"pop{i}"] = self._node(f"pop{i}", self.ns_pop(i), [
+                self._bin("mistore-pop"), f"--pop-id={i}", f"--region=r{i}",
+                f"--listen={self.pop_addr(i)}", f"--dc=127.0.2.1:{DC_PORT}",
+                f"--data-dir={d}/pop{i}", f"--k={self.k}", f"--m={self.m}",
+                f"--cache-bytes-max={self.pop_cache_bytes}", "--metrics-listen=off",
+                "--tick-ms=200"])
+            for gid in self.gateway_ids(i):
+                self.nodes[f"gw{gid}"] = self._node(f"gw{gid}", self.ns_gw(gid), [
+                    self._bin("mistore-agent"), f"--gateway-id={gid}",
+                    f"--subscriber={self.subscriber}", f"--pop=127.0.0.1:{POP_PORT}",
+                    f"--client-listen=127.0.0.1:{AGENT_PORT}", f"--data-dir={d}/gw{gid}",
+                    "--metrics-listen=off", "--reconnect-ms=300"])
+
+    def start(self):
+        self.plan_nodes()
+        dc = self.nodes["dc"].start()
+        wait_logs([dc], READY_RE, 'msg="ready"', 30)
+        pops = [self.nodes[f"pop{i}"].start() for i in range(1, self.regions + 1)]
+        wait_logs(pops, READY_RE, 'msg="ready"', 30)
+        gws = [n.start() for nid, n in self.nodes.items() if nid.startswith("gw")]
+        wait_logs(gws, REGISTERED_RE, 'msg="registered with POP"', 60)
+        want = re.compile(r'msg="cluster map".*\bpops=%d\b' % self.regions)
+        try:
+            wait_logs(pops, want, f"a cluster map of {self.regions} POPs", 30)
+        except NetlabError as e:
+            log(f"warning: {e}")
+        log(f"daemons up: dc, {len(pops)} POPs, {len(gws)} agents (k={self.k} m={self.m}, "
+            f"POP cache {self.pop_cache_bytes} bytes)")
+
+    def kill(self, nid, sig=signal.SIGKILL):
+        self.nodes[nid].stop(sig, timeout=5)
+
+    def restart(self, nid, wait=True):
+        n = self.nodes[nid]
+        n.stop()
+        n.start()
+        if wait:
+            wait_logs([n], REGISTERED_RE if nid.startswith("gw") else READY_RE, "ready", 60)
+
+    # ------------------------------------------------------------ client
+
+    def client_conf(self, gid):
+        path = os.path.join(self.workdir, "client", f"gw{gid}.conf")
+        if not os.path.exists(path):
+            os.makedirs(os.path.join(self.workdir, "client", f"state-{gid}"), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(f"# netlab client entering through gateway {gid}\n")
+                f.write(f"agent = 127.0.0.1:{AGENT_PORT}\n")
+                f.write(f"subscriber = {self.subscriber}\n")
+                f.write(f"key_file = {os.path.join(self.workdir, 'client', 'master.key')}\n")
+                f.write(f"state_dir = {os.path.join(self.workdir, 'client', f'state-{gid}')}\n")
+        return path
+
+    def client(self, gid, args, timeout=600):
+        """Runs `mistore` in gateway gid's namespace; returns (seconds, CompletedProcess)."""
+        env = dict(os.environ, MISTORE_PASSPHRASE="netlab passphrase", MISTORE_PWHASH_FAST="1")
+        cmd = ["ip", "netns", "exec", self.ns_gw(gid), self._bin("mistore"),
+               "--config", self.client_conf(gid)] + list(args)
+        t0 = time.monotonic()
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                           timeout=timeout)
+        return time.monotonic() - t0, p
+
+    def init_client(self):
+        key = os.path.join(self.workdir, "client", "master.key")
+        if os.path.exists(key):
+            return
+        _, p = self.client(1001, ["init"])
+        if p.returncode != 0:
+            raise NetlabError("mistore init failed: " + p.stderr.decode(errors="replace"))
+
+    # ------------------------------------------------------------ teardown
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        procs = [n for n in self.nodes.values()] + list(self.relays.values())
+        for p in procs:
+            if p.alive():
+                try:
+                    os.kill(p.popen.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 5
+        for p in procs:
+            if p.popen is None:
+                continue
+            try:
+                p.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.kill(p.popen.pid, signal.SIGKILL)
+                p.popen.wait(timeout=10)
+        for ns in reversed(self.namespaces):
+            run(["ip", "netns", "del", ns], check=False)
+        self.namespaces = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def find_bin_dir(explicit=None):
+    for d in ([explicit] if explicit else []) + [os.environ.get("MISTORE_BIN_DIR"),
+                                                 os.path.join(REPO, "build", "release", "bin")]:
+        if d and os.access(os.path.join(d, "mistore-pop"), os.X_OK):
+            return os.path.abspath(d)
+    raise NetlabError("no mistore binaries: give --bin-dir or set MISTORE_BIN_DIR")
