@@ -1,0 +1,153 @@
+// SecureChannel: the pure state machine of one mutually authenticated,
+// encrypted Mistore link (no I/O, no clock: bytes and the current time come
+// in as arguments, bytes to send go out as data). shared/uvio/Connection
+// drives one per connection when it is given a SecureConfig.
+//
+// Handshake: Noise_XX_25519_ChaChaPoly_BLAKE2b (shared/wire/noise.h) with
+// prologue "mistore-secure-v1". Each side's handshake payload is its DC-signed
+// certificate (shared/crypto/cert.h); the receiver checks that the certificate
+// names the static key the peer just proved, that the cluster's DC signed it,
+// that its role is one this side accepts, that it has not expired and that its
+// node is not in the revocation set. Any failure ends the channel.
+//   initiator -> responder:  "MSN1"  rec(-> e)                 (empty payload)
+//   responder -> initiator:          rec(<- e, ee, s, es)      (cert R)
+//   initiator -> responder:          rec(-> s, se)             (cert I)
+// then transport records in both directions. The initiator is established
+// once it has written message 3 and may send data right behind it.
+//
+// Records: [u16 LE length][body]. Handshake bodies are at most
+// kHandshakeRecordBytesMax bytes; transport bodies are Noise transport
+// ciphertexts (<= 65535 bytes) whose plaintext is [flags u8][piece], flags
+// bit 0 = last piece of a message, other bits zero. A message (one
+// serialized Envelope for Connection) is split into pieces and reassembled,
+// bounded by message_bytes_max. A modified, replayed, reordered, dropped or
+// truncated record fails AEAD authentication (per-direction keys and
+// counters) and poisons the channel.
+//
+// A plain-mode peer is refused cleanly: a responder whose first four bytes
+// are not "MSN1" fails with kProtocol "plaintext connection refused"; a
+// plain-mode responder reads "MSN1" as an over-long frame header and closes.
+//
+// Errors: every failure poisons the channel (later calls fail) and the
+// connection must be closed. kPermissionDenied for certificate refusals,
+// kCorrupt for authentication failures, kProtocol for malformed input,
+// kResourceExhausted for limits, kUnavailable for the handshake deadline.
+//
+// Ownership: the channel owns its Noise state (keys wiped on destruction)
+// and shares the read-only Identity and the revocation set with its config
+// (the daemon may update the revocation set between handshakes; both live on
+// the loop thread). Threads: one channel per connection, its loop thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <vector>
+
+#include "shared/core/bytes.h"
+#include "shared/core/status.h"
+#include "shared/crypto/cert.h"
+#include "shared/wire/noise.h"
+
+namespace mistore::secure {
+
+inline constexpr uint8_t kPreamble[4] = {'M', 'S', 'N', '1'};
+inline constexpr size_t kRecordHeaderBytes = 2;
+inline constexpr size_t kHandshakeRecordBytesMax = 1024;
+// Largest piece of a message carried by one transport record.
+inline constexpr size_t kPieceBytesMax = noise::kMaxTransportPlaintext - 1;
+inline constexpr char kPrologue[] = "mistore-secure-v1";
+
+// This node's long-term identity: its static X25519 key pair and the
+// certificate the DC issued for that key.
+struct Identity {
+  noise::KeyPair static_key;
+  Bytes cert_bytes;           // canonical encoding, sent in the handshake
+  crypto::Certificate cert;   // parsed cert_bytes
+
+  // Checks that cert_bytes parses and names static_key's public key.
+  static Result<Identity> Create(noise::KeyPair static_key, Bytes cert_bytes);
+};
+
+struct ChannelConfig {
+  std::shared_ptr<const Identity> identity;        // required
+  Bytes ca_public_key;                             // the DC's Ed25519 key
+  std::set<crypto::NodeRole> peer_roles;           // accepted peer roles; empty = any
+  // Node ids refused from now on (shared with the daemon, which updates it
+  // from the cluster map; may be null).
+  std::shared_ptr<const std::set<uint32_t>> revoked_node_ids;
+  uint64_t handshake_timeout_ms = 10000;
+  size_t message_bytes_max = 8u << 20;
+};
+
+class SecureChannel {
+ public:
+  // Errors (kInvalidArgument): no identity, CA key not 32 bytes.
+  static Result<SecureChannel> Create(const ChannelConfig& config, bool initiator,
+                                      uint64_t now_ms);
+  SecureChannel(SecureChannel&&) noexcept = default;
+  SecureChannel& operator=(SecureChannel&&) noexcept = default;
+
+  // Initiator: appends the preamble and handshake message 1 to *wire.
+  // Responder: appends nothing. Call once, first.
+  Status Start(Bytes* wire);
+
+  // Consumes received bytes. Handshake replies are appended to *wire;
+  // complete decrypted messages are appended to *messages (in order).
+  // Fails after the handshake deadline if not yet established.
+  Status Receive(std::span<const uint8_t> bytes, uint64_t now_ms, Bytes* wire,
+                 std::vector<Bytes>* messages);
+
+  // Encrypts one message into transport records appended to *wire.
+  // Errors: not established, over message_bytes_max, poisoned.
+  Status Seal(std::span<const uint8_t> message, Bytes* wire);
+
+  // kUnavailable "handshake timeout" if the handshake is still running at
+  // now_ms >= deadline (poisons the channel); Ok otherwise.
+  Status CheckDeadline(uint64_t now_ms);
+
+  bool established() const { return established_; }
+  bool failed() const { return failed_; }
+  uint64_t handshake_deadline_ms() const { return deadline_ms_; }
+  // After established(): the peer's verified certificate.
+  const crypto::Certificate& peer_certificate() const { return *peer_cert_; }
+  // After established(): the Noise handshake hash (channel binding).
+  const Bytes& handshake_hash() const { return handshake_hash_; }
+  // Bytes held for an incomplete record plus an incomplete message.
+  size_t buffered_bytes() const { return in_.size() - in_pos_ + reassembly_.size(); }
+
+ private:
+  SecureChannel(ChannelConfig config, bool initiator, uint64_t deadline_ms,
+                noise::HandshakeState hs)
+      : config_(std::move(config)),
+        initiator_(initiator),
+        deadline_ms_(deadline_ms),
+        hs_(std::move(hs)) {}
+  Status Fail(Status st);
+  Status OnHandshakeRecord(std::span<const uint8_t> body, uint64_t now_ms, Bytes* wire);
+  Status OnTransportRecord(std::span<const uint8_t> body, std::vector<Bytes>* messages);
+  Status CheckPeer(std::span<const uint8_t> payload, uint64_t now_ms);
+  Status Finish();
+  static void AppendRecord(std::span<const uint8_t> body, Bytes* wire);
+
+  ChannelConfig config_;
+  bool initiator_;
+  uint64_t deadline_ms_;
+  std::optional<noise::HandshakeState> hs_;
+  noise::Transport transport_;
+  bool started_ = false;
+  bool preamble_seen_ = false;
+  bool established_ = false;
+  bool failed_ = false;
+  Status failure_;
+  std::optional<crypto::Certificate> peer_cert_;
+  Bytes handshake_hash_;
+  Bytes in_;           // received bytes not yet consumed (from in_pos_)
+  size_t in_pos_ = 0;
+  Bytes reassembly_;   // pieces of the message being received
+};
+
+}  // namespace mistore::secure
