@@ -21,7 +21,9 @@ hands it to the POP on 127.0.1.<i>:7100. A POP advertises 127.0.1.<i>:7100
 (every namespace has all of 127/8 on lo), so in every other POP's namespace
 the relay listens on that same address and forwards over the POP-POP veth
 with 5 ms; the DC is 127.0.2.1:7000 in every POP namespace, relayed over the
-POP-DC veth with 5 ms to the DC listening on 0.0.0.0:7000 in its namespace.
+POP-DC veth with 5 ms to the DC listening on 0.0.0.0:7000 in its namespace;
+the DC, which dials POPs as an object's acting backup, reaches 127.0.1.<i>
+through a relay of its own.
 
 Everything is torn down by Netlab.close() (processes, then namespaces, which
 removes their veths), which the harness calls in finally blocks, at exit and
@@ -270,6 +272,9 @@ class Netlab:
             self.routes[p].append(f"127.0.2.1:{DC_PORT}={self.edge_addr[(p, dc)]}:{DC_PORT}"
                                   f"@{self._delay_ms(POP_DC)}")
             self.routes[p].append(f"0.0.0.0:{POP_EDGE_PORT}=127.0.1.{i}:{POP_PORT}@0")
+            # The DC dials POPs too (as an object's acting backup it catches up from them).
+            self.routes[dc].append(f"127.0.1.{i}:{POP_PORT}={self.edge_addr[(dc, p)]}:{POP_EDGE_PORT}"
+                                   f"@{self._delay_ms(POP_DC)}")
             for j in range(1, i):
                 q = self.ns_pop(j)
                 self._link(p, q, POP_POP["up"], POP_POP["down"])
