@@ -1,177 +1,488 @@
 #include "dc-backend/catalog.h"
 
+#include <set>
+
+#include "dc-backend/sql_driver.h"
+#include "shared/core/oid.h"
 #include "shared/store/file_util.h"
 
 namespace mistore {
 
 namespace {
+
+// {B}: blob type; {ID}: auto-numbered key (insertion order of objects).
 const char* kSchema = R"(
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta(key, value) VALUES('epoch', 0);
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BIGINT NOT NULL);
+INSERT INTO meta(key, value) VALUES('epoch', 0) ON CONFLICT(key) DO NOTHING;
 CREATE TABLE IF NOT EXISTS pops(
-  id INTEGER PRIMARY KEY, region TEXT NOT NULL, addr TEXT NOT NULL, up INTEGER NOT NULL);
+  id BIGINT PRIMARY KEY, region TEXT NOT NULL, addr TEXT NOT NULL, up BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS subscribers(name TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS names(
-  id INTEGER PRIMARY KEY, subscriber TEXT NOT NULL, name_key BLOB NOT NULL, oid BLOB NOT NULL,
-  UNIQUE(subscriber, name_key));
+  subscriber TEXT NOT NULL, name_key {B} NOT NULL, oid {B} NOT NULL,
+  PRIMARY KEY(subscriber, name_key));
+CREATE INDEX IF NOT EXISTS names_oid ON names(oid);
 CREATE TABLE IF NOT EXISTS objects(
-  id INTEGER PRIMARY KEY, oid BLOB NOT NULL UNIQUE, subscriber TEXT NOT NULL,
-  name_sealed BLOB NOT NULL, latest_version INTEGER NOT NULL, size INTEGER NOT NULL);
+  id {ID}, oid {B} NOT NULL UNIQUE, subscriber TEXT NOT NULL, name_sealed {B} NOT NULL,
+  latest_version BIGINT NOT NULL, size BIGINT NOT NULL,
+  primary_pop BIGINT NOT NULL, backup_pop BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS objects_subscriber ON objects(subscriber);
+CREATE TABLE IF NOT EXISTS versions(
+  oid {B} NOT NULL, version BIGINT NOT NULL, size BIGINT NOT NULL, created_ms BIGINT NOT NULL,
+  collected BIGINT NOT NULL, PRIMARY KEY(oid, version));
+CREATE TABLE IF NOT EXISTS version_chunks(
+  oid {B} NOT NULL, version BIGINT NOT NULL, chunk_id {B} NOT NULL,
+  PRIMARY KEY(oid, version, chunk_id));
+CREATE TABLE IF NOT EXISTS chunks(chunk_id {B} PRIMARY KEY, refs BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS gateways(
+  id BIGINT PRIMARY KEY, subscriber TEXT NOT NULL, region TEXT NOT NULL, fd_labels TEXT NOT NULL,
+  pop_id BIGINT NOT NULL, capacity_bytes BIGINT NOT NULL, free_bytes BIGINT NOT NULL,
+  last_seen_ms BIGINT NOT NULL, state TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS gateways_pop ON gateways(pop_id);
+CREATE TABLE IF NOT EXISTS retention(
+  volume TEXT PRIMARY KEY, keep_last BIGINT NOT NULL, daily_days BIGINT NOT NULL,
+  weekly_weeks BIGINT NOT NULL, history_bytes_max BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS pop_summaries(
+  pop_id BIGINT NOT NULL, t_ms BIGINT NOT NULL, summary {B} NOT NULL, PRIMARY KEY(t_ms, pop_id));
 )";
+
+constexpr size_t kRowsMax = 1000000;  // no single query may return more
+
+std::string SchemaFor(Dialect d) {
+  std::string s = kSchema;
+  auto sub = [&](const std::string& from, const std::string& to) {
+    for (size_t p; (p = s.find(from)) != std::string::npos;) s.replace(p, from.size(), to);
+  };
+  sub("{B}", d == Dialect::kSqlite ? "BLOB" : "BYTEA");
+  sub("{ID}", d == Dialect::kSqlite ? "INTEGER PRIMARY KEY" : "BIGSERIAL PRIMARY KEY");
+  return s;
+}
+
 Bytes ToBytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
+
+class SqlCatalog : public Catalog {
+ public:
+  explicit SqlCatalog(std::unique_ptr<SqlDriver> db) : db_(std::move(db)) {}
+
+  Status Init() { return db_->ExecScript(SchemaFor(db_->dialect())); }
+
+  Status OnDaemonStart() override {
+    return InSqlTransaction(db_.get(), [&]() -> Status {
+      MS_RETURN_IF_ERROR(db_->Exec("UPDATE pops SET up=0", {}).status());
+      return BumpEpoch();
+    });
+  }
+
+  // ---- cluster map ----
+  Status PopUp(uint32_t pop_id, const std::string& region, const std::string& addr) override {
+    return InSqlTransaction(db_.get(), [&]() -> Status {
+      MS_ASSIGN_OR_RETURN(auto rows,
+                          db_->Query("SELECT region, addr, up FROM pops WHERE id=$1", {pop_id}, 1));
+      if (!rows.empty() && rows[0][0].Text() == region && rows[0][1].Text() == addr &&
+          rows[0][2].Int() == 1)
+        return Status::Ok();
+      MS_RETURN_IF_ERROR(db_->Exec("INSERT INTO pops(id, region, addr, up) VALUES($1,$2,$3,1) "
+                                   "ON CONFLICT(id) DO UPDATE SET region=excluded.region, "
+                                   "addr=excluded.addr, up=1",
+                                   {pop_id, region, addr})
+                             .status());
+      return BumpEpoch();
+    });
+  }
+
+  Status PopDown(uint32_t pop_id) override {
+    return InSqlTransaction(db_.get(), [&]() -> Status {
+      MS_ASSIGN_OR_RETURN(int64_t n, db_->Exec("UPDATE pops SET up=0 WHERE id=$1 AND up=1", {pop_id}));
+      return n == 0 ? Status::Ok() : BumpEpoch();
+    });
+  }
+
+  Result<pb::ClusterMap> Map() override {
+    pb::ClusterMap map;
+    MS_ASSIGN_OR_RETURN(auto e, db_->Query("SELECT value FROM meta WHERE key='epoch'", {}, 1));
+    if (!e.empty()) map.set_epoch(uint64_t(e[0][0].Int()));
+    MS_ASSIGN_OR_RETURN(auto rows,
+                        db_->Query("SELECT id, region, addr, up FROM pops ORDER BY id", {}, kRowsMax));
+    for (auto& r : rows) {
+      auto* p = map.add_pops();
+      p->set_pop_id(uint32_t(r[0].Int()));
+      p->set_region(r[1].Text());
+      p->set_addr(r[2].Text());
+      p->set_up(r[3].Int() != 0);
+    }
+    return map;
+  }
+
+  Result<PopRecord> GetPop(uint32_t pop_id) override {
+    MS_ASSIGN_OR_RETURN(auto rows,
+                        db_->Query("SELECT region, addr, up FROM pops WHERE id=$1", {pop_id}, 1));
+    if (rows.empty()) return NotFound("no POP " + std::to_string(pop_id) + " in the catalog");
+    return PopRecord{pop_id, rows[0][0].Text(), rows[0][1].Text(), rows[0][2].Int() != 0};
+  }
+
+  // ---- names ----
+  Result<std::pair<Bytes, bool>> ClaimName(const std::string& subscriber, const Bytes& name_key,
+                                           const Bytes& proposed_oid) override {
+    int64_t created = 0;
+    MS_RETURN_IF_ERROR(InSqlTransaction(db_.get(), [&]() -> Status {
+      MS_RETURN_IF_ERROR(AddSubscriber(subscriber));
+      MS_ASSIGN_OR_RETURN(created, db_->Exec("INSERT INTO names(subscriber, name_key, oid) "
+                                             "VALUES($1,$2,$3) ON CONFLICT DO NOTHING",
+                                             {subscriber, name_key, proposed_oid}));
+      return Status::Ok();
+    }));
+    MS_ASSIGN_OR_RETURN(Bytes oid, LookupName(subscriber, name_key));
+    return std::make_pair(oid, created > 0);
+  }
+
+  Result<Bytes> LookupName(const std::string& subscriber, const Bytes& name_key) override {
+    MS_ASSIGN_OR_RETURN(auto rows,
+                        db_->Query("SELECT oid FROM names WHERE subscriber=$1 AND name_key=$2",
+                                   {subscriber, name_key}, 1));
+    if (rows.empty()) return NotFound("no object of that name");
+    return rows[0][0].Blob();
+  }
+
+  // ---- objects and versions ----
+  Status ReportVersion(const pb::VersionInfo& info, int64_t now_ms) override {
+    Bytes oid = ToBytes(info.oid());
+    uint32_t primary = 0, backup = 0;
+    if (auto o = Oid::Decode(info.oid()); o.ok()) {
+      primary = o->primary_pop;
+      backup = o->backup_pop;
+    }
+    return InSqlTransaction(db_.get(), [&]() -> Status {
+      MS_RETURN_IF_ERROR(AddSubscriber(info.subscriber()));
+      MS_RETURN_IF_ERROR(
+          db_->Exec("INSERT INTO objects(oid, subscriber, name_sealed, latest_version, size, "
+                    "primary_pop, backup_pop) VALUES($1,$2,$3,$4,$5,$6,$7) "
+                    "ON CONFLICT(oid) DO UPDATE SET "
+                    "name_sealed=CASE WHEN excluded.latest_version > objects.latest_version "
+                    "THEN excluded.name_sealed ELSE objects.name_sealed END, "
+                    "size=CASE WHEN excluded.latest_version > objects.latest_version "
+                    "THEN excluded.size ELSE objects.size END, "
+                    "latest_version=CASE WHEN excluded.latest_version > objects.latest_version "
+                    "THEN excluded.latest_version ELSE objects.latest_version END",
+                    {oid, info.subscriber(), ToBytes(info.name_sealed()), info.version(),
+                     info.size_bytes(), primary, backup})
+              .status());
+      MS_ASSIGN_OR_RETURN(int64_t added,
+                          db_->Exec("INSERT INTO versions(oid, version, size, created_ms, "
+                                    "collected) VALUES($1,$2,$3,$4,0) ON CONFLICT DO NOTHING",
+                                    {oid, info.version(), info.size_bytes(), now_ms}));
+      if (added == 0) return Status::Ok();  // a re-report: its chunks are counted
+      std::set<std::string> chunks(info.chunk_ids().begin(), info.chunk_ids().end());
+      for (const auto& c : chunks) {
+        MS_RETURN_IF_ERROR(db_->Exec("INSERT INTO version_chunks(oid, version, chunk_id) "
+                                     "VALUES($1,$2,$3)",
+                                     {oid, info.version(), ToBytes(c)})
+                               .status());
+        MS_RETURN_IF_ERROR(db_->Exec("INSERT INTO chunks(chunk_id, refs) VALUES($1,1) "
+                                     "ON CONFLICT(chunk_id) DO UPDATE SET refs=chunks.refs+1",
+                                     {ToBytes(c)})
+                               .status());
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<pb::ObjectList> ListObjects(const std::string& subscriber) override {
+    pb::ObjectList list;
+    MS_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT oid, name_sealed, latest_version, size "
+                                              "FROM objects WHERE subscriber=$1 ORDER BY id",
+                                              {subscriber}, kRowsMax));
+    for (auto& r : rows) {
+      auto* e = list.add_objects();
+      e->set_oid(r[0].Text());
+      e->set_name_sealed(r[1].Text());
+      e->set_latest_version(uint64_t(r[2].Int()));
+      e->set_size_bytes(uint64_t(r[3].Int()));
+    }
+    return list;
+  }
+
+  Result<std::vector<VersionRecord>> ListVersions(const Bytes& oid, size_t versions_max) override {
+    MS_ASSIGN_OR_RETURN(auto rows,
+                        db_->Query("SELECT version, size, created_ms, collected FROM versions "
+                                   "WHERE oid=$1 ORDER BY version",
+                                   {oid}, versions_max));
+    MS_ASSIGN_OR_RETURN(auto chunk_rows,
+                        db_->Query("SELECT version, chunk_id FROM version_chunks WHERE oid=$1 "
+                                   "ORDER BY version, chunk_id",
+                                   {oid}, kRowsMax));
+    std::vector<VersionRecord> out;
+    for (auto& r : rows)
+      out.push_back({uint64_t(r[0].Int()), uint64_t(r[1].Int()), r[2].Int(), r[3].Int() != 0, {}});
+    for (auto& c : chunk_rows)
+      for (auto& v : out)
+        if (v.version == uint64_t(c[0].Int())) v.chunk_ids.push_back(c[1].Blob());
+    return out;
+  }
+
+  Result<std::vector<std::string>> ListSubscribers(size_t limit) override {
+    MS_ASSIGN_OR_RETURN(auto rows,
+                        db_->Query("SELECT name FROM subscribers ORDER BY name LIMIT $1",
+                                   {uint64_t(limit)}, limit));
+    std::vector<std::string> out;
+    for (auto& r : rows) out.push_back(r[0].Text());
+    return out;
+  }
+
+  // ---- gateways ----
+  Status UpsertGateway(const GatewayRecord& g) override {
+    return InSqlTransaction(db_.get(), [&]() -> Status {
+      return db_->Exec(
+                 "INSERT INTO gateways(id, subscriber, region, fd_labels, pop_id, capacity_bytes, "
+                 "free_bytes, last_seen_ms, state) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9) "
+                 "ON CONFLICT(id) DO UPDATE SET "
+                 "subscriber=CASE WHEN excluded.subscriber='' THEN gateways.subscriber "
+                 "ELSE excluded.subscriber END, "
+                 "region=CASE WHEN excluded.region='' THEN gateways.region ELSE excluded.region END, "
+                 "fd_labels=CASE WHEN excluded.fd_labels='' THEN gateways.fd_labels "
+                 "ELSE excluded.fd_labels END, "
+                 "capacity_bytes=CASE WHEN excluded.capacity_bytes=0 THEN gateways.capacity_bytes "
+                 "ELSE excluded.capacity_bytes END, "
+                 "pop_id=excluded.pop_id, free_bytes=excluded.free_bytes, "
+                 "last_seen_ms=excluded.last_seen_ms, state=excluded.state",
+                 {g.gateway_id, g.subscriber, g.region, g.fd_labels, g.pop_id, g.capacity_bytes,
+                  g.free_bytes, g.last_seen_ms, g.state})
+          .status();
+    });
+  }
+
+  static GatewayRecord GatewayFromRow(const SqlRow& r) {
+    GatewayRecord g;
+    g.gateway_id = uint32_t(r[0].Int());
+    g.subscriber = r[1].Text();
+    g.region = r[2].Text();
+    g.fd_labels = r[3].Text();
+    g.pop_id = uint32_t(r[4].Int());
+    g.capacity_bytes = uint64_t(r[5].Int());
+    g.free_bytes = uint64_t(r[6].Int());
+    g.last_seen_ms = r[7].Int();
+    g.state = r[8].Text();
+    return g;
+  }
+  static constexpr const char* kGatewayCols =
+      "SELECT id, subscriber, region, fd_labels, pop_id, capacity_bytes, free_bytes, "
+      "last_seen_ms, state FROM gateways ";
+
+  Result<GatewayRecord> GetGateway(uint32_t gateway_id) override {
+    MS_ASSIGN_OR_RETURN(auto rows,
+                        db_->Query(std::string(kGatewayCols) + "WHERE id=$1", {gateway_id}, 1));
+    if (rows.empty()) return NotFound("no gateway " + std::to_string(gateway_id) + " in the catalog");
+    return GatewayFromRow(rows[0]);
+  }
+
+  Result<std::vector<GatewayRecord>> ListGateways(uint32_t pop_id, size_t limit) override {
+    MS_ASSIGN_OR_RETURN(auto rows,
+                        db_->Query(std::string(kGatewayCols) +
+                                       "WHERE $1=0 OR pop_id=$1 ORDER BY id LIMIT $2",
+                                   {pop_id, uint64_t(limit)}, limit));
+    std::vector<GatewayRecord> out;
+    for (auto& r : rows) out.push_back(GatewayFromRow(r));
+    return out;
+  }
+
+  // ---- retention ----
+  Status SetRetention(const std::string& volume, const RetentionPolicy& p) override {
+    if (p.keep_last == 0) return InvalidArgument("keep_last must be at least 1");
+    return InSqlTransaction(db_.get(), [&]() -> Status {
+      return db_->Exec("INSERT INTO retention(volume, keep_last, daily_days, weekly_weeks, "
+                       "history_bytes_max) VALUES($1,$2,$3,$4,$5) ON CONFLICT(volume) DO UPDATE "
+                       "SET keep_last=excluded.keep_last, daily_days=excluded.daily_days, "
+                       "weekly_weeks=excluded.weekly_weeks, "
+                       "history_bytes_max=excluded.history_bytes_max",
+                       {volume, p.keep_last, p.daily_days, p.weekly_weeks, p.history_bytes_max})
+          .status();
+    });
+  }
+
+  Result<RetentionPolicy> GetRetention(const std::string& volume) override {
+    MS_ASSIGN_OR_RETURN(auto rows,
+                        db_->Query("SELECT keep_last, daily_days, weekly_weeks, history_bytes_max "
+                                   "FROM retention WHERE volume=$1",
+                                   {volume}, 1));
+    RetentionPolicy p;
+    if (rows.empty()) return p;
+    p.keep_last = uint64_t(rows[0][0].Int());
+    p.daily_days = uint64_t(rows[0][1].Int());
+    p.weekly_weeks = uint64_t(rows[0][2].Int());
+    p.history_bytes_max = uint64_t(rows[0][3].Int());
+    return p;
+  }
+
+  Result<Collected> CollectVersions(const Bytes& oid, const std::vector<uint64_t>& versions) override {
+    Collected out;
+    out.oid = oid;
+    MS_RETURN_IF_ERROR(InSqlTransaction(db_.get(), [&]() -> Status {
+      out = Collected{oid, {}, 0, {}};
+      for (uint64_t v : std::set<uint64_t>(versions.begin(), versions.end())) {
+        MS_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT size FROM versions WHERE oid=$1 AND "
+                                                  "version=$2 AND collected=0",
+                                                  {oid, v}, 1));
+        if (rows.empty()) continue;
+        MS_RETURN_IF_ERROR(
+            db_->Exec("UPDATE versions SET collected=1 WHERE oid=$1 AND version=$2", {oid, v})
+                .status());
+        out.versions.push_back(v);
+        out.bytes += uint64_t(rows[0][0].Int());
+        MS_ASSIGN_OR_RETURN(auto chunks, db_->Query("SELECT chunk_id FROM version_chunks WHERE "
+                                                    "oid=$1 AND version=$2",
+                                                    {oid, v}, kRowsMax));
+        MS_RETURN_IF_ERROR(
+            db_->Exec("DELETE FROM version_chunks WHERE oid=$1 AND version=$2", {oid, v}).status());
+        for (auto& c : chunks) {
+          Bytes id = c[0].Blob();
+          MS_RETURN_IF_ERROR(
+              db_->Exec("UPDATE chunks SET refs=refs-1 WHERE chunk_id=$1", {id}).status());
+          MS_ASSIGN_OR_RETURN(int64_t gone,
+                              db_->Exec("DELETE FROM chunks WHERE chunk_id=$1 AND refs<=0", {id}));
+          if (gone > 0) out.chunks_freed.push_back(id);
+        }
+      }
+      return Status::Ok();
+    }));
+    return out;
+  }
+
+  // ---- monitoring ----
+  Status AddPopSummary(uint32_t pop_id, int64_t t_ms, const pb::MonitorPopSummary& s) override {
+    std::string blob;
+    if (!s.SerializeToString(&blob)) return Internal("cannot serialize a summary");
+    return InSqlTransaction(db_.get(), [&]() -> Status {
+      return db_->Exec("INSERT INTO pop_summaries(pop_id, t_ms, summary) VALUES($1,$2,$3) "
+                       "ON CONFLICT(t_ms, pop_id) DO UPDATE SET summary=excluded.summary",
+                       {pop_id, t_ms, ToBytes(blob)})
+          .status();
+    });
+  }
+
+  Result<std::vector<SummaryRecord>> PopSummaries(uint32_t pop_id, int64_t from_ms, int64_t to_ms,
+                                                  size_t limit) override {
+    MS_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT pop_id, t_ms, summary FROM pop_summaries "
+                                              "WHERE t_ms>=$1 AND t_ms<=$2 AND ($3=0 OR pop_id=$3) "
+                                              "ORDER BY t_ms, pop_id LIMIT $4",
+                                              {from_ms, to_ms, pop_id, uint64_t(limit)}, limit));
+    std::vector<SummaryRecord> out;
+    for (auto& r : rows) {
+      SummaryRecord s;
+      s.pop_id = uint32_t(r[0].Int());
+      s.t_ms = r[1].Int();
+      Bytes b = r[2].Blob();
+      if (!s.summary.ParseFromArray(b.data(), int(b.size())))
+        return Corrupt("a stored POP summary does not parse");
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  Result<uint64_t> PruneSummaries(int64_t before_ms) override {
+    int64_t n = 0;
+    MS_RETURN_IF_ERROR(InSqlTransaction(db_.get(), [&]() -> Status {
+      MS_ASSIGN_OR_RETURN(n, db_->Exec("DELETE FROM pop_summaries WHERE t_ms<$1", {before_ms}));
+      return Status::Ok();
+    }));
+    return uint64_t(n);
+  }
+
+  // ---- admin queries ----
+  Result<std::vector<SubscriberUsage>> UsageBySubscriber(size_t limit) override {
+    MS_ASSIGN_OR_RETURN(auto rows,
+                        db_->Query("SELECT subscriber, COUNT(*), CAST(COALESCE(SUM(size), 0) AS "
+                                   "BIGINT) FROM objects GROUP BY subscriber "
+                                   "ORDER BY 3 DESC, 1 LIMIT $1",
+                                   {uint64_t(limit)}, limit));
+    std::vector<SubscriberUsage> out;
+    for (auto& r : rows) out.push_back({r[0].Text(), uint64_t(r[1].Int()), uint64_t(r[2].Int())});
+    return out;
+  }
+
+  Result<ObjectRecord> FindObject(const Bytes& oid) override {
+    MS_ASSIGN_OR_RETURN(auto rows,
+                        db_->Query("SELECT subscriber, latest_version, size, "
+                                   "(SELECT COUNT(*) FROM names WHERE names.oid=$1), "
+                                   "primary_pop, backup_pop FROM objects WHERE oid=$1",
+                                   {oid}, 1));
+    if (rows.empty()) return NotFound("no such object in the catalog");
+    auto& r = rows[0];
+    return ObjectRecord{r[0].Text(), uint64_t(r[1].Int()), uint64_t(r[2].Int()),
+                        uint64_t(r[3].Int()), uint32_t(r[4].Int()), uint32_t(r[5].Int())};
+  }
+
+  Result<Totals> CountTotals() override {
+    MS_ASSIGN_OR_RETURN(auto rows,
+                        db_->Query("SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT), "
+                                   "COUNT(DISTINCT subscriber), (SELECT COUNT(*) FROM names) "
+                                   "FROM objects",
+                                   {}, 1));
+    Totals t;
+    if (!rows.empty())
+      t = Totals{uint64_t(rows[0][0].Int()), uint64_t(rows[0][1].Int()),
+                 uint64_t(rows[0][2].Int()), uint64_t(rows[0][3].Int())};
+    return t;
+  }
+
+ private:
+  Status BumpEpoch() {
+    return db_->Exec("UPDATE meta SET value=value+1 WHERE key='epoch'", {}).status();
+  }
+  Status AddSubscriber(const std::string& name) {
+    return db_->Exec("INSERT INTO subscribers(name) VALUES($1) ON CONFLICT DO NOTHING", {name})
+        .status();
+  }
+
+  std::unique_ptr<SqlDriver> db_;
+};
+
+Result<std::unique_ptr<Catalog>> Finish(std::unique_ptr<SqlDriver> d) {
+  auto c = std::make_unique<SqlCatalog>(std::move(d));
+  MS_RETURN_IF_ERROR(c->Init());
+  return std::unique_ptr<Catalog>(std::move(c));
+}
+
 }  // namespace
 
-Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& data_dir) {
+Result<std::unique_ptr<Catalog>> OpenSqliteCatalog(const std::string& data_dir) {
   MS_RETURN_IF_ERROR(MakeDirs(data_dir));
-  MS_ASSIGN_OR_RETURN(Db db, Db::Open(data_dir + "/catalog.sqlite"));
-  MS_RETURN_IF_ERROR(db.Exec(kSchema));
-  // Every POP is presumed down until it says hello again after a DC restart;
-  // that is a change of the map, so the epoch moves on (it never goes back).
-  std::unique_ptr<Catalog> c(new Catalog(std::move(db)));
-  MS_RETURN_IF_ERROR(InTransaction(c->db_, [&]() -> Status {
-    MS_RETURN_IF_ERROR(c->db_.Exec("UPDATE pops SET up=0"));
-    return c->BumpEpoch();
-  }));
+  MS_ASSIGN_OR_RETURN(auto d, OpenSqliteDriver(data_dir + "/catalog.sqlite"));
+  return Finish(std::move(d));
+}
+
+Result<std::unique_ptr<Catalog>> OpenPgCatalog(const std::string& conninfo) {
+  MS_ASSIGN_OR_RETURN(auto d, OpenPgDriver(conninfo));
+  return Finish(std::move(d));
+}
+
+Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& data_dir) {
+  MS_ASSIGN_OR_RETURN(auto c, OpenSqliteCatalog(data_dir));
+  MS_RETURN_IF_ERROR(c->OnDaemonStart());
   return c;
 }
 
-Status Catalog::BumpEpoch() { return db_.Exec("UPDATE meta SET value=value+1 WHERE key='epoch'"); }
-
-Status Catalog::PopUp(uint32_t pop_id, const std::string& region, const std::string& addr) {
-  MS_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT region, addr, up FROM pops WHERE id=?"));
-  q.Bind(1, int64_t(pop_id));
-  Status st;
-  if (q.Step(&st) && q.Text(0) == region && q.Text(1) == addr && q.Int(2) == 1) return Status::Ok();
-  MS_RETURN_IF_ERROR(st);
-  return InTransaction(db_, [&]() -> Status {
-    MS_ASSIGN_OR_RETURN(Stmt u, db_.Prepare(
-        "INSERT OR REPLACE INTO pops(id, region, addr, up) VALUES(?,?,?,1)"));
-    u.Bind(1, int64_t(pop_id)).Bind(2, region).Bind(3, addr);
-    MS_RETURN_IF_ERROR(u.Run());
-    return BumpEpoch();
-  });
-}
-
-Status Catalog::PopDown(uint32_t pop_id) {
-  return InTransaction(db_, [&]() -> Status {
-    MS_ASSIGN_OR_RETURN(Stmt u, db_.Prepare("UPDATE pops SET up=0 WHERE id=? AND up=1"));
-    u.Bind(1, int64_t(pop_id));
-    MS_RETURN_IF_ERROR(u.Run());
-    if (db_.Changes() == 0) return Status::Ok();
-    return BumpEpoch();
-  });
-}
-
-Result<pb::ClusterMap> Catalog::Map() {
-  pb::ClusterMap map;
-  MS_ASSIGN_OR_RETURN(Stmt e, db_.Prepare("SELECT value FROM meta WHERE key='epoch'"));
-  Status st;
-  if (e.Step(&st)) map.set_epoch(uint64_t(e.Int(0)));
-  MS_RETURN_IF_ERROR(st);
-  MS_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT id, region, addr, up FROM pops ORDER BY id"));
-  while (q.Step(&st)) {
-    auto* p = map.add_pops();
-    p->set_pop_id(uint32_t(q.Int(0)));
-    p->set_region(q.Text(1));
-    p->set_addr(q.Text(2));
-    p->set_up(q.Int(3) != 0);
+Result<std::vector<Catalog::Collected>> Catalog::ApplyRetention(const std::string& volume,
+                                                                int64_t now_ms,
+                                                                size_t objects_max) {
+  MS_ASSIGN_OR_RETURN(RetentionPolicy policy, GetRetention(volume));
+  MS_ASSIGN_OR_RETURN(pb::ObjectList objects, ListObjects(volume));
+  std::vector<Collected> out;
+  size_t n = 0;
+  for (const auto& o : objects.objects()) {
+    if (n++ >= objects_max) break;
+    Bytes oid = ToBytes(o.oid());
+    MS_ASSIGN_OR_RETURN(auto versions, ListVersions(oid, kRowsMax));
+    std::vector<VersionMeta> live;
+    for (auto& v : versions)
+      if (!v.collected) live.push_back({v.version, v.created_ms, v.size_bytes});
+    std::vector<uint64_t> keep = VersionsToKeep(live, policy, now_ms);
+    std::set<uint64_t> keep_set(keep.begin(), keep.end());
+    std::vector<uint64_t> drop;
+    for (auto& v : live)
+      if (!keep_set.count(v.version)) drop.push_back(v.version);
+    if (drop.empty()) continue;
+    MS_ASSIGN_OR_RETURN(Collected c, CollectVersions(oid, drop));
+    out.push_back(std::move(c));
   }
-  MS_RETURN_IF_ERROR(st);
-  return map;
-}
-
-Result<std::pair<Bytes, bool>> Catalog::ClaimName(const std::string& subscriber,
-                                                  const Bytes& name_key,
-                                                  const Bytes& proposed_oid) {
-  bool created = false;
-  MS_RETURN_IF_ERROR(InTransaction(db_, [&]() -> Status {
-    MS_ASSIGN_OR_RETURN(Stmt ins, db_.Prepare(
-        "INSERT OR IGNORE INTO names(subscriber, name_key, oid) VALUES(?,?,?)"));
-    ins.Bind(1, subscriber).Bind(2, name_key).Bind(3, proposed_oid);
-    MS_RETURN_IF_ERROR(ins.Run());
-    created = db_.Changes() > 0;
-    return Status::Ok();
-  }));
-  MS_ASSIGN_OR_RETURN(Bytes oid, LookupName(subscriber, name_key));
-  return std::make_pair(oid, created);
-}
-
-Result<Bytes> Catalog::LookupName(const std::string& subscriber, const Bytes& name_key) {
-  MS_ASSIGN_OR_RETURN(Stmt q, db_.Prepare("SELECT oid FROM names WHERE subscriber=? AND name_key=?"));
-  q.Bind(1, subscriber).Bind(2, name_key);
-  Status st;
-  if (q.Step(&st)) return q.Blob(0);
-  MS_RETURN_IF_ERROR(st);
-  return NotFound("no object of that name");
-}
-
-Status Catalog::ReportVersion(const pb::VersionInfo& info) {
-  return InTransaction(db_, [&]() -> Status {
-    MS_ASSIGN_OR_RETURN(Stmt q, db_.Prepare(
-        "INSERT INTO objects(oid, subscriber, name_sealed, latest_version, size) VALUES(?,?,?,?,?) "
-        "ON CONFLICT(oid) DO UPDATE SET "
-        "name_sealed=CASE WHEN excluded.latest_version > latest_version THEN excluded.name_sealed ELSE name_sealed END, "
-        "size=CASE WHEN excluded.latest_version > latest_version THEN excluded.size ELSE size END, "
-        "latest_version=MAX(latest_version, excluded.latest_version)"));
-    q.Bind(1, ToBytes(info.oid())).Bind(2, info.subscriber()).Bind(3, ToBytes(info.name_sealed()))
-        .Bind(4, int64_t(info.version())).Bind(5, int64_t(info.size_bytes()));
-    return q.Run();
-  });
-}
-
-Result<pb::ObjectList> Catalog::ListObjects(const std::string& subscriber) {
-  pb::ObjectList list;
-  MS_ASSIGN_OR_RETURN(Stmt q, db_.Prepare(
-      "SELECT oid, name_sealed, latest_version, size FROM objects WHERE subscriber=? ORDER BY id"));
-  q.Bind(1, subscriber);
-  Status st;
-  while (q.Step(&st)) {
-    auto* e = list.add_objects();
-    Bytes oid = q.Blob(0), name = q.Blob(1);
-    e->set_oid(std::string(oid.begin(), oid.end()));
-    e->set_name_sealed(std::string(name.begin(), name.end()));
-    e->set_latest_version(uint64_t(q.Int(2)));
-    e->set_size_bytes(uint64_t(q.Int(3)));
-  }
-  MS_RETURN_IF_ERROR(st);
-  return list;
-}
-
-// ---- read-only queries for the admin API (issue 8) ----------------------
-
-Result<std::vector<Catalog::SubscriberUsage>> Catalog::UsageBySubscriber(size_t limit) {
-  std::vector<SubscriberUsage> out;
-  MS_ASSIGN_OR_RETURN(Stmt q, db_.Prepare(
-      "SELECT subscriber, COUNT(*), COALESCE(SUM(size), 0) FROM objects GROUP BY subscriber "
-      "ORDER BY 3 DESC, 1 LIMIT ?"));
-  q.Bind(1, int64_t(limit));
-  Status st;
-  while (q.Step(&st)) out.push_back({q.Text(0), uint64_t(q.Int(1)), uint64_t(q.Int(2))});
-  MS_RETURN_IF_ERROR(st);
   return out;
-}
-
-Result<Catalog::ObjectRecord> Catalog::FindObject(const Bytes& oid) {
-  MS_ASSIGN_OR_RETURN(Stmt q, db_.Prepare(
-      "SELECT subscriber, latest_version, size, (SELECT COUNT(*) FROM names WHERE names.oid=?) "
-      "FROM objects WHERE oid=?"));
-  q.Bind(1, oid).Bind(2, oid);
-  Status st;
-  if (q.Step(&st)) return ObjectRecord{q.Text(0), uint64_t(q.Int(1)), uint64_t(q.Int(2)), uint64_t(q.Int(3))};
-  MS_RETURN_IF_ERROR(st);
-  return NotFound("no such object in the catalog");
-}
-
-Result<Catalog::Totals> Catalog::CountTotals() {
-  MS_ASSIGN_OR_RETURN(Stmt q, db_.Prepare(
-      "SELECT COUNT(*), COALESCE(SUM(size), 0), COUNT(DISTINCT subscriber), "
-      "(SELECT COUNT(*) FROM names) FROM objects"));
-  Status st;
-  Totals t;
-  if (q.Step(&st))
-    t = Totals{uint64_t(q.Int(0)), uint64_t(q.Int(1)), uint64_t(q.Int(2)), uint64_t(q.Int(3))};
-  MS_RETURN_IF_ERROR(st);
-  return t;
 }
 
 }  // namespace mistore

@@ -1,36 +1,135 @@
-// Catalog: the DC's durable record of POPs (the cluster map, versioned by an
-// epoch that only grows), of subscribers' names -> oids, and of objects'
-// latest versions. SQLite (WAL), each change in one transaction. Used from
-// the DC's loop thread only. Issue 7 adds the PostgreSQL implementation
-// behind the same interface.
+// Catalog: the DC's durable record of what must outlive any POP (issue 7).
+//   - the cluster map: POPs (id, region, address, up/down) and an epoch that
+//     only grows, also across DC restarts (OnDaemonStart moves it on);
+//   - subscribers, their names -> oids, objects (oid, owner, primary and
+//     backup POP from the oid) and every version (size, time learned,
+//     chunks, whether garbage-collected), chunk reference counts;
+//   - gateways (id, subscriber, region, failure-domain labels, capacity,
+//     free space, last seen, state), kept current from POP summaries;
+//   - per-volume retention policies (retention.h) and the POPs' monitoring
+//     summaries over a retention window.
+//
+// One interface, one body of catalog logic (catalog.cc) over a SqlDriver
+// (sql_driver.h): OpenSqliteCatalog (WAL; the embedded default) and
+// OpenPgCatalog (PostgreSQL through libpq). Every change runs in one
+// transaction, so a DC killed mid-update holds either all of a change or
+// none of it; POPs re-report versions until the DC acknowledged them
+// (ReportVersion replies after its commit), so nothing acknowledged is lost
+// and nothing lost stays missing.
+//
+// Time comes in as arguments (now_ms, wall clock); the catalog reads no
+// clock. Not thread-safe: the DC's loop thread, or an operator subcommand.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "dc-backend/retention.h"
+#include "shared/core/bytes.h"
+#include "shared/core/status.h"
 #include "shared/proto/mistore.pb.h"
-#include "shared/store/sqlite.h"
 
 namespace mistore {
 
 class Catalog {
  public:
+  virtual ~Catalog() = default;
+
+  // SQLite in data_dir/catalog.sqlite, opened as the daemon does
+  // (OnDaemonStart). Kept for callers that predate the interface.
   static Result<std::unique_ptr<Catalog>> Open(const std::string& data_dir);
 
-  // Cluster map.
-  Status PopUp(uint32_t pop_id, const std::string& region, const std::string& addr);
-  Status PopDown(uint32_t pop_id);
-  Result<pb::ClusterMap> Map();
+  // The DC (re)starts: every POP is presumed down until it says Hello again;
+  // that is a change of the map, so the epoch moves on (never back).
+  virtual Status OnDaemonStart() = 0;
 
-  // Names: ClaimName inserts proposed_oid unless the name exists; returns
-  // the oid that holds the name and whether it was created now.
-  Result<std::pair<Bytes, bool>> ClaimName(const std::string& subscriber, const Bytes& name_key,
-                                           const Bytes& proposed_oid);
-  Result<Bytes> LookupName(const std::string& subscriber, const Bytes& name_key);
+  // ---- cluster map ----
+  virtual Status PopUp(uint32_t pop_id, const std::string& region, const std::string& addr) = 0;
+  virtual Status PopDown(uint32_t pop_id) = 0;
+  virtual Result<pb::ClusterMap> Map() = 0;
+  struct PopRecord {
+    uint32_t pop_id = 0;
+    std::string region, addr;
+    bool up = false;
+  };
+  virtual Result<PopRecord> GetPop(uint32_t pop_id) = 0;  // NotFound when unknown
 
-  Status ReportVersion(const pb::VersionInfo& info);
-  Result<pb::ObjectList> ListObjects(const std::string& subscriber);
+  // ---- names ----
+  // ClaimName inserts proposed_oid unless the name exists; returns the oid
+  // that holds the name and whether it was created now.
+  virtual Result<std::pair<Bytes, bool>> ClaimName(const std::string& subscriber,
+                                                   const Bytes& name_key,
+                                                   const Bytes& proposed_oid) = 0;
+  virtual Result<Bytes> LookupName(const std::string& subscriber, const Bytes& name_key) = 0;
+
+  // ---- objects and versions ----
+  // A POP's report of a committed version; idempotent (POPs re-send until
+  // acknowledged). now_ms: when the DC learned of it (retention's clock).
+  virtual Status ReportVersion(const pb::VersionInfo& info, int64_t now_ms) = 0;
+  Status ReportVersion(const pb::VersionInfo& info) { return ReportVersion(info, 0); }
+  virtual Result<pb::ObjectList> ListObjects(const std::string& subscriber) = 0;
+  struct VersionRecord {
+    uint64_t version = 0;
+    uint64_t size_bytes = 0;
+    int64_t created_ms = 0;
+    bool collected = false;  // garbage-collected by retention
+    std::vector<Bytes> chunk_ids;
+  };
+  // Ascending; collected ones too. At most versions_max.
+  virtual Result<std::vector<VersionRecord>> ListVersions(const Bytes& oid,
+                                                          size_t versions_max) = 0;
+  virtual Result<std::vector<std::string>> ListSubscribers(size_t limit) = 0;
+
+  // ---- gateways ----
+  struct GatewayRecord {
+    uint32_t gateway_id = 0;
+    std::string subscriber;  // the household it belongs to ("" unknown)
+    std::string region;
+    std::string fd_labels;   // failure-domain labels, "k=v,k=v"
+    uint32_t pop_id = 0;     // the POP it reports to
+    uint64_t capacity_bytes = 0, free_bytes = 0;
+    int64_t last_seen_ms = 0;
+    std::string state;       // "connected" or "lost"
+  };
+  // Inserts or updates; fields left empty/zero keep their stored value
+  // except state, pop_id, free_bytes and last_seen_ms, which are current.
+  virtual Status UpsertGateway(const GatewayRecord& g) = 0;
+  virtual Result<GatewayRecord> GetGateway(uint32_t gateway_id) = 0;  // NotFound when unknown
+  virtual Result<std::vector<GatewayRecord>> ListGateways(uint32_t pop_id, size_t limit) = 0;
+
+  // ---- retention and garbage collection ----
+  virtual Status SetRetention(const std::string& volume, const RetentionPolicy& p) = 0;
+  // The volume's policy, or the default RetentionPolicy when none was set.
+  virtual Result<RetentionPolicy> GetRetention(const std::string& volume) = 0;
+  struct Collected {
+    Bytes oid;
+    std::vector<uint64_t> versions;  // newly collected
+    uint64_t bytes = 0;              // their sizes
+    std::vector<Bytes> chunks_freed; // no kept version references them any more
+  };
+  // Marks versions collected (one transaction) and drops their chunk
+  // references. Already collected or unknown versions are skipped.
+  virtual Result<Collected> CollectVersions(const Bytes& oid,
+                                            const std::vector<uint64_t>& versions) = 0;
+  // Applies the volume's policy to each of its objects (at most objects_max
+  // per call); returns what it collected.
+  Result<std::vector<Collected>> ApplyRetention(const std::string& volume, int64_t now_ms,
+                                                size_t objects_max);
+
+  // ---- monitoring ----
+  // Keeps pop summaries; PruneSummaries drops those older than before_ms.
+  virtual Status AddPopSummary(uint32_t pop_id, int64_t t_ms, const pb::MonitorPopSummary& s) = 0;
+  struct SummaryRecord {
+    uint32_t pop_id = 0;
+    int64_t t_ms = 0;
+    pb::MonitorPopSummary summary;
+  };
+  // pop_id 0: every POP. Time order, at most limit.
+  virtual Result<std::vector<SummaryRecord>> PopSummaries(uint32_t pop_id, int64_t from_ms,
+                                                          int64_t to_ms, size_t limit) = 0;
+  virtual Result<uint64_t> PruneSummaries(int64_t before_ms) = 0;
 
   // ---- read-only queries for the admin API (dc-backend/admin.h; issue 8) ----
   struct SubscriberUsage {
@@ -39,23 +138,25 @@ class Catalog {
     uint64_t bytes = 0;  // plaintext size of each object's latest version
   };
   // Largest users first, at most `limit`.
-  Result<std::vector<SubscriberUsage>> UsageBySubscriber(size_t limit);
+  virtual Result<std::vector<SubscriberUsage>> UsageBySubscriber(size_t limit) = 0;
   struct ObjectRecord {
     std::string subscriber;
     uint64_t latest_version = 0;
     uint64_t size_bytes = 0;
     uint64_t names = 0;  // names that point at this oid
+    uint32_t primary_pop = 0, backup_pop = 0;
   };
-  Result<ObjectRecord> FindObject(const Bytes& oid);  // NotFound when unknown
+  virtual Result<ObjectRecord> FindObject(const Bytes& oid) = 0;  // NotFound when unknown
   struct Totals {
     uint64_t objects = 0, bytes = 0, subscribers = 0, names = 0;
   };
-  Result<Totals> CountTotals();
-
- private:
-  explicit Catalog(Db db) : db_(std::move(db)) {}
-  Status BumpEpoch();
-  Db db_;
+  virtual Result<Totals> CountTotals() = 0;
 };
+
+// The catalog file data_dir/catalog.sqlite (directory created if missing).
+// Neither factory calls OnDaemonStart: operator subcommands open the
+// catalog without changing the map.
+Result<std::unique_ptr<Catalog>> OpenSqliteCatalog(const std::string& data_dir);
+Result<std::unique_ptr<Catalog>> OpenPgCatalog(const std::string& conninfo);
 
 }  // namespace mistore

@@ -10,6 +10,7 @@ PACKAGES=(
   libjerasure-dev libgf-complete-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 procps prometheus chromium
+  postgresql libpq-dev
 )
 
 missing=()

@@ -1,0 +1,494 @@
+// The catalog's one test suite (issue 7), run against every implementation:
+// catalog_test.cc instantiates it on SQLite, catalog_pg_test.cc on a real
+// PostgreSQL server (pg_server.h). A Backend type gives the fixture a fresh
+// store (its constructor) and opens a catalog on it (Open), as many times as
+// a test reopens.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include <set>
+
+#include "dc-backend/catalog.h"
+#include "shared/core/oid.h"
+
+namespace mistore {
+namespace catalog_suite {
+
+inline Bytes B(const std::string& s) { return Bytes(s.begin(), s.end()); }
+inline std::string S(const Bytes& b) { return std::string(b.begin(), b.end()); }
+
+inline pb::VersionInfo Report(const std::string& oid, uint64_t v, uint64_t size,
+                              const std::string& sub, const std::string& name) {
+  pb::VersionInfo info;
+  info.set_oid(oid);
+  info.set_version(v);
+  info.set_size_bytes(size);
+  info.set_subscriber(sub);
+  info.set_name_sealed(name);
+  return info;
+}
+
+template <typename Backend>
+class CatalogSuite : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+  // As the daemon opens it: the store's catalog, then OnDaemonStart.
+  void Reopen() {
+    cat_.reset();
+    auto c = backend_.Open();
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    cat_ = std::move(c).value();
+    ASSERT_TRUE(cat_->OnDaemonStart().ok());
+  }
+  pb::ClusterMap Map() {
+    auto m = cat_->Map();
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    return m.ok() ? *m : pb::ClusterMap();
+  }
+  uint64_t Epoch() { return Map().epoch(); }
+
+  Backend backend_;
+  std::unique_ptr<Catalog> cat_;
+};
+
+TYPED_TEST_SUITE_P(CatalogSuite);
+
+// ---- names --------------------------------------------------------------
+
+TYPED_TEST_P(CatalogSuite, ClaimNameIsIdempotent) {
+  auto first = this->cat_->ClaimName("alice", B("key-1"), B("oid-A"));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(S(first->first), "oid-A");
+  EXPECT_TRUE(first->second);
+  auto second = this->cat_->ClaimName("alice", B("key-1"), B("oid-B"));
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(S(second->first), "oid-A");
+  EXPECT_FALSE(second->second);
+  auto again = this->cat_->ClaimName("alice", B("key-1"), B("oid-A"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(S(again->first), "oid-A");
+  EXPECT_FALSE(again->second);
+  EXPECT_EQ(S(this->cat_->LookupName("alice", B("key-1")).value()), "oid-A");
+}
+
+TYPED_TEST_P(CatalogSuite, NamesAreScopedBySubscriber) {
+  ASSERT_TRUE(this->cat_->ClaimName("alice", B("k"), B("oid-A")).ok());
+  auto bob = this->cat_->ClaimName("bob", B("k"), B("oid-B"));
+  ASSERT_TRUE(bob.ok());
+  EXPECT_EQ(S(bob->first), "oid-B");
+  EXPECT_TRUE(bob->second);
+  EXPECT_EQ(S(this->cat_->LookupName("alice", B("k")).value()), "oid-A");
+  EXPECT_EQ(S(this->cat_->LookupName("bob", B("k")).value()), "oid-B");
+  auto other = this->cat_->ClaimName("alice", B("k2"), B("oid-C"));
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE(other->second);
+}
+
+TYPED_TEST_P(CatalogSuite, LookupUnknownNameIsNotFound) {
+  EXPECT_EQ(this->cat_->LookupName("alice", B("nope")).status().code(), Code::kNotFound);
+  ASSERT_TRUE(this->cat_->ClaimName("alice", B("k"), B("oid")).ok());
+  EXPECT_EQ(this->cat_->LookupName("bob", B("k")).status().code(), Code::kNotFound);
+  EXPECT_EQ(this->cat_->LookupName("alice", B("k2")).status().code(), Code::kNotFound);
+}
+
+TYPED_TEST_P(CatalogSuite, NamesSurviveReopen) {
+  ASSERT_TRUE(this->cat_->ClaimName("alice", B("k"), B("oid-A")).ok());
+  this->Reopen();
+  EXPECT_EQ(S(this->cat_->LookupName("alice", B("k")).value()), "oid-A");
+  auto again = this->cat_->ClaimName("alice", B("k"), B("oid-Z"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(S(again->first), "oid-A");
+  EXPECT_FALSE(again->second);
+}
+
+// ---- objects --------------------------------------------------------------
+
+TYPED_TEST_P(CatalogSuite, ReportVersionKeepsTheNewest) {
+  ASSERT_TRUE(this->cat_->ReportVersion(Report("o1", 2, 200, "alice", "name-v2")).ok());
+  ASSERT_TRUE(this->cat_->ReportVersion(Report("o1", 1, 100, "alice", "name-v1")).ok());  // late
+  auto list = this->cat_->ListObjects("alice");
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  ASSERT_EQ(list->objects_size(), 1);
+  EXPECT_EQ(list->objects(0).oid(), "o1");
+  EXPECT_EQ(list->objects(0).latest_version(), 2u);
+  EXPECT_EQ(list->objects(0).size_bytes(), 200u);
+  EXPECT_EQ(list->objects(0).name_sealed(), "name-v2");
+
+  ASSERT_TRUE(this->cat_->ReportVersion(Report("o1", 5, 500, "alice", "name-v5")).ok());
+  list = this->cat_->ListObjects("alice");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->objects_size(), 1);
+  EXPECT_EQ(list->objects(0).latest_version(), 5u);
+  EXPECT_EQ(list->objects(0).size_bytes(), 500u);
+  EXPECT_EQ(list->objects(0).name_sealed(), "name-v5");
+
+  ASSERT_TRUE(this->cat_->ReportVersion(Report("o1", 3, 300, "alice", "name-v3")).ok());
+  list = this->cat_->ListObjects("alice");
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->objects(0).latest_version(), 5u);
+  EXPECT_EQ(list->objects(0).size_bytes(), 500u);
+  EXPECT_EQ(list->objects(0).name_sealed(), "name-v5");
+}
+
+TYPED_TEST_P(CatalogSuite, ListObjectsOnlyTheSubscribersOwn) {
+  ASSERT_TRUE(this->cat_->ReportVersion(Report("a1", 1, 10, "alice", "n-a1")).ok());
+  ASSERT_TRUE(this->cat_->ReportVersion(Report("b1", 1, 20, "bob", "n-b1")).ok());
+  ASSERT_TRUE(this->cat_->ReportVersion(Report("a2", 4, 30, "alice", "n-a2")).ok());
+  auto alice = this->cat_->ListObjects("alice");
+  ASSERT_TRUE(alice.ok());
+  ASSERT_EQ(alice->objects_size(), 2);
+  EXPECT_EQ(alice->objects(0).oid(), "a1");
+  EXPECT_EQ(alice->objects(1).oid(), "a2");
+  EXPECT_EQ(alice->objects(1).latest_version(), 4u);
+  auto bob = this->cat_->ListObjects("bob");
+  ASSERT_TRUE(bob.ok());
+  ASSERT_EQ(bob->objects_size(), 1);
+  EXPECT_EQ(bob->objects(0).oid(), "b1");
+  EXPECT_EQ(bob->objects(0).size_bytes(), 20u);
+  auto carol = this->cat_->ListObjects("carol");
+  ASSERT_TRUE(carol.ok());
+  EXPECT_EQ(carol->objects_size(), 0);
+}
+
+TYPED_TEST_P(CatalogSuite, ObjectsSurviveReopen) {
+  ASSERT_TRUE(this->cat_->ReportVersion(Report("o", 7, 70, "alice", "n7")).ok());
+  this->Reopen();
+  ASSERT_TRUE(this->cat_->ReportVersion(Report("o", 6, 60, "alice", "n6")).ok());
+  auto list = this->cat_->ListObjects("alice");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->objects_size(), 1);
+  EXPECT_EQ(list->objects(0).latest_version(), 7u);
+  EXPECT_EQ(list->objects(0).size_bytes(), 70u);
+  EXPECT_EQ(list->objects(0).name_sealed(), "n7");
+}
+
+// ---- cluster map ------------------------------------------------------------
+
+TYPED_TEST_P(CatalogSuite, PopUpAndDownBumpEpochOnlyOnChange) {
+  const uint64_t e0 = this->Epoch();
+  EXPECT_GE(e0, 1u);  // opening is itself a map change
+  ASSERT_TRUE(this->cat_->PopUp(1, "eu-west", "10.0.0.1:7000").ok());
+  EXPECT_EQ(this->Epoch(), e0 + 1);
+  ASSERT_TRUE(this->cat_->PopUp(1, "eu-west", "10.0.0.1:7000").ok());  // no change
+  EXPECT_EQ(this->Epoch(), e0 + 1);
+  ASSERT_TRUE(this->cat_->PopUp(2, "eu-east", "10.0.0.2:7000").ok());
+  EXPECT_EQ(this->Epoch(), e0 + 2);
+
+  pb::ClusterMap m = this->Map();
+  ASSERT_EQ(m.pops_size(), 2);
+  EXPECT_EQ(m.pops(0).pop_id(), 1u);
+  EXPECT_EQ(m.pops(0).region(), "eu-west");
+  EXPECT_EQ(m.pops(0).addr(), "10.0.0.1:7000");
+  EXPECT_TRUE(m.pops(0).up());
+  EXPECT_EQ(m.pops(1).pop_id(), 2u);
+  EXPECT_TRUE(m.pops(1).up());
+
+  ASSERT_TRUE(this->cat_->PopDown(1).ok());
+  EXPECT_EQ(this->Epoch(), e0 + 3);
+  ASSERT_TRUE(this->cat_->PopDown(1).ok());  // already down
+  EXPECT_EQ(this->Epoch(), e0 + 3);
+  ASSERT_TRUE(this->cat_->PopDown(99).ok());  // never seen
+  EXPECT_EQ(this->Epoch(), e0 + 3);
+  m = this->Map();
+  ASSERT_EQ(m.pops_size(), 2);
+  EXPECT_FALSE(m.pops(0).up());
+  EXPECT_TRUE(m.pops(1).up());
+
+  // Back up at the same address: a change.
+  ASSERT_TRUE(this->cat_->PopUp(1, "eu-west", "10.0.0.1:7000").ok());
+  EXPECT_EQ(this->Epoch(), e0 + 4);
+  EXPECT_TRUE(this->Map().pops(0).up());
+}
+
+TYPED_TEST_P(CatalogSuite, PopUpAtNewAddressIsAChange) {
+  ASSERT_TRUE(this->cat_->PopUp(3, "r", "a:1").ok());
+  const uint64_t e = this->Epoch();
+  ASSERT_TRUE(this->cat_->PopUp(3, "r", "b:2").ok());
+  EXPECT_EQ(this->Epoch(), e + 1);
+  ASSERT_TRUE(this->cat_->PopUp(3, "r2", "b:2").ok());
+  EXPECT_EQ(this->Epoch(), e + 2);
+  pb::ClusterMap m = this->Map();
+  ASSERT_EQ(m.pops_size(), 1);
+  EXPECT_EQ(m.pops(0).addr(), "b:2");
+  EXPECT_EQ(m.pops(0).region(), "r2");
+  EXPECT_TRUE(m.pops(0).up());
+}
+
+TYPED_TEST_P(CatalogSuite, EpochNeverGoesBackAcrossReopen) {
+  ASSERT_TRUE(this->cat_->PopUp(1, "r", "a:1").ok());
+  ASSERT_TRUE(this->cat_->PopUp(2, "r", "a:2").ok());
+  ASSERT_TRUE(this->cat_->PopDown(2).ok());
+  uint64_t last = this->Epoch();
+  for (int round = 0; round < 3; round++) {
+    SCOPED_TRACE("reopen " + std::to_string(round));
+    this->Reopen();
+    pb::ClusterMap m = this->Map();
+    EXPECT_GT(m.epoch(), last);
+    // Every POP is down until it says hello again; the map is remembered.
+    ASSERT_EQ(m.pops_size(), 2);
+    for (auto& p : m.pops()) EXPECT_FALSE(p.up()) << p.pop_id();
+    EXPECT_EQ(m.pops(0).addr(), "a:1");
+    last = m.epoch();
+    ASSERT_TRUE(this->cat_->PopUp(1, "r", "a:1").ok());
+    EXPECT_EQ(this->Epoch(), last + 1);
+    last = this->Epoch();
+  }
+}
+
+TYPED_TEST_P(CatalogSuite, GetPopGivesRegionAndState) {
+  auto& cat = this->cat_;
+  EXPECT_EQ(cat->GetPop(4).status().code(), Code::kNotFound);
+  ASSERT_TRUE(cat->PopUp(4, "eu-north", "10.0.0.4:7000").ok());
+  auto p = cat->GetPop(4);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->region, "eu-north");
+  EXPECT_EQ(p->addr, "10.0.0.4:7000");
+  EXPECT_TRUE(p->up);
+  ASSERT_TRUE(cat->PopDown(4).ok());
+  EXPECT_FALSE(cat->GetPop(4)->up);
+  this->Reopen();
+  EXPECT_EQ(cat->GetPop(4)->region, "eu-north");
+}
+
+TYPED_TEST_P(CatalogSuite, VersionsAreKeptWithSizesTimesAndChunks) {
+  auto& cat = this->cat_;
+  auto v1 = Report("o", 1, 100, "alice", "n1");
+  v1.add_chunk_ids("c1");
+  v1.add_chunk_ids("c2");
+  v1.add_chunk_ids("c1");  // a chunk repeated within a version counts once
+  auto v2 = Report("o", 2, 150, "alice", "n2");
+  v2.add_chunk_ids("c2");
+  v2.add_chunk_ids("c3");
+  ASSERT_TRUE(cat->ReportVersion(v2, 2000).ok());
+  ASSERT_TRUE(cat->ReportVersion(v1, 1000).ok());
+  ASSERT_TRUE(cat->ReportVersion(v1, 5000).ok());  // a re-report changes nothing
+  this->Reopen();
+  auto vs = cat->ListVersions(B("o"), 100);
+  ASSERT_TRUE(vs.ok()) << vs.status().ToString();
+  ASSERT_EQ(vs->size(), 2u);
+  EXPECT_EQ((*vs)[0].version, 1u);
+  EXPECT_EQ((*vs)[0].size_bytes, 100u);
+  EXPECT_EQ((*vs)[0].created_ms, 1000);
+  EXPECT_FALSE((*vs)[0].collected);
+  ASSERT_EQ((*vs)[0].chunk_ids.size(), 2u);
+  EXPECT_EQ(S((*vs)[0].chunk_ids[0]), "c1");
+  EXPECT_EQ(S((*vs)[0].chunk_ids[1]), "c2");
+  EXPECT_EQ((*vs)[1].version, 2u);
+  EXPECT_EQ((*vs)[1].created_ms, 2000);
+  // The bound on rows is enforced.
+  EXPECT_EQ(cat->ListVersions(B("o"), 1).status().code(), Code::kResourceExhausted);
+  auto subs = cat->ListSubscribers(10);
+  ASSERT_TRUE(subs.ok());
+  ASSERT_EQ(subs->size(), 1u);
+  EXPECT_EQ((*subs)[0], "alice");
+}
+
+TYPED_TEST_P(CatalogSuite, CollectingFreesOnlyUnreferencedChunks) {
+  auto& cat = this->cat_;
+  auto v1 = Report("o", 1, 100, "alice", "n1");
+  v1.add_chunk_ids("shared");
+  v1.add_chunk_ids("only1");
+  auto v2 = Report("o", 2, 150, "alice", "n2");
+  v2.add_chunk_ids("shared");
+  v2.add_chunk_ids("only2");
+  auto other = Report("p", 1, 70, "alice", "m1");
+  other.add_chunk_ids("only1");  // dedup across objects: still referenced
+  other.add_chunk_ids("onlyp");
+  ASSERT_TRUE(cat->ReportVersion(v1, 1).ok());
+  ASSERT_TRUE(cat->ReportVersion(v2, 2).ok());
+  ASSERT_TRUE(cat->ReportVersion(other, 3).ok());
+
+  auto c = cat->CollectVersions(B("o"), {1, 7});  // 7 is unknown: skipped
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->versions, std::vector<uint64_t>{1});
+  EXPECT_EQ(c->bytes, 100u);
+  EXPECT_TRUE(c->chunks_freed.empty());  // "shared" and "only1" are still referenced
+  auto again = cat->CollectVersions(B("o"), {1});
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->versions.empty());
+  EXPECT_EQ(again->bytes, 0u);
+
+  c = cat->CollectVersions(B("p"), {1});
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c->chunks_freed.size(), 2u);  // only1 (v1 already gone) and onlyp
+  std::set<std::string> freed;
+  for (auto& id : c->chunks_freed) freed.insert(S(id));
+  EXPECT_EQ(freed, (std::set<std::string>{"only1", "onlyp"}));
+
+  c = cat->CollectVersions(B("o"), {2});
+  ASSERT_TRUE(c.ok());
+  freed.clear();
+  for (auto& id : c->chunks_freed) freed.insert(S(id));
+  EXPECT_EQ(freed, (std::set<std::string>{"shared", "only2"}));
+  auto vs = cat->ListVersions(B("o"), 10);
+  ASSERT_TRUE(vs.ok());
+  ASSERT_EQ(vs->size(), 2u);
+  EXPECT_TRUE((*vs)[0].collected);
+  EXPECT_TRUE((*vs)[1].collected);
+}
+
+TYPED_TEST_P(CatalogSuite, RetentionPolicyPersistsAndApplies) {
+  auto& cat = this->cat_;
+  auto def = cat->GetRetention("alice");
+  ASSERT_TRUE(def.ok());
+  EXPECT_EQ(*def, RetentionPolicy());
+  RetentionPolicy p;
+  p.keep_last = 2;
+  p.daily_days = 0;
+  p.weekly_weeks = 0;
+  ASSERT_TRUE(cat->SetRetention("alice", p).ok());
+  RetentionPolicy zero = p;
+  zero.keep_last = 0;
+  EXPECT_EQ(cat->SetRetention("alice", zero).code(), Code::kInvalidArgument);
+  this->Reopen();
+  EXPECT_EQ(cat->GetRetention("alice").value(), p);
+  for (uint64_t v = 1; v <= 5; v++) {
+    auto r = Report("o", v, 10 * v, "alice", "n");
+    r.add_chunk_ids("c" + std::to_string(v));
+    ASSERT_TRUE(cat->ReportVersion(r, int64_t(v)).ok());
+  }
+  ASSERT_TRUE(cat->ReportVersion(Report("b", 1, 5, "bob", "n"), 1).ok());
+  ASSERT_TRUE(cat->ReportVersion(Report("b", 2, 5, "bob", "n"), 2).ok());
+  auto done = cat->ApplyRetention("alice", 100, 1000);
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  ASSERT_EQ(done->size(), 1u);
+  EXPECT_EQ((*done)[0].versions, (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ((*done)[0].bytes, 60u);
+  EXPECT_EQ((*done)[0].chunks_freed.size(), 3u);
+  auto vs = cat->ListVersions(B("o"), 10);
+  ASSERT_TRUE(vs.ok());
+  for (auto& v : *vs) EXPECT_EQ(v.collected, v.version <= 3) << v.version;
+  // Idempotent; other volumes untouched.
+  EXPECT_TRUE(cat->ApplyRetention("alice", 100, 1000)->empty());
+  auto bob = cat->ListVersions(B("b"), 10);
+  ASSERT_TRUE(bob.ok());
+  for (auto& v : *bob) EXPECT_FALSE(v.collected);
+}
+
+TYPED_TEST_P(CatalogSuite, GatewaysKeepLabelsAndCurrentState) {
+  auto& cat = this->cat_;
+  Catalog::GatewayRecord g;
+  g.gateway_id = 17;
+  g.subscriber = "alice";
+  g.region = "eu-west";
+  g.fd_labels = "building=7,power=a";
+  g.pop_id = 1;
+  g.capacity_bytes = 1000;
+  g.free_bytes = 600;
+  g.last_seen_ms = 10;
+  g.state = "connected";
+  ASSERT_TRUE(cat->UpsertGateway(g).ok());
+  // A POP summary knows only the current state: labels stay.
+  Catalog::GatewayRecord seen;
+  seen.gateway_id = 17;
+  seen.pop_id = 2;
+  seen.free_bytes = 500;
+  seen.last_seen_ms = 20;
+  seen.state = "lost";
+  ASSERT_TRUE(cat->UpsertGateway(seen).ok());
+  this->Reopen();
+  auto r = cat->GetGateway(17);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->subscriber, "alice");
+  EXPECT_EQ(r->region, "eu-west");
+  EXPECT_EQ(r->fd_labels, "building=7,power=a");
+  EXPECT_EQ(r->capacity_bytes, 1000u);
+  EXPECT_EQ(r->pop_id, 2u);
+  EXPECT_EQ(r->free_bytes, 500u);
+  EXPECT_EQ(r->last_seen_ms, 20);
+  EXPECT_EQ(r->state, "lost");
+  EXPECT_EQ(cat->GetGateway(18).status().code(), Code::kNotFound);
+  Catalog::GatewayRecord other = g;
+  other.gateway_id = 18;
+  other.pop_id = 1;
+  ASSERT_TRUE(cat->UpsertGateway(other).ok());
+  auto at1 = cat->ListGateways(1, 10);
+  ASSERT_TRUE(at1.ok());
+  ASSERT_EQ(at1->size(), 1u);
+  EXPECT_EQ((*at1)[0].gateway_id, 18u);
+  EXPECT_EQ(cat->ListGateways(0, 10)->size(), 2u);
+}
+
+TYPED_TEST_P(CatalogSuite, SummariesAnswerTimeRanges) {
+  auto& cat = this->cat_;
+  for (int64_t t = 1000; t <= 5000; t += 1000) {
+    for (uint32_t pop = 1; pop <= 2; pop++) {
+      pb::MonitorPopSummary s;
+      s.set_pop_id(pop);
+      s.set_placement_queue(uint64_t(t / 1000 + pop * 100));
+      ASSERT_TRUE(cat->AddPopSummary(pop, t, s).ok());
+    }
+  }
+  auto r = cat->PopSummaries(2, 2000, 4000, 100);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ((*r)[0].t_ms, 2000);
+  EXPECT_EQ((*r)[0].summary.placement_queue(), 202u);
+  EXPECT_EQ((*r)[2].t_ms, 4000);
+  auto all = cat->PopSummaries(0, 0, 10000, 100);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 10u);
+  EXPECT_EQ(cat->PopSummaries(0, 0, 10000, 4)->size(), 4u);  // limit
+  auto pruned = cat->PruneSummaries(3000);
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(*pruned, 4u);
+  this->Reopen();
+  EXPECT_EQ(cat->PopSummaries(0, 0, 10000, 100)->size(), 6u);
+}
+
+TYPED_TEST_P(CatalogSuite, AdminQueriesCountWhatWasReported) {
+  auto& cat = this->cat_;
+  ASSERT_TRUE(cat->ClaimName("alice", B("k1"), B("o1")).ok());
+  ASSERT_TRUE(cat->ClaimName("alice", B("k2"), B("o1")).ok());
+  ASSERT_TRUE(cat->ReportVersion(Report("o1", 3, 300, "alice", "n")).ok());
+  ASSERT_TRUE(cat->ReportVersion(Report("o2", 1, 50, "alice", "n")).ok());
+  ASSERT_TRUE(cat->ReportVersion(Report("o3", 1, 500, "bob", "n")).ok());
+  auto usage = cat->UsageBySubscriber(10);
+  ASSERT_TRUE(usage.ok()) << usage.status().ToString();
+  ASSERT_EQ(usage->size(), 2u);
+  EXPECT_EQ((*usage)[0].subscriber, "bob");
+  EXPECT_EQ((*usage)[0].bytes, 500u);
+  EXPECT_EQ((*usage)[1].subscriber, "alice");
+  EXPECT_EQ((*usage)[1].objects, 2u);
+  EXPECT_EQ((*usage)[1].bytes, 350u);
+  auto rec = cat->FindObject(B("o1"));
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->names, 2u);
+  EXPECT_EQ(rec->latest_version, 3u);
+  EXPECT_EQ(cat->FindObject(B("zz")).status().code(), Code::kNotFound);
+  auto t = cat->CountTotals();
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->objects, 3u);
+  EXPECT_EQ(t->bytes, 850u);
+  EXPECT_EQ(t->subscribers, 2u);
+  EXPECT_EQ(t->names, 2u);
+}
+
+TYPED_TEST_P(CatalogSuite, ObjectRolesComeFromTheOid) {
+  Oid o{3, 5, 77, 1};
+  Bytes enc = o.Encode();
+  auto r = Report(S(enc), 1, 10, "alice", "n");
+  ASSERT_TRUE(this->cat_->ReportVersion(r, 1).ok());
+  auto rec = this->cat_->FindObject(enc);
+  ASSERT_TRUE(rec.ok());
+  EXPECT_EQ(rec->primary_pop, 3u);
+  EXPECT_EQ(rec->backup_pop, 5u);
+}
+
+REGISTER_TYPED_TEST_SUITE_P(CatalogSuite, ClaimNameIsIdempotent, NamesAreScopedBySubscriber,
+                            LookupUnknownNameIsNotFound, NamesSurviveReopen,
+                            ReportVersionKeepsTheNewest, ListObjectsOnlyTheSubscribersOwn,
+                            ObjectsSurviveReopen, PopUpAndDownBumpEpochOnlyOnChange,
+                            PopUpAtNewAddressIsAChange, EpochNeverGoesBackAcrossReopen,
+                            GetPopGivesRegionAndState, VersionsAreKeptWithSizesTimesAndChunks,
+                            CollectingFreesOnlyUnreferencedChunks,
+                            RetentionPolicyPersistsAndApplies, GatewaysKeepLabelsAndCurrentState,
+                            SummariesAnswerTimeRanges, AdminQueriesCountWhatWasReported,
+                            ObjectRolesComeFromTheOid);
+
+}  // namespace catalog_suite
+}  // namespace mistore
