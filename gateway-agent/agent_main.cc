@@ -1,17 +1,22 @@
 // mistore-agent: the home-gateway agent. One libuv loop:
 //  - keeps a connection to its POP (re-dialled when it drops), says Hello
-//    with its gateway id, subscriber and free space, and serves the POP's
-//    StoreFragment / FetchFragment calls from its FragmentStore;
+//    with its gateway id, subscriber and free space; the POP's fragment
+//    requests, heartbeats, inventories, bad-fragment reports and the
+//    scrubber are AgentCore's (agent_core.h): this file is its libuv
+//    adapter (moves its outbox onto the POP connection, arms one timer for
+//    its next wake-up);
 //  - listens for the subscriber's devices (the `mistore` client) on the LAN
 //    and relays their requests to its POP, stamped with its gateway id; it
 //    refuses requests for any other subscriber.
 // Fragment files are small (chunk/k); their fsync runs on the loop thread.
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <set>
 
+#include "gateway-agent/agent_core.h"
 #include "shared/core/config.h"
 #include "shared/core/log.h"
 #include "shared/store/fragment_store.h"
@@ -30,6 +35,19 @@ std::vector<Knob> AgentKnobs() {
       {"data_dir", "/var/lib/mistore/agent", "where fragments are stored"},
       {"store_bytes_max", "10737418240", "share of the disk given to other people's fragments",
        Knob::kInt},
+      {"store_fragments_max", "150000",
+       "most fragments held (bounds the in-memory index and the inventory message)", Knob::kInt},
+      {"store_verify_at_start", "false",
+       "read every fragment at start (else only headers and lengths; the scrubber reads the rest)",
+       Knob::kBool},
+      {"heartbeat_ms", "3000", "interval between heartbeats to the POP", Knob::kInt},
+      {"scrub_period_s", "604800", "the scrubber reads every fragment once within this period",
+       Knob::kInt},
+      {"background_io_bytes_per_s", "1048576",
+       "disk reads allowed for background work (scrub, repair reads), bytes per second",
+       Knob::kInt},
+      {"failure_domains", "",
+       "this gateway's failure-domain labels, comma list of key=value (cabinet=c12,power=p3)"},
       {"frame_bytes_max", "8388608", "largest frame accepted from a peer", Knob::kInt},
       {"reconnect_ms", "1000", "delay before re-dialling a lost POP connection", Knob::kInt},
       {"metrics_listen", "127.0.0.1:0",
@@ -40,11 +58,12 @@ std::vector<Knob> AgentKnobs() {
 
 class Agent {
  public:
-  Agent(const Config& cfg, FragmentStore store)
+  Agent(const Config& cfg, FragmentStore store, AgentParams params)
       : cfg_(cfg),
         store_(std::move(store)),
         limits_(Limits(cfg)),
-        clients_(&loop_, limits_, [this](const Connection::Ptr& c) { OnClient(c); }) {}
+        clients_(&loop_, limits_, [this](const Connection::Ptr& c) { OnClient(c); }),
+        core_(std::move(params), &store_, loop_.NowMs()) {}
 
   int Run() {
     auto bound = clients_.Listen(cfg_.Str("client_listen"));
@@ -55,6 +74,7 @@ class Agent {
       MS_WARN("agent", "corrupt fragment files found at start",
               "count=" + std::to_string(store_.corrupt_at_open()));
     StartMonitoring();
+    ArmCoreTimer();
     MS_INFO("agent", "ready", "listen=" + bound.value() + " metrics=" + metrics_addr_ +
                                   " gateway_id=" + cfg_.Str("gateway_id") +
                                   " fragments=" + std::to_string(store_.fragment_count()));
@@ -93,7 +113,9 @@ class Agent {
       Connection::Ptr c = r.value();
       c->set_on_request([this](const Connection::Ptr& c, pb::Envelope&& env) { OnPopRequest(c, env); });
       c->set_on_close([this](const Connection::Ptr&, const Status& why) {
+        if (pop_) metrics_.ForgetConnection(pop_->tag);
         pop_.reset();
+        core_.OnPopLost(loop_.NowMs());
         if (stopping_) return;
         MS_WARN("agent", "lost POP connection; reconnecting", "reason=\"" + why.message() + "\"");
         loop_.After(uint64_t(cfg_.Int("reconnect_ms")), [this] { DialPop(); });
@@ -111,57 +133,69 @@ class Agent {
           return;
         }
         pop_ = c;
+        pop_->tag = ++pop_gen_;
         pop_warned_ = false;
         MS_INFO("agent", "registered with POP", "pop=" + cfg_.Str("pop"));
+        core_.OnRegistered(loop_.NowMs(), pop_->tag);
+        PumpCore();
       });
     });
   }
 
-  // One dispatch for requests from the POP; one handler per message type.
+  // Requests from the POP go to the core; its outbox leaves through PumpCore.
   void OnPopRequest(const Connection::Ptr& c, const pb::Envelope& env) {
-    switch (env.body_case()) {
-      case pb::Envelope::kStoreFragment: return HandleStoreFragment(c, env);
-      case pb::Envelope::kFetchFragment: return HandleFetchFragment(c, env);
-      default:
-        c->ReplyError(env.request_id(), ProtocolError("agent does not serve this message from a POP"));
-    }
+    if (!core_.IsPopRequest(env))
+      return c->ReplyError(env.request_id(), ProtocolError("agent does not serve this message from a POP"));
+    metrics_.Hold(c->tag, env.request_id(), metrics_.Received(env));
+    core_.OnPopRequest(loop_.NowMs(), c->tag, env);
+    PumpCore();
   }
 
-  void HandleStoreFragment(const Connection::Ptr& c, const pb::Envelope& env) {
-    auto op = metrics_.Received(env);
-    const std::string& f = env.store_fragment().fragment();
-    Status st = store_.Put(Bytes(f.begin(), f.end()));
-    if (!st.ok()) {
-      MS_WARN("agent", "fragment refused", "error=\"" + st.ToString() + "\"");
-      metrics_.Replied(op, nullptr, false);
-      return c->ReplyError(env.request_id(), st);
-    }
-    pb::Envelope r;
-    r.mutable_empty();
-    fragments_stored_->Inc();
-    fragment_bytes_stored_->Inc(f.size());
-    metrics_.Replied(op, &r, true);
-    c->Reply(env.request_id(), r);
-  }
-
-  void HandleFetchFragment(const Connection::Ptr& c, const pb::Envelope& env) {
-    auto op = metrics_.Received(env);
-    const std::string& id = env.fetch_fragment().chunk_id();
-    auto blob = store_.Get(Bytes(id.begin(), id.end()), env.fetch_fragment().index());
-    if (!blob.ok()) {
-      if (blob.status().code() == Code::kCorrupt) {
-        MS_WARN("agent", "fragment failed its check; not served", "error=\"" + blob.status().message() + "\"");
-        fragment_check_failures_->Inc();
+  // ---- the AgentCore adapter ----
+  void PumpCore() {
+    AgentOutbox out = core_.TakeOutbox();
+    for (auto& r : out.replies) {
+      if (!pop_ || pop_->tag != r.conn) continue;  // that connection is gone
+      if (!r.error.ok()) {
+        pb::Envelope e;
+        e.mutable_error()->set_code(uint32_t(r.error.code()));
+        e.mutable_error()->set_message(r.error.message());
+        metrics_.ReleaseHeld(r.conn, r.request_id, e);
+        pop_->ReplyError(r.request_id, r.error);
+      } else {
+        metrics_.ReleaseHeld(r.conn, r.request_id, r.msg);
+        pop_->Reply(r.request_id, std::move(r.msg));
       }
-      metrics_.Replied(op, nullptr, false);
-      return c->ReplyError(env.request_id(), blob.status());
     }
-    pb::Envelope r;
-    r.mutable_fragment_data()->set_fragment(std::string(blob->begin(), blob->end()));
-    fragments_served_->Inc();
-    fragment_bytes_served_->Inc(blob->size());
-    metrics_.Replied(op, &r, true);
-    c->Reply(env.request_id(), r);
+    for (auto& call : out.calls) {
+      uint64_t token = call.token;
+      if (!pop_) {
+        core_.OnCallDone(loop_.NowMs(), token, Unavailable("not connected to the POP"));
+        continue;
+      }
+      auto op = metrics_.Calling(call.msg);
+      pop_->Call(std::move(call.msg), [this, token, op](Result<pb::Envelope> r) {
+        metrics_.CallDone(op, r);
+        core_.OnCallDone(loop_.NowMs(), token, r);
+        PumpCore();
+      });
+    }
+    ArmCoreTimer();
+  }
+
+  void ArmCoreTimer() {
+    if (stopping_) return;
+    uint64_t now = loop_.NowMs();
+    uint64_t at = core_.NextWakeMs(now);
+    if (core_timer_armed_ && core_timer_at_ <= at && core_timer_at_ >= now) return;
+    if (core_timer_armed_) loop_.Cancel(core_timer_);
+    core_timer_armed_ = true;
+    core_timer_at_ = at;
+    core_timer_ = loop_.After(at - now, [this] {
+      core_timer_armed_ = false;
+      core_.OnTick(loop_.NowMs());
+      PumpCore();
+    });
   }
 
   // ---- the subscriber's devices ----
@@ -218,17 +252,39 @@ class Agent {
     if (!bound.ok()) FatalExit("metrics_listen", bound.status().ToString().c_str());
     metrics_addr_ = bound.value();
     MetricsRegistry& r = metrics_.registry();
-    fragments_stored_ = &r.AddCounter("mistore_agent_fragments_stored_total",
-                                      "Fragments stored for the POP.");
-    fragment_bytes_stored_ = &r.AddCounter("mistore_agent_fragment_stored_bytes_total",
-                                           "Bytes of fragments stored for the POP.");
-    fragments_served_ = &r.AddCounter("mistore_agent_fragments_served_total",
-                                      "Fragments read back and sent to the POP.");
-    fragment_bytes_served_ = &r.AddCounter("mistore_agent_fragment_served_bytes_total",
-                                           "Bytes of fragments sent to the POP.");
-    fragment_check_failures_ = &r.AddCounter(
-        "mistore_agent_fragment_check_failures_total",
-        "Fragments that failed their check when read (corrupt; not served).");
+    const AgentStats& st = core_.stats();
+    auto counter = [&](const char* name, const char* help, const uint64_t* v) {
+      r.AddCounterFn(name, help, [v] { return double(*v); });
+    };
+    counter("mistore_agent_fragments_stored_total", "Fragments stored for the POP.",
+            &st.fragments_stored);
+    counter("mistore_agent_fragment_stored_bytes_total", "Bytes of fragments stored for the POP.",
+            &st.fragment_bytes_stored);
+    counter("mistore_agent_fragments_served_total", "Fragments read back and sent to the POP.",
+            &st.fragments_served);
+    counter("mistore_agent_fragment_served_bytes_total", "Bytes of fragments sent to the POP.",
+            &st.fragment_bytes_served);
+    counter("mistore_agent_fragment_check_failures_total",
+            "Fragments that failed their check when read (corrupt; not served).",
+            &st.fragment_check_failures);
+    counter("mistore_agent_fragments_deleted_total", "Fragments deleted at the POP's request.",
+            &st.fragments_deleted);
+    counter("mistore_agent_heartbeats_sent_total", "Heartbeats sent to the POP.",
+            &st.heartbeats_sent);
+    counter("mistore_agent_bad_fragments_reported_total",
+            "Bad fragments reported to (and acknowledged by) the POP.", &st.bad_reported);
+    counter("mistore_agent_scrub_fragments_total", "Fragments read and checked by the scrubber.",
+            &st.scrub_fragments);
+    counter("mistore_agent_scrub_bytes_total", "Bytes read by the scrubber.", &st.scrub_bytes);
+    counter("mistore_agent_scrub_bad_total", "Fragments the scrubber found bad.", &st.scrub_bad);
+    r.AddCounterFn("mistore_agent_scrub_passes_total", "Completed scrub passes.",
+                   [this] { return double(core_.scrub_passes_total()); });
+    r.AddCounterFn("mistore_agent_background_io_bytes_total",
+                   "Disk bytes read for background work (scrub, repair reads).",
+                   [this] { return double(core_.background_bytes_total()); });
+    r.AddGaugeFn("mistore_agent_background_load_permille",
+                 "Share of background_io_bytes_per_s used over the last heartbeat interval.",
+                 [this] { return double(core_.load_permille()); });
     r.AddGaugeFn("mistore_agent_store_used_bytes", "Bytes of fragments on disk.",
                  [this] { return double(store_.used_bytes()); });
     r.AddGaugeFn("mistore_agent_store_max_bytes", "Share of the disk given to fragments.",
@@ -256,13 +312,15 @@ class Agent {
   // ---- monitoring (issue 8)
   DaemonMetrics metrics_{&loop_, "agent",
                          {"put_chunk", "put_commit", "get_version", "get_chunk", "list_objects",
-                          "get_placement", "release_lock", "store_fragment", "fetch_fragment"}};
+                          "get_placement", "release_lock", "store_fragment", "fetch_fragment",
+                          "get_inventory", "delete_fragments"}};
   std::string metrics_addr_;
-  Counter* fragments_stored_ = nullptr;
-  Counter* fragment_bytes_stored_ = nullptr;
-  Counter* fragments_served_ = nullptr;
-  Counter* fragment_bytes_served_ = nullptr;
-  Counter* fragment_check_failures_ = nullptr;
+  // ---- region durability (issue 6): declared after store_ and loop_
+  AgentCore core_;
+  uint64_t pop_gen_ = 0;  // tags each POP connection
+  bool core_timer_armed_ = false;
+  uint64_t core_timer_at_ = 0;
+  TimerId core_timer_ = 0;
 };
 
 }  // namespace
@@ -288,8 +346,34 @@ int main(int argc, char** argv) {
     return 2;
   }
   SetLogLevel(level);
-  auto store = FragmentStore::Open(cfg.Str("data_dir") + "/fragments", uint64_t(cfg.Int("store_bytes_max")));
+  AgentParams params;
+  auto domains = ParseFailureDomains(cfg.Str("failure_domains"));
+  if (!domains.ok()) st = domains.status();
+  if (st.ok() && (cfg.Int("heartbeat_ms") < 100 || cfg.Int("scrub_period_s") < 1 ||
+                  cfg.Int("background_io_bytes_per_s") < 4096 || cfg.Int("store_fragments_max") < 1))
+    st = InvalidArgument(
+        "need heartbeat_ms >= 100, scrub_period_s >= 1, background_io_bytes_per_s >= 4096, "
+        "store_fragments_max >= 1");
+  if (!st.ok()) {
+    std::fprintf(stderr, "mistore-agent: %s\n", st.message().c_str());
+    return 2;
+  }
+  params.failure_domains = domains.value();
+  params.heartbeat_ms = uint64_t(cfg.Int("heartbeat_ms"));
+  params.scrub_period_ms = uint64_t(cfg.Int("scrub_period_s")) * 1000;
+  params.background_io_bytes_per_s = uint64_t(cfg.Int("background_io_bytes_per_s"));
+  params.background_io_burst_bytes = std::max<uint64_t>(params.background_io_bytes_per_s / 4, 4096);
+  // A GatewayInventory names every fragment (about 42 bytes each) in one frame.
+  if (uint64_t(cfg.Int("store_fragments_max")) * 42 + 4096 > uint64_t(cfg.Int("frame_bytes_max")))
+    MS_WARN("agent", "store_fragments_max is more than one inventory frame can name",
+            "store_fragments_max=" + cfg.Str("store_fragments_max") +
+                " frame_bytes_max=" + cfg.Str("frame_bytes_max"));
+  FragmentStoreOptions opts;
+  opts.store_bytes_max = uint64_t(cfg.Int("store_bytes_max"));
+  opts.fragments_max = uint64_t(cfg.Int("store_fragments_max"));
+  opts.verify_payloads_at_open = cfg.Bool("store_verify_at_start");
+  auto store = FragmentStore::Open(cfg.Str("data_dir") + "/fragments", opts);
   if (!store.ok()) FatalExit("open fragment store", store.status().ToString().c_str());
-  Agent a(cfg, std::move(store.value()));
+  Agent a(cfg, std::move(store.value()), std::move(params));
   return a.Run();
 }

@@ -1,0 +1,148 @@
+// AgentCore: the gateway agent's side of region durability (issue 6) as a
+// state machine. It serves the POP's fragment requests (StoreFragment,
+// FetchFragment, GetInventory, DeleteFragments) from the FragmentStore, sends
+// heartbeats every heartbeat_ms, a full GatewayInventory on every
+// (re)registration, FragmentsBad when a fragment fails its check, and runs
+// the scrubber under the background I/O limit.
+//
+// No sockets, clock or timers of its own: inputs are OnRegistered / OnPopLost
+// / OnPopRequest / OnCallDone / OnTick with now_ms; outputs are an Outbox of
+// calls to the POP (each with a token) and replies (each tagged with the
+// connection generation it belongs to), plus NextWakeMs() for the adapter's
+// timer. Like PopCore and its PopStore, it calls its FragmentStore
+// synchronously (small files). The relay of the subscriber's requests is not
+// here (agent_main.cc).
+//
+// Ownership: the adapter (agent_main.cc) owns the AgentCore; the AgentCore
+// borrows the FragmentStore. Loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "gateway-agent/background_io.h"
+#include "shared/core/status.h"
+#include "shared/proto/mistore.pb.h"
+#include "shared/store/fragment_store.h"
+
+namespace mistore {
+
+struct AgentParams {
+  uint64_t heartbeat_ms = 3000;
+  uint64_t scrub_period_ms = 7ull * 24 * 3600 * 1000;
+  uint64_t background_io_bytes_per_s = 1 << 20;
+  uint64_t background_io_burst_bytes = 1 << 20;
+  std::vector<std::string> failure_domains;  // "key=value"
+  size_t bad_report_max = 1000;              // FragmentRefs per FragmentsBad
+  size_t background_fetch_queue_max = 64;    // queued repair reads
+  size_t scrub_reads_per_tick_max = 16;      // keeps the loop responsive
+};
+
+// "cabinet=c12,power=p3" -> {"cabinet=c12", "power=p3"}; every item must be
+// key=value with non-empty key and value, no spaces.
+Result<std::vector<std::string>> ParseFailureDomains(const std::string& list);
+
+struct AgentOutbox {
+  struct Call {
+    uint64_t token;
+    pb::Envelope msg;
+  };
+  struct Reply {
+    uint64_t conn;        // the generation passed with the request
+    uint64_t request_id;
+    Status error;         // not ok: reply with this error
+    pb::Envelope msg;     // else this body
+  };
+  std::vector<Call> calls;
+  std::vector<Reply> replies;
+};
+
+struct AgentStats {
+  uint64_t fragments_stored = 0, fragment_bytes_stored = 0;
+  uint64_t fragments_served = 0, fragment_bytes_served = 0;
+  uint64_t fragment_check_failures = 0;  // on read (FetchFragment)
+  uint64_t fragments_deleted = 0;
+  uint64_t heartbeats_sent = 0, heartbeats_acked = 0;
+  uint64_t inventories_sent = 0;
+  uint64_t bad_reported = 0;
+  uint64_t scrub_fragments = 0, scrub_bytes = 0, scrub_bad = 0;
+  uint64_t scrub_late_passes = 0;
+  uint64_t background_fetches_refused = 0;
+};
+
+class AgentCore {
+ public:
+  AgentCore(AgentParams p, FragmentStore* store, uint64_t now_ms);
+
+  // Registered with the POP on connection generation `conn`: sends the full
+  // inventory and a heartbeat.
+  void OnRegistered(uint64_t now_ms, uint64_t conn);
+  void OnPopLost(uint64_t now_ms);
+  void OnPopRequest(uint64_t now_ms, uint64_t conn, const pb::Envelope& req);
+  void OnCallDone(uint64_t now_ms, uint64_t token, const Result<pb::Envelope>& reply);
+  // Heartbeats, scrub reads, queued background fetches, bad reports.
+  void OnTick(uint64_t now_ms);
+  // When OnTick next has work (>= now_ms).
+  uint64_t NextWakeMs(uint64_t now_ms) const;
+
+  AgentOutbox TakeOutbox();
+  bool IsPopRequest(const pb::Envelope& req) const;
+
+  const AgentStats& stats() const { return stats_; }
+  uint64_t scrub_passes_total() const { return scrub_.passes_total(); }
+  uint64_t background_bytes_total() const { return bucket_.taken_total(); }
+  size_t background_fetches_queued() const { return bg_fetches_.size(); }
+  uint32_t load_permille() const { return load_permille_; }
+  bool registered() const { return registered_; }
+
+ private:
+  enum class CallKind { kHeartbeat, kInventory, kBad };
+  struct Pending {
+    CallKind kind;
+    std::vector<std::string> names;  // kBad / kInventory: the bad names sent
+  };
+  struct BgFetch {
+    uint64_t conn, request_id;
+    Bytes chunk_id;
+    uint32_t index;
+  };
+
+  void Call(CallKind kind, pb::Envelope msg, std::vector<std::string> names = {});
+  void ReplyOk(uint64_t conn, uint64_t id, pb::Envelope msg);
+  void ReplyError(uint64_t conn, uint64_t id, Status st);
+  void SendHeartbeat(uint64_t now_ms);
+  void SendInventory();
+  void FillInventory(pb::GatewayInventory* inv, std::vector<std::string>* bad_taken);
+  void MaybeReportBad();
+  void ScrubSome(uint64_t now_ms);
+  void ServeBackgroundFetches(uint64_t now_ms);
+  void ServeFetch(uint64_t conn, uint64_t id, const Bytes& chunk_id, uint32_t index);
+  void NoteUnhandled(CallKind kind, const Status& st);
+
+  AgentParams p_;
+  FragmentStore* store_;
+  TokenBucket bucket_;
+  ScrubPacer scrub_;
+  std::string scrub_cursor_;  // last name scrubbed in this pass
+  std::deque<BgFetch> bg_fetches_;
+
+  bool registered_ = false;
+  uint64_t conn_ = 0;
+  uint64_t next_heartbeat_ms_ = 0;
+  bool heartbeat_in_flight_ = false;
+  bool bad_in_flight_ = false;
+  uint64_t load_window_start_ms_;
+  uint64_t load_window_bytes_at_start_ = 0;
+  uint32_t load_permille_ = 0;
+  std::map<CallKind, bool> unhandled_logged_;
+
+  uint64_t next_token_ = 1;
+  std::map<uint64_t, Pending> pending_;
+  AgentOutbox out_;
+  AgentStats stats_;
+};
+
+}  // namespace mistore
