@@ -10,6 +10,7 @@ PACKAGES=(
   libjerasure-dev libgf-complete-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 procps prometheus chromium
+  iproute2 python3-matplotlib
   postgresql libpq-dev
 )
 

@@ -122,8 +122,9 @@ def tbf_args(rate):
 
 
 class Proc:
-    def __init__(self, name, ns, argv, log_path):
+    def __init__(self, name, ns, argv, log_path, nice=0):
         self.name, self.ns, self.argv, self.log_path = name, ns, argv, log_path
+        self.nice = nice
         self.popen = None
         self.offset = 0
 
@@ -131,9 +132,11 @@ class Proc:
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
         self.offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         with open(self.log_path, "ab") as f:
+            nice = self.nice
             self.popen = subprocess.Popen(["ip", "netns", "exec", self.ns] + self.argv,
                                           stdin=subprocess.DEVNULL, stdout=f, stderr=f,
-                                          start_new_session=True, close_fds=True)
+                                          start_new_session=True, close_fds=True,
+                                          preexec_fn=(lambda: os.nice(nice)) if nice else None)
         return self
 
     def alive(self):
@@ -294,8 +297,11 @@ class Netlab:
             argv = [sys.executable, RELAY]
             for r in routes:
                 argv += ["--route", r]
+            # nice -10: the relays are the network; they must not queue behind
+            # the daemons' CPU work on a small machine (their timers run late).
             relays.append(Proc("relay-" + ns[len(self.tag):], ns, argv,
-                               os.path.join(self.workdir, "logs", f"relay-{ns[len(self.tag):]}.log")).start())
+                               os.path.join(self.workdir, "logs", f"relay-{ns[len(self.tag):]}.log"),
+                               nice=-10).start())
         for r in relays:
             self.relays[r.ns] = r
         wait_logs(relays, re.compile(r"^ready$", re.M), "ready", 60)

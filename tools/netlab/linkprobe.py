@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""linkprobe: measures one emulated link (round-trip time and rate each way).
+
+Owner: tools/netlab (issue 11); used by tests/netlab/test_links.py, which
+runs the server in one namespace and the client in another. Blocking
+sockets, one thread per connection on the server; the client is sequential.
+
+  linkprobe.py serve HOST:PORT
+  linkprobe.py rtt HOST:PORT N          -> prints the N round trips in seconds
+  linkprobe.py up HOST:PORT BYTES       -> prints seconds until the server has them all
+  linkprobe.py down HOST:PORT BYTES     -> prints seconds until all are received
+
+Protocol: the client's first byte picks the mode: 'e' echo (1 byte each way,
+repeated), 's' sink (8-byte big-endian count, then the bytes; the server
+answers 'k' when it has them), 'g' source (8-byte count; the server sends
+that many bytes).
+"""
+
+import socket
+import struct
+import sys
+import threading
+import time
+
+BLOCK = 256 * 1024
+
+
+def addr(s):
+    h, _, p = s.rpartition(":")
+    return h, int(p)
+
+
+def recv_exact(c, n):
+    buf = bytearray()
+    while len(buf) < n:
+        d = c.recv(min(BLOCK, n - len(buf)))
+        if not d:
+            raise ConnectionError("peer closed")
+        buf += d
+    return bytes(buf)
+
+
+def serve_one(c):
+    try:
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        mode = recv_exact(c, 1)
+        if mode == b"e":
+            while True:
+                d = c.recv(1)
+                if not d:
+                    return
+                c.sendall(d)
+        elif mode == b"s":
+            (n,) = struct.unpack(">Q", recv_exact(c, 8))
+            left = n
+            while left:
+                d = c.recv(min(BLOCK, left))
+                if not d:
+                    raise ConnectionError("short upload")
+                left -= len(d)
+            c.sendall(b"k")
+        elif mode == b"g":
+            (n,) = struct.unpack(">Q", recv_exact(c, 8))
+            block = b"\0" * BLOCK
+            left = n
+            while left:
+                k = min(BLOCK, left)
+                c.sendall(block[:k])
+                left -= k
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        c.close()
+
+
+def serve(hostport):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(addr(hostport))
+    s.listen(16)
+    print("ready", flush=True)
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=serve_one, args=(c,), daemon=True).start()
+
+
+def connect(hostport):
+    c = socket.create_connection(addr(hostport), timeout=120)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return c
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    mode, hp = argv[0], argv[1]
+    if mode == "serve":
+        serve(hp)
+        return 0
+    c = connect(hp)
+    if mode == "rtt":
+        c.sendall(b"e")
+        out = []
+        for _ in range(int(argv[2])):
+            t = time.monotonic()
+            c.sendall(b"x")
+            recv_exact(c, 1)
+            out.append(time.monotonic() - t)
+        print(" ".join(f"{x:.6f}" for x in out))
+    elif mode == "up":
+        n = int(argv[2])
+        t = time.monotonic()
+        c.sendall(b"s" + struct.pack(">Q", n))
+        block = b"\0" * BLOCK
+        left = n
+        while left:
+            k = min(BLOCK, left)
+            c.sendall(block[:k])
+            left -= k
+        recv_exact(c, 1)
+        print(f"{time.monotonic() - t:.6f}")
+    elif mode == "down":
+        n = int(argv[2])
+        t = time.monotonic()
+        c.sendall(b"g" + struct.pack(">Q", n))
+        recv_exact(c, n)
+        print(f"{time.monotonic() - t:.6f}")
+    else:
+        print(f"unknown mode {mode}", file=sys.stderr)
+        return 2
+    c.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
