@@ -7,40 +7,72 @@
 // Limits (each enforced, each closing the connection with a logged protocol
 // error when a peer exceeds it): frame size, bytes queued for writing,
 // calls in flight, per-call deadline.
+//
+// Secure mode (ConnectionLimits::secure set; issue 4): the connection runs a
+// SecureChannel (shared/wire/secure_channel.h) over the stream. The dialler
+// is the Noise initiator. No Envelope flows before the mutually
+// authenticated handshake has finished: Dial reports the connection, and a
+// Listener hands it to its accept callback, only once the peer's certificate
+// has been verified; every Envelope then travels AEAD-protected. Any refusal
+// (certificate, plaintext peer, tampered/replayed record, handshake timeout)
+// is logged with the peer address, counted in SecureStats and closes the
+// connection. Plain mode (secure unset) is the original framing.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "shared/core/metrics.h"
 #include "shared/core/status.h"
 #include "shared/proto/mistore.pb.h"
 #include "shared/uvio/loop.h"
 #include "shared/wire/frame.h"
+#include "shared/wire/secure_channel.h"
 
 struct uv_tcp_s;
 struct uv_stream_s;
 
 namespace mistore {
 
+// Counters of the secure transport, shared by every connection of a daemon
+// (lock-free; the daemon exposes them as metrics).
+struct SecureStats {
+  Counter handshakes_ok;
+  Counter refused_certificate; // wrong CA, role, expired, revoked, wrong key
+  Counter refused_plaintext;   // a plain-mode peer where a handshake was due
+  Counter handshake_timeouts;
+  Counter records_rejected; // failed AEAD: modified/replayed/reordered/dropped
+  Counter other_errors;     // malformed handshake, limits
+};
+
+struct SecureConfig {
+  secure::ChannelConfig
+      channel; // identity, DC key, accepted peer roles, revocations
+  std::shared_ptr<SecureStats> stats; // may be null
+};
+
 struct ConnectionLimits {
   size_t frame_bytes_max = kFrameBytesMaxDefault;
   size_t write_queue_bytes_max = 64u << 20;
   size_t calls_in_flight_max = 256;
   uint64_t call_timeout_ms = 30000;
+  // Set: every connection made with these limits is secure (see above).
+  std::shared_ptr<const SecureConfig> secure;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
- public:
+public:
   using Ptr = std::shared_ptr<Connection>;
   using ReplyFn = std::function<void(Result<pb::Envelope>)>;
   // An incoming request (is_response == false).
-  using RequestFn = std::function<void(const Ptr&, pb::Envelope&&)>;
-  using CloseFn = std::function<void(const Ptr&, const Status&)>;
+  using RequestFn = std::function<void(const Ptr &, pb::Envelope &&)>;
+  using CloseFn = std::function<void(const Ptr &, const Status &)>;
 
-  static Ptr Create(EventLoop* loop, const ConnectionLimits& limits);
+  static Ptr Create(EventLoop *loop, const ConnectionLimits &limits);
 
   // Sends a request; `reply` runs exactly once: with the response envelope
   // (which may carry an error), or with a Status when the call fails
@@ -48,40 +80,56 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Call(pb::Envelope request, ReplyFn reply, uint64_t timeout_ms = 0);
   // Sends the response to request `request_id`.
   void Reply(uint64_t request_id, pb::Envelope response);
-  void ReplyError(uint64_t request_id, const Status& status);
+  void ReplyError(uint64_t request_id, const Status &status);
 
   void set_on_request(RequestFn fn) { on_request_ = std::move(fn); }
   void set_on_close(CloseFn fn) { on_close_ = std::move(fn); }
 
-  void Close(const Status& why);
+  void Close(const Status &why);
   bool closed() const { return closing_; }
-  const std::string& peer() const { return peer_; }
+  const std::string &peer() const { return peer_; }
   size_t write_queue_bytes() const { return write_queue_bytes_; }
 
   // Free-form tag the owner uses to remember who is on the other end.
   uint64_t tag = 0;
 
-  // Internal: called by Listener / Dial once the stream is usable.
-  void Start(const std::string& peer);
-  uv_tcp_s* handle() { return tcp_; }
+  // Secure mode: the peer's verified certificate once the handshake is
+  // done; nullptr in plain mode or before.
+  const crypto::Certificate *peer_certificate() const {
+    return channel_ && channel_->established() ? &channel_->peer_certificate()
+                                               : nullptr;
+  }
+  bool secure() const { return channel_.has_value(); }
+
+  // Internal: called by Listener / Dial once the stream is usable. `ready`
+  // runs once: Ok when Envelopes may flow (at once in plain mode, after the
+  // handshake in secure mode), or the error that closed the connection.
+  using ReadyFn = std::function<void(const Status &)>;
+  void Start(const std::string &peer, bool initiator = false,
+             ReadyFn ready = nullptr);
+  uv_tcp_s *handle() { return tcp_; }
 
   ~Connection();
 
- private:
-  Connection(EventLoop* loop, const ConnectionLimits& limits);
-  void SendEnvelope(const pb::Envelope& env);
-  void OnBytes(const uint8_t* data, size_t len);
-  void OnFrame(const Bytes& payload);
-  void FailCall(uint64_t request_id, const Status& st);
-  static void OnRead(uv_stream_s* stream, long nread, const void* buf);
+private:
+  Connection(EventLoop *loop, const ConnectionLimits &limits);
+  void SendEnvelope(const pb::Envelope &env);
+  void WriteBytes(Bytes data);
+  void OnBytes(const uint8_t *data, size_t len);
+  void OnSecureBytes(const uint8_t *data, size_t len);
+  void SecureFailed(const Status &st);
+  void FinishReady(const Status &st);
+  void OnFrame(const Bytes &payload);
+  void FailCall(uint64_t request_id, const Status &st);
+  static void OnRead(uv_stream_s *stream, long nread, const void *buf);
 
-  EventLoop* loop_;
+  EventLoop *loop_;
   ConnectionLimits limits_;
-  uv_tcp_s* tcp_;
+  uv_tcp_s *tcp_;
   FrameDecoder decoder_;
   std::string peer_;
   bool closing_ = false;
-  Ptr self_;  // keeps us alive while the handle is open
+  Ptr self_; // keeps us alive while the handle is open
   size_t write_queue_bytes_ = 0;
   uint64_t next_request_id_ = 1;
   struct PendingCall {
@@ -91,30 +139,40 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::map<uint64_t, PendingCall> pending_;
   RequestFn on_request_;
   CloseFn on_close_;
+  // Secure mode.
+  std::optional<secure::SecureChannel> channel_;
+  ReadyFn ready_;
+  TimerId handshake_timer_ = 0;
 };
 
 // "127.0.0.1:7000" or "[::1]:7000" (no name resolution: static builds).
-Status ParseAddress(const std::string& addr, void* sockaddr_storage_out);
+Status ParseAddress(const std::string &addr, void *sockaddr_storage_out);
 
 class Listener {
- public:
-  using AcceptFn = std::function<void(const Connection::Ptr&)>;
-  Listener(EventLoop* loop, ConnectionLimits limits, AcceptFn on_accept);
+public:
+  using AcceptFn = std::function<void(const Connection::Ptr &)>;
+  Listener(EventLoop *loop, ConnectionLimits limits, AcceptFn on_accept);
   ~Listener();
   // Binds and listens; returns the bound address (port 0 picks one).
-  Result<std::string> Listen(const std::string& addr);
+  Result<std::string> Listen(const std::string &addr);
   void Close();
 
- private:
-  static void OnConnection(uv_stream_s* server, int status);
-  EventLoop* loop_;
+private:
+  static void OnConnection(uv_stream_s *server, int status);
+  EventLoop *loop_;
   ConnectionLimits limits_;
-  AcceptFn on_accept_;
-  uv_tcp_s* tcp_ = nullptr;
+  // Shared with connections still in their handshake, which must not call
+  // a destroyed Listener.
+  std::shared_ptr<AcceptFn> on_accept_;
+  uv_tcp_s *tcp_ = nullptr;
 };
 
-// Connects to addr; `done` runs once with the started connection or an error.
-void Dial(EventLoop* loop, const std::string& addr, const ConnectionLimits& limits,
-          std::function<void(Result<Connection::Ptr>)> done, uint64_t timeout_ms = 5000);
+// Connects to addr; `done` runs once with the started connection (secure
+// mode: after the handshake) or an error. timeout_ms bounds the TCP connect;
+// the handshake has its own timeout (ChannelConfig::handshake_timeout_ms).
+void Dial(EventLoop *loop, const std::string &addr,
+          const ConnectionLimits &limits,
+          std::function<void(Result<Connection::Ptr>)> done,
+          uint64_t timeout_ms = 5000);
 
-}  // namespace mistore
+} // namespace mistore
