@@ -1,0 +1,184 @@
+// uvio_secure_bench: the cost of the secure transport (issue 4), outside the
+// default test run. One command:
+//   build/<dir>/bin/uvio_secure_bench [messages=200] [message_bytes=1048576]
+// 1. Handshakes: full Noise XX + certificate checks between two in-memory
+//    SecureChannels (both sides' CPU), handshakes per second.
+// 2. Throughput of one Connection over loopback: `messages` calls carrying
+//    `message_bytes` each (a small reply each), plain framing vs secure, in
+//    the same run, same loop (client and server share this thread, so the
+//    figure includes both ends' CPU). Up to 8 calls in flight.
+// All figures are per second of process CPU time (user + system).
+#include <time.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
+#include "shared/uvio/connection.h"
+
+namespace mistore {
+namespace {
+
+// CPU time of this process (user + system, loopback included): the machine
+// is shared, so wall time would measure the other tenants.
+struct Clock {
+  using time_point = double;
+  static double now() {
+    timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return double(t.tv_sec) + double(t.tv_nsec) / 1e9;
+  }
+};
+using crypto::NodeRole;
+
+uint64_t WallMs() {
+  return uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count());
+}
+
+std::shared_ptr<SecureConfig> Make(const crypto::CaKey &ca, NodeRole role,
+                                   uint32_t id) {
+  noise::KeyPair kp = noise::KeyPair::Generate();
+  crypto::Certificate c;
+  c.node_id = id;
+  c.role = role;
+  c.issued_ms = WallMs() - 1000;
+  c.expires_ms = WallMs() + 3600'000;
+  c.static_public_key = kp.public_key;
+  Bytes enc = ca.Sign(&c).value();
+  auto cfg = std::make_shared<SecureConfig>();
+  cfg->channel.identity = std::make_shared<secure::Identity>(
+      secure::Identity::Create(std::move(kp), enc).value());
+  cfg->channel.ca_public_key = ca.public_key();
+  return cfg;
+}
+
+double Handshakes(const SecureConfig &a, const SecureConfig &b, int n) {
+  auto t0 = Clock::now();
+  for (int i = 0; i < n; i++) {
+    auto x = secure::SecureChannel::Create(a.channel, true, WallMs()).value();
+    auto y = secure::SecureChannel::Create(b.channel, false, WallMs()).value();
+    Bytes m1, m2, m3, none;
+    std::vector<Bytes> msgs;
+    MS_ASSERT(x.Start(&m1).ok());
+    MS_ASSERT(y.Start(&none).ok());
+    MS_ASSERT(y.Receive(m1, WallMs(), &m2, &msgs).ok());
+    MS_ASSERT(x.Receive(m2, WallMs(), &m3, &msgs).ok());
+    MS_ASSERT(y.Receive(m3, WallMs(), &none, &msgs).ok());
+    MS_ASSERT(x.established() && y.established());
+  }
+  return (Clock::now() - t0);
+}
+
+// Seal + Receive of `bytes`-byte messages between two established channels
+// in memory: the crypto and record cost alone, no sockets. Returns seconds.
+double SealOpen(const SecureConfig &a, const SecureConfig &b, int messages,
+                size_t bytes) {
+  auto x = secure::SecureChannel::Create(a.channel, true, WallMs()).value();
+  auto y = secure::SecureChannel::Create(b.channel, false, WallMs()).value();
+  Bytes m1, m2, m3, none;
+  std::vector<Bytes> msgs;
+  MS_ASSERT(x.Start(&m1).ok() && y.Start(&none).ok());
+  MS_ASSERT(y.Receive(m1, WallMs(), &m2, &msgs).ok());
+  MS_ASSERT(x.Receive(m2, WallMs(), &m3, &msgs).ok());
+  MS_ASSERT(y.Receive(m3, WallMs(), &none, &msgs).ok());
+  Bytes msg(bytes, 'x');
+  auto t0 = Clock::now();
+  for (int i = 0; i < messages; i++) {
+    Bytes wire;
+    MS_ASSERT(x.Seal(msg, &wire).ok());
+    msgs.clear();
+    // Delivered in 256 KiB reads, like Connection's read buffer.
+    for (size_t off = 0; off < wire.size(); off += 256 * 1024) {
+      size_t n = std::min(wire.size() - off, size_t(256 * 1024));
+      MS_ASSERT(y.Receive({wire.data() + off, n}, WallMs(), &none, &msgs).ok());
+    }
+    MS_ASSERT(msgs.size() == 1 && msgs[0].size() == bytes);
+  }
+  return (Clock::now() - t0);
+}
+
+double Throughput(const ConnectionLimits &server_limits,
+                  const ConnectionLimits &client_limits, int messages,
+                  size_t bytes) {
+  EventLoop loop;
+  Listener listener(&loop, server_limits, [](const Connection::Ptr &c) {
+    c->set_on_request([](const Connection::Ptr &conn, pb::Envelope &&req) {
+      pb::Envelope rep;
+      rep.mutable_put_reply()->set_version(req.put_chunk().data().size());
+      conn->Reply(req.request_id(), std::move(rep));
+    });
+  });
+  std::string addr = listener.Listen("127.0.0.1:0").value();
+  pb::Envelope req;
+  req.mutable_put_chunk()->set_data(std::string(bytes, 'x'));
+  int sent = 0, done = 0;
+  Clock::time_point t0 = 0;
+  double seconds = 0;
+  Connection::Ptr conn;
+  std::function<void()> send_one = [&] {
+    sent++;
+    conn->Call(req, [&](Result<pb::Envelope> r) {
+      MS_ASSERT(r.ok() && r->put_reply().version() == bytes);
+      if (++done == messages) {
+        seconds = (Clock::now() - t0);
+        conn->Close(Unavailable("done"));
+        listener.Close();
+        loop.Stop();
+      } else if (sent < messages) {
+        send_one();
+      }
+    });
+  };
+  Dial(&loop, addr, client_limits, [&](Result<Connection::Ptr> r) {
+    MS_ASSERT(r.ok());
+    conn = r.value();
+    t0 = Clock::now();
+    for (int i = 0; i < 8 && sent < messages; i++)
+      send_one();
+  });
+  loop.Run();
+  return seconds;
+}
+
+} // namespace
+} // namespace mistore
+
+int main(int argc, char **argv) {
+  using namespace mistore;
+  const int messages = argc > 1 ? std::atoi(argv[1]) : 200;
+  const size_t bytes = argc > 2 ? size_t(std::atoll(argv[2])) : size_t(1) << 20;
+  auto ca = crypto::CaKey::Generate();
+  auto gw = Make(ca, NodeRole::kGateway, 11);
+  auto pop = Make(ca, NodeRole::kPop, 2);
+
+  const int n = 500;
+  double hs = Handshakes(*gw, *pop, n);
+  std::printf("handshake (XX + 2 certificate checks, both sides' CPU): %.3f ms "
+              "each, %.0f/s\n",
+              hs * 1000 / n, n / hs);
+
+  double so = SealOpen(*gw, *pop, messages, bytes);
+  std::printf("seal + open in memory (no sockets): %.1f MiB/s\n",
+              double(messages) * double(bytes) / (1 << 20) / so);
+
+  ConnectionLimits plain;
+  ConnectionLimits s_server, s_client;
+  s_server.secure = pop;
+  s_client.secure = gw;
+  // Alternate to share out the noise of a loaded machine.
+  double plain_s = 0, secure_s = 0;
+  for (int round = 0; round < 3; round++) {
+    plain_s += Throughput(plain, plain, messages, bytes);
+    secure_s += Throughput(s_server, s_client, messages, bytes);
+  }
+  double mib = double(messages) * 3 * double(bytes) / (1 << 20);
+  std::printf(
+      "one connection, %d x %zu-byte messages x 3 rounds over loopback:\n",
+      messages, bytes);
+  std::printf("  plain  %.1f MiB/s\n", mib / plain_s);
+  std::printf("  secure %.1f MiB/s  (%.0f%% of plain)\n", mib / secure_s,
+              100.0 * plain_s / secure_s);
+  return 0;
+}
