@@ -175,6 +175,15 @@ std::vector<FragmentLoc> MemPopStore::Fragments(const ChunkKey& key) {
   return out;
 }
 
+std::vector<std::pair<ChunkKey, uint32_t>> MemPopStore::FragmentsOnGateway(uint32_t gateway_id,
+                                                                         size_t limit) {
+  std::vector<std::pair<ChunkKey, uint32_t>> out;
+  for (auto& [key, c] : chunks_)
+    for (auto& [i, g] : c.fragments)
+      if (g == gateway_id && out.size() < limit) out.emplace_back(key, i);
+  return out;
+}
+
 Result<uint32_t> MemPopStore::NextCounter(uint32_t gateway_id) {
   MS_RETURN_IF_ERROR(CheckWritable());
   return ++counters_[gateway_id];

@@ -35,6 +35,8 @@ class MemPopStore : public PopStore {
 
   Status RecordFragment(const ChunkKey& key, uint32_t index, uint32_t gateway_id) override;
   std::vector<FragmentLoc> Fragments(const ChunkKey& key) override;
+  std::vector<std::pair<ChunkKey, uint32_t>> FragmentsOnGateway(uint32_t gateway_id,
+                                                                size_t limit) override;
 
   Result<uint32_t> NextCounter(uint32_t gateway_id) override;
 

@@ -19,7 +19,15 @@ std::string Short(const std::string& id) { return ToHex(id).substr(0, 12); }
 }  // namespace
 
 PopCore::PopCore(PopParams params, PopStore* store, uint64_t seed)
-    : p_(std::move(params)), store_(store), rng_(seed), locks_(p_.lock_waiters_max, rng_() >> 2) {
+    : p_(std::move(params)),
+      store_(store),
+      rng_(seed),
+      locks_(p_.lock_waiters_max, rng_() >> 2),
+      members_(MembershipParams{.suspect_after_ms = p_.gateway_suspect_ms,
+                                .grace_ms = p_.gateway_grace_ms}),
+      repair_(RepairParams{.repair_bytes_per_s = p_.repair_bytes_per_s,
+                           .queue_chunks_max = p_.repair_queue_chunks_max,
+                           .in_flight_max = p_.repairs_in_flight_max}) {
   for (auto& key : store_->UnplacedChunks(1u << 20)) EnqueuePlacement(key);
 }
 
@@ -127,6 +135,7 @@ void PopCore::OnGatewayUp(uint64_t now_ms, const GatewayState& gw) {
   now_ms_ = now_ms;
   gateways_[gw.id] = gw;
   gateways_[gw.id].connected = true;
+  OnMembershipEvents(members_.OnConnect(now_ms, gw.id, gw.subscriber, gw.store_bytes_free));
   PumpPlacement();
 }
 
@@ -134,6 +143,7 @@ void PopCore::OnGatewayDown(uint64_t now_ms, uint32_t gateway_id) {
   now_ms_ = now_ms;
   auto it = gateways_.find(gateway_id);
   if (it != gateways_.end()) it->second.connected = false;
+  OnMembershipEvents(members_.OnDisconnect(now_ms, gateway_id));
 }
 
 void PopCore::OnClusterMap(uint64_t now_ms, const pb::ClusterMap& map) {
@@ -159,6 +169,9 @@ void PopCore::OnTick(uint64_t now_ms) {
   TickLocks();
   for (auto it = upload_pins_.begin(); it != upload_pins_.end();)
     it = it->second <= now_ms_ ? upload_pins_.erase(it) : std::next(it);
+  OnMembershipEvents(members_.Tick(now_ms));
+  PumpRepair();
+  RecountBelowRedundancy();
 }
 
 // ---------------------------------------------------------------------------
@@ -182,6 +195,11 @@ void PopCore::OnRequest(uint64_t now_ms, const Peer& from, const pb::Envelope& r
     case pb::Envelope::kAcquireLock: return HandleAcquireLock(in, from, req.acquire_lock());
     case pb::Envelope::kRenewLock: return HandleRenewLock(in, from, req.renew_lock());
     case pb::Envelope::kReleaseLock: return HandleReleaseLock(in, from, req.release_lock());
+    case pb::Envelope::kGatewayHeartbeat:
+      return HandleGatewayHeartbeat(in, from, req.gateway_heartbeat());
+    case pb::Envelope::kGatewayInventory:
+      return HandleGatewayInventory(in, from, req.gateway_inventory());
+    case pb::Envelope::kFragmentsBad: return HandleFragmentsBad(in, from, req.fragments_bad());
     case pb::Envelope::kHaveChunks: return HandleHaveChunks(in, from, req.have_chunks());
     default:
       return ReplyError(in, ProtocolError("POP does not serve message type " +
@@ -315,12 +333,23 @@ void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Res
   };
   for (auto& loc : locs) {
     if (!IsGatewayConnected(loc.gateway_id)) continue;
+    if (bad_.count({key.chunk_id, loc.index, loc.gateway_id})) continue;
     g->outstanding++;
     pb::Envelope req;
     req.mutable_fetch_fragment()->set_chunk_id(ToStr(key.chunk_id));
     req.mutable_fetch_fragment()->set_index(loc.index);
-    Call(Dest{Dest::kGateway, loc.gateway_id}, req, [g, finish](Result<pb::Envelope> r) {
-      if (r.ok()) g->blobs.push_back(ToBytes(r->fragment_data().fragment()));
+    Call(Dest{Dest::kGateway, loc.gateway_id}, req,
+         [this, g, finish, key, loc](Result<pb::Envelope> r) {
+      if (r.ok()) {
+        Bytes blob = ToBytes(r->fragment_data().fragment());
+        // A fragment failing its checks, or not the one asked for, is an
+        // erasure here and is rebuilt (issue 6: detected on read).
+        auto parsed = ParseFragment(blob.data(), blob.size());
+        if (parsed.ok() && parsed->first.index == loc.index && parsed->first.chunk_id == key.chunk_id)
+          g->blobs.push_back(std::move(blob));
+        else
+          MarkBad(loc.gateway_id, key, loc.index);
+      }
       if (--g->outstanding == 0) finish();
     }, p_.fragment_timeout_ms);
   }
@@ -412,10 +441,10 @@ void PopCore::PumpPlacement() {
 }
 
 void PopCore::PlaceChunk(const ChunkKey& key) {
-  std::vector<uint32_t> live;
-  for (auto& [id, gw] : gateways_)
-    if (gw.connected) live.push_back(id);
   int n = p_.k + p_.m;
+  auto info = store_->GetChunkInfo(key);
+  uint64_t frag_bytes = (info.ok() ? info->size_bytes : 0) / uint64_t(p_.k) + 128;
+  std::vector<uint32_t> live = PickGateways(n, {}, {}, frag_bytes);
   if (int(live.size()) < n) {
     if (!placement_blocked_)
       MS_WARN("pop", "not enough live gateways to place chunks; will retry",
@@ -430,8 +459,6 @@ void PopCore::PlaceChunk(const ChunkKey& key) {
                                                     " error=\"" + data.status().ToString() + "\"");
     return FinishPlacement(key, false);
   }
-  std::shuffle(live.begin(), live.end(), rng_);
-  live.resize(n);
   auto blobs = std::make_shared<Result<std::vector<Bytes>>>(Internal("encode did not run"));
   auto chunk = std::make_shared<Bytes>(std::move(data.value()));
   int k = p_.k, m = p_.m;
@@ -453,6 +480,7 @@ void PopCore::PlaceChunk(const ChunkKey& key) {
            [this, key, gw, i, left, all_ok](Result<pb::Envelope> r) {
              if (r.ok()) {
                if (!store_->RecordFragment(key, uint32_t(i), gw).ok()) *all_ok = false;
+               expected_count_.erase(gw);
              } else {
                *all_ok = false;
                MS_WARN("pop", "fragment store failed", "gateway=" + std::to_string(gw) +
@@ -479,7 +507,7 @@ void PopCore::EvictIfNeeded() {
   if (held <= p_.cache_bytes_max) return;
   for (auto& [key, size] : store_->EvictionCandidates(256 + pinned_.size())) {
     if (held <= p_.cache_bytes_max) break;
-    if (pinned_.count(key) || upload_pins_.count(key)) continue;
+    if (pinned_.count(key) || upload_pins_.count(key) || repair_.Contains(key)) continue;
     if (store_->DropChunkData(key).ok()) held -= std::min(held, size);
   }
 }

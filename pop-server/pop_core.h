@@ -25,9 +25,12 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "pop-server/lock_table.h"
+#include "pop-server/membership.h"
+#include "pop-server/repair.h"
 #include "pop-server/pop_store.h"
 #include "shared/core/oid.h"
 #include "shared/proto/mistore.pb.h"
@@ -55,6 +58,14 @@ struct PopParams {
   bool place_fragments = true;      // false for the DC standing in as a replica
   uint64_t upload_pin_ms = 600000;  // uploaded chunks wait this long for their commit
   size_t upload_pins_max = 100000;
+  // Region durability (issue 6; pop_durability.cc).
+  uint64_t gateway_suspect_ms = 15000;   // first missed-heartbeat timeout
+  uint64_t gateway_grace_ms = 900000;    // silence before a gateway is lost
+  uint64_t repair_bytes_per_s = 50ull << 20;
+  size_t repairs_in_flight_max = 4;
+  size_t repair_queue_chunks_max = 1u << 20;
+  uint64_t inventory_interval_ms = 30000;  // least time between inventory requests
+  size_t moved_fragments_max = 1u << 20;   // remembered for surplus deletion
 };
 
 // Destination of an outgoing call.
@@ -142,6 +153,13 @@ class PopCore {
  private:
   using ReplyCont = std::function<void(Result<pb::Envelope>)>;
   struct Incoming {
+  // Region durability (issue 6).
+  const GatewayTable& members() const { return members_; }
+  RepairStats repair_stats() const { return repair_.stats(); }
+  // Chunks with fewer than k+m usable fragments (lost, bad or unrecorded),
+  // recomputed on ticks.
+  size_t chunks_below_redundancy() const { return below_redundancy_; }
+  uint64_t fragments_deleted_total() const { return fragments_deleted_total_; }
     uint64_t conn_id;
     uint64_t request_id;
   };
@@ -220,6 +238,31 @@ class PopCore {
   void FinishPlacement(const ChunkKey& key, bool ok);
   void EvictIfNeeded();
   void ReportVersions();
+  // Region durability (pop_durability.cc): failure detector events, repair,
+  // inventory reconciliation, bad fragments.
+  void HandleGatewayHeartbeat(const Incoming& in, const Peer& from, const pb::GatewayHeartbeat& m);
+  void HandleGatewayInventory(const Incoming& in, const Peer& from, const pb::GatewayInventory& m);
+  void HandleFragmentsBad(const Incoming& in, const Peer& from, const pb::FragmentsBad& m);
+  void OnMembershipEvents(const std::vector<MembershipEvent>& events);
+  void AskInventory(uint32_t gateway_id);
+  void ReconcileInventory(uint32_t gateway_id, const pb::GatewayInventory& inv);
+  void MarkBad(uint32_t gateway_id, const ChunkKey& key, uint32_t index);
+  void EnqueueRepairsOn(uint32_t gateway_id);
+  void EnqueueRepair(const ChunkKey& key);
+  // Indices of the chunk's fragments that are missing: unrecorded, on a
+  // lost gateway, or reported bad. *live: the usable ones.
+  std::vector<uint32_t> MissingFragments(const ChunkKey& key, int* live);
+  void PumpRepair();
+  void RepairChunk(const ChunkKey& key);
+  void StoreRepairFragments(const ChunkKey& key, std::shared_ptr<std::vector<Bytes>> blobs,
+                            std::vector<uint32_t> missing, uint64_t read_bytes);
+  void FinishRepair(const ChunkKey& key, bool ok, int fragments, uint64_t bytes);
+  void DeleteOn(uint32_t gateway_id, const std::vector<std::pair<Bytes, uint32_t>>& refs);
+  void RecountBelowRedundancy();
+  std::vector<uint32_t> PickGateways(int n, const std::set<uint32_t>& exclude,
+                                     const std::set<std::string>& taken_domains,
+                                     uint64_t bytes_needed);
+
 
   bool PopUp(uint32_t pop_id) const;
   // Roles from the cluster map: the primary while it is up, else the
@@ -276,3 +319,17 @@ class PopCore {
 };
 
 }  // namespace mistore
+  // ---- region durability (issue 6)
+  GatewayTable members_;
+  RepairQueue repair_;
+  std::set<std::tuple<Bytes, uint32_t, uint32_t>> bad_;  // (chunk id, index, gateway)
+  // Fragments rebuilt elsewhere while their old gateway was lost or held
+  // them bad: deleted from it once its inventory shows them. Bounded by
+  // moved_fragments_max.
+  std::map<uint32_t, std::set<std::pair<ChunkKey, uint32_t>>> moved_;
+  size_t moved_count_ = 0;
+  std::map<uint32_t, uint64_t> inventory_asked_ms_;  // gateway -> when
+  std::map<uint32_t, uint64_t> expected_count_;      // gateway -> recorded fragments (cache)
+  size_t below_redundancy_ = 0;
+  uint64_t below_counted_ms_ = 0;
+  uint64_t fragments_deleted_total_ = 0;

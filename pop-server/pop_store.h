@@ -75,6 +75,10 @@ class PopStore {
 
   virtual Status RecordFragment(const ChunkKey& key, uint32_t index, uint32_t gateway_id) = 0;
   virtual std::vector<FragmentLoc> Fragments(const ChunkKey& key) = 0;
+  // (chunk, index) of the fragments recorded on one gateway, at most limit
+  // (issue 6: what to rebuild when it is lost, what its inventory should hold).
+  virtual std::vector<std::pair<ChunkKey, uint32_t>> FragmentsOnGateway(uint32_t gateway_id,
+                                                                        size_t limit) = 0;
 
   virtual Result<uint32_t> NextCounter(uint32_t gateway_id) = 0;
 };

@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS versions(
 CREATE TABLE IF NOT EXISTS fragments(
   chunk INTEGER NOT NULL, idx INTEGER NOT NULL, gateway INTEGER NOT NULL,
   PRIMARY KEY(chunk, idx)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS fragments_gateway ON fragments(gateway);
 CREATE TABLE IF NOT EXISTS counters(gateway INTEGER PRIMARY KEY, next INTEGER NOT NULL);
 )";
 }  // namespace
@@ -293,6 +294,19 @@ std::vector<FragmentLoc> SqlitePopStore::Fragments(const ChunkKey& key) {
   q->Bind(1, *row);
   Status st;
   while (q->Step(&st)) out.push_back(FragmentLoc{uint32_t(q->Int(0)), uint32_t(q->Int(1))});
+  return out;
+}
+
+std::vector<std::pair<ChunkKey, uint32_t>> SqlitePopStore::FragmentsOnGateway(uint32_t gateway_id,
+                                                                            size_t limit) {
+  std::vector<std::pair<ChunkKey, uint32_t>> out;
+  auto q = db_.Prepare(
+      "SELECT c.subscriber, c.chunk_id, f.idx FROM fragments f JOIN chunks c ON c.id=f.chunk "
+      "WHERE f.gateway=? ORDER BY f.chunk, f.idx LIMIT ?");
+  if (!q.ok()) return out;
+  q->Bind(1, int64_t(gateway_id)).Bind(2, int64_t(std::min<size_t>(limit, INT64_MAX)));
+  Status st;
+  while (q->Step(&st)) out.emplace_back(ChunkKey{q->Text(0), q->Blob(1)}, uint32_t(q->Int(2)));
   return out;
 }
 

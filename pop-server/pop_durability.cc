@@ -1,0 +1,368 @@
+// PopCore's region-durability duties (issue 6): the failure detector's
+// inputs (heartbeats, connections) and events, repair of chunks below k+m
+// usable fragments, reconciliation of gateway inventories (missing
+// fragments repaired, surplus ones deleted), and fragments reported bad.
+// The decisions live in GatewayTable (membership.h) and RepairQueue
+// (repair.h); this file turns them into calls. Loop thread only.
+#include <algorithm>
+
+#include "pop-server/pop_core.h"
+#include "shared/core/log.h"
+#include "shared/erasure/chunk_codec.h"
+
+namespace mistore {
+
+namespace {
+Bytes ToBytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
+std::string ToStr(const Bytes& b) { return std::string(b.begin(), b.end()); }
+std::string Short(const Bytes& id) { return ToHex(id).substr(0, 12); }
+constexpr size_t kAll = SIZE_MAX;
+constexpr uint64_t kRecountMs = 2000;
+}  // namespace
+
+void PopCore::HandleGatewayHeartbeat(const Incoming& in, const Peer& from,
+                                     const pb::GatewayHeartbeat& m) {
+  if (from.role != pb::ROLE_GATEWAY)
+    return ReplyError(in, Status(Code::kPermissionDenied, "heartbeats are for gateways"));
+  uint32_t id = from.node_id;
+  auto ev = members_.OnHeartbeat(now_ms_, id, from.subscriber, m);
+  auto gw = gateways_.find(id);
+  if (gw != gateways_.end()) gw->second.store_bytes_free = m.store_bytes_free();
+  pb::Envelope r;
+  r.mutable_empty();
+  Reply(in, std::move(r));
+  OnMembershipEvents(ev);
+  auto c = expected_count_.find(id);
+  if (c == expected_count_.end())
+    c = expected_count_.emplace(id, store_->FragmentsOnGateway(id, kAll).size()).first;
+  if (m.fragment_count() != c->second) AskInventory(id);
+}
+
+void PopCore::HandleGatewayInventory(const Incoming& in, const Peer& from,
+                                     const pb::GatewayInventory& m) {
+  if (from.role != pb::ROLE_GATEWAY)
+    return ReplyError(in, Status(Code::kPermissionDenied, "inventories are for gateways"));
+  inventory_asked_ms_[from.node_id] = now_ms_;
+  ReconcileInventory(from.node_id, m);
+  pb::Envelope r;
+  r.mutable_empty();
+  Reply(in, std::move(r));
+}
+
+void PopCore::HandleFragmentsBad(const Incoming& in, const Peer& from, const pb::FragmentsBad& m) {
+  if (from.role != pb::ROLE_GATEWAY)
+    return ReplyError(in, Status(Code::kPermissionDenied, "bad-fragment reports are for gateways"));
+  std::set<std::pair<Bytes, uint32_t>> refs;
+  for (auto& f : m.fragments()) refs.insert({ToBytes(f.chunk_id()), f.index()});
+  std::vector<std::pair<Bytes, uint32_t>> unrecorded(refs.begin(), refs.end());
+  for (auto& [key, idx] : store_->FragmentsOnGateway(from.node_id, kAll)) {
+    if (!refs.count({key.chunk_id, idx})) continue;
+    MS_WARN("pop", "gateway reports fragment bad", "gateway=" + std::to_string(from.node_id) +
+                                                       " chunk=" + Short(key.chunk_id) +
+                                                       " index=" + std::to_string(idx));
+    MarkBad(from.node_id, key, idx);
+    std::erase(unrecorded, std::pair<Bytes, uint32_t>{key.chunk_id, idx});
+  }
+  // Bad files this POP has no record of on that gateway: garbage.
+  if (!unrecorded.empty()) DeleteOn(from.node_id, unrecorded);
+  pb::Envelope r;
+  r.mutable_empty();
+  Reply(in, std::move(r));
+  PumpRepair();
+}
+
+void PopCore::OnMembershipEvents(const std::vector<MembershipEvent>& events) {
+  for (auto& e : events) {
+    std::string gw = "gateway=" + std::to_string(e.gateway_id);
+    switch (e.kind) {
+      case MembershipEvent::kSuspected:
+        MS_INFO("pop", "gateway suspected", gw);
+        break;
+      case MembershipEvent::kRecovered:
+        MS_INFO("pop", "gateway recovered", gw);
+        break;
+      case MembershipEvent::kLost:
+        MS_WARN("pop", "gateway lost; repairing its fragments", gw);
+        expected_count_.erase(e.gateway_id);
+        EnqueueRepairsOn(e.gateway_id);
+        break;
+      case MembershipEvent::kReturned:
+        MS_INFO("pop", "lost gateway returned; reconciling its inventory", gw);
+        expected_count_.erase(e.gateway_id);
+        inventory_asked_ms_.erase(e.gateway_id);
+        AskInventory(e.gateway_id);
+        break;
+    }
+  }
+  if (!events.empty()) below_counted_ms_ = 0;  // recount on the next tick
+}
+
+void PopCore::AskInventory(uint32_t gateway_id) {
+  auto it = inventory_asked_ms_.find(gateway_id);
+  if (it != inventory_asked_ms_.end() && now_ms_ < it->second + p_.inventory_interval_ms) return;
+  inventory_asked_ms_[gateway_id] = now_ms_;
+  pb::Envelope req;
+  req.mutable_get_inventory();
+  Call(Dest{Dest::kGateway, gateway_id}, req, [this, gateway_id](Result<pb::Envelope> r) {
+    if (r.ok() && r->has_gateway_inventory()) ReconcileInventory(gateway_id, r->gateway_inventory());
+  });
+}
+
+// What the gateway holds vs what this POP recorded there: recorded fragments
+// it lacks (or holds torn) are repaired; fragments it holds that were rebuilt
+// elsewhere while it was away (or held bad) are deleted from it.
+void PopCore::ReconcileInventory(uint32_t gateway_id, const pb::GatewayInventory& inv) {
+  std::set<std::pair<Bytes, uint32_t>> have, bad;
+  for (auto& f : inv.fragments()) have.insert({ToBytes(f.chunk_id()), f.index()});
+  for (auto& f : inv.bad()) bad.insert({ToBytes(f.chunk_id()), f.index()});
+  size_t missing = 0;
+  auto recorded = store_->FragmentsOnGateway(gateway_id, kAll);
+  std::set<std::pair<Bytes, uint32_t>> recorded_refs;
+  for (auto& [key, idx] : recorded) {
+    std::pair<Bytes, uint32_t> ref{key.chunk_id, idx};
+    recorded_refs.insert(ref);
+    if (have.count(ref) && !bad.count(ref)) continue;
+    missing++;
+    MarkBad(gateway_id, key, idx);
+  }
+  std::vector<std::pair<Bytes, uint32_t>> surplus;
+  auto mv = moved_.find(gateway_id);
+  if (mv != moved_.end()) {
+    for (auto& [key, idx] : mv->second) {
+      std::pair<Bytes, uint32_t> ref{key.chunk_id, idx};
+      if ((have.count(ref) || bad.count(ref)) && !recorded_refs.count(ref)) surplus.push_back(ref);
+    }
+    moved_count_ -= std::min(moved_count_, mv->second.size());
+    moved_.erase(mv);
+  }
+  for (auto& ref : bad)
+    if (!recorded_refs.count(ref) && std::find(surplus.begin(), surplus.end(), ref) == surplus.end())
+      surplus.push_back(ref);
+  if (missing == 0)
+    expected_count_[gateway_id] = inv.fragments_size();
+  else
+    expected_count_.erase(gateway_id);
+  MS_INFO("pop", "inventory reconciled",
+          "gateway=" + std::to_string(gateway_id) + " held=" + std::to_string(have.size()) +
+              " recorded=" + std::to_string(recorded.size()) + " missing=" + std::to_string(missing) +
+              " surplus=" + std::to_string(surplus.size()));
+  if (!surplus.empty()) DeleteOn(gateway_id, surplus);
+  PumpRepair();
+}
+
+void PopCore::MarkBad(uint32_t gateway_id, const ChunkKey& key, uint32_t index) {
+  bad_.insert({key.chunk_id, index, gateway_id});
+  EnqueueRepair(key);
+  below_counted_ms_ = 0;
+}
+
+void PopCore::EnqueueRepairsOn(uint32_t gateway_id) {
+  ChunkKey last;
+  for (auto& [key, idx] : store_->FragmentsOnGateway(gateway_id, kAll)) {
+    if (key == last) continue;
+    last = key;
+    EnqueueRepair(key);
+  }
+  PumpRepair();
+}
+
+std::vector<uint32_t> PopCore::MissingFragments(const ChunkKey& key, int* live) {
+  *live = 0;
+  std::vector<uint32_t> missing;
+  auto info = store_->GetChunkInfo(key);
+  // Chunks not yet placed are the placement loop's; copies are not ours.
+  if (!info.ok() || info->state != ChunkState::kPlaced) return missing;
+  std::map<uint32_t, uint32_t> at;
+  for (auto& loc : store_->Fragments(key)) at[loc.index] = loc.gateway_id;
+  for (uint32_t i = 0; i < uint32_t(p_.k + p_.m); i++) {
+    auto it = at.find(i);
+    bool usable = it != at.end() && !members_.IsLost(it->second) &&
+                  !bad_.count({key.chunk_id, i, it->second});
+    if (usable)
+      ++*live;
+    else
+      missing.push_back(i);
+  }
+  return missing;
+}
+
+void PopCore::EnqueueRepair(const ChunkKey& key) {
+  int live = 0;
+  auto missing = MissingFragments(key, &live);
+  if (missing.empty()) return repair_.Remove(key);
+  auto info = store_->GetChunkInfo(key);
+  uint64_t frag = (info.ok() ? info->size_bytes : 0) / uint64_t(p_.k) + 128;
+  bool cached = info.ok() && info->has_data;
+  uint64_t est = frag * missing.size() + (cached ? 0 : frag * uint64_t(p_.k));
+  if (!repair_.Add(now_ms_, key, live, est))
+    MS_WARN("pop", "repair queue full; rescanning when it drains", "chunk=" + Short(key.chunk_id));
+}
+
+void PopCore::PumpRepair() {
+  RepairStats s = repair_.stats();
+  if (repair_.overflowed() && s.queued_chunks == 0 && s.in_flight_chunks == 0) {
+    repair_.clear_overflowed();
+    for (auto& [id, g] : members_.all())
+      if (g.state == GwState::kLost) EnqueueRepairsOn(id);
+    for (auto& [chunk, idx, gw] : std::set<std::tuple<Bytes, uint32_t, uint32_t>>(bad_))
+      for (auto& [key, i] : store_->FragmentsOnGateway(gw, kAll))
+        if (key.chunk_id == chunk && i == idx) EnqueueRepair(key);
+  }
+  while (auto key = repair_.Next(now_ms_)) RepairChunk(*key);
+}
+
+// Rebuilds the missing fragments of one chunk from this POP's copy, or else
+// from k surviving fragments of its region, and stores them on other
+// gateways (never one already holding a fragment of the chunk; failure
+// domains spread).
+void PopCore::RepairChunk(const ChunkKey& key) {
+  int live = 0;
+  auto missing = MissingFragments(key, &live);
+  if (missing.empty()) return FinishRepair(key, true, 0, 0);
+  auto encode = [this, key, missing](Bytes data, uint64_t read_bytes) {
+    auto blobs = std::make_shared<Result<std::vector<Bytes>>>(Internal("encode did not run"));
+    auto chunk = std::make_shared<Bytes>(std::move(data));
+    int k = p_.k, m = p_.m;
+    Bytes chunk_id = key.chunk_id;
+    RunJob([blobs, chunk, chunk_id, k, m] {
+      *blobs = EncodeChunkToFragments(chunk_id, chunk->data(), chunk->size(), k, m);
+    }, [this, key, blobs, missing, read_bytes] {
+      if (!blobs->ok()) {
+        MS_ERROR("pop", "erasure encode failed", "error=\"" + blobs->status().ToString() + "\"");
+        return FinishRepair(key, false, 0, read_bytes);
+      }
+      StoreRepairFragments(key, std::make_shared<std::vector<Bytes>>(std::move(blobs->value())),
+                           missing, read_bytes);
+    });
+  };
+  auto local = store_->GetChunk(key);
+  if (local.ok()) return encode(std::move(local.value()), 0);
+  if (live < p_.k) {
+    MS_ERROR("pop", "chunk has fewer than k usable fragments in this region and no copy here",
+             "chunk=" + Short(key.chunk_id) + " live=" + std::to_string(live));
+    return FinishRepair(key, false, 0, 0);
+  }
+  ReadChunkFromFragments(key, [this, key, encode](Result<Bytes> r) {
+    if (!r.ok()) {
+      MS_WARN("pop", "repair read failed", "chunk=" + Short(key.chunk_id) + " error=\"" +
+                                               r.status().ToString() + "\"");
+      return FinishRepair(key, false, 0, 0);
+    }
+    uint64_t read = (r->size() / uint64_t(p_.k) + 100) * uint64_t(p_.k);
+    encode(std::move(r.value()), read);
+  });
+}
+
+void PopCore::StoreRepairFragments(const ChunkKey& key, std::shared_ptr<std::vector<Bytes>> blobs,
+                                   std::vector<uint32_t> missing, uint64_t read_bytes) {
+  std::set<uint32_t> exclude;
+  std::set<std::string> domains;
+  std::map<uint32_t, uint32_t> old_at;  // index -> gateway recorded before
+  for (auto& loc : store_->Fragments(key)) {
+    exclude.insert(loc.gateway_id);
+    old_at[loc.index] = loc.gateway_id;
+    bool is_missing = std::find(missing.begin(), missing.end(), loc.index) != missing.end();
+    if (auto* g = members_.Find(loc.gateway_id); g && !is_missing)
+      domains.insert(g->failure_domains.begin(), g->failure_domains.end());
+  }
+  uint64_t frag_bytes = (*blobs)[0].size();
+  auto targets = PickGateways(int(missing.size()), exclude, domains, frag_bytes);
+  if (targets.size() < missing.size()) {
+    MS_WARN("pop", "not enough live gateways for repair; will retry",
+            "chunk=" + Short(key.chunk_id) + " needed=" + std::to_string(missing.size()) +
+                " found=" + std::to_string(targets.size()));
+    return FinishRepair(key, false, 0, read_bytes);
+  }
+  struct Progress {
+    size_t left;
+    size_t total;
+    int stored = 0;
+    uint64_t bytes;
+  };
+  auto prog = std::make_shared<Progress>(Progress{missing.size(), missing.size(), 0, read_bytes});
+  for (size_t j = 0; j < missing.size(); j++) {
+    uint32_t idx = missing[j], gw = targets[j];
+    uint32_t old = old_at.count(idx) ? old_at[idx] : 0;
+    bool had_old = old_at.count(idx) > 0;
+    pb::Envelope req;
+    req.mutable_store_fragment()->set_fragment(ToStr((*blobs)[idx]));
+    uint64_t n = (*blobs)[idx].size();
+    Call(Dest{Dest::kGateway, gw}, req,
+         [this, key, idx, gw, old, had_old, n, prog](Result<pb::Envelope> r) {
+           if (r.ok() && store_->RecordFragment(key, idx, gw).ok()) {
+             prog->stored++;
+             prog->bytes += n;
+             expected_count_.erase(gw);
+             if (had_old) {
+               expected_count_.erase(old);
+               bad_.erase({key.chunk_id, idx, old});
+               if (members_.IsLive(old)) {
+                 DeleteOn(old, {{key.chunk_id, idx}});
+               } else if (moved_count_ < p_.moved_fragments_max &&
+                          moved_[old].insert({key, idx}).second) {
+                 moved_count_++;
+               }
+             }
+           } else if (!r.ok()) {
+             MS_WARN("pop", "repair fragment store failed", "gateway=" + std::to_string(gw) +
+                                                                " error=\"" +
+                                                                r.status().ToString() + "\"");
+           }
+           if (--prog->left == 0)
+             FinishRepair(key, size_t(prog->stored) == prog->total, prog->stored, prog->bytes);
+         }, p_.fragment_timeout_ms);
+  }
+}
+
+void PopCore::FinishRepair(const ChunkKey& key, bool ok, int fragments, uint64_t bytes) {
+  repair_.Done(now_ms_, key, ok, fragments, bytes);
+  below_counted_ms_ = 0;
+  // Anything still missing (a store failed, or more was lost meanwhile)
+  // goes back in the queue at its new priority.
+  if (ok) EnqueueRepair(key);
+  if (!repair_.Contains(key)) EvictIfNeeded();
+  PumpRepair();
+}
+
+void PopCore::DeleteOn(uint32_t gateway_id, const std::vector<std::pair<Bytes, uint32_t>>& refs) {
+  pb::Envelope req;
+  for (auto& [chunk, idx] : refs) {
+    auto* f = req.mutable_delete_fragments()->add_fragments();
+    f->set_chunk_id(ToStr(chunk));
+    f->set_index(idx);
+  }
+  size_t n = refs.size();
+  Call(Dest{Dest::kGateway, gateway_id}, req, [this, gateway_id, n](Result<pb::Envelope> r) {
+    if (r.ok()) {
+      fragments_deleted_total_ += n;
+      expected_count_.erase(gateway_id);
+    }
+  });
+}
+
+// Chunks below k+m usable fragments: those with a fragment recorded on a
+// gateway that is not alive, or reported bad, or waiting for repair.
+void PopCore::RecountBelowRedundancy() {
+  if (below_counted_ms_ && now_ms_ < below_counted_ms_ + kRecountMs) return;
+  below_counted_ms_ = std::max<uint64_t>(now_ms_, 1);
+  std::set<Bytes> chunks;
+  for (auto& [id, g] : members_.all()) {
+    if (g.state == GwState::kAlive && g.connected) continue;
+    for (auto& [key, idx] : store_->FragmentsOnGateway(id, kAll)) {
+      auto info = store_->GetChunkInfo(key);
+      if (info.ok() && info->state == ChunkState::kPlaced) chunks.insert(key.chunk_id);
+    }
+  }
+  for (auto& [chunk, idx, gw] : bad_) chunks.insert(chunk);
+  below_redundancy_ = std::max(chunks.size(), repair_.stats().queued_chunks);
+}
+
+std::vector<uint32_t> PopCore::PickGateways(int n, const std::set<uint32_t>& exclude,
+                                            const std::set<std::string>& taken_domains,
+                                            uint64_t bytes_needed) {
+  auto cands = PlacementCandidates(members_, exclude);
+  std::erase_if(cands, [this](const PlacementCandidate& c) { return !IsGatewayConnected(c.id); });
+  return ChoosePlacement(cands, n, taken_domains, bytes_needed, rng_);
+}
+
+}  // namespace mistore

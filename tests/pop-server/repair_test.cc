@@ -1,0 +1,328 @@
+// Repair: the RepairQueue state machine (order, pace, retries, bounds) and
+// PopCore's repair duties end to end against an in-memory region of
+// gateways on a fake clock (lost gateway, no cached copy, bad fragments,
+// inventories, surplus deletion).
+#include "pop-server/repair.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "pop-server/mem_pop_store.h"
+#include "pop-server/pop_core.h"
+#include "shared/erasure/chunk_codec.h"
+#include "shared/erasure/fragment.h"
+
+namespace mistore {
+namespace {
+
+ChunkKey Key(int i) { return ChunkKey{"s", Bytes(32, uint8_t(i))}; }
+
+RepairParams QP(uint64_t rate = 1ull << 40) {
+  RepairParams p;
+  p.repair_bytes_per_s = rate;
+  p.in_flight_max = 100;
+  p.retry_ms = 1000;
+  return p;
+}
+
+TEST(RepairQueue, MostEndangeredFirstThenOldest) {
+  RepairQueue q(QP());
+  ASSERT_TRUE(q.Add(0, Key(1), 10, 100));
+  ASSERT_TRUE(q.Add(0, Key(2), 9, 100));
+  ASSERT_TRUE(q.Add(0, Key(3), 11, 100));
+  ASSERT_TRUE(q.Add(0, Key(4), 10, 100));
+  ASSERT_TRUE(q.Add(0, Key(3), 8, 100));  // lost another fragment: moves up
+  std::vector<ChunkKey> order;
+  while (auto k = q.Next(0)) order.push_back(*k);
+  EXPECT_EQ(order, (std::vector<ChunkKey>{Key(3), Key(2), Key(1), Key(4)}));
+  EXPECT_EQ(q.stats().in_flight_chunks, 4u);
+  EXPECT_EQ(q.stats().queued_chunks, 0u);
+}
+
+TEST(RepairQueue, PacedByTheBandwidthBudget) {
+  const uint64_t rate = 10000;  // bytes per second
+  RepairQueue q(QP(rate));
+  for (int i = 0; i < 100; i++) ASSERT_TRUE(q.Add(0, Key(i), 5, 1000));
+  EXPECT_EQ(q.stats().queued_bytes, 100000u);
+  EXPECT_DOUBLE_EQ(q.stats().eta_s, 10.0);
+  uint64_t now = 0, last = 0;
+  int done = 0;
+  while (done < 100) {
+    while (auto k = q.Next(now)) {
+      q.Done(now, *k, true, 1, 1000);
+      done++;
+      last = now;
+    }
+    now += 10;
+  }
+  // 100 KB at 10 KB/s with a one-second burst: ~9 s.
+  EXPECT_GE(last, 8900u);
+  EXPECT_LE(last, 9100u);
+  EXPECT_EQ(q.stats().repaired_chunks_total, 100u);
+  EXPECT_EQ(q.stats().bytes_total, 100000u);
+  EXPECT_EQ(q.stats().queued_bytes, 0u);
+}
+
+TEST(RepairQueue, FailedRepairsWaitThenRetry) {
+  RepairQueue q(QP());
+  ASSERT_TRUE(q.Add(0, Key(1), 5, 10));
+  auto k = q.Next(0);
+  ASSERT_TRUE(k);
+  EXPECT_TRUE(q.InFlight(Key(1)));
+  q.Done(0, *k, false, 0, 0);
+  EXPECT_TRUE(q.Contains(Key(1)));
+  EXPECT_FALSE(q.Next(999));
+  EXPECT_EQ(q.Next(1000), Key(1));
+  q.Done(1000, Key(1), true, 2, 20);
+  EXPECT_FALSE(q.Contains(Key(1)));
+  EXPECT_EQ(q.stats().failed_total, 1u);
+  EXPECT_EQ(q.stats().repaired_fragments_total, 2u);
+}
+
+TEST(RepairQueue, BoundedAndRemovable) {
+  RepairParams p = QP();
+  p.queue_chunks_max = 2;
+  p.in_flight_max = 1;
+  RepairQueue q(p);
+  EXPECT_TRUE(q.Add(0, Key(1), 5, 10));
+  EXPECT_TRUE(q.Add(0, Key(2), 5, 10));
+  EXPECT_FALSE(q.Add(0, Key(3), 5, 10));
+  EXPECT_TRUE(q.overflowed());
+  EXPECT_TRUE(q.Add(0, Key(2), 4, 10));  // already queued: accepted
+  q.Remove(Key(2));
+  EXPECT_FALSE(q.Contains(Key(2)));
+  EXPECT_EQ(q.Next(0), Key(1));
+  EXPECT_FALSE(q.Next(0));  // in-flight limit
+}
+
+// ---------------------------------------------------------------------------
+// PopCore against an in-memory region.
+
+std::string Str(const Bytes& b) { return std::string(b.begin(), b.end()); }
+Bytes B(const std::string& s) { return Bytes(s.begin(), s.end()); }
+
+struct Region {
+  std::map<uint32_t, std::map<std::pair<Bytes, uint32_t>, Bytes>> disks;
+  std::set<uint32_t> down;
+  std::vector<OutReply> replies;
+  int deletes = 0;
+
+  Result<pb::Envelope> Answer(const OutCall& c) {
+    if (c.to.kind != Dest::kGateway || down.count(c.to.id)) return Unavailable("unreachable");
+    auto& disk = disks[c.to.id];
+    pb::Envelope r;
+    if (c.msg.has_store_fragment()) {
+      Bytes blob = B(c.msg.store_fragment().fragment());
+      auto h = ParseFragmentHeader(blob.data(), blob.size());
+      if (!h.ok()) return h.status();
+      disk[{h->chunk_id, h->index}] = blob;
+      r.mutable_empty();
+    } else if (c.msg.has_fetch_fragment()) {
+      auto it = disk.find({B(c.msg.fetch_fragment().chunk_id()), c.msg.fetch_fragment().index()});
+      if (it == disk.end()) return NotFound("no such fragment");
+      r.mutable_fragment_data()->set_fragment(Str(it->second));
+    } else if (c.msg.has_get_inventory()) {
+      for (auto& [ref, blob] : disk) {
+        auto* f = r.mutable_gateway_inventory()->add_fragments();
+        f->set_chunk_id(Str(ref.first));
+        f->set_index(ref.second);
+      }
+      r.mutable_gateway_inventory();
+    } else if (c.msg.has_delete_fragments()) {
+      for (auto& f : c.msg.delete_fragments().fragments())
+        deletes += int(disk.erase({B(f.chunk_id()), f.index()}));
+      r.mutable_empty();
+    } else {
+      return Unavailable("not modelled");
+    }
+    return r;
+  }
+
+  void Drive(PopCore& core, uint64_t now) {
+    for (int round = 0; round < 1000; round++) {
+      Outbox out = core.TakeOutbox();
+      if (out.empty()) return;
+      for (auto& j : out.jobs) {
+        j.run();
+        core.OnJobDone(now, j.token);
+      }
+      for (auto& c : out.calls) core.OnCallDone(now, c.token, Answer(c));
+      for (auto& r : out.replies) replies.push_back(r);
+    }
+    FAIL() << "outbox never drained";
+  }
+};
+
+class RepairCore : public ::testing::Test {
+ protected:
+  static constexpr int kGateways = 9;
+  void Start(uint64_t cache_bytes_max) {
+    std::mt19937_64 rng(5);
+    data_.resize(20000);
+    for (auto& b : data_) b = uint8_t(rng());
+    key_ = ChunkKey{"s", Bytes(32, 0xab)};
+    ASSERT_TRUE(store_.PutChunk(key_, data_, ChunkState::kReplica).ok());
+    PopParams p;
+    p.pop_id = 1;
+    p.region = "r";
+    p.k = 4;
+    p.m = 2;
+    p.cache_bytes_max = cache_bytes_max;
+    p.gateway_grace_ms = 60000;
+    p.inventory_interval_ms = 1000;
+    core_ = std::make_unique<PopCore>(p, &store_, 99);
+    for (uint32_t id = 1; id <= kGateways; id++)
+      core_->OnGatewayUp(0, GatewayState{id, "s", 1u << 30, true});
+    region_.Drive(*core_, 0);
+    core_->OnTick(1);  // placement retries once enough gateways are up
+    region_.Drive(*core_, 1);
+    ASSERT_EQ(store_.GetChunkInfo(key_)->state, ChunkState::kPlaced);
+    ASSERT_EQ(store_.Fragments(key_).size(), 6u);
+  }
+
+  // Every fragment recorded is on a distinct live gateway, is intact, and
+  // the six decode back to the chunk.
+  void ExpectFullRedundancy() {
+    auto locs = store_.Fragments(key_);
+    ASSERT_EQ(locs.size(), 6u);
+    std::set<uint32_t> gws;
+    std::vector<Bytes> blobs;
+    for (auto& l : locs) {
+      EXPECT_FALSE(region_.down.count(l.gateway_id)) << "fragment on a dead gateway";
+      gws.insert(l.gateway_id);
+      auto& disk = region_.disks[l.gateway_id];
+      auto it = disk.find({key_.chunk_id, l.index});
+      ASSERT_NE(it, disk.end()) << "recorded fragment not on its gateway";
+      ASSERT_TRUE(ParseFragment(it->second.data(), it->second.size()).ok());
+      blobs.push_back(it->second);
+    }
+    EXPECT_EQ(gws.size(), 6u);
+    auto decoded = DecodeChunkFromFragments(key_.chunk_id, blobs, 4, 2, data_.size());
+    ASSERT_TRUE(decoded.ok());
+    EXPECT_EQ(decoded.value(), data_);
+  }
+
+  uint32_t HolderOf(uint32_t index) {
+    for (auto& l : store_.Fragments(key_))
+      if (l.index == index) return l.gateway_id;
+    return 0;
+  }
+
+  void Tick(uint64_t now) {
+    core_->OnTick(now);
+    region_.Drive(*core_, now);
+  }
+
+  MemPopStore store_;
+  Region region_;
+  std::unique_ptr<PopCore> core_;
+  Bytes data_;
+  ChunkKey key_;
+};
+
+TEST_F(RepairCore, LostGatewayIsRepairedAfterGraceAndItsSurplusDeletedWhenItReturns) {
+  Start(1u << 30);
+  uint32_t g = HolderOf(2);
+  region_.down.insert(g);
+  core_->OnGatewayDown(1000, g);
+  region_.Drive(*core_, 1000);
+  Tick(30000);
+  EXPECT_EQ(core_->chunks_below_redundancy(), 1u);
+  EXPECT_EQ(HolderOf(2), g);  // a reboot is tolerated: nothing moves yet
+  EXPECT_EQ(core_->repair_stats().repaired_chunks_total, 0u);
+  Tick(61000);
+  EXPECT_EQ(core_->members().Find(g)->state, GwState::kLost);
+  EXPECT_NE(HolderOf(2), g);
+  EXPECT_EQ(core_->repair_stats().repaired_chunks_total, 1u);
+  EXPECT_EQ(core_->repair_stats().repaired_fragments_total, 1u);
+  ExpectFullRedundancy();
+  Tick(70000);
+  EXPECT_EQ(core_->chunks_below_redundancy(), 0u);
+  // It comes back with the old fragment: deleted after its inventory.
+  region_.down.erase(g);
+  core_->OnGatewayUp(80000, GatewayState{g, "s", 1u << 30, true});
+  region_.Drive(*core_, 80000);
+  EXPECT_EQ(region_.deletes, 1);
+  EXPECT_TRUE(region_.disks[g].empty());
+  EXPECT_EQ(core_->fragments_deleted_total(), 1u);
+  ExpectFullRedundancy();
+}
+
+TEST_F(RepairCore, WithoutACopyRebuildsFromKSurvivorsAndDropsTheCopyAfter) {
+  Start(0);
+  ASSERT_FALSE(store_.GetChunkInfo(key_)->has_data);
+  uint32_t g1 = HolderOf(0), g2 = HolderOf(5);
+  for (uint32_t g : {g1, g2}) {
+    region_.down.insert(g);
+    core_->OnGatewayDown(1000, g);
+  }
+  Tick(61001);
+  EXPECT_EQ(core_->repair_stats().repaired_fragments_total, 2u);
+  ExpectFullRedundancy();
+  EXPECT_FALSE(store_.GetChunkInfo(key_)->has_data);
+}
+
+TEST_F(RepairCore, FragmentsReportedBadAreRebuiltElsewhereAndDeleted) {
+  Start(1u << 30);
+  uint32_t g = HolderOf(3);
+  pb::Envelope env;
+  env.set_request_id(7);
+  auto* f = env.mutable_fragments_bad()->add_fragments();
+  f->set_chunk_id(Str(key_.chunk_id));
+  f->set_index(3);
+  core_->OnRequest(100, Peer{1, pb::ROLE_GATEWAY, g, "s"}, env);
+  region_.Drive(*core_, 100);
+  ASSERT_EQ(region_.replies.size(), 1u);
+  EXPECT_TRUE(region_.replies[0].msg.has_empty());
+  EXPECT_NE(HolderOf(3), g);
+  EXPECT_FALSE(region_.disks[g].count({key_.chunk_id, 3}));
+  ExpectFullRedundancy();
+}
+
+TEST_F(RepairCore, CorruptFragmentIsDetectedOnReadAndRepaired) {
+  Start(0);
+  uint32_t g = HolderOf(1);
+  Bytes& blob = region_.disks[g][{key_.chunk_id, 1}];
+  blob[blob.size() - 10] ^= 0x40;
+  pb::Envelope env;
+  env.set_request_id(9);
+  Oid oid{1, 2, 3, 4};
+  env.mutable_fetch_chunk()->set_subscriber("s");
+  env.mutable_fetch_chunk()->set_oid(Str(oid.Encode()));
+  env.mutable_fetch_chunk()->set_chunk_id(Str(key_.chunk_id));
+  env.mutable_fetch_chunk()->set_no_forward(true);
+  core_->OnRequest(100, Peer{1, pb::ROLE_POP, 2, ""}, env);
+  region_.Drive(*core_, 100);
+  ASSERT_EQ(region_.replies.size(), 1u);
+  ASSERT_TRUE(region_.replies[0].msg.has_chunk_data());
+  EXPECT_EQ(B(region_.replies[0].msg.chunk_data().data()), data_);
+  Tick(200);
+  EXPECT_NE(HolderOf(1), g);
+  ExpectFullRedundancy();
+}
+
+TEST_F(RepairCore, HeartbeatCountMismatchFetchesInventoryAndRepairsWhatIsMissing) {
+  Start(1u << 30);
+  uint32_t g = HolderOf(4);
+  region_.disks[g].clear();  // the gateway lost its files (disk swapped)
+  pb::Envelope env;
+  env.set_request_id(3);
+  env.mutable_gateway_heartbeat()->set_fragment_count(0);
+  env.mutable_gateway_heartbeat()->set_store_bytes_free(1u << 30);
+  core_->OnRequest(100, Peer{1, pb::ROLE_GATEWAY, g, "s"}, env);
+  region_.Drive(*core_, 100);
+  ASSERT_EQ(region_.replies.size(), 1u);
+  EXPECT_TRUE(region_.replies[0].msg.has_empty());
+  EXPECT_NE(HolderOf(4), g);
+  ExpectFullRedundancy();
+  // A heartbeat that matches causes no inventory request.
+  Outbox none;
+  env.mutable_gateway_heartbeat()->set_fragment_count(0);
+  core_->OnRequest(5000, Peer{1, pb::ROLE_GATEWAY, g, "s"}, env);
+  Outbox out = core_->TakeOutbox();
+  EXPECT_TRUE(out.calls.empty());
+}
+
+}  // namespace
+}  // namespace mistore
