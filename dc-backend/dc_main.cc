@@ -1,14 +1,18 @@
 // mistore-dc: the datacenter backend daemon — catalog of names and objects,
 // and the cluster map (POPs, their states, the epoch). One libuv loop; the
-// catalog is SQLite on the loop thread. A POP's connection dropping marks it
+// catalog (SQLite or PostgreSQL, catalog.h) is used on the loop thread. With
+// a subcommand (catalog, map, retention, monitor; dc_cli.h) it is instead an
+// operator's tool that opens the catalog, answers and exits. A POP's connection dropping marks it
 // down in the map (a new epoch); its Hello marks it up again.
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <map>
 
 #include "dc-backend/admin.h"
 #include "dc-backend/catalog.h"
+#include "dc-backend/dc_cli.h"
 #include "dc-backend/standin.h"
 #include "shared/core/config.h"
 #include "shared/core/log.h"
@@ -22,6 +26,13 @@ std::vector<Knob> DcKnobs() {
   return {
       {"listen", "127.0.0.1:7000", "address for POPs"},
       {"data_dir", "/var/lib/mistore/dc", "where the catalog lives"},
+      {"catalog_backend", "sqlite",
+       "sqlite (data_dir/catalog.sqlite) or postgres (catalog_pg_conninfo)"},
+      {"catalog_pg_conninfo", "dbname=mistore",
+       "libpq connection string of the PostgreSQL catalog (catalog_backend=postgres)"},
+      {"monitor_retention_ms", "604800000",
+       "how long the catalog keeps POP monitoring summaries", Knob::kInt},
+      {"json", "false", "subcommands: print JSON", Knob::kBool},
       {"frame_bytes_max", "8388608", "largest frame accepted from a peer", Knob::kInt},
       {"log_level", "info", "debug, info, warn or error"},
       {"metrics_listen", "127.0.0.1:0",
@@ -48,6 +59,7 @@ class DcDaemon {
     standin_ = std::move(standin.value());
     if (auto map = catalog_->Map(); map.ok()) standin_->OnClusterMap(map.value());
     loop_.Every(500, [this] { standin_->Tick(); });
+    loop_.Every(60000, [this] { PruneSummaries(); });
     loop_.OnSignal(SIGTERM, [this] { Shutdown(); });
     loop_.OnSignal(SIGINT, [this] { Shutdown(); });
     auto metrics = metrics_.Serve(cfg_.Str("metrics_listen"));
@@ -111,6 +123,7 @@ class DcDaemon {
       case pb::Envelope::kListObjects: st = HandleListObjects(env.list_objects(), &reply); break;
       case pb::Envelope::kMonitorPopSummary:
         st = admin_.OnPopSummary(conns_[c], env.monitor_pop_summary(), &reply);
+        if (st.ok()) st = KeepSummary(conns_[c], env.monitor_pop_summary());
         break;
       default:
         st = ProtocolError("DC does not serve message type " + std::to_string(int(env.body_case())));
@@ -172,7 +185,7 @@ class DcDaemon {
   }
 
   Status HandleReportVersion(const pb::ReportVersion& m, pb::Envelope* reply) {
-    MS_RETURN_IF_ERROR(catalog_->ReportVersion(m.info()));
+    MS_RETURN_IF_ERROR(catalog_->ReportVersion(m.info(), WallMs()));
     reply->mutable_empty();
     return Status::Ok();
   }
@@ -184,6 +197,37 @@ class DcDaemon {
   }
 
   static Bytes ToBytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
+
+  static int64_t WallMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  // Monitoring (issue 7): the summary kept for time-range queries, and its
+  // gateways' current state in the catalog.
+  Status KeepSummary(uint32_t pop_id, const pb::MonitorPopSummary& s) {
+    int64_t now = WallMs();
+    MS_RETURN_IF_ERROR(catalog_->AddPopSummary(pop_id, now, s));
+    auto pop = catalog_->GetPop(pop_id);
+    for (const auto& g : s.gateways()) {
+      Catalog::GatewayRecord r;
+      r.gateway_id = g.gateway_id();
+      r.subscriber = g.subscriber();
+      r.region = pop.ok() ? pop->region : s.region();
+      r.pop_id = pop_id;
+      r.free_bytes = g.store_bytes_free();
+      r.state = g.connected() ? "connected" : "lost";
+      r.last_seen_ms = g.connected() ? now : now - int64_t(g.state_for_ms());
+      MS_RETURN_IF_ERROR(catalog_->UpsertGateway(r));
+    }
+    return Status::Ok();
+  }
+
+  void PruneSummaries() {
+    auto n = catalog_->PruneSummaries(WallMs() - cfg_.Int("monitor_retention_ms"));
+    if (!n.ok()) MS_ERROR("dc", "pruning summaries failed", "error=\"" + n.status().ToString() + "\"");
+  }
 
   const Config& cfg_;
   std::unique_ptr<Catalog> catalog_;
@@ -206,8 +250,11 @@ int main(int argc, char** argv) {
   using namespace mistore;
   signal(SIGPIPE, SIG_IGN);
   Config cfg(DcKnobs());
-  switch (ParseCommandLine("mistore-dc", "[--config FILE] [--name=value ...]", &cfg, argc, argv,
-                           nullptr)) {
+  std::vector<std::string> args;
+  switch (ParseCommandLine("mistore-dc",
+                           "[--config FILE] [--name=value ...] "
+                           "[catalog|map|retention|monitor ... [--json]]",
+                           &cfg, argc, argv, &args)) {
     case ArgsOutcome::kExitOk: return 0;
     case ArgsOutcome::kExitUsage: return 2;
     case ArgsOutcome::kRun: break;
@@ -218,8 +265,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   SetLogLevel(level);
-  auto catalog = Catalog::Open(cfg.Str("data_dir"));
+  auto catalog = OpenConfiguredCatalog(cfg);
   if (!catalog.ok()) FatalExit("open catalog", catalog.status().ToString().c_str());
+  if (!args.empty())  // an operator's subcommand (dc_cli.h)
+    return RunDcSubcommand(catalog.value().get(), args, cfg.Bool("json"), stdout, stderr);
+  Status started = catalog.value()->OnDaemonStart();
+  if (!started.ok()) FatalExit("open catalog", started.ToString().c_str());
   DcDaemon d(cfg, std::move(catalog.value()));
   return d.Run();
 }
