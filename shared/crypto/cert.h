@@ -47,18 +47,17 @@ namespace mistore::crypto {
 enum class NodeRole : uint8_t { kGateway = 1, kPop = 2, kDc = 3, kClient = 4 };
 
 // "gateway", "pop", "dc", "client".
-const char *NodeRoleName(NodeRole role);
+const char* NodeRoleName(NodeRole role);
 // Inverse of NodeRoleName; kInvalidArgument for anything else.
 Result<NodeRole> ParseNodeRole(std::string_view name);
 
-inline constexpr size_t kCaPublicKeyBytes = 32; // Ed25519 public key
-inline constexpr size_t kCaSecretKeyBytes = 64; // libsodium Ed25519 secret key
+inline constexpr size_t kCaPublicKeyBytes = 32;  // Ed25519 public key
+inline constexpr size_t kCaSecretKeyBytes = 64;  // libsodium Ed25519 secret key
 inline constexpr size_t kCaSeedBytes = 32;
 inline constexpr size_t kCertSignatureBytes = 64;
 inline constexpr size_t kCertStaticKeyBytes = 32;
 inline constexpr size_t kCertStringBytesMax = 64;
-inline constexpr size_t kCertFixedBytes =
-    68; // everything but strings + signature
+inline constexpr size_t kCertFixedBytes = 68;  // everything but strings + signature
 inline constexpr size_t kCertBytesMin = kCertFixedBytes + kCertSignatureBytes;
 inline constexpr size_t kCertBytesMax = kCertBytesMin + 2 * kCertStringBytesMax;
 inline constexpr uint8_t kCertVersion = 1;
@@ -69,10 +68,10 @@ struct Certificate {
   uint64_t serial = 0;
   uint64_t issued_ms = 0;
   uint64_t expires_ms = 0;
-  Bytes static_public_key; // kCertStaticKeyBytes
+  Bytes static_public_key;  // kCertStaticKeyBytes
   std::string region;
-  std::string subscriber; // gateways and clients; empty for pop/dc
-  Bytes signature;        // kCertSignatureBytes; empty until signed
+  std::string subscriber;  // gateways and clients; empty for pop/dc
+  Bytes signature;         // kCertSignatureBytes; empty until signed
 
   // Bytes [0, 68+R+S): what the CA signs. kInvalidArgument if a field is out
   // of range (key length, string lengths).
@@ -83,22 +82,22 @@ struct Certificate {
 
 // The DC's signing key.
 class CaKey {
-public:
+ public:
   static CaKey Generate();
   // Deterministic key from a 32-byte seed (tests, and the DC's key file).
   static Result<CaKey> FromSeed(std::span<const uint8_t> seed);
   // From a 64-byte libsodium secret key (seed || public key).
   static Result<CaKey> FromSecretKey(std::span<const uint8_t> secret_key);
 
-  const Bytes &public_key() const { return public_key_; }
-  const SecretBytes &secret_key() const { return secret_key_; }
+  const Bytes& public_key() const { return public_key_; }
+  const SecretBytes& secret_key() const { return secret_key_; }
 
   // Fills cert->signature and returns the canonical encoding.
-  Result<Bytes> Sign(Certificate *cert) const;
+  Result<Bytes> Sign(Certificate* cert) const;
 
-private:
-  SecretBytes secret_key_; // kCaSecretKeyBytes
-  Bytes public_key_;       // kCaPublicKeyBytes
+ private:
+  SecretBytes secret_key_;  // kCaSecretKeyBytes
+  Bytes public_key_;        // kCaPublicKeyBytes
 };
 
 // Bounded parser: rejects (kCorrupt) anything that is not exactly one
@@ -108,10 +107,10 @@ Result<Certificate> ParseCertificate(std::span<const uint8_t> bytes);
 
 // What the verifier expects of a peer's certificate.
 struct CertPolicy {
-  Bytes ca_public_key;                                  // kCaPublicKeyBytes
-  std::set<NodeRole> allowed_roles;                     // empty = any role
-  const std::set<uint32_t> *revoked_node_ids = nullptr; // may be null
-  uint32_t expected_node_id = 0;                        // 0 = any node
+  Bytes ca_public_key;                                   // kCaPublicKeyBytes
+  std::set<NodeRole> allowed_roles;                      // empty = any role
+  const std::set<uint32_t>* revoked_node_ids = nullptr;  // may be null
+  uint32_t expected_node_id = 0;                         // 0 = any node
 };
 
 // Checks the signature against policy.ca_public_key, the role, expiry
@@ -119,7 +118,6 @@ struct CertPolicy {
 // revocation set and the expected node id. Errors are kPermissionDenied with
 // a message naming what failed ("certificate expired", "certificate revoked",
 // "certificate role gateway not accepted", "certificate signature invalid").
-Status VerifyCertificate(const Certificate &cert, const CertPolicy &policy,
-                         uint64_t now_ms);
+Status VerifyCertificate(const Certificate& cert, const CertPolicy& policy, uint64_t now_ms);
 
-} // namespace mistore::crypto
+}  // namespace mistore::crypto

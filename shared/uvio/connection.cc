@@ -1,7 +1,12 @@
 #include "shared/uvio/connection.h"
 
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 
@@ -22,18 +27,17 @@ struct WriteReq {
   uv_write_t req;
   Bytes data;
   Connection::Ptr conn;
-  size_t *queued;
+  size_t* queued;
 };
-} // namespace
+}  // namespace
 
-Connection::Ptr Connection::Create(EventLoop *loop,
-                                   const ConnectionLimits &limits) {
+Connection::Ptr Connection::Create(EventLoop* loop, const ConnectionLimits& limits) {
   Ptr c(new Connection(loop, limits));
   c->self_ = c;
   return c;
 }
 
-Connection::Connection(EventLoop *loop, const ConnectionLimits &limits)
+Connection::Connection(EventLoop* loop, const ConnectionLimits& limits)
     : loop_(loop), limits_(limits), decoder_(limits.frame_bytes_max) {
   tcp_ = new uv_tcp_t;
   uv_tcp_init(loop->raw(), tcp_);
@@ -42,12 +46,11 @@ Connection::Connection(EventLoop *loop, const ConnectionLimits &limits)
 
 Connection::~Connection() { MS_ASSERT(tcp_ == nullptr); }
 
-void Connection::Start(const std::string &peer, bool initiator, ReadyFn ready) {
+void Connection::Start(const std::string& peer, bool initiator, ReadyFn ready) {
   peer_ = peer;
   ready_ = std::move(ready);
   if (limits_.secure) {
-    auto ch = secure::SecureChannel::Create(limits_.secure->channel, initiator,
-                                            WallNowMs());
+    auto ch = secure::SecureChannel::Create(limits_.secure->channel, initiator, WallNowMs());
     if (!ch.ok()) {
       MS_ERROR("wire", "cannot start secure channel",
                "peer=" + peer_ + " error=\"" + ch.status().message() + "\"");
@@ -61,52 +64,43 @@ void Connection::Start(const std::string &peer, bool initiator, ReadyFn ready) {
       SecureFailed(st);
       return;
     }
-    if (!wire.empty())
-      WriteBytes(std::move(wire));
+    if (!wire.empty()) WriteBytes(std::move(wire));
     std::weak_ptr<Connection> weak = self_;
     uint64_t t = limits_.secure->channel.handshake_timeout_ms;
     handshake_timer_ = loop_->After(t, [weak, t] {
       auto c = weak.lock();
-      if (!c || c->closed() || !c->channel_ || c->channel_->established())
-        return;
+      if (!c || c->closed() || !c->channel_ || c->channel_->established()) return;
       c->handshake_timer_ = 0;
-      c->SecureFailed(
-          Unavailable("handshake timeout after " + std::to_string(t) + " ms"));
+      c->SecureFailed(Unavailable("handshake timeout after " + std::to_string(t) + " ms"));
     });
   }
   uv_tcp_nodelay(tcp_, 1);
   uv_read_start(
-      reinterpret_cast<uv_stream_t *>(tcp_),
-      [](uv_handle_t *, size_t suggested, uv_buf_t *buf) {
+      reinterpret_cast<uv_stream_t*>(tcp_),
+      [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
         static thread_local char scratch[256 * 1024];
         buf->base = scratch;
         buf->len = sizeof scratch;
       },
-      [](uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
-        OnRead(s, long(n), buf);
-      });
-  if (!channel_)
-    FinishReady(Status::Ok());
+      [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) { OnRead(s, long(n), buf); });
+  if (!channel_) FinishReady(Status::Ok());
 }
 
-void Connection::FinishReady(const Status &st) {
-  if (!ready_)
-    return;
+void Connection::FinishReady(const Status& st) {
+  if (!ready_) return;
   ReadyFn fn = std::move(ready_);
   ready_ = nullptr;
   fn(st);
 }
 
-void Connection::SecureFailed(const Status &st) {
-  if (closing_)
-    return;
-  SecureStats *stats = limits_.secure ? limits_.secure->stats.get() : nullptr;
+void Connection::SecureFailed(const Status& st) {
+  if (closing_) return;
+  SecureStats* stats = limits_.secure ? limits_.secure->stats.get() : nullptr;
   const bool in_handshake = channel_ && !channel_->established();
   if (stats) {
     if (st.code() == Code::kPermissionDenied) {
       stats->refused_certificate.Inc();
-    } else if (st.message().find("plaintext connection refused") !=
-               std::string::npos) {
+    } else if (st.message().find("plaintext connection refused") != std::string::npos) {
       stats->refused_plaintext.Inc();
     } else if (st.code() == Code::kUnavailable) {
       stats->handshake_timeouts.Inc();
@@ -119,33 +113,28 @@ void Connection::SecureFailed(const Status &st) {
   MS_WARN("wire",
           in_handshake ? "secure handshake refused, closing connection"
                        : "secure channel error, closing connection",
-          "peer=" + peer_ + " code=" + CodeName(st.code()) + " error=\"" +
-              st.message() + "\"");
+          "peer=" + peer_ + " code=" + CodeName(st.code()) + " error=\"" + st.message() + "\"");
   Close(st);
 }
 
-void Connection::OnSecureBytes(const uint8_t *data, size_t len) {
+void Connection::OnSecureBytes(const uint8_t* data, size_t len) {
   const bool was_established = channel_->established();
   Bytes wire;
   std::vector<Bytes> messages;
   Status st = channel_->Receive({data, len}, WallNowMs(), &wire, &messages);
-  if (!wire.empty())
-    WriteBytes(std::move(wire));
+  if (!wire.empty()) WriteBytes(std::move(wire));
   if (!was_established && channel_->established() && !closing_) {
-    if (handshake_timer_)
-      loop_->Cancel(handshake_timer_);
+    if (handshake_timer_) loop_->Cancel(handshake_timer_);
     handshake_timer_ = 0;
-    if (limits_.secure->stats)
-      limits_.secure->stats->handshakes_ok.Inc();
-    const crypto::Certificate &pc = channel_->peer_certificate();
+    if (limits_.secure->stats) limits_.secure->stats->handshakes_ok.Inc();
+    const crypto::Certificate& pc = channel_->peer_certificate();
     MS_DEBUG("wire", "secure channel established",
              "peer=" + peer_ + " node=" + std::to_string(pc.node_id) +
                  " role=" + crypto::NodeRoleName(pc.role));
     FinishReady(Status::Ok());
   }
-  for (Bytes &m : messages) {
-    if (closing_)
-      break;
+  for (Bytes& m : messages) {
+    if (closing_) break;
     if (m.size() > limits_.frame_bytes_max) {
       SecureFailed(ProtocolError("message of " + std::to_string(m.size()) +
                                  " bytes exceeds the frame limit"));
@@ -153,32 +142,29 @@ void Connection::OnSecureBytes(const uint8_t *data, size_t len) {
     }
     OnFrame(m);
   }
-  if (!st.ok())
-    SecureFailed(st);
+  if (!st.ok()) SecureFailed(st);
 }
 
-void Connection::OnRead(uv_stream_t *stream, long nread, const void *bufp) {
-  auto *self = static_cast<Connection *>(stream->data);
-  const uv_buf_t *buf = static_cast<const uv_buf_t *>(bufp);
+void Connection::OnRead(uv_stream_t* stream, long nread, const void* bufp) {
+  auto* self = static_cast<Connection*>(stream->data);
+  const uv_buf_t* buf = static_cast<const uv_buf_t*>(bufp);
   Ptr keep = self->self_;
   if (nread < 0) {
     self->Close(nread == UV_EOF ? Unavailable("peer closed the connection")
-                                : Unavailable(std::string("read: ") +
-                                              uv_strerror(int(nread))));
+                                : Unavailable(std::string("read: ") + uv_strerror(int(nread))));
     return;
   }
-  self->OnBytes(reinterpret_cast<const uint8_t *>(buf->base), size_t(nread));
+  self->OnBytes(reinterpret_cast<const uint8_t*>(buf->base), size_t(nread));
 }
 
-void Connection::OnBytes(const uint8_t *data, size_t len) {
+void Connection::OnBytes(const uint8_t* data, size_t len) {
   if (channel_) {
     OnSecureBytes(data, len);
     return;
   }
   Status st = decoder_.Feed(data, len);
   Bytes payload;
-  while (!closing_ && decoder_.Next(&payload))
-    OnFrame(payload);
+  while (!closing_ && decoder_.Next(&payload)) OnFrame(payload);
   if (!st.ok() && !closing_) {
     MS_WARN("wire", "protocol error, closing connection",
             "peer=" + peer_ + " error=\"" + st.message() + "\"");
@@ -186,7 +172,7 @@ void Connection::OnBytes(const uint8_t *data, size_t len) {
   }
 }
 
-void Connection::OnFrame(const Bytes &payload) {
+void Connection::OnFrame(const Bytes& payload) {
   pb::Envelope env;
   Status st = DecodeEnvelope(payload, &env);
   if (!st.ok()) {
@@ -197,8 +183,7 @@ void Connection::OnFrame(const Bytes &payload) {
   }
   if (env.is_response()) {
     auto it = pending_.find(env.request_id());
-    if (it == pending_.end())
-      return; // late reply after its deadline
+    if (it == pending_.end()) return;  // late reply after its deadline
     PendingCall call = std::move(it->second);
     pending_.erase(it);
     loop_->Cancel(call.timer);
@@ -212,17 +197,14 @@ void Connection::OnFrame(const Bytes &payload) {
   }
 }
 
-void Connection::SendEnvelope(const pb::Envelope &env) {
-  if (closing_)
-    return;
+void Connection::SendEnvelope(const pb::Envelope& env) {
+  if (closing_) return;
   std::string payload = env.SerializeAsString();
   if (payload.size() > limits_.frame_bytes_max) {
     MS_ERROR("wire", "refusing to send oversized frame",
              "peer=" + peer_ + " bytes=" + std::to_string(payload.size()));
-    if (!env.is_response())
-      return;
-    SendEnvelope(ErrorResponse(env.request_id(),
-                               ResourceExhausted("response too large")));
+    if (!env.is_response()) return;
+    SendEnvelope(ErrorResponse(env.request_id(), ResourceExhausted("response too large")));
     return;
   }
   // Checked before sealing: a sealed record that is not sent would desync
@@ -234,15 +216,14 @@ void Connection::SendEnvelope(const pb::Envelope &env) {
     Close(ResourceExhausted("write queue limit reached"));
     return;
   }
-  const auto *p = reinterpret_cast<const uint8_t *>(payload.data());
+  const auto* p = reinterpret_cast<const uint8_t*>(payload.data());
   Bytes frame;
   if (!channel_) {
     frame.reserve(wire_bytes_min);
     EncodeFrame(p, payload.size(), &frame);
   } else if (!channel_->established()) {
     // Dial and Listener hand out connections only once established.
-    MS_ERROR("wire", "envelope sent before the secure handshake finished",
-             "peer=" + peer_);
+    MS_ERROR("wire", "envelope sent before the secure handshake finished", "peer=" + peer_);
     Close(Internal("envelope sent before the secure handshake finished"));
     return;
   } else {
@@ -256,23 +237,20 @@ void Connection::SendEnvelope(const pb::Envelope &env) {
 }
 
 void Connection::WriteBytes(Bytes data) {
-  if (closing_)
-    return;
-  auto *w = new WriteReq{{}, std::move(data), self_, &write_queue_bytes_};
+  if (closing_) return;
+  auto* w = new WriteReq{{}, std::move(data), self_, &write_queue_bytes_};
   write_queue_bytes_ += w->data.size();
-  uv_buf_t buf = uv_buf_init(reinterpret_cast<char *>(w->data.data()),
-                             unsigned(w->data.size()));
+  uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(w->data.data()), unsigned(w->data.size()));
   w->req.data = w;
-  int rc = uv_write(
-      &w->req, reinterpret_cast<uv_stream_t *>(tcp_), &buf, 1,
-      [](uv_write_t *req, int status) {
-        auto *w = static_cast<WriteReq *>(req->data);
-        *w->queued -= w->data.size();
-        Connection::Ptr c = std::move(w->conn);
-        delete w;
-        if (status < 0 && !c->closed())
-          c->Close(Unavailable(std::string("write: ") + uv_strerror(status)));
-      });
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(tcp_), &buf, 1,
+                    [](uv_write_t* req, int status) {
+                      auto* w = static_cast<WriteReq*>(req->data);
+                      *w->queued -= w->data.size();
+                      Connection::Ptr c = std::move(w->conn);
+                      delete w;
+                      if (status < 0 && !c->closed())
+                        c->Close(Unavailable(std::string("write: ") + uv_strerror(status)));
+                    });
   if (rc != 0) {
     write_queue_bytes_ -= w->data.size();
     delete w;
@@ -280,8 +258,7 @@ void Connection::WriteBytes(Bytes data) {
   }
 }
 
-void Connection::Call(pb::Envelope request, ReplyFn reply,
-                      uint64_t timeout_ms) {
+void Connection::Call(pb::Envelope request, ReplyFn reply, uint64_t timeout_ms) {
   if (closing_) {
     reply(Unavailable("connection to " + peer_ + " is closed"));
     return;
@@ -297,17 +274,15 @@ void Connection::Call(pb::Envelope request, ReplyFn reply,
   std::weak_ptr<Connection> weak = self_;
   TimerId timer = loop_->After(t, [weak, id, t] {
     if (auto c = weak.lock())
-      c->FailCall(
-          id, Unavailable("deadline of " + std::to_string(t) + " ms exceeded"));
+      c->FailCall(id, Unavailable("deadline of " + std::to_string(t) + " ms exceeded"));
   });
   pending_[id] = PendingCall{std::move(reply), timer};
   SendEnvelope(request);
 }
 
-void Connection::FailCall(uint64_t request_id, const Status &st) {
+void Connection::FailCall(uint64_t request_id, const Status& st) {
   auto it = pending_.find(request_id);
-  if (it == pending_.end())
-    return;
+  if (it == pending_.end()) return;
   PendingCall call = std::move(it->second);
   pending_.erase(it);
   loop_->Cancel(call.timer);
@@ -320,27 +295,25 @@ void Connection::Reply(uint64_t request_id, pb::Envelope response) {
   SendEnvelope(response);
 }
 
-void Connection::ReplyError(uint64_t request_id, const Status &status) {
+void Connection::ReplyError(uint64_t request_id, const Status& status) {
   SendEnvelope(ErrorResponse(request_id, status));
 }
 
-void Connection::Close(const Status &why) {
-  if (closing_)
-    return;
+void Connection::Close(const Status& why) {
+  if (closing_) return;
   closing_ = true;
   Ptr keep = self_;
-  if (handshake_timer_)
-    loop_->Cancel(handshake_timer_);
+  if (handshake_timer_) loop_->Cancel(handshake_timer_);
   handshake_timer_ = 0;
-  uv_close(reinterpret_cast<uv_handle_t *>(tcp_), [](uv_handle_t *h) {
-    auto *c = static_cast<Connection *>(h->data);
-    delete reinterpret_cast<uv_tcp_t *>(h);
+  uv_close(reinterpret_cast<uv_handle_t*>(tcp_), [](uv_handle_t* h) {
+    auto* c = static_cast<Connection*>(h->data);
+    delete reinterpret_cast<uv_tcp_t*>(h);
     c->tcp_ = nullptr;
-    c->self_.reset(); // may destroy c
+    c->self_.reset();  // may destroy c
   });
   while (!pending_.empty())
-    FailCall(pending_.begin()->first, Unavailable("connection to " + peer_ +
-                                                  " closed: " + why.message()));
+    FailCall(pending_.begin()->first,
+             Unavailable("connection to " + peer_ + " closed: " + why.message()));
   FinishReady(why.ok() ? Unavailable("connection closed") : why);
   if (on_close_) {
     CloseFn fn = std::move(on_close_);
@@ -349,112 +322,212 @@ void Connection::Close(const Status &why) {
   on_request_ = nullptr;
 }
 
-Status ParseAddress(const std::string &addr, void *out) {
-  auto *ss = static_cast<sockaddr_storage *>(out);
+Status WriteNodeKeyFile(const std::string& path, const noise::KeyPair& key) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return IoError("cannot create key file " + path + ": " + std::strerror(errno));
+  ssize_t n = ::write(fd, key.private_key.data(), key.private_key.size());
+  bool ok = n == ssize_t(key.private_key.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return IoError("cannot write key file " + path);
+  return Status::Ok();
+}
+
+Status ReadSmallFile(const std::string& path, size_t bytes_max, Bytes* out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return IoError("cannot open " + path + ": " + std::strerror(errno));
+  out->assign(bytes_max + 1, 0);
+  size_t have = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, out->data() + have, out->size() - have);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return IoError("cannot read " + path + ": " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    have += size_t(n);
+    if (have > bytes_max) {
+      ::close(fd);
+      return Corrupt(path + " is longer than " + std::to_string(bytes_max) + " bytes");
+    }
+  }
+  ::close(fd);
+  out->resize(have);
+  return Status::Ok();
+}
+
+Result<noise::KeyPair> ReadNodeKeyFile(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0)
+    return IoError("cannot stat key file " + path + ": " + std::strerror(errno));
+  if (st.st_mode & 077)
+    return Status(Code::kPermissionDenied,
+                  "key file " + path + " is accessible by group or others (chmod 600 it)");
+  Bytes raw;
+  MS_RETURN_IF_ERROR(ReadSmallFile(path, noise::kDhLen, &raw));
+  if (raw.size() != noise::kDhLen) return Corrupt("key file " + path + " is not 32 bytes");
+  auto kp = noise::KeyPair::FromPrivate(raw);
+  sodium_memzero(raw.data(), raw.size());
+  return kp;
+}
+
+Result<std::shared_ptr<SecureConfig>> LoadSecureConfig(const std::string& key_file,
+                                                       const std::string& cert_file,
+                                                       const std::string& ca_public_key_file,
+                                                       std::set<crypto::NodeRole> peer_roles) {
+  MS_ASSIGN_OR_RETURN(noise::KeyPair kp, ReadNodeKeyFile(key_file));
+  Bytes cert, ca;
+  MS_RETURN_IF_ERROR(ReadSmallFile(cert_file, crypto::kCertBytesMax, &cert));
+  MS_RETURN_IF_ERROR(ReadSmallFile(ca_public_key_file, crypto::kCaPublicKeyBytes, &ca));
+  if (ca.size() != crypto::kCaPublicKeyBytes)
+    return Corrupt("CA public key file " + ca_public_key_file + " is not 32 bytes");
+  auto id = secure::Identity::Create(std::move(kp), std::move(cert));
+  if (!id.ok()) return Status(id.status().code(), cert_file + ": " + id.status().message());
+  auto cfg = std::make_shared<SecureConfig>();
+  cfg->channel.identity = std::make_shared<secure::Identity>(std::move(id).value());
+  cfg->channel.ca_public_key = std::move(ca);
+  cfg->channel.peer_roles = std::move(peer_roles);
+  cfg->stats = std::make_shared<SecureStats>();
+  cfg->revoked = std::make_shared<std::set<uint32_t>>();
+  cfg->channel.revoked_node_ids = cfg->revoked;
+  return cfg;
+}
+
+std::vector<Knob> SecureTransportKnobs() {
+  return {
+      {"secure", "false",
+       "mutually authenticated, encrypted node links (Noise XX + DC certificates)", Knob::kBool},
+      {"node_key_file", "", "this node's X25519 private key (mode 0600), when secure"},
+      {"node_cert_file", "", "this node's certificate issued by the DC, when secure"},
+      {"ca_public_key_file", "", "the DC's Ed25519 public key (its ca.pub), when secure"},
+      {"handshake_timeout_ms", "10000", "a peer must finish the secure handshake within this",
+       Knob::kInt},
+  };
+}
+
+ConnectionLimits WithSecureTransport(ConnectionLimits base, const Config& cfg,
+                                     std::set<crypto::NodeRole> peer_roles) {
+  if (!cfg.Bool("secure")) return base;
+  auto sc = LoadSecureConfig(cfg.Str("node_key_file"), cfg.Str("node_cert_file"),
+                             cfg.Str("ca_public_key_file"), std::move(peer_roles));
+  if (!sc.ok()) FatalExit("secure transport", sc.status().ToString().c_str());
+  sc.value()->channel.handshake_timeout_ms = uint64_t(cfg.Int("handshake_timeout_ms"));
+  const crypto::Certificate& c = sc.value()->channel.identity->cert;
+  MS_INFO("wire", "secure transport on",
+          "node=" + std::to_string(c.node_id) + " role=" + crypto::NodeRoleName(c.role) +
+              " cert_expires_ms=" + std::to_string(c.expires_ms));
+  base.secure = std::move(sc).value();
+  return base;
+}
+
+ConnectionLimits WithPeerRoles(const ConnectionLimits& limits,
+                               std::set<crypto::NodeRole> peer_roles) {
+  if (!limits.secure) return limits;
+  auto sc = std::make_shared<SecureConfig>(*limits.secure);
+  sc->channel.peer_roles = std::move(peer_roles);
+  ConnectionLimits out = limits;
+  out.secure = std::move(sc);
+  return out;
+}
+
+void SetRevokedNodes(const ConnectionLimits& limits, std::set<uint32_t> node_ids) {
+  if (!limits.secure || !limits.secure->revoked) return;
+  *limits.secure->revoked = std::move(node_ids);
+}
+
+Status ParseAddress(const std::string& addr, void* out) {
+  auto* ss = static_cast<sockaddr_storage*>(out);
   std::memset(ss, 0, sizeof *ss);
   size_t colon = addr.rfind(':');
   if (colon == std::string::npos || colon + 1 >= addr.size())
     return InvalidArgument("address '" + addr + "' is not host:port");
   std::string host = addr.substr(0, colon);
   std::string port_s = addr.substr(colon + 1);
-  char *end = nullptr;
+  char* end = nullptr;
   long port = std::strtol(port_s.c_str(), &end, 10);
   if (*end != '\0' || port < 0 || port > 65535)
     return InvalidArgument("address '" + addr + "' has a bad port");
-  if (host == "localhost")
-    host = "127.0.0.1";
+  if (host == "localhost") host = "127.0.0.1";
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
-    if (uv_ip6_addr(host.c_str(), int(port),
-                    reinterpret_cast<sockaddr_in6 *>(ss)) != 0)
-      return InvalidArgument("address '" + addr +
-                             "' is not a valid IPv6 address");
+    if (uv_ip6_addr(host.c_str(), int(port), reinterpret_cast<sockaddr_in6*>(ss)) != 0)
+      return InvalidArgument("address '" + addr + "' is not a valid IPv6 address");
     return Status::Ok();
   }
-  if (uv_ip4_addr(host.c_str(), int(port),
-                  reinterpret_cast<sockaddr_in *>(ss)) != 0)
-    return InvalidArgument("address '" + addr +
-                           "' is not a numeric IPv4 address");
+  if (uv_ip4_addr(host.c_str(), int(port), reinterpret_cast<sockaddr_in*>(ss)) != 0)
+    return InvalidArgument("address '" + addr + "' is not a numeric IPv4 address");
   return Status::Ok();
 }
 
-static std::string AddrToString(const sockaddr_storage &ss) {
+static std::string AddrToString(const sockaddr_storage& ss) {
   char host[64] = {0};
   int port = 0;
   if (ss.ss_family == AF_INET6) {
-    auto *a = reinterpret_cast<const sockaddr_in6 *>(&ss);
+    auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
     uv_ip6_name(a, host, sizeof host);
     port = ntohs(a->sin6_port);
     return "[" + std::string(host) + "]:" + std::to_string(port);
   }
-  auto *a = reinterpret_cast<const sockaddr_in *>(&ss);
+  auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
   uv_ip4_name(a, host, sizeof host);
   port = ntohs(a->sin_port);
   return std::string(host) + ":" + std::to_string(port);
 }
 
-Listener::Listener(EventLoop *loop, ConnectionLimits limits, AcceptFn on_accept)
-    : loop_(loop), limits_(limits),
-      on_accept_(std::make_shared<AcceptFn>(std::move(on_accept))) {}
+Listener::Listener(EventLoop* loop, ConnectionLimits limits, AcceptFn on_accept)
+    : loop_(loop), limits_(limits), on_accept_(std::make_shared<AcceptFn>(std::move(on_accept))) {}
 
 Listener::~Listener() { Close(); }
 
-Result<std::string> Listener::Listen(const std::string &addr) {
+Result<std::string> Listener::Listen(const std::string& addr) {
   sockaddr_storage ss;
   MS_RETURN_IF_ERROR(ParseAddress(addr, &ss));
   tcp_ = new uv_tcp_t;
   uv_tcp_init(loop_->raw(), tcp_);
   tcp_->data = this;
-  int rc = uv_tcp_bind(tcp_, reinterpret_cast<sockaddr *>(&ss), 0);
-  if (rc == 0)
-    rc = uv_listen(reinterpret_cast<uv_stream_t *>(tcp_), 128,
-                   &Listener::OnConnection);
+  int rc = uv_tcp_bind(tcp_, reinterpret_cast<sockaddr*>(&ss), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp_), 128, &Listener::OnConnection);
   if (rc != 0) {
     Close();
     return Unavailable("cannot listen on " + addr + ": " + uv_strerror(rc));
   }
   sockaddr_storage bound;
   int len = sizeof bound;
-  uv_tcp_getsockname(tcp_, reinterpret_cast<sockaddr *>(&bound), &len);
+  uv_tcp_getsockname(tcp_, reinterpret_cast<sockaddr*>(&bound), &len);
   return AddrToString(bound);
 }
 
 void Listener::Close() {
-  *on_accept_ = nullptr; // connections still in their handshake are dropped
-  if (!tcp_)
-    return;
-  uv_close(reinterpret_cast<uv_handle_t *>(tcp_),
-           [](uv_handle_t *h) { delete reinterpret_cast<uv_tcp_t *>(h); });
+  *on_accept_ = nullptr;  // connections still in their handshake are dropped
+  if (!tcp_) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(tcp_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
   tcp_ = nullptr;
 }
 
-void Listener::OnConnection(uv_stream_t *server, int status) {
-  auto *self = static_cast<Listener *>(server->data);
+void Listener::OnConnection(uv_stream_t* server, int status) {
+  auto* self = static_cast<Listener*>(server->data);
   if (status < 0) {
-    MS_WARN("wire", "accept failed",
-            std::string("error=") + uv_strerror(status));
+    MS_WARN("wire", "accept failed", std::string("error=") + uv_strerror(status));
     return;
   }
   Connection::Ptr c = Connection::Create(self->loop_, self->limits_);
-  if (uv_accept(server, reinterpret_cast<uv_stream_t *>(c->handle())) != 0) {
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(c->handle())) != 0) {
     c->Close(Unavailable("accept failed"));
     return;
   }
   sockaddr_storage peer;
   int len = sizeof peer;
   std::string peer_s = "?";
-  if (uv_tcp_getpeername(c->handle(), reinterpret_cast<sockaddr *>(&peer),
-                         &len) == 0)
+  if (uv_tcp_getpeername(c->handle(), reinterpret_cast<sockaddr*>(&peer), &len) == 0)
     peer_s = AddrToString(peer);
   std::weak_ptr<AcceptFn> accept = self->on_accept_;
   std::weak_ptr<Connection> weak = c;
-  c->Start(peer_s, /*initiator=*/false, [accept, weak](const Status &st) {
-    if (!st.ok())
-      return; // refused before any Envelope: already logged
+  c->Start(peer_s, /*initiator=*/false, [accept, weak](const Status& st) {
+    if (!st.ok()) return;  // refused before any Envelope: already logged
     auto fn = accept.lock();
     auto conn = weak.lock();
-    if (!conn)
-      return;
+    if (!conn) return;
     if (!fn || !*fn) {
       conn->Close(Unavailable("listener closed"));
       return;
@@ -469,55 +542,48 @@ struct DialReq {
   Connection::Ptr conn;
   std::string addr;
   std::function<void(Result<Connection::Ptr>)> done;
-  EventLoop *loop;
+  EventLoop* loop;
   TimerId timer;
   bool finished = false;
 };
-} // namespace
+}  // namespace
 
-void Dial(EventLoop *loop, const std::string &addr,
-          const ConnectionLimits &limits,
-          std::function<void(Result<Connection::Ptr>)> done,
-          uint64_t timeout_ms) {
+void Dial(EventLoop* loop, const std::string& addr, const ConnectionLimits& limits,
+          std::function<void(Result<Connection::Ptr>)> done, uint64_t timeout_ms) {
   sockaddr_storage ss;
   Status st = ParseAddress(addr, &ss);
   if (!st.ok()) {
     done(st);
     return;
   }
-  auto *d = new DialReq{
-      {}, Connection::Create(loop, limits), addr, std::move(done), loop, 0};
+  auto* d = new DialReq{{}, Connection::Create(loop, limits), addr, std::move(done), loop, 0};
   d->req.data = d;
   d->timer = loop->After(timeout_ms, [d] {
-    if (d->finished)
-      return;
+    if (d->finished) return;
     d->finished = true;
-    d->conn->Close(
-        Unavailable("connect timeout")); // fires connect cb with ECANCELED
+    d->conn->Close(Unavailable("connect timeout"));  // fires connect cb with ECANCELED
     d->done(Unavailable("cannot connect to " + d->addr + ": timeout"));
   });
   int rc = uv_tcp_connect(
-      &d->req, d->conn->handle(), reinterpret_cast<sockaddr *>(&ss),
-      [](uv_connect_t *req, int status) {
-        auto *d = static_cast<DialReq *>(req->data);
+      &d->req, d->conn->handle(), reinterpret_cast<sockaddr*>(&ss),
+      [](uv_connect_t* req, int status) {
+        auto* d = static_cast<DialReq*>(req->data);
         if (!d->finished) {
           d->finished = true;
           d->loop->Cancel(d->timer);
           if (status < 0) {
             d->conn->Close(Unavailable("connect failed"));
-            d->done(Unavailable("cannot connect to " + d->addr + ": " +
-                                uv_strerror(status)));
+            d->done(Unavailable("cannot connect to " + d->addr + ": " + uv_strerror(status)));
           } else {
             Connection::Ptr conn = d->conn;
             auto done = std::move(d->done);
-            conn->Start(d->addr, /*initiator=*/true,
-                        [conn, done](const Status &st) {
-                          if (st.ok()) {
-                            done(conn);
-                          } else {
-                            done(st);
-                          }
-                        });
+            conn->Start(d->addr, /*initiator=*/true, [conn, done](const Status& st) {
+              if (st.ok()) {
+                done(conn);
+              } else {
+                done(st);
+              }
+            });
           }
         }
         delete d;
@@ -531,4 +597,4 @@ void Dial(EventLoop *loop, const std::string &addr,
   }
 }
 
-} // namespace mistore
+}  // namespace mistore

@@ -24,8 +24,11 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
+#include "shared/core/config.h"
 #include "shared/core/metrics.h"
 #include "shared/core/status.h"
 #include "shared/proto/mistore.pb.h"
@@ -42,17 +45,18 @@ namespace mistore {
 // (lock-free; the daemon exposes them as metrics).
 struct SecureStats {
   Counter handshakes_ok;
-  Counter refused_certificate; // wrong CA, role, expired, revoked, wrong key
-  Counter refused_plaintext;   // a plain-mode peer where a handshake was due
+  Counter refused_certificate;  // wrong CA, role, expired, revoked, wrong key
+  Counter refused_plaintext;    // a plain-mode peer where a handshake was due
   Counter handshake_timeouts;
-  Counter records_rejected; // failed AEAD: modified/replayed/reordered/dropped
-  Counter other_errors;     // malformed handshake, limits
+  Counter records_rejected;  // failed AEAD: modified/replayed/reordered/dropped
+  Counter other_errors;      // malformed handshake, limits
 };
 
 struct SecureConfig {
-  secure::ChannelConfig
-      channel; // identity, DC key, accepted peer roles, revocations
-  std::shared_ptr<SecureStats> stats; // may be null
+  secure::ChannelConfig channel;       // identity, DC key, accepted peer roles, revocations
+  std::shared_ptr<SecureStats> stats;  // may be null
+  // The mutable handle of channel.revoked_node_ids (SetRevokedNodes).
+  std::shared_ptr<std::set<uint32_t>> revoked;
 };
 
 struct ConnectionLimits {
@@ -65,14 +69,14 @@ struct ConnectionLimits {
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
-public:
+ public:
   using Ptr = std::shared_ptr<Connection>;
   using ReplyFn = std::function<void(Result<pb::Envelope>)>;
   // An incoming request (is_response == false).
-  using RequestFn = std::function<void(const Ptr &, pb::Envelope &&)>;
-  using CloseFn = std::function<void(const Ptr &, const Status &)>;
+  using RequestFn = std::function<void(const Ptr&, pb::Envelope&&)>;
+  using CloseFn = std::function<void(const Ptr&, const Status&)>;
 
-  static Ptr Create(EventLoop *loop, const ConnectionLimits &limits);
+  static Ptr Create(EventLoop* loop, const ConnectionLimits& limits);
 
   // Sends a request; `reply` runs exactly once: with the response envelope
   // (which may carry an error), or with a Status when the call fails
@@ -80,14 +84,14 @@ public:
   void Call(pb::Envelope request, ReplyFn reply, uint64_t timeout_ms = 0);
   // Sends the response to request `request_id`.
   void Reply(uint64_t request_id, pb::Envelope response);
-  void ReplyError(uint64_t request_id, const Status &status);
+  void ReplyError(uint64_t request_id, const Status& status);
 
   void set_on_request(RequestFn fn) { on_request_ = std::move(fn); }
   void set_on_close(CloseFn fn) { on_close_ = std::move(fn); }
 
-  void Close(const Status &why);
+  void Close(const Status& why);
   bool closed() const { return closing_; }
-  const std::string &peer() const { return peer_; }
+  const std::string& peer() const { return peer_; }
   size_t write_queue_bytes() const { return write_queue_bytes_; }
 
   // Free-form tag the owner uses to remember who is on the other end.
@@ -95,41 +99,39 @@ public:
 
   // Secure mode: the peer's verified certificate once the handshake is
   // done; nullptr in plain mode or before.
-  const crypto::Certificate *peer_certificate() const {
-    return channel_ && channel_->established() ? &channel_->peer_certificate()
-                                               : nullptr;
+  const crypto::Certificate* peer_certificate() const {
+    return channel_ && channel_->established() ? &channel_->peer_certificate() : nullptr;
   }
   bool secure() const { return channel_.has_value(); }
 
   // Internal: called by Listener / Dial once the stream is usable. `ready`
   // runs once: Ok when Envelopes may flow (at once in plain mode, after the
   // handshake in secure mode), or the error that closed the connection.
-  using ReadyFn = std::function<void(const Status &)>;
-  void Start(const std::string &peer, bool initiator = false,
-             ReadyFn ready = nullptr);
-  uv_tcp_s *handle() { return tcp_; }
+  using ReadyFn = std::function<void(const Status&)>;
+  void Start(const std::string& peer, bool initiator = false, ReadyFn ready = nullptr);
+  uv_tcp_s* handle() { return tcp_; }
 
   ~Connection();
 
-private:
-  Connection(EventLoop *loop, const ConnectionLimits &limits);
-  void SendEnvelope(const pb::Envelope &env);
+ private:
+  Connection(EventLoop* loop, const ConnectionLimits& limits);
+  void SendEnvelope(const pb::Envelope& env);
   void WriteBytes(Bytes data);
-  void OnBytes(const uint8_t *data, size_t len);
-  void OnSecureBytes(const uint8_t *data, size_t len);
-  void SecureFailed(const Status &st);
-  void FinishReady(const Status &st);
-  void OnFrame(const Bytes &payload);
-  void FailCall(uint64_t request_id, const Status &st);
-  static void OnRead(uv_stream_s *stream, long nread, const void *buf);
+  void OnBytes(const uint8_t* data, size_t len);
+  void OnSecureBytes(const uint8_t* data, size_t len);
+  void SecureFailed(const Status& st);
+  void FinishReady(const Status& st);
+  void OnFrame(const Bytes& payload);
+  void FailCall(uint64_t request_id, const Status& st);
+  static void OnRead(uv_stream_s* stream, long nread, const void* buf);
 
-  EventLoop *loop_;
+  EventLoop* loop_;
   ConnectionLimits limits_;
-  uv_tcp_s *tcp_;
+  uv_tcp_s* tcp_;
   FrameDecoder decoder_;
   std::string peer_;
   bool closing_ = false;
-  Ptr self_; // keeps us alive while the handle is open
+  Ptr self_;  // keeps us alive while the handle is open
   size_t write_queue_bytes_ = 0;
   uint64_t next_request_id_ = 1;
   struct PendingCall {
@@ -145,34 +147,68 @@ private:
   TimerId handshake_timer_ = 0;
 };
 
+// ---- Node identity files and the daemons' secure transport knobs --------
+//
+// Files: the node key is the raw 32-byte X25519 private key, mode 0600 (a
+// key file readable by group or others is refused); the certificate is its
+// canonical encoding (shared/crypto/cert.h); the CA public key file holds
+// the DC's raw 32-byte Ed25519 public key.
+
+// Writes a fresh key file (O_EXCL, mode 0600). kIo if it exists or fails.
+Status WriteNodeKeyFile(const std::string& path, const noise::KeyPair& key);
+// kPermissionDenied if the file is accessible by group/others.
+Result<noise::KeyPair> ReadNodeKeyFile(const std::string& path);
+// Reads a whole small file (at most bytes_max, else kCorrupt) into *out.
+Status ReadSmallFile(const std::string& path, size_t bytes_max, Bytes* out);
+// Key + certificate (+ their match) + CA key -> a SecureConfig accepting
+// `peer_roles`, with fresh stats and an empty revocation set.
+Result<std::shared_ptr<SecureConfig>> LoadSecureConfig(const std::string& key_file,
+                                                       const std::string& cert_file,
+                                                       const std::string& ca_public_key_file,
+                                                       std::set<crypto::NodeRole> peer_roles);
+
+// The knobs every daemon appends to its knob table: secure, node_key_file,
+// node_cert_file, ca_public_key_file, handshake_timeout_ms.
+std::vector<Knob> SecureTransportKnobs();
+// `base` with `secure` set from those knobs when secure=true (FatalExit if
+// the files are missing, unreadable, of the wrong mode or do not match);
+// `base` unchanged when secure=false.
+ConnectionLimits WithSecureTransport(ConnectionLimits base, const Config& cfg,
+                                     std::set<crypto::NodeRole> peer_roles);
+// The same identity, stats and revocation set accepting other peer roles
+// (e.g. a POP's connections to other POPs); unchanged in plain mode.
+ConnectionLimits WithPeerRoles(const ConnectionLimits& limits,
+                               std::set<crypto::NodeRole> peer_roles);
+// Replaces the revocation set seen by the next handshakes of every
+// connection sharing `limits`' SecureConfig (loop thread; no-op if plain).
+void SetRevokedNodes(const ConnectionLimits& limits, std::set<uint32_t> node_ids);
+
 // "127.0.0.1:7000" or "[::1]:7000" (no name resolution: static builds).
-Status ParseAddress(const std::string &addr, void *sockaddr_storage_out);
+Status ParseAddress(const std::string& addr, void* sockaddr_storage_out);
 
 class Listener {
-public:
-  using AcceptFn = std::function<void(const Connection::Ptr &)>;
-  Listener(EventLoop *loop, ConnectionLimits limits, AcceptFn on_accept);
+ public:
+  using AcceptFn = std::function<void(const Connection::Ptr&)>;
+  Listener(EventLoop* loop, ConnectionLimits limits, AcceptFn on_accept);
   ~Listener();
   // Binds and listens; returns the bound address (port 0 picks one).
-  Result<std::string> Listen(const std::string &addr);
+  Result<std::string> Listen(const std::string& addr);
   void Close();
 
-private:
-  static void OnConnection(uv_stream_s *server, int status);
-  EventLoop *loop_;
+ private:
+  static void OnConnection(uv_stream_s* server, int status);
+  EventLoop* loop_;
   ConnectionLimits limits_;
   // Shared with connections still in their handshake, which must not call
   // a destroyed Listener.
   std::shared_ptr<AcceptFn> on_accept_;
-  uv_tcp_s *tcp_ = nullptr;
+  uv_tcp_s* tcp_ = nullptr;
 };
 
 // Connects to addr; `done` runs once with the started connection (secure
 // mode: after the handshake) or an error. timeout_ms bounds the TCP connect;
 // the handshake has its own timeout (ChannelConfig::handshake_timeout_ms).
-void Dial(EventLoop *loop, const std::string &addr,
-          const ConnectionLimits &limits,
-          std::function<void(Result<Connection::Ptr>)> done,
-          uint64_t timeout_ms = 5000);
+void Dial(EventLoop* loop, const std::string& addr, const ConnectionLimits& limits,
+          std::function<void(Result<Connection::Ptr>)> done, uint64_t timeout_ms = 5000);
 
-} // namespace mistore
+}  // namespace mistore

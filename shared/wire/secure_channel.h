@@ -65,17 +65,17 @@ inline constexpr char kPrologue[] = "mistore-secure-v1";
 // certificate the DC issued for that key.
 struct Identity {
   noise::KeyPair static_key;
-  Bytes cert_bytes;         // canonical encoding, sent in the handshake
-  crypto::Certificate cert; // parsed cert_bytes
+  Bytes cert_bytes;          // canonical encoding, sent in the handshake
+  crypto::Certificate cert;  // parsed cert_bytes
 
   // Checks that cert_bytes parses and names static_key's public key.
   static Result<Identity> Create(noise::KeyPair static_key, Bytes cert_bytes);
 };
 
 struct ChannelConfig {
-  std::shared_ptr<const Identity> identity; // required
-  Bytes ca_public_key;                      // the DC's Ed25519 key
-  std::set<crypto::NodeRole> peer_roles;    // accepted peer roles; empty = any
+  std::shared_ptr<const Identity> identity;  // required
+  Bytes ca_public_key;                       // the DC's Ed25519 key
+  std::set<crypto::NodeRole> peer_roles;     // accepted peer roles; empty = any
   // Node ids refused from now on (shared with the daemon, which updates it
   // from the cluster map; may be null).
   std::shared_ptr<const std::set<uint32_t>> revoked_node_ids;
@@ -84,26 +84,25 @@ struct ChannelConfig {
 };
 
 class SecureChannel {
-public:
+ public:
   // Errors (kInvalidArgument): no identity, CA key not 32 bytes.
-  static Result<SecureChannel> Create(const ChannelConfig &config,
-                                      bool initiator, uint64_t now_ms);
-  SecureChannel(SecureChannel &&) noexcept = default;
-  SecureChannel &operator=(SecureChannel &&) noexcept = default;
+  static Result<SecureChannel> Create(const ChannelConfig& config, bool initiator, uint64_t now_ms);
+  SecureChannel(SecureChannel&&) noexcept = default;
+  SecureChannel& operator=(SecureChannel&&) noexcept = default;
 
   // Initiator: appends the preamble and handshake message 1 to *wire.
   // Responder: appends nothing. Call once, first.
-  Status Start(Bytes *wire);
+  Status Start(Bytes* wire);
 
   // Consumes received bytes. Handshake replies are appended to *wire;
   // complete decrypted messages are appended to *messages (in order).
   // Fails after the handshake deadline if not yet established.
-  Status Receive(std::span<const uint8_t> bytes, uint64_t now_ms, Bytes *wire,
-                 std::vector<Bytes> *messages);
+  Status Receive(std::span<const uint8_t> bytes, uint64_t now_ms, Bytes* wire,
+                 std::vector<Bytes>* messages);
 
   // Encrypts one message into transport records appended to *wire.
   // Errors: not established, over message_bytes_max, poisoned.
-  Status Seal(std::span<const uint8_t> message, Bytes *wire);
+  Status Seal(std::span<const uint8_t> message, Bytes* wire);
 
   // kUnavailable "handshake timeout" if the handshake is still running at
   // now_ms >= deadline (poisons the channel); Ok otherwise.
@@ -113,27 +112,25 @@ public:
   bool failed() const { return failed_; }
   uint64_t handshake_deadline_ms() const { return deadline_ms_; }
   // After established(): the peer's verified certificate.
-  const crypto::Certificate &peer_certificate() const { return *peer_cert_; }
+  const crypto::Certificate& peer_certificate() const { return *peer_cert_; }
   // After established(): the Noise handshake hash (channel binding).
-  const Bytes &handshake_hash() const { return handshake_hash_; }
+  const Bytes& handshake_hash() const { return handshake_hash_; }
   // Bytes held for an incomplete record plus an incomplete message.
-  size_t buffered_bytes() const {
-    return in_.size() - in_pos_ + reassembly_.size();
-  }
+  size_t buffered_bytes() const { return in_.size() - in_pos_ + reassembly_.size(); }
 
-private:
+ private:
   SecureChannel(ChannelConfig config, bool initiator, uint64_t deadline_ms,
                 noise::HandshakeState hs)
-      : config_(std::move(config)), initiator_(initiator),
-        deadline_ms_(deadline_ms), hs_(std::move(hs)) {}
+      : config_(std::move(config)),
+        initiator_(initiator),
+        deadline_ms_(deadline_ms),
+        hs_(std::move(hs)) {}
   Status Fail(Status st);
-  Status OnHandshakeRecord(std::span<const uint8_t> body, uint64_t now_ms,
-                           Bytes *wire);
-  Status OnTransportRecord(std::span<const uint8_t> body,
-                           std::vector<Bytes> *messages);
+  Status OnHandshakeRecord(std::span<const uint8_t> body, uint64_t now_ms, Bytes* wire);
+  Status OnTransportRecord(std::span<const uint8_t> body, std::vector<Bytes>* messages);
   Status CheckPeer(std::span<const uint8_t> payload, uint64_t now_ms);
   Status Finish();
-  static void AppendRecord(std::span<const uint8_t> body, Bytes *wire);
+  static void AppendRecord(std::span<const uint8_t> body, Bytes* wire);
 
   ChannelConfig config_;
   bool initiator_;
@@ -147,9 +144,9 @@ private:
   Status failure_;
   std::optional<crypto::Certificate> peer_cert_;
   Bytes handshake_hash_;
-  Bytes in_; // received bytes not yet consumed (from in_pos_)
+  Bytes in_;  // received bytes not yet consumed (from in_pos_)
   size_t in_pos_ = 0;
-  Bytes reassembly_; // pieces of the message being received
+  Bytes reassembly_;  // pieces of the message being received
 };
 
-} // namespace mistore::secure
+}  // namespace mistore::secure

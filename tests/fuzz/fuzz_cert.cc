@@ -16,7 +16,7 @@
 #include "shared/core/bytes.h"
 #include "shared/crypto/cert.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace mistore;
   using namespace mistore::crypto;
   static const Bytes ca_pub = [] {
@@ -37,9 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   policy.ca_public_key = ca_pub;
   Status st = VerifyCertificate(*cert, policy, /*now_ms=*/1800000000000ull);
   if (st.ok()) {
-    MS_ASSERT(crypto_sign_verify_detached(data + size - kCertSignatureBytes,
-                                          data, size - kCertSignatureBytes,
-                                          ca_pub.data()) == 0);
+    MS_ASSERT(crypto_sign_verify_detached(data + size - kCertSignatureBytes, data,
+                                          size - kCertSignatureBytes, ca_pub.data()) == 0);
   } else {
     MS_ASSERT(st.code() == Code::kPermissionDenied);
   }

@@ -22,9 +22,8 @@
 namespace {
 using namespace mistore;
 
-std::shared_ptr<const secure::Identity> FixedIdentity(const crypto::CaKey &ca,
-                                                      crypto::NodeRole role,
-                                                      uint8_t key_fill) {
+std::shared_ptr<const secure::Identity> FixedIdentity(const crypto::CaKey& ca,
+                                                      crypto::NodeRole role, uint8_t key_fill) {
   Bytes priv(32, key_fill);
   noise::KeyPair kp = noise::KeyPair::FromPrivate(priv).value();
   crypto::Certificate c;
@@ -39,11 +38,10 @@ std::shared_ptr<const secure::Identity> FixedIdentity(const crypto::CaKey &ca,
   return std::make_shared<secure::Identity>(
       secure::Identity::Create(std::move(kp), std::move(enc)).value());
 }
-} // namespace
+}  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static const crypto::CaKey ca =
-      crypto::CaKey::FromSeed(Bytes(32, 0x07)).value();
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const crypto::CaKey ca = crypto::CaKey::FromSeed(Bytes(32, 0x07)).value();
   static const secure::ChannelConfig base = [] {
     secure::ChannelConfig c;
     c.identity = FixedIdentity(ca, crypto::NodeRole::kPop, 0x21);
@@ -51,8 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     c.message_bytes_max = 1 << 16;
     return c;
   }();
-  if (size == 0)
-    return 0;
+  if (size == 0) return 0;
   const bool initiator = data[0] & 1;
   const size_t split = data[0] >> 1;
   data++;
@@ -64,13 +61,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   std::vector<Bytes> msgs;
   const size_t first = split < size ? split : size;
   Status st = ch->Receive({data, first}, 1000, &out, &msgs);
-  if (st.ok())
-    st = ch->Receive({data + first, size - first}, 1001, &out, &msgs);
+  if (st.ok()) st = ch->Receive({data + first, size - first}, 1001, &out, &msgs);
   if (!st.ok()) {
     const Code c = st.code();
-    MS_ASSERT(c == Code::kProtocol || c == Code::kCorrupt ||
-              c == Code::kPermissionDenied || c == Code::kResourceExhausted ||
-              c == Code::kInvalidArgument);
+    MS_ASSERT(c == Code::kProtocol || c == Code::kCorrupt || c == Code::kPermissionDenied ||
+              c == Code::kResourceExhausted || c == Code::kInvalidArgument);
     MS_ASSERT(ch->failed());
     MS_ASSERT(!ch->Receive({data, size}, 1002, &out, &msgs).ok());
     MS_ASSERT(ch->buffered_bytes() == 0);

@@ -19,17 +19,16 @@ using namespace mistore;
 
 namespace {
 std::string dir;
-void W(const std::string &t, const std::string &n, const Bytes &b) {
+void W(const std::string& t, const std::string& n, const Bytes& b) {
   mkdir(dir.c_str(), 0755);
   mkdir((dir + "/" + t).c_str(), 0755);
-  FILE *f = std::fopen((dir + "/" + t + "/" + n).c_str(), "wb");
+  FILE* f = std::fopen((dir + "/" + t + "/" + n).c_str(), "wb");
   MS_ASSERT(f != nullptr);
-  if (!b.empty())
-    MS_ASSERT(std::fwrite(b.data(), 1, b.size(), f) == b.size());
+  if (!b.empty()) MS_ASSERT(std::fwrite(b.data(), 1, b.size(), f) == b.size());
   std::fclose(f);
 }
-std::shared_ptr<const secure::Identity>
-Id(const crypto::CaKey &ca, crypto::NodeRole role, uint8_t fill) {
+std::shared_ptr<const secure::Identity> Id(const crypto::CaKey& ca, crypto::NodeRole role,
+                                           uint8_t fill) {
   Bytes priv(32, fill);
   noise::KeyPair kp = noise::KeyPair::FromPrivate(priv).value();
   crypto::Certificate c;
@@ -41,12 +40,11 @@ Id(const crypto::CaKey &ca, crypto::NodeRole role, uint8_t fill) {
   c.static_public_key = kp.public_key;
   c.region = "fuzz";
   Bytes enc = ca.Sign(&c).value();
-  return std::make_shared<secure::Identity>(
-      secure::Identity::Create(std::move(kp), enc).value());
+  return std::make_shared<secure::Identity>(secure::Identity::Create(std::move(kp), enc).value());
 }
-} // namespace
+}  // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: fuzz_make_seeds_secure DIR\n");
     return 2;

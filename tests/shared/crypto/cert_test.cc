@@ -10,8 +10,7 @@ namespace {
 
 Bytes Seq(size_t n, uint8_t start) {
   Bytes b(n);
-  for (size_t i = 0; i < n; i++)
-    b[i] = uint8_t(start + i);
+  for (size_t i = 0; i < n; i++) b[i] = uint8_t(start + i);
   return b;
 }
 
@@ -37,18 +36,18 @@ TEST(CertTest, ToBeSignedEncodingIsCanonicalLittleEndian) {
   auto tbs = Sample().EncodeToBeSigned();
   ASSERT_TRUE(tbs.ok());
   std::string expect =
-      "4d534354"         // "MSCT"
-      "01"               // version
-      "01"               // role gateway
-      "04030201"         // node id
-      "8877665544332211" // serial
-      "e803000000000000" // issued 1000
-      "0807060504030201" // expires
+      "4d534354"          // "MSCT"
+      "01"                // version
+      "01"                // role gateway
+      "04030201"          // node id
+      "8877665544332211"  // serial
+      "e803000000000000"  // issued 1000
+      "0807060504030201"  // expires
       "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
       "02"
-      "6575" // "eu"
+      "6575"  // "eu"
       "05"
-      "616c696365"; // "alice"
+      "616c696365";  // "alice"
   EXPECT_EQ(ToHex(*tbs), expect);
   EXPECT_EQ(tbs->size(), kCertFixedBytes + 2 + 5);
 }
@@ -60,9 +59,8 @@ TEST(CertTest, SignatureIsEd25519OverTheEncodingAndRoundTrips) {
   ASSERT_TRUE(enc.ok());
   ASSERT_EQ(enc->size(), kCertFixedBytes + 7 + 64);
   // Independent check with libsodium directly.
-  EXPECT_EQ(crypto_sign_verify_detached(enc->data() + enc->size() - 64,
-                                        enc->data(), enc->size() - 64,
-                                        ca.public_key().data()),
+  EXPECT_EQ(crypto_sign_verify_detached(enc->data() + enc->size() - 64, enc->data(),
+                                        enc->size() - 64, ca.public_key().data()),
             0);
   // Deterministic (Ed25519): the same key and fields give the same bytes.
   Certificate c2 = Sample();
@@ -91,7 +89,7 @@ TEST(CertTest, CaKeyFromSecretKeyChecksThePublicHalf) {
 }
 
 class VerifyTest : public ::testing::Test {
-protected:
+ protected:
   CaKey ca = TestCa();
   Certificate cert = Sample();
   CertPolicy policy;
@@ -167,17 +165,16 @@ TEST_F(VerifyTest, ExpectedNodeId) {
 TEST_F(VerifyTest, ParserRejectsEveryTruncationAndExtension) {
   Bytes enc = cert.Encode().value();
   for (size_t n = 0; n < enc.size(); n++) {
-    EXPECT_FALSE(ParseCertificate(std::span<const uint8_t>(enc.data(), n)).ok())
-        << n;
+    EXPECT_FALSE(ParseCertificate(std::span<const uint8_t>(enc.data(), n)).ok()) << n;
   }
   Bytes longer = enc;
   longer.push_back(0);
   EXPECT_EQ(ParseCertificate(longer).status().code(), Code::kCorrupt);
   Bytes bad = enc;
-  bad[4] = 2; // version
+  bad[4] = 2;  // version
   EXPECT_FALSE(ParseCertificate(bad).ok());
   bad = enc;
-  bad[5] = 9; // role
+  bad[5] = 9;  // role
   EXPECT_FALSE(ParseCertificate(bad).ok());
   bad = enc;
   bad[0] = 'X';
@@ -193,15 +190,14 @@ TEST(CertTest, EncodeRejectsOutOfRangeFields) {
   c.static_public_key.resize(31);
   EXPECT_FALSE(c.EncodeToBeSigned().ok());
   c = Sample();
-  EXPECT_FALSE(c.Encode().ok()); // unsigned
+  EXPECT_FALSE(c.Encode().ok());  // unsigned
 }
 
 TEST(CertTest, RoleNames) {
-  for (NodeRole r :
-       {NodeRole::kGateway, NodeRole::kPop, NodeRole::kDc, NodeRole::kClient})
+  for (NodeRole r : {NodeRole::kGateway, NodeRole::kPop, NodeRole::kDc, NodeRole::kClient})
     EXPECT_EQ(ParseNodeRole(NodeRoleName(r)).value(), r);
   EXPECT_FALSE(ParseNodeRole("admin").ok());
 }
 
-} // namespace
-} // namespace mistore::crypto
+}  // namespace
+}  // namespace mistore::crypto

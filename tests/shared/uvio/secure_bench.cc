@@ -37,8 +37,7 @@ uint64_t WallMs() {
                       .count());
 }
 
-std::shared_ptr<SecureConfig> Make(const crypto::CaKey &ca, NodeRole role,
-                                   uint32_t id) {
+std::shared_ptr<SecureConfig> Make(const crypto::CaKey& ca, NodeRole role, uint32_t id) {
   noise::KeyPair kp = noise::KeyPair::Generate();
   crypto::Certificate c;
   c.node_id = id;
@@ -48,13 +47,13 @@ std::shared_ptr<SecureConfig> Make(const crypto::CaKey &ca, NodeRole role,
   c.static_public_key = kp.public_key;
   Bytes enc = ca.Sign(&c).value();
   auto cfg = std::make_shared<SecureConfig>();
-  cfg->channel.identity = std::make_shared<secure::Identity>(
-      secure::Identity::Create(std::move(kp), enc).value());
+  cfg->channel.identity =
+      std::make_shared<secure::Identity>(secure::Identity::Create(std::move(kp), enc).value());
   cfg->channel.ca_public_key = ca.public_key();
   return cfg;
 }
 
-double Handshakes(const SecureConfig &a, const SecureConfig &b, int n) {
+double Handshakes(const SecureConfig& a, const SecureConfig& b, int n) {
   auto t0 = Clock::now();
   for (int i = 0; i < n; i++) {
     auto x = secure::SecureChannel::Create(a.channel, true, WallMs()).value();
@@ -73,8 +72,7 @@ double Handshakes(const SecureConfig &a, const SecureConfig &b, int n) {
 
 // Seal + Receive of `bytes`-byte messages between two established channels
 // in memory: the crypto and record cost alone, no sockets. Returns seconds.
-double SealOpen(const SecureConfig &a, const SecureConfig &b, int messages,
-                size_t bytes) {
+double SealOpen(const SecureConfig& a, const SecureConfig& b, int messages, size_t bytes) {
   auto x = secure::SecureChannel::Create(a.channel, true, WallMs()).value();
   auto y = secure::SecureChannel::Create(b.channel, false, WallMs()).value();
   Bytes m1, m2, m3, none;
@@ -99,12 +97,11 @@ double SealOpen(const SecureConfig &a, const SecureConfig &b, int messages,
   return (Clock::now() - t0);
 }
 
-double Throughput(const ConnectionLimits &server_limits,
-                  const ConnectionLimits &client_limits, int messages,
-                  size_t bytes) {
+double Throughput(const ConnectionLimits& server_limits, const ConnectionLimits& client_limits,
+                  int messages, size_t bytes) {
   EventLoop loop;
-  Listener listener(&loop, server_limits, [](const Connection::Ptr &c) {
-    c->set_on_request([](const Connection::Ptr &conn, pb::Envelope &&req) {
+  Listener listener(&loop, server_limits, [](const Connection::Ptr& c) {
+    c->set_on_request([](const Connection::Ptr& conn, pb::Envelope&& req) {
       pb::Envelope rep;
       rep.mutable_put_reply()->set_version(req.put_chunk().data().size());
       conn->Reply(req.request_id(), std::move(rep));
@@ -135,17 +132,16 @@ double Throughput(const ConnectionLimits &server_limits,
     MS_ASSERT(r.ok());
     conn = r.value();
     t0 = Clock::now();
-    for (int i = 0; i < 8 && sent < messages; i++)
-      send_one();
+    for (int i = 0; i < 8 && sent < messages; i++) send_one();
   });
   loop.Run();
   return seconds;
 }
 
-} // namespace
-} // namespace mistore
+}  // namespace
+}  // namespace mistore
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   using namespace mistore;
   const int messages = argc > 1 ? std::atoi(argv[1]) : 200;
   const size_t bytes = argc > 2 ? size_t(std::atoll(argv[2])) : size_t(1) << 20;
@@ -155,9 +151,10 @@ int main(int argc, char **argv) {
 
   const int n = 500;
   double hs = Handshakes(*gw, *pop, n);
-  std::printf("handshake (XX + 2 certificate checks, both sides' CPU): %.3f ms "
-              "each, %.0f/s\n",
-              hs * 1000 / n, n / hs);
+  std::printf(
+      "handshake (XX + 2 certificate checks, both sides' CPU): %.3f ms "
+      "each, %.0f/s\n",
+      hs * 1000 / n, n / hs);
 
   double so = SealOpen(*gw, *pop, messages, bytes);
   std::printf("seal + open in memory (no sockets): %.1f MiB/s\n",
@@ -174,9 +171,8 @@ int main(int argc, char **argv) {
     secure_s += Throughput(s_server, s_client, messages, bytes);
   }
   double mib = double(messages) * 3 * double(bytes) / (1 << 20);
-  std::printf(
-      "one connection, %d x %zu-byte messages x 3 rounds over loopback:\n",
-      messages, bytes);
+  std::printf("one connection, %d x %zu-byte messages x 3 rounds over loopback:\n", messages,
+              bytes);
   std::printf("  plain  %.1f MiB/s\n", mib / plain_s);
   std::printf("  secure %.1f MiB/s  (%.0f%% of plain)\n", mib / secure_s,
               100.0 * plain_s / secure_s);

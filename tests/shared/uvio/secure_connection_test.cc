@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -29,9 +30,8 @@ uint64_t WallMs() {
                       .count());
 }
 
-std::shared_ptr<SecureConfig> MakeSecure(const CaKey &issuer,
-                                         const Bytes &trusted_ca, NodeRole role,
-                                         uint32_t node_id,
+std::shared_ptr<SecureConfig> MakeSecure(const CaKey& issuer, const Bytes& trusted_ca,
+                                         NodeRole role, uint32_t node_id,
                                          std::set<NodeRole> peer_roles,
                                          int64_t expires_in_ms = 3600'000) {
   noise::KeyPair kp = noise::KeyPair::Generate();
@@ -45,8 +45,8 @@ std::shared_ptr<SecureConfig> MakeSecure(const CaKey &issuer,
   c.region = "eu";
   Bytes enc = issuer.Sign(&c).value();
   auto cfg = std::make_shared<SecureConfig>();
-  cfg->channel.identity = std::make_shared<secure::Identity>(
-      secure::Identity::Create(std::move(kp), enc).value());
+  cfg->channel.identity =
+      std::make_shared<secure::Identity>(secure::Identity::Create(std::move(kp), enc).value());
   cfg->channel.ca_public_key = trusted_ca;
   cfg->channel.peer_roles = std::move(peer_roles);
   cfg->channel.handshake_timeout_ms = 2000;
@@ -62,7 +62,7 @@ pb::Envelope Ping(size_t payload_bytes = 0) {
 }
 
 class SecureConnectionTest : public ::testing::Test {
-protected:
+ protected:
   CaKey ca = CaKey::FromSeed(Bytes(32, 1)).value();
   EventLoop loop;
   std::shared_ptr<SecureConfig> pop_cfg =
@@ -73,20 +73,17 @@ protected:
   std::vector<uint32_t> accepted_nodes;
   std::vector<std::string> seen_subscribers;
 
-  void StartServer(const ConnectionLimits &limits) {
-    listener = std::make_unique<Listener>(
-        &loop, limits, [this](const Connection::Ptr &c) {
-          accepted++;
-          if (c->peer_certificate())
-            accepted_nodes.push_back(c->peer_certificate()->node_id);
-          c->set_on_request([this](const Connection::Ptr &conn,
-                                   pb::Envelope &&req) {
-            seen_subscribers.push_back(req.put_chunk().subscriber());
-            pb::Envelope rep;
-            rep.mutable_put_reply()->set_version(req.put_chunk().data().size());
-            conn->Reply(req.request_id(), std::move(rep));
-          });
-        });
+  void StartServer(const ConnectionLimits& limits) {
+    listener = std::make_unique<Listener>(&loop, limits, [this](const Connection::Ptr& c) {
+      accepted++;
+      if (c->peer_certificate()) accepted_nodes.push_back(c->peer_certificate()->node_id);
+      c->set_on_request([this](const Connection::Ptr& conn, pb::Envelope&& req) {
+        seen_subscribers.push_back(req.put_chunk().subscriber());
+        pb::Envelope rep;
+        rep.mutable_put_reply()->set_version(req.put_chunk().data().size());
+        conn->Reply(req.request_id(), std::move(rep));
+      });
+    });
     auto bound = listener->Listen("127.0.0.1:0");
     ASSERT_TRUE(bound.ok());
     addr = bound.value();
@@ -99,8 +96,7 @@ protected:
 
   // Dials `to` with `limits`, makes one call; returns the call's outcome
   // (or the dial error). Runs the loop until done (10 s guard).
-  Result<pb::Envelope> DialAndCall(const ConnectionLimits &limits,
-                                   const std::string &to,
+  Result<pb::Envelope> DialAndCall(const ConnectionLimits& limits, const std::string& to,
                                    pb::Envelope req = Ping()) {
     std::optional<Result<pb::Envelope>> out;
     Connection::Ptr conn;
@@ -111,22 +107,18 @@ protected:
       }
       conn = r.value();
       conn->Call(
-          std::move(req),
-          [&](Result<pb::Envelope> rep) { out = std::move(rep); }, 5000);
+          std::move(req), [&](Result<pb::Envelope> rep) { out = std::move(rep); }, 5000);
     });
     TimerId guard = loop.After(10000, [&] {
-      if (!out)
-        out = Result<pb::Envelope>(Unavailable("test guard"));
+      if (!out) out = Result<pb::Envelope>(Unavailable("test guard"));
     });
     TimerId poll = loop.Every(2, [&] {
-      if (out)
-        loop.Stop();
+      if (out) loop.Stop();
     });
     loop.Run();
     loop.Cancel(poll);
     loop.Cancel(guard);
-    if (conn)
-      conn->Close(Unavailable("test done"));
+    if (conn) conn->Close(Unavailable("test done"));
     RunFor(20);
     return std::move(*out);
   }
@@ -135,8 +127,7 @@ protected:
     loop.Run();
   }
   void TearDown() override {
-    if (listener)
-      listener->Close();
+    if (listener) listener->Close();
     RunFor(10);
   }
   ConnectionLimits Gateway(std::shared_ptr<SecureConfig> cfg) {
@@ -145,8 +136,7 @@ protected:
     return l;
   }
   std::shared_ptr<SecureConfig> GoodGateway(uint32_t id = 11) {
-    return MakeSecure(ca, ca.public_key(), NodeRole::kGateway, id,
-                      {NodeRole::kPop});
+    return MakeSecure(ca, ca.public_key(), NodeRole::kGateway, id, {NodeRole::kPop});
   }
 };
 
@@ -170,29 +160,25 @@ TEST_F(SecureConnectionTest, RefusalsAreCountedAndTheServerKeepsServing) {
   StartSecureServer();
   auto other_ca = CaKey::FromSeed(Bytes(32, 2)).value();
   // Wrong CA.
-  auto rogue = MakeSecure(other_ca, ca.public_key(), NodeRole::kGateway, 12,
-                          {NodeRole::kPop});
+  auto rogue = MakeSecure(other_ca, ca.public_key(), NodeRole::kGateway, 12, {NodeRole::kPop});
   EXPECT_FALSE(DialAndCall(Gateway(rogue), addr).ok());
   // Expired.
-  auto expired = MakeSecure(ca, ca.public_key(), NodeRole::kGateway, 13,
-                            {NodeRole::kPop}, -1);
+  auto expired = MakeSecure(ca, ca.public_key(), NodeRole::kGateway, 13, {NodeRole::kPop}, -1);
   EXPECT_FALSE(DialAndCall(Gateway(expired), addr).ok());
   // A POP certificate where the server accepts only gateways.
-  auto pop_as_gw =
-      MakeSecure(ca, ca.public_key(), NodeRole::kPop, 14, {NodeRole::kPop});
+  auto pop_as_gw = MakeSecure(ca, ca.public_key(), NodeRole::kPop, 14, {NodeRole::kPop});
   EXPECT_FALSE(DialAndCall(Gateway(pop_as_gw), addr).ok());
   // Revoked from the next handshake on.
   auto revoked = std::make_shared<std::set<uint32_t>>();
   // (the config is shared and const; the daemon keeps the mutable set)
-  std::const_pointer_cast<SecureConfig>(
-      std::static_pointer_cast<const SecureConfig>(pop_cfg))
+  std::const_pointer_cast<SecureConfig>(std::static_pointer_cast<const SecureConfig>(pop_cfg))
       ->channel.revoked_node_ids = revoked;
   auto victim = GoodGateway(15);
   ASSERT_TRUE(DialAndCall(Gateway(victim), addr).ok());
   revoked->insert(15);
   EXPECT_FALSE(DialAndCall(Gateway(victim), addr).ok());
   EXPECT_EQ(pop_cfg->stats->refused_certificate.value(), 4u);
-  EXPECT_EQ(accepted, 1); // only the victim before its revocation
+  EXPECT_EQ(accepted, 1);  // only the victim before its revocation
   // The server still serves a legitimate gateway.
   auto rep = DialAndCall(Gateway(GoodGateway(16)), addr);
   ASSERT_TRUE(rep.ok()) << rep.status().ToString();
@@ -202,14 +188,12 @@ TEST_F(SecureConnectionTest, RefusalsAreCountedAndTheServerKeepsServing) {
 
 TEST_F(SecureConnectionTest, ClientRefusesAServerOfTheWrongRole) {
   // The "POP" holds a gateway certificate.
-  pop_cfg = MakeSecure(ca, ca.public_key(), NodeRole::kGateway, 3,
-                       {NodeRole::kGateway});
+  pop_cfg = MakeSecure(ca, ca.public_key(), NodeRole::kGateway, 3, {NodeRole::kGateway});
   StartSecureServer();
   auto gw = GoodGateway();
   auto rep = DialAndCall(Gateway(gw), addr);
   ASSERT_FALSE(rep.ok());
-  EXPECT_NE(rep.status().message().find("role gateway not accepted"),
-            std::string::npos);
+  EXPECT_NE(rep.status().message().find("role gateway not accepted"), std::string::npos);
   EXPECT_EQ(gw->stats->refused_certificate.value(), 1u);
   EXPECT_EQ(accepted, 0);
 }
@@ -236,13 +220,12 @@ TEST_F(SecureConnectionTest, PlainModeUnchanged) {
   ASSERT_TRUE(rep.ok()) << rep.status().ToString();
   EXPECT_EQ(rep->put_reply().version(), 1000u);
   EXPECT_EQ(accepted, 1);
-  EXPECT_TRUE(accepted_nodes.empty()); // no certificate in plain mode
+  EXPECT_TRUE(accepted_nodes.empty());  // no certificate in plain mode
 }
 
 // A peer that connects and says nothing is dropped at the handshake timeout.
 TEST_F(SecureConnectionTest, SilentPeerDroppedAtHandshakeTimeout) {
-  std::const_pointer_cast<SecureConfig>(
-      std::static_pointer_cast<const SecureConfig>(pop_cfg))
+  std::const_pointer_cast<SecureConfig>(std::static_pointer_cast<const SecureConfig>(pop_cfg))
       ->channel.handshake_timeout_ms = 150;
   StartSecureServer();
   std::atomic<bool> closed_by_server{false};
@@ -253,7 +236,7 @@ TEST_F(SecureConnectionTest, SilentPeerDroppedAtHandshakeTimeout) {
     sa.sin_port = htons(uint16_t(std::stoi(addr.substr(colon + 1))));
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr *>(&sa), sizeof sa), 0);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
     pollfd p{fd, POLLIN, 0};
     if (poll(&p, 1, 5000) == 1) {
       char b;
@@ -263,8 +246,7 @@ TEST_F(SecureConnectionTest, SilentPeerDroppedAtHandshakeTimeout) {
   });
   loop.After(3000, [&] { loop.Stop(); });
   TimerId poll_id = loop.Every(5, [&] {
-    if (closed_by_server)
-      loop.Stop();
+    if (closed_by_server) loop.Stop();
   });
   loop.Run();
   loop.Cancel(poll_id);
@@ -278,17 +260,17 @@ TEST_F(SecureConnectionTest, SilentPeerDroppedAtHandshakeTimeout) {
 // client->server stream at byte offset `flip_at` (or replays, when
 // `duplicate_from` is set, the bytes from that offset on a second time).
 class Relay {
-public:
+ public:
   explicit Relay(std::string target, size_t flip_at)
       : target_(std::move(target)), flip_at_(flip_at) {
     lfd_ = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    EXPECT_EQ(bind(lfd_, reinterpret_cast<sockaddr *>(&sa), sizeof sa), 0);
+    EXPECT_EQ(bind(lfd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
     EXPECT_EQ(listen(lfd_, 4), 0);
     socklen_t len = sizeof sa;
-    getsockname(lfd_, reinterpret_cast<sockaddr *>(&sa), &len);
+    getsockname(lfd_, reinterpret_cast<sockaddr*>(&sa), &len);
     addr_ = "127.0.0.1:" + std::to_string(ntohs(sa.sin_port));
     thread_ = std::thread([this] { Run(); });
   }
@@ -297,16 +279,15 @@ public:
     thread_.join();
     close(lfd_);
   }
-  const std::string &addr() const { return addr_; }
+  const std::string& addr() const { return addr_; }
   size_t forwarded() const { return forwarded_; }
 
-private:
+ private:
   void Run() {
     pollfd lp{lfd_, POLLIN, 0};
     while (!stop_ && poll(&lp, 1, 20) == 0) {
     }
-    if (stop_)
-      return;
+    if (stop_) return;
     int a = accept(lfd_, nullptr, nullptr);
     size_t colon = target_.rfind(':');
     sockaddr_in sa{};
@@ -314,7 +295,7 @@ private:
     sa.sin_port = htons(uint16_t(std::stoi(target_.substr(colon + 1))));
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     int b = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(b, reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0) {
+    if (connect(b, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
       close(a);
       close(b);
       return;
@@ -322,25 +303,19 @@ private:
     char buf[65536];
     while (!stop_) {
       pollfd p[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
-      if (poll(p, 2, 20) <= 0)
-        continue;
+      if (poll(p, 2, 20) <= 0) continue;
       if (p[0].revents) {
         ssize_t n = recv(a, buf, sizeof buf, 0);
-        if (n <= 0)
-          break;
+        if (n <= 0) break;
         for (ssize_t i = 0; i < n; i++)
-          if (forwarded_ + size_t(i) == flip_at_)
-            buf[i] ^= 0x04;
+          if (forwarded_ + size_t(i) == flip_at_) buf[i] ^= 0x04;
         forwarded_ += size_t(n);
-        if (send(b, buf, size_t(n), MSG_NOSIGNAL) != n)
-          break;
+        if (send(b, buf, size_t(n), MSG_NOSIGNAL) != n) break;
       }
       if (p[1].revents) {
         ssize_t n = recv(b, buf, sizeof buf, 0);
-        if (n <= 0)
-          break;
-        if (send(a, buf, size_t(n), MSG_NOSIGNAL) != n)
-          break;
+        if (n <= 0) break;
+        if (send(a, buf, size_t(n), MSG_NOSIGNAL) != n) break;
       }
     }
     close(a);
@@ -381,11 +356,81 @@ TEST_F(SecureConnectionTest, FlippedBitInFlightClosesTheConnection) {
 
 TEST_F(SecureConnectionTest, FlippedBitInHandshakeRefused) {
   StartSecureServer();
-  Relay relay(addr, 4 + 34 + 10); // inside message 3 (encrypted static key)
+  Relay relay(addr, 4 + 34 + 10);  // inside message 3 (encrypted static key)
   EXPECT_FALSE(DialAndCall(Gateway(GoodGateway()), relay.addr()).ok());
   EXPECT_EQ(pop_cfg->stats->handshakes_ok.value(), 0u);
   EXPECT_EQ(accepted, 0);
 }
 
-} // namespace
-} // namespace mistore
+}  // namespace
+}  // namespace mistore
+
+namespace mistore {
+namespace {
+
+class IdentityFilesTest : public ::testing::Test {
+ protected:
+  std::string dir;
+  void SetUp() override {
+    char tmpl[] = "/tmp/mistore_idfiles_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir = tmpl;
+  }
+  void TearDown() override { std::system(("rm -rf " + dir).c_str()); }
+  void WriteFile(const std::string& path, const Bytes& b) {
+    FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fwrite(b.data(), 1, b.size(), f);
+    std::fclose(f);
+  }
+};
+
+TEST_F(IdentityFilesTest, KeyFileIsPrivateAndLoadsWithItsCertificate) {
+  auto ca = crypto::CaKey::FromSeed(Bytes(32, 3)).value();
+  noise::KeyPair kp = noise::KeyPair::Generate();
+  ASSERT_TRUE(WriteNodeKeyFile(dir + "/node.key", kp).ok());
+  struct stat st;
+  ASSERT_EQ(stat((dir + "/node.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_FALSE(WriteNodeKeyFile(dir + "/node.key", kp).ok());  // never overwritten
+  crypto::Certificate c;
+  c.node_id = 5;
+  c.role = NodeRole::kPop;
+  c.expires_ms = UINT64_MAX;
+  c.static_public_key = kp.public_key;
+  WriteFile(dir + "/node.cert", ca.Sign(&c).value());
+  WriteFile(dir + "/ca.pub", ca.public_key());
+  auto sc =
+      LoadSecureConfig(dir + "/node.key", dir + "/node.cert", dir + "/ca.pub", {NodeRole::kPop});
+  ASSERT_TRUE(sc.ok()) << sc.status().ToString();
+  EXPECT_EQ(sc.value()->channel.identity->cert.node_id, 5u);
+  EXPECT_EQ(sc.value()->channel.identity->static_key.public_key, kp.public_key);
+  // Revocations reach the channel config through the shared set.
+  ConnectionLimits l;
+  l.secure = sc.value();
+  SetRevokedNodes(l, {9});
+  EXPECT_EQ(sc.value()->channel.revoked_node_ids->count(9), 1u);
+  ConnectionLimits other = WithPeerRoles(l, {NodeRole::kDc});
+  EXPECT_EQ(other.secure->channel.peer_roles, std::set<NodeRole>{NodeRole::kDc});
+  EXPECT_EQ(other.secure->channel.identity, sc.value()->channel.identity);
+  SetRevokedNodes(l, {10});
+  EXPECT_EQ(other.secure->channel.revoked_node_ids->count(10), 1u);
+
+  // A key readable by others is refused.
+  chmod((dir + "/node.key").c_str(), 0644);
+  auto refused = LoadSecureConfig(dir + "/node.key", dir + "/node.cert", dir + "/ca.pub", {});
+  EXPECT_EQ(refused.status().code(), Code::kPermissionDenied);
+  EXPECT_NE(refused.status().message().find("chmod 600"), std::string::npos);
+  chmod((dir + "/node.key").c_str(), 0600);
+  // Someone else's certificate does not match this key.
+  noise::KeyPair other_kp = noise::KeyPair::Generate();
+  c.static_public_key = other_kp.public_key;
+  WriteFile(dir + "/other.cert", ca.Sign(&c).value());
+  EXPECT_FALSE(LoadSecureConfig(dir + "/node.key", dir + "/other.cert", dir + "/ca.pub", {}).ok());
+  // A CA file of the wrong size.
+  WriteFile(dir + "/bad.pub", Bytes(33, 1));
+  EXPECT_FALSE(LoadSecureConfig(dir + "/node.key", dir + "/node.cert", dir + "/bad.pub", {}).ok());
+}
+
+}  // namespace
+}  // namespace mistore

@@ -18,10 +18,9 @@ constexpr uint64_t kNow = 1'800'000'000'000ull;
 
 CaKey Ca(uint8_t fill) { return CaKey::FromSeed(Bytes(32, fill)).value(); }
 
-std::shared_ptr<const Identity>
-MakeIdentity(const CaKey &ca, NodeRole role, uint32_t node_id,
-             uint64_t expires_ms = kNow + 3600'000,
-             std::string subscriber = "") {
+std::shared_ptr<const Identity> MakeIdentity(const CaKey& ca, NodeRole role, uint32_t node_id,
+                                             uint64_t expires_ms = kNow + 3600'000,
+                                             std::string subscriber = "") {
   noise::KeyPair kp = noise::KeyPair::Generate();
   crypto::Certificate c;
   c.node_id = node_id;
@@ -33,18 +32,17 @@ MakeIdentity(const CaKey &ca, NodeRole role, uint32_t node_id,
   c.region = "eu";
   c.subscriber = std::move(subscriber);
   Bytes enc = ca.Sign(&c).value();
-  return std::make_shared<Identity>(
-      Identity::Create(std::move(kp), enc).value());
+  return std::make_shared<Identity>(Identity::Create(std::move(kp), enc).value());
 }
 
 struct Pair {
-  std::optional<SecureChannel> a; // initiator
-  std::optional<SecureChannel> b; // responder
+  std::optional<SecureChannel> a;  // initiator
+  std::optional<SecureChannel> b;  // responder
   Bytes a_to_b, b_to_a;
   std::vector<Bytes> at_a, at_b;
   Status a_st, b_st;
 
-  Pair(const ChannelConfig &ca, const ChannelConfig &cb, uint64_t now = kNow) {
+  Pair(const ChannelConfig& ca, const ChannelConfig& cb, uint64_t now = kNow) {
     a.emplace(SecureChannel::Create(ca, true, now).value());
     b.emplace(SecureChannel::Create(cb, false, now).value());
     EXPECT_TRUE(a->Start(&a_to_b).ok());
@@ -56,29 +54,25 @@ struct Pair {
       if (!a_to_b.empty()) {
         Bytes in = std::move(a_to_b);
         a_to_b.clear();
-        if (b_st.ok())
-          b_st = b->Receive(in, now, &b_to_a, &at_b);
+        if (b_st.ok()) b_st = b->Receive(in, now, &b_to_a, &at_b);
       }
       if (!b_to_a.empty()) {
         Bytes in = std::move(b_to_a);
         b_to_a.clear();
-        if (a_st.ok())
-          a_st = a->Receive(in, now, &a_to_b, &at_a);
+        if (a_st.ok()) a_st = a->Receive(in, now, &a_to_b, &at_a);
       }
-      if (!a_st.ok() || !b_st.ok())
-        return;
+      if (!a_st.ok() || !b_st.ok()) return;
     }
   }
 };
 
 class SecureChannelTest : public ::testing::Test {
-protected:
+ protected:
   CaKey ca = Ca(1);
-  ChannelConfig gw;  // a gateway dialling a POP
-  ChannelConfig pop; // the POP accepting gateways and POPs
+  ChannelConfig gw;   // a gateway dialling a POP
+  ChannelConfig pop;  // the POP accepting gateways and POPs
   void SetUp() override {
-    gw.identity =
-        MakeIdentity(ca, NodeRole::kGateway, 11, kNow + 3600'000, "alice");
+    gw.identity = MakeIdentity(ca, NodeRole::kGateway, 11, kNow + 3600'000, "alice");
     gw.ca_public_key = ca.public_key();
     gw.peer_roles = {NodeRole::kPop};
     pop.identity = MakeIdentity(ca, NodeRole::kPop, 2);
@@ -89,8 +83,7 @@ protected:
 
 Bytes Msg(size_t n, uint8_t salt) {
   Bytes b(n);
-  for (size_t i = 0; i < n; i++)
-    b[i] = uint8_t(i * 7 + salt);
+  for (size_t i = 0; i < n; i++) b[i] = uint8_t(i * 7 + salt);
   return b;
 }
 
@@ -111,12 +104,10 @@ TEST_F(SecureChannelTest, HandshakeAuthenticatesBothSidesAndCarriesMessages) {
   // Empty, small, exactly one piece, one byte more, and 1 MiB (17 pieces).
   std::vector<Bytes> sent = {Bytes(), Msg(10, 1), Msg(kPieceBytesMax, 2),
                              Msg(kPieceBytesMax + 1, 3), Msg(1 << 20, 4)};
-  for (const Bytes &m : sent)
-    ASSERT_TRUE(p.a->Seal(m, &p.a_to_b).ok());
+  for (const Bytes& m : sent) ASSERT_TRUE(p.a->Seal(m, &p.a_to_b).ok());
   ASSERT_TRUE(p.b->Seal(Msg(300, 9), &p.b_to_a).ok());
   // The ciphertext hides the plaintext.
-  EXPECT_EQ(std::search(p.a_to_b.begin(), p.a_to_b.end(), sent[1].begin(),
-                        sent[1].end()),
+  EXPECT_EQ(std::search(p.a_to_b.begin(), p.a_to_b.end(), sent[1].begin(), sent[1].end()),
             p.a_to_b.end());
   p.Pump();
   ASSERT_TRUE(p.b_st.ok()) << p.b_st.ToString();
@@ -132,8 +123,7 @@ TEST_F(SecureChannelTest, ByteAtATimeDeliveryWorks) {
   ASSERT_TRUE(p.b->established());
   ASSERT_TRUE(p.a->Seal(Msg(1000, 5), &p.a_to_b).ok());
   Bytes out;
-  for (uint8_t byte : p.a_to_b)
-    ASSERT_TRUE(p.b->Receive({&byte, 1}, kNow, &out, &p.at_b).ok());
+  for (uint8_t byte : p.a_to_b) ASSERT_TRUE(p.b->Receive({&byte, 1}, kNow, &out, &p.at_b).ok());
   ASSERT_EQ(p.at_b.size(), 1u);
   EXPECT_EQ(p.at_b[0], Msg(1000, 5));
 }
@@ -153,18 +143,16 @@ TEST_F(SecureChannelTest, WrongCaRefusedByTheInitiator) {
   p.Pump();
   EXPECT_EQ(p.a_st.code(), Code::kPermissionDenied);
   EXPECT_FALSE(p.a->established());
-  EXPECT_FALSE(p.b->established()); // never got message 3
+  EXPECT_FALSE(p.b->established());  // never got message 3
 }
 
 TEST_F(SecureChannelTest, GatewayCertificateWhereAPopIsExpectedRefused) {
   // A gateway posing as a POP: its certificate says gateway.
-  pop.identity =
-      MakeIdentity(ca, NodeRole::kGateway, 12, kNow + 3600'000, "mallory");
+  pop.identity = MakeIdentity(ca, NodeRole::kGateway, 12, kNow + 3600'000, "mallory");
   Pair p(gw, pop);
   p.Pump();
   EXPECT_EQ(p.a_st.code(), Code::kPermissionDenied);
-  EXPECT_NE(p.a_st.message().find("role gateway not accepted"),
-            std::string::npos);
+  EXPECT_NE(p.a_st.message().find("role gateway not accepted"), std::string::npos);
 }
 
 TEST_F(SecureChannelTest, ExpiredCertificateRefused) {
@@ -183,7 +171,7 @@ TEST_F(SecureChannelTest, RevokedNodeRefusedFromTheNextHandshake) {
     p.Pump();
     EXPECT_TRUE(p.b->established());
   }
-  revoked->insert(11); // the daemon applies a new cluster map
+  revoked->insert(11);  // the daemon applies a new cluster map
   Pair p(gw, pop);
   p.Pump();
   EXPECT_EQ(p.b_st.code(), Code::kPermissionDenied);
@@ -206,8 +194,7 @@ TEST_F(SecureChannelTest, CertificateOfAnotherKeyRefused) {
 
 TEST_F(SecureChannelTest, IdentityMustMatchItsCertificate) {
   auto other = MakeIdentity(ca, NodeRole::kGateway, 99);
-  EXPECT_FALSE(
-      Identity::Create(noise::KeyPair::Generate(), other->cert_bytes).ok());
+  EXPECT_FALSE(Identity::Create(noise::KeyPair::Generate(), other->cert_bytes).ok());
   EXPECT_FALSE(Identity::Create(noise::KeyPair::Generate(), Bytes(10)).ok());
 }
 
@@ -221,8 +208,7 @@ TEST_F(SecureChannelTest, PlaintextFrameRefused) {
   std::vector<Bytes> msgs;
   Status st = b.Receive(plain, kNow, &out, &msgs);
   EXPECT_EQ(st.code(), Code::kProtocol);
-  EXPECT_NE(st.message().find("plaintext connection refused"),
-            std::string::npos);
+  EXPECT_NE(st.message().find("plaintext connection refused"), std::string::npos);
   EXPECT_TRUE(out.empty());
   EXPECT_TRUE(b.failed());
   // Poisoned: a correct handshake afterwards is refused too.
@@ -245,9 +231,9 @@ TEST_F(SecureChannelTest, PreambleInPiecesAccepted) {
 }
 
 class TamperTest : public SecureChannelTest {
-protected:
+ protected:
   std::optional<Pair> p;
-  Bytes r1, r2, r3; // three records from a to b
+  Bytes r1, r2, r3;  // three records from a to b
   void SetUp() override {
     SecureChannelTest::SetUp();
     p.emplace(gw, pop);
@@ -257,9 +243,7 @@ protected:
     ASSERT_TRUE(p->a->Seal(Msg(60, 2), &r2).ok());
     ASSERT_TRUE(p->a->Seal(Msg(70, 3), &r3).ok());
   }
-  Status Deliver(const Bytes &b) {
-    return p->b->Receive(b, kNow, &p->b_to_a, &p->at_b);
-  }
+  Status Deliver(const Bytes& b) { return p->b->Receive(b, kNow, &p->b_to_a, &p->at_b); }
 };
 
 TEST_F(TamperTest, FlippedBitInEveryPositionRefused) {
@@ -275,8 +259,7 @@ TEST_F(TamperTest, FlippedBitInEveryPositionRefused) {
     // A flip in the length header makes the record incomplete or too short;
     // either way no message is delivered, and a body flip fails the AEAD.
     EXPECT_TRUE(msgs.empty()) << i;
-    if (i >= kRecordHeaderBytes)
-      EXPECT_EQ(st.code(), Code::kCorrupt) << i;
+    if (i >= kRecordHeaderBytes) EXPECT_EQ(st.code(), Code::kCorrupt) << i;
   }
 }
 
@@ -286,7 +269,7 @@ TEST_F(TamperTest, ReplayedRecordRefused) {
   EXPECT_EQ(st.code(), Code::kCorrupt);
   EXPECT_NE(st.message().find("authentication"), std::string::npos);
   ASSERT_EQ(p->at_b.size(), 1u);
-  EXPECT_FALSE(Deliver(r2).ok()); // poisoned
+  EXPECT_FALSE(Deliver(r2).ok());  // poisoned
 }
 
 TEST_F(TamperTest, ReorderedRecordsRefused) {
@@ -364,7 +347,7 @@ TEST_F(SecureChannelTest, OversizedHandshakeRecordRefused) {
   Status st = b.Receive(in, kNow, &out, &msgs);
   EXPECT_EQ(st.code(), Code::kProtocol);
   EXPECT_NE(st.message().find("exceeds the limit"), std::string::npos);
-  EXPECT_EQ(b.buffered_bytes(), 0u); // nothing kept after a failure
+  EXPECT_EQ(b.buffered_bytes(), 0u);  // nothing kept after a failure
 }
 
 TEST_F(SecureChannelTest, HandshakeOutOfTurnRefused) {
@@ -404,5 +387,5 @@ TEST_F(SecureChannelTest, SealBeforeEstablishedAndCreateErrors) {
   EXPECT_FALSE(SecureChannel::Create(bad, true, kNow).ok());
 }
 
-} // namespace
-} // namespace mistore::secure
+}  // namespace
+}  // namespace mistore::secure
