@@ -112,6 +112,54 @@ struct Client::Impl {
     return Oid::FromHex(name_or_oid).ok() ? name_or_oid : ToHex(name_key);
   }
 
+  TransferStats stats;
+
+  // Seals the manifest and commits it as the next version of `name`:
+  // (oid, (version, bytes sent)).
+  Result<std::pair<Oid, std::pair<uint64_t, uint64_t>>> Commit(const std::string& name,
+                                                               const pb::Manifest& manifest) {
+    Bytes name_key = NameKey(name);
+    std::string mbytes = manifest.SerializeAsString();
+    Bytes msealed = Seal(ObjectKeyFor(name_key), reinterpret_cast<const uint8_t*>(mbytes.data()),
+                         mbytes.size(), name_key.data(), name_key.size());
+    // Names are sealed with the subscriber as associated data so that `ls`
+    // can open them without a round trip per object.
+    Bytes nsealed = Seal(name_seal_key, reinterpret_cast<const uint8_t*>(name.data()), name.size(),
+                         reinterpret_cast<const uint8_t*>(s.subscriber.data()), s.subscriber.size());
+    pb::Envelope commit;
+    auto* c = commit.mutable_put_commit();
+    c->set_subscriber(s.subscriber);
+    c->set_name_key(ToStr(name_key));
+    c->set_name_sealed(ToStr(nsealed));
+    c->set_size_bytes(manifest.size_bytes());
+    Bytes write_id(16);
+    randombytes_buf(write_id.data(), write_id.size());
+    c->set_write_id(ToStr(write_id));
+    c->set_manifest_sealed(ToStr(msealed));
+    for (auto& ch : manifest.chunks()) c->add_chunk_ids(ch.id());
+    const uint64_t wire = commit.ByteSizeLong();
+    MS_ASSIGN_OR_RETURN(pb::Envelope reply, Call(std::move(commit)));
+    stats.bytes_sent += wire;
+    MS_ASSIGN_OR_RETURN(Oid oid, Oid::Decode(reply.put_reply().oid()));
+    Saw(ToHex(name_key), reply.put_reply().version());
+    Saw(oid.Hex(), reply.put_reply().version());
+    return std::make_pair(oid, std::make_pair(reply.put_reply().version(), wire));
+  }
+
+  Result<pb::Manifest> OpenManifest(const pb::VersionInfo& info) {
+    Bytes name_key = ToBytes(info.name_key());
+    if (name_key.size() != 32) return Corrupt("version record carries no valid name key");
+    Bytes msealed = ToBytes(info.manifest_sealed());
+    stats.bytes_received += msealed.size();
+    auto mplain = crypto::Open(ObjectKeyFor(name_key), msealed.data(), msealed.size(),
+                               name_key.data(), name_key.size());
+    if (!mplain.ok()) return Corrupt("manifest fails authentication (tampered, or not your object)");
+    pb::Manifest manifest;
+    if (!manifest.ParseFromArray(mplain->data(), int(mplain->size())))
+      return Corrupt("manifest does not parse");
+    return manifest;
+  }
+
   Bytes NameKey(const std::string& name) {
     return KeyedHash32(name_hash_key, reinterpret_cast<const uint8_t*>(name.data()), name.size());
   }
@@ -224,10 +272,14 @@ Result<std::unique_ptr<Client>> Client::Open(const ClientSettings& s, const std:
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
-Result<PutResult> Client::Put(const std::string& path, const std::string& name) {
+Result<PutResult> Client::Put(const std::string& path, const std::string& name,
+                              const PutOptions& opts) {
   Impl& I = *impl_;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return NotFound("cannot read " + path + ": " + std::strerror(errno));
+  if (fd < 0) {
+    if (errno == ENOENT) return NotFound("cannot read " + path + ": " + std::strerror(errno));
+    return IoError("cannot read " + path + ": " + std::strerror(errno));
+  }
   struct FdCloser {
     int fd;
     ~FdCloser() { close(fd); }
@@ -241,30 +293,88 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name) 
   manifest.set_name(name);
   manifest.set_mtime_s(st.st_mtime);
   manifest.set_mode(st.st_mode & 07777);
+  manifest.set_put_time_ms(opts.put_time_ms);
+  auto reader = [fd, &path](uint8_t* buf, size_t cap) -> Result<size_t> {
+    for (;;) {
+      ssize_t n = read(fd, buf, cap);
+      if (n >= 0) return size_t(n);
+      if (errno != EINTR) return IoError("read " + path + ": " + std::strerror(errno));
+    }
+  };
+  PutResult result;
 
-  // Read (read_block at a time), cut (FastCDC), seal and upload with up to
-  // `window` chunks in flight: memory stays bounded (see client.h) whatever
-  // the file size.
-  ChunkSealer sealer(I.chunk_id_key, I.chunk_key, I.s.chunking,
-                     [fd, &path](uint8_t* buf, size_t cap) -> Result<size_t> {
-                       for (;;) {
-                         ssize_t n = read(fd, buf, cap);
-                         if (n >= 0) return size_t(n);
-                         if (errno != EINTR)
-                           return IoError("read " + path + ": " + std::strerror(errno));
-                       }
-                     },
-                     I.s.read_block);
-  // A chunk that repeats within the file is sealed and sent once; the
-  // manifest lists every occurrence.
+  // Pass 1: chunk ids only (nothing sealed), then ask the entry POP which
+  // of them it holds already.
+  std::unordered_set<std::string> present;
+  {
+    std::vector<std::string> ids;
+    std::unordered_set<std::string> unique;
+    ChunkSealer idpass(I.chunk_id_key, I.chunk_key, I.s.chunking, reader, I.s.read_block);
+    idpass.set_skip([](const Bytes&) { return true; });
+    SealedChunk c;
+    for (;;) {
+      MS_ASSIGN_OR_RETURN(bool more, idpass.Next(&c));
+      if (!more) break;
+      std::string id = ToStr(c.id);
+      if (unique.insert(id).second) ids.push_back(std::move(id));
+    }
+    for (size_t at = 0; at < ids.size(); at += kHaveChunksBatch) {
+      pb::Envelope q;
+      q.mutable_have_chunks()->set_subscriber(I.s.subscriber);
+      for (size_t i = at; i < std::min(ids.size(), at + kHaveChunksBatch); i++)
+        q.mutable_have_chunks()->add_chunk_ids(ids[i]);
+      auto r = I.Call(std::move(q));
+      if (!r.ok()) {
+        // A POP without the query: upload everything. Unreachable: retry.
+        if (r.status().code() == Code::kUnavailable) return r.status();
+        break;
+      }
+      for (auto& id : r->have_chunks_reply().present()) present.insert(id);
+    }
+    if (lseek(fd, 0, SEEK_SET) != 0) return IoError("seek " + path + ": " + std::strerror(errno));
+  }
+
+  // Pass 2: read (read_block at a time), cut (FastCDC), seal and upload
+  // what the POP lacks with up to `window` chunks in flight: memory stays
+  // bounded (see client.h) whatever the file size. A chunk that repeats
+  // within the file is sealed and sent once; the manifest lists every
+  // occurrence. The file is cut again rather than remembered: if it changed
+  // in between, the new chunks are simply not in `present` and travel.
+  ChunkSealer sealer(I.chunk_id_key, I.chunk_key, I.s.chunking, reader, I.s.read_block);
   std::unordered_set<std::string> sent;
-  sealer.set_skip([&sent](const Bytes& id) { return sent.count(ToStr(id)) > 0; });
+  const bool dry = opts.dry_run;
+  sealer.set_skip([&sent, &present, dry](const Bytes& id) {
+    std::string k = ToStr(id);
+    return dry || sent.count(k) > 0 || present.count(k) > 0;
+  });
   Status failure;
   size_t in_flight = 0;
   bool eof = false;
+  bool waiting_for_budget = false;
+  const uint64_t start_ms = I.loop.NowMs();
+  const uint64_t total_bytes = uint64_t(st.st_size);
+  uint64_t sent_bytes = 0;
   SealedChunk chunk;
+  auto report = [&] {
+    if (opts.progress) opts.progress(sealer.bytes_out(), total_bytes);
+  };
   auto pump = [&](auto& self) -> void {
-    while (failure.ok() && !eof && in_flight < I.s.window) {
+    while (failure.ok() && !eof && in_flight < I.s.window && !waiting_for_budget) {
+      if (opts.bwlimit_bytes_per_s) {
+        // Token bucket with no burst: the next chunk leaves once the bytes
+        // already sent fit the rate.
+        uint64_t due_ms = start_ms + sent_bytes * 1000 / opts.bwlimit_bytes_per_s;
+        uint64_t now = I.loop.NowMs();
+        if (due_ms > now) {
+          waiting_for_budget = true;
+          I.loop.After(due_ms - now, [&] {
+            waiting_for_budget = false;
+            self(self);
+            if (!failure.ok() || (eof && in_flight == 0)) I.loop.Stop();
+          });
+          return;
+        }
+      }
       Result<bool> more = sealer.Next(&chunk);
       if (!more.ok()) {
         failure = more.status();
@@ -277,54 +387,119 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name) 
       auto* mc = manifest.add_chunks();
       mc->set_id(ToStr(chunk.id));
       mc->set_plain_len(chunk.plain_len);
-      if (chunk.skipped) continue;
+      if (chunk.skipped) {
+        if (dry && !present.count(mc->id()) && sent.insert(mc->id()).second) {
+          result.chunks_sent++;
+          result.bytes_sent += chunk.plain_len + kSealOverhead;
+        }
+        report();
+        continue;
+      }
       sent.insert(mc->id());
       pb::Envelope req;
       req.mutable_put_chunk()->set_subscriber(I.s.subscriber);
       req.mutable_put_chunk()->set_chunk_id(mc->id());
+      const size_t n = chunk.sealed.size();
       req.mutable_put_chunk()->set_data(std::move(chunk.sealed));
       in_flight++;
-      I.conn->Call(std::move(req), [&](Result<pb::Envelope> r) {
+      sent_bytes += n;
+      I.conn->Call(std::move(req), [&, n](Result<pb::Envelope> r) {
         in_flight--;
         if (failure.ok()) failure = r.ok() ? ResponseStatus(r.value()) : r.status();
+        if (failure.ok()) {
+          result.chunks_sent++;
+          result.bytes_sent += n;
+          I.stats.chunks_sent++;
+          I.stats.bytes_sent += n;
+          report();
+        }
         self(self);
-        if (!failure.ok() || (eof && in_flight == 0)) I.loop.Stop();
+        if (!failure.ok() || (eof && in_flight == 0 && !waiting_for_budget)) I.loop.Stop();
       });
     }
   };
   pump(pump);
   while (failure.ok() && !(eof && in_flight == 0)) I.loop.Run();
   // Let any stragglers finish before their captures go out of scope.
-  while (in_flight > 0) I.loop.Run();
+  while (in_flight > 0 || waiting_for_budget) I.loop.Run();
   MS_RETURN_IF_ERROR(failure);
   const uint64_t total = sealer.bytes_out();
   manifest.set_size_bytes(total);
-
-  Bytes name_key = I.NameKey(name);
-  std::string mbytes = manifest.SerializeAsString();
-  Bytes msealed = Seal(I.ObjectKeyFor(name_key), reinterpret_cast<const uint8_t*>(mbytes.data()),
-                       mbytes.size(), name_key.data(), name_key.size());
-  // Names are sealed with the subscriber as associated data so that `ls`
-  // can open them without a round trip per object.
-  Bytes nsealed = Seal(I.name_seal_key, reinterpret_cast<const uint8_t*>(name.data()), name.size(),
-                       reinterpret_cast<const uint8_t*>(I.s.subscriber.data()), I.s.subscriber.size());
-  pb::Envelope commit;
-  auto* c = commit.mutable_put_commit();
-  c->set_subscriber(I.s.subscriber);
-  c->set_name_key(ToStr(name_key));
-  c->set_name_sealed(ToStr(nsealed));
-  c->set_size_bytes(total);
-  Bytes write_id(16);
-  randombytes_buf(write_id.data(), write_id.size());  // retries reuse it
-  c->set_write_id(ToStr(write_id));
-  c->set_manifest_sealed(ToStr(msealed));
-  for (auto& ch : manifest.chunks()) c->add_chunk_ids(ch.id());
-  MS_ASSIGN_OR_RETURN(pb::Envelope reply, I.Call(std::move(commit)));
-  MS_ASSIGN_OR_RETURN(Oid oid, Oid::Decode(reply.put_reply().oid()));
-  I.Saw(ToHex(name_key), reply.put_reply().version());
-  I.Saw(oid.Hex(), reply.put_reply().version());
-  return PutResult{oid, reply.put_reply().version(), total, size_t(manifest.chunks_size())};
+  result.size_bytes = total;
+  result.chunks = size_t(manifest.chunks_size());
+  if (dry) return result;
+  MS_ASSIGN_OR_RETURN(auto committed, I.Commit(name, manifest));
+  result.oid = committed.first;
+  result.version = committed.second.first;
+  result.bytes_sent += committed.second.second;
+  return result;
 }
+
+Result<uint64_t> Client::Remove(const std::string& name, int64_t now_ms) {
+  Impl& I = *impl_;
+  // The object must exist (and not be removed already).
+  MS_ASSIGN_OR_RETURN(pb::VersionInfo info, I.Resolve(name, 0));
+  MS_ASSIGN_OR_RETURN(pb::Manifest old, I.OpenManifest(info));
+  if (old.deleted()) return NotFound("'" + name + "' is removed already (version " +
+                                     std::to_string(info.version()) + ")");
+  pb::Manifest m;
+  m.set_format(1);
+  m.set_name(name);
+  m.set_put_time_ms(now_ms);
+  m.set_mtime_s(now_ms / 1000);
+  m.set_deleted(true);
+  MS_ASSIGN_OR_RETURN(auto committed, I.Commit(name, m));
+  return committed.second.first;
+}
+
+Result<std::vector<VersionEntry>> Client::Versions(const std::string& name) {
+  Impl& I = *impl_;
+  MS_ASSIGN_OR_RETURN(pb::VersionInfo latest, I.Resolve(name, 0));
+  std::vector<VersionEntry> out;
+  for (uint64_t v = 1; v <= latest.version(); v++) {
+    pb::VersionInfo info;
+    if (v == latest.version()) {
+      info = latest;
+    } else {
+      auto r = I.Resolve(ToHex(ToBytes(latest.oid())), v);
+      if (!r.ok()) {
+        if (r.status().code() == Code::kNotFound) continue;  // pruned
+        return r.status();
+      }
+      info = std::move(r.value());
+    }
+    MS_ASSIGN_OR_RETURN(pb::Manifest m, I.OpenManifest(info));
+    VersionEntry e;
+    e.version = info.version();
+    e.size_bytes = m.size_bytes();
+    e.put_time_ms = m.put_time_ms();
+    e.mtime_s = m.mtime_s();
+    e.deleted = m.deleted();
+    out.push_back(e);
+  }
+  return out;
+}
+
+Result<uint64_t> Client::VersionAt(const std::string& name, int64_t time_ms) {
+  MS_ASSIGN_OR_RETURN(std::vector<VersionEntry> all, Versions(name));
+  uint64_t best = 0;
+  for (auto& e : all)
+    if (e.put_time_ms <= time_ms) best = e.version;
+  if (!best) return NotFound("'" + name + "' has no version from that time or before");
+  return best;
+}
+
+const TransferStats& Client::stats() const { return impl_->stats; }
+
+Result<pb::VersionInfo> Client::Stat(const std::string& name_or_oid, uint64_t version) {
+  return impl_->Resolve(name_or_oid, version);
+}
+
+Result<pb::Manifest> Client::OpenManifest(const pb::VersionInfo& info) {
+  return impl_->OpenManifest(info);
+}
+
+pb::ReadMode Client::read_mode() const { return impl_->read_mode; }
 
 Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t version,
                                     const std::function<Status(const uint8_t*, size_t)>& sink) {
@@ -345,14 +520,10 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
     }
   } release{I, info};
   Bytes name_key = ToBytes(info.name_key());
-  if (name_key.size() != 32) return Corrupt("version record carries no valid name key");
-  Bytes msealed = ToBytes(info.manifest_sealed());
-  auto mplain = crypto::Open(I.ObjectKeyFor(name_key), msealed.data(), msealed.size(), name_key.data(),
-                     name_key.size());
-  if (!mplain.ok()) return Corrupt("manifest fails authentication (tampered, or not your object)");
-  pb::Manifest manifest;
-  if (!manifest.ParseFromArray(mplain->data(), int(mplain->size())))
-    return Corrupt("manifest does not parse");
+  MS_ASSIGN_OR_RETURN(pb::Manifest manifest, I.OpenManifest(info));
+  if (manifest.deleted())
+    return NotFound("'" + name_or_oid + "' was removed in version " + std::to_string(info.version()) +
+                    " (see 'mistore versions' and 'mistore restore')");
 
   // Fetch with a window, deliver strictly in order.
   size_t n = size_t(manifest.chunks_size());
@@ -388,6 +559,8 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
             const pb::ManifestChunk& mc = manifest.chunks(int(idx));
             Bytes id = ToBytes(mc.id());
             const std::string& d = r->chunk_data().data();
+            I.stats.bytes_received += d.size();
+            I.stats.chunks_received++;
             auto plain = crypto::Open(I.chunk_key, reinterpret_cast<const uint8_t*>(d.data()), d.size(),
                               id.data(), id.size());
             if (!plain.ok()) {

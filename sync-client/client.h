@@ -59,10 +59,45 @@ struct ClientSettings {
 
 struct PutResult {
   Oid oid;
-  uint64_t version;
-  uint64_t size_bytes;
-  size_t chunks;
+  uint64_t version = 0;   // 0 on a dry run (nothing committed)
+  uint64_t size_bytes = 0;
+  size_t chunks = 0;       // in the manifest (repeats included)
+  size_t chunks_sent = 0;  // uploaded by this put (the rest the POP had)
+  uint64_t bytes_sent = 0; // sealed chunk bytes + the commit message
 };
+
+struct PutOptions {
+  // Chunk, ask the POP what it has, report what would travel; send nothing.
+  bool dry_run = false;
+  // Recorded in the sealed manifest (restore --at); the caller's wall clock.
+  int64_t put_time_ms = 0;
+  // Upload rate cap in bytes per second (sealed chunk bytes); 0 = none.
+  uint64_t bwlimit_bytes_per_s = 0;
+  // Called after each chunk is acknowledged (or skipped): plaintext bytes
+  // done so far and the file's size.
+  std::function<void(uint64_t done_bytes, uint64_t total_bytes)> progress;
+};
+
+// One version of an object as `mistore versions` shows it (from its sealed
+// manifest).
+struct VersionEntry {
+  uint64_t version = 0;
+  uint64_t size_bytes = 0;
+  int64_t put_time_ms = 0;  // client clock at the put; 0 for old versions
+  int64_t mtime_s = 0;
+  bool deleted = false;     // a tombstone written by Remove
+};
+
+// Bytes on the wire (payloads: sealed chunks, manifests) since Open.
+struct TransferStats {
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
+  uint64_t chunks_sent = 0;
+  uint64_t chunks_received = 0;
+};
+
+// Most chunk ids per HaveChunks query (the POP's limit, pop_core.h).
+inline constexpr size_t kHaveChunksBatch = 4096;
 
 struct ListEntry {
   std::string name;
@@ -124,8 +159,29 @@ class Client {
   static Result<std::unique_ptr<Client>> Open(const ClientSettings& s, const std::string& passphrase);
   ~Client();
 
-  Result<PutResult> Put(const std::string& path, const std::string& name);
+  // Stores the file as the next version of `name`. Only chunks the entry
+  // POP does not hold already travel: the file is chunked once to learn its
+  // chunk ids, the POP is asked which it has (HaveChunks, which also pins
+  // them until the commit), then the missing ones are sealed and sent. An
+  // upload killed half-way therefore resumes: the chunks the POP
+  // acknowledged are not sent again.
+  Result<PutResult> Put(const std::string& path, const std::string& name,
+                        const PutOptions& opts = PutOptions());
+  // Writes a tombstone version (its manifest says deleted): older versions
+  // stay readable with an explicit version. Returns the new version.
+  Result<uint64_t> Remove(const std::string& name, int64_t now_ms);
+  // Every version of `name`, oldest first.
+  Result<std::vector<VersionEntry>> Versions(const std::string& name);
+  // The newest version put at or before time_ms (kNotFound if none).
+  Result<uint64_t> VersionAt(const std::string& name, int64_t time_ms);
+  const TransferStats& stats() const;
+  // The version record of `name_or_oid` (0 = latest) without its data.
+  Result<pb::VersionInfo> Stat(const std::string& name_or_oid, uint64_t version);
+  // The sealed manifest of a version record, opened.
+  Result<pb::Manifest> OpenManifest(const pb::VersionInfo& info);
+  pb::ReadMode read_mode() const;
   // Writes the object's bytes through `sink` in order; returns its info.
+  // kNotFound if that version is a tombstone (the object was removed).
   Result<pb::VersionInfo> Get(const std::string& name_or_oid, uint64_t version,
                               const std::function<Status(const uint8_t*, size_t)>& sink);
   // Consistency of reads of the latest version (default monotonic; the
