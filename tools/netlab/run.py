@@ -77,8 +77,40 @@ def write_reports(rows, out_dir, meta):
                     f"{fmt(r['limit_s'])} | {ratio} | {r['runs']}"
                     f"{'+' + str(r['failures']) + ' failed' if r['failures'] else ''} | "
                     f"{fmt(r['min_s'])} | {fmt(r['max_s'])} | {lab} | {r['note']} |\n")
+        f.write("\n## Targets (issue 11)\n\n")
+        for line in targets(rows):
+            f.write(f"- {line}\n")
     plots = plot(rows, out_dir)
     return [csv_path, md_path] + plots
+
+
+def targets(rows):
+    """The issue's three targets, checked against the measured rows."""
+    out = []
+    big = [r for r in rows if r["ratio"] is not None and r["size_bytes"] != ""
+           and r["size_bytes"] >= 1_000_000 and r["scenario"] != "write_delta"]
+    if big:
+        met = [r for r in big if r["ratio"] <= 1.25]
+        worst = max(big, key=lambda r: r["ratio"])
+        out.append(f"ratio <= 1.25 for objects >= 1 MB: met by {len(met)} of {len(big)} "
+                   f"(scenario, size) pairs; worst {worst['scenario']} {human(worst['size_bytes'])} "
+                   f"at {worst['ratio']:.2f}")
+    med = {(r["scenario"], r["size_bytes"]): r["median_s"] for r in rows if r["median_s"] is not None}
+    sizes = sorted({s for _, s in med if s != ""})
+    for size in reversed(sizes):
+        a, b = med.get(("read_gateways_nostripe", size)), med.get(("read_gateways_stripe", size))
+        if a and b:
+            out.append(f"striped read from remote gateways vs unstriped, {human(size)}: "
+                       f"{a:.2f} s / {b:.2f} s = {a / b:.2f}x faster (target >= 3x at 100 MB)")
+            break
+    for size in reversed(sizes):
+        full, delta = med.get(("write_full_for_delta", size)), med.get(("write_delta", size))
+        if full and delta:
+            out.append(f"delta write of a {human(size)} object differing in 1 MB: {delta:.2f} s "
+                       f"= {100 * delta / full:.0f}% of the full write ({full:.2f} s) "
+                       f"(target < 10%)")
+            break
+    return out
 
 
 def plot(rows, out_dir):
