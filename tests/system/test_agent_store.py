@@ -174,6 +174,7 @@ class FakePop:
         self.events = queue.Queue()  # (kind, body) from the agent, kind = field no
         self.conn = None
         self.lock = threading.Lock()
+        self.send_lock = threading.Lock()
         self.pending = {}
         self.next_id = 1
         self.closed = threading.Event()
@@ -218,10 +219,13 @@ class FakePop:
                 self._on_envelope(c, env)
 
     def _send(self, c, payload):
-        try:
-            c.sendall(struct.pack("<I", len(payload)) + payload)
-        except OSError:
-            pass
+        # Replies (reader thread) and calls (test thread) share the socket:
+        # one frame at a time.
+        with self.send_lock:
+            try:
+                c.sendall(struct.pack("<I", len(payload)) + payload)
+            except OSError:
+                pass
 
     def _on_envelope(self, c, env):
         rid = env.get(1, [0])[0]
