@@ -13,6 +13,7 @@
 #include "dc-backend/admin.h"
 #include "dc-backend/catalog.h"
 #include "dc-backend/dc_cli.h"
+#include "dc-backend/enroll.h"
 #include "dc-backend/standin.h"
 #include "shared/core/config.h"
 #include "shared/core/log.h"
@@ -76,7 +77,7 @@ class DcDaemon {
   static ConnectionLimits Limits(const Config& cfg) {
     ConnectionLimits l;
     l.frame_bytes_max = size_t(cfg.Int("frame_bytes_max"));
-    return l;
+    return enroll::DcSecureLimits(l, cfg);  // secure knob (issue 4)
   }
 
   void Shutdown() {
@@ -249,7 +250,7 @@ class DcDaemon {
 int main(int argc, char** argv) {
   using namespace mistore;
   signal(SIGPIPE, SIG_IGN);
-  Config cfg(DcKnobs());
+  Config cfg(WithSecureTransportKnobs(DcKnobs()));
   std::vector<std::string> args;
   switch (ParseCommandLine("mistore-dc",
                            "[--config FILE] [--name=value ...] "
@@ -265,6 +266,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   SetLogLevel(level);
+  if (!args.empty() && enroll::IsEnrollSubcommand(args[0]))  // issue, revoke (issue 4)
+    return enroll::RunEnrollSubcommand(cfg, args, stdout, stderr);
   auto catalog = OpenConfiguredCatalog(cfg);
   if (!catalog.ok()) FatalExit("open catalog", catalog.status().ToString().c_str());
   if (!args.empty())  // an operator's subcommand (dc_cli.h)

@@ -405,6 +405,11 @@ std::vector<Knob> SecureTransportKnobs() {
   };
 }
 
+std::vector<Knob> WithSecureTransportKnobs(std::vector<Knob> knobs) {
+  for (Knob& k : SecureTransportKnobs()) knobs.push_back(std::move(k));
+  return knobs;
+}
+
 ConnectionLimits WithSecureTransport(ConnectionLimits base, const Config& cfg,
                                      std::set<crypto::NodeRole> peer_roles) {
   if (!cfg.Bool("secure")) return base;

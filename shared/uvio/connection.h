@@ -170,6 +170,8 @@ Result<std::shared_ptr<SecureConfig>> LoadSecureConfig(const std::string& key_fi
 // The knobs every daemon appends to its knob table: secure, node_key_file,
 // node_cert_file, ca_public_key_file, handshake_timeout_ms.
 std::vector<Knob> SecureTransportKnobs();
+// `knobs` followed by SecureTransportKnobs() (a daemon's knob table).
+std::vector<Knob> WithSecureTransportKnobs(std::vector<Knob> knobs);
 // `base` with `secure` set from those knobs when secure=true (FatalExit if
 // the files are missing, unreadable, of the wrong mode or do not match);
 // `base` unchanged when secure=false.
