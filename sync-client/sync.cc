@@ -435,6 +435,8 @@ Result<PassResult> Pass(Client* c, const ClientSettings& s, const SyncOptions& o
       // Someone committed between our read and our commit: their version
       // is the one just before ours.
       MS_ASSIGN_OR_RETURN(pb::VolumeTree theirs, FetchTree(c, o.volume, version - 1));
+      emit("merge", "", 0,
+           "tree version " + std::to_string(version - 1) + " was committed concurrently; merged");
       pb::VolumeTree merged = MergeTrees(merge_base, ours, theirs, now);
       merged.set_device(o.device);
       merge_base = ours;
