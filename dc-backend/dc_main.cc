@@ -145,6 +145,7 @@ class DcDaemon {
     MS_RETURN_IF_ERROR(catalog_->PopUp(h.node_id(), h.region(), h.listen_addr()));
     PushMapIfChanged();
     MS_ASSIGN_OR_RETURN(pb::ClusterMap map, catalog_->Map());
+    AddRevocations(&map);  // issue 4
     reply->mutable_hello_reply()->set_node_id(0);
     *reply->mutable_hello_reply()->mutable_map() = map;
     return Status::Ok();
@@ -164,8 +165,20 @@ class DcDaemon {
       if (pop != 0 && !c->closed()) c->Call(push, [](Result<pb::Envelope>) {}, 5000);
   }
 
+  // Revoked node ids (data_dir/revoked, `mistore-dc revoke`) go out with
+  // every map a POP asks for; the POPs refuse those nodes (issue 4).
+  void AddRevocations(pb::ClusterMap* map) {
+    auto revoked = enroll::RevokedNodes(cfg_.Str("data_dir"));
+    if (!revoked.ok()) {
+      MS_WARN("dc", "cannot read revocations", "error=\"" + revoked.status().message() + "\"");
+      return;
+    }
+    for (uint32_t id : revoked.value()) map->add_revoked_node_ids(id);
+  }
+
   Status HandleGetClusterMap(pb::Envelope* reply) {
     MS_ASSIGN_OR_RETURN(pb::ClusterMap map, catalog_->Map());
+    AddRevocations(&map);
     *reply->mutable_cluster_map() = map;
     return Status::Ok();
   }

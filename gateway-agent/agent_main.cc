@@ -103,7 +103,7 @@ class Agent {
   // ---- the POP connection ----
   void DialPop() {
     if (stopping_) return;
-    Dial(&loop_, cfg_.Str("pop"), limits_, [this](Result<Connection::Ptr> r) {
+    Dial(&loop_, cfg_.Str("pop"), pop_limits_, [this](Result<Connection::Ptr> r) {
       if (!r.ok()) {
         if (!pop_warned_) MS_WARN("agent", "cannot reach POP; retrying", "error=\"" + r.status().message() + "\"");
         pop_warned_ = true;
@@ -304,6 +304,9 @@ class Agent {
   FragmentStore store_;
   EventLoop loop_;
   ConnectionLimits limits_;
+  // To the POP: secure when the secure knob is on (issue 4); clients stay
+  // on limits_ (local, plain) until pairing exists.
+  ConnectionLimits pop_limits_ = WithSecureTransport(limits_, cfg_, {crypto::NodeRole::kPop});
   Listener clients_;
   Connection::Ptr pop_;
   std::set<Connection::Ptr> client_conns_;
@@ -329,7 +332,7 @@ class Agent {
 int main(int argc, char** argv) {
   using namespace mistore;
   signal(SIGPIPE, SIG_IGN);
-  Config cfg(AgentKnobs());
+  Config cfg(WithSecureTransportKnobs(AgentKnobs()));
   switch (ParseCommandLine("mistore-agent", "[--config FILE] [--name=value ...]", &cfg, argc, argv,
                            nullptr)) {
     case ArgsOutcome::kExitOk: return 0;

@@ -100,16 +100,19 @@ Status LockTable::CheckWrite(const Bytes& oid, uint64_t lock_id, uint64_t token,
   return Status::Ok();
 }
 
-void LockTable::Cancel(const Bytes& oid, uint64_t tag) {
+std::vector<LockDecision> LockTable::Cancel(const Bytes& oid, uint64_t tag, uint64_t now_ms) {
+  std::vector<LockDecision> out;
   auto it = objects_.find(oid);
-  if (it == objects_.end()) return;
+  if (it == objects_.end()) return out;
   auto& w = it->second.waiters;
   for (auto i = w.begin(); i != w.end(); ++i)
     if (i->tag == tag) {
       w.erase(i);
       break;
     }
+  GrantWaiters(it->second, now_ms, &out);
   Forget(oid);
+  return out;
 }
 
 uint64_t LockTable::epoch(const Bytes& oid) const {

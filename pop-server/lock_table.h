@@ -61,8 +61,10 @@ class LockTable {
   // Fencing check for a commit: the write lock `lock_id` is held with
   // `token` and its lease has not run out.
   Status CheckWrite(const Bytes& oid, uint64_t lock_id, uint64_t token, uint64_t now_ms) const;
-  // Removes a waiter (its requester gave up). No-op when unknown.
-  void Cancel(const Bytes& oid, uint64_t tag);
+  // Removes a waiter (its requester gave up). No-op when unknown. Waiters
+  // queued behind it that are now compatible with the held locks (readers
+  // behind a cancelled writer) are granted and returned.
+  [[nodiscard]] std::vector<LockDecision> Cancel(const Bytes& oid, uint64_t tag, uint64_t now_ms);
 
   uint64_t epoch(const Bytes& oid) const;
   size_t held(const Bytes& oid) const;  // read + write locks held

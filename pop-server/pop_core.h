@@ -138,6 +138,10 @@ class PopCore {
   void OnGatewayDown(uint64_t now_ms, uint32_t gateway_id);
   void OnClusterMap(uint64_t now_ms, const pb::ClusterMap& map);
   void OnTick(uint64_t now_ms);  // retries: placement, reports to the DC
+  // A connection the adapter reported requests from is gone: lock requests
+  // it left waiting are dropped (a grant nobody would release would block
+  // the object for a whole lease).
+  void OnConnectionClosed(uint64_t now_ms, uint64_t conn_id);
 
   // ---- outputs ----
   Outbox TakeOutbox();
@@ -218,8 +222,11 @@ class PopCore {
   // Grants carry the id of the POP whose lock table granted them.
   using LockCont = std::function<void(Result<pb::LockGrantMsg>, uint32_t holder)>;
   void AcquireLockAt(const Oid& o, LockType type, LockCont done);
-  void AcquireLocal(const Bytes& oid, LockType type, uint64_t lease_ms, LockCont done);
-  void AcquireSynced(const Bytes& oid, LockType type, uint64_t lease_ms, LockCont done);
+  // requester_conn: the connection asking (0: this POP itself).
+  void AcquireLocal(const Bytes& oid, LockType type, uint64_t lease_ms, LockCont done,
+                    uint64_t requester_conn = 0);
+  void AcquireSynced(const Bytes& oid, LockType type, uint64_t lease_ms, LockCont done,
+                     uint64_t requester_conn);
   pb::LockGrantMsg GrantMsg(const Bytes& oid, const LockGrant& g, uint64_t lease_ms);
   void AnswerLockDecisions(std::vector<LockDecision> decisions);
   void ReleaseLockAt(const Oid& o, uint32_t holder, uint64_t lock_id);
@@ -300,8 +307,11 @@ class PopCore {
     uint64_t lease_ms;
     uint64_t deadline_ms;
     LockCont done;
+    uint64_t requester_conn = 0;  // 0: this POP's own request
   };
   std::map<uint64_t, LockWaiter> lock_waiters_;  // tag -> queued request
+  static constexpr size_t kClosedConnsRemembered = 4096;
+  std::set<uint64_t> closed_conns_;  // recently closed requester connections
   struct EntryLock {
     Oid oid;
     uint32_t holder;  // the POP whose lock table granted it

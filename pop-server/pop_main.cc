@@ -53,8 +53,8 @@ class PopDaemon {
         limits_(MakeLimits(cfg)),
         core_(MakeParams(cfg), store_.get(), randombytes_random() | uint64_t(randombytes_random()) << 32),
         listener_(&loop_, limits_, [this](const Connection::Ptr& c) { OnAccept(c); }),
-        pops_(&loop_, limits_),
-        dc_(&loop_, limits_) {}
+        pops_(&loop_, WithPeerRoles(limits_, {crypto::NodeRole::kPop})),
+        dc_(&loop_, WithPeerRoles(limits_, {crypto::NodeRole::kDc})) {}
 
   int Run() {
     auto bound = listener_.Listen(cfg_.Str("listen"));
@@ -76,6 +76,7 @@ class PopDaemon {
         MS_INFO("pop", "cluster map", "epoch=" + std::to_string(env.cluster_map().epoch()) +
                                           " pops=" + std::to_string(env.cluster_map().pops_size()));
       core_.OnClusterMap(loop_.NowMs(), env.cluster_map());
+      ApplyRevocations(env.cluster_map());
       pb::Envelope ok;
       ok.mutable_empty();
       c->Reply(env.request_id(), ok);
@@ -101,7 +102,28 @@ class PopDaemon {
   static ConnectionLimits MakeLimits(const Config& cfg) {
     ConnectionLimits l;
     l.frame_bytes_max = size_t(cfg.Int("frame_bytes_max"));
-    return l;
+    // secure knob (issue 4): gateways, POPs and the DC may connect.
+    return WithSecureTransport(
+        l, cfg, {crypto::NodeRole::kGateway, crypto::NodeRole::kPop, crypto::NodeRole::kDc});
+  }
+
+  // Revocations in the cluster map (issue 4): later handshakes of those
+  // nodes are refused and their open connections closed.
+  void ApplyRevocations(const pb::ClusterMap& map) {
+    if (!limits_.secure) return;
+    std::set<uint32_t> ids(map.revoked_node_ids().begin(), map.revoked_node_ids().end());
+    if (ids == *limits_.secure->revoked) return;
+    MS_INFO("pop", "revocations", "nodes=" + std::to_string(ids.size()));
+    auto conns = conns_;
+    for (auto& [id, c] : conns) {
+      const crypto::Certificate* cert = c.conn->peer_certificate();
+      if (cert && ids.count(cert->node_id)) {
+        MS_WARN("pop", "closing connection of a revoked node",
+                "node=" + std::to_string(cert->node_id) + " peer=" + c.conn->peer());
+        c.conn->Close(Status(Code::kPermissionDenied, "certificate revoked"));
+      }
+    }
+    SetRevokedNodes(limits_, std::move(ids));
   }
   static PopParams MakeParams(const Config& cfg) {
     PopParams p;
@@ -148,6 +170,7 @@ class PopDaemon {
         MS_INFO("pop", "cluster map", "epoch=" + std::to_string(r->hello_reply().map().epoch()) +
                                           " pops=" + std::to_string(r->hello_reply().map().pops_size()));
       core_.OnClusterMap(loop_.NowMs(), r->hello_reply().map());
+      ApplyRevocations(r->hello_reply().map());
       Flush();
     }, 3000);
   }
@@ -172,6 +195,7 @@ class PopDaemon {
     Peer peer = it->second.peer;
     conns_.erase(it);
     metrics_.ForgetConnection(c->tag);
+    core_.OnConnectionClosed(loop_.NowMs(), c->tag);
     if (peer.role == pb::ROLE_GATEWAY) {
       auto g = gateway_conn_.find(peer.node_id);
       if (g != gateway_conn_.end() && g->second == c->tag) {
@@ -462,7 +486,7 @@ class PopDaemon {
 int main(int argc, char** argv) {
   using namespace mistore;
   signal(SIGPIPE, SIG_IGN);
-  Config cfg(PopKnobs());
+  Config cfg(WithSecureTransportKnobs(PopKnobs()));
   switch (ParseCommandLine("mistore-pop", "[--config FILE] [--name=value ...]", &cfg, argc, argv,
                            nullptr)) {
     case ArgsOutcome::kExitOk: return 0;

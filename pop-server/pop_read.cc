@@ -295,25 +295,49 @@ void PopCore::AcquireLockAt(const Oid& o, LockType type, LockCont done) {
   }, p_.lock_wait_ms);
 }
 
-void PopCore::AcquireLocal(const Bytes& oid_b, LockType type, uint64_t lease_ms, LockCont done) {
+void PopCore::AcquireLocal(const Bytes& oid_b, LockType type, uint64_t lease_ms, LockCont done,
+                           uint64_t requester_conn) {
   auto oid = Oid::Decode(oid_b);
   if (!oid.ok()) return done(oid.status(), p_.pop_id);
   // Grants carry the latest committed version: catch up first.
-  EnsureSynced(oid.value(), [this, oid_b, type, lease_ms, done](Status st) {
+  EnsureSynced(oid.value(), [this, oid_b, type, lease_ms, done, requester_conn](Status st) {
     if (!st.ok()) return done(st, p_.pop_id);
-    AcquireSynced(oid_b, type, lease_ms, done);
+    if (requester_conn != 0 && closed_conns_.count(requester_conn))
+      return done(Unavailable("the requester went away"), p_.pop_id);
+    AcquireSynced(oid_b, type, lease_ms, done, requester_conn);
   });
 }
 
-void PopCore::AcquireSynced(const Bytes& oid, LockType type, uint64_t lease_ms, LockCont done) {
+void PopCore::AcquireSynced(const Bytes& oid, LockType type, uint64_t lease_ms, LockCont done,
+                            uint64_t requester_conn) {
   uint64_t tag = next_token_++;
   auto g = locks_.Acquire(oid, type, lease_ms, now_ms_, tag);
   if (g.ok()) return done(GrantMsg(oid, g.value(), lease_ms), p_.pop_id);
   if (g.status().code() == Code::kUnavailable) {  // queued: answered on release/expiry
-    lock_waiters_[tag] = LockWaiter{oid, lease_ms, now_ms_ + p_.lock_wait_ms, std::move(done)};
+    lock_waiters_[tag] =
+        LockWaiter{oid, lease_ms, now_ms_ + p_.lock_wait_ms, std::move(done), requester_conn};
     return;
   }
   done(g.status(), p_.pop_id);
+}
+
+void PopCore::OnConnectionClosed(uint64_t now_ms, uint64_t conn_id) {
+  now_ms_ = now_ms;
+  if (conn_id == 0) return;
+  std::vector<uint64_t> orphans;
+  for (auto& [tag, w] : lock_waiters_)
+    if (w.requester_conn == conn_id) orphans.push_back(tag);
+  for (uint64_t tag : orphans) {
+    auto it = lock_waiters_.find(tag);
+    if (it == lock_waiters_.end()) continue;
+    Bytes oid = it->second.oid;
+    lock_waiters_.erase(it);  // nobody to answer: drop without a reply
+    AnswerLockDecisions(locks_.Cancel(oid, tag, now_ms_));
+  }
+  // A request still catching up (EnsureSynced) checks this set before it
+  // queues; connection ids are never reused, so the set only needs a bound.
+  closed_conns_.insert(conn_id);
+  while (closed_conns_.size() > kClosedConnsRemembered) closed_conns_.erase(closed_conns_.begin());
 }
 
 pb::LockGrantMsg PopCore::GrantMsg(const Bytes& oid, const LockGrant& g, uint64_t lease_ms) {
@@ -359,12 +383,15 @@ void PopCore::HandleAcquireLock(const Incoming& in, const Peer& from, const pb::
     return ReplyError(in, InvalidArgument("unknown lock type"));
   uint64_t lease = std::clamp<uint64_t>(m.lease_ms(), 100, p_.lease_max_ms);
   LockType type = m.type() == pb::LOCK_WRITE ? LockType::kWrite : LockType::kRead;
-  AcquireLocal(ToBytes(m.oid()), type, lease, [this, in](Result<pb::LockGrantMsg> g, uint32_t) {
-    if (!g.ok()) return ReplyError(in, g.status());
-    pb::Envelope r;
-    *r.mutable_lock_grant() = g.value();
-    Reply(in, std::move(r));
-  });
+  AcquireLocal(
+      ToBytes(m.oid()), type, lease,
+      [this, in](Result<pb::LockGrantMsg> g, uint32_t) {
+        if (!g.ok()) return ReplyError(in, g.status());
+        pb::Envelope r;
+        *r.mutable_lock_grant() = g.value();
+        Reply(in, std::move(r));
+      },
+      in.conn_id);
 }
 
 void PopCore::HandleRenewLock(const Incoming& in, const Peer& from, const pb::RenewLock& m) {
@@ -421,15 +448,16 @@ void PopCore::TickLocks() {
   AnswerLockDecisions(locks_.Expire(now_ms_, &expired));
   for (uint64_t id : expired)
     MS_WARN("pop", "write lock lease expired; its write cannot commit", "lock=" + std::to_string(id));
-  for (auto it = lock_waiters_.begin(); it != lock_waiters_.end();) {
-    if (it->second.deadline_ms <= now_ms_) {
-      locks_.Cancel(it->second.oid, it->first);
-      auto done = std::move(it->second.done);
-      it = lock_waiters_.erase(it);
-      done(Unavailable("timed out waiting for the lock"), p_.pop_id);
-    } else {
-      ++it;
-    }
+  std::vector<uint64_t> overdue;
+  for (auto& [tag, w] : lock_waiters_)
+    if (w.deadline_ms <= now_ms_) overdue.push_back(tag);
+  for (uint64_t tag : overdue) {
+    auto it = lock_waiters_.find(tag);
+    if (it == lock_waiters_.end()) continue;  // answered meanwhile
+    LockWaiter w = std::move(it->second);
+    lock_waiters_.erase(it);
+    w.done(Unavailable("timed out waiting for the lock"), p_.pop_id);
+    AnswerLockDecisions(locks_.Cancel(w.oid, tag, now_ms_));
   }
   for (auto it = entry_locks_.begin(); it != entry_locks_.end();) {
     EntryLock& l = it->second;

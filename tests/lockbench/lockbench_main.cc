@@ -47,8 +47,18 @@ int main(int argc, char** argv) {
   Clock::time_point start;
   int connected = 0;
   std::vector<Connection::Ptr> conns(static_cast<size_t>(clients));
+  // At the end every client finishes its pair (releasing what it holds)
+  // before the connections close: a lock left held would block the object
+  // for a whole lease and spoil the next run's figures.
+  int active = clients;
   std::function<void(int)> cycle = [&](int c) {
-    if (stop) return;
+    if (stop) {
+      if (--active == 0) {
+        for (auto& cn : conns) cn->Close(Unavailable("done"));
+        loop.Stop();
+      }
+      return;
+    }
     Oid oid{pop_id, backup_id, uint32_t(900000 + (contended ? 0 : c)), 1};
     std::string oid_s;
     for (uint8_t b : oid.Encode()) oid_s.push_back(char(b));
@@ -59,7 +69,9 @@ int main(int argc, char** argv) {
     auto t0 = Clock::now();
     conns[size_t(c)]->Call(acq, [&, c, oid_s, t0](Result<pb::Envelope> r) {
       if (!r.ok() || r->has_error()) {
-        errors++;
+        if (errors++ == 0)
+          std::fprintf(stderr, "first error: %s\n",
+                       r.ok() ? r->error().message().c_str() : r.status().ToString().c_str());
         return cycle(c);
       }
       pb::Envelope rel;
@@ -102,8 +114,7 @@ int main(int argc, char** argv) {
                           "median_us=%.0f p99_us=%.0f errors=%llu\n",
                           clients, contended ? "yes" : "no", (unsigned long long)pairs, s,
                           double(pairs) / s, pct(0.5), pct(0.99), (unsigned long long)errors);
-              for (auto& cn : conns) cn->Close(Unavailable("done"));
-              loop.Stop();
+              std::fflush(stdout);
             });
           });
         }

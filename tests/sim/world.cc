@@ -111,7 +111,14 @@ void SimWorld::CrashPop(uint32_t pop_id) {
   if (!node.core) return;
   Trace("crash pop" + std::to_string(pop_id));
   node.core.reset();
+  const uint64_t dead_conn = (uint64_t(node.incarnation) << 32) | pop_id;
   node.incarnation++;
+  // The other POPs see its connections close.
+  for (auto& [id, other] : pops_)
+    if (other->core) {
+      other->core->OnConnectionClosed(now_ms_, dead_conn);
+      Flush(id);
+    }
   // Connections to it break: requests it had not answered fail.
   for (auto it = awaiting_.begin(); it != awaiting_.end();) {
     if (std::get<0>(it->first) == pop_id) {
@@ -298,17 +305,20 @@ void SimWorld::DeliverCall(uint32_t from_pop, const OutCall& call, bool via_dc) 
   }
   uint64_t rid = next_request_id_++;
   Token token = call.token;
-  awaiting_[std::make_tuple(to, uint64_t(from_pop), rid)] = [this, from_pop, caller_inc, token, back](pb::Envelope r) {
+  // One connection per (caller, incarnation): a restarted POP's requests
+  // arrive on a new connection, as with the daemons.
+  const uint64_t conn = (uint64_t(caller_inc) << 32) | from_pop;
+  awaiting_[std::make_tuple(to, conn, rid)] = [this, from_pop, caller_inc, token, back](pb::Envelope r) {
     CompleteCall(from_pop, caller_inc, token, std::move(r),
                  Delay(cfg_.pop_pop_delay_min_ms, cfg_.pop_pop_delay_max_ms), back);
   };
   pb::Envelope env = call.msg;
   env.set_request_id(rid);
   uint64_t to_inc = pops_.at(to)->incarnation;
-  Schedule(ChannelTime(there, d), [this, from_pop, to, env, there, to_inc] {
+  Schedule(ChannelTime(there, d), [this, from_pop, to, env, there, to_inc, conn] {
     if (!Alive(to, to_inc)) return;  // CrashPop answered it already
     Trace("deliver " + there + " type=" + std::to_string(int(env.body_case())));
-    Peer peer{uint64_t(from_pop), pb::ROLE_POP, from_pop, ""};
+    Peer peer{conn, pb::ROLE_POP, from_pop, ""};
     pops_.at(to)->core->OnRequest(now_ms_, peer, env);
     Flush(to);
   });
