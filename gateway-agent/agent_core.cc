@@ -112,9 +112,8 @@ void AgentCore::SendHeartbeat(uint64_t now_ms) {
   uint64_t window_ms = now_ms - load_window_start_ms_;
   if (window_ms > 0) {
     uint64_t bytes = bucket_.taken_total() - load_window_bytes_at_start_;
-    unsigned __int128 allowed = (unsigned __int128)p_.background_io_bytes_per_s * window_ms;
-    unsigned __int128 permille = (unsigned __int128)bytes * 1000 * 1000 / std::max<unsigned __int128>(allowed, 1);
-    load_permille_ = uint32_t(std::min<unsigned __int128>(permille, 1000));
+    double allowed = double(p_.background_io_bytes_per_s) * double(window_ms) / 1000.0;
+    load_permille_ = uint32_t(std::min(1000.0, double(bytes) * 1000.0 / std::max(allowed, 1.0)));
   }
   load_window_start_ms_ = now_ms;
   load_window_bytes_at_start_ = bucket_.taken_total();

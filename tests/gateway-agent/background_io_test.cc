@@ -92,5 +92,19 @@ TEST(ScrubPacerTest, HugeStoreDoesNotOverflow) {
   EXPECT_EQ(p.NextDueMs(0), uint64_t(15) * 24 * 3600 * 1000);
 }
 
+TEST(ScrubPacerTest, ExactBeyondSixtyFourBitProducts) {
+  // done * period = 3e24 and total * elapsed both overflow 64 bits.
+  const uint64_t total = 3'000'000'000'000'000, done = 1'000'000'000'000'000;
+  const uint64_t period = 3'000'000'000;
+  ScrubPacer p(period, 0);
+  ASSERT_TRUE(p.MaybeStartPass(0, total));
+  p.Done(done);
+  EXPECT_EQ(p.NextDueMs(0), 1'000'000'000u);
+  EXPECT_FALSE(p.ReadDue(999'999'999));
+  EXPECT_TRUE(p.ReadDue(1'000'000'000));
+  p.Done(1);  // one byte more: due one millisecond later
+  EXPECT_EQ(p.NextDueMs(0), 1'000'000'001u);
+}
+
 }  // namespace
 }  // namespace mistore
