@@ -148,8 +148,9 @@ class Lab:
     """One lab: a DC, POPs and gateway agents started by tools/mistore-lab."""
 
     def __init__(self, pops=3, gateways_per_pop=6, k=4, m=2, pop_cache_bytes=None,
-                 subscriber="alice"):
+                 subscriber="alice", secure=False):
         self.pops, self.gpp, self.k, self.m = pops, gateways_per_pop, k, m
+        self.secure = secure  # issue 4: --secure lab
         self.pop_cache_bytes = pop_cache_bytes
         self.subscriber = subscriber
         self.dir = None
@@ -179,6 +180,8 @@ class Lab:
                 "--m", str(self.m), "--subscriber", self.subscriber]
         if self.pop_cache_bytes is not None:
             args += ["--pop-cache-bytes", str(self.pop_cache_bytes)]
+        if self.secure:
+            args += ["--secure"]
         self.lab_cmd(*args, timeout=180)
         self.up_ok = True
         self.reload()
