@@ -1,0 +1,240 @@
+"""Secure transport (issue 4) with real daemons: a lab started with --secure
+(every POP and gateway holds a DC-issued key and certificate) serves a round
+trip; the POP refuses a plaintext peer, a gateway certificate from another
+CA, an expired one and a revoked one (and closes the revoked gateway's open
+connection), and a bit flipped in flight by a relay closes the connection;
+each refusal leaves one clear log line and the POP keeps serving."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from labutil import LabTestCase, frame, labtool, send_raw, write_random_file
+
+
+class Relay:
+    """Forwards one TCP port to another; flips one bit of the client->server
+    stream at byte `flip_at` of the first connection only."""
+
+    def __init__(self, target, flip_at):
+        self.target, self.flip_at = target, flip_at
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.flipped = False
+        self.stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        first = True
+        while not self.stop:
+            try:
+                a, _ = self.sock.accept()
+            except OSError:
+                return
+            host, port = self.target.rsplit(":", 1)
+            try:
+                b = socket.create_connection((host, int(port)))
+            except OSError:
+                a.close()
+                continue
+            threading.Thread(target=self._pump, args=(a, b, first), daemon=True).start()
+            threading.Thread(target=self._pump, args=(b, a, False), daemon=True).start()
+            first = False
+
+    def _pump(self, src, dst, tamper):
+        seen = 0
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if tamper and seen <= self.flip_at < seen + len(data):
+                    i = self.flip_at - seen
+                    data = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
+                    self.flipped = True
+                seen += len(data)
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop = True
+        self.sock.close()
+
+
+class SecureTransport(LabTestCase):
+    LAB_OPTIONS = {"pops": 1, "gateways_per_pop": 3, "k": 2, "m": 1, "secure": True}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.extra = []  # (Popen, log file) of agents started by the tests
+        cls.next_gid = 9001
+
+    @classmethod
+    def tearDownClass(cls):
+        for p, _ in cls.extra:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        super().tearDownClass()
+
+    # ---- helpers
+    def dc_bin(self):
+        return labtool.binary_path(self.lab.state.get("bin_dir"), "dc")
+
+    def dc_dir(self):
+        return self.lab.node("dc")["data_dir"]
+
+    def issue(self, dc_dir, gid, valid_ms=None, role="gateway"):
+        prefix = os.path.join(self.lab.work, "gw%d-%s" % (gid, os.path.basename(dc_dir)))
+        labtool.issue_cert(self.lab.state.get("bin_dir"), dc_dir, role, gid, "r1", prefix,
+                           "alice", valid_ms)
+        return prefix
+
+    def start_agent(self, prefix, gid, pop_addr=None, ca_pub=None):
+        """A further gateway agent using key/cert PREFIX; returns its log path."""
+        template = self.lab.nodes("gateway")[0]["argv"]
+        data_dir = os.path.join(self.lab.work, "agent%d" % gid)
+        os.makedirs(data_dir, exist_ok=True)
+        port = labtool.pick_free_ports(1)[0]
+        argv = []
+        for a in template:
+            key = a.split("=", 1)[0]
+            if key in ("--gateway-id", "--client-listen", "--data-dir", "--metrics-listen",
+                       "--node-key-file", "--node-cert-file", "--pop",
+                       "--ca-public-key-file"):
+                continue
+            argv.append(a)
+        pop = pop_addr or self.lab.nodes("pop")[0]["addr"]
+        argv += ["--gateway-id=%d" % gid, "--client-listen=127.0.0.1:%d" % port,
+                 "--data-dir=" + data_dir, "--metrics-listen=off",
+                 "--node-key-file=" + prefix + ".key", "--node-cert-file=" + prefix + ".cert",
+                 "--ca-public-key-file=" + (ca_pub or os.path.join(self.dc_dir(), "ca.pub")),
+                 "--pop=" + pop, "--reconnect-ms=200"]
+        log = os.path.join(self.lab.work, "agent%d.log" % gid)
+        f = open(log, "ab")
+        p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT)
+        f.close()
+        self.extra.append((p, log))
+        return p, log
+
+    def wait_file(self, path, needle, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open(path, "rb") as f:
+                if needle in f.read().decode(errors="replace"):
+                    return True
+            time.sleep(0.1)
+        return False
+
+    def pop_log_since(self, off):
+        return self.lab.log_since("pop1", off)
+
+    def assertPopLogs(self, off, needle, timeout=10.0):
+        self.assertTrue(self.lab.wait_log("pop1", off, needle, timeout),
+                        "pop1 never logged %r; log since:\n%s" % (needle, self.pop_log_since(off)))
+
+    def assertStillServes(self):
+        self.assertAllAlive()
+        src = write_random_file(self.scratch("again.bin"), 20000)
+        self.lab.put(src, "again")
+        out = self.scratch("again.out")
+        self.lab.get("again", out)
+        self.assertFilesEqual(src, out)
+
+    # ---- tests
+    def test_round_trip_over_secure_links(self):
+        for n in self.lab.nodes():
+            with open(n["log"], "rb") as f:
+                text = f.read().decode(errors="replace")
+            if n["role"] != "dc":
+                self.assertIn('msg="secure transport on"', text, n["id"])
+        src = write_random_file(self.scratch("f.bin"), 300000)
+        self.lab.put(src, "f")
+        out = self.scratch("f.out")
+        self.lab.get("f", out)
+        self.assertFilesEqual(src, out)
+
+    def test_plaintext_peer_refused(self):
+        off = self.lab.log_offset("pop1")
+        pop = self.lab.nodes("pop")[0]["addr"]
+        hello = bytes([0x52, 0x02, 0x08, 0x02])  # any bytes framed like a plain Envelope
+        self.assertEqual(send_raw(pop, frame(hello)), "closed")
+        self.assertPopLogs(off, "plaintext connection refused")
+        self.assertStillServes()
+
+    def test_certificate_from_another_ca_refused(self):
+        other_dc = tempfile.mkdtemp(prefix="otherdc", dir=self.lab.work)
+        prefix = self.issue(other_dc, 9101)
+        off = self.lab.log_offset("pop1")
+        # The rogue trusts its own CA; the POP's certificate fails there too,
+        # so give it the real CA key to get as far as the POP's check.
+        p, log = self.start_agent(prefix, 9101)
+        self.assertPopLogs(off, "certificate signature invalid")
+        self.assertNotIn("registered with POP", open(log).read())
+        p.kill()
+        p.wait()
+        self.assertStillServes()
+
+    def test_expired_certificate_refused(self):
+        prefix = self.issue(self.dc_dir(), 9102, valid_ms=1)
+        time.sleep(0.01)
+        off = self.lab.log_offset("pop1")
+        p, log = self.start_agent(prefix, 9102)
+        self.assertPopLogs(off, "certificate expired (node 9102)")
+        p.kill()
+        p.wait()
+
+    def test_revoked_gateway_refused_and_disconnected(self):
+        prefix = self.issue(self.dc_dir(), 9103)
+        p, log = self.start_agent(prefix, 9103)
+        self.assertTrue(self.wait_file(log, "registered with POP", 15),
+                        "agent 9103 never registered:\n" + open(log).read())
+        off = self.lab.log_offset("pop1")
+        r = subprocess.run([self.dc_bin(), "--data-dir=" + self.dc_dir(), "revoke", "9103"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertPopLogs(off, "closing connection of a revoked node", 15)
+        self.assertPopLogs(off, "certificate revoked (node 9103)", 15)
+        p.kill()
+        p.wait()
+        self.assertStillServes()
+
+    def test_flipped_bit_in_flight_closes_the_connection(self):
+        prefix = self.issue(self.dc_dir(), 9104)
+        pop = self.lab.nodes("pop")[0]["addr"]
+        # Gateway->POP: preamble 4 + message 1 (34) + message 3 (2 + 48 + a
+        # 139-byte cert + 16) = 243 bytes, then the first record (the Hello):
+        # byte 260 is inside its ciphertext.
+        relay = Relay(pop, 260)
+        off = self.lab.log_offset("pop1")
+        try:
+            p, log = self.start_agent(prefix, 9104, pop_addr=relay.addr)
+            self.assertPopLogs(off, "record failed authentication")
+            self.assertTrue(relay.flipped)
+            # Later connections through the relay are not tampered with.
+            self.assertTrue(self.wait_file(log, "registered with POP", 15),
+                            "agent 9104 never registered after the reconnect:\n" +
+                            open(log).read())
+            p.kill()
+            p.wait()
+        finally:
+            relay.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
