@@ -12,27 +12,23 @@ namespace mistore {
 
 namespace {
 constexpr size_t kDedupChunkIdBytes = 32;
-} // namespace
+}  // namespace
 
-void PopCore::HandleHaveChunks(const Incoming &in, const Peer &from,
-                               const pb::HaveChunks &m) {
+void PopCore::HandleHaveChunks(const Incoming &in, const Peer &from, const pb::HaveChunks &m) {
   Status st = CheckSubscriber(from, m.subscriber());
   if (st.ok() && size_t(m.chunk_ids_size()) > kHaveChunksIdsMax)
-    st = ResourceExhausted(
-        "HaveChunks asks about " + std::to_string(m.chunk_ids_size()) +
-        " chunks; at most " + std::to_string(kHaveChunksIdsMax));
+    st = ResourceExhausted("HaveChunks asks about " + std::to_string(m.chunk_ids_size()) +
+                           " chunks; at most " + std::to_string(kHaveChunksIdsMax));
   for (int i = 0; st.ok() && i < m.chunk_ids_size(); i++)
     if (m.chunk_ids(i).size() != kDedupChunkIdBytes)
       st = InvalidArgument("chunk id must be 32 bytes");
-  if (!st.ok())
-    return ReplyError(in, st);
+  if (!st.ok()) return ReplyError(in, st);
   pb::Envelope r;
   auto *reply = r.mutable_have_chunks_reply();
   for (const std::string &id : m.chunk_ids()) {
     ChunkKey key{m.subscriber(), Bytes(id.begin(), id.end())};
     auto info = store_->GetChunkInfo(key);
-    if (!info.ok() || !info->has_data)
-      continue;
+    if (!info.ok() || !info->has_data) continue;
     if (upload_pins_.size() >= p_.upload_pins_max && !upload_pins_.count(key)) {
       // No room to pin it: let the client upload it instead of risking an
       // eviction before its commit.
@@ -44,4 +40,4 @@ void PopCore::HandleHaveChunks(const Incoming &in, const Peer &from,
   Reply(in, std::move(r));
 }
 
-} // namespace mistore
+}  // namespace mistore

@@ -1,10 +1,9 @@
 #include "sync-client/client.h"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <sodium.h>
 
 #include <cerrno>
 #include <cstring>
@@ -21,13 +20,13 @@
 
 namespace mistore {
 
-using namespace crypto; // NOLINT: the client is crypto throughout
+using namespace crypto;  // NOLINT: the client is crypto throughout
 
 namespace {
 constexpr char kChunkKeyContext[] = "mschunke";
 std::string ToStr(const Bytes &b) { return std::string(b.begin(), b.end()); }
 Bytes ToBytes(const std::string &s) { return Bytes(s.begin(), s.end()); }
-} // namespace
+}  // namespace
 
 struct Client::Impl {
   ClientSettings s;
@@ -41,8 +40,7 @@ struct Client::Impl {
   }
 
   Status Connect() {
-    if (conn && !conn->closed())
-      return Status::Ok();
+    if (conn && !conn->closed()) return Status::Ok();
     Status st = Unavailable("connect did not finish");
     ConnectionLimits limits;
     limits.call_timeout_ms = s.call_timeout_ms;
@@ -51,16 +49,14 @@ struct Client::Impl {
       done = true;
       loop.Stop();
       if (!r.ok()) {
-        st = Unavailable(
-            "cannot reach gateway agent at " + s.agent_addr + ": " +
-            r.status().message().substr(r.status().message().rfind(": ") + 2));
+        st = Unavailable("cannot reach gateway agent at " + s.agent_addr + ": " +
+                         r.status().message().substr(r.status().message().rfind(": ") + 2));
         return;
       }
       conn = r.value();
       st = Status::Ok();
     });
-    while (!done)
-      loop.Run();
+    while (!done) loop.Run();
     return st;
   }
 
@@ -74,10 +70,8 @@ struct Client::Impl {
       done = true;
       loop.Stop();
     });
-    while (!done)
-      loop.Run();
-    if (out.ok())
-      MS_RETURN_IF_ERROR(ResponseStatus(out.value()));
+    while (!done) loop.Run();
+    if (out.ok()) MS_RETURN_IF_ERROR(ResponseStatus(out.value()));
     return out;
   }
 
@@ -89,42 +83,31 @@ struct Client::Impl {
 
   std::string SeenPath() const { return s.state_dir + "/seen"; }
   void LoadSeen() {
-    if (seen_loaded)
-      return;
+    if (seen_loaded) return;
     seen_loaded = true;
     auto b = ReadFileBytes(SeenPath(), 16u << 20);
-    if (!b.ok())
-      return;
+    if (!b.ok()) return;
     std::string text(b->begin(), b->end());
     size_t at = 0;
     while (at < text.size()) {
       size_t nl = text.find('\n', at);
-      std::string line = text.substr(
-          at, nl == std::string::npos ? std::string::npos : nl - at);
+      std::string line = text.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
       at = nl == std::string::npos ? text.size() : nl + 1;
       size_t sp = line.find(' ');
-      if (sp == std::string::npos)
-        continue;
-      seen[line.substr(0, sp)] =
-          std::strtoull(line.c_str() + sp + 1, nullptr, 10);
+      if (sp == std::string::npos) continue;
+      seen[line.substr(0, sp)] = std::strtoull(line.c_str() + sp + 1, nullptr, 10);
     }
   }
   void Saw(const std::string &key, uint64_t version) {
     LoadSeen();
-    if (seen[key] >= version)
-      return;
+    if (seen[key] >= version) return;
     seen[key] = version;
     std::string text;
-    for (auto &[k, v] : seen)
-      text += k + " " + std::to_string(v) + "\n";
-    if (!MakeDirs(s.state_dir).ok())
-      return;
-    (void)WriteFileDurable(SeenPath(),
-                           reinterpret_cast<const uint8_t *>(text.data()),
-                           text.size());
+    for (auto &[k, v] : seen) text += k + " " + std::to_string(v) + "\n";
+    if (!MakeDirs(s.state_dir).ok()) return;
+    (void)WriteFileDurable(SeenPath(), reinterpret_cast<const uint8_t *>(text.data()), text.size());
   }
-  static std::string SeenKey(const std::string &name_or_oid,
-                             const Bytes &name_key) {
+  static std::string SeenKey(const std::string &name_or_oid, const Bytes &name_key) {
     return Oid::FromHex(name_or_oid).ok() ? name_or_oid : ToHex(name_key);
   }
 
@@ -132,19 +115,17 @@ struct Client::Impl {
 
   // Seals the manifest and commits it as the next version of `name`:
   // (oid, (version, bytes sent)).
-  Result<std::pair<Oid, std::pair<uint64_t, uint64_t>>>
-  Commit(const std::string &name, const pb::Manifest &manifest) {
+  Result<std::pair<Oid, std::pair<uint64_t, uint64_t>>> Commit(const std::string &name,
+                                                               const pb::Manifest &manifest) {
     Bytes name_key = NameKey(name);
     std::string mbytes = manifest.SerializeAsString();
-    Bytes msealed = Seal(ObjectKeyFor(name_key),
-                         reinterpret_cast<const uint8_t *>(mbytes.data()),
+    Bytes msealed = Seal(ObjectKeyFor(name_key), reinterpret_cast<const uint8_t *>(mbytes.data()),
                          mbytes.size(), name_key.data(), name_key.size());
     // Names are sealed with the subscriber as associated data so that `ls`
     // can open them without a round trip per object.
-    Bytes nsealed = Seal(
-        name_seal_key, reinterpret_cast<const uint8_t *>(name.data()),
-        name.size(), reinterpret_cast<const uint8_t *>(s.subscriber.data()),
-        s.subscriber.size());
+    Bytes nsealed =
+        Seal(name_seal_key, reinterpret_cast<const uint8_t *>(name.data()), name.size(),
+             reinterpret_cast<const uint8_t *>(s.subscriber.data()), s.subscriber.size());
     pb::Envelope commit;
     auto *c = commit.mutable_put_commit();
     c->set_subscriber(s.subscriber);
@@ -155,30 +136,25 @@ struct Client::Impl {
     randombytes_buf(write_id.data(), write_id.size());
     c->set_write_id(ToStr(write_id));
     c->set_manifest_sealed(ToStr(msealed));
-    for (auto &ch : manifest.chunks())
-      c->add_chunk_ids(ch.id());
+    for (auto &ch : manifest.chunks()) c->add_chunk_ids(ch.id());
     const uint64_t wire = commit.ByteSizeLong();
     MS_ASSIGN_OR_RETURN(pb::Envelope reply, Call(std::move(commit)));
     stats.bytes_sent += wire;
     MS_ASSIGN_OR_RETURN(Oid oid, Oid::Decode(reply.put_reply().oid()));
     Saw(ToHex(name_key), reply.put_reply().version());
     Saw(oid.Hex(), reply.put_reply().version());
-    return std::make_pair(oid,
-                          std::make_pair(reply.put_reply().version(), wire));
+    return std::make_pair(oid, std::make_pair(reply.put_reply().version(), wire));
   }
 
   Result<pb::Manifest> OpenManifest(const pb::VersionInfo &info) {
     Bytes name_key = ToBytes(info.name_key());
-    if (name_key.size() != 32)
-      return Corrupt("version record carries no valid name key");
+    if (name_key.size() != 32) return Corrupt("version record carries no valid name key");
     Bytes msealed = ToBytes(info.manifest_sealed());
     stats.bytes_received += msealed.size();
-    auto mplain =
-        crypto::Open(ObjectKeyFor(name_key), msealed.data(), msealed.size(),
-                     name_key.data(), name_key.size());
+    auto mplain = crypto::Open(ObjectKeyFor(name_key), msealed.data(), msealed.size(),
+                               name_key.data(), name_key.size());
     if (!mplain.ok())
-      return Corrupt(
-          "manifest fails authentication (tampered, or not your object)");
+      return Corrupt("manifest fails authentication (tampered, or not your object)");
     pb::Manifest manifest;
     if (!manifest.ParseFromArray(mplain->data(), int(mplain->size())))
       return Corrupt("manifest does not parse");
@@ -186,13 +162,10 @@ struct Client::Impl {
   }
 
   Bytes NameKey(const std::string &name) {
-    return KeyedHash32(name_hash_key,
-                       reinterpret_cast<const uint8_t *>(name.data()),
-                       name.size());
+    return KeyedHash32(name_hash_key, reinterpret_cast<const uint8_t *>(name.data()), name.size());
   }
 
-  Result<pb::VersionInfo> Resolve(const std::string &name_or_oid,
-                                  uint64_t version) {
+  Result<pb::VersionInfo> Resolve(const std::string &name_or_oid, uint64_t version) {
     pb::Envelope req;
     auto *g = req.mutable_get_version();
     g->set_subscriber(s.subscriber);
@@ -208,17 +181,15 @@ struct Client::Impl {
     if (read_mode == pb::READ_MONOTONIC) {
       LoadSeen();
       auto it = seen.find(SeenKey(name_or_oid, name_key));
-      if (it != seen.end())
-        g->set_min_version(it->second);
+      if (it != seen.end()) g->set_min_version(it->second);
     }
     auto r = Call(std::move(req));
     if (!r.ok()) {
       if (r.status().code() == Code::kNotFound) {
-        std::string what = version ? "version " + std::to_string(version) +
-                                         " of '" + name_or_oid + "'"
-                                   : "'" + name_or_oid + "'";
-        return NotFound("no object " + what + " (" + r.status().message() +
-                        ")");
+        std::string what = version
+                               ? "version " + std::to_string(version) + " of '" + name_or_oid + "'"
+                               : "'" + name_or_oid + "'";
+        return NotFound("no object " + what + " (" + r.status().message() + ")");
       }
       return r.status();
     }
@@ -229,22 +200,17 @@ struct Client::Impl {
 Status ClientSettings::Validate() const {
   MS_RETURN_IF_ERROR(chunking.Validate());
   if (chunking.max_bytes > kClientChunkBytesMax)
-    return InvalidArgument("chunking.max_bytes " +
-                           std::to_string(chunking.max_bytes) + " exceeds " +
-                           std::to_string(kClientChunkBytesMax));
+    return InvalidArgument("chunking.max_bytes " + std::to_string(chunking.max_bytes) +
+                           " exceeds " + std::to_string(kClientChunkBytesMax));
   if (read_block < 1 || read_block > (size_t{64} << 20))
-    return InvalidArgument("read_block " + std::to_string(read_block) +
-                           " out of range 1..64 MiB");
-  if (window < 1)
-    return InvalidArgument("window must be at least 1");
+    return InvalidArgument("read_block " + std::to_string(read_block) + " out of range 1..64 MiB");
+  if (window < 1) return InvalidArgument("window must be at least 1");
   return Status::Ok();
 }
 
-ChunkSealer::ChunkSealer(const SecretBytes &chunk_id_key,
-                         const SecretBytes &chunk_key, const CdcParams &params,
-                         CdcStream::Reader read, size_t read_block)
-    : id_key_(chunk_id_key), seal_key_(chunk_key),
-      stream_(params, std::move(read), read_block) {}
+ChunkSealer::ChunkSealer(const SecretBytes &chunk_id_key, const SecretBytes &chunk_key,
+                         const CdcParams &params, CdcStream::Reader read, size_t read_block)
+    : id_key_(chunk_id_key), seal_key_(chunk_key), stream_(params, std::move(read), read_block) {}
 
 Result<bool> ChunkSealer::Next(SealedChunk *out) {
   std::span<const uint8_t> plain;
@@ -264,34 +230,27 @@ Result<bool> ChunkSealer::Next(SealedChunk *out) {
     out->sealed.clear();
     return true;
   }
-  const Bytes sealed = Seal(seal_key_, plain.data(), plain.size(),
-                            out->id.data(), out->id.size());
-  out->sealed.assign(reinterpret_cast<const char *>(sealed.data()),
-                     sealed.size());
+  const Bytes sealed = Seal(seal_key_, plain.data(), plain.size(), out->id.data(), out->id.size());
+  out->sealed.assign(reinterpret_cast<const char *>(sealed.data()), sealed.size());
   return true;
 }
 
 Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Client::~Client() {
-  if (impl_->conn)
-    impl_->conn->Close(Unavailable("client done"));
+  if (impl_->conn) impl_->conn->Close(Unavailable("client done"));
 }
 
-Status Client::Init(const ClientSettings &s, const std::string &passphrase,
-                    bool fast_kdf) {
+Status Client::Init(const ClientSettings &s, const std::string &passphrase, bool fast_kdf) {
   MS_RETURN_IF_ERROR(CryptoInit());
   if (FileExists(s.key_file))
-    return InvalidArgument("key file " + s.key_file +
-                           " exists already; refusing to overwrite it");
-  if (passphrase.empty())
-    return InvalidArgument("the passphrase must not be empty");
+    return InvalidArgument("key file " + s.key_file + " exists already; refusing to overwrite it");
+  if (passphrase.empty()) return InvalidArgument("the passphrase must not be empty");
   size_t slash = s.key_file.rfind('/');
   if (slash != std::string::npos && slash > 0)
     MS_RETURN_IF_ERROR(MakeDirs(s.key_file.substr(0, slash)));
   SecretBytes master = GenerateMasterKey();
   MS_ASSIGN_OR_RETURN(
-      Bytes blob, WrapMasterKey(master, passphrase,
-                                fast_kdf ? kPwhashOpsFast : kPwhashOpsDefault,
+      Bytes blob, WrapMasterKey(master, passphrase, fast_kdf ? kPwhashOpsFast : kPwhashOpsDefault,
                                 fast_kdf ? kPwhashMemFast : kPwhashMemDefault));
   return WriteFileDurable(s.key_file, blob);
 }
@@ -303,12 +262,10 @@ Result<std::unique_ptr<Client>> Client::Open(const ClientSettings &s,
   auto blob = ReadFileBytes(s.key_file, 4096);
   if (!blob.ok()) {
     if (blob.status().code() == Code::kNotFound)
-      return NotFound("no key file at " + s.key_file +
-                      " (run 'mistore init' first)");
+      return NotFound("no key file at " + s.key_file + " (run 'mistore init' first)");
     return blob.status();
   }
-  MS_ASSIGN_OR_RETURN(SecretBytes master,
-                      UnwrapMasterKey(blob.value(), passphrase));
+  MS_ASSIGN_OR_RETURN(SecretBytes master, UnwrapMasterKey(blob.value(), passphrase));
   auto impl = std::make_unique<Impl>();
   impl->s = s;
   impl->name_hash_key = NameHashKey(master);
@@ -324,8 +281,7 @@ Result<PutResult> Client::Put(const std::string &path, const std::string &name,
   Impl &I = *impl_;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT)
-      return NotFound("cannot read " + path + ": " + std::strerror(errno));
+    if (errno == ENOENT) return NotFound("cannot read " + path + ": " + std::strerror(errno));
     return IoError("cannot read " + path + ": " + std::strerror(errno));
   }
   struct FdCloser {
@@ -345,10 +301,8 @@ Result<PutResult> Client::Put(const std::string &path, const std::string &name,
   auto reader = [fd, &path](uint8_t *buf, size_t cap) -> Result<size_t> {
     for (;;) {
       ssize_t n = read(fd, buf, cap);
-      if (n >= 0)
-        return size_t(n);
-      if (errno != EINTR)
-        return IoError("read " + path + ": " + std::strerror(errno));
+      if (n >= 0) return size_t(n);
+      if (errno != EINTR) return IoError("read " + path + ": " + std::strerror(errno));
     }
   };
   PutResult result;
@@ -359,17 +313,14 @@ Result<PutResult> Client::Put(const std::string &path, const std::string &name,
   {
     std::vector<std::string> ids;
     std::unordered_set<std::string> unique;
-    ChunkSealer idpass(I.chunk_id_key, I.chunk_key, I.s.chunking, reader,
-                       I.s.read_block);
+    ChunkSealer idpass(I.chunk_id_key, I.chunk_key, I.s.chunking, reader, I.s.read_block);
     idpass.set_skip([](const Bytes &) { return true; });
     SealedChunk c;
     for (;;) {
       MS_ASSIGN_OR_RETURN(bool more, idpass.Next(&c));
-      if (!more)
-        break;
+      if (!more) break;
       std::string id = ToStr(c.id);
-      if (unique.insert(id).second)
-        ids.push_back(std::move(id));
+      if (unique.insert(id).second) ids.push_back(std::move(id));
     }
     for (size_t at = 0; at < ids.size(); at += kHaveChunksBatch) {
       pb::Envelope q;
@@ -379,15 +330,12 @@ Result<PutResult> Client::Put(const std::string &path, const std::string &name,
       auto r = I.Call(std::move(q));
       if (!r.ok()) {
         // A POP without the query: upload everything. Unreachable: retry.
-        if (r.status().code() == Code::kUnavailable)
-          return r.status();
+        if (r.status().code() == Code::kUnavailable) return r.status();
         break;
       }
-      for (auto &id : r->have_chunks_reply().present())
-        present.insert(id);
+      for (auto &id : r->have_chunks_reply().present()) present.insert(id);
     }
-    if (lseek(fd, 0, SEEK_SET) != 0)
-      return IoError("seek " + path + ": " + std::strerror(errno));
+    if (lseek(fd, 0, SEEK_SET) != 0) return IoError("seek " + path + ": " + std::strerror(errno));
   }
 
   // Pass 2: read (read_block at a time), cut (FastCDC), seal and upload
@@ -396,8 +344,7 @@ Result<PutResult> Client::Put(const std::string &path, const std::string &name,
   // within the file is sealed and sent once; the manifest lists every
   // occurrence. The file is cut again rather than remembered: if it changed
   // in between, the new chunks are simply not in `present` and travel.
-  ChunkSealer sealer(I.chunk_id_key, I.chunk_key, I.s.chunking, reader,
-                     I.s.read_block);
+  ChunkSealer sealer(I.chunk_id_key, I.chunk_key, I.s.chunking, reader, I.s.read_block);
   std::unordered_set<std::string> sent;
   const bool dry = opts.dry_run;
   sealer.set_skip([&sent, &present, dry](const Bytes &id) {
@@ -413,25 +360,21 @@ Result<PutResult> Client::Put(const std::string &path, const std::string &name,
   uint64_t sent_bytes = 0;
   SealedChunk chunk;
   auto report = [&] {
-    if (opts.progress)
-      opts.progress(sealer.bytes_out(), total_bytes);
+    if (opts.progress) opts.progress(sealer.bytes_out(), total_bytes);
   };
   auto pump = [&](auto &self) -> void {
-    while (failure.ok() && !eof && in_flight < I.s.window &&
-           !waiting_for_budget) {
+    while (failure.ok() && !eof && in_flight < I.s.window && !waiting_for_budget) {
       if (opts.bwlimit_bytes_per_s) {
         // Token bucket with no burst: the next chunk leaves once the bytes
         // already sent fit the rate.
-        uint64_t due_ms =
-            start_ms + sent_bytes * 1000 / opts.bwlimit_bytes_per_s;
+        uint64_t due_ms = start_ms + sent_bytes * 1000 / opts.bwlimit_bytes_per_s;
         uint64_t now = I.loop.NowMs();
         if (due_ms > now) {
           waiting_for_budget = true;
           I.loop.After(due_ms - now, [&] {
             waiting_for_budget = false;
             self(self);
-            if (!failure.ok() || (eof && in_flight == 0))
-              I.loop.Stop();
+            if (!failure.ok() || (eof && in_flight == 0)) I.loop.Stop();
           });
           return;
         }
@@ -466,8 +409,7 @@ Result<PutResult> Client::Put(const std::string &path, const std::string &name,
       sent_bytes += n;
       I.conn->Call(std::move(req), [&, n](Result<pb::Envelope> r) {
         in_flight--;
-        if (failure.ok())
-          failure = r.ok() ? ResponseStatus(r.value()) : r.status();
+        if (failure.ok()) failure = r.ok() ? ResponseStatus(r.value()) : r.status();
         if (failure.ok()) {
           result.chunks_sent++;
           result.bytes_sent += n;
@@ -476,24 +418,20 @@ Result<PutResult> Client::Put(const std::string &path, const std::string &name,
           report();
         }
         self(self);
-        if (!failure.ok() || (eof && in_flight == 0 && !waiting_for_budget))
-          I.loop.Stop();
+        if (!failure.ok() || (eof && in_flight == 0 && !waiting_for_budget)) I.loop.Stop();
       });
     }
   };
   pump(pump);
-  while (failure.ok() && !(eof && in_flight == 0))
-    I.loop.Run();
+  while (failure.ok() && !(eof && in_flight == 0)) I.loop.Run();
   // Let any stragglers finish before their captures go out of scope.
-  while (in_flight > 0 || waiting_for_budget)
-    I.loop.Run();
+  while (in_flight > 0 || waiting_for_budget) I.loop.Run();
   MS_RETURN_IF_ERROR(failure);
   const uint64_t total = sealer.bytes_out();
   manifest.set_size_bytes(total);
   result.size_bytes = total;
   result.chunks = size_t(manifest.chunks_size());
-  if (dry)
-    return result;
+  if (dry) return result;
   MS_ASSIGN_OR_RETURN(auto committed, I.Commit(name, manifest));
   result.oid = committed.first;
   result.version = committed.second.first;
@@ -507,8 +445,8 @@ Result<uint64_t> Client::Remove(const std::string &name, int64_t now_ms) {
   MS_ASSIGN_OR_RETURN(pb::VersionInfo info, I.Resolve(name, 0));
   MS_ASSIGN_OR_RETURN(pb::Manifest old, I.OpenManifest(info));
   if (old.deleted())
-    return NotFound("'" + name + "' is removed already (version " +
-                    std::to_string(info.version()) + ")");
+    return NotFound("'" + name + "' is removed already (version " + std::to_string(info.version()) +
+                    ")");
   pb::Manifest m;
   m.set_format(1);
   m.set_name(name);
@@ -530,8 +468,7 @@ Result<std::vector<VersionEntry>> Client::Versions(const std::string &name) {
     } else {
       auto r = I.Resolve(ToHex(ToBytes(latest.oid())), v);
       if (!r.ok()) {
-        if (r.status().code() == Code::kNotFound)
-          continue; // pruned
+        if (r.status().code() == Code::kNotFound) continue;  // pruned
         return r.status();
       }
       info = std::move(r.value());
@@ -552,17 +489,14 @@ Result<uint64_t> Client::VersionAt(const std::string &name, int64_t time_ms) {
   MS_ASSIGN_OR_RETURN(std::vector<VersionEntry> all, Versions(name));
   uint64_t best = 0;
   for (auto &e : all)
-    if (e.put_time_ms <= time_ms)
-      best = e.version;
-  if (!best)
-    return NotFound("'" + name + "' has no version from that time or before");
+    if (e.put_time_ms <= time_ms) best = e.version;
+  if (!best) return NotFound("'" + name + "' has no version from that time or before");
   return best;
 }
 
 const TransferStats &Client::stats() const { return impl_->stats; }
 
-Result<pb::VersionInfo> Client::Stat(const std::string &name_or_oid,
-                                     uint64_t version) {
+Result<pb::VersionInfo> Client::Stat(const std::string &name_or_oid, uint64_t version) {
   return impl_->Resolve(name_or_oid, version);
 }
 
@@ -572,9 +506,8 @@ Result<pb::Manifest> Client::OpenManifest(const pb::VersionInfo &info) {
 
 pb::ReadMode Client::read_mode() const { return impl_->read_mode; }
 
-Result<pb::VersionInfo>
-Client::Get(const std::string &name_or_oid, uint64_t version,
-            const std::function<Status(const uint8_t *, size_t)> &sink) {
+Result<pb::VersionInfo> Client::Get(const std::string &name_or_oid, uint64_t version,
+                                    const std::function<Status(const uint8_t *, size_t)> &sink) {
   Impl &I = *impl_;
   MS_ASSIGN_OR_RETURN(pb::VersionInfo info, I.Resolve(name_or_oid, version));
   // A locked read holds a read lock at the object's primary until all its
@@ -583,8 +516,7 @@ Client::Get(const std::string &name_or_oid, uint64_t version,
     Impl &I;
     const pb::VersionInfo &info;
     ~LockRelease() {
-      if (!info.lock_id() || !I.conn || I.conn->closed())
-        return;
+      if (!info.lock_id() || !I.conn || I.conn->closed()) return;
       pb::Envelope rel;
       rel.mutable_release_lock()->set_oid(info.oid());
       rel.mutable_release_lock()->set_lock_id(info.lock_id());
@@ -635,17 +567,13 @@ Client::Get(const std::string &name_or_oid, uint64_t version,
             const std::string &d = r->chunk_data().data();
             I.stats.bytes_received += d.size();
             I.stats.chunks_received++;
-            auto plain = crypto::Open(
-                I.chunk_key, reinterpret_cast<const uint8_t *>(d.data()),
-                d.size(), id.data(), id.size());
+            auto plain = crypto::Open(I.chunk_key, reinterpret_cast<const uint8_t *>(d.data()),
+                                      d.size(), id.data(), id.size());
             if (!plain.ok()) {
-              failure = Corrupt("chunk " + ToHex(id).substr(0, 12) +
-                                " fails authentication");
-            } else if (KeyedHash32(I.chunk_id_key, plain->data(),
-                                   plain->size()) != id ||
+              failure = Corrupt("chunk " + ToHex(id).substr(0, 12) + " fails authentication");
+            } else if (KeyedHash32(I.chunk_id_key, plain->data(), plain->size()) != id ||
                        plain->size() != mc.plain_len()) {
-              failure = Corrupt("chunk " + ToHex(id).substr(0, 12) +
-                                " does not match its id");
+              failure = Corrupt("chunk " + ToHex(id).substr(0, 12) + " does not match its id");
             } else {
               ready[idx] = std::move(plain.value());
               deliver();
@@ -653,18 +581,15 @@ Client::Get(const std::string &name_or_oid, uint64_t version,
           }
         }
         self(self);
-        if (!failure.ok() || (next_deliver == n && in_flight == 0))
-          I.loop.Stop();
+        if (!failure.ok() || (next_deliver == n && in_flight == 0)) I.loop.Stop();
       });
     }
   };
   if (n > 0) {
     MS_RETURN_IF_ERROR(I.Connect());
     pump(pump);
-    while (failure.ok() && next_deliver < n)
-      I.loop.Run();
-    while (in_flight > 0)
-      I.loop.Run();
+    while (failure.ok() && next_deliver < n) I.loop.Run();
+    while (in_flight > 0) I.loop.Run();
   }
   MS_RETURN_IF_ERROR(failure);
   if (delivered != manifest.size_bytes())
@@ -685,26 +610,21 @@ Result<std::vector<ListEntry>> Client::List() {
   for (auto &e : r.object_list().objects()) {
     ListEntry le;
     auto oid = Oid::Decode(e.oid());
-    if (oid.ok())
-      le.oid = oid.value();
+    if (oid.ok()) le.oid = oid.value();
     le.version = e.latest_version();
     le.size_bytes = e.size_bytes();
     Bytes sealed = ToBytes(e.name_sealed());
-    auto name =
-        crypto::Open(I.name_seal_key, sealed.data(), sealed.size(),
-                     reinterpret_cast<const uint8_t *>(I.s.subscriber.data()),
-                     I.s.subscriber.size());
-    if (name.ok())
-      le.name = std::string(name->begin(), name->end());
-    if (le.name.empty())
-      le.name = "?";
+    auto name = crypto::Open(I.name_seal_key, sealed.data(), sealed.size(),
+                             reinterpret_cast<const uint8_t *>(I.s.subscriber.data()),
+                             I.s.subscriber.size());
+    if (name.ok()) le.name = std::string(name->begin(), name->end());
+    if (le.name.empty()) le.name = "?";
     out.push_back(le);
   }
   return out;
 }
 
-Result<pb::Placement> Client::Placement(const std::string &name_or_oid,
-                                        uint64_t version,
+Result<pb::Placement> Client::Placement(const std::string &name_or_oid, uint64_t version,
                                         pb::VersionInfo *info_out) {
   Impl &I = *impl_;
   MS_ASSIGN_OR_RETURN(pb::VersionInfo info, I.Resolve(name_or_oid, version));
@@ -712,9 +632,8 @@ Result<pb::Placement> Client::Placement(const std::string &name_or_oid,
   req.mutable_get_placement()->set_oid(info.oid());
   req.mutable_get_placement()->set_version(info.version());
   MS_ASSIGN_OR_RETURN(pb::Envelope r, I.Call(std::move(req)));
-  if (info_out)
-    *info_out = info;
+  if (info_out) *info_out = info;
   return r.placement();
 }
 
-} // namespace mistore
+}  // namespace mistore

@@ -49,9 +49,8 @@ struct ClientSettings {
   // where files are cut, hence every chunk id: new versions of old files
   // would stop sharing chunks. max_bytes <= kClientChunkBytesMax.
   CdcParams chunking;
-  size_t read_block = size_t{1}
-                      << 20; // bytes per read() of the file, 1..64 MiB
-  size_t window = 4;         // chunks in flight (put and get), >= 1
+  size_t read_block = size_t{1} << 20;  // bytes per read() of the file, 1..64 MiB
+  size_t window = 4;                    // chunks in flight (put and get), >= 1
   uint64_t call_timeout_ms = 60000;
 
   // kInvalidArgument naming the bad setting (checked by Open).
@@ -60,11 +59,11 @@ struct ClientSettings {
 
 struct PutResult {
   Oid oid;
-  uint64_t version = 0; // 0 on a dry run (nothing committed)
+  uint64_t version = 0;  // 0 on a dry run (nothing committed)
   uint64_t size_bytes = 0;
-  size_t chunks = 0;       // in the manifest (repeats included)
-  size_t chunks_sent = 0;  // uploaded by this put (the rest the POP had)
-  uint64_t bytes_sent = 0; // sealed chunk bytes + the commit message
+  size_t chunks = 0;        // in the manifest (repeats included)
+  size_t chunks_sent = 0;   // uploaded by this put (the rest the POP had)
+  uint64_t bytes_sent = 0;  // sealed chunk bytes + the commit message
 };
 
 struct PutOptions {
@@ -84,9 +83,9 @@ struct PutOptions {
 struct VersionEntry {
   uint64_t version = 0;
   uint64_t size_bytes = 0;
-  int64_t put_time_ms = 0; // client clock at the put; 0 for old versions
+  int64_t put_time_ms = 0;  // client clock at the put; 0 for old versions
   int64_t mtime_s = 0;
-  bool deleted = false; // a tombstone written by Remove
+  bool deleted = false;  // a tombstone written by Remove
 };
 
 // Bytes on the wire (payloads: sealed chunks, manifests) since Open.
@@ -118,19 +117,18 @@ struct ListEntry {
 // chunker's buffer (params.max_bytes + read_block bytes) and the reader.
 // Threads: one thread at a time; distinct sealers are independent.
 struct SealedChunk {
-  Bytes id;             // kKeyedHashBytes (32)
-  uint64_t offset = 0;  // of the chunk's first byte in the stream
-  size_t plain_len = 0; // plaintext bytes (the manifest's plain_len)
-  std::string sealed;   // nonce || ciphertext || tag: PutChunk.data as is
-  bool skipped = false; // the skip predicate said so: `sealed` is empty
+  Bytes id;              // kKeyedHashBytes (32)
+  uint64_t offset = 0;   // of the chunk's first byte in the stream
+  size_t plain_len = 0;  // plaintext bytes (the manifest's plain_len)
+  std::string sealed;    // nonce || ciphertext || tag: PutChunk.data as is
+  bool skipped = false;  // the skip predicate said so: `sealed` is empty
 };
 
 class ChunkSealer {
-public:
+ public:
   // params valid and read_block >= 1 (MS_ASSERT; see ClientSettings::Validate).
-  ChunkSealer(const crypto::SecretBytes &chunk_id_key,
-              const crypto::SecretBytes &chunk_key, const CdcParams &params,
-              CdcStream::Reader read,
+  ChunkSealer(const crypto::SecretBytes &chunk_id_key, const crypto::SecretBytes &chunk_key,
+              const CdcParams &params, CdcStream::Reader read,
               size_t read_block = CdcStream::kDefaultReadBlock);
 
   // The next chunk into *out (its buffers are reused): true; false at the
@@ -144,11 +142,9 @@ public:
   // (skipped = true): Put uses it to seal and send a chunk that repeats
   // within one file only once (a run of zeros is a run of identical 4 MiB
   // chunks).
-  void set_skip(std::function<bool(const Bytes &id)> skip) {
-    skip_ = std::move(skip);
-  }
+  void set_skip(std::function<bool(const Bytes &id)> skip) { skip_ = std::move(skip); }
 
-private:
+ private:
   const crypto::SecretBytes &id_key_;
   const crypto::SecretBytes &seal_key_;
   CdcStream stream_;
@@ -156,11 +152,10 @@ private:
 };
 
 class Client {
-public:
+ public:
   // Creates a new master key wrapped under `passphrase` in key_file (0600);
   // kInvalidArgument if one exists already.
-  static Status Init(const ClientSettings &s, const std::string &passphrase,
-                     bool fast_kdf);
+  static Status Init(const ClientSettings &s, const std::string &passphrase, bool fast_kdf);
   static Result<std::unique_ptr<Client>> Open(const ClientSettings &s,
                                               const std::string &passphrase);
   ~Client();
@@ -182,27 +177,25 @@ public:
   Result<uint64_t> VersionAt(const std::string &name, int64_t time_ms);
   const TransferStats &stats() const;
   // The version record of `name_or_oid` (0 = latest) without its data.
-  Result<pb::VersionInfo> Stat(const std::string &name_or_oid,
-                               uint64_t version);
+  Result<pb::VersionInfo> Stat(const std::string &name_or_oid, uint64_t version);
   // The sealed manifest of a version record, opened.
   Result<pb::Manifest> OpenManifest(const pb::VersionInfo &info);
   pb::ReadMode read_mode() const;
   // Writes the object's bytes through `sink` in order; returns its info.
   // kNotFound if that version is a tombstone (the object was removed).
-  Result<pb::VersionInfo>
-  Get(const std::string &name_or_oid, uint64_t version,
-      const std::function<Status(const uint8_t *, size_t)> &sink);
+  Result<pb::VersionInfo> Get(const std::string &name_or_oid, uint64_t version,
+                              const std::function<Status(const uint8_t *, size_t)> &sink);
   // Consistency of reads of the latest version (default monotonic; the
   // newest version seen per object is kept in state_dir/seen).
   void set_read_mode(pb::ReadMode mode);
   Result<std::vector<ListEntry>> List();
-  Result<pb::Placement> Placement(const std::string &name_or_oid,
-                                  uint64_t version, pb::VersionInfo *info);
+  Result<pb::Placement> Placement(const std::string &name_or_oid, uint64_t version,
+                                  pb::VersionInfo *info);
 
-private:
+ private:
   struct Impl;
   explicit Client(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
-} // namespace mistore
+}  // namespace mistore

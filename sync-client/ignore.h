@@ -20,7 +20,7 @@
 namespace mistore {
 
 class IgnoreRules {
-public:
+ public:
   // Most rules one file may hold; lines beyond it are dropped (and counted).
   static constexpr size_t kRulesMax = 10000;
 
@@ -34,7 +34,7 @@ public:
   // Glob match of one pattern against one path (exposed for tests).
   static bool Glob(std::string_view pattern, std::string_view path);
 
-private:
+ private:
   struct Rule {
     std::string pattern;
     bool negate = false;
@@ -47,4 +47,4 @@ private:
   size_t dropped_ = 0;
 };
 
-} // namespace mistore
+}  // namespace mistore

@@ -31,8 +31,8 @@ namespace mistore {
 namespace {
 
 // Exit codes (documented in kUsage and README.md).
-constexpr int kExitOk = 0, kExitFatal = 1, kExitUsage = 2, kExitNotFound = 3,
-              kExitRetry = 4, kExitDenied = 5, kExitPartial = 6;
+constexpr int kExitOk = 0, kExitFatal = 1, kExitUsage = 2, kExitNotFound = 3, kExitRetry = 4,
+              kExitDenied = 5, kExitPartial = 6;
 
 const char *kUsage =
     "usage: mistore [OPTIONS] COMMAND [ARGS]\n"
@@ -113,18 +113,16 @@ std::vector<Knob> ClientKnobs() {
   return {
       {"agent", "127.0.0.1:7300", "address of your home gateway agent"},
       {"subscriber", "", "your subscriber name"},
-      {"key_file", "",
-       "where your wrapped master key lives (default: STATE_DIR/master.key)"},
+      {"key_file", "", "where your wrapped master key lives (default: STATE_DIR/master.key)"},
       {"state_dir", "", "client state (default: $XDG_STATE_HOME/mistore)"},
-      {"device", "",
-       "this device's name in conflict copies (default: the host name)"},
-      {"sync_interval_s", "60",
-       "continuous sync: rescan at least this often (seconds)", Knob::kInt},
+      {"device", "", "this device's name in conflict copies (default: the host name)"},
+      {"sync_interval_s", "60", "continuous sync: rescan at least this often (seconds)",
+       Knob::kInt},
   };
 }
 
 bool g_json = false;
-int g_verbosity = 1; // 0 quiet, 1 normal, 2 verbose
+int g_verbosity = 1;  // 0 quiet, 1 normal, 2 verbose
 volatile std::sig_atomic_t g_stop = 0;
 
 std::string JsonStr(const std::string &s) {
@@ -145,8 +143,7 @@ std::string JsonStr(const std::string &s) {
 }
 
 // {"k":v,...} from pre-rendered values.
-std::string
-JsonObj(const std::vector<std::pair<std::string, std::string>> &kv) {
+std::string JsonObj(const std::vector<std::pair<std::string, std::string>> &kv) {
   std::string o = "{";
   for (size_t i = 0; i < kv.size(); i++)
     o += (i ? "," : "") + JsonStr(kv[i].first) + ":" + kv[i].second;
@@ -162,24 +159,23 @@ void JsonLine(const std::vector<std::pair<std::string, std::string>> &kv) {
 int Fail(int code, const std::string &msg) {
   std::fprintf(stderr, "mistore: %s\n", msg.c_str());
   if (g_json)
-    JsonLine({{"event", JsonStr("error")},
-              {"message", JsonStr(msg)},
-              {"exit", Num(uint64_t(code))}});
+    JsonLine(
+        {{"event", JsonStr("error")}, {"message", JsonStr(msg)}, {"exit", Num(uint64_t(code))}});
   return code;
 }
 
 int ExitFor(const Status &st) {
   switch (st.code()) {
-  case Code::kNotFound:
-    return kExitNotFound;
-  case Code::kUnavailable:
-    return kExitRetry;
-  case Code::kInvalidArgument:
-    return kExitUsage;
-  case Code::kPermissionDenied:
-    return kExitDenied;
-  default:
-    return kExitFatal;
+    case Code::kNotFound:
+      return kExitNotFound;
+    case Code::kUnavailable:
+      return kExitRetry;
+    case Code::kInvalidArgument:
+      return kExitUsage;
+    case Code::kPermissionDenied:
+      return kExitDenied;
+    default:
+      return kExitFatal;
   }
 }
 
@@ -187,8 +183,7 @@ int FailStatus(const Status &st) { return Fail(ExitFor(st), st.message()); }
 
 std::string HomeDir(const char *xdg_var, const char *fallback) {
   const char *x = std::getenv(xdg_var);
-  if (x && *x)
-    return std::string(x) + "/mistore";
+  if (x && *x) return std::string(x) + "/mistore";
   const char *home = std::getenv("HOME");
   return std::string(home ? home : ".") + "/" + fallback + "/mistore";
 }
@@ -200,20 +195,16 @@ int64_t WallMs() {
 }
 
 Result<std::string> ReadPassphrase(const std::string &file, bool confirm) {
-  if (const char *env = std::getenv("MISTORE_PASSPHRASE"))
-    return std::string(env);
+  if (const char *env = std::getenv("MISTORE_PASSPHRASE")) return std::string(env);
   if (!file.empty()) {
     auto b = ReadFileBytes(file, 4096);
-    if (!b.ok())
-      return NotFound("cannot read passphrase file " + file);
+    if (!b.ok()) return NotFound("cannot read passphrase file " + file);
     std::string p(b->begin(), b->end());
-    while (!p.empty() && (p.back() == '\n' || p.back() == '\r'))
-      p.pop_back();
+    while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();
     return p;
   }
   if (!isatty(0))
-    return InvalidArgument(
-        "no passphrase: set MISTORE_PASSPHRASE or use --passphrase-file");
+    return InvalidArgument("no passphrase: set MISTORE_PASSPHRASE or use --passphrase-file");
   auto ask = [](const char *prompt) {
     std::fprintf(stderr, "%s", prompt);
     termios old, quiet;
@@ -225,13 +216,11 @@ Result<std::string> ReadPassphrase(const std::string &file, bool confirm) {
     std::string p = std::fgets(buf, sizeof buf, stdin) ? buf : "";
     tcsetattr(0, TCSANOW, &old);
     std::fprintf(stderr, "\n");
-    while (!p.empty() && (p.back() == '\n' || p.back() == '\r'))
-      p.pop_back();
+    while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();
     return p;
   };
   std::string p = ask("passphrase: ");
-  if (confirm && ask("again: ") != p)
-    return InvalidArgument("the passphrases differ");
+  if (confirm && ask("again: ") != p) return InvalidArgument("the passphrases differ");
   return p;
 }
 
@@ -250,26 +239,21 @@ struct Args {
 // "1700000000", "@1700000000", "2026-11-28", "2026-11-28T15:04[:05][Z]" (UTC).
 Result<int64_t> ParseTimeMs(const std::string &v) {
   std::string t = v;
-  if (!t.empty() && t[0] == '@')
-    t.erase(0, 1);
+  if (!t.empty() && t[0] == '@') t.erase(0, 1);
   char *end = nullptr;
   long long secs = std::strtoll(t.c_str(), &end, 10);
-  if (!t.empty() && *end == 0)
-    return int64_t(secs) * 1000 + 999;
+  if (!t.empty() && *end == 0) return int64_t(secs) * 1000 + 999;
   struct tm tm = {};
-  const char *formats[] = {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
-                           "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"};
-  if (!t.empty() && (t.back() == 'Z' || t.back() == 'z'))
-    t.pop_back();
+  const char *formats[] = {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
+                           "%Y-%m-%d %H:%M", "%Y-%m-%d"};
+  if (!t.empty() && (t.back() == 'Z' || t.back() == 'z')) t.pop_back();
   for (const char *f : formats) {
     tm = {};
     const char *rest = strptime(t.c_str(), f, &tm);
-    if (rest && *rest == 0)
-      return int64_t(timegm(&tm)) * 1000 + 999;
+    if (rest && *rest == 0) return int64_t(timegm(&tm)) * 1000 + 999;
   }
-  return InvalidArgument(
-      "cannot read time '" + v +
-      "' (use seconds since the epoch or YYYY-MM-DD[THH:MM[:SS]], UTC)");
+  return InvalidArgument("cannot read time '" + v +
+                         "' (use seconds since the epoch or YYYY-MM-DD[THH:MM[:SS]], UTC)");
 }
 
 Result<uint64_t> ParseRate(const std::string &v) {
@@ -278,10 +262,8 @@ Result<uint64_t> ParseRate(const std::string &v) {
   if (v.empty() || end == v.c_str() || x <= 0)
     return InvalidArgument("--bwlimit needs a positive rate");
   std::string suf = end;
-  if (!suf.empty() && (suf.back() == 's' || suf.back() == 'S'))
-    suf.pop_back(); // "1M/s"
-  if (!suf.empty() && suf.back() == '/')
-    suf.pop_back();
+  if (!suf.empty() && (suf.back() == 's' || suf.back() == 'S')) suf.pop_back();  // "1M/s"
+  if (!suf.empty() && suf.back() == '/') suf.pop_back();
   double mul = 1;
   if (suf == "K" || suf == "k" || suf == "KiB")
     mul = 1024;
@@ -300,10 +282,8 @@ Result<Args> ParseArgs(int argc, char **argv) {
     std::string s = argv[i];
     auto value = [&](const std::string &flag) -> Result<std::string> {
       size_t eq = s.find('=');
-      if (s.rfind("--", 0) == 0 && eq != std::string::npos)
-        return s.substr(eq + 1);
-      if (i + 1 >= argc)
-        return InvalidArgument(flag + " needs a value");
+      if (s.rfind("--", 0) == 0 && eq != std::string::npos) return s.substr(eq + 1);
+      if (i + 1 >= argc) return InvalidArgument(flag + " needs a value");
       return std::string(argv[++i]);
     };
     auto is = [&](const char *flag) {
@@ -337,8 +317,7 @@ Result<Args> ParseArgs(int argc, char **argv) {
     } else if (is("--interval")) {
       MS_ASSIGN_OR_RETURN(std::string v, value("--interval"));
       a.interval_s = std::strtoull(v.c_str(), nullptr, 10);
-      if (a.interval_s == 0)
-        return InvalidArgument("--interval needs a number of seconds >= 1");
+      if (a.interval_s == 0) return InvalidArgument("--interval needs a number of seconds >= 1");
     } else if (is("--at")) {
       MS_ASSIGN_OR_RETURN(std::string v, value("--at"));
       MS_ASSIGN_OR_RETURN(a.at_ms, ParseTimeMs(v));
@@ -351,8 +330,7 @@ Result<Args> ParseArgs(int argc, char **argv) {
       else if (m == "locked")
         a.mode = pb::READ_LOCKED;
       else
-        return InvalidArgument(
-            "--consistency must be locked, atomic or monotonic");
+        return InvalidArgument("--consistency must be locked, atomic or monotonic");
     } else if (is("--version")) {
       MS_ASSIGN_OR_RETURN(std::string v, value("--version"));
       char *end = nullptr;
@@ -367,8 +345,7 @@ Result<Args> ParseArgs(int argc, char **argv) {
       a.positional.push_back(s);
     }
   }
-  if (a.version && a.at_ms)
-    return InvalidArgument("give --version or --at, not both");
+  if (a.version && a.at_ms) return InvalidArgument("give --version or --at, not both");
   return a;
 }
 
@@ -382,90 +359,72 @@ struct Loaded {
 Result<Loaded> LoadSettings(const Args &a) {
   Config cfg(ClientKnobs());
   std::string path = a.config_path;
-  if (path.empty() && std::getenv("MISTORE_CONFIG"))
-    path = std::getenv("MISTORE_CONFIG");
+  if (path.empty() && std::getenv("MISTORE_CONFIG")) path = std::getenv("MISTORE_CONFIG");
   if (path.empty()) {
     path = HomeDir("XDG_CONFIG_HOME", ".config") + "/config";
-    if (!FileExists(path))
-      path.clear();
+    if (!FileExists(path)) path.clear();
   }
   if (!path.empty()) {
     Status st = cfg.LoadFile(path);
-    if (!st.ok())
-      return InvalidArgument("config " + st.message());
+    if (!st.ok()) return InvalidArgument("config " + st.message());
   }
   Loaded l;
   l.config_path = path;
   ClientSettings &s = l.s;
   s.agent_addr = cfg.Str("agent");
   s.subscriber = cfg.Str("subscriber");
-  s.state_dir = cfg.Str("state_dir").empty()
-                    ? HomeDir("XDG_STATE_HOME", ".local/state")
-                    : cfg.Str("state_dir");
-  s.key_file = cfg.Str("key_file").empty() ? s.state_dir + "/master.key"
-                                           : cfg.Str("key_file");
+  s.state_dir = cfg.Str("state_dir").empty() ? HomeDir("XDG_STATE_HOME", ".local/state")
+                                             : cfg.Str("state_dir");
+  s.key_file = cfg.Str("key_file").empty() ? s.state_dir + "/master.key" : cfg.Str("key_file");
   l.device = cfg.Str("device");
   if (l.device.empty()) {
     char host[256] = {};
     gethostname(host, sizeof host - 1);
     l.device = host[0] ? host : "device";
   }
-  l.sync_interval_s = cfg.Int("sync_interval_s") > 0
-                          ? uint64_t(cfg.Int("sync_interval_s"))
-                          : 60;
+  l.sync_interval_s = cfg.Int("sync_interval_s") > 0 ? uint64_t(cfg.Int("sync_interval_s")) : 60;
   if (s.subscriber.empty() && a.command != "status")
-    return InvalidArgument("config " +
-                           (path.empty() ? std::string("(none found)") : path) +
+    return InvalidArgument("config " + (path.empty() ? std::string("(none found)") : path) +
                            ": 'subscriber' is not set");
   return l;
 }
 
-Result<std::unique_ptr<Client>> OpenClient(const Args &a,
-                                           const ClientSettings &s) {
-  MS_ASSIGN_OR_RETURN(std::string pass,
-                      ReadPassphrase(a.passphrase_file, false));
+Result<std::unique_ptr<Client>> OpenClient(const Args &a, const ClientSettings &s) {
+  MS_ASSIGN_OR_RETURN(std::string pass, ReadPassphrase(a.passphrase_file, false));
   auto c = Client::Open(s, pass);
   if (!c.ok() && c.status().code() == Code::kPermissionDenied)
-    return Status(Code::kPermissionDenied, "cannot open your keys in " +
-                                               s.key_file + ": " +
-                                               c.status().message());
+    return Status(Code::kPermissionDenied,
+                  "cannot open your keys in " + s.key_file + ": " + c.status().message());
   return c;
 }
 
 // Progress on a terminal (stderr): files, bytes, rate, ETA; nothing when
 // piped, with --json or -q.
 class Progress {
-public:
+ public:
   Progress() : on_(isatty(2) && !g_json && g_verbosity > 0), start_(Now()) {}
   bool on() const { return on_; }
-  void Update(const std::string &what, uint64_t done, uint64_t total,
-              size_t files_done) {
-    if (!on_)
-      return;
+  void Update(const std::string &what, uint64_t done, uint64_t total, size_t files_done) {
+    if (!on_) return;
     double now = Now();
-    if (now - last_ < 0.1 && done < total)
-      return;
+    if (now - last_ < 0.1 && done < total) return;
     last_ = now;
     double secs = now - start_;
     double rate = secs > 0 ? double(done) / secs : 0;
     char eta[32] = "";
     if (rate > 0 && total > done)
-      std::snprintf(eta, sizeof eta, "  ETA %.0f s",
-                    double(total - done) / rate);
-    std::fprintf(stderr, "\r\033[K%s  %zu file%s  %.1f/%.1f MiB  %.1f MiB/s%s",
-                 what.c_str(), files_done, files_done == 1 ? "" : "s",
-                 double(done) / 1048576, double(total) / 1048576,
-                 rate / 1048576, eta);
+      std::snprintf(eta, sizeof eta, "  ETA %.0f s", double(total - done) / rate);
+    std::fprintf(stderr, "\r\033[K%s  %zu file%s  %.1f/%.1f MiB  %.1f MiB/s%s", what.c_str(),
+                 files_done, files_done == 1 ? "" : "s", double(done) / 1048576,
+                 double(total) / 1048576, rate / 1048576, eta);
   }
   void Done() {
-    if (on_ && last_ > 0)
-      std::fprintf(stderr, "\r\033[K");
+    if (on_ && last_ > 0) std::fprintf(stderr, "\r\033[K");
   }
 
-private:
+ private:
   static double Now() {
-    return std::chrono::duration<double>(
-               std::chrono::steady_clock::now().time_since_epoch())
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
   }
   bool on_;
@@ -474,12 +433,10 @@ private:
 };
 
 double SecondsSince(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t)
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-void Summary(const std::string &command, size_t files, const TransferStats &st,
-             double seconds,
+void Summary(const std::string &command, size_t files, const TransferStats &st, double seconds,
              std::vector<std::pair<std::string, std::string>> extra = {}) {
   if (g_json) {
     std::vector<std::pair<std::string, std::string>> kv = {
@@ -491,27 +448,21 @@ void Summary(const std::string &command, size_t files, const TransferStats &st,
     char secs[32];
     std::snprintf(secs, sizeof secs, "%.3f", seconds);
     kv.push_back({"seconds", secs});
-    for (auto &e : extra)
-      kv.push_back(e);
+    for (auto &e : extra) kv.push_back(e);
     JsonLine(kv);
   } else if (g_verbosity > 1) {
-    std::fprintf(
-        stderr,
-        "%s: %zu file%s, %llu bytes sent, %llu bytes received, %.2f s\n",
-        command.c_str(), files, files == 1 ? "" : "s",
-        (unsigned long long)st.bytes_sent,
-        (unsigned long long)st.bytes_received, seconds);
+    std::fprintf(stderr, "%s: %zu file%s, %llu bytes sent, %llu bytes received, %.2f s\n",
+                 command.c_str(), files, files == 1 ? "" : "s", (unsigned long long)st.bytes_sent,
+                 (unsigned long long)st.bytes_received, seconds);
   }
 }
 
 int CmdInit(const Args &a, const Loaded &l) {
   auto pass = ReadPassphrase(a.passphrase_file, true);
-  if (!pass.ok())
-    return FailStatus(pass.status());
+  if (!pass.ok()) return FailStatus(pass.status());
   const char *fast = std::getenv("MISTORE_PWHASH_FAST");
   Status st = Client::Init(l.s, pass.value(), fast && std::string(fast) == "1");
-  if (!st.ok())
-    return FailStatus(st);
+  if (!st.ok()) return FailStatus(st);
   (void)chmod(l.s.state_dir.c_str(), 0700);
   if (g_json)
     JsonLine({{"event", JsonStr("init")}, {"key_file", JsonStr(l.s.key_file)}});
@@ -523,13 +474,11 @@ int CmdInit(const Args &a, const Loaded &l) {
 std::vector<std::string> SyncedVolumes(const ClientSettings &s) {
   std::vector<std::string> out;
   DIR *d = opendir((s.state_dir + "/sync").c_str());
-  if (!d)
-    return out;
+  if (!d) return out;
   while (dirent *e = readdir(d)) {
     std::string n = e->d_name;
     const std::string suf = ".base";
-    if (n.size() > suf.size() + 17 &&
-        n.compare(n.size() - suf.size(), suf.size(), suf) == 0)
+    if (n.size() > suf.size() + 17 && n.compare(n.size() - suf.size(), suf.size(), suf) == 0)
       out.push_back(n.substr(0, n.size() - suf.size() - 17));
   }
   closedir(d);
@@ -543,8 +492,7 @@ int CmdStatus(const Args &a, const Loaded &l) {
   struct stat st;
   bool key = stat(s.key_file.c_str(), &st) == 0;
   char mode[8] = "-";
-  if (key)
-    std::snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
+  if (key) std::snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
   std::string reach = "not checked";
   size_t objects = 0;
   int rc = kExitOk;
@@ -567,8 +515,7 @@ int CmdStatus(const Args &a, const Loaded &l) {
   auto vols = SyncedVolumes(s);
   if (g_json) {
     std::string v = "[";
-    for (size_t i = 0; i < vols.size(); i++)
-      v += (i ? "," : "") + JsonStr(vols[i]);
+    for (size_t i = 0; i < vols.size(); i++) v += (i ? "," : "") + JsonStr(vols[i]);
     v += "]";
     JsonLine({{"event", JsonStr("status")},
               {"config", JsonStr(l.config_path)},
@@ -582,32 +529,25 @@ int CmdStatus(const Args &a, const Loaded &l) {
               {"objects", Num(objects)},
               {"volumes", v}});
   } else {
-    std::printf("config:     %s\n",
-                l.config_path.empty() ? "(none)" : l.config_path.c_str());
-    std::printf("subscriber: %s\n",
-                s.subscriber.empty() ? "(not set)" : s.subscriber.c_str());
+    std::printf("config:     %s\n", l.config_path.empty() ? "(none)" : l.config_path.c_str());
+    std::printf("subscriber: %s\n", s.subscriber.empty() ? "(not set)" : s.subscriber.c_str());
     std::printf("device:     %s\n", l.device.c_str());
     std::printf("state dir:  %s\n", s.state_dir.c_str());
     std::printf("key file:   %s (%s)\n", s.key_file.c_str(),
                 key ? mode : "missing: run 'mistore init'");
     std::printf("gateway:    %s (%s)\n", s.agent_addr.c_str(), reach.c_str());
-    if (reach == "reachable")
-      std::printf("objects:    %zu\n", objects);
-    for (auto &v : vols)
-      std::printf("volume:     %s\n", v.c_str());
+    if (reach == "reachable") std::printf("objects:    %zu\n", objects);
+    for (auto &v : vols) std::printf("volume:     %s\n", v.c_str());
   }
   return rc;
 }
 
 int CmdPut(const Args &a, const Loaded &l) {
-  if (a.positional.size() != 1)
-    return Fail(kExitUsage, "usage: mistore put FILE [--name NAME]");
+  if (a.positional.size() != 1) return Fail(kExitUsage, "usage: mistore put FILE [--name NAME]");
   const std::string &file = a.positional[0];
-  if (!FileExists(file))
-    return Fail(kExitNotFound, "cannot read " + file + ": no such file");
+  if (!FileExists(file)) return Fail(kExitNotFound, "cannot read " + file + ": no such file");
   auto c = OpenClient(a, l.s);
-  if (!c.ok())
-    return FailStatus(c.status());
+  if (!c.ok()) return FailStatus(c.status());
   auto t0 = std::chrono::steady_clock::now();
   std::string name = a.name.empty() ? file : a.name;
   Progress progress;
@@ -621,11 +561,9 @@ int CmdPut(const Args &a, const Loaded &l) {
     };
   auto r = c.value()->Put(file, name, po);
   progress.Done();
-  if (!r.ok())
-    return FailStatus(r.status());
+  if (!r.ok()) return FailStatus(r.status());
   TransferStats st = c.value()->stats();
-  if (a.dry_run)
-    st.bytes_sent = r->bytes_sent;
+  if (a.dry_run) st.bytes_sent = r->bytes_sent;
   if (g_json) {
     JsonLine({{"event", JsonStr(a.dry_run ? "would-put" : "put")},
               {"name", JsonStr(name)},
@@ -637,17 +575,16 @@ int CmdPut(const Args &a, const Loaded &l) {
               {"bytes_sent", Num(r->bytes_sent)}});
     Summary("put", 1, st, SecondsSince(t0));
   } else if (a.dry_run) {
-    std::printf(
-        "would store %s: %llu bytes, %zu chunks, %zu to send (%llu bytes)\n",
-        name.c_str(), (unsigned long long)r->size_bytes, r->chunks,
-        r->chunks_sent, (unsigned long long)r->bytes_sent);
-  } else if (g_verbosity > 0) {
-    std::printf("stored %s as %s version %llu (%llu bytes, %zu chunks; sent "
-                "%zu chunks, %llu bytes)\n",
-                name.c_str(), r->oid.Hex().c_str(),
-                (unsigned long long)r->version,
+    std::printf("would store %s: %llu bytes, %zu chunks, %zu to send (%llu bytes)\n", name.c_str(),
                 (unsigned long long)r->size_bytes, r->chunks, r->chunks_sent,
                 (unsigned long long)r->bytes_sent);
+  } else if (g_verbosity > 0) {
+    std::printf(
+        "stored %s as %s version %llu (%llu bytes, %zu chunks; sent "
+        "%zu chunks, %llu bytes)\n",
+        name.c_str(), r->oid.Hex().c_str(), (unsigned long long)r->version,
+        (unsigned long long)r->size_bytes, r->chunks, r->chunks_sent,
+        (unsigned long long)r->bytes_sent);
   }
   return kExitOk;
 }
@@ -655,45 +592,36 @@ int CmdPut(const Args &a, const Loaded &l) {
 // Writes name@version to `output` (a temp file beside it, renamed on
 // success: a failed read never leaves a partial file under the name), or to
 // stdout when output is empty.
-int WriteObject(Client *c, const std::string &name, uint64_t version,
-                const std::string &output, pb::VersionInfo *info_out) {
+int WriteObject(Client *c, const std::string &name, uint64_t version, const std::string &output,
+                pb::VersionInfo *info_out) {
   FILE *out = stdout;
   std::string tmp;
   if (!output.empty()) {
     tmp = output + kPartialSuffix;
     out = std::fopen(tmp.c_str(), "wb");
-    if (!out)
-      return Fail(kExitFatal,
-                  "cannot write " + tmp + ": " + std::strerror(errno));
+    if (!out) return Fail(kExitFatal, "cannot write " + tmp + ": " + std::strerror(errno));
   }
   Progress progress;
   uint64_t done = 0;
   auto r = c->Get(name, version, [&](const uint8_t *d, size_t n) -> Status {
     if (n && std::fwrite(d, 1, n, out) != n)
-      return IoError("cannot write " +
-                     (output.empty() ? std::string("stdout") : output) + ": " +
+      return IoError("cannot write " + (output.empty() ? std::string("stdout") : output) + ": " +
                      std::strerror(errno));
     done += n;
-    if (progress.on() && out != stdout)
-      progress.Update("get " + name, done, done, 0);
+    if (progress.on() && out != stdout) progress.Update("get " + name, done, done, 0);
     return Status::Ok();
   });
   progress.Done();
   if (out != stdout) {
     int err = 0;
-    if (std::fflush(out) != 0 || fsync(fileno(out)) != 0)
-      err = errno;
-    if (std::fclose(out) != 0 && !err)
-      err = errno;
+    if (std::fflush(out) != 0 || fsync(fileno(out)) != 0) err = errno;
+    if (std::fclose(out) != 0 && !err) err = errno;
     if (!r.ok() || err) {
       unlink(tmp.c_str());
-      if (r.ok())
-        return Fail(kExitFatal,
-                    "cannot write " + output + ": " + std::strerror(err));
+      if (r.ok()) return Fail(kExitFatal, "cannot write " + output + ": " + std::strerror(err));
     } else if (std::rename(tmp.c_str(), output.c_str()) != 0) {
       unlink(tmp.c_str());
-      return Fail(kExitFatal,
-                  "cannot rename to " + output + ": " + std::strerror(errno));
+      return Fail(kExitFatal, "cannot rename to " + output + ": " + std::strerror(errno));
     }
   } else {
     std::fflush(stdout);
@@ -703,33 +631,26 @@ int WriteObject(Client *c, const std::string &name, uint64_t version,
       return Fail(kExitFatal, r.status().message() + " (nothing was changed)");
     return FailStatus(r.status());
   }
-  if (info_out)
-    *info_out = r.value();
+  if (info_out) *info_out = r.value();
   return kExitOk;
 }
 
 int CmdGet(const Args &a, const Loaded &l) {
   if (a.positional.size() != 1)
-    return Fail(
-        kExitUsage,
-        "usage: mistore get NAME|OID [--version N | --at TIME] [-o FILE]");
+    return Fail(kExitUsage, "usage: mistore get NAME|OID [--version N | --at TIME] [-o FILE]");
   auto c = OpenClient(a, l.s);
-  if (!c.ok())
-    return FailStatus(c.status());
+  if (!c.ok()) return FailStatus(c.status());
   auto t0 = std::chrono::steady_clock::now();
   c.value()->set_read_mode(a.mode);
   uint64_t version = a.version;
   if (a.at_ms) {
     auto v = c.value()->VersionAt(a.positional[0], a.at_ms);
-    if (!v.ok())
-      return FailStatus(v.status());
+    if (!v.ok()) return FailStatus(v.status());
     version = v.value();
   }
   pb::VersionInfo info;
-  int rc =
-      WriteObject(c.value().get(), a.positional[0], version, a.output, &info);
-  if (rc != kExitOk)
-    return rc;
+  int rc = WriteObject(c.value().get(), a.positional[0], version, a.output, &info);
+  if (rc != kExitOk) return rc;
   if (g_json && !a.output.empty()) {
     JsonLine({{"event", JsonStr("get")},
               {"name", JsonStr(a.positional[0])},
@@ -738,20 +659,18 @@ int CmdGet(const Args &a, const Loaded &l) {
               {"output", JsonStr(a.output)}});
     Summary("get", 1, c.value()->stats(), SecondsSince(t0));
   } else if (!a.output.empty() && g_verbosity > 0) {
-    std::fprintf(stderr, "read %s version %llu (%llu bytes) into %s\n",
-                 a.positional[0].c_str(), (unsigned long long)info.version(),
-                 (unsigned long long)info.size_bytes(), a.output.c_str());
+    std::fprintf(stderr, "read %s version %llu (%llu bytes) into %s\n", a.positional[0].c_str(),
+                 (unsigned long long)info.version(), (unsigned long long)info.size_bytes(),
+                 a.output.c_str());
   }
   return kExitOk;
 }
 
 int CmdLs(const Args &a, const Loaded &l) {
   auto c = OpenClient(a, l.s);
-  if (!c.ok())
-    return FailStatus(c.status());
+  if (!c.ok()) return FailStatus(c.status());
   auto r = c.value()->List();
-  if (!r.ok())
-    return FailStatus(r.status());
+  if (!r.ok()) return FailStatus(r.status());
   for (auto &e : r.value()) {
     if (g_json)
       JsonLine({{"event", JsonStr("object")},
@@ -760,38 +679,33 @@ int CmdLs(const Args &a, const Loaded &l) {
                 {"size_bytes", Num(e.size_bytes)},
                 {"oid", JsonStr(e.oid.Hex())}});
     else
-      std::printf("%s  v%llu  %llu  %s\n", e.name.c_str(),
-                  (unsigned long long)e.version,
+      std::printf("%s  v%llu  %llu  %s\n", e.name.c_str(), (unsigned long long)e.version,
                   (unsigned long long)e.size_bytes, e.oid.Hex().c_str());
   }
   return kExitOk;
 }
 
 int CmdRm(const Args &a, const Loaded &l) {
-  if (a.positional.size() != 1)
-    return Fail(kExitUsage, "usage: mistore rm NAME");
+  if (a.positional.size() != 1) return Fail(kExitUsage, "usage: mistore rm NAME");
   auto c = OpenClient(a, l.s);
-  if (!c.ok())
-    return FailStatus(c.status());
+  if (!c.ok()) return FailStatus(c.status());
   c.value()->set_read_mode(pb::READ_ATOMIC);
   auto v = c.value()->Remove(a.positional[0], WallMs());
-  if (!v.ok())
-    return FailStatus(v.status());
+  if (!v.ok()) return FailStatus(v.status());
   if (g_json)
     JsonLine({{"event", JsonStr("rm")},
               {"name", JsonStr(a.positional[0])},
               {"version", Num(v.value())}});
   else if (g_verbosity > 0)
-    std::printf("removed %s (version %llu is a tombstone; 'mistore versions "
-                "%s' lists the older ones)\n",
-                a.positional[0].c_str(), (unsigned long long)v.value(),
-                a.positional[0].c_str());
+    std::printf(
+        "removed %s (version %llu is a tombstone; 'mistore versions "
+        "%s' lists the older ones)\n",
+        a.positional[0].c_str(), (unsigned long long)v.value(), a.positional[0].c_str());
   return kExitOk;
 }
 
 std::string FormatTime(int64_t ms) {
-  if (ms <= 0)
-    return "-";
+  if (ms <= 0) return "-";
   time_t secs = time_t(ms / 1000);
   struct tm tm;
   gmtime_r(&secs, &tm);
@@ -807,22 +721,18 @@ int CmdVersions(const Args &a, const Loaded &l) {
   else if (a.positional.size() == 1 && a.volume.empty())
     name = a.positional[0];
   else
-    return Fail(kExitUsage,
-                "usage: mistore versions NAME | mistore versions --volume V");
+    return Fail(kExitUsage, "usage: mistore versions NAME | mistore versions --volume V");
   auto c = OpenClient(a, l.s);
-  if (!c.ok())
-    return FailStatus(c.status());
+  if (!c.ok()) return FailStatus(c.status());
   c.value()->set_read_mode(pb::READ_ATOMIC);
   auto r = c.value()->Versions(name);
-  if (!r.ok())
-    return FailStatus(r.status());
+  if (!r.ok()) return FailStatus(r.status());
   for (auto &e : r.value()) {
     std::string label;
     if (!a.volume.empty()) {
       // Snapshots are tree versions with a label.
       auto t = LoadTree(c.value().get(), l.s, a.volume, e.version, 0, nullptr);
-      if (t.ok())
-        label = t->snapshot();
+      if (t.ok()) label = t->snapshot();
     }
     if (g_json) {
       JsonLine({{"event", JsonStr("version")},
@@ -835,8 +745,7 @@ int CmdVersions(const Args &a, const Loaded &l) {
                 {"snapshot", JsonStr(label)}});
     } else {
       std::printf("v%llu  %s  %llu bytes%s%s\n", (unsigned long long)e.version,
-                  FormatTime(e.put_time_ms).c_str(),
-                  (unsigned long long)e.size_bytes,
+                  FormatTime(e.put_time_ms).c_str(), (unsigned long long)e.size_bytes,
                   e.deleted ? "  (removed)" : "",
                   label.empty() ? "" : ("  snapshot: " + label).c_str());
     }
@@ -848,74 +757,55 @@ int CmdRestore(const Args &a, const Loaded &l) {
   auto t0 = std::chrono::steady_clock::now();
   if (!a.volume.empty()) {
     if (!a.positional.empty() || a.output.empty())
-      return Fail(
-          kExitUsage,
-          "usage: mistore restore --volume V [--version N | --at TIME] -o DIR");
+      return Fail(kExitUsage, "usage: mistore restore --volume V [--version N | --at TIME] -o DIR");
     auto c = OpenClient(a, l.s);
-    if (!c.ok())
-      return FailStatus(c.status());
+    if (!c.ok()) return FailStatus(c.status());
     c.value()->set_read_mode(pb::READ_ATOMIC);
     uint64_t version = 0;
-    auto t =
-        LoadTree(c.value().get(), l.s, a.volume, a.version, a.at_ms, &version);
-    if (!t.ok())
-      return FailStatus(t.status());
+    auto t = LoadTree(c.value().get(), l.s, a.volume, a.version, a.at_ms, &version);
+    if (!t.ok()) return FailStatus(t.status());
     auto r = RestoreTree(c.value().get(), t.value(), a.output);
-    if (!r.ok())
-      return FailStatus(r.status());
-    for (auto &m : r->error_messages)
-      std::fprintf(stderr, "mistore: %s\n", m.c_str());
+    if (!r.ok()) return FailStatus(r.status());
+    for (auto &m : r->error_messages) std::fprintf(stderr, "mistore: %s\n", m.c_str());
     if (g_json) {
       Summary("restore", r->files, c.value()->stats(), SecondsSince(t0),
               {{"volume", JsonStr(a.volume)},
                {"tree_version", Num(version)},
                {"errors", Num(r->errors)}});
     } else if (g_verbosity > 0) {
-      std::printf(
-          "restored volume %s at tree version %llu into %s: %zu files%s\n",
-          a.volume.c_str(), (unsigned long long)version, a.output.c_str(),
-          r->files,
-          r->errors ? (", " + std::to_string(r->errors) + " failed").c_str()
-                    : "");
+      std::printf("restored volume %s at tree version %llu into %s: %zu files%s\n",
+                  a.volume.c_str(), (unsigned long long)version, a.output.c_str(), r->files,
+                  r->errors ? (", " + std::to_string(r->errors) + " failed").c_str() : "");
     }
     return r->errors ? kExitPartial : kExitOk;
   }
   if (a.positional.size() != 1)
-    return Fail(
-        kExitUsage,
-        "usage: mistore restore NAME [--version N | --at TIME] [-o FILE]");
+    return Fail(kExitUsage, "usage: mistore restore NAME [--version N | --at TIME] [-o FILE]");
   const std::string &name = a.positional[0];
   auto c = OpenClient(a, l.s);
-  if (!c.ok())
-    return FailStatus(c.status());
+  if (!c.ok()) return FailStatus(c.status());
   c.value()->set_read_mode(pb::READ_ATOMIC);
   uint64_t version = a.version;
   if (!version) {
     auto all = c.value()->Versions(name);
-    if (!all.ok())
-      return FailStatus(all.status());
+    if (!all.ok()) return FailStatus(all.status());
     for (auto &e : all.value())
-      if (!e.deleted && (!a.at_ms || e.put_time_ms <= a.at_ms))
-        version = e.version;
+      if (!e.deleted && (!a.at_ms || e.put_time_ms <= a.at_ms)) version = e.version;
     if (!version)
-      return Fail(kExitNotFound,
-                  "'" + name + "' has no version to restore" +
-                      (a.at_ms ? " from that time or before" : ""));
+      return Fail(kExitNotFound, "'" + name + "' has no version to restore" +
+                                     (a.at_ms ? " from that time or before" : ""));
   }
   std::string output = a.output;
   if (output.empty()) {
     size_t slash = name.rfind('/');
     output = slash == std::string::npos ? name : name.substr(slash + 1);
-    if (output.empty())
-      return Fail(kExitUsage, "give -o FILE");
+    if (output.empty()) return Fail(kExitUsage, "give -o FILE");
     if (FileExists(output))
-      return Fail(kExitUsage,
-                  output + " exists; give -o FILE to choose where to write");
+      return Fail(kExitUsage, output + " exists; give -o FILE to choose where to write");
   }
   pb::VersionInfo info;
   int rc = WriteObject(c.value().get(), name, version, output, &info);
-  if (rc != kExitOk)
-    return rc;
+  if (rc != kExitOk) return rc;
   if (g_json) {
     JsonLine({{"event", JsonStr("restore")},
               {"name", JsonStr(name)},
@@ -924,31 +814,27 @@ int CmdRestore(const Args &a, const Loaded &l) {
     Summary("restore", 1, c.value()->stats(), SecondsSince(t0));
   } else if (g_verbosity > 0) {
     std::printf("restored %s version %llu (%llu bytes) into %s\n", name.c_str(),
-                (unsigned long long)info.version(),
-                (unsigned long long)info.size_bytes(), output.c_str());
+                (unsigned long long)info.version(), (unsigned long long)info.size_bytes(),
+                output.c_str());
   }
   return kExitOk;
 }
 
 std::string DefaultVolume(const std::string &dir) {
   std::string d = dir;
-  while (d.size() > 1 && d.back() == '/')
-    d.pop_back();
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
   char buf[PATH_MAX];
-  if (realpath(d.c_str(), buf))
-    d = buf;
+  if (realpath(d.c_str(), buf)) d = buf;
   size_t slash = d.rfind('/');
   return slash == std::string::npos ? d : d.substr(slash + 1);
 }
 
 int CmdSync(const Args &a, const Loaded &l) {
   if (a.positional.size() != 1)
-    return Fail(kExitUsage,
-                "usage: mistore sync DIR [--volume V] [--once] [--dry-run]");
+    return Fail(kExitUsage, "usage: mistore sync DIR [--volume V] [--once] [--dry-run]");
   SyncOptions o;
   o.dir = a.positional[0];
-  while (o.dir.size() > 1 && o.dir.back() == '/')
-    o.dir.pop_back();
+  while (o.dir.size() > 1 && o.dir.back() == '/') o.dir.pop_back();
   o.volume = a.volume.empty() ? DefaultVolume(o.dir) : a.volume;
   o.device = l.device;
   o.dry_run = a.dry_run;
@@ -958,15 +844,14 @@ int CmdSync(const Args &a, const Loaded &l) {
   if (stat(o.dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return Fail(kExitNotFound, "no directory " + o.dir);
   auto c = OpenClient(a, l.s);
-  if (!c.ok())
-    return FailStatus(c.status());
+  if (!c.ok()) return FailStatus(c.status());
   Progress progress;
   size_t done_files = 0;
   o.on_event = [&](const SyncEvent &e) {
     if (e.what == "error") {
       progress.Done();
-      std::fprintf(stderr, "mistore: %s%s%s\n", e.path.c_str(),
-                   e.path.empty() ? "" : ": ", e.message.c_str());
+      std::fprintf(stderr, "mistore: %s%s%s\n", e.path.c_str(), e.path.empty() ? "" : ": ",
+                   e.message.c_str());
     } else {
       done_files++;
     }
@@ -976,11 +861,10 @@ int CmdSync(const Args &a, const Loaded &l) {
                 {"bytes", Num(e.bytes)},
                 {"message", JsonStr(e.message)}});
     } else if (e.what != "error" &&
-               (g_verbosity > 1 ||
-                (g_verbosity > 0 && (a.dry_run || e.what == "conflict")))) {
+               (g_verbosity > 1 || (g_verbosity > 0 && (a.dry_run || e.what == "conflict")))) {
       progress.Done();
-      std::printf("%-9s %s%s%s\n", e.what.c_str(), e.path.c_str(),
-                  e.message.empty() ? "" : "  ", e.message.c_str());
+      std::printf("%-9s %s%s%s\n", e.what.c_str(), e.path.c_str(), e.message.empty() ? "" : "  ",
+                  e.message.c_str());
       std::fflush(stdout);
     }
   };
@@ -988,8 +872,7 @@ int CmdSync(const Args &a, const Loaded &l) {
     o.put.progress = [&](uint64_t d, uint64_t t) {
       progress.Update("sync " + o.volume, d, t, done_files);
     };
-  auto report = [&](const SyncSummary &s, double secs,
-                    const TransferStats &st) {
+  auto report = [&](const SyncSummary &s, double secs, const TransferStats &st) {
     if (g_json) {
       Summary("sync", s.files, st, secs,
               {{"volume", JsonStr(o.volume)},
@@ -1004,11 +887,10 @@ int CmdSync(const Args &a, const Loaded &l) {
           "synced %s with volume %s (tree v%llu): %zu up, %zu down, %zu "
           "deleted, %zu conflicts%s; "
           "%llu bytes sent, %llu received, %.2f s\n",
-          o.dir.c_str(), o.volume.c_str(), (unsigned long long)s.tree_version,
-          s.uploaded, s.downloaded, s.deleted, s.conflicts,
+          o.dir.c_str(), o.volume.c_str(), (unsigned long long)s.tree_version, s.uploaded,
+          s.downloaded, s.deleted, s.conflicts,
           s.errors ? (", " + std::to_string(s.errors) + " failed").c_str() : "",
-          (unsigned long long)st.bytes_sent,
-          (unsigned long long)st.bytes_received, secs);
+          (unsigned long long)st.bytes_sent, (unsigned long long)st.bytes_received, secs);
       std::fflush(stdout);
     }
   };
@@ -1016,8 +898,7 @@ int CmdSync(const Args &a, const Loaded &l) {
     auto t0 = std::chrono::steady_clock::now();
     auto r = SyncOnce(c.value().get(), l.s, o);
     progress.Done();
-    if (!r.ok())
-      return FailStatus(r.status());
+    if (!r.ok()) return FailStatus(r.status());
     report(r.value(), SecondsSince(t0), c.value()->stats());
     return r->errors ? kExitPartial : kExitOk;
   }
@@ -1026,8 +907,7 @@ int CmdSync(const Args &a, const Loaded &l) {
   TransferStats last = c.value()->stats();
   auto t0 = std::chrono::steady_clock::now();
   Status result = SyncForever(
-      c.value().get(), l.s, o,
-      (a.interval_s ? a.interval_s : l.sync_interval_s) * 1000, 300,
+      c.value().get(), l.s, o, (a.interval_s ? a.interval_s : l.sync_interval_s) * 1000, 300,
       [] { return g_stop != 0; },
       [&](const SyncSummary &s) {
         progress.Done();
@@ -1035,12 +915,10 @@ int CmdSync(const Args &a, const Loaded &l) {
         delta.bytes_sent -= last.bytes_sent;
         delta.bytes_received -= last.bytes_received;
         last = now;
-        if (s.files || g_json || g_verbosity > 1)
-          report(s, SecondsSince(t0), delta);
+        if (s.files || g_json || g_verbosity > 1) report(s, SecondsSince(t0), delta);
         t0 = std::chrono::steady_clock::now();
       });
-  if (!result.ok())
-    return FailStatus(result);
+  if (!result.ok()) return FailStatus(result);
   return kExitOk;
 }
 
@@ -1049,30 +927,29 @@ int CmdSnapshot(const Args &a, const Loaded &l) {
   if (volume.empty()) {
     auto vols = SyncedVolumes(l.s);
     if (vols.size() != 1)
-      return Fail(kExitUsage, "give --volume V (this device syncs " +
-                                  std::to_string(vols.size()) + " volumes)");
+      return Fail(kExitUsage, "give --volume V (this device syncs " + std::to_string(vols.size()) +
+                                  " volumes)");
     volume = vols[0];
   }
   auto c = OpenClient(a, l.s);
-  if (!c.ok())
-    return FailStatus(c.status());
+  if (!c.ok()) return FailStatus(c.status());
   c.value()->set_read_mode(pb::READ_ATOMIC);
   int64_t now = WallMs();
   std::string label = a.label.empty() ? FormatTime(now) : a.label;
   auto v = SnapshotVolume(c.value().get(), l.s, volume, label, l.device, now);
-  if (!v.ok())
-    return FailStatus(v.status());
+  if (!v.ok()) return FailStatus(v.status());
   if (g_json)
     JsonLine({{"event", JsonStr("snapshot")},
               {"volume", JsonStr(volume)},
               {"version", Num(v.value())},
               {"label", JsonStr(label)}});
   else if (g_verbosity > 0)
-    std::printf("snapshot %s of volume %s is tree version %llu (restore with: "
-                "mistore restore --volume %s "
-                "--version %llu -o DIR)\n",
-                label.c_str(), volume.c_str(), (unsigned long long)v.value(),
-                volume.c_str(), (unsigned long long)v.value());
+    std::printf(
+        "snapshot %s of volume %s is tree version %llu (restore with: "
+        "mistore restore --volume %s "
+        "--version %llu -o DIR)\n",
+        label.c_str(), volume.c_str(), (unsigned long long)v.value(), volume.c_str(),
+        (unsigned long long)v.value());
   return kExitOk;
 }
 
@@ -1080,23 +957,19 @@ int CmdPlacement(const Args &a, const Loaded &l) {
   if (a.positional.size() != 1)
     return Fail(kExitUsage, "usage: mistore placement NAME|OID [--version N]");
   auto c = OpenClient(a, l.s);
-  if (!c.ok())
-    return FailStatus(c.status());
+  if (!c.ok()) return FailStatus(c.status());
   pb::VersionInfo info;
   auto r = c.value()->Placement(a.positional[0], a.version, &info);
-  if (!r.ok())
-    return FailStatus(r.status());
+  if (!r.ok()) return FailStatus(r.status());
   auto oid = Oid::Decode(info.oid());
   for (auto &f : r->fragments())
-    std::printf("chunk=%s index=%u gateway=%u pop=%u\n",
-                ToHex(f.chunk_id()).substr(0, 12).c_str(), f.index(),
-                f.gateway_id(), f.pop_id());
+    std::printf("chunk=%s index=%u gateway=%u pop=%u\n", ToHex(f.chunk_id()).substr(0, 12).c_str(),
+                f.index(), f.gateway_id(), f.pop_id());
   std::printf("object %s version %llu: primary POP %u, backup POP %u\n",
-              oid.ok() ? oid->Hex().c_str() : "?",
-              (unsigned long long)info.version(),
+              oid.ok() ? oid->Hex().c_str() : "?", (unsigned long long)info.version(),
               oid.ok() ? oid->primary_pop : 0, oid.ok() ? oid->backup_pop : 0);
-  std::printf("placed: %u/%u chunks (%d fragments)\n", r->chunks_placed(),
-              r->chunks_total(), r->fragments_size());
+  std::printf("placed: %u/%u chunks (%d fragments)\n", r->chunks_placed(), r->chunks_total(),
+              r->fragments_size());
   return kExitOk;
 }
 
@@ -1108,41 +981,27 @@ int Main(int argc, char **argv) {
     }
   SetLogLevel(LogLevel::kError);
   auto args = ParseArgs(argc, argv);
-  if (!args.ok())
-    return Fail(kExitUsage, args.status().message());
-  if (args->command.empty())
-    return Fail(kExitUsage, "no command given (see --help)");
+  if (!args.ok()) return Fail(kExitUsage, args.status().message());
+  if (args->command.empty()) return Fail(kExitUsage, "no command given (see --help)");
   auto loaded = LoadSettings(args.value());
-  if (!loaded.ok())
-    return Fail(kExitUsage, loaded.status().message());
+  if (!loaded.ok()) return Fail(kExitUsage, loaded.status().message());
   const std::string &cmd = args->command;
-  if (cmd == "init")
-    return CmdInit(*args, *loaded);
-  if (cmd == "status")
-    return CmdStatus(*args, *loaded);
-  if (cmd == "put")
-    return CmdPut(*args, *loaded);
-  if (cmd == "get")
-    return CmdGet(*args, *loaded);
-  if (cmd == "ls")
-    return CmdLs(*args, *loaded);
-  if (cmd == "rm")
-    return CmdRm(*args, *loaded);
-  if (cmd == "versions")
-    return CmdVersions(*args, *loaded);
-  if (cmd == "restore")
-    return CmdRestore(*args, *loaded);
-  if (cmd == "sync")
-    return CmdSync(*args, *loaded);
-  if (cmd == "snapshot")
-    return CmdSnapshot(*args, *loaded);
-  if (cmd == "placement")
-    return CmdPlacement(*args, *loaded);
+  if (cmd == "init") return CmdInit(*args, *loaded);
+  if (cmd == "status") return CmdStatus(*args, *loaded);
+  if (cmd == "put") return CmdPut(*args, *loaded);
+  if (cmd == "get") return CmdGet(*args, *loaded);
+  if (cmd == "ls") return CmdLs(*args, *loaded);
+  if (cmd == "rm") return CmdRm(*args, *loaded);
+  if (cmd == "versions") return CmdVersions(*args, *loaded);
+  if (cmd == "restore") return CmdRestore(*args, *loaded);
+  if (cmd == "sync") return CmdSync(*args, *loaded);
+  if (cmd == "snapshot") return CmdSnapshot(*args, *loaded);
+  if (cmd == "placement") return CmdPlacement(*args, *loaded);
   return Fail(kExitUsage, "unknown command '" + cmd + "' (see --help)");
 }
 
-} // namespace
-} // namespace mistore
+}  // namespace
+}  // namespace mistore
 
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);

@@ -28,9 +28,7 @@ constexpr int kPassesMax = 4;
 constexpr int kMergeRoundsMax = 5;
 constexpr size_t kWatchesMax = 65536;
 
-std::string TreeObject(const std::string &volume) {
-  return kVolumeTreePrefix + volume;
-}
+std::string TreeObject(const std::string &volume) { return kVolumeTreePrefix + volume; }
 
 int64_t MtimeNs(const struct stat &st) {
   return int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
@@ -38,8 +36,7 @@ int64_t MtimeNs(const struct stat &st) {
 
 EntryMap ToMap(const pb::VolumeTree &t) {
   EntryMap m;
-  for (auto &e : t.entries())
-    m[e.path()] = e;
+  for (auto &e : t.entries()) m[e.path()] = e;
   return m;
 }
 
@@ -47,14 +44,12 @@ pb::VolumeTree FromMap(const EntryMap &m, const std::string &volume) {
   pb::VolumeTree t;
   t.set_format(1);
   t.set_volume(volume);
-  for (auto &[p, e] : m)
-    *t.add_entries() = e;
+  for (auto &[p, e] : m) *t.add_entries() = e;
   return t;
 }
 
 bool SameRef(const pb::TreeEntry *a, const pb::TreeEntry *b) {
-  if (!a || !b)
-    return a == b;
+  if (!a || !b) return a == b;
   return a->object() == b->object() && a->version() == b->version();
 }
 
@@ -64,12 +59,10 @@ const pb::TreeEntry *Find(const EntryMap &m, const std::string &p) {
 }
 
 bool SameEntries(const EntryMap &a, const EntryMap &b) {
-  if (a.size() != b.size())
-    return false;
+  if (a.size() != b.size()) return false;
   for (auto &[p, e] : a) {
     const pb::TreeEntry *o = Find(b, p);
-    if (!o || !SameRef(&e, o) || o->mtime_ns() != e.mtime_ns() ||
-        o->mode() != e.mode())
+    if (!o || !SameRef(&e, o) || o->mtime_ns() != e.mtime_ns() || o->mode() != e.mode())
       return false;
   }
   return true;
@@ -89,8 +82,7 @@ std::string DirKey(const std::string &dir) {
 
 std::string AbsPath(const std::string &p) {
   char buf[PATH_MAX];
-  if (realpath(p.c_str(), buf))
-    return buf;
+  if (realpath(p.c_str(), buf)) return buf;
   return p;
 }
 
@@ -100,49 +92,38 @@ struct LocalFile {
   uint32_t mode;
 };
 
-Status Scan(const std::string &root, const std::string &rel,
-            const IgnoreRules &rules, std::map<std::string, LocalFile> *out,
-            std::vector<std::string> *dirs) {
+Status Scan(const std::string &root, const std::string &rel, const IgnoreRules &rules,
+            std::map<std::string, LocalFile> *out, std::vector<std::string> *dirs) {
   std::string path = rel.empty() ? root : root + "/" + rel;
   DIR *d = opendir(path.c_str());
   if (!d) {
-    if (rel.empty())
-      return NotFound("cannot read directory " + root + ": " +
-                      std::strerror(errno));
-    return Status::Ok(); // vanished or unreadable subdirectory: skipped
+    if (rel.empty()) return NotFound("cannot read directory " + root + ": " + std::strerror(errno));
+    return Status::Ok();  // vanished or unreadable subdirectory: skipped
   }
-  if (dirs && dirs->size() < kWatchesMax)
-    dirs->push_back(path);
+  if (dirs && dirs->size() < kWatchesMax) dirs->push_back(path);
   std::vector<std::string> names;
   while (dirent *e = readdir(d)) {
     std::string n = e->d_name;
-    if (n == "." || n == "..")
-      continue;
+    if (n == "." || n == "..") continue;
     names.push_back(n);
   }
   closedir(d);
   for (auto &n : names) {
     std::string r = rel.empty() ? n : rel + "/" + n;
     struct stat st;
-    if (lstat((root + "/" + r).c_str(), &st) != 0)
-      continue;
+    if (lstat((root + "/" + r).c_str(), &st) != 0) continue;
     if (S_ISDIR(st.st_mode)) {
-      if (rules.Ignored(r, true))
-        continue;
+      if (rules.Ignored(r, true)) continue;
       MS_RETURN_IF_ERROR(Scan(root, r, rules, out, dirs));
     } else if (S_ISREG(st.st_mode)) {
       if (n.size() > std::strlen(kPartialSuffix) &&
-          n.compare(n.size() - std::strlen(kPartialSuffix), std::string::npos,
-                    kPartialSuffix) == 0)
+          n.compare(n.size() - std::strlen(kPartialSuffix), std::string::npos, kPartialSuffix) == 0)
         continue;
-      if (rules.Ignored(r, false))
-        continue;
+      if (rules.Ignored(r, false)) continue;
       if (out->size() >= kVolumeFilesMax)
-        return ResourceExhausted("more than " +
-                                 std::to_string(kVolumeFilesMax) +
-                                 " files under " + root);
-      (*out)[r] = LocalFile{uint64_t(st.st_size), MtimeNs(st),
-                            uint32_t(st.st_mode & 07777)};
+        return ResourceExhausted("more than " + std::to_string(kVolumeFilesMax) + " files under " +
+                                 root);
+      (*out)[r] = LocalFile{uint64_t(st.st_size), MtimeNs(st), uint32_t(st.st_mode & 07777)};
     }
   }
   return Status::Ok();
@@ -150,47 +131,38 @@ Status Scan(const std::string &root, const std::string &rel,
 
 IgnoreRules LoadIgnore(const std::string &dir) {
   auto b = ReadFileBytes(dir + "/" + kIgnoreFileName, kIgnoreFileBytesMax);
-  if (!b.ok())
-    return IgnoreRules();
-  return IgnoreRules::Parse(
-      std::string_view(reinterpret_cast<const char *>(b->data()), b->size()));
+  if (!b.ok()) return IgnoreRules();
+  return IgnoreRules::Parse(std::string_view(reinterpret_cast<const char *>(b->data()), b->size()));
 }
 
-Result<std::string> GetToString(Client *c, const std::string &name,
-                                uint64_t version, pb::VersionInfo *info_out) {
+Result<std::string> GetToString(Client *c, const std::string &name, uint64_t version,
+                                pb::VersionInfo *info_out) {
   std::string out;
   auto r = c->Get(name, version, [&](const uint8_t *d, size_t n) -> Status {
-    if (out.size() + n > kTreeBytesMax)
-      return ResourceExhausted("volume tree larger than 512 MiB");
+    if (out.size() + n > kTreeBytesMax) return ResourceExhausted("volume tree larger than 512 MiB");
     out.append(reinterpret_cast<const char *>(d), n);
     return Status::Ok();
   });
-  if (!r.ok())
-    return r.status();
-  if (info_out)
-    *info_out = r.value();
+  if (!r.ok()) return r.status();
+  if (info_out) *info_out = r.value();
   return out;
 }
 
 // Fetches object@version into `path` (written beside it, renamed when
 // complete); sets mode and mtime. Returns the bytes written.
-Result<uint64_t> GetToFile(Client *c, const std::string &object,
-                           uint64_t version, const std::string &path,
-                           uint32_t mode, int64_t mtime_ns) {
+Result<uint64_t> GetToFile(Client *c, const std::string &object, uint64_t version,
+                           const std::string &path, uint32_t mode, int64_t mtime_ns) {
   size_t slash = path.rfind('/');
-  if (slash != std::string::npos && slash > 0)
-    MS_RETURN_IF_ERROR(MakeDirs(path.substr(0, slash)));
+  if (slash != std::string::npos && slash > 0) MS_RETURN_IF_ERROR(MakeDirs(path.substr(0, slash)));
   std::string tmp = path + kPartialSuffix;
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return IoError("cannot write " + tmp + ": " + std::strerror(errno));
+  if (fd < 0) return IoError("cannot write " + tmp + ": " + std::strerror(errno));
   uint64_t written = 0;
   auto r = c->Get(object, version, [&](const uint8_t *d, size_t n) -> Status {
     while (n > 0) {
       ssize_t w = write(fd, d, n);
       if (w < 0) {
-        if (errno == EINTR)
-          continue;
+        if (errno == EINTR) continue;
         return IoError("cannot write " + path + ": " + std::strerror(errno));
       }
       d += w;
@@ -200,10 +172,8 @@ Result<uint64_t> GetToFile(Client *c, const std::string &object,
     return Status::Ok();
   });
   Status st = r.ok() ? Status::Ok() : r.status();
-  if (st.ok() && fsync(fd) != 0)
-    st = IoError("cannot write " + path + ": " + std::strerror(errno));
-  if (st.ok() && mode)
-    (void)fchmod(fd, mode & 07777);
+  if (st.ok() && fsync(fd) != 0) st = IoError("cannot write " + path + ": " + std::strerror(errno));
+  if (st.ok() && mode) (void)fchmod(fd, mode & 07777);
   if (st.ok() && mtime_ns > 0) {
     timespec ts[2];
     ts[0].tv_sec = 0;
@@ -212,8 +182,7 @@ Result<uint64_t> GetToFile(Client *c, const std::string &object,
     ts[1].tv_nsec = mtime_ns % 1000000000;
     (void)futimens(fd, ts);
   }
-  if (close(fd) != 0 && st.ok())
-    st = IoError("cannot write " + path + ": " + std::strerror(errno));
+  if (close(fd) != 0 && st.ok()) st = IoError("cannot write " + path + ": " + std::strerror(errno));
   if (st.ok() && rename(tmp.c_str(), path.c_str()) != 0)
     st = IoError("cannot rename to " + path + ": " + std::strerror(errno));
   if (!st.ok()) {
@@ -224,65 +193,54 @@ Result<uint64_t> GetToFile(Client *c, const std::string &object,
 }
 
 struct Stored {
-  pb::VolumeTree tree; // base or cached remote tree
+  pb::VolumeTree tree;  // base or cached remote tree
   bool loaded = false;
 };
 
 Stored LoadState(const std::string &path) {
   Stored s;
   auto b = ReadFileBytes(path, kTreeBytesMax);
-  if (b.ok() && s.tree.ParseFromArray(b->data(), int(b->size())))
-    s.loaded = true;
-  if (!s.loaded)
-    s.tree.Clear();
+  if (b.ok() && s.tree.ParseFromArray(b->data(), int(b->size()))) s.loaded = true;
+  if (!s.loaded) s.tree.Clear();
   return s;
 }
 
 Status SaveState(const std::string &path, const pb::VolumeTree &t) {
   std::string bytes = t.SerializeAsString();
-  return WriteFileDurable(path, reinterpret_cast<const uint8_t *>(bytes.data()),
-                          bytes.size());
+  return WriteFileDurable(path, reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size());
 }
 
-std::string StateBase(const ClientSettings &s, const std::string &volume,
-                      const std::string &dir) {
+std::string StateBase(const ClientSettings &s, const std::string &volume, const std::string &dir) {
   return s.state_dir + "/sync/" + volume + "-" + DirKey(AbsPath(dir));
 }
 
 // Commits `tree` as the next version of the volume's tree object.
-Result<uint64_t> CommitTree(Client *c, const ClientSettings &s,
-                            const pb::VolumeTree &tree, int64_t now_ms,
-                            uint64_t *bytes_sent) {
+Result<uint64_t> CommitTree(Client *c, const ClientSettings &s, const pb::VolumeTree &tree,
+                            int64_t now_ms, uint64_t *bytes_sent) {
   MS_RETURN_IF_ERROR(MakeDirs(s.state_dir + "/sync"));
   std::string tmp = s.state_dir + "/sync/" + tree.volume() + ".tree-upload";
   std::string bytes = tree.SerializeAsString();
-  MS_RETURN_IF_ERROR(WriteFileDurable(
-      tmp, reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()));
+  MS_RETURN_IF_ERROR(
+      WriteFileDurable(tmp, reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()));
   PutOptions po;
   po.put_time_ms = now_ms;
   auto r = c->Put(tmp, TreeObject(tree.volume()), po);
   unlink(tmp.c_str());
-  if (!r.ok())
-    return r.status();
-  if (bytes_sent)
-    *bytes_sent += r->bytes_sent;
+  if (!r.ok()) return r.status();
+  if (bytes_sent) *bytes_sent += r->bytes_sent;
   return r->version;
 }
 
-Result<pb::VolumeTree> FetchTree(Client *c, const std::string &volume,
-                                 uint64_t version) {
-  MS_ASSIGN_OR_RETURN(std::string bytes,
-                      GetToString(c, TreeObject(volume), version, nullptr));
+Result<pb::VolumeTree> FetchTree(Client *c, const std::string &volume, uint64_t version) {
+  MS_ASSIGN_OR_RETURN(std::string bytes, GetToString(c, TreeObject(volume), version, nullptr));
   pb::VolumeTree t;
-  if (!t.ParseFromString(bytes))
-    return Corrupt("tree of volume " + volume + " does not parse");
+  if (!t.ParseFromString(bytes)) return Corrupt("tree of volume " + volume + " does not parse");
   return t;
 }
 
 PathState StateOf(const pb::TreeEntry *e, bool local_view) {
   PathState p;
-  if (!e)
-    return p;
+  if (!e) return p;
   p.present = true;
   p.object = e->object();
   p.version = e->version();
@@ -297,14 +255,12 @@ struct PassResult {
   bool acted = false;
 };
 
-Result<PassResult> Pass(Client *c, const ClientSettings &s,
-                        const SyncOptions &o) {
+Result<PassResult> Pass(Client *c, const ClientSettings &s, const SyncOptions &o) {
   PassResult pr;
   SyncSummary &sum = pr.summary;
-  auto emit = [&](const std::string &what, const std::string &path,
-                  uint64_t bytes, const std::string &msg) {
-    if (o.on_event)
-      o.on_event(SyncEvent{what, path, bytes, msg});
+  auto emit = [&](const std::string &what, const std::string &path, uint64_t bytes,
+                  const std::string &msg) {
+    if (o.on_event) o.on_event(SyncEvent{what, path, bytes, msg});
   };
   auto fail = [&](const std::string &path, const Status &st) {
     sum.errors++;
@@ -327,15 +283,13 @@ Result<PassResult> Pass(Client *c, const ClientSettings &s,
   remote_tree.set_volume(o.volume);
   {
     auto info = c->Stat(TreeObject(o.volume), 0);
-    if (!info.ok() && info.status().code() != Code::kNotFound)
-      return info.status();
+    if (!info.ok() && info.status().code() != Code::kNotFound) return info.status();
     if (info.ok()) {
       remote_version = info->version();
       if (cache.loaded && cache.tree.tree_version() == remote_version) {
         remote_tree = cache.tree;
       } else {
-        MS_ASSIGN_OR_RETURN(remote_tree,
-                            FetchTree(c, o.volume, remote_version));
+        MS_ASSIGN_OR_RETURN(remote_tree, FetchTree(c, o.volume, remote_version));
       }
     }
   }
@@ -344,15 +298,11 @@ Result<PassResult> Pass(Client *c, const ClientSettings &s,
   EntryMap new_tree = remote_m, new_base = base_m;
 
   std::set<std::string> paths;
-  for (auto &[p, e] : base_m)
-    paths.insert(p);
-  for (auto &[p, e] : remote_m)
-    paths.insert(p);
-  for (auto &[p, f] : local)
-    paths.insert(p);
+  for (auto &[p, e] : base_m) paths.insert(p);
+  for (auto &[p, e] : remote_m) paths.insert(p);
+  for (auto &[p, f] : local) paths.insert(p);
 
-  auto upload = [&](const std::string &path, const LocalFile &f,
-                    const std::string &as) -> bool {
+  auto upload = [&](const std::string &path, const LocalFile &f, const std::string &as) -> bool {
     pb::TreeEntry e;
     e.set_path(as);
     e.set_object(o.volume + "/" + as);
@@ -376,8 +326,7 @@ Result<PassResult> Pass(Client *c, const ClientSettings &s,
   };
   auto download = [&](const std::string &path, const pb::TreeEntry &e) -> bool {
     std::string full = o.dir + "/" + path;
-    auto r =
-        GetToFile(c, e.object(), e.version(), full, e.mode(), e.mtime_ns());
+    auto r = GetToFile(c, e.object(), e.version(), full, e.mode(), e.mtime_ns());
     if (!r.ok()) {
       fail(path, r.status());
       return false;
@@ -394,8 +343,7 @@ Result<PassResult> Pass(Client *c, const ClientSettings &s,
   };
 
   for (const std::string &p : paths) {
-    if (rules.Ignored(p, false))
-      continue;
+    if (rules.Ignored(p, false)) continue;
     const pb::TreeEntry *be = Find(base_m, p);
     const pb::TreeEntry *re = Find(remote_m, p);
     auto lit = local.find(p);
@@ -406,8 +354,7 @@ Result<PassResult> Pass(Client *c, const ClientSettings &s,
       ls.mtime_ns = lit->second.mtime_ns;
     }
     SyncAction a = PlanPath(bs, ls, rs);
-    if (a == SyncAction::kNone)
-      continue;
+    if (a == SyncAction::kNone) continue;
     if (a == SyncAction::kForget) {
       new_base.erase(p);
       continue;
@@ -421,60 +368,56 @@ Result<PassResult> Pass(Client *c, const ClientSettings &s,
       continue;
     }
     switch (a) {
-    case SyncAction::kUpload:
-      if (upload(p, lit->second, p))
-        sum.uploaded++;
-      break;
-    case SyncAction::kDownload:
-      if (download(p, *re))
-        sum.downloaded++;
-      break;
-    case SyncAction::kDeleteLocal: {
-      std::string full = o.dir + "/" + p;
-      if (unlink(full.c_str()) != 0 && errno != ENOENT) {
-        fail(p, IoError(std::string("cannot delete: ") + std::strerror(errno)));
+      case SyncAction::kUpload:
+        if (upload(p, lit->second, p)) sum.uploaded++;
         break;
-      }
-      new_base.erase(p);
-      sum.deleted++;
-      emit("delete", p, 0, "deleted on another device");
-      break;
-    }
-    case SyncAction::kDropRemote:
-      new_tree.erase(p);
-      new_base.erase(p);
-      sum.deleted++;
-      emit("delete", p, 0, "deleted here; removed from the volume");
-      break;
-    case SyncAction::kConflict: {
-      std::string cname = ConflictName(p, o.device, now);
-      std::string from = o.dir + "/" + p, to = o.dir + "/" + cname;
-      if (rename(from.c_str(), to.c_str()) != 0) {
-        fail(p, IoError(std::string("cannot keep the conflicting copy: ") +
-                        std::strerror(errno)));
+      case SyncAction::kDownload:
+        if (download(p, *re)) sum.downloaded++;
         break;
-      }
-      struct stat st;
-      LocalFile f = lit->second;
-      if (stat(to.c_str(), &st) == 0)
-        f.mtime_ns = MtimeNs(st);
-      bool up = upload(cname, f, cname);
-      if (up) {
-        struct stat st2;
-        if (stat(to.c_str(), &st2) == 0) {
-          new_base[cname].set_size_bytes(uint64_t(st2.st_size));
-          new_base[cname].set_mtime_ns(MtimeNs(st2));
+      case SyncAction::kDeleteLocal: {
+        std::string full = o.dir + "/" + p;
+        if (unlink(full.c_str()) != 0 && errno != ENOENT) {
+          fail(p, IoError(std::string("cannot delete: ") + std::strerror(errno)));
+          break;
         }
+        new_base.erase(p);
+        sum.deleted++;
+        emit("delete", p, 0, "deleted on another device");
+        break;
       }
-      new_base.erase(p);
-      if (download(p, *re))
-        sum.downloaded++;
-      sum.conflicts++;
-      emit("conflict", p, 0, "both sides changed; yours is kept as " + cname);
-      break;
-    }
-    default:
-      break;
+      case SyncAction::kDropRemote:
+        new_tree.erase(p);
+        new_base.erase(p);
+        sum.deleted++;
+        emit("delete", p, 0, "deleted here; removed from the volume");
+        break;
+      case SyncAction::kConflict: {
+        std::string cname = ConflictName(p, o.device, now);
+        std::string from = o.dir + "/" + p, to = o.dir + "/" + cname;
+        if (rename(from.c_str(), to.c_str()) != 0) {
+          fail(p,
+               IoError(std::string("cannot keep the conflicting copy: ") + std::strerror(errno)));
+          break;
+        }
+        struct stat st;
+        LocalFile f = lit->second;
+        if (stat(to.c_str(), &st) == 0) f.mtime_ns = MtimeNs(st);
+        bool up = upload(cname, f, cname);
+        if (up) {
+          struct stat st2;
+          if (stat(to.c_str(), &st2) == 0) {
+            new_base[cname].set_size_bytes(uint64_t(st2.st_size));
+            new_base[cname].set_mtime_ns(MtimeNs(st2));
+          }
+        }
+        new_base.erase(p);
+        if (download(p, *re)) sum.downloaded++;
+        sum.conflicts++;
+        emit("conflict", p, 0, "both sides changed; yours is kept as " + cname);
+        break;
+      }
+      default:
+        break;
     }
   }
   sum.files += sum.uploaded + sum.downloaded + sum.deleted + sum.conflicts;
@@ -493,22 +436,19 @@ Result<PassResult> Pass(Client *c, const ClientSettings &s,
     uint64_t sent = 0;
     MS_ASSIGN_OR_RETURN(version, CommitTree(c, s, ours, now, &sent));
     uint64_t expected = remote_version + 1;
-    for (int round = 0; version != expected && round < kMergeRoundsMax;
-         round++) {
+    for (int round = 0; version != expected && round < kMergeRoundsMax; round++) {
       // Someone committed between our read and our commit: their version
       // is the one just before ours.
-      MS_ASSIGN_OR_RETURN(pb::VolumeTree theirs,
-                          FetchTree(c, o.volume, version - 1));
+      MS_ASSIGN_OR_RETURN(pb::VolumeTree theirs, FetchTree(c, o.volume, version - 1));
       emit("merge", "", 0,
-           "tree version " + std::to_string(version - 1) +
-               " was committed concurrently; merged");
+           "tree version " + std::to_string(version - 1) + " was committed concurrently; merged");
       pb::VolumeTree merged = MergeTrees(merge_base, ours, theirs, now);
       merged.set_device(o.device);
       merge_base = ours;
       ours = merged;
       expected = version + 1;
       MS_ASSIGN_OR_RETURN(version, CommitTree(c, s, ours, now, &sent));
-      pr.acted = true; // another pass picks up their changes
+      pr.acted = true;  // another pass picks up their changes
     }
     final_tree = ours;
   }
@@ -522,42 +462,32 @@ Result<PassResult> Pass(Client *c, const ClientSettings &s,
   return pr;
 }
 
-} // namespace
+}  // namespace
 
-SyncAction PlanPath(const PathState &base, const PathState &local,
-                    const PathState &remote) {
+SyncAction PlanPath(const PathState &base, const PathState &local, const PathState &remote) {
   const bool local_changed =
       base.present != local.present ||
-      (local.present && (local.size_bytes != base.size_bytes ||
-                         local.mtime_ns != base.mtime_ns));
+      (local.present && (local.size_bytes != base.size_bytes || local.mtime_ns != base.mtime_ns));
   const bool remote_changed =
       base.present != remote.present ||
-      (remote.present &&
-       (remote.object != base.object || remote.version != base.version));
-  if (!local_changed && !remote_changed)
-    return SyncAction::kNone;
+      (remote.present && (remote.object != base.object || remote.version != base.version));
+  if (!local_changed && !remote_changed) return SyncAction::kNone;
   if (local_changed && !remote_changed) {
-    if (local.present)
-      return SyncAction::kUpload;
+    if (local.present) return SyncAction::kUpload;
     return remote.present ? SyncAction::kDropRemote : SyncAction::kForget;
   }
   if (!local_changed) {
-    if (remote.present)
-      return SyncAction::kDownload;
+    if (remote.present) return SyncAction::kDownload;
     return local.present ? SyncAction::kDeleteLocal : SyncAction::kForget;
   }
   // Both changed.
-  if (!local.present && !remote.present)
-    return SyncAction::kForget;
-  if (!local.present)
-    return SyncAction::kDownload; // an edit beats a delete
-  if (!remote.present)
-    return SyncAction::kUpload; // re-added here
+  if (!local.present && !remote.present) return SyncAction::kForget;
+  if (!local.present) return SyncAction::kDownload;  // an edit beats a delete
+  if (!remote.present) return SyncAction::kUpload;   // re-added here
   return SyncAction::kConflict;
 }
 
-std::string ConflictName(const std::string &path, const std::string &device,
-                         int64_t now_ms) {
+std::string ConflictName(const std::string &path, const std::string &device, int64_t now_ms) {
   size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
   std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
@@ -574,19 +504,16 @@ std::string ConflictName(const std::string &path, const std::string &device,
   std::strftime(when, sizeof when, "%Y%m%d-%H%M%S", &tm);
   std::string dev = device.empty() ? "device" : device;
   for (char &ch : dev)
-    if (ch == '/' || ch == '.')
-      ch = '_';
+    if (ch == '/' || ch == '.') ch = '_';
   return dir + stem + ".conflict-" + dev + "-" + when + ext;
 }
 
-pb::VolumeTree MergeTrees(const pb::VolumeTree &base,
-                          const pb::VolumeTree &ours,
+pb::VolumeTree MergeTrees(const pb::VolumeTree &base, const pb::VolumeTree &ours,
                           const pb::VolumeTree &theirs, int64_t now_ms) {
   EntryMap b = ToMap(base), o = ToMap(ours), t = ToMap(theirs), out;
   std::set<std::string> paths;
   for (auto *m : {&b, &o, &t})
-    for (auto &[p, e] : *m)
-      paths.insert(p);
+    for (auto &[p, e] : *m) paths.insert(p);
   for (const std::string &p : paths) {
     const pb::TreeEntry *be = Find(b, p), *oe = Find(o, p), *te = Find(t, p);
     const pb::TreeEntry *pick = nullptr;
@@ -595,7 +522,7 @@ pb::VolumeTree MergeTrees(const pb::VolumeTree &base,
     } else if (SameRef(te, be) || SameRef(oe, te)) {
       pick = oe;
     } else if (!oe) {
-      pick = te; // a modification beats a deletion
+      pick = te;  // a modification beats a deletion
     } else if (!te) {
       pick = oe;
     } else {
@@ -605,8 +532,7 @@ pb::VolumeTree MergeTrees(const pb::VolumeTree &base,
       copy.set_path(cname);
       out[cname] = copy;
     }
-    if (pick)
-      out[p] = *pick;
+    if (pick) out[p] = *pick;
   }
   pb::VolumeTree r = FromMap(out, ours.volume());
   r.set_device(ours.device());
@@ -639,21 +565,17 @@ Result<SyncSummary> SyncOnce(Client *client, const ClientSettings &settings,
     total.conflicts += s.conflicts;
     total.errors += s.errors;
     total.tree_version = s.tree_version;
-    for (auto &m : s.error_messages)
-      total.error_messages.push_back(m);
-    if (!pr.acted || opts.dry_run || s.errors)
-      break;
+    for (auto &m : s.error_messages) total.error_messages.push_back(m);
+    if (!pr.acted || opts.dry_run || s.errors) break;
   }
   return total;
 }
 
-Status SyncForever(Client *client, const ClientSettings &settings,
-                   const SyncOptions &opts, uint64_t rescan_ms,
-                   uint64_t quiet_ms, const std::function<bool()> &stop,
+Status SyncForever(Client *client, const ClientSettings &settings, const SyncOptions &opts,
+                   uint64_t rescan_ms, uint64_t quiet_ms, const std::function<bool()> &stop,
                    const std::function<void(const SyncSummary &)> &on_pass) {
   int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (fd < 0)
-    return IoError(std::string("inotify: ") + std::strerror(errno));
+  if (fd < 0) return IoError(std::string("inotify: ") + std::strerror(errno));
   struct Closer {
     int fd;
     ~Closer() { close(fd); }
@@ -661,8 +583,7 @@ Status SyncForever(Client *client, const ClientSettings &settings,
   using Clock = std::chrono::steady_clock;
   auto ms_since = [](Clock::time_point t) {
     return uint64_t(
-        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t)
-            .count());
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count());
   };
   auto watch_all = [&] {
     std::map<std::string, LocalFile> ignored_files;
@@ -671,26 +592,22 @@ Status SyncForever(Client *client, const ClientSettings &settings,
     (void)Scan(opts.dir, "", rules, &ignored_files, &dirs);
     for (auto &d : dirs)
       (void)inotify_add_watch(fd, d.c_str(),
-                              IN_CLOSE_WRITE | IN_CREATE | IN_DELETE |
-                                  IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB |
-                                  IN_MODIFY);
+                              IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
+                                  IN_ATTRIB | IN_MODIFY);
   };
   bool dirty = true;
   Clock::time_point last_event = Clock::now() - std::chrono::hours(1);
   Clock::time_point last_pass = Clock::now() - std::chrono::hours(1);
   while (!stop()) {
-    if ((dirty && ms_since(last_event) >= quiet_ms) ||
-        ms_since(last_pass) >= rescan_ms) {
+    if ((dirty && ms_since(last_event) >= quiet_ms) || ms_since(last_pass) >= rescan_ms) {
       watch_all();
       auto r = SyncOnce(client, settings, opts);
       last_pass = Clock::now();
       dirty = false;
       if (!r.ok()) {
-        if (r.status().code() != Code::kUnavailable)
-          return r.status();
+        if (r.status().code() != Code::kUnavailable) return r.status();
         if (opts.on_event)
-          opts.on_event(SyncEvent{"error", "", 0,
-                                  r.status().message() + " (will retry)"});
+          opts.on_event(SyncEvent{"error", "", 0, r.status().message() + " (will retry)"});
       } else if (on_pass) {
         on_pass(r.value());
       }
@@ -714,15 +631,14 @@ Status SyncForever(Client *client, const ClientSettings &settings,
 }
 
 Result<pb::VolumeTree> LoadTree(Client *client, const ClientSettings &settings,
-                                const std::string &volume, uint64_t version,
-                                int64_t at_ms, uint64_t *version_out) {
+                                const std::string &volume, uint64_t version, int64_t at_ms,
+                                uint64_t *version_out) {
   (void)settings;
   if (at_ms > 0) {
     auto v = client->VersionAt(TreeObject(volume), at_ms);
     if (!v.ok()) {
       if (v.status().code() == Code::kNotFound)
-        return NotFound("volume " + volume +
-                        " has no tree from that time or before");
+        return NotFound("volume " + volume + " has no tree from that time or before");
       return v.status();
     }
     version = v.value();
@@ -739,17 +655,14 @@ Result<pb::VolumeTree> LoadTree(Client *client, const ClientSettings &settings,
   pb::VolumeTree t;
   if (!t.ParseFromString(bytes.value()))
     return Corrupt("tree of volume " + volume + " does not parse");
-  if (version_out)
-    *version_out = info.version();
+  if (version_out) *version_out = info.version();
   return t;
 }
 
 Result<uint64_t> SnapshotVolume(Client *client, const ClientSettings &settings,
-                                const std::string &volume,
-                                const std::string &label,
+                                const std::string &volume, const std::string &label,
                                 const std::string &device, int64_t now_ms) {
-  MS_ASSIGN_OR_RETURN(pb::VolumeTree t,
-                      LoadTree(client, settings, volume, 0, 0, nullptr));
+  MS_ASSIGN_OR_RETURN(pb::VolumeTree t, LoadTree(client, settings, volume, 0, 0, nullptr));
   t.set_snapshot(label.empty() ? "snapshot" : label);
   t.set_device(device);
   t.clear_tree_version();
@@ -761,15 +674,13 @@ Result<SyncSummary> RestoreTree(Client *client, const pb::VolumeTree &tree,
   SyncSummary sum;
   MS_RETURN_IF_ERROR(MakeDirs(out_dir));
   for (auto &e : tree.entries()) {
-    if (e.path().empty() || e.path()[0] == '/' ||
-        e.path().find("..") != std::string::npos) {
+    if (e.path().empty() || e.path()[0] == '/' || e.path().find("..") != std::string::npos) {
       sum.errors++;
-      sum.error_messages.push_back(e.path() +
-                                   ": unsafe path in the tree; skipped");
+      sum.error_messages.push_back(e.path() + ": unsafe path in the tree; skipped");
       continue;
     }
-    auto r = GetToFile(client, e.object(), e.version(),
-                       out_dir + "/" + e.path(), e.mode(), e.mtime_ns());
+    auto r = GetToFile(client, e.object(), e.version(), out_dir + "/" + e.path(), e.mode(),
+                       e.mtime_ns());
     if (!r.ok()) {
       sum.errors++;
       sum.error_messages.push_back(e.path() + ": " + r.status().message());
@@ -781,4 +692,4 @@ Result<SyncSummary> RestoreTree(Client *client, const pb::VolumeTree &tree,
   return sum;
 }
 
-} // namespace mistore
+}  // namespace mistore

@@ -46,40 +46,37 @@ inline constexpr size_t kVolumeFilesMax = 1000000;
 struct PathState {
   bool present = false;
   std::string object;
-  uint64_t version = 0; // object version (remote and base)
+  uint64_t version = 0;  // object version (remote and base)
   uint64_t size_bytes = 0;
-  int64_t mtime_ns = 0; // local (local and base) or uploader's (remote)
+  int64_t mtime_ns = 0;  // local (local and base) or uploader's (remote)
 };
 
 enum class SyncAction {
   kNone,
-  kUpload,      // local edit or new file: put it, point the tree at it
-  kDownload,    // remote edit: fetch it over the local file
-  kDeleteLocal, // deleted remotely, unchanged here
-  kDropRemote,  // deleted here, unchanged remotely: drop from the tree
-  kConflict,    // both changed: keep local as a conflict copy, fetch remote
-  kForget,      // gone on both sides: drop from the base
+  kUpload,       // local edit or new file: put it, point the tree at it
+  kDownload,     // remote edit: fetch it over the local file
+  kDeleteLocal,  // deleted remotely, unchanged here
+  kDropRemote,   // deleted here, unchanged remotely: drop from the tree
+  kConflict,     // both changed: keep local as a conflict copy, fetch remote
+  kForget,       // gone on both sides: drop from the base
 };
 
 // The decision for one path from its base, local and remote states (pure).
-SyncAction PlanPath(const PathState &base, const PathState &local,
-                    const PathState &remote);
+SyncAction PlanPath(const PathState &base, const PathState &local, const PathState &remote);
 
 // Three-way merge of two tree versions committed concurrently against
 // `base` (pure): a side that did not change a path takes the other side's;
 // a modification beats a deletion; two different modifications keep `ours`
 // at the path and `theirs` as a conflict copy (ConflictName with its
 // device and now_ms).
-pb::VolumeTree MergeTrees(const pb::VolumeTree &base,
-                          const pb::VolumeTree &ours,
+pb::VolumeTree MergeTrees(const pb::VolumeTree &base, const pb::VolumeTree &ours,
                           const pb::VolumeTree &theirs, int64_t now_ms);
 
 // "dir/NAME.EXT" -> "dir/NAME.conflict-<device>-<YYYYmmdd-HHMMSS>.EXT" (UTC).
-std::string ConflictName(const std::string &path, const std::string &device,
-                         int64_t now_ms);
+std::string ConflictName(const std::string &path, const std::string &device, int64_t now_ms);
 
 struct SyncEvent {
-  std::string what; // "upload", "download", "delete", "conflict", "error"
+  std::string what;  // "upload", "download", "delete", "conflict", "error"
   std::string path;
   uint64_t bytes = 0;
   std::string message;
@@ -90,15 +87,15 @@ struct SyncOptions {
   std::string volume;
   std::string device;
   bool dry_run = false;
-  std::function<int64_t()> now_ms; // wall clock (ms since the epoch)
+  std::function<int64_t()> now_ms;  // wall clock (ms since the epoch)
   std::function<void(const SyncEvent &)> on_event;
-  PutOptions put; // bwlimit, progress
+  PutOptions put;  // bwlimit, progress
 };
 
 struct SyncSummary {
-  size_t files = 0; // uploaded + downloaded + deleted locally + conflicts
+  size_t files = 0;  // uploaded + downloaded + deleted locally + conflicts
   size_t uploaded = 0, downloaded = 0, deleted = 0, conflicts = 0, errors = 0;
-  uint64_t tree_version = 0; // the tree version this pass left behind
+  uint64_t tree_version = 0;  // the tree version this pass left behind
   std::vector<std::string> error_messages;
 };
 
@@ -112,27 +109,25 @@ Result<SyncSummary> SyncOnce(Client *client, const ClientSettings &settings,
 // under DIR (after quiet_ms without further events), and at least every
 // rescan_ms (remote changes, missed events). Returns when `stop()` is true
 // (checked at least every 200 ms) or on an error that is not per-file.
-Status SyncForever(Client *client, const ClientSettings &settings,
-                   const SyncOptions &opts, uint64_t rescan_ms,
-                   uint64_t quiet_ms, const std::function<bool()> &stop,
+Status SyncForever(Client *client, const ClientSettings &settings, const SyncOptions &opts,
+                   uint64_t rescan_ms, uint64_t quiet_ms, const std::function<bool()> &stop,
                    const std::function<void(const SyncSummary &)> &on_pass);
 
 // Commits the volume's current tree again, labelled `label`: a snapshot is a
 // tree version. Returns that version.
 Result<uint64_t> SnapshotVolume(Client *client, const ClientSettings &settings,
-                                const std::string &volume,
-                                const std::string &label,
+                                const std::string &volume, const std::string &label,
                                 const std::string &device, int64_t now_ms);
 
 // The tree at `version` (0 = latest), or the newest put at or before at_ms
 // (when at_ms > 0).
 Result<pb::VolumeTree> LoadTree(Client *client, const ClientSettings &settings,
-                                const std::string &volume, uint64_t version,
-                                int64_t at_ms, uint64_t *version_out);
+                                const std::string &volume, uint64_t version, int64_t at_ms,
+                                uint64_t *version_out);
 
 // Writes every file of `tree` under out_dir (which need not exist). Files
 // are written beside their target and renamed when complete.
 Result<SyncSummary> RestoreTree(Client *client, const pb::VolumeTree &tree,
                                 const std::string &out_dir);
 
-} // namespace mistore
+}  // namespace mistore

@@ -1,12 +1,13 @@
 // Tests of the sync client's pure parts: the .mistoreignore matcher
 // (sync-client/ignore.h), the per-path decision (PlanPath), the three-way
 // tree merge (MergeTrees) and conflict copy names (sync-client/sync.h).
+#include "sync-client/sync.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "sync-client/ignore.h"
-#include "sync-client/sync.h"
 
 namespace mistore {
 namespace {
@@ -14,7 +15,7 @@ namespace {
 TEST(IgnoreGlob, StarsQuestionMarksAndClasses) {
   EXPECT_TRUE(IgnoreRules::Glob("*.o", "main.o"));
   EXPECT_FALSE(IgnoreRules::Glob("*.o", "main.c"));
-  EXPECT_FALSE(IgnoreRules::Glob("*.o", "dir/main.o")); // '*' never crosses '/'
+  EXPECT_FALSE(IgnoreRules::Glob("*.o", "dir/main.o"));  // '*' never crosses '/'
   EXPECT_TRUE(IgnoreRules::Glob("a?c", "abc"));
   EXPECT_FALSE(IgnoreRules::Glob("a?c", "a/c"));
   EXPECT_TRUE(IgnoreRules::Glob("file[0-9].txt", "file7.txt"));
@@ -23,7 +24,7 @@ TEST(IgnoreGlob, StarsQuestionMarksAndClasses) {
   EXPECT_FALSE(IgnoreRules::Glob("file[!0-9].txt", "file1.txt"));
   EXPECT_TRUE(IgnoreRules::Glob("\\*literal", "*literal"));
   EXPECT_FALSE(IgnoreRules::Glob("\\*literal", "xliteral"));
-  EXPECT_TRUE(IgnoreRules::Glob("[abc", "[abc")); // unclosed class: literal
+  EXPECT_TRUE(IgnoreRules::Glob("[abc", "[abc"));  // unclosed class: literal
 }
 
 TEST(IgnoreGlob, DoubleStar) {
@@ -36,34 +37,34 @@ TEST(IgnoreGlob, DoubleStar) {
 }
 
 TEST(IgnoreRules, GitignoreSemantics) {
-  IgnoreRules r = IgnoreRules::Parse("# build output\n"
-                                     "*.o\n"
-                                     "\n"
-                                     "build/\n"
-                                     "/top.txt\n"
-                                     "docs/*.pdf\n"
-                                     "*.log\n"
-                                     "!keep.log\n"
-                                     "\\#hash\n"
-                                     "trailing   \n");
+  IgnoreRules r = IgnoreRules::Parse(
+      "# build output\n"
+      "*.o\n"
+      "\n"
+      "build/\n"
+      "/top.txt\n"
+      "docs/*.pdf\n"
+      "*.log\n"
+      "!keep.log\n"
+      "\\#hash\n"
+      "trailing   \n");
   EXPECT_EQ(r.size(), 8u);
   EXPECT_TRUE(r.Ignored("main.o", false));
-  EXPECT_TRUE(r.Ignored("src/deep/main.o", false)); // unanchored: any depth
+  EXPECT_TRUE(r.Ignored("src/deep/main.o", false));  // unanchored: any depth
   EXPECT_TRUE(r.Ignored("build", true));
-  EXPECT_FALSE(r.Ignored("build", false)); // dir/ matches directories only
-  EXPECT_TRUE(r.Ignored("build/out.bin", false)); // inside an ignored dir
+  EXPECT_FALSE(r.Ignored("build", false));         // dir/ matches directories only
+  EXPECT_TRUE(r.Ignored("build/out.bin", false));  // inside an ignored dir
   EXPECT_TRUE(r.Ignored("sub/build/out.bin", false));
   EXPECT_TRUE(r.Ignored("top.txt", false));
-  EXPECT_FALSE(r.Ignored("sub/top.txt", false)); // leading '/': root only
+  EXPECT_FALSE(r.Ignored("sub/top.txt", false));  // leading '/': root only
   EXPECT_TRUE(r.Ignored("docs/a.pdf", false));
-  EXPECT_FALSE(
-      r.Ignored("docs/sub/a.pdf", false)); // anchored, '*' does not cross '/'
+  EXPECT_FALSE(r.Ignored("docs/sub/a.pdf", false));  // anchored, '*' does not cross '/'
   EXPECT_FALSE(r.Ignored("other/docs/a.pdf", false));
   EXPECT_TRUE(r.Ignored("x.log", false));
-  EXPECT_FALSE(r.Ignored("keep.log", false)); // negation re-includes
+  EXPECT_FALSE(r.Ignored("keep.log", false));  // negation re-includes
   EXPECT_FALSE(r.Ignored("sub/keep.log", false));
-  EXPECT_TRUE(r.Ignored("#hash", false));    // escaped '#'
-  EXPECT_TRUE(r.Ignored("trailing", false)); // trailing spaces trimmed
+  EXPECT_TRUE(r.Ignored("#hash", false));     // escaped '#'
+  EXPECT_TRUE(r.Ignored("trailing", false));  // trailing spaces trimmed
   EXPECT_FALSE(r.Ignored("notes.txt", false));
 }
 
@@ -82,15 +83,13 @@ TEST(IgnoreRules, EmptyAndCommentOnly) {
 
 TEST(IgnoreRules, RuleCountIsBounded) {
   std::string text;
-  for (size_t i = 0; i < IgnoreRules::kRulesMax + 5; i++)
-    text += "f" + std::to_string(i) + "\n";
+  for (size_t i = 0; i < IgnoreRules::kRulesMax + 5; i++) text += "f" + std::to_string(i) + "\n";
   IgnoreRules r = IgnoreRules::Parse(text);
   EXPECT_EQ(r.size(), IgnoreRules::kRulesMax);
   EXPECT_EQ(r.dropped(), 5u);
 }
 
-PathState P(const std::string &object, uint64_t version, uint64_t size,
-            int64_t mtime) {
+PathState P(const std::string &object, uint64_t version, uint64_t size, int64_t mtime) {
   PathState p;
   p.present = true;
   p.object = object;
@@ -104,8 +103,7 @@ const PathState kAbsent;
 
 TEST(PlanPath, EveryCase) {
   PathState base = P("v/a", 3, 10, 100);
-  PathState same_remote =
-      P("v/a", 3, 10, 999); // remote mtime is the uploader's: ignored
+  PathState same_remote = P("v/a", 3, 10, 999);  // remote mtime is the uploader's: ignored
   PathState new_remote = P("v/a", 4, 12, 200);
   PathState same_local = L(10, 100);
   PathState edited_local = L(10, 101);
@@ -117,9 +115,9 @@ TEST(PlanPath, EveryCase) {
   EXPECT_EQ(PlanPath(base, same_local, kAbsent), SyncAction::kDeleteLocal);
   EXPECT_EQ(PlanPath(base, edited_local, new_remote), SyncAction::kConflict);
   EXPECT_EQ(PlanPath(base, kAbsent, new_remote),
-            SyncAction::kDownload); // edit beats delete
+            SyncAction::kDownload);  // edit beats delete
   EXPECT_EQ(PlanPath(base, edited_local, kAbsent),
-            SyncAction::kUpload); // edit beats delete
+            SyncAction::kUpload);  // edit beats delete
   EXPECT_EQ(PlanPath(base, kAbsent, kAbsent), SyncAction::kForget);
   // New on one side only.
   EXPECT_EQ(PlanPath(kAbsent, same_local, kAbsent), SyncAction::kUpload);
@@ -129,8 +127,7 @@ TEST(PlanPath, EveryCase) {
   EXPECT_EQ(PlanPath(kAbsent, kAbsent, kAbsent), SyncAction::kNone);
 }
 
-pb::TreeEntry E(const std::string &path, uint64_t version,
-                const std::string &device = "d") {
+pb::TreeEntry E(const std::string &path, uint64_t version, const std::string &device = "d") {
   pb::TreeEntry e;
   e.set_path(path);
   e.set_object("v/" + path);
@@ -142,15 +139,13 @@ pb::TreeEntry E(const std::string &path, uint64_t version,
 pb::VolumeTree T(std::initializer_list<pb::TreeEntry> entries) {
   pb::VolumeTree t;
   t.set_volume("v");
-  for (auto &e : entries)
-    *t.add_entries() = e;
+  for (auto &e : entries) *t.add_entries() = e;
   return t;
 }
 
 std::map<std::string, uint64_t> Paths(const pb::VolumeTree &t) {
   std::map<std::string, uint64_t> m;
-  for (auto &e : t.entries())
-    m[e.path()] = e.version();
+  for (auto &e : t.entries()) m[e.path()] = e.version();
   return m;
 }
 
@@ -160,8 +155,7 @@ TEST(MergeTrees, KeepsBothSidesChanges) {
   pb::VolumeTree ours = T({E("a", 2), E("b", 1), E("d", 1), E("x", 1)});
   pb::VolumeTree theirs = T({E("a", 1), E("b", 2), E("c", 1), E("y", 1)});
   auto m = Paths(MergeTrees(base, ours, theirs, 0));
-  std::map<std::string, uint64_t> want = {
-      {"a", 2}, {"b", 2}, {"x", 1}, {"y", 1}};
+  std::map<std::string, uint64_t> want = {{"a", 2}, {"b", 2}, {"x", 1}, {"y", 1}};
   EXPECT_EQ(m, want);
 }
 
@@ -169,21 +163,20 @@ TEST(MergeTrees, ConcurrentEditsOfOneFileKeepBoth) {
   pb::VolumeTree base = T({E("notes.txt", 1)});
   pb::VolumeTree ours = T({E("notes.txt", 3, "laptop")});
   pb::VolumeTree theirs = T({E("notes.txt", 2, "phone")});
-  const int64_t t = 1764342245000; // 2025-11-28T15:04:05Z
+  const int64_t t = 1764342245000;  // 2025-11-28T15:04:05Z
   pb::VolumeTree merged = MergeTrees(base, ours, theirs, t);
   auto m = Paths(merged);
   ASSERT_EQ(m.size(), 2u);
   EXPECT_EQ(m["notes.txt"], 3u);
   EXPECT_EQ(m["notes.conflict-phone-20251128-150405.txt"], 2u);
   for (auto &e : merged.entries())
-    if (e.path() != "notes.txt")
-      EXPECT_EQ(e.object(), "v/notes.txt"); // points at their version
+    if (e.path() != "notes.txt") EXPECT_EQ(e.object(), "v/notes.txt");  // points at their version
 }
 
 TEST(MergeTrees, EditBeatsDelete) {
   pb::VolumeTree base = T({E("a", 1), E("b", 1)});
-  pb::VolumeTree ours = T({E("a", 2)});   // edits a, deletes b
-  pb::VolumeTree theirs = T({E("b", 2)}); // deletes a, edits b
+  pb::VolumeTree ours = T({E("a", 2)});    // edits a, deletes b
+  pb::VolumeTree theirs = T({E("b", 2)});  // deletes a, edits b
   auto m = Paths(MergeTrees(base, ours, theirs, 0));
   std::map<std::string, uint64_t> want = {{"a", 2}, {"b", 2}};
   EXPECT_EQ(m, want);
@@ -193,13 +186,10 @@ TEST(ConflictName, KeepsDirectoryAndExtension) {
   const int64_t t = 1764342245000;
   EXPECT_EQ(ConflictName("dir/report.txt", "laptop", t),
             "dir/report.conflict-laptop-20251128-150405.txt");
-  EXPECT_EQ(ConflictName("Makefile", "pc", t),
-            "Makefile.conflict-pc-20251128-150405");
-  EXPECT_EQ(ConflictName(".bashrc", "pc", t),
-            ".bashrc.conflict-pc-20251128-150405");
-  EXPECT_EQ(ConflictName("a.tar.gz", "my/dev.x", t),
-            "a.tar.conflict-my_dev_x-20251128-150405.gz");
+  EXPECT_EQ(ConflictName("Makefile", "pc", t), "Makefile.conflict-pc-20251128-150405");
+  EXPECT_EQ(ConflictName(".bashrc", "pc", t), ".bashrc.conflict-pc-20251128-150405");
+  EXPECT_EQ(ConflictName("a.tar.gz", "my/dev.x", t), "a.tar.conflict-my_dev_x-20251128-150405.gz");
 }
 
-} // namespace
-} // namespace mistore
+}  // namespace
+}  // namespace mistore
