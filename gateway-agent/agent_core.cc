@@ -22,9 +22,12 @@ void AddRef(const std::string& name, google::protobuf::RepeatedPtrField<pb::Frag
 
 const char* KindName(int kind) {
   switch (kind) {
-    case 0: return "GatewayHeartbeat";
-    case 1: return "GatewayInventory";
-    default: return "FragmentsBad";
+    case 0:
+      return "GatewayHeartbeat";
+    case 1:
+      return "GatewayInventory";
+    default:
+      return "FragmentsBad";
   }
 }
 }  // namespace
@@ -34,8 +37,8 @@ Result<std::vector<std::string>> ParseFailureDomains(const std::string& list) {
   size_t start = 0;
   while (start <= list.size() && !list.empty()) {
     size_t comma = list.find(',', start);
-    std::string item = list.substr(start, comma == std::string::npos ? std::string::npos
-                                                                      : comma - start);
+    std::string item =
+        list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     size_t eq = item.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == item.size() ||
         item.find_first_of(" \t=", eq + 1) != std::string::npos ||
@@ -159,8 +162,7 @@ void AgentCore::OnCallDone(uint64_t /*now_ms*/, uint64_t token, const Result<pb:
   pending_.erase(it);
   const bool delivered = r.ok();  // the POP got it (it may still have refused it)
   Status refusal;
-  if (r.ok() && r->has_error())
-    refusal = Status(Code(r->error().code()), r->error().message());
+  if (r.ok() && r->has_error()) refusal = Status(Code(r->error().code()), r->error().message());
   switch (p.kind) {
     case CallKind::kHeartbeat:
       heartbeat_in_flight_ = false;
@@ -186,8 +188,10 @@ bool AgentCore::IsPopRequest(const pb::Envelope& req) const {
     case pb::Envelope::kStoreFragment:
     case pb::Envelope::kFetchFragment:
     case pb::Envelope::kGetInventory:
-    case pb::Envelope::kDeleteFragments: return true;
-    default: return false;
+    case pb::Envelope::kDeleteFragments:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -234,8 +238,9 @@ void AgentCore::OnPopRequest(uint64_t now_ms, uint64_t conn, const pb::Envelope&
       }
       if (bg_fetches_.size() >= p_.background_fetch_queue_max) {
         stats_.background_fetches_refused++;
-        ReplyError(conn, id, ResourceExhausted("background read queue full (" +
-                                               std::to_string(bg_fetches_.size()) + ")"));
+        ReplyError(conn, id,
+                   ResourceExhausted("background read queue full (" +
+                                     std::to_string(bg_fetches_.size()) + ")"));
         break;
       }
       bg_fetches_.push_back({conn, id, ToBytes(m.chunk_id()), m.index()});
@@ -265,7 +270,8 @@ void AgentCore::OnPopRequest(uint64_t now_ms, uint64_t conn, const pb::Envelope&
         if (st.ok() && had) n++;
       }
       stats_.fragments_deleted += n;
-      if (n) MS_INFO("agent", "deleted fragments at the POP's request", "count=" + std::to_string(n));
+      if (n)
+        MS_INFO("agent", "deleted fragments at the POP's request", "count=" + std::to_string(n));
       if (!first.ok()) {
         ReplyError(conn, id, first);
       } else {
@@ -286,7 +292,8 @@ void AgentCore::OnPopRequest(uint64_t now_ms, uint64_t conn, const pb::Envelope&
 void AgentCore::ServeBackgroundFetches(uint64_t now_ms) {
   while (!bg_fetches_.empty()) {
     BgFetch& f = bg_fetches_.front();
-    const std::string name = f.chunk_id.size() == kChunkIdSize ? FragmentName(f.chunk_id, f.index) : "";
+    const std::string name =
+        f.chunk_id.size() == kChunkIdSize ? FragmentName(f.chunk_id, f.index) : "";
     auto it = store_->index().find(name);
     uint64_t bytes = it == store_->index().end() ? 0 : it->second;
     if (bytes && !bucket_.TryTake(now_ms, bytes)) return;
@@ -303,7 +310,8 @@ void AgentCore::ScrubSome(uint64_t now_ms) {
     if (!next) {
       if (scrub_.EndPass(now_ms)) {
         stats_.scrub_late_passes++;
-        MS_WARN("agent", "scrub pass took longer than scrub_period_s; raise background_io_bytes_per_s",
+        MS_WARN("agent",
+                "scrub pass took longer than scrub_period_s; raise background_io_bytes_per_s",
                 "fragments=" + std::to_string(store_->fragment_count()));
       }
       scrub_cursor_.clear();

@@ -51,10 +51,10 @@ struct AgentOutbox {
     pb::Envelope msg;
   };
   struct Reply {
-    uint64_t conn;        // the generation passed with the request
+    uint64_t conn;  // the generation passed with the request
     uint64_t request_id;
-    Status error;         // not ok: reply with this error
-    pb::Envelope msg;     // else this body
+    Status error;      // not ok: reply with this error
+    pb::Envelope msg;  // else this body
   };
   std::vector<Call> calls;
   std::vector<Reply> replies;

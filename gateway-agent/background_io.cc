@@ -19,7 +19,9 @@ std::pair<uint64_t, uint64_t> Mul128(uint64_t a, uint64_t b) {
   return {hi, lo};
 }
 // a * b <= c * d, exactly.
-bool ProductLe(uint64_t a, uint64_t b, uint64_t c, uint64_t d) { return Mul128(a, b) <= Mul128(c, d); }
+bool ProductLe(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
+  return Mul128(a, b) <= Mul128(c, d);
+}
 }  // namespace
 
 TokenBucket::TokenBucket(uint64_t rate_bytes_per_s, uint64_t burst_bytes, uint64_t now_ms)
@@ -81,7 +83,8 @@ uint64_t ScrubPacer::NextDueMs(uint64_t now_ms) const {
   double est = double(done_bytes_) * double(period_ms_) / double(total_bytes_);
   uint64_t elapsed = est >= double(period_ms_) ? period_ms_ : uint64_t(est);
   while (elapsed > 0 && ProductLe(done_bytes_, period_ms_, total_bytes_, elapsed - 1)) elapsed--;
-  while (elapsed < period_ms_ && !ProductLe(done_bytes_, period_ms_, total_bytes_, elapsed)) elapsed++;
+  while (elapsed < period_ms_ && !ProductLe(done_bytes_, period_ms_, total_bytes_, elapsed))
+    elapsed++;
   return std::max(now_ms, start_ms_ + elapsed);
 }
 

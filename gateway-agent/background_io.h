@@ -29,8 +29,8 @@ class TokenBucket {
  private:
   int64_t TokensAt(uint64_t now_ms) const;  // in milli-bytes
   uint64_t rate_;
-  int64_t cap_mb_;        // burst, milli-bytes
-  int64_t tokens_mb_;     // milli-bytes; negative = debt
+  int64_t cap_mb_;     // burst, milli-bytes
+  int64_t tokens_mb_;  // milli-bytes; negative = debt
   uint64_t last_ms_;
   uint64_t taken_total_ = 0;
 };

@@ -155,7 +155,8 @@ Status FragmentStore::EnsureSubdir(const std::string& sub) {
   return Status::Ok();
 }
 
-Result<FragmentStore> FragmentStore::Open(const std::string& dir, const FragmentStoreOptions& opts) {
+Result<FragmentStore> FragmentStore::Open(const std::string& dir,
+                                          const FragmentStoreOptions& opts) {
   MS_RETURN_IF_ERROR(MakeDirs(dir));
   FragmentStore s(dir, opts);
   std::vector<std::string> subs;
@@ -185,7 +186,8 @@ Result<FragmentStore> FragmentStore::Open(const std::string& dir, const Fragment
         } else {
           file_bytes = blob->size();
           auto parsed = ParseFragment(blob->data(), blob->size());
-          if (!parsed.ok()) check = parsed.status();
+          if (!parsed.ok())
+            check = parsed.status();
           else if (parsed->first.chunk_id != id || parsed->first.index != index)
             check = Corrupt("file holds another fragment");
         }
@@ -195,7 +197,8 @@ Result<FragmentStore> FragmentStore::Open(const std::string& dir, const Fragment
         check = ReadPrefix(path, head, sizeof head, &got, &file_bytes);
         if (check.ok()) {
           auto h = ParseFragmentHeader(head, got);
-          if (!h.ok()) check = h.status();
+          if (!h.ok())
+            check = h.status();
           else if (file_bytes != kFragmentHeaderSize + h->payload_len)
             check = Corrupt("file length does not match its header (torn)");
           else if (h->chunk_id != id || h->index != index)
@@ -268,7 +271,8 @@ Result<Bytes> FragmentStore::ReadChecked(const std::string& name) {
     uint32_t index = 0;
     const bool named = ParseFragmentName(name, &id, &index);
     MS_ASSERT(named);  // only well-formed names enter the index
-    if (!parsed.ok()) check = parsed.status();
+    if (!parsed.ok())
+      check = parsed.status();
     else if (parsed->first.chunk_id != id || parsed->first.index != index)
       check = Corrupt("fragment file holds another fragment");
   }

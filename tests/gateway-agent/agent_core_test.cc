@@ -44,7 +44,8 @@ pb::Envelope Refused() {
 
 std::set<std::string> Names(const google::protobuf::RepeatedPtrField<pb::FragmentRef>& refs) {
   std::set<std::string> out;
-  for (auto& r : refs) out.insert(FragmentName(Bytes(r.chunk_id().begin(), r.chunk_id().end()), r.index()));
+  for (auto& r : refs)
+    out.insert(FragmentName(Bytes(r.chunk_id().begin(), r.chunk_id().end()), r.index()));
   return out;
 }
 
@@ -66,7 +67,8 @@ class AgentCoreTest : public ::testing::Test {
   }
   // k+m fragments of a random chunk of `len` bytes.
   std::vector<Bytes> Fragments(size_t len, int k = 2, int m = 1) {
-    auto r = EncodeChunkToFragments(RandomBytes(rng_, 32), RandomBytes(rng_, len).data(), len, k, m);
+    auto r =
+        EncodeChunkToFragments(RandomBytes(rng_, 32), RandomBytes(rng_, len).data(), len, k, m);
     EXPECT_TRUE(r.ok());
     return std::move(r).value();
   }
@@ -287,7 +289,7 @@ TEST_F(AgentCoreTest, StoreFetchFullStoreAndBadOnRead) {
   core_->OnPopLost(now_);
   r = Request(fetch);
   EXPECT_EQ(r.error.code(), Code::kNotFound);  // never served again
-  EXPECT_TRUE(out_.calls.empty());              // nobody to report to now
+  EXPECT_TRUE(out_.calls.empty());             // nobody to report to now
   core_->OnRegistered(now_, kConn);
   o = core_->TakeOutbox();
   ASSERT_TRUE(o.calls[0].msg.has_gateway_inventory());
@@ -402,7 +404,7 @@ TEST_F(AgentCoreTest, ScrubNeverExceedsTheBackgroundRate) {
   OpenStore();
   Fill(30, 40'000);  // 90 fragments of ~20 KB: 1.8 MB
   AgentParams p = Params();
-  p.scrub_period_ms = 1000;  // wants it all in 1 s...
+  p.scrub_period_ms = 1000;               // wants it all in 1 s...
   p.background_io_bytes_per_s = 100'000;  // ...but only 100 kB/s allowed
   p.background_io_burst_bytes = 50'000;
   MakeCore(p);

@@ -56,7 +56,7 @@ TEST(ScrubPacerTest, SpreadsAPassOverThePeriod) {
   ASSERT_TRUE(p.MaybeStartPass(50, 1000));
   EXPECT_EQ(p.pass_start_ms(), 50u);
   EXPECT_TRUE(p.ReadDue(50));
-  p.Done(100);                       // 10% done at t=0: ahead of schedule
+  p.Done(100);  // 10% done at t=0: ahead of schedule
   EXPECT_FALSE(p.ReadDue(50));
   EXPECT_EQ(p.NextDueMs(50), 150u);  // 10% of the period
   EXPECT_FALSE(p.ReadDue(149));

@@ -19,11 +19,13 @@ scrub's rate as a share of it.
 
 import argparse
 import os
+import random
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -103,6 +105,8 @@ def main():
     ap.add_argument("--fragment-bytes", type=int, default=262144)
     ap.add_argument("--rate", type=int, default=1048576, help="background_io_bytes_per_s")
     ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--repair-reads", action="store_true",
+                    help="also keep 8 background FetchFragment calls (repair reads) in flight")
     ap.add_argument("--dir", default=None, help="work dir (default: a temp dir, removed)")
     a = ap.parse_args()
     work = a.dir or tempfile.mkdtemp(prefix="mistore-scrubbench-")
@@ -115,8 +119,10 @@ def main():
         payload = a.fragment_bytes - 100
         payload -= payload % 8
         inflight = []
+        names = []
         for i in range(a.fragments):
             cid = os.urandom(32)
+            names.append((cid, i % 6))
             blob = t.make_fragment(cid, i % 6, os.urandom(payload))
             inflight.append(pop.call_async(t.STORE_FRAGMENT, t.f_bytes(1, blob)))
             if len(inflight) >= 32:
@@ -139,12 +145,34 @@ def main():
         rss_start = proc_status_kb(p.pid, "VmRSS")
         evict(frag_root)  # the start-up's header reads may have pulled pages in
         time.sleep(2)  # into the scrub
+        stop = threading.Event()
+        repaired = [0]
+
+        def repair_reads():
+            # 8 background reads in flight, each of a random fragment.
+            rng = random.Random(1)
+            qs = []
+            while not stop.is_set():
+                while len(qs) < 8:
+                    cid, idx = names[rng.randrange(len(names))]
+                    body = t.f_bytes(1, cid) + (t.f_varint(2, idx) if idx else b"") + t.f_varint(3, 1)
+                    qs.append(pop.call_async(t.FETCH_FRAGMENT, body))
+                try:
+                    env = qs.pop(0).get(timeout=60)
+                except Exception:
+                    return
+                if env is not None and t.error_of(env) is None:
+                    repaired[0] += 1
+
+        if a.repair_reads:
+            threading.Thread(target=repair_reads, daemon=True).start()
         c0, io0, w0 = proc_cpu_s(p.pid), proc_io(p.pid), time.monotonic()
         rss_max = 0
         while time.monotonic() - w0 < a.seconds:
             time.sleep(1)
             rss_max = max(rss_max, proc_status_kb(p.pid, "VmRSS"))
         c1, io1, w1 = proc_cpu_s(p.pid), proc_io(p.pid), time.monotonic()
+        stop.set()
         hwm = proc_status_kb(p.pid, "VmHWM")
         p.send_signal(signal.SIGTERM)
         p.wait(30)
@@ -159,6 +187,9 @@ def main():
         print(f"bytes read from the disk (read_bytes): {disk / 2**20:.2f} MiB/s")
         print(f"cold sequential read rate of this disk over the same files: "
               f"{disk_rate / 2**20:.1f} MiB/s -> scrub share {100 * disk / disk_rate:.2f} %")
+        if a.repair_reads:
+            print(f"repair reads served (background FetchFragment): {repaired[0]} "
+                  f"({repaired[0] * a.fragment_bytes / wall / 2**20:.2f} MiB/s)")
         print(f"restart with cold cache to registered: {start_s:.2f} s")
         print(f"agent RSS: {rss_start} kB at start, max {rss_max} kB while scrubbing, "
               f"VmHWM {hwm} kB")

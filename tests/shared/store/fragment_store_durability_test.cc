@@ -163,7 +163,7 @@ TEST_F(FragmentStoreDurabilityTest, HeaderOnlyOpenCatchesTornFilesAndScrubCatche
   WriteRaw(Dir() + "/" + torn.substr(0, 2) + "/README", Bytes{1, 2, 3});
 
   FragmentStore s = Open(Opts(/*verify_payloads=*/false));
-  EXPECT_EQ(s.corrupt_at_open(), 1u);             // the torn one, by its length
+  EXPECT_EQ(s.corrupt_at_open(), 1u);  // the torn one, by its length
   EXPECT_FALSE(s.Has(torn));
   EXPECT_FALSE(FileExists(PathOf(Dir(), torn)));  // removed: never served
   EXPECT_TRUE(s.Has(rot));                        // bit rot needs a payload read
@@ -200,7 +200,8 @@ TEST_F(FragmentStoreDurabilityTest, BadQueueTakeRequeueAndBound) {
     FragmentStore s = Open(o);
     for (auto& b : c.blobs) ASSERT_TRUE(s.Put(b).ok());
   }
-  for (uint32_t i = 0; i < 6; i++) ASSERT_EQ(truncate(PathOf(Dir(), FragmentName(c.id, i)).c_str(), 50), 0);
+  for (uint32_t i = 0; i < 6; i++)
+    ASSERT_EQ(truncate(PathOf(Dir(), FragmentName(c.id, i)).c_str(), 50), 0);
   FragmentStore s = Open(o);
   EXPECT_EQ(s.corrupt_at_open(), 6u);
   EXPECT_EQ(s.bad_total(), 6u);
