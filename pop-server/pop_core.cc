@@ -340,6 +340,8 @@ void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Res
     req.mutable_fetch_fragment()->set_index(loc.index);
     Call(Dest{Dest::kGateway, loc.gateway_id}, req,
          [this, g, finish, key, loc](Result<pb::Envelope> r) {
+      if (!r.ok() && (r.status().code() == Code::kCorrupt || r.status().code() == Code::kNotFound))
+        MarkBad(loc.gateway_id, key, loc.index);  // the gateway lost or refuses it
       if (r.ok()) {
         Bytes blob = ToBytes(r->fragment_data().fragment());
         // A fragment failing its checks, or not the one asked for, is an
@@ -480,7 +482,7 @@ void PopCore::PlaceChunk(const ChunkKey& key) {
            [this, key, gw, i, left, all_ok](Result<pb::Envelope> r) {
              if (r.ok()) {
                if (!store_->RecordFragment(key, uint32_t(i), gw).ok()) *all_ok = false;
-               expected_count_.erase(gw);
+               expected_.erase(gw);
              } else {
                *all_ok = false;
                MS_WARN("pop", "fragment store failed", "gateway=" + std::to_string(gw) +

@@ -153,10 +153,6 @@ class PopCore {
   size_t placement_queue_size() const { return place_queue_.size(); }
   const LockTable& locks() const { return locks_; }
   size_t entry_locks_held() const { return entry_locks_.size(); }
-
- private:
-  using ReplyCont = std::function<void(Result<pb::Envelope>)>;
-  struct Incoming {
   // Region durability (issue 6).
   const GatewayTable& members() const { return members_; }
   RepairStats repair_stats() const { return repair_.stats(); }
@@ -164,6 +160,10 @@ class PopCore {
   // recomputed on ticks.
   size_t chunks_below_redundancy() const { return below_redundancy_; }
   uint64_t fragments_deleted_total() const { return fragments_deleted_total_; }
+
+ private:
+  using ReplyCont = std::function<void(Result<pb::Envelope>)>;
+  struct Incoming {
     uint64_t conn_id;
     uint64_t request_id;
   };
@@ -238,13 +238,6 @@ class PopCore {
   void TouchEntryLock(uint64_t lock_id);
   void TickLocks();
 
-  // Placement.
-  void EnqueuePlacement(const ChunkKey& key);
-  void PumpPlacement();
-  void PlaceChunk(const ChunkKey& key);
-  void FinishPlacement(const ChunkKey& key, bool ok);
-  void EvictIfNeeded();
-  void ReportVersions();
   // Region durability (pop_durability.cc): failure detector events, repair,
   // inventory reconciliation, bad fragments.
   void HandleGatewayHeartbeat(const Incoming& in, const Peer& from, const pb::GatewayHeartbeat& m);
@@ -270,6 +263,13 @@ class PopCore {
                                      const std::set<std::string>& taken_domains,
                                      uint64_t bytes_needed);
 
+  // Placement.
+  void EnqueuePlacement(const ChunkKey& key);
+  void PumpPlacement();
+  void PlaceChunk(const ChunkKey& key);
+  void FinishPlacement(const ChunkKey& key, bool ok);
+  void EvictIfNeeded();
+  void ReportVersions();
 
   bool PopUp(uint32_t pop_id) const;
   // Roles from the cluster map: the primary while it is up, else the
@@ -326,9 +326,6 @@ class PopCore {
   std::map<Bytes, std::vector<std::function<void(Status)>>> syncing_;
   std::set<std::pair<Bytes, uint64_t>> reporting_;
   bool placement_blocked_ = false;  // too few live gateways (logged once)
-};
-
-}  // namespace mistore
   // ---- region durability (issue 6)
   GatewayTable members_;
   RepairQueue repair_;
@@ -339,7 +336,12 @@ class PopCore {
   std::map<uint32_t, std::set<std::pair<ChunkKey, uint32_t>>> moved_;
   size_t moved_count_ = 0;
   std::map<uint32_t, uint64_t> inventory_asked_ms_;  // gateway -> when
-  std::map<uint32_t, uint64_t> expected_count_;      // gateway -> recorded fragments (cache)
+  // gateway -> (fragment count, inventory digest) it should report; a cache
+  // of the fragment records, dropped when they change.
+  std::map<uint32_t, std::pair<uint64_t, Bytes>> expected_;
   size_t below_redundancy_ = 0;
   uint64_t below_counted_ms_ = 0;
   uint64_t fragments_deleted_total_ = 0;
+};
+
+}  // namespace mistore

@@ -9,6 +9,7 @@
 #include "pop-server/pop_core.h"
 #include "shared/core/log.h"
 #include "shared/erasure/chunk_codec.h"
+#include "shared/store/fragment_store.h"
 
 namespace mistore {
 
@@ -32,10 +33,18 @@ void PopCore::HandleGatewayHeartbeat(const Incoming& in, const Peer& from,
   r.mutable_empty();
   Reply(in, std::move(r));
   OnMembershipEvents(ev);
-  auto c = expected_count_.find(id);
-  if (c == expected_count_.end())
-    c = expected_count_.emplace(id, store_->FragmentsOnGateway(id, kAll).size()).first;
-  if (m.fragment_count() != c->second) AskInventory(id);
+  auto c = expected_.find(id);
+  if (c == expected_.end()) {
+    std::vector<std::string> names;
+    for (auto& [key, idx] : store_->FragmentsOnGateway(id, kAll))
+      names.push_back(FragmentName(key.chunk_id, idx));
+    size_t n = names.size();
+    c = expected_.emplace(id, std::make_pair(uint64_t(n), InventoryDigest(std::move(names)))).first;
+  }
+  bool differs = m.inventory_digest().empty()
+                     ? m.fragment_count() != c->second.first
+                     : ToBytes(m.inventory_digest()) != c->second.second;
+  if (differs) AskInventory(id);
 }
 
 void PopCore::HandleGatewayInventory(const Incoming& in, const Peer& from,
@@ -83,12 +92,12 @@ void PopCore::OnMembershipEvents(const std::vector<MembershipEvent>& events) {
         break;
       case MembershipEvent::kLost:
         MS_WARN("pop", "gateway lost; repairing its fragments", gw);
-        expected_count_.erase(e.gateway_id);
+        expected_.erase(e.gateway_id);
         EnqueueRepairsOn(e.gateway_id);
         break;
       case MembershipEvent::kReturned:
         MS_INFO("pop", "lost gateway returned; reconciling its inventory", gw);
-        expected_count_.erase(e.gateway_id);
+        expected_.erase(e.gateway_id);
         inventory_asked_ms_.erase(e.gateway_id);
         AskInventory(e.gateway_id);
         break;
@@ -138,10 +147,12 @@ void PopCore::ReconcileInventory(uint32_t gateway_id, const pb::GatewayInventory
   for (auto& ref : bad)
     if (!recorded_refs.count(ref) && std::find(surplus.begin(), surplus.end(), ref) == surplus.end())
       surplus.push_back(ref);
-  if (missing == 0)
-    expected_count_[gateway_id] = inv.fragments_size();
+  // Nothing missing: what it holds is fine (extra fragments are either
+  // being recorded or garbage), so its current report is the expected one.
+  if (missing == 0 && !inv.inventory_digest().empty())
+    expected_[gateway_id] = {uint64_t(inv.fragments_size()), ToBytes(inv.inventory_digest())};
   else
-    expected_count_.erase(gateway_id);
+    expected_.erase(gateway_id);
   MS_INFO("pop", "inventory reconciled",
           "gateway=" + std::to_string(gateway_id) + " held=" + std::to_string(have.size()) +
               " recorded=" + std::to_string(recorded.size()) + " missing=" + std::to_string(missing) +
@@ -255,18 +266,30 @@ void PopCore::RepairChunk(const ChunkKey& key) {
 
 void PopCore::StoreRepairFragments(const ChunkKey& key, std::shared_ptr<std::vector<Bytes>> blobs,
                                    std::vector<uint32_t> missing, uint64_t read_bytes) {
-  std::set<uint32_t> exclude;
+  std::set<uint32_t> exclude, usable_holders;
   std::set<std::string> domains;
   std::map<uint32_t, uint32_t> old_at;  // index -> gateway recorded before
   for (auto& loc : store_->Fragments(key)) {
     exclude.insert(loc.gateway_id);
     old_at[loc.index] = loc.gateway_id;
     bool is_missing = std::find(missing.begin(), missing.end(), loc.index) != missing.end();
-    if (auto* g = members_.Find(loc.gateway_id); g && !is_missing)
+    if (is_missing) continue;
+    usable_holders.insert(loc.gateway_id);
+    if (auto* g = members_.Find(loc.gateway_id))
       domains.insert(g->failure_domains.begin(), g->failure_domains.end());
   }
   uint64_t frag_bytes = (*blobs)[0].size();
   auto targets = PickGateways(int(missing.size()), exclude, domains, frag_bytes);
+  if (targets.size() < missing.size()) {
+    // Too few other gateways: a live gateway whose copy went bad may take
+    // the rebuilt fragment again (never one holding a usable fragment).
+    std::set<uint32_t> ex2 = usable_holders;
+    ex2.insert(targets.begin(), targets.end());
+    for (uint32_t t : targets)
+      if (auto* g = members_.Find(t)) domains.insert(g->failure_domains.begin(), g->failure_domains.end());
+    auto more = PickGateways(int(missing.size() - targets.size()), ex2, domains, frag_bytes);
+    targets.insert(targets.end(), more.begin(), more.end());
+  }
   if (targets.size() < missing.size()) {
     MS_WARN("pop", "not enough live gateways for repair; will retry",
             "chunk=" + Short(key.chunk_id) + " needed=" + std::to_string(missing.size()) +
@@ -292,10 +315,12 @@ void PopCore::StoreRepairFragments(const ChunkKey& key, std::shared_ptr<std::vec
            if (r.ok() && store_->RecordFragment(key, idx, gw).ok()) {
              prog->stored++;
              prog->bytes += n;
-             expected_count_.erase(gw);
+             expected_.erase(gw);
              if (had_old) {
-               expected_count_.erase(old);
+               expected_.erase(old);
                bad_.erase({key.chunk_id, idx, old});
+             }
+             if (had_old && old != gw) {
                if (members_.IsLive(old)) {
                  DeleteOn(old, {{key.chunk_id, idx}});
                } else if (moved_count_ < p_.moved_fragments_max &&
@@ -335,7 +360,7 @@ void PopCore::DeleteOn(uint32_t gateway_id, const std::vector<std::pair<Bytes, u
   Call(Dest{Dest::kGateway, gateway_id}, req, [this, gateway_id, n](Result<pb::Envelope> r) {
     if (r.ok()) {
       fragments_deleted_total_ += n;
-      expected_count_.erase(gateway_id);
+      expected_.erase(gateway_id);
     }
   });
 }

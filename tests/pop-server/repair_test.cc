@@ -156,8 +156,7 @@ struct Region {
 
 class RepairCore : public ::testing::Test {
  protected:
-  static constexpr int kGateways = 9;
-  void Start(uint64_t cache_bytes_max) {
+  void Start(uint64_t cache_bytes_max, uint32_t gateways = 9) {
     std::mt19937_64 rng(5);
     data_.resize(20000);
     for (auto& b : data_) b = uint8_t(rng());
@@ -172,7 +171,7 @@ class RepairCore : public ::testing::Test {
     p.gateway_grace_ms = 60000;
     p.inventory_interval_ms = 1000;
     core_ = std::make_unique<PopCore>(p, &store_, 99);
-    for (uint32_t id = 1; id <= kGateways; id++)
+    for (uint32_t id = 1; id <= gateways; id++)
       core_->OnGatewayUp(0, GatewayState{id, "s", 1u << 30, true});
     region_.Drive(*core_, 0);
     core_->OnTick(1);  // placement retries once enough gateways are up
@@ -277,6 +276,24 @@ TEST_F(RepairCore, FragmentsReportedBadAreRebuiltElsewhereAndDeleted) {
   EXPECT_TRUE(region_.replies[0].msg.has_empty());
   EXPECT_NE(HolderOf(3), g);
   EXPECT_FALSE(region_.disks[g].count({key_.chunk_id, 3}));
+  ExpectFullRedundancy();
+}
+
+TEST_F(RepairCore, WithNoOtherGatewayABadFragmentIsRebuiltInPlace) {
+  Start(0, 6);  // exactly k+m gateways
+  uint32_t g = HolderOf(0);
+  Bytes good = region_.disks[g][{key_.chunk_id, 0}];
+  region_.disks[g].erase({key_.chunk_id, 0});  // the agent dropped its torn copy
+  pb::Envelope env;
+  env.set_request_id(1);
+  auto* f = env.mutable_fragments_bad()->add_fragments();
+  f->set_chunk_id(Str(key_.chunk_id));
+  f->set_index(0);
+  core_->OnRequest(100, Peer{1, pb::ROLE_GATEWAY, g, "s"}, env);
+  region_.Drive(*core_, 100);
+  EXPECT_EQ(HolderOf(0), g);
+  EXPECT_EQ((region_.disks[g][{key_.chunk_id, 0}]), good);  // not deleted after the store
+  EXPECT_EQ(core_->repair_stats().repaired_fragments_total, 1u);
   ExpectFullRedundancy();
 }
 
