@@ -18,6 +18,11 @@ import unittest
 from labutil import LabTestCase, frame, labtool, send_raw, write_random_file
 
 
+def read(path):
+    with open(path, "rb") as f:
+        return f.read().decode(errors="replace")
+
+
 class Relay:
     """Forwards one TCP port to another; flips one bit of the client->server
     stream at byte `flip_at` of the first connection only."""
@@ -30,6 +35,7 @@ class Relay:
         self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
         self.flipped = False
         self.stop = False
+        self.conns = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -45,6 +51,7 @@ class Relay:
             except OSError:
                 a.close()
                 continue
+            self.conns += [a, b]
             threading.Thread(target=self._pump, args=(a, b, first), daemon=True).start()
             threading.Thread(target=self._pump, args=(b, a, False), daemon=True).start()
             first = False
@@ -73,10 +80,12 @@ class Relay:
     def close(self):
         self.stop = True
         self.sock.close()
+        for c in self.conns:
+            c.close()
 
 
 class SecureTransport(LabTestCase):
-    LAB_OPTIONS = {"pops": 1, "gateways_per_pop": 3, "k": 2, "m": 1, "secure": True}
+    LAB_OPTIONS = {"pops": 2, "gateways_per_pop": 3, "k": 2, "m": 1, "secure": True}
 
     @classmethod
     def setUpClass(cls):
@@ -135,9 +144,8 @@ class SecureTransport(LabTestCase):
     def wait_file(self, path, needle, timeout=10.0):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with open(path, "rb") as f:
-                if needle in f.read().decode(errors="replace"):
-                    return True
+            if needle in read(path):
+                return True
             time.sleep(0.1)
         return False
 
@@ -181,11 +189,11 @@ class SecureTransport(LabTestCase):
         other_dc = tempfile.mkdtemp(prefix="otherdc", dir=self.lab.work)
         prefix = self.issue(other_dc, 9101)
         off = self.lab.log_offset("pop1")
-        # The rogue trusts its own CA; the POP's certificate fails there too,
-        # so give it the real CA key to get as far as the POP's check.
+        # The rogue holds the real CA's public key, so it accepts the POP and
+        # gets as far as the POP's check of its own certificate.
         p, log = self.start_agent(prefix, 9101)
         self.assertPopLogs(off, "certificate signature invalid")
-        self.assertNotIn("registered with POP", open(log).read())
+        self.assertNotIn("registered with POP", read(log))
         p.kill()
         p.wait()
         self.assertStillServes()
@@ -203,7 +211,7 @@ class SecureTransport(LabTestCase):
         prefix = self.issue(self.dc_dir(), 9103)
         p, log = self.start_agent(prefix, 9103)
         self.assertTrue(self.wait_file(log, "registered with POP", 15),
-                        "agent 9103 never registered:\n" + open(log).read())
+                        "agent 9103 never registered:\n" + read(log))
         off = self.lab.log_offset("pop1")
         r = subprocess.run([self.dc_bin(), "--data-dir=" + self.dc_dir(), "revoke", "9103"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -229,7 +237,7 @@ class SecureTransport(LabTestCase):
             # Later connections through the relay are not tampered with.
             self.assertTrue(self.wait_file(log, "registered with POP", 15),
                             "agent 9104 never registered after the reconnect:\n" +
-                            open(log).read())
+                            read(log))
             p.kill()
             p.wait()
         finally:
