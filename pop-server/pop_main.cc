@@ -2,13 +2,17 @@
 // around PopCore: it owns the listener, the connections to gateways, other
 // POPs and the DC, the timers and the worker pool, and moves PopCore's
 // Outbox onto them. One loop thread; erasure coding runs on libuv's pool.
+#include <netdb.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <deque>
 #include <iostream>
 #include <map>
+#include <sstream>
 
 #include "pop-server/pop_core.h"
 #include "pop-server/sqlite_pop_store.h"
@@ -41,6 +45,16 @@ std::vector<Knob> PopKnobs() {
       {"monitor_report_ms", "1000", "period of this POP's summary to the DC's admin API",
        Knob::kInt},
       {"log_level", "info", "debug, info, warn or error"},
+      {"gateway_grace_s", "900",
+       "seconds a gateway may be silent (rebooting, unplugged) before it is declared lost and "
+       "its fragments are rebuilt elsewhere", Knob::kInt},
+      {"gateway_suspect_ms", "15000",
+       "missed-heartbeat timeout before a gateway is suspected (doubles after each false "
+       "suspicion)", Knob::kInt},
+      {"repair_bytes_per_s", "52428800",
+       "bandwidth budget of repair traffic (fragment reads and writes) in this region",
+       Knob::kInt},
+      {"repairs_in_flight_max", "4", "chunks being repaired at once", Knob::kInt},
   };
 }
 
@@ -133,6 +147,10 @@ class PopDaemon {
     p.m = int(cfg.Int("m"));
     p.cache_bytes_max = uint64_t(cfg.Int("cache_bytes_max"));
     p.placements_in_flight_max = size_t(cfg.Int("placements_in_flight_max"));
+    p.gateway_grace_ms = uint64_t(cfg.Int("gateway_grace_s")) * 1000;
+    p.gateway_suspect_ms = uint64_t(cfg.Int("gateway_suspect_ms"));
+    p.repair_bytes_per_s = uint64_t(cfg.Int("repair_bytes_per_s"));
+    p.repairs_in_flight_max = size_t(cfg.Int("repairs_in_flight_max"));
     return p;
   }
 
@@ -361,10 +379,42 @@ class PopDaemon {
                                       "Fragments that gateways acknowledged storing.");
     fragment_bytes_placed_ = &r.AddCounter("mistore_pop_fragment_placed_bytes_total",
                                            "Bytes of fragments that gateways acknowledged storing.");
+    AddDurabilityMetrics(r);
     job_seconds_ = &r.AddHistogram("mistore_pop_job_duration_seconds",
                                    "Time erasure-coding jobs ran on the worker pool, in seconds.",
                                    LatencyBuckets());
     loop_.Every(uint64_t(cfg_.Int("monitor_report_ms")), [this] { ReportToDc(); });
+  }
+
+  // Region durability (issue 6): failure detector, redundancy, repair progress.
+  void AddDurabilityMetrics(MetricsRegistry& r) {
+    for (GwState s : {GwState::kAlive, GwState::kSuspected, GwState::kLost})
+      r.AddGaugeFn("mistore_gateways_detector", "Gateways by failure-detector state.",
+                   [this, s] { return double(core_.members().Count(s)); },
+                   {{"state", GwStateName(s)}});
+    r.AddGaugeFn("mistore_chunks_below_redundancy",
+                 "Placed chunks with fewer than k+m usable fragments in this region.",
+                 [this] { return double(core_.chunks_below_redundancy()); });
+    r.AddGaugeFn("mistore_repair_queue_chunks", "Chunks waiting for repair.",
+                 [this] { return double(core_.repair_stats().queued_chunks); });
+    r.AddGaugeFn("mistore_repair_in_flight_chunks", "Chunks being repaired now.",
+                 [this] { return double(core_.repair_stats().in_flight_chunks); });
+    r.AddGaugeFn("mistore_repair_queue_bytes", "Estimated repair traffic still to do, in bytes.",
+                 [this] { return double(core_.repair_stats().queued_bytes); });
+    r.AddGaugeFn("mistore_repair_eta_seconds",
+                 "Queued repair traffic divided by the repair bandwidth budget.",
+                 [this] { return core_.repair_stats().eta_s; });
+    r.AddCounterFn("mistore_repair_bytes_total", "Repair traffic (fragment reads and writes).",
+                   [this] { return double(core_.repair_stats().bytes_total); });
+    r.AddCounterFn("mistore_repair_chunks_total", "Chunks brought back to k+m fragments.",
+                   [this] { return double(core_.repair_stats().repaired_chunks_total); });
+    r.AddCounterFn("mistore_repair_fragments_total", "Fragments rebuilt and stored elsewhere.",
+                   [this] { return double(core_.repair_stats().repaired_fragments_total); });
+    r.AddCounterFn("mistore_repair_failures_total", "Repairs that failed and were retried.",
+                   [this] { return double(core_.repair_stats().failed_total); });
+    r.AddCounterFn("mistore_fragments_deleted_total",
+                   "Surplus or bad fragments deleted from gateways.",
+                   [this] { return double(core_.fragments_deleted_total()); });
   }
 
   // The job runs on libuv's worker pool: it only touches the histogram's atomics.
@@ -480,6 +530,81 @@ class PopDaemon {
   uint64_t started_ms_ = loop_.NowMs();
 };
 
+// `mistore-pop status`: asks the running POP (its /metrics listener at
+// `metrics_listen`) and prints its gateways, redundancy and repair progress.
+std::map<std::string, double> ScrapeMetrics(const std::string& addr, Status* st) {
+  std::map<std::string, double> out;
+  auto colon = addr.rfind(':');
+  if (colon == std::string::npos) {
+    *st = InvalidArgument("metrics_listen must be HOST:PORT, got '" + addr + "'");
+    return out;
+  }
+  std::string host = addr.substr(0, colon), port = addr.substr(colon + 1);
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_socktype = SOCK_STREAM;
+  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || !res) {
+    *st = Unavailable("cannot resolve " + addr);
+    return out;
+  }
+  int fd = socket(res->ai_family, SOCK_STREAM, 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  bool connected = fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0;
+  freeaddrinfo(res);
+  if (!connected) {
+    if (fd >= 0) close(fd);
+    *st = Unavailable("no POP answers at " + addr + " (is it running with this metrics_listen?)");
+    return out;
+  }
+  std::string req = "GET /metrics HTTP/1.0\r\nHost: " + addr + "\r\nConnection: close\r\n\r\n";
+  if (write(fd, req.data(), req.size()) != ssize_t(req.size())) {
+    close(fd);
+    *st = Unavailable("cannot send to " + addr);
+    return out;
+  }
+  std::string body;
+  char buf[65536];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0 && body.size() < (64u << 20);)
+    body.append(buf, size_t(n));
+  close(fd);
+  std::istringstream lines(body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    auto sp = line.rfind(' ');
+    if (sp == std::string::npos) continue;
+    out[line.substr(0, sp)] = std::strtod(line.c_str() + sp + 1, nullptr);
+  }
+  if (out.empty()) *st = Unavailable("no metrics from " + addr);
+  return out;
+}
+
+int PopStatus(const std::string& metrics_addr) {
+  Status st;
+  auto m = ScrapeMetrics(metrics_addr, &st);
+  if (!st.ok()) {
+    std::fprintf(stderr, "mistore-pop status: %s\n", st.message().c_str());
+    return 1;
+  }
+  auto v = [&m](const std::string& k) { return uint64_t(m.count(k) ? m[k] : 0); };
+  std::printf("gateways: alive %llu suspected %llu lost %llu\n",
+              (unsigned long long)v("mistore_gateways_detector{state=\"alive\"}"),
+              (unsigned long long)v("mistore_gateways_detector{state=\"suspected\"}"),
+              (unsigned long long)v("mistore_gateways_detector{state=\"lost\"}"));
+  std::printf("below redundancy: %llu\n", (unsigned long long)v("mistore_chunks_below_redundancy"));
+  std::printf("repair queue: %llu chunks, %llu in flight, %llu bytes, eta %.1f s\n",
+              (unsigned long long)v("mistore_repair_queue_chunks"),
+              (unsigned long long)v("mistore_repair_in_flight_chunks"),
+              (unsigned long long)v("mistore_repair_queue_bytes"),
+              m.count("mistore_repair_eta_seconds") ? m["mistore_repair_eta_seconds"] : 0.0);
+  std::printf("repaired: %llu chunks, %llu fragments, %llu bytes, %llu failures, %llu deleted\n",
+              (unsigned long long)v("mistore_repair_chunks_total"),
+              (unsigned long long)v("mistore_repair_fragments_total"),
+              (unsigned long long)v("mistore_repair_bytes_total"),
+              (unsigned long long)v("mistore_repair_failures_total"),
+              (unsigned long long)v("mistore_fragments_deleted_total"));
+  return 0;
+}
+
 }  // namespace
 }  // namespace mistore
 
@@ -487,11 +612,18 @@ int main(int argc, char** argv) {
   using namespace mistore;
   signal(SIGPIPE, SIG_IGN);
   Config cfg(WithSecureTransportKnobs(PopKnobs()));
-  switch (ParseCommandLine("mistore-pop", "[--config FILE] [--name=value ...]", &cfg, argc, argv,
-                           nullptr)) {
+  std::vector<std::string> positional;
+  switch (ParseCommandLine("mistore-pop", "[status] [--config FILE] [--name=value ...]", &cfg,
+                           argc, argv, &positional)) {
     case ArgsOutcome::kExitOk: return 0;
     case ArgsOutcome::kExitUsage: return 2;
     case ArgsOutcome::kRun: break;
+  }
+  if (positional.size() == 1 && positional[0] == "status")
+    return PopStatus(cfg.Str("metrics_listen"));
+  if (!positional.empty()) {
+    std::fprintf(stderr, "mistore-pop: unknown command '%s' (try status)\n", positional[0].c_str());
+    return 2;
   }
   Status st;
   if (st.ok() && cfg.Str("pop_id").empty()) st = InvalidArgument("--pop-id is required");
