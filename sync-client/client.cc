@@ -24,8 +24,8 @@ using namespace crypto;  // NOLINT: the client is crypto throughout
 
 namespace {
 constexpr char kChunkKeyContext[] = "mschunke";
-std::string ToStr(const Bytes &b) { return std::string(b.begin(), b.end()); }
-Bytes ToBytes(const std::string &s) { return Bytes(s.begin(), s.end()); }
+std::string ToStr(const Bytes& b) { return std::string(b.begin(), b.end()); }
+Bytes ToBytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
 }  // namespace
 
 struct Client::Impl {
@@ -35,7 +35,7 @@ struct Client::Impl {
   EventLoop loop;
   Connection::Ptr conn;
 
-  SecretBytes ObjectKeyFor(const Bytes &name_key) {
+  SecretBytes ObjectKeyFor(const Bytes& name_key) {
     return ObjectKey(master, GetLe64(name_key.data()));
   }
 
@@ -98,16 +98,16 @@ struct Client::Impl {
       seen[line.substr(0, sp)] = std::strtoull(line.c_str() + sp + 1, nullptr, 10);
     }
   }
-  void Saw(const std::string &key, uint64_t version) {
+  void Saw(const std::string& key, uint64_t version) {
     LoadSeen();
     if (seen[key] >= version) return;
     seen[key] = version;
     std::string text;
-    for (auto &[k, v] : seen) text += k + " " + std::to_string(v) + "\n";
+    for (auto& [k, v] : seen) text += k + " " + std::to_string(v) + "\n";
     if (!MakeDirs(s.state_dir).ok()) return;
-    (void)WriteFileDurable(SeenPath(), reinterpret_cast<const uint8_t *>(text.data()), text.size());
+    (void)WriteFileDurable(SeenPath(), reinterpret_cast<const uint8_t*>(text.data()), text.size());
   }
-  static std::string SeenKey(const std::string &name_or_oid, const Bytes &name_key) {
+  static std::string SeenKey(const std::string& name_or_oid, const Bytes& name_key) {
     return Oid::FromHex(name_or_oid).ok() ? name_or_oid : ToHex(name_key);
   }
 
@@ -115,19 +115,19 @@ struct Client::Impl {
 
   // Seals the manifest and commits it as the next version of `name`:
   // (oid, (version, bytes sent)).
-  Result<std::pair<Oid, std::pair<uint64_t, uint64_t>>> Commit(const std::string &name,
-                                                               const pb::Manifest &manifest) {
+  Result<std::pair<Oid, std::pair<uint64_t, uint64_t>>> Commit(const std::string& name,
+                                                               const pb::Manifest& manifest) {
     Bytes name_key = NameKey(name);
     std::string mbytes = manifest.SerializeAsString();
-    Bytes msealed = Seal(ObjectKeyFor(name_key), reinterpret_cast<const uint8_t *>(mbytes.data()),
+    Bytes msealed = Seal(ObjectKeyFor(name_key), reinterpret_cast<const uint8_t*>(mbytes.data()),
                          mbytes.size(), name_key.data(), name_key.size());
     // Names are sealed with the subscriber as associated data so that `ls`
     // can open them without a round trip per object.
     Bytes nsealed =
-        Seal(name_seal_key, reinterpret_cast<const uint8_t *>(name.data()), name.size(),
-             reinterpret_cast<const uint8_t *>(s.subscriber.data()), s.subscriber.size());
+        Seal(name_seal_key, reinterpret_cast<const uint8_t*>(name.data()), name.size(),
+             reinterpret_cast<const uint8_t*>(s.subscriber.data()), s.subscriber.size());
     pb::Envelope commit;
-    auto *c = commit.mutable_put_commit();
+    auto* c = commit.mutable_put_commit();
     c->set_subscriber(s.subscriber);
     c->set_name_key(ToStr(name_key));
     c->set_name_sealed(ToStr(nsealed));
@@ -136,7 +136,7 @@ struct Client::Impl {
     randombytes_buf(write_id.data(), write_id.size());
     c->set_write_id(ToStr(write_id));
     c->set_manifest_sealed(ToStr(msealed));
-    for (auto &ch : manifest.chunks()) c->add_chunk_ids(ch.id());
+    for (auto& ch : manifest.chunks()) c->add_chunk_ids(ch.id());
     const uint64_t wire = commit.ByteSizeLong();
     MS_ASSIGN_OR_RETURN(pb::Envelope reply, Call(std::move(commit)));
     stats.bytes_sent += wire;
@@ -146,7 +146,7 @@ struct Client::Impl {
     return std::make_pair(oid, std::make_pair(reply.put_reply().version(), wire));
   }
 
-  Result<pb::Manifest> OpenManifest(const pb::VersionInfo &info) {
+  Result<pb::Manifest> OpenManifest(const pb::VersionInfo& info) {
     Bytes name_key = ToBytes(info.name_key());
     if (name_key.size() != 32) return Corrupt("version record carries no valid name key");
     Bytes msealed = ToBytes(info.manifest_sealed());
@@ -161,13 +161,13 @@ struct Client::Impl {
     return manifest;
   }
 
-  Bytes NameKey(const std::string &name) {
-    return KeyedHash32(name_hash_key, reinterpret_cast<const uint8_t *>(name.data()), name.size());
+  Bytes NameKey(const std::string& name) {
+    return KeyedHash32(name_hash_key, reinterpret_cast<const uint8_t*>(name.data()), name.size());
   }
 
-  Result<pb::VersionInfo> Resolve(const std::string &name_or_oid, uint64_t version) {
+  Result<pb::VersionInfo> Resolve(const std::string& name_or_oid, uint64_t version) {
     pb::Envelope req;
-    auto *g = req.mutable_get_version();
+    auto* g = req.mutable_get_version();
     g->set_subscriber(s.subscriber);
     g->set_version(version);
     auto oid = Oid::FromHex(name_or_oid);
@@ -208,11 +208,11 @@ Status ClientSettings::Validate() const {
   return Status::Ok();
 }
 
-ChunkSealer::ChunkSealer(const SecretBytes &chunk_id_key, const SecretBytes &chunk_key,
-                         const CdcParams &params, CdcStream::Reader read, size_t read_block)
+ChunkSealer::ChunkSealer(const SecretBytes& chunk_id_key, const SecretBytes& chunk_key,
+                         const CdcParams& params, CdcStream::Reader read, size_t read_block)
     : id_key_(chunk_id_key), seal_key_(chunk_key), stream_(params, std::move(read), read_block) {}
 
-Result<bool> ChunkSealer::Next(SealedChunk *out) {
+Result<bool> ChunkSealer::Next(SealedChunk* out) {
   std::span<const uint8_t> plain;
   MS_ASSIGN_OR_RETURN(bool more, stream_.NextView(&plain));
   if (!more) {
@@ -231,7 +231,7 @@ Result<bool> ChunkSealer::Next(SealedChunk *out) {
     return true;
   }
   const Bytes sealed = Seal(seal_key_, plain.data(), plain.size(), out->id.data(), out->id.size());
-  out->sealed.assign(reinterpret_cast<const char *>(sealed.data()), sealed.size());
+  out->sealed.assign(reinterpret_cast<const char*>(sealed.data()), sealed.size());
   return true;
 }
 
@@ -240,7 +240,7 @@ Client::~Client() {
   if (impl_->conn) impl_->conn->Close(Unavailable("client done"));
 }
 
-Status Client::Init(const ClientSettings &s, const std::string &passphrase, bool fast_kdf) {
+Status Client::Init(const ClientSettings& s, const std::string& passphrase, bool fast_kdf) {
   MS_RETURN_IF_ERROR(CryptoInit());
   if (FileExists(s.key_file))
     return InvalidArgument("key file " + s.key_file + " exists already; refusing to overwrite it");
@@ -255,8 +255,8 @@ Status Client::Init(const ClientSettings &s, const std::string &passphrase, bool
   return WriteFileDurable(s.key_file, blob);
 }
 
-Result<std::unique_ptr<Client>> Client::Open(const ClientSettings &s,
-                                             const std::string &passphrase) {
+Result<std::unique_ptr<Client>> Client::Open(const ClientSettings& s,
+                                             const std::string& passphrase) {
   MS_RETURN_IF_ERROR(CryptoInit());
   MS_RETURN_IF_ERROR(s.Validate());
   auto blob = ReadFileBytes(s.key_file, 4096);
@@ -276,9 +276,9 @@ Result<std::unique_ptr<Client>> Client::Open(const ClientSettings &s,
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
-Result<PutResult> Client::Put(const std::string &path, const std::string &name,
-                              const PutOptions &opts) {
-  Impl &I = *impl_;
+Result<PutResult> Client::Put(const std::string& path, const std::string& name,
+                              const PutOptions& opts) {
+  Impl& I = *impl_;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return NotFound("cannot read " + path + ": " + std::strerror(errno));
@@ -298,7 +298,7 @@ Result<PutResult> Client::Put(const std::string &path, const std::string &name,
   manifest.set_mtime_s(st.st_mtime);
   manifest.set_mode(st.st_mode & 07777);
   manifest.set_put_time_ms(opts.put_time_ms);
-  auto reader = [fd, &path](uint8_t *buf, size_t cap) -> Result<size_t> {
+  auto reader = [fd, &path](uint8_t* buf, size_t cap) -> Result<size_t> {
     for (;;) {
       ssize_t n = read(fd, buf, cap);
       if (n >= 0) return size_t(n);
@@ -314,7 +314,7 @@ Result<PutResult> Client::Put(const std::string &path, const std::string &name,
     std::vector<std::string> ids;
     std::unordered_set<std::string> unique;
     ChunkSealer idpass(I.chunk_id_key, I.chunk_key, I.s.chunking, reader, I.s.read_block);
-    idpass.set_skip([](const Bytes &) { return true; });
+    idpass.set_skip([](const Bytes&) { return true; });
     SealedChunk c;
     for (;;) {
       MS_ASSIGN_OR_RETURN(bool more, idpass.Next(&c));
@@ -333,7 +333,7 @@ Result<PutResult> Client::Put(const std::string &path, const std::string &name,
         if (r.status().code() == Code::kUnavailable) return r.status();
         break;
       }
-      for (auto &id : r->have_chunks_reply().present()) present.insert(id);
+      for (auto& id : r->have_chunks_reply().present()) present.insert(id);
     }
     if (lseek(fd, 0, SEEK_SET) != 0) return IoError("seek " + path + ": " + std::strerror(errno));
   }
@@ -347,7 +347,7 @@ Result<PutResult> Client::Put(const std::string &path, const std::string &name,
   ChunkSealer sealer(I.chunk_id_key, I.chunk_key, I.s.chunking, reader, I.s.read_block);
   std::unordered_set<std::string> sent;
   const bool dry = opts.dry_run;
-  sealer.set_skip([&sent, &present, dry](const Bytes &id) {
+  sealer.set_skip([&sent, &present, dry](const Bytes& id) {
     std::string k = ToStr(id);
     return dry || sent.count(k) > 0 || present.count(k) > 0;
   });
@@ -362,7 +362,7 @@ Result<PutResult> Client::Put(const std::string &path, const std::string &name,
   auto report = [&] {
     if (opts.progress) opts.progress(sealer.bytes_out(), total_bytes);
   };
-  auto pump = [&](auto &self) -> void {
+  auto pump = [&](auto& self) -> void {
     while (failure.ok() && !eof && in_flight < I.s.window && !waiting_for_budget) {
       if (opts.bwlimit_bytes_per_s) {
         // Token bucket with no burst: the next chunk leaves once the bytes
@@ -388,7 +388,7 @@ Result<PutResult> Client::Put(const std::string &path, const std::string &name,
         eof = true;
         break;
       }
-      auto *mc = manifest.add_chunks();
+      auto* mc = manifest.add_chunks();
       mc->set_id(ToStr(chunk.id));
       mc->set_plain_len(chunk.plain_len);
       if (chunk.skipped) {
@@ -439,8 +439,8 @@ Result<PutResult> Client::Put(const std::string &path, const std::string &name,
   return result;
 }
 
-Result<uint64_t> Client::Remove(const std::string &name, int64_t now_ms) {
-  Impl &I = *impl_;
+Result<uint64_t> Client::Remove(const std::string& name, int64_t now_ms) {
+  Impl& I = *impl_;
   // The object must exist (and not be removed already).
   MS_ASSIGN_OR_RETURN(pb::VersionInfo info, I.Resolve(name, 0));
   MS_ASSIGN_OR_RETURN(pb::Manifest old, I.OpenManifest(info));
@@ -457,8 +457,8 @@ Result<uint64_t> Client::Remove(const std::string &name, int64_t now_ms) {
   return committed.second.first;
 }
 
-Result<std::vector<VersionEntry>> Client::Versions(const std::string &name) {
-  Impl &I = *impl_;
+Result<std::vector<VersionEntry>> Client::Versions(const std::string& name) {
+  Impl& I = *impl_;
   MS_ASSIGN_OR_RETURN(pb::VersionInfo latest, I.Resolve(name, 0));
   std::vector<VersionEntry> out;
   for (uint64_t v = 1; v <= latest.version(); v++) {
@@ -485,36 +485,37 @@ Result<std::vector<VersionEntry>> Client::Versions(const std::string &name) {
   return out;
 }
 
-Result<uint64_t> Client::VersionAt(const std::string &name, int64_t time_ms) {
+Result<uint64_t> Client::VersionAt(const std::string& name, int64_t time_ms) {
   MS_ASSIGN_OR_RETURN(std::vector<VersionEntry> all, Versions(name));
   uint64_t best = 0;
-  for (auto &e : all)
+  for (auto& e : all)
     if (e.put_time_ms <= time_ms) best = e.version;
   if (!best) return NotFound("'" + name + "' has no version from that time or before");
   return best;
 }
 
-const TransferStats &Client::stats() const { return impl_->stats; }
+const TransferStats& Client::stats() const { return impl_->stats; }
 
-Result<pb::VersionInfo> Client::Stat(const std::string &name_or_oid, uint64_t version) {
+Result<pb::VersionInfo> Client::Stat(const std::string& name_or_oid, uint64_t version) {
   return impl_->Resolve(name_or_oid, version);
 }
 
-Result<pb::Manifest> Client::OpenManifest(const pb::VersionInfo &info) {
+Result<pb::Manifest> Client::OpenManifest(const pb::VersionInfo& info) {
   return impl_->OpenManifest(info);
 }
 
 pb::ReadMode Client::read_mode() const { return impl_->read_mode; }
 
-Result<pb::VersionInfo> Client::Get(const std::string &name_or_oid, uint64_t version,
-                                    const std::function<Status(const uint8_t *, size_t)> &sink) {
-  Impl &I = *impl_;
+Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t version,
+                                    const std::function<Status(const uint8_t*, size_t)>& sink,
+                                    const LocalChunkSource& local) {
+  Impl& I = *impl_;
   MS_ASSIGN_OR_RETURN(pb::VersionInfo info, I.Resolve(name_or_oid, version));
   // A locked read holds a read lock at the object's primary until all its
   // chunks are read: release it whatever happens below.
   struct LockRelease {
-    Impl &I;
-    const pb::VersionInfo &info;
+    Impl& I;
+    const pb::VersionInfo& info;
     ~LockRelease() {
       if (!info.lock_id() || !I.conn || I.conn->closed()) return;
       pb::Envelope rel;
@@ -539,16 +540,30 @@ Result<pb::VersionInfo> Client::Get(const std::string &name_or_oid, uint64_t ver
   uint64_t delivered = 0;
   auto deliver = [&] {
     while (failure.ok() && ready.count(next_deliver)) {
-      Bytes &b = ready[next_deliver];
+      Bytes& b = ready[next_deliver];
       failure = sink(b.data(), b.size());
       delivered += b.size();
       ready.erase(next_deliver++);
     }
   };
-  auto pump = [&](auto &self) -> void {
-    while (failure.ok() && next_send < n && in_flight < I.s.window) {
+  auto pump = [&](auto& self) -> void {
+    // At most 2 x window chunks between the next to deliver and the next to
+    // send: chunks found locally cannot pile up in `ready` without bound.
+    while (failure.ok() && next_send < n && in_flight < I.s.window &&
+           next_send - next_deliver < 2 * I.s.window) {
       size_t idx = next_send++;
-      const pb::ManifestChunk &mc = manifest.chunks(int(idx));
+      const pb::ManifestChunk& mc = manifest.chunks(int(idx));
+      if (local) {
+        Bytes copy;
+        if (local(mc.id(), size_t(mc.plain_len()), &copy) && copy.size() == mc.plain_len() &&
+            KeyedHash32(I.chunk_id_key, copy.data(), copy.size()) == ToBytes(mc.id())) {
+          I.stats.chunks_reused++;
+          I.stats.bytes_reused += copy.size();
+          ready[idx] = std::move(copy);
+          deliver();
+          continue;
+        }
+      }
       pb::Envelope req;
       req.mutable_get_chunk()->set_subscriber(I.s.subscriber);
       req.mutable_get_chunk()->set_oid(info.oid());
@@ -562,12 +577,12 @@ Result<pb::VersionInfo> Client::Get(const std::string &name_or_oid, uint64_t ver
           if (!st.ok()) {
             failure = st;
           } else {
-            const pb::ManifestChunk &mc = manifest.chunks(int(idx));
+            const pb::ManifestChunk& mc = manifest.chunks(int(idx));
             Bytes id = ToBytes(mc.id());
-            const std::string &d = r->chunk_data().data();
+            const std::string& d = r->chunk_data().data();
             I.stats.bytes_received += d.size();
             I.stats.chunks_received++;
-            auto plain = crypto::Open(I.chunk_key, reinterpret_cast<const uint8_t *>(d.data()),
+            auto plain = crypto::Open(I.chunk_key, reinterpret_cast<const uint8_t*>(d.data()),
                                       d.size(), id.data(), id.size());
             if (!plain.ok()) {
               failure = Corrupt("chunk " + ToHex(id).substr(0, 12) + " fails authentication");
@@ -602,12 +617,12 @@ Result<pb::VersionInfo> Client::Get(const std::string &name_or_oid, uint64_t ver
 void Client::set_read_mode(pb::ReadMode mode) { impl_->read_mode = mode; }
 
 Result<std::vector<ListEntry>> Client::List() {
-  Impl &I = *impl_;
+  Impl& I = *impl_;
   pb::Envelope req;
   req.mutable_list_objects()->set_subscriber(I.s.subscriber);
   MS_ASSIGN_OR_RETURN(pb::Envelope r, I.Call(std::move(req)));
   std::vector<ListEntry> out;
-  for (auto &e : r.object_list().objects()) {
+  for (auto& e : r.object_list().objects()) {
     ListEntry le;
     auto oid = Oid::Decode(e.oid());
     if (oid.ok()) le.oid = oid.value();
@@ -615,7 +630,7 @@ Result<std::vector<ListEntry>> Client::List() {
     le.size_bytes = e.size_bytes();
     Bytes sealed = ToBytes(e.name_sealed());
     auto name = crypto::Open(I.name_seal_key, sealed.data(), sealed.size(),
-                             reinterpret_cast<const uint8_t *>(I.s.subscriber.data()),
+                             reinterpret_cast<const uint8_t*>(I.s.subscriber.data()),
                              I.s.subscriber.size());
     if (name.ok()) le.name = std::string(name->begin(), name->end());
     if (le.name.empty()) le.name = "?";
@@ -624,9 +639,9 @@ Result<std::vector<ListEntry>> Client::List() {
   return out;
 }
 
-Result<pb::Placement> Client::Placement(const std::string &name_or_oid, uint64_t version,
-                                        pb::VersionInfo *info_out) {
-  Impl &I = *impl_;
+Result<pb::Placement> Client::Placement(const std::string& name_or_oid, uint64_t version,
+                                        pb::VersionInfo* info_out) {
+  Impl& I = *impl_;
   MS_ASSIGN_OR_RETURN(pb::VersionInfo info, I.Resolve(name_or_oid, version));
   pb::Envelope req;
   req.mutable_get_placement()->set_oid(info.oid());

@@ -94,6 +94,8 @@ struct TransferStats {
   uint64_t bytes_received = 0;
   uint64_t chunks_sent = 0;
   uint64_t chunks_received = 0;
+  uint64_t chunks_reused = 0;  // found on this device (Get's local source)
+  uint64_t bytes_reused = 0;
 };
 
 // Most chunk ids per HaveChunks query (the POP's limit, pop_core.h).
@@ -127,13 +129,13 @@ struct SealedChunk {
 class ChunkSealer {
  public:
   // params valid and read_block >= 1 (MS_ASSERT; see ClientSettings::Validate).
-  ChunkSealer(const crypto::SecretBytes &chunk_id_key, const crypto::SecretBytes &chunk_key,
-              const CdcParams &params, CdcStream::Reader read,
+  ChunkSealer(const crypto::SecretBytes& chunk_id_key, const crypto::SecretBytes& chunk_key,
+              const CdcParams& params, CdcStream::Reader read,
               size_t read_block = CdcStream::kDefaultReadBlock);
 
   // The next chunk into *out (its buffers are reused): true; false at the
   // end of the stream; or the reader's error (which sticks).
-  Result<bool> Next(SealedChunk *out);
+  Result<bool> Next(SealedChunk* out);
 
   // Plaintext bytes handed out so far.
   uint64_t bytes_out() const { return stream_.next_chunk_offset(); }
@@ -142,22 +144,22 @@ class ChunkSealer {
   // (skipped = true): Put uses it to seal and send a chunk that repeats
   // within one file only once (a run of zeros is a run of identical 4 MiB
   // chunks).
-  void set_skip(std::function<bool(const Bytes &id)> skip) { skip_ = std::move(skip); }
+  void set_skip(std::function<bool(const Bytes& id)> skip) { skip_ = std::move(skip); }
 
  private:
-  const crypto::SecretBytes &id_key_;
-  const crypto::SecretBytes &seal_key_;
+  const crypto::SecretBytes& id_key_;
+  const crypto::SecretBytes& seal_key_;
   CdcStream stream_;
-  std::function<bool(const Bytes &id)> skip_;
+  std::function<bool(const Bytes& id)> skip_;
 };
 
 class Client {
  public:
   // Creates a new master key wrapped under `passphrase` in key_file (0600);
   // kInvalidArgument if one exists already.
-  static Status Init(const ClientSettings &s, const std::string &passphrase, bool fast_kdf);
-  static Result<std::unique_ptr<Client>> Open(const ClientSettings &s,
-                                              const std::string &passphrase);
+  static Status Init(const ClientSettings& s, const std::string& passphrase, bool fast_kdf);
+  static Result<std::unique_ptr<Client>> Open(const ClientSettings& s,
+                                              const std::string& passphrase);
   ~Client();
 
   // Stores the file as the next version of `name`. Only chunks the entry
@@ -166,31 +168,37 @@ class Client {
   // them until the commit), then the missing ones are sealed and sent. An
   // upload killed half-way therefore resumes: the chunks the POP
   // acknowledged are not sent again.
-  Result<PutResult> Put(const std::string &path, const std::string &name,
-                        const PutOptions &opts = PutOptions());
+  Result<PutResult> Put(const std::string& path, const std::string& name,
+                        const PutOptions& opts = PutOptions());
   // Writes a tombstone version (its manifest says deleted): older versions
   // stay readable with an explicit version. Returns the new version.
-  Result<uint64_t> Remove(const std::string &name, int64_t now_ms);
+  Result<uint64_t> Remove(const std::string& name, int64_t now_ms);
   // Every version of `name`, oldest first.
-  Result<std::vector<VersionEntry>> Versions(const std::string &name);
+  Result<std::vector<VersionEntry>> Versions(const std::string& name);
   // The newest version put at or before time_ms (kNotFound if none).
-  Result<uint64_t> VersionAt(const std::string &name, int64_t time_ms);
-  const TransferStats &stats() const;
+  Result<uint64_t> VersionAt(const std::string& name, int64_t time_ms);
+  const TransferStats& stats() const;
   // The version record of `name_or_oid` (0 = latest) without its data.
-  Result<pb::VersionInfo> Stat(const std::string &name_or_oid, uint64_t version);
+  Result<pb::VersionInfo> Stat(const std::string& name_or_oid, uint64_t version);
   // The sealed manifest of a version record, opened.
-  Result<pb::Manifest> OpenManifest(const pb::VersionInfo &info);
+  Result<pb::Manifest> OpenManifest(const pb::VersionInfo& info);
   pb::ReadMode read_mode() const;
   // Writes the object's bytes through `sink` in order; returns its info.
   // kNotFound if that version is a tombstone (the object was removed).
-  Result<pb::VersionInfo> Get(const std::string &name_or_oid, uint64_t version,
-                              const std::function<Status(const uint8_t *, size_t)> &sink);
+  // `local`, when set, is asked first for each chunk (id, plaintext length):
+  // a copy already on this device, e.g. in the previous version of the file,
+  // saves the download. Its bytes are checked against the chunk id; a
+  // mismatch (or false) means the chunk is fetched.
+  using LocalChunkSource = std::function<bool(const std::string& id, size_t plain_len, Bytes* out)>;
+  Result<pb::VersionInfo> Get(const std::string& name_or_oid, uint64_t version,
+                              const std::function<Status(const uint8_t*, size_t)>& sink,
+                              const LocalChunkSource& local = nullptr);
   // Consistency of reads of the latest version (default monotonic; the
   // newest version seen per object is kept in state_dir/seen).
   void set_read_mode(pb::ReadMode mode);
   Result<std::vector<ListEntry>> List();
-  Result<pb::Placement> Placement(const std::string &name_or_oid, uint64_t version,
-                                  pb::VersionInfo *info);
+  Result<pb::Placement> Placement(const std::string& name_or_oid, uint64_t version,
+                                  pb::VersionInfo* info);
 
  private:
   struct Impl;

@@ -6,7 +6,7 @@ namespace {
 
 // [class] at p[0] == '['; returns the length of the class (0 if not a
 // well-formed class, then '[' is a literal) and whether c matches.
-size_t MatchClass(std::string_view p, char c, bool *matched) {
+size_t MatchClass(std::string_view p, char c, bool* matched) {
   size_t i = 1;
   bool negate = false;
   if (i < p.size() && (p[i] == '!' || p[i] == '^')) {
@@ -140,7 +140,7 @@ int IgnoreRules::MatchSelf(std::string_view path, bool is_dir) const {
   size_t slash = path.rfind('/');
   if (slash != std::string_view::npos) base = path.substr(slash + 1);
   for (size_t i = rules_.size(); i-- > 0;) {
-    const Rule &r = rules_[i];
+    const Rule& r = rules_[i];
     if (r.dir_only && !is_dir) continue;
     bool m = r.anchored ? GlobAt(r.pattern, path) : GlobAt(r.pattern, base);
     if (m) return r.negate ? -1 : 1;

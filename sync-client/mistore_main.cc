@@ -34,7 +34,7 @@ namespace {
 constexpr int kExitOk = 0, kExitFatal = 1, kExitUsage = 2, kExitNotFound = 3, kExitRetry = 4,
               kExitDenied = 5, kExitPartial = 6;
 
-const char *kUsage =
+const char* kUsage =
     "usage: mistore [OPTIONS] COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
@@ -125,7 +125,7 @@ bool g_json = false;
 int g_verbosity = 1;  // 0 quiet, 1 normal, 2 verbose
 volatile std::sig_atomic_t g_stop = 0;
 
-std::string JsonStr(const std::string &s) {
+std::string JsonStr(const std::string& s) {
   std::string o = "\"";
   for (unsigned char c : s) {
     if (c == '"' || c == '\\') {
@@ -143,7 +143,7 @@ std::string JsonStr(const std::string &s) {
 }
 
 // {"k":v,...} from pre-rendered values.
-std::string JsonObj(const std::vector<std::pair<std::string, std::string>> &kv) {
+std::string JsonObj(const std::vector<std::pair<std::string, std::string>>& kv) {
   std::string o = "{";
   for (size_t i = 0; i < kv.size(); i++)
     o += (i ? "," : "") + JsonStr(kv[i].first) + ":" + kv[i].second;
@@ -151,12 +151,12 @@ std::string JsonObj(const std::vector<std::pair<std::string, std::string>> &kv) 
 }
 std::string Num(uint64_t v) { return std::to_string(v); }
 
-void JsonLine(const std::vector<std::pair<std::string, std::string>> &kv) {
+void JsonLine(const std::vector<std::pair<std::string, std::string>>& kv) {
   std::printf("%s\n", JsonObj(kv).c_str());
   std::fflush(stdout);
 }
 
-int Fail(int code, const std::string &msg) {
+int Fail(int code, const std::string& msg) {
   std::fprintf(stderr, "mistore: %s\n", msg.c_str());
   if (g_json)
     JsonLine(
@@ -164,7 +164,7 @@ int Fail(int code, const std::string &msg) {
   return code;
 }
 
-int ExitFor(const Status &st) {
+int ExitFor(const Status& st) {
   switch (st.code()) {
     case Code::kNotFound:
       return kExitNotFound;
@@ -179,12 +179,12 @@ int ExitFor(const Status &st) {
   }
 }
 
-int FailStatus(const Status &st) { return Fail(ExitFor(st), st.message()); }
+int FailStatus(const Status& st) { return Fail(ExitFor(st), st.message()); }
 
-std::string HomeDir(const char *xdg_var, const char *fallback) {
-  const char *x = std::getenv(xdg_var);
+std::string HomeDir(const char* xdg_var, const char* fallback) {
+  const char* x = std::getenv(xdg_var);
   if (x && *x) return std::string(x) + "/mistore";
-  const char *home = std::getenv("HOME");
+  const char* home = std::getenv("HOME");
   return std::string(home ? home : ".") + "/" + fallback + "/mistore";
 }
 
@@ -194,8 +194,8 @@ int64_t WallMs() {
       .count();
 }
 
-Result<std::string> ReadPassphrase(const std::string &file, bool confirm) {
-  if (const char *env = std::getenv("MISTORE_PASSPHRASE")) return std::string(env);
+Result<std::string> ReadPassphrase(const std::string& file, bool confirm) {
+  if (const char* env = std::getenv("MISTORE_PASSPHRASE")) return std::string(env);
   if (!file.empty()) {
     auto b = ReadFileBytes(file, 4096);
     if (!b.ok()) return NotFound("cannot read passphrase file " + file);
@@ -205,7 +205,7 @@ Result<std::string> ReadPassphrase(const std::string &file, bool confirm) {
   }
   if (!isatty(0))
     return InvalidArgument("no passphrase: set MISTORE_PASSPHRASE or use --passphrase-file");
-  auto ask = [](const char *prompt) {
+  auto ask = [](const char* prompt) {
     std::fprintf(stderr, "%s", prompt);
     termios old, quiet;
     tcgetattr(0, &old);
@@ -237,27 +237,27 @@ struct Args {
 };
 
 // "1700000000", "@1700000000", "2026-11-28", "2026-11-28T15:04[:05][Z]" (UTC).
-Result<int64_t> ParseTimeMs(const std::string &v) {
+Result<int64_t> ParseTimeMs(const std::string& v) {
   std::string t = v;
   if (!t.empty() && t[0] == '@') t.erase(0, 1);
-  char *end = nullptr;
+  char* end = nullptr;
   long long secs = std::strtoll(t.c_str(), &end, 10);
   if (!t.empty() && *end == 0) return int64_t(secs) * 1000 + 999;
   struct tm tm = {};
-  const char *formats[] = {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
+  const char* formats[] = {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
                            "%Y-%m-%d %H:%M", "%Y-%m-%d"};
   if (!t.empty() && (t.back() == 'Z' || t.back() == 'z')) t.pop_back();
-  for (const char *f : formats) {
+  for (const char* f : formats) {
     tm = {};
-    const char *rest = strptime(t.c_str(), f, &tm);
+    const char* rest = strptime(t.c_str(), f, &tm);
     if (rest && *rest == 0) return int64_t(timegm(&tm)) * 1000 + 999;
   }
   return InvalidArgument("cannot read time '" + v +
                          "' (use seconds since the epoch or YYYY-MM-DD[THH:MM[:SS]], UTC)");
 }
 
-Result<uint64_t> ParseRate(const std::string &v) {
-  char *end = nullptr;
+Result<uint64_t> ParseRate(const std::string& v) {
+  char* end = nullptr;
   double x = std::strtod(v.c_str(), &end);
   if (v.empty() || end == v.c_str() || x <= 0)
     return InvalidArgument("--bwlimit needs a positive rate");
@@ -276,17 +276,17 @@ Result<uint64_t> ParseRate(const std::string &v) {
   return uint64_t(x * mul);
 }
 
-Result<Args> ParseArgs(int argc, char **argv) {
+Result<Args> ParseArgs(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; i++) {
     std::string s = argv[i];
-    auto value = [&](const std::string &flag) -> Result<std::string> {
+    auto value = [&](const std::string& flag) -> Result<std::string> {
       size_t eq = s.find('=');
       if (s.rfind("--", 0) == 0 && eq != std::string::npos) return s.substr(eq + 1);
       if (i + 1 >= argc) return InvalidArgument(flag + " needs a value");
       return std::string(argv[++i]);
     };
-    auto is = [&](const char *flag) {
+    auto is = [&](const char* flag) {
       return s == flag || s.rfind(std::string(flag) + "=", 0) == 0;
     };
     if (is("--config")) {
@@ -333,7 +333,7 @@ Result<Args> ParseArgs(int argc, char **argv) {
         return InvalidArgument("--consistency must be locked, atomic or monotonic");
     } else if (is("--version")) {
       MS_ASSIGN_OR_RETURN(std::string v, value("--version"));
-      char *end = nullptr;
+      char* end = nullptr;
       a.version = std::strtoull(v.c_str(), &end, 10);
       if (v.empty() || *end || a.version == 0)
         return InvalidArgument("--version needs a number >= 1");
@@ -356,7 +356,7 @@ struct Loaded {
   uint64_t sync_interval_s = 60;
 };
 
-Result<Loaded> LoadSettings(const Args &a) {
+Result<Loaded> LoadSettings(const Args& a) {
   Config cfg(ClientKnobs());
   std::string path = a.config_path;
   if (path.empty() && std::getenv("MISTORE_CONFIG")) path = std::getenv("MISTORE_CONFIG");
@@ -370,7 +370,7 @@ Result<Loaded> LoadSettings(const Args &a) {
   }
   Loaded l;
   l.config_path = path;
-  ClientSettings &s = l.s;
+  ClientSettings& s = l.s;
   s.agent_addr = cfg.Str("agent");
   s.subscriber = cfg.Str("subscriber");
   s.state_dir = cfg.Str("state_dir").empty() ? HomeDir("XDG_STATE_HOME", ".local/state")
@@ -389,7 +389,7 @@ Result<Loaded> LoadSettings(const Args &a) {
   return l;
 }
 
-Result<std::unique_ptr<Client>> OpenClient(const Args &a, const ClientSettings &s) {
+Result<std::unique_ptr<Client>> OpenClient(const Args& a, const ClientSettings& s) {
   MS_ASSIGN_OR_RETURN(std::string pass, ReadPassphrase(a.passphrase_file, false));
   auto c = Client::Open(s, pass);
   if (!c.ok() && c.status().code() == Code::kPermissionDenied)
@@ -404,7 +404,7 @@ class Progress {
  public:
   Progress() : on_(isatty(2) && !g_json && g_verbosity > 0), start_(Now()) {}
   bool on() const { return on_; }
-  void Update(const std::string &what, uint64_t done, uint64_t total, size_t files_done) {
+  void Update(const std::string& what, uint64_t done, uint64_t total, size_t files_done) {
     if (!on_) return;
     double now = Now();
     if (now - last_ < 0.1 && done < total) return;
@@ -436,7 +436,7 @@ double SecondsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-void Summary(const std::string &command, size_t files, const TransferStats &st, double seconds,
+void Summary(const std::string& command, size_t files, const TransferStats& st, double seconds,
              std::vector<std::pair<std::string, std::string>> extra = {}) {
   if (g_json) {
     std::vector<std::pair<std::string, std::string>> kv = {
@@ -448,7 +448,7 @@ void Summary(const std::string &command, size_t files, const TransferStats &st, 
     char secs[32];
     std::snprintf(secs, sizeof secs, "%.3f", seconds);
     kv.push_back({"seconds", secs});
-    for (auto &e : extra) kv.push_back(e);
+    for (auto& e : extra) kv.push_back(e);
     JsonLine(kv);
   } else if (g_verbosity > 1) {
     std::fprintf(stderr, "%s: %zu file%s, %llu bytes sent, %llu bytes received, %.2f s\n",
@@ -457,10 +457,10 @@ void Summary(const std::string &command, size_t files, const TransferStats &st, 
   }
 }
 
-int CmdInit(const Args &a, const Loaded &l) {
+int CmdInit(const Args& a, const Loaded& l) {
   auto pass = ReadPassphrase(a.passphrase_file, true);
   if (!pass.ok()) return FailStatus(pass.status());
-  const char *fast = std::getenv("MISTORE_PWHASH_FAST");
+  const char* fast = std::getenv("MISTORE_PWHASH_FAST");
   Status st = Client::Init(l.s, pass.value(), fast && std::string(fast) == "1");
   if (!st.ok()) return FailStatus(st);
   (void)chmod(l.s.state_dir.c_str(), 0700);
@@ -471,11 +471,11 @@ int CmdInit(const Args &a, const Loaded &l) {
   return kExitOk;
 }
 
-std::vector<std::string> SyncedVolumes(const ClientSettings &s) {
+std::vector<std::string> SyncedVolumes(const ClientSettings& s) {
   std::vector<std::string> out;
-  DIR *d = opendir((s.state_dir + "/sync").c_str());
+  DIR* d = opendir((s.state_dir + "/sync").c_str());
   if (!d) return out;
-  while (dirent *e = readdir(d)) {
+  while (dirent* e = readdir(d)) {
     std::string n = e->d_name;
     const std::string suf = ".base";
     if (n.size() > suf.size() + 17 && n.compare(n.size() - suf.size(), suf.size(), suf) == 0)
@@ -487,8 +487,8 @@ std::vector<std::string> SyncedVolumes(const ClientSettings &s) {
   return out;
 }
 
-int CmdStatus(const Args &a, const Loaded &l) {
-  const ClientSettings &s = l.s;
+int CmdStatus(const Args& a, const Loaded& l) {
+  const ClientSettings& s = l.s;
   struct stat st;
   bool key = stat(s.key_file.c_str(), &st) == 0;
   char mode[8] = "-";
@@ -537,14 +537,14 @@ int CmdStatus(const Args &a, const Loaded &l) {
                 key ? mode : "missing: run 'mistore init'");
     std::printf("gateway:    %s (%s)\n", s.agent_addr.c_str(), reach.c_str());
     if (reach == "reachable") std::printf("objects:    %zu\n", objects);
-    for (auto &v : vols) std::printf("volume:     %s\n", v.c_str());
+    for (auto& v : vols) std::printf("volume:     %s\n", v.c_str());
   }
   return rc;
 }
 
-int CmdPut(const Args &a, const Loaded &l) {
+int CmdPut(const Args& a, const Loaded& l) {
   if (a.positional.size() != 1) return Fail(kExitUsage, "usage: mistore put FILE [--name NAME]");
-  const std::string &file = a.positional[0];
+  const std::string& file = a.positional[0];
   if (!FileExists(file)) return Fail(kExitNotFound, "cannot read " + file + ": no such file");
   auto c = OpenClient(a, l.s);
   if (!c.ok()) return FailStatus(c.status());
@@ -592,9 +592,9 @@ int CmdPut(const Args &a, const Loaded &l) {
 // Writes name@version to `output` (a temp file beside it, renamed on
 // success: a failed read never leaves a partial file under the name), or to
 // stdout when output is empty.
-int WriteObject(Client *c, const std::string &name, uint64_t version, const std::string &output,
-                pb::VersionInfo *info_out) {
-  FILE *out = stdout;
+int WriteObject(Client* c, const std::string& name, uint64_t version, const std::string& output,
+                pb::VersionInfo* info_out) {
+  FILE* out = stdout;
   std::string tmp;
   if (!output.empty()) {
     tmp = output + kPartialSuffix;
@@ -603,7 +603,7 @@ int WriteObject(Client *c, const std::string &name, uint64_t version, const std:
   }
   Progress progress;
   uint64_t done = 0;
-  auto r = c->Get(name, version, [&](const uint8_t *d, size_t n) -> Status {
+  auto r = c->Get(name, version, [&](const uint8_t* d, size_t n) -> Status {
     if (n && std::fwrite(d, 1, n, out) != n)
       return IoError("cannot write " + (output.empty() ? std::string("stdout") : output) + ": " +
                      std::strerror(errno));
@@ -635,7 +635,7 @@ int WriteObject(Client *c, const std::string &name, uint64_t version, const std:
   return kExitOk;
 }
 
-int CmdGet(const Args &a, const Loaded &l) {
+int CmdGet(const Args& a, const Loaded& l) {
   if (a.positional.size() != 1)
     return Fail(kExitUsage, "usage: mistore get NAME|OID [--version N | --at TIME] [-o FILE]");
   auto c = OpenClient(a, l.s);
@@ -666,12 +666,12 @@ int CmdGet(const Args &a, const Loaded &l) {
   return kExitOk;
 }
 
-int CmdLs(const Args &a, const Loaded &l) {
+int CmdLs(const Args& a, const Loaded& l) {
   auto c = OpenClient(a, l.s);
   if (!c.ok()) return FailStatus(c.status());
   auto r = c.value()->List();
   if (!r.ok()) return FailStatus(r.status());
-  for (auto &e : r.value()) {
+  for (auto& e : r.value()) {
     if (g_json)
       JsonLine({{"event", JsonStr("object")},
                 {"name", JsonStr(e.name)},
@@ -685,7 +685,7 @@ int CmdLs(const Args &a, const Loaded &l) {
   return kExitOk;
 }
 
-int CmdRm(const Args &a, const Loaded &l) {
+int CmdRm(const Args& a, const Loaded& l) {
   if (a.positional.size() != 1) return Fail(kExitUsage, "usage: mistore rm NAME");
   auto c = OpenClient(a, l.s);
   if (!c.ok()) return FailStatus(c.status());
@@ -714,7 +714,7 @@ std::string FormatTime(int64_t ms) {
   return b;
 }
 
-int CmdVersions(const Args &a, const Loaded &l) {
+int CmdVersions(const Args& a, const Loaded& l) {
   std::string name;
   if (!a.volume.empty() && a.positional.empty())
     name = std::string(kVolumeTreePrefix) + a.volume;
@@ -727,7 +727,7 @@ int CmdVersions(const Args &a, const Loaded &l) {
   c.value()->set_read_mode(pb::READ_ATOMIC);
   auto r = c.value()->Versions(name);
   if (!r.ok()) return FailStatus(r.status());
-  for (auto &e : r.value()) {
+  for (auto& e : r.value()) {
     std::string label;
     if (!a.volume.empty()) {
       // Snapshots are tree versions with a label.
@@ -753,7 +753,7 @@ int CmdVersions(const Args &a, const Loaded &l) {
   return kExitOk;
 }
 
-int CmdRestore(const Args &a, const Loaded &l) {
+int CmdRestore(const Args& a, const Loaded& l) {
   auto t0 = std::chrono::steady_clock::now();
   if (!a.volume.empty()) {
     if (!a.positional.empty() || a.output.empty())
@@ -766,7 +766,7 @@ int CmdRestore(const Args &a, const Loaded &l) {
     if (!t.ok()) return FailStatus(t.status());
     auto r = RestoreTree(c.value().get(), t.value(), a.output);
     if (!r.ok()) return FailStatus(r.status());
-    for (auto &m : r->error_messages) std::fprintf(stderr, "mistore: %s\n", m.c_str());
+    for (auto& m : r->error_messages) std::fprintf(stderr, "mistore: %s\n", m.c_str());
     if (g_json) {
       Summary("restore", r->files, c.value()->stats(), SecondsSince(t0),
               {{"volume", JsonStr(a.volume)},
@@ -781,7 +781,7 @@ int CmdRestore(const Args &a, const Loaded &l) {
   }
   if (a.positional.size() != 1)
     return Fail(kExitUsage, "usage: mistore restore NAME [--version N | --at TIME] [-o FILE]");
-  const std::string &name = a.positional[0];
+  const std::string& name = a.positional[0];
   auto c = OpenClient(a, l.s);
   if (!c.ok()) return FailStatus(c.status());
   c.value()->set_read_mode(pb::READ_ATOMIC);
@@ -789,7 +789,7 @@ int CmdRestore(const Args &a, const Loaded &l) {
   if (!version) {
     auto all = c.value()->Versions(name);
     if (!all.ok()) return FailStatus(all.status());
-    for (auto &e : all.value())
+    for (auto& e : all.value())
       if (!e.deleted && (!a.at_ms || e.put_time_ms <= a.at_ms)) version = e.version;
     if (!version)
       return Fail(kExitNotFound, "'" + name + "' has no version to restore" +
@@ -820,7 +820,7 @@ int CmdRestore(const Args &a, const Loaded &l) {
   return kExitOk;
 }
 
-std::string DefaultVolume(const std::string &dir) {
+std::string DefaultVolume(const std::string& dir) {
   std::string d = dir;
   while (d.size() > 1 && d.back() == '/') d.pop_back();
   char buf[PATH_MAX];
@@ -829,7 +829,7 @@ std::string DefaultVolume(const std::string &dir) {
   return slash == std::string::npos ? d : d.substr(slash + 1);
 }
 
-int CmdSync(const Args &a, const Loaded &l) {
+int CmdSync(const Args& a, const Loaded& l) {
   if (a.positional.size() != 1)
     return Fail(kExitUsage, "usage: mistore sync DIR [--volume V] [--once] [--dry-run]");
   SyncOptions o;
@@ -847,7 +847,7 @@ int CmdSync(const Args &a, const Loaded &l) {
   if (!c.ok()) return FailStatus(c.status());
   Progress progress;
   size_t done_files = 0;
-  o.on_event = [&](const SyncEvent &e) {
+  o.on_event = [&](const SyncEvent& e) {
     if (e.what == "error") {
       progress.Done();
       std::fprintf(stderr, "mistore: %s%s%s\n", e.path.c_str(), e.path.empty() ? "" : ": ",
@@ -872,7 +872,7 @@ int CmdSync(const Args &a, const Loaded &l) {
     o.put.progress = [&](uint64_t d, uint64_t t) {
       progress.Update("sync " + o.volume, d, t, done_files);
     };
-  auto report = [&](const SyncSummary &s, double secs, const TransferStats &st) {
+  auto report = [&](const SyncSummary& s, double secs, const TransferStats& st) {
     if (g_json) {
       Summary("sync", s.files, st, secs,
               {{"volume", JsonStr(o.volume)},
@@ -909,7 +909,7 @@ int CmdSync(const Args &a, const Loaded &l) {
   Status result = SyncForever(
       c.value().get(), l.s, o, (a.interval_s ? a.interval_s : l.sync_interval_s) * 1000, 300,
       [] { return g_stop != 0; },
-      [&](const SyncSummary &s) {
+      [&](const SyncSummary& s) {
         progress.Done();
         TransferStats now = c.value()->stats(), delta = now;
         delta.bytes_sent -= last.bytes_sent;
@@ -922,7 +922,7 @@ int CmdSync(const Args &a, const Loaded &l) {
   return kExitOk;
 }
 
-int CmdSnapshot(const Args &a, const Loaded &l) {
+int CmdSnapshot(const Args& a, const Loaded& l) {
   std::string volume = a.volume;
   if (volume.empty()) {
     auto vols = SyncedVolumes(l.s);
@@ -953,7 +953,7 @@ int CmdSnapshot(const Args &a, const Loaded &l) {
   return kExitOk;
 }
 
-int CmdPlacement(const Args &a, const Loaded &l) {
+int CmdPlacement(const Args& a, const Loaded& l) {
   if (a.positional.size() != 1)
     return Fail(kExitUsage, "usage: mistore placement NAME|OID [--version N]");
   auto c = OpenClient(a, l.s);
@@ -962,7 +962,7 @@ int CmdPlacement(const Args &a, const Loaded &l) {
   auto r = c.value()->Placement(a.positional[0], a.version, &info);
   if (!r.ok()) return FailStatus(r.status());
   auto oid = Oid::Decode(info.oid());
-  for (auto &f : r->fragments())
+  for (auto& f : r->fragments())
     std::printf("chunk=%s index=%u gateway=%u pop=%u\n", ToHex(f.chunk_id()).substr(0, 12).c_str(),
                 f.index(), f.gateway_id(), f.pop_id());
   std::printf("object %s version %llu: primary POP %u, backup POP %u\n",
@@ -973,7 +973,7 @@ int CmdPlacement(const Args &a, const Loaded &l) {
   return kExitOk;
 }
 
-int Main(int argc, char **argv) {
+int Main(int argc, char** argv) {
   for (int i = 1; i < argc; i++)
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::printf("%s", kUsage);
@@ -985,7 +985,7 @@ int Main(int argc, char **argv) {
   if (args->command.empty()) return Fail(kExitUsage, "no command given (see --help)");
   auto loaded = LoadSettings(args.value());
   if (!loaded.ok()) return Fail(kExitUsage, loaded.status().message());
-  const std::string &cmd = args->command;
+  const std::string& cmd = args->command;
   if (cmd == "init") return CmdInit(*args, *loaded);
   if (cmd == "status") return CmdStatus(*args, *loaded);
   if (cmd == "put") return CmdPut(*args, *loaded);
@@ -1003,7 +1003,7 @@ int Main(int argc, char **argv) {
 }  // namespace
 }  // namespace mistore
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   return mistore::Main(argc, argv);
 }

@@ -28,40 +28,40 @@ constexpr int kPassesMax = 4;
 constexpr int kMergeRoundsMax = 5;
 constexpr size_t kWatchesMax = 65536;
 
-std::string TreeObject(const std::string &volume) { return kVolumeTreePrefix + volume; }
+std::string TreeObject(const std::string& volume) { return kVolumeTreePrefix + volume; }
 
-int64_t MtimeNs(const struct stat &st) {
+int64_t MtimeNs(const struct stat& st) {
   return int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
 
-EntryMap ToMap(const pb::VolumeTree &t) {
+EntryMap ToMap(const pb::VolumeTree& t) {
   EntryMap m;
-  for (auto &e : t.entries()) m[e.path()] = e;
+  for (auto& e : t.entries()) m[e.path()] = e;
   return m;
 }
 
-pb::VolumeTree FromMap(const EntryMap &m, const std::string &volume) {
+pb::VolumeTree FromMap(const EntryMap& m, const std::string& volume) {
   pb::VolumeTree t;
   t.set_format(1);
   t.set_volume(volume);
-  for (auto &[p, e] : m) *t.add_entries() = e;
+  for (auto& [p, e] : m) *t.add_entries() = e;
   return t;
 }
 
-bool SameRef(const pb::TreeEntry *a, const pb::TreeEntry *b) {
+bool SameRef(const pb::TreeEntry* a, const pb::TreeEntry* b) {
   if (!a || !b) return a == b;
   return a->object() == b->object() && a->version() == b->version();
 }
 
-const pb::TreeEntry *Find(const EntryMap &m, const std::string &p) {
+const pb::TreeEntry* Find(const EntryMap& m, const std::string& p) {
   auto it = m.find(p);
   return it == m.end() ? nullptr : &it->second;
 }
 
-bool SameEntries(const EntryMap &a, const EntryMap &b) {
+bool SameEntries(const EntryMap& a, const EntryMap& b) {
   if (a.size() != b.size()) return false;
-  for (auto &[p, e] : a) {
-    const pb::TreeEntry *o = Find(b, p);
+  for (auto& [p, e] : a) {
+    const pb::TreeEntry* o = Find(b, p);
     if (!o || !SameRef(&e, o) || o->mtime_ns() != e.mtime_ns() || o->mode() != e.mode())
       return false;
   }
@@ -69,7 +69,7 @@ bool SameEntries(const EntryMap &a, const EntryMap &b) {
 }
 
 // FNV-1a 64: a stable key for the synced directory's path.
-std::string DirKey(const std::string &dir) {
+std::string DirKey(const std::string& dir) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : dir) {
     h ^= c;
@@ -80,7 +80,7 @@ std::string DirKey(const std::string &dir) {
   return buf;
 }
 
-std::string AbsPath(const std::string &p) {
+std::string AbsPath(const std::string& p) {
   char buf[PATH_MAX];
   if (realpath(p.c_str(), buf)) return buf;
   return p;
@@ -92,23 +92,23 @@ struct LocalFile {
   uint32_t mode;
 };
 
-Status Scan(const std::string &root, const std::string &rel, const IgnoreRules &rules,
-            std::map<std::string, LocalFile> *out, std::vector<std::string> *dirs) {
+Status Scan(const std::string& root, const std::string& rel, const IgnoreRules& rules,
+            std::map<std::string, LocalFile>* out, std::vector<std::string>* dirs) {
   std::string path = rel.empty() ? root : root + "/" + rel;
-  DIR *d = opendir(path.c_str());
+  DIR* d = opendir(path.c_str());
   if (!d) {
     if (rel.empty()) return NotFound("cannot read directory " + root + ": " + std::strerror(errno));
     return Status::Ok();  // vanished or unreadable subdirectory: skipped
   }
   if (dirs && dirs->size() < kWatchesMax) dirs->push_back(path);
   std::vector<std::string> names;
-  while (dirent *e = readdir(d)) {
+  while (dirent* e = readdir(d)) {
     std::string n = e->d_name;
     if (n == "." || n == "..") continue;
     names.push_back(n);
   }
   closedir(d);
-  for (auto &n : names) {
+  for (auto& n : names) {
     std::string r = rel.empty() ? n : rel + "/" + n;
     struct stat st;
     if (lstat((root + "/" + r).c_str(), &st) != 0) continue;
@@ -129,18 +129,18 @@ Status Scan(const std::string &root, const std::string &rel, const IgnoreRules &
   return Status::Ok();
 }
 
-IgnoreRules LoadIgnore(const std::string &dir) {
+IgnoreRules LoadIgnore(const std::string& dir) {
   auto b = ReadFileBytes(dir + "/" + kIgnoreFileName, kIgnoreFileBytesMax);
   if (!b.ok()) return IgnoreRules();
-  return IgnoreRules::Parse(std::string_view(reinterpret_cast<const char *>(b->data()), b->size()));
+  return IgnoreRules::Parse(std::string_view(reinterpret_cast<const char*>(b->data()), b->size()));
 }
 
-Result<std::string> GetToString(Client *c, const std::string &name, uint64_t version,
-                                pb::VersionInfo *info_out) {
+Result<std::string> GetToString(Client* c, const std::string& name, uint64_t version,
+                                pb::VersionInfo* info_out) {
   std::string out;
-  auto r = c->Get(name, version, [&](const uint8_t *d, size_t n) -> Status {
+  auto r = c->Get(name, version, [&](const uint8_t* d, size_t n) -> Status {
     if (out.size() + n > kTreeBytesMax) return ResourceExhausted("volume tree larger than 512 MiB");
-    out.append(reinterpret_cast<const char *>(d), n);
+    out.append(reinterpret_cast<const char*>(d), n);
     return Status::Ok();
   });
   if (!r.ok()) return r.status();
@@ -150,27 +150,31 @@ Result<std::string> GetToString(Client *c, const std::string &name, uint64_t ver
 
 // Fetches object@version into `path` (written beside it, renamed when
 // complete); sets mode and mtime. Returns the bytes written.
-Result<uint64_t> GetToFile(Client *c, const std::string &object, uint64_t version,
-                           const std::string &path, uint32_t mode, int64_t mtime_ns) {
+Result<uint64_t> GetToFile(Client* c, const std::string& object, uint64_t version,
+                           const std::string& path, uint32_t mode, int64_t mtime_ns,
+                           const Client::LocalChunkSource& local = nullptr) {
   size_t slash = path.rfind('/');
   if (slash != std::string::npos && slash > 0) MS_RETURN_IF_ERROR(MakeDirs(path.substr(0, slash)));
   std::string tmp = path + kPartialSuffix;
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return IoError("cannot write " + tmp + ": " + std::strerror(errno));
   uint64_t written = 0;
-  auto r = c->Get(object, version, [&](const uint8_t *d, size_t n) -> Status {
-    while (n > 0) {
-      ssize_t w = write(fd, d, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return IoError("cannot write " + path + ": " + std::strerror(errno));
-      }
-      d += w;
-      n -= size_t(w);
-      written += uint64_t(w);
-    }
-    return Status::Ok();
-  });
+  auto r = c->Get(
+      object, version,
+      [&](const uint8_t* d, size_t n) -> Status {
+        while (n > 0) {
+          ssize_t w = write(fd, d, n);
+          if (w < 0) {
+            if (errno == EINTR) continue;
+            return IoError("cannot write " + path + ": " + std::strerror(errno));
+          }
+          d += w;
+          n -= size_t(w);
+          written += uint64_t(w);
+        }
+        return Status::Ok();
+      },
+      local);
   Status st = r.ok() ? Status::Ok() : r.status();
   if (st.ok() && fsync(fd) != 0) st = IoError("cannot write " + path + ": " + std::strerror(errno));
   if (st.ok() && mode) (void)fchmod(fd, mode & 07777);
@@ -197,7 +201,7 @@ struct Stored {
   bool loaded = false;
 };
 
-Stored LoadState(const std::string &path) {
+Stored LoadState(const std::string& path) {
   Stored s;
   auto b = ReadFileBytes(path, kTreeBytesMax);
   if (b.ok() && s.tree.ParseFromArray(b->data(), int(b->size()))) s.loaded = true;
@@ -205,23 +209,23 @@ Stored LoadState(const std::string &path) {
   return s;
 }
 
-Status SaveState(const std::string &path, const pb::VolumeTree &t) {
+Status SaveState(const std::string& path, const pb::VolumeTree& t) {
   std::string bytes = t.SerializeAsString();
-  return WriteFileDurable(path, reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size());
+  return WriteFileDurable(path, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
 }
 
-std::string StateBase(const ClientSettings &s, const std::string &volume, const std::string &dir) {
+std::string StateBase(const ClientSettings& s, const std::string& volume, const std::string& dir) {
   return s.state_dir + "/sync/" + volume + "-" + DirKey(AbsPath(dir));
 }
 
 // Commits `tree` as the next version of the volume's tree object.
-Result<uint64_t> CommitTree(Client *c, const ClientSettings &s, const pb::VolumeTree &tree,
-                            int64_t now_ms, uint64_t *bytes_sent) {
+Result<uint64_t> CommitTree(Client* c, const ClientSettings& s, const pb::VolumeTree& tree,
+                            int64_t now_ms, uint64_t* bytes_sent) {
   MS_RETURN_IF_ERROR(MakeDirs(s.state_dir + "/sync"));
   std::string tmp = s.state_dir + "/sync/" + tree.volume() + ".tree-upload";
   std::string bytes = tree.SerializeAsString();
   MS_RETURN_IF_ERROR(
-      WriteFileDurable(tmp, reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()));
+      WriteFileDurable(tmp, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
   PutOptions po;
   po.put_time_ms = now_ms;
   auto r = c->Put(tmp, TreeObject(tree.volume()), po);
@@ -231,14 +235,14 @@ Result<uint64_t> CommitTree(Client *c, const ClientSettings &s, const pb::Volume
   return r->version;
 }
 
-Result<pb::VolumeTree> FetchTree(Client *c, const std::string &volume, uint64_t version) {
+Result<pb::VolumeTree> FetchTree(Client* c, const std::string& volume, uint64_t version) {
   MS_ASSIGN_OR_RETURN(std::string bytes, GetToString(c, TreeObject(volume), version, nullptr));
   pb::VolumeTree t;
   if (!t.ParseFromString(bytes)) return Corrupt("tree of volume " + volume + " does not parse");
   return t;
 }
 
-PathState StateOf(const pb::TreeEntry *e, bool local_view) {
+PathState StateOf(const pb::TreeEntry* e, bool local_view) {
   PathState p;
   if (!e) return p;
   p.present = true;
@@ -255,14 +259,14 @@ struct PassResult {
   bool acted = false;
 };
 
-Result<PassResult> Pass(Client *c, const ClientSettings &s, const SyncOptions &o) {
+Result<PassResult> Pass(Client* c, const ClientSettings& s, const SyncOptions& o) {
   PassResult pr;
-  SyncSummary &sum = pr.summary;
-  auto emit = [&](const std::string &what, const std::string &path, uint64_t bytes,
-                  const std::string &msg) {
+  SyncSummary& sum = pr.summary;
+  auto emit = [&](const std::string& what, const std::string& path, uint64_t bytes,
+                  const std::string& msg) {
     if (o.on_event) o.on_event(SyncEvent{what, path, bytes, msg});
   };
-  auto fail = [&](const std::string &path, const Status &st) {
+  auto fail = [&](const std::string& path, const Status& st) {
     sum.errors++;
     sum.error_messages.push_back(path + ": " + st.message());
     emit("error", path, 0, st.message());
@@ -298,11 +302,11 @@ Result<PassResult> Pass(Client *c, const ClientSettings &s, const SyncOptions &o
   EntryMap new_tree = remote_m, new_base = base_m;
 
   std::set<std::string> paths;
-  for (auto &[p, e] : base_m) paths.insert(p);
-  for (auto &[p, e] : remote_m) paths.insert(p);
-  for (auto &[p, f] : local) paths.insert(p);
+  for (auto& [p, e] : base_m) paths.insert(p);
+  for (auto& [p, e] : remote_m) paths.insert(p);
+  for (auto& [p, f] : local) paths.insert(p);
 
-  auto upload = [&](const std::string &path, const LocalFile &f, const std::string &as) -> bool {
+  auto upload = [&](const std::string& path, const LocalFile& f, const std::string& as) -> bool {
     pb::TreeEntry e;
     e.set_path(as);
     e.set_object(o.volume + "/" + as);
@@ -324,9 +328,47 @@ Result<PassResult> Pass(Client *c, const ClientSettings &s, const SyncOptions &o
     emit("upload", as, r->bytes_sent, "");
     return true;
   };
-  auto download = [&](const std::string &path, const pb::TreeEntry &e) -> bool {
+  auto download = [&](const std::string& path, const pb::TreeEntry& e, bool reuse_local) -> bool {
     std::string full = o.dir + "/" + path;
-    auto r = GetToFile(c, e.object(), e.version(), full, e.mode(), e.mtime_ns());
+    // The local file is the base version, unchanged: its chunks that the
+    // new version still has are copied from it instead of downloaded.
+    std::map<std::string, std::pair<uint64_t, uint64_t>> offsets;  // id -> (offset, len)
+    int old_fd = -1;
+    const pb::TreeEntry* be = Find(base_m, path);
+    if (reuse_local && be) {
+      auto info = c->Stat(be->object(), be->version());
+      auto m = info.ok() ? c->OpenManifest(info.value()) : Result<pb::Manifest>(info.status());
+      if (m.ok() && !m->deleted()) {
+        uint64_t off = 0;
+        for (auto& ch : m->chunks()) {
+          offsets.emplace(ch.id(), std::make_pair(off, ch.plain_len()));
+          off += ch.plain_len();
+        }
+        old_fd = open(full.c_str(), O_RDONLY | O_CLOEXEC);
+      }
+    }
+    struct FdCloser {
+      int fd;
+      ~FdCloser() {
+        if (fd >= 0) close(fd);
+      }
+    } closer{old_fd};
+    Client::LocalChunkSource reuse;
+    if (old_fd >= 0)
+      reuse = [&](const std::string& id, size_t len, Bytes* out) {
+        auto it = offsets.find(id);
+        if (it == offsets.end() || it->second.second != len) return false;
+        out->resize(len);
+        size_t got = 0;
+        while (got < len) {
+          ssize_t n = pread(old_fd, out->data() + got, len - got, off_t(it->second.first + got));
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) return false;
+          got += size_t(n);
+        }
+        return true;
+      };
+    auto r = GetToFile(c, e.object(), e.version(), full, e.mode(), e.mtime_ns(), reuse);
     if (!r.ok()) {
       fail(path, r.status());
       return false;
@@ -342,10 +384,10 @@ Result<PassResult> Pass(Client *c, const ClientSettings &s, const SyncOptions &o
     return true;
   };
 
-  for (const std::string &p : paths) {
+  for (const std::string& p : paths) {
     if (rules.Ignored(p, false)) continue;
-    const pb::TreeEntry *be = Find(base_m, p);
-    const pb::TreeEntry *re = Find(remote_m, p);
+    const pb::TreeEntry* be = Find(base_m, p);
+    const pb::TreeEntry* re = Find(remote_m, p);
     auto lit = local.find(p);
     PathState bs = StateOf(be, true), rs = StateOf(re, false), ls;
     if (lit != local.end()) {
@@ -361,7 +403,7 @@ Result<PassResult> Pass(Client *c, const ClientSettings &s, const SyncOptions &o
     }
     pr.acted = true;
     if (o.dry_run) {
-      static const char *kNames[] = {"none", "upload",   "download", "delete",
+      static const char* kNames[] = {"none", "upload",   "download", "delete",
                                      "drop", "conflict", "forget"};
       emit(std::string("would-") + kNames[int(a)], p, 0, "");
       sum.files++;
@@ -372,7 +414,7 @@ Result<PassResult> Pass(Client *c, const ClientSettings &s, const SyncOptions &o
         if (upload(p, lit->second, p)) sum.uploaded++;
         break;
       case SyncAction::kDownload:
-        if (download(p, *re)) sum.downloaded++;
+        if (download(p, *re, lit != local.end())) sum.downloaded++;
         break;
       case SyncAction::kDeleteLocal: {
         std::string full = o.dir + "/" + p;
@@ -411,7 +453,7 @@ Result<PassResult> Pass(Client *c, const ClientSettings &s, const SyncOptions &o
           }
         }
         new_base.erase(p);
-        if (download(p, *re)) sum.downloaded++;
+        if (download(p, *re, false)) sum.downloaded++;
         sum.conflicts++;
         emit("conflict", p, 0, "both sides changed; yours is kept as " + cname);
         break;
@@ -464,7 +506,7 @@ Result<PassResult> Pass(Client *c, const ClientSettings &s, const SyncOptions &o
 
 }  // namespace
 
-SyncAction PlanPath(const PathState &base, const PathState &local, const PathState &remote) {
+SyncAction PlanPath(const PathState& base, const PathState& local, const PathState& remote) {
   const bool local_changed =
       base.present != local.present ||
       (local.present && (local.size_bytes != base.size_bytes || local.mtime_ns != base.mtime_ns));
@@ -487,7 +529,7 @@ SyncAction PlanPath(const PathState &base, const PathState &local, const PathSta
   return SyncAction::kConflict;
 }
 
-std::string ConflictName(const std::string &path, const std::string &device, int64_t now_ms) {
+std::string ConflictName(const std::string& path, const std::string& device, int64_t now_ms) {
   size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
   std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
@@ -503,20 +545,20 @@ std::string ConflictName(const std::string &path, const std::string &device, int
   char when[32];
   std::strftime(when, sizeof when, "%Y%m%d-%H%M%S", &tm);
   std::string dev = device.empty() ? "device" : device;
-  for (char &ch : dev)
+  for (char& ch : dev)
     if (ch == '/' || ch == '.') ch = '_';
   return dir + stem + ".conflict-" + dev + "-" + when + ext;
 }
 
-pb::VolumeTree MergeTrees(const pb::VolumeTree &base, const pb::VolumeTree &ours,
-                          const pb::VolumeTree &theirs, int64_t now_ms) {
+pb::VolumeTree MergeTrees(const pb::VolumeTree& base, const pb::VolumeTree& ours,
+                          const pb::VolumeTree& theirs, int64_t now_ms) {
   EntryMap b = ToMap(base), o = ToMap(ours), t = ToMap(theirs), out;
   std::set<std::string> paths;
-  for (auto *m : {&b, &o, &t})
-    for (auto &[p, e] : *m) paths.insert(p);
-  for (const std::string &p : paths) {
+  for (auto* m : {&b, &o, &t})
+    for (auto& [p, e] : *m) paths.insert(p);
+  for (const std::string& p : paths) {
     const pb::TreeEntry *be = Find(b, p), *oe = Find(o, p), *te = Find(t, p);
-    const pb::TreeEntry *pick = nullptr;
+    const pb::TreeEntry* pick = nullptr;
     if (SameRef(oe, be)) {
       pick = te;
     } else if (SameRef(te, be) || SameRef(oe, te)) {
@@ -539,8 +581,8 @@ pb::VolumeTree MergeTrees(const pb::VolumeTree &base, const pb::VolumeTree &ours
   return r;
 }
 
-Result<SyncSummary> SyncOnce(Client *client, const ClientSettings &settings,
-                             const SyncOptions &opts) {
+Result<SyncSummary> SyncOnce(Client* client, const ClientSettings& settings,
+                             const SyncOptions& opts) {
   if (opts.volume.empty() || opts.volume.find('/') != std::string::npos)
     return InvalidArgument("volume name must be non-empty and contain no '/'");
   struct stat st;
@@ -550,14 +592,14 @@ Result<SyncSummary> SyncOnce(Client *client, const ClientSettings &settings,
   pb::ReadMode saved = client->read_mode();
   client->set_read_mode(pb::READ_ATOMIC);
   struct Restore {
-    Client *c;
+    Client* c;
     pb::ReadMode m;
     ~Restore() { c->set_read_mode(m); }
   } restore{client, saved};
   SyncSummary total;
   for (int i = 0; i < kPassesMax; i++) {
     MS_ASSIGN_OR_RETURN(PassResult pr, Pass(client, settings, opts));
-    const SyncSummary &s = pr.summary;
+    const SyncSummary& s = pr.summary;
     total.files += s.files;
     total.uploaded += s.uploaded;
     total.downloaded += s.downloaded;
@@ -565,15 +607,15 @@ Result<SyncSummary> SyncOnce(Client *client, const ClientSettings &settings,
     total.conflicts += s.conflicts;
     total.errors += s.errors;
     total.tree_version = s.tree_version;
-    for (auto &m : s.error_messages) total.error_messages.push_back(m);
+    for (auto& m : s.error_messages) total.error_messages.push_back(m);
     if (!pr.acted || opts.dry_run || s.errors) break;
   }
   return total;
 }
 
-Status SyncForever(Client *client, const ClientSettings &settings, const SyncOptions &opts,
-                   uint64_t rescan_ms, uint64_t quiet_ms, const std::function<bool()> &stop,
-                   const std::function<void(const SyncSummary &)> &on_pass) {
+Status SyncForever(Client* client, const ClientSettings& settings, const SyncOptions& opts,
+                   uint64_t rescan_ms, uint64_t quiet_ms, const std::function<bool()>& stop,
+                   const std::function<void(const SyncSummary&)>& on_pass) {
   int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd < 0) return IoError(std::string("inotify: ") + std::strerror(errno));
   struct Closer {
@@ -590,7 +632,7 @@ Status SyncForever(Client *client, const ClientSettings &settings, const SyncOpt
     std::vector<std::string> dirs;
     IgnoreRules rules = LoadIgnore(opts.dir);
     (void)Scan(opts.dir, "", rules, &ignored_files, &dirs);
-    for (auto &d : dirs)
+    for (auto& d : dirs)
       (void)inotify_add_watch(fd, d.c_str(),
                               IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
                                   IN_ATTRIB | IN_MODIFY);
@@ -630,9 +672,9 @@ Status SyncForever(Client *client, const ClientSettings &settings, const SyncOpt
   return Status::Ok();
 }
 
-Result<pb::VolumeTree> LoadTree(Client *client, const ClientSettings &settings,
-                                const std::string &volume, uint64_t version, int64_t at_ms,
-                                uint64_t *version_out) {
+Result<pb::VolumeTree> LoadTree(Client* client, const ClientSettings& settings,
+                                const std::string& volume, uint64_t version, int64_t at_ms,
+                                uint64_t* version_out) {
   (void)settings;
   if (at_ms > 0) {
     auto v = client->VersionAt(TreeObject(volume), at_ms);
@@ -659,9 +701,9 @@ Result<pb::VolumeTree> LoadTree(Client *client, const ClientSettings &settings,
   return t;
 }
 
-Result<uint64_t> SnapshotVolume(Client *client, const ClientSettings &settings,
-                                const std::string &volume, const std::string &label,
-                                const std::string &device, int64_t now_ms) {
+Result<uint64_t> SnapshotVolume(Client* client, const ClientSettings& settings,
+                                const std::string& volume, const std::string& label,
+                                const std::string& device, int64_t now_ms) {
   MS_ASSIGN_OR_RETURN(pb::VolumeTree t, LoadTree(client, settings, volume, 0, 0, nullptr));
   t.set_snapshot(label.empty() ? "snapshot" : label);
   t.set_device(device);
@@ -669,11 +711,11 @@ Result<uint64_t> SnapshotVolume(Client *client, const ClientSettings &settings,
   return CommitTree(client, settings, t, now_ms, nullptr);
 }
 
-Result<SyncSummary> RestoreTree(Client *client, const pb::VolumeTree &tree,
-                                const std::string &out_dir) {
+Result<SyncSummary> RestoreTree(Client* client, const pb::VolumeTree& tree,
+                                const std::string& out_dir) {
   SyncSummary sum;
   MS_RETURN_IF_ERROR(MakeDirs(out_dir));
-  for (auto &e : tree.entries()) {
+  for (auto& e : tree.entries()) {
     if (e.path().empty() || e.path()[0] == '/' || e.path().find("..") != std::string::npos) {
       sum.errors++;
       sum.error_messages.push_back(e.path() + ": unsafe path in the tree; skipped");

@@ -62,18 +62,18 @@ enum class SyncAction {
 };
 
 // The decision for one path from its base, local and remote states (pure).
-SyncAction PlanPath(const PathState &base, const PathState &local, const PathState &remote);
+SyncAction PlanPath(const PathState& base, const PathState& local, const PathState& remote);
 
 // Three-way merge of two tree versions committed concurrently against
 // `base` (pure): a side that did not change a path takes the other side's;
 // a modification beats a deletion; two different modifications keep `ours`
 // at the path and `theirs` as a conflict copy (ConflictName with its
 // device and now_ms).
-pb::VolumeTree MergeTrees(const pb::VolumeTree &base, const pb::VolumeTree &ours,
-                          const pb::VolumeTree &theirs, int64_t now_ms);
+pb::VolumeTree MergeTrees(const pb::VolumeTree& base, const pb::VolumeTree& ours,
+                          const pb::VolumeTree& theirs, int64_t now_ms);
 
 // "dir/NAME.EXT" -> "dir/NAME.conflict-<device>-<YYYYmmdd-HHMMSS>.EXT" (UTC).
-std::string ConflictName(const std::string &path, const std::string &device, int64_t now_ms);
+std::string ConflictName(const std::string& path, const std::string& device, int64_t now_ms);
 
 struct SyncEvent {
   std::string what;  // "upload", "download", "delete", "conflict", "error"
@@ -88,7 +88,7 @@ struct SyncOptions {
   std::string device;
   bool dry_run = false;
   std::function<int64_t()> now_ms;  // wall clock (ms since the epoch)
-  std::function<void(const SyncEvent &)> on_event;
+  std::function<void(const SyncEvent&)> on_event;
   PutOptions put;  // bwlimit, progress
 };
 
@@ -102,32 +102,32 @@ struct SyncSummary {
 // One pass (repeated, at most a few times, until nothing is left to do).
 // Per-file failures (unreadable file, disk full) are counted in errors and
 // leave that path as it was on both sides; the pass goes on.
-Result<SyncSummary> SyncOnce(Client *client, const ClientSettings &settings,
-                             const SyncOptions &opts);
+Result<SyncSummary> SyncOnce(Client* client, const ClientSettings& settings,
+                             const SyncOptions& opts);
 
 // Continuous sync: a pass, then another whenever inotify reports a change
 // under DIR (after quiet_ms without further events), and at least every
 // rescan_ms (remote changes, missed events). Returns when `stop()` is true
 // (checked at least every 200 ms) or on an error that is not per-file.
-Status SyncForever(Client *client, const ClientSettings &settings, const SyncOptions &opts,
-                   uint64_t rescan_ms, uint64_t quiet_ms, const std::function<bool()> &stop,
-                   const std::function<void(const SyncSummary &)> &on_pass);
+Status SyncForever(Client* client, const ClientSettings& settings, const SyncOptions& opts,
+                   uint64_t rescan_ms, uint64_t quiet_ms, const std::function<bool()>& stop,
+                   const std::function<void(const SyncSummary&)>& on_pass);
 
 // Commits the volume's current tree again, labelled `label`: a snapshot is a
 // tree version. Returns that version.
-Result<uint64_t> SnapshotVolume(Client *client, const ClientSettings &settings,
-                                const std::string &volume, const std::string &label,
-                                const std::string &device, int64_t now_ms);
+Result<uint64_t> SnapshotVolume(Client* client, const ClientSettings& settings,
+                                const std::string& volume, const std::string& label,
+                                const std::string& device, int64_t now_ms);
 
 // The tree at `version` (0 = latest), or the newest put at or before at_ms
 // (when at_ms > 0).
-Result<pb::VolumeTree> LoadTree(Client *client, const ClientSettings &settings,
-                                const std::string &volume, uint64_t version, int64_t at_ms,
-                                uint64_t *version_out);
+Result<pb::VolumeTree> LoadTree(Client* client, const ClientSettings& settings,
+                                const std::string& volume, uint64_t version, int64_t at_ms,
+                                uint64_t* version_out);
 
 // Writes every file of `tree` under out_dir (which need not exist). Files
 // are written beside their target and renamed when complete.
-Result<SyncSummary> RestoreTree(Client *client, const pb::VolumeTree &tree,
-                                const std::string &out_dir);
+Result<SyncSummary> RestoreTree(Client* client, const pb::VolumeTree& tree,
+                                const std::string& out_dir);
 
 }  // namespace mistore

@@ -76,14 +76,14 @@ class SyncFolders(LabTestCase):
         write(os.path.join(a, "docs/old.md"), "to be renamed\n")
         write(os.path.join(a, "gone.txt"), "to be deleted\n")
         os.makedirs(os.path.join(a, "photos"))
-        write_random_file(os.path.join(a, "photos/big.bin"), 3 * MIB)
+        write_random_file(os.path.join(a, "photos/big.bin"), 8 * MIB)
         write(os.path.join(a, ".mistoreignore"), "# local junk\n*.tmp\nbuild/\n!keep.tmp\n")
         write(os.path.join(a, "scratch.tmp"), "never leaves laptop")
         write(os.path.join(a, "keep.tmp"), "re-included")
         write(os.path.join(a, "build/out.o"), "object code")
         _, _, s = self.sync("laptop", a, "conv")
         self.assertEqual(s["uploaded"], 7, s)  # ignore file + 6 files; *.tmp and build/ stay
-        self.assertGreaterEqual(s["bytes_sent"], 3 * MIB)
+        self.assertGreaterEqual(s["bytes_sent"], 8 * MIB)
         _, _, s = self.sync("phone", b, "conv")
         self.assertEqual(s["downloaded"], 7, s)
         tb = tree_of(b)
@@ -108,6 +108,22 @@ class SyncFolders(LabTestCase):
         self.assertEqual(tb["docs/new.md"], b"to be renamed\n")
         self.assertNotIn("gone.txt", tb, "the delete must reach the phone")
         self.assertEqual({k: v for k, v in tree_of(a).items() if k not in ignored}, tb)
+
+        # One byte changed in the middle of the big file: one chunk goes up,
+        # and the phone rebuilds the rest from its own copy.
+        with open(os.path.join(a, "photos/big.bin"), "r+b") as f:
+            f.seek(4 * MIB)
+            byte = f.read(1)
+            f.seek(4 * MIB)
+            f.write(bytes([byte[0] ^ 1]))
+        _, _, s1 = self.sync("laptop", a, "conv")
+        _, _, s2 = self.sync("phone", b, "conv")
+        print(f"\n[one byte changed in an 8 MiB file: laptop sent {s1['bytes_sent']} bytes, "
+              f"phone received {s2['bytes_received']} bytes]")
+        self.assertLess(s1["bytes_sent"], 4 * MIB + 256 * 1024)
+        self.assertLess(s2["bytes_received"], 4 * MIB + 256 * 1024,
+                        "the phone must reuse the unchanged chunks of its own copy")
+        self.assertEqual(tree_of(b)["photos/big.bin"], tree_of(a)["photos/big.bin"])
 
         # Concurrent edits of one file: both kept.
         write(os.path.join(a, "notes.txt"), "laptop's concurrent edit\n")
