@@ -1,0 +1,212 @@
+"""Region durability (issue 6), real processes on mistore-lab.
+
+m gateways of a region killed with SIGKILL: once the (shortened) grace period
+is over, every chunk is back to k+m fragments on distinct live gateways of
+that region, `mistore-lab status` shows nothing below redundancy, and every
+object reads back byte-identical. Then bits are flipped in fragment files of
+the region: every corrupted fragment is detected (by the agent's scrub or on
+read), rebuilt on another gateway, and no read returns wrong bytes.
+
+POP caches are off, so reads and repairs need the region's fragments.
+MISTORE_DURABILITY_OBJECTS (default 24) sets how many objects are stored.
+"""
+
+import os
+import random
+import re
+import time
+import unittest
+
+import labutil
+from labutil import LabTestCase, write_random_file
+
+GRACE_S = 3
+K, M = 3, 2
+GATEWAYS_PER_POP = 7  # k+m must still fit after m are lost
+CLIENT_GATEWAY = 1001
+REGION_POP = 1        # the client's entry POP: primary of every object
+N_OBJECTS = int(os.environ.get("MISTORE_DURABILITY_OBJECTS", "24"))
+STATUS_RE = re.compile(r"region (\S+) \(pop(\d+)\): below redundancy: (\d+)\s+repair queue: "
+                       r"(\d+) chunks, (\d+) in flight.*repaired: (\d+) chunks.*"
+                       r"alive (\d+) suspected (\d+) lost (\d+)")
+
+
+class DurabilityLab(labutil.Lab):
+    """A lab whose POPs declare silent gateways lost after GRACE_S seconds."""
+
+    def lab_cmd(self, *args, **kw):
+        if args and args[0] == "up":
+            args = tuple(args) + ("--grace-seconds", str(GRACE_S))
+        return super().lab_cmd(*args, **kw)
+
+
+class RegionRepair(LabTestCase):
+    LAB_OPTIONS = {"pops": 2, "gateways_per_pop": GATEWAYS_PER_POP, "k": K, "m": M,
+                   "pop_cache_bytes": 0}
+
+    @classmethod
+    def setUpClass(cls):
+        real = labutil.Lab
+        labutil.Lab = DurabilityLab
+        try:
+            super().setUpClass()
+        finally:
+            labutil.Lab = real
+        cls.objects = []  # (name, src path)
+        cls.victims = []
+
+    # ---- helpers
+    def region_status(self):
+        p = self.lab.lab_cmd("status", timeout=60)
+        out = p.stdout.decode(errors="replace")
+        rows = {}
+        for m in STATUS_RE.finditer(out):
+            rows[int(m.group(2))] = {
+                "below": int(m.group(3)), "queue": int(m.group(4)), "in_flight": int(m.group(5)),
+                "repaired": int(m.group(6)), "alive": int(m.group(7)),
+                "suspected": int(m.group(8)), "lost": int(m.group(9))}
+        self.assertIn(REGION_POP, rows, f"no durability line for pop{REGION_POP}:\n{out}")
+        return rows[REGION_POP], out
+
+    def wait_region(self, pred, what, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        row, out = self.region_status()
+        while not pred(row):
+            if time.monotonic() > deadline:
+                self.fail(f"{what} not reached after {timeout:g} s; last status:\n{out}")
+            time.sleep(0.5)
+            row, out = self.region_status()
+        return row
+
+    def fragments_of_region(self, name):
+        frags, placed, total, text = self.lab.placement(name)
+        self.assertTrue(total and placed == total, f"{name} not placed:\n{text}")
+        by_chunk = {}
+        for f in frags:
+            if f["pop"] == REGION_POP:
+                by_chunk.setdefault(f["chunk"], {})[f["index"]] = f["gateway"]
+        return by_chunk
+
+    def assert_full_redundancy(self, name, dead):
+        by_chunk = self.fragments_of_region(name)
+        self.assertTrue(by_chunk, f"{name}: no fragment in region of pop{REGION_POP}")
+        for chunk, at in by_chunk.items():
+            self.assertEqual(sorted(at), list(range(K + M)),
+                             f"{name} chunk {chunk[:12]}: fragment indices {sorted(at)}")
+            gws = list(at.values())
+            self.assertEqual(len(set(gws)), K + M, f"{name} chunk {chunk[:12]}: shared gateways {gws}")
+            on_dead = [g for g in gws if g in dead]
+            self.assertEqual(on_dead, [], f"{name} chunk {chunk[:12]}: fragments on dead {on_dead}")
+        return by_chunk
+
+    def read_all_back(self, what):
+        for name, src in self.objects:
+            out = self.scratch(name + ".out")
+            if os.path.exists(out):
+                os.unlink(out)
+            self.lab.get(name, out)
+            self.assertFilesEqual(src, out, f"{what}: {name}")
+
+    # ---- the tests (run in name order, sharing the lab)
+    def test_1_m_gateways_killed_then_repaired(self):
+        rng = random.Random(6)
+        for i in range(N_OBJECTS):
+            name = f"obj{i:03d}"
+            src = write_random_file(self.scratch(name), rng.randint(5_000, 150_000))
+            self.lab.put(src, name)
+            self.objects.append((name, src))
+        for name, _ in self.objects:
+            self.lab.wait_placed(name)
+        holders = {}
+        for name, _ in self.objects:
+            for at in self.fragments_of_region(name).values():
+                for g in at.values():
+                    holders[g] = holders.get(g, 0) + 1
+        candidates = sorted((g for g in holders if g != CLIENT_GATEWAY),
+                            key=lambda g: (-holders[g], g))
+        self.assertGreaterEqual(len(candidates), M, f"holders: {holders}")
+        victims = candidates[:M]
+        type(self).victims = victims
+        for g in victims:
+            self.lab.kill(f"gw{g}", "KILL")
+            self.assertFalse(self.lab.alive(f"gw{g}"))
+        t0 = time.monotonic()
+        row = self.wait_region(lambda r: r["lost"] == M and r["below"] == 0 and r["queue"] == 0
+                               and r["in_flight"] == 0 and r["repaired"] > 0,
+                               f"{M} gateways lost and every chunk repaired")
+        repair_s = time.monotonic() - t0
+        print(f"\n[durability] {N_OBJECTS} objects, killed {victims} holding "
+              f"{sum(holders[g] for g in victims)} fragments; full redundancy after "
+              f"{repair_s:.1f} s (grace {GRACE_S} s); repaired {row['repaired']} chunks")
+        for name, _ in self.objects:
+            self.assert_full_redundancy(name, set(victims))
+        self.read_all_back(f"after SIGKILL of {victims} and repair")
+        others = [d for d in self.lab.dead_nodes() if d not in {f"gw{g}" for g in victims}]
+        self.assertEqual(others, [], f"other daemons died: {others}")
+
+    def test_2_flipped_bits_detected_and_repaired(self):
+        if not self.objects:
+            self.skipTest("needs the objects of test_1")
+        dead = set(self.victims)
+        # Fragment files of the region's live gateways, one per chunk at most
+        # (so every chunk keeps k intact fragments), 5% of them.
+        files = []
+        for n in self.lab.nodes("gateway"):
+            gid = int(n["id"][2:])
+            if n["region"] != f"r{REGION_POP}" or gid in dead:
+                continue
+            for root, _, names in os.walk(os.path.join(n["data_dir"], "fragments")):
+                for fn in names:
+                    m = re.fullmatch(r"([0-9a-f]{64})\.(\d+)", fn)
+                    if m:
+                        files.append((m.group(1), int(m.group(2)), gid, os.path.join(root, fn)))
+        files.sort()
+        rng = random.Random(7)
+        rng.shuffle(files)
+        want = max(1, (len(files) * 5 + 99) // 100)
+        flipped, chunks, original = [], set(), {}
+        for chunk, idx, gid, path in files:
+            if len(flipped) == want:
+                break
+            if chunk in chunks:
+                continue
+            chunks.add(chunk)
+            with open(path, "rb") as f:
+                original[(chunk, idx, gid)] = f.read()
+            with open(path, "r+b") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(size - 7)
+                b = f.read(1)
+                f.seek(size - 7)
+                f.write(bytes([b[0] ^ 0x10]))
+            flipped.append((chunk, idx, gid))
+        self.assertEqual(len(flipped), want, f"{len(files)} files, wanted {want} flips")
+        before = self.region_status()[0]["repaired"]
+        # Reads decode around the corrupt fragments (and report them).
+        self.read_all_back("with flipped bits")
+        self.wait_region(lambda r: r["below"] == 0 and r["queue"] == 0 and r["in_flight"] == 0
+                         and r["repaired"] >= before + len({c for c, _, _ in flipped}),
+                         "every corrupted fragment rebuilt")
+        recorded = {}
+        for name, _ in self.objects:
+            for chunk, at in self.assert_full_redundancy(name, dead).items():
+                recorded[chunk.lower()] = at  # `mistore placement` shows 12 hex digits
+        gw_dirs = {int(n["id"][2:]): n["data_dir"] for n in self.lab.nodes("gateway")}
+        moved = 0
+        for chunk, idx, gid in flipped:
+            short = next((c for c in recorded if chunk.startswith(c)), None)
+            self.assertIsNotNone(short, f"flipped a fragment of an unknown chunk {chunk[:12]}")
+            now_at = recorded[short][idx]
+            moved += now_at != gid
+            # Wherever it is recorded now, the file there is the intact fragment.
+            path = os.path.join(gw_dirs[now_at], "fragments", chunk[:2], f"{chunk}.{idx}")
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), original[(chunk, idx, gid)],
+                                 f"chunk {chunk[:12]} index {idx} on gw{now_at} is not intact")
+        self.read_all_back("after repairing flipped bits")
+        print(f"\n[durability] flipped bits in {len(flipped)} of {len(files)} fragment files: "
+              f"all rebuilt ({moved} on another gateway)")
+
+
+if __name__ == "__main__":
+    unittest.main()
