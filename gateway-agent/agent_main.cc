@@ -146,6 +146,8 @@ class Agent {
   void OnPopRequest(const Connection::Ptr& c, const pb::Envelope& env) {
     if (!core_.IsPopRequest(env))
       return c->ReplyError(env.request_id(), ProtocolError("agent does not serve this message from a POP"));
+    if (c != pop_)  // before the Hello reply: replies are routed by registration
+      return c->ReplyError(env.request_id(), Unavailable("agent not registered on this connection yet"));
     metrics_.Hold(c->tag, env.request_id(), metrics_.Received(env));
     core_.OnPopRequest(loop_.NowMs(), c->tag, env);
     PumpCore();
