@@ -144,13 +144,26 @@ class SqlCatalog : public Catalog {
 
   // ---- objects and versions ----
   Status ReportVersion(const pb::VersionInfo& info, int64_t now_ms) override {
+    return InSqlTransaction(db_.get(), [&]() -> Status { return ReportOne(info, now_ms); });
+  }
+
+  Status ReportVersions(const std::vector<pb::VersionInfo>& infos, int64_t now_ms) override {
+    if (infos.size() > kReportBatchMax) return InvalidArgument("report batch too large");
+    return InSqlTransaction(db_.get(), [&]() -> Status {
+      for (const auto& info : infos) MS_RETURN_IF_ERROR(ReportOne(info, now_ms));
+      return Status::Ok();
+    });
+  }
+
+  // One report, inside the caller's transaction.
+  Status ReportOne(const pb::VersionInfo& info, int64_t now_ms) {
     Bytes oid = ToBytes(info.oid());
     uint32_t primary = 0, backup = 0;
     if (auto o = Oid::Decode(info.oid()); o.ok()) {
       primary = o->primary_pop;
       backup = o->backup_pop;
     }
-    return InSqlTransaction(db_.get(), [&]() -> Status {
+    {
       MS_RETURN_IF_ERROR(AddSubscriber(info.subscriber()));
       MS_RETURN_IF_ERROR(
           db_->Exec("INSERT INTO objects(oid, subscriber, name_sealed, latest_version, size, "
@@ -182,7 +195,7 @@ class SqlCatalog : public Catalog {
                                .status());
       }
       return Status::Ok();
-    });
+    }
   }
 
   Result<pb::ObjectList> ListObjects(const std::string& subscriber) override {

@@ -69,6 +69,10 @@ class Catalog {
   // acknowledged). now_ms: when the DC learned of it (retention's clock).
   virtual Status ReportVersion(const pb::VersionInfo& info, int64_t now_ms) = 0;
   Status ReportVersion(const pb::VersionInfo& info) { return ReportVersion(info, 0); }
+  // Several reports in one transaction (group commit: one fsync for the
+  // batch); at most kReportBatchMax. All or none.
+  static constexpr size_t kReportBatchMax = 10000;
+  virtual Status ReportVersions(const std::vector<pb::VersionInfo>& infos, int64_t now_ms) = 0;
   virtual Result<pb::ObjectList> ListObjects(const std::string& subscriber) = 0;
   struct VersionRecord {
     uint64_t version = 0;

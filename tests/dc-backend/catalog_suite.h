@@ -479,6 +479,22 @@ TYPED_TEST_P(CatalogSuite, ObjectRolesComeFromTheOid) {
   EXPECT_EQ(rec->backup_pop, 5u);
 }
 
+TYPED_TEST_P(CatalogSuite, ReportBatchesAreAllOrNothing) {
+  auto& cat = this->cat_;
+  std::vector<pb::VersionInfo> batch;
+  for (int i = 0; i < 5; i++) batch.push_back(Report("b" + std::to_string(i), 1, 10, "carol", "n"));
+  batch.push_back(Report("b0", 2, 20, "carol", "n"));  // a later version in the same batch
+  ASSERT_TRUE(cat->ReportVersions(batch, 7).ok());
+  auto list = cat->ListObjects("carol");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->objects_size(), 5);
+  EXPECT_EQ(list->objects(0).latest_version(), 2u);
+  EXPECT_EQ(cat->ListVersions(B("b0"), 10)->size(), 2u);
+  std::vector<pb::VersionInfo> huge(Catalog::kReportBatchMax + 1, Report("z", 1, 1, "dave", "n"));
+  EXPECT_EQ(cat->ReportVersions(huge, 8).code(), Code::kInvalidArgument);
+  EXPECT_EQ(cat->ListObjects("dave")->objects_size(), 0);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(CatalogSuite, ClaimNameIsIdempotent, NamesAreScopedBySubscriber,
                             LookupUnknownNameIsNotFound, NamesSurviveReopen,
                             ReportVersionKeepsTheNewest, ListObjectsOnlyTheSubscribersOwn,
@@ -488,7 +504,7 @@ REGISTER_TYPED_TEST_SUITE_P(CatalogSuite, ClaimNameIsIdempotent, NamesAreScopedB
                             CollectingFreesOnlyUnreferencedChunks,
                             RetentionPolicyPersistsAndApplies, GatewaysKeepLabelsAndCurrentState,
                             SummariesAnswerTimeRanges, AdminQueriesCountWhatWasReported,
-                            ObjectRolesComeFromTheOid);
+                            ObjectRolesComeFromTheOid, ReportBatchesAreAllOrNothing);
 
 }  // namespace catalog_suite
 }  // namespace mistore

@@ -51,7 +51,7 @@ Status PgServer::Run(const std::string& cmd) {
   return Status::Ok();
 }
 
-Status PgServer::Start() {
+Status PgServer::Start(bool durable) {
   bin_ = FindBinDir();
   if (bin_.empty()) return NotFound("PostgreSQL binaries not found under /usr/lib/postgresql");
   char tmpl[] = "/tmp/mistore_pg.XXXXXX";
@@ -72,8 +72,11 @@ Status PgServer::Start() {
   if (port_ == 0) return IoError("no free port");
   MS_RETURN_IF_ERROR(Run(bin_ + "/pg_ctl -D " + dir_ + "/data -w -t 60 -l " + dir_ +
                          "/postgres.log -o \"-p " + std::to_string(port_) + " -k " + dir_ +
-                         " -c listen_addresses=127.0.0.1 -c fsync=off "
-                         "-c synchronous_commit=off -c full_page_writes=off\" start"));
+                         " -c listen_addresses=127.0.0.1" +
+                         (durable ? std::string()
+                                  : " -c fsync=off -c synchronous_commit=off "
+                                    "-c full_page_writes=off") +
+                         "\" start"));
   running_ = true;
   return Status::Ok();
 }

@@ -23,7 +23,9 @@ class PgServer {
   PgServer(const PgServer&) = delete;
   PgServer& operator=(const PgServer&) = delete;
 
-  Status Start();
+  // durable=false: fsync, synchronous_commit and full_page_writes off (unit
+  // tests); true: PostgreSQL's defaults (benchmarks).
+  Status Start(bool durable = false);
   void Stop();
   // A new empty database; returns its libpq conninfo.
   Result<std::string> CreateDatabase(const std::string& name);
