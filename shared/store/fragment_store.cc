@@ -249,7 +249,15 @@ Status FragmentStore::Put(const Bytes& blob) {
     return ResourceExhausted("fragment store full (" + std::to_string(sizes_.size()) +
                              " fragments, the most it indexes)");
   MS_RETURN_IF_ERROR(EnsureSubdir(name.substr(0, 2)));
-  MS_RETURN_IF_ERROR(WriteFileDurable(PathOfName(name), blob));
+  Status written = WriteFileDurable(PathOfName(name), blob);
+  if (!written.ok()) {
+    // Not acknowledged. A new fragment may have been renamed into place
+    // before the failing directory fsync: remove it so that the index and
+    // the disk agree (a replaced one keeps its index entry: same name, and
+    // either the old or the new copy, both valid, is in place).
+    if (it == sizes_.end()) (void)RemoveFile(PathOfName(name));
+    return written;
+  }
   used_bytes_ = used_bytes_ - old + blob.size();
   sizes_[name] = blob.size();
   bad_unreported_.erase(name);  // replaced by a good copy: nothing to report
