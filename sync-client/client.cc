@@ -98,10 +98,12 @@ struct Client::Impl {
       seen[line.substr(0, sp)] = std::strtoull(line.c_str() + sp + 1, nullptr, 10);
     }
   }
+  bool persist_seen = true;  // false in clones (one writer of the file)
   void Saw(const std::string& key, uint64_t version) {
     LoadSeen();
     if (seen[key] >= version) return;
     seen[key] = version;
+    if (!persist_seen) return;
     std::string text;
     for (auto& [k, v] : seen) text += k + " " + std::to_string(v) + "\n";
     if (!MakeDirs(s.state_dir).ok()) return;
@@ -505,6 +507,31 @@ Result<pb::Manifest> Client::OpenManifest(const pb::VersionInfo& info) {
 }
 
 pb::ReadMode Client::read_mode() const { return impl_->read_mode; }
+
+void Client::AddStats(const TransferStats& o) {
+  TransferStats& t = impl_->stats;
+  t.bytes_sent += o.bytes_sent;
+  t.bytes_received += o.bytes_received;
+  t.chunks_sent += o.chunks_sent;
+  t.chunks_received += o.chunks_received;
+  t.chunks_reused += o.chunks_reused;
+  t.bytes_reused += o.bytes_reused;
+}
+
+std::unique_ptr<Client> Client::Clone() const {
+  const Impl& I = *impl_;
+  auto copy = [](const SecretBytes& k) { return SecretBytes(k.data(), k.size()); };
+  auto impl = std::make_unique<Impl>();
+  impl->s = I.s;
+  impl->master = copy(I.master);
+  impl->name_hash_key = copy(I.name_hash_key);
+  impl->name_seal_key = copy(I.name_seal_key);
+  impl->chunk_id_key = copy(I.chunk_id_key);
+  impl->chunk_key = copy(I.chunk_key);
+  impl->read_mode = I.read_mode;
+  impl->persist_seen = false;
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
 
 Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t version,
                                     const std::function<Status(const uint8_t*, size_t)>& sink,

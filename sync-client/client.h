@@ -178,6 +178,12 @@ class Client {
   // The newest version put at or before time_ms (kNotFound if none).
   Result<uint64_t> VersionAt(const std::string& name, int64_t time_ms);
   const TransferStats& stats() const;
+  // Adds another client's transfer counts to this one's (parallel workers).
+  void AddStats(const TransferStats& other);
+  // A second client with the same keys and settings and its own connection
+  // and loop, for another thread. It keeps the newest versions it sees in
+  // memory only (state_dir/seen is this client's).
+  std::unique_ptr<Client> Clone() const;
   // The version record of `name_or_oid` (0 = latest) without its data.
   Result<pb::VersionInfo> Stat(const std::string& name_or_oid, uint64_t version);
   // The sealed manifest of a version record, opened.

@@ -7,11 +7,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "shared/store/file_util.h"
 #include "sync-client/ignore.h"
@@ -262,11 +265,15 @@ struct PassResult {
 Result<PassResult> Pass(Client* c, const ClientSettings& s, const SyncOptions& o) {
   PassResult pr;
   SyncSummary& sum = pr.summary;
+  // Shared by the transfer workers: the trees, the summary, the callbacks.
+  std::recursive_mutex mu;
   auto emit = [&](const std::string& what, const std::string& path, uint64_t bytes,
                   const std::string& msg) {
+    std::lock_guard<std::recursive_mutex> g(mu);
     if (o.on_event) o.on_event(SyncEvent{what, path, bytes, msg});
   };
   auto fail = [&](const std::string& path, const Status& st) {
+    std::lock_guard<std::recursive_mutex> g(mu);
     sum.errors++;
     sum.error_messages.push_back(path + ": " + st.message());
     emit("error", path, 0, st.message());
@@ -306,7 +313,8 @@ Result<PassResult> Pass(Client* c, const ClientSettings& s, const SyncOptions& o
   for (auto& [p, e] : remote_m) paths.insert(p);
   for (auto& [p, f] : local) paths.insert(p);
 
-  auto upload = [&](const std::string& path, const LocalFile& f, const std::string& as) -> bool {
+  auto upload = [&](Client* cl, const std::string& path, const LocalFile& f,
+                    const std::string& as) -> bool {
     pb::TreeEntry e;
     e.set_path(as);
     e.set_object(o.volume + "/" + as);
@@ -316,19 +324,26 @@ Result<PassResult> Pass(Client* c, const ClientSettings& s, const SyncOptions& o
     e.set_device(o.device);
     PutOptions po = o.put;
     po.put_time_ms = now;
-    auto r = c->Put(o.dir + "/" + path, e.object(), po);
+    if (o.put.progress)
+      po.progress = [&](uint64_t done, uint64_t total) {
+        std::lock_guard<std::recursive_mutex> g(mu);
+        o.put.progress(done, total);
+      };
+    auto r = cl->Put(o.dir + "/" + path, e.object(), po);
     if (!r.ok()) {
       fail(path, r.status());
       return false;
     }
     e.set_version(r->version);
     e.set_size_bytes(r->size_bytes);
+    std::lock_guard<std::recursive_mutex> g(mu);
     new_tree[as] = e;
     new_base[as] = e;
     emit("upload", as, r->bytes_sent, "");
     return true;
   };
-  auto download = [&](const std::string& path, const pb::TreeEntry& e, bool reuse_local) -> bool {
+  auto download = [&](Client* cl, const std::string& path, const pb::TreeEntry& e,
+                      bool reuse_local) -> bool {
     std::string full = o.dir + "/" + path;
     // The local file is the base version, unchanged: its chunks that the
     // new version still has are copied from it instead of downloaded.
@@ -336,8 +351,8 @@ Result<PassResult> Pass(Client* c, const ClientSettings& s, const SyncOptions& o
     int old_fd = -1;
     const pb::TreeEntry* be = Find(base_m, path);
     if (reuse_local && be) {
-      auto info = c->Stat(be->object(), be->version());
-      auto m = info.ok() ? c->OpenManifest(info.value()) : Result<pb::Manifest>(info.status());
+      auto info = cl->Stat(be->object(), be->version());
+      auto m = info.ok() ? cl->OpenManifest(info.value()) : Result<pb::Manifest>(info.status());
       if (m.ok() && !m->deleted()) {
         uint64_t off = 0;
         for (auto& ch : m->chunks()) {
@@ -368,7 +383,7 @@ Result<PassResult> Pass(Client* c, const ClientSettings& s, const SyncOptions& o
         }
         return true;
       };
-    auto r = GetToFile(c, e.object(), e.version(), full, e.mode(), e.mtime_ns(), reuse);
+    auto r = GetToFile(cl, e.object(), e.version(), full, e.mode(), e.mtime_ns(), reuse);
     if (!r.ok()) {
       fail(path, r.status());
       return false;
@@ -379,11 +394,15 @@ Result<PassResult> Pass(Client* c, const ClientSettings& s, const SyncOptions& o
       b.set_size_bytes(uint64_t(st.st_size));
       b.set_mtime_ns(MtimeNs(st));
     }
+    std::lock_guard<std::recursive_mutex> g(mu);
     new_base[path] = b;
     emit("download", path, r.value(), "");
     return true;
   };
 
+  // Uploads and downloads of distinct paths run on `workers` threads after
+  // the loop; deletes and conflicts happen in the loop.
+  std::vector<std::function<void(Client*)>> transfers;
   for (const std::string& p : paths) {
     if (rules.Ignored(p, false)) continue;
     const pb::TreeEntry* be = Find(base_m, p);
@@ -411,10 +430,20 @@ Result<PassResult> Pass(Client* c, const ClientSettings& s, const SyncOptions& o
     }
     switch (a) {
       case SyncAction::kUpload:
-        if (upload(p, lit->second, p)) sum.uploaded++;
+        transfers.push_back([&, p, f = lit->second](Client* cl) {
+          if (upload(cl, p, f, p)) {
+            std::lock_guard<std::recursive_mutex> g(mu);
+            sum.uploaded++;
+          }
+        });
         break;
       case SyncAction::kDownload:
-        if (download(p, *re, lit != local.end())) sum.downloaded++;
+        transfers.push_back([&, p, e = *re, reuse = lit != local.end()](Client* cl) {
+          if (download(cl, p, e, reuse)) {
+            std::lock_guard<std::recursive_mutex> g(mu);
+            sum.downloaded++;
+          }
+        });
         break;
       case SyncAction::kDeleteLocal: {
         std::string full = o.dir + "/" + p;
@@ -444,7 +473,7 @@ Result<PassResult> Pass(Client* c, const ClientSettings& s, const SyncOptions& o
         struct stat st;
         LocalFile f = lit->second;
         if (stat(to.c_str(), &st) == 0) f.mtime_ns = MtimeNs(st);
-        bool up = upload(cname, f, cname);
+        bool up = upload(c, cname, f, cname);
         if (up) {
           struct stat st2;
           if (stat(to.c_str(), &st2) == 0) {
@@ -453,7 +482,7 @@ Result<PassResult> Pass(Client* c, const ClientSettings& s, const SyncOptions& o
           }
         }
         new_base.erase(p);
-        if (download(p, *re, false)) sum.downloaded++;
+        if (download(c, p, *re, false)) sum.downloaded++;
         sum.conflicts++;
         emit("conflict", p, 0, "both sides changed; yours is kept as " + cname);
         break;
@@ -461,6 +490,22 @@ Result<PassResult> Pass(Client* c, const ClientSettings& s, const SyncOptions& o
       default:
         break;
     }
+  }
+  {
+    const size_t workers = std::min(std::max<size_t>(o.workers, 1), transfers.size());
+    std::atomic<size_t> next{0};
+    auto work = [&](Client* cl) {
+      for (size_t i = next++; i < transfers.size(); i = next++) transfers[i](cl);
+    };
+    std::vector<std::unique_ptr<Client>> clones;
+    std::vector<std::thread> threads;
+    for (size_t w = 1; w < workers; w++) {
+      clones.push_back(c->Clone());
+      threads.emplace_back(work, clones.back().get());
+    }
+    work(c);
+    for (auto& t : threads) t.join();
+    for (auto& cl : clones) c->AddStats(cl->stats());
   }
   sum.files += sum.uploaded + sum.downloaded + sum.deleted + sum.conflicts;
   if (o.dry_run) {

@@ -87,6 +87,9 @@ struct SyncOptions {
   std::string volume;
   std::string device;
   bool dry_run = false;
+  // Files uploaded/downloaded at once (each worker its own Client::Clone and
+  // connection); 1 = one after another.
+  size_t workers = 4;
   std::function<int64_t()> now_ms;  // wall clock (ms since the epoch)
   std::function<void(const SyncEvent&)> on_event;
   PutOptions put;  // bwlimit, progress
