@@ -1,7 +1,10 @@
-// SqlDriver on PostgreSQL through libpq (see sql_driver.h). Parameters go as
+// SqlDriver on PostgreSQL through libpq (see sql_driver.h). Statements are
+// prepared once per connection (at most kPreparedMax). Parameters go as
 // text, blobs as binary BYTEA; results come back as text and are typed by
 // their column's type (int2/4/8 -> integer, bytea -> blob, else text).
 #include <libpq-fe.h>
+
+#include <map>
 
 #include "dc-backend/sql_driver.h"
 
@@ -92,6 +95,33 @@ class PgDriver : public SqlDriver {
         values[i] = text[i].c_str();
       }
     }
+    // Prepared once per connection (parse and plan once), by the SQL text.
+    auto it = prepared_.find(sql);
+    if (it == prepared_.end()) {
+      if (prepared_.size() >= kPreparedMax) return PQexecParamsOnce(sql, params, values, lengths,
+                                                                   formats, want);
+      std::string name = "s" + std::to_string(prepared_.size());
+      PGresult* p = PQprepare(c_, name.c_str(), sql.c_str(), int(params.size()), nullptr);
+      bool ok = PQresultStatus(p) == PGRES_COMMAND_OK;
+      std::string m = ok ? "" : PQresultErrorMessage(p);
+      PQclear(p);
+      if (!ok) return IoError("postgres prepare: " + m);
+      it = prepared_.emplace(sql, name).first;
+    }
+    PGresult* r = PQexecPrepared(c_, it->second.c_str(), int(params.size()), values.data(),
+                                 lengths.data(), formats.data(), 0);
+    if (PQresultStatus(r) != want) {
+      std::string m = r ? PQresultErrorMessage(r) : PQerrorMessage(c_);
+      PQclear(r);
+      return IoError("postgres: " + m);
+    }
+    return r;
+  }
+
+  Result<PGresult*> PQexecParamsOnce(const std::string& sql, const SqlParams& params,
+                                     const std::vector<const char*>& values,
+                                     const std::vector<int>& lengths,
+                                     const std::vector<int>& formats, ExecStatusType want) {
     PGresult* r = PQexecParams(c_, sql.c_str(), int(params.size()), nullptr, values.data(),
                                lengths.data(), formats.data(), 0);
     if (PQresultStatus(r) != want) {
@@ -102,7 +132,9 @@ class PgDriver : public SqlDriver {
     return r;
   }
 
+  static constexpr size_t kPreparedMax = 256;
   PGconn* c_;
+  std::map<std::string, std::string> prepared_;  // SQL text -> prepared statement name
 };
 
 // Notices ("relation already exists, skipping") are not news to the DC.
