@@ -7,12 +7,16 @@ sockets, one thread per connection on the server; the client is sequential.
 
   linkprobe.py serve HOST:PORT
   linkprobe.py rtt HOST:PORT N          -> prints the N round trips in seconds
-  linkprobe.py up HOST:PORT BYTES       -> prints seconds until the server has them all
-  linkprobe.py down HOST:PORT BYTES     -> prints seconds until all are received
+  linkprobe.py up HOST:PORT BYTES       -> seconds until the server has them all, and
+                                           the seconds the server took for the second half
+  linkprobe.py down HOST:PORT BYTES     -> seconds until all are received, and the
+                                           seconds the second half took
+(The second half is the steady-state rate, past TCP's slow start, which at a
+150 ms round trip takes ~1 s to open the window to the path's 3 MB.)
 
 Protocol: the client's first byte picks the mode: 'e' echo (1 byte each way,
 repeated), 's' sink (8-byte big-endian count, then the bytes; the server
-answers 'k' when it has them), 'g' source (8-byte count; the server sends
+answers 'k' and the second half's seconds as a big-endian double), 'g' source (8-byte count; the server sends
 that many bytes).
 """
 
@@ -53,12 +57,15 @@ def serve_one(c):
         elif mode == b"s":
             (n,) = struct.unpack(">Q", recv_exact(c, 8))
             left = n
+            t_half = None
             while left:
                 d = c.recv(min(BLOCK, left))
                 if not d:
                     raise ConnectionError("short upload")
                 left -= len(d)
-            c.sendall(b"k")
+                if t_half is None and left <= n // 2:
+                    t_half = time.monotonic()
+            c.sendall(b"k" + struct.pack(">d", time.monotonic() - t_half))
         elif mode == b"g":
             (n,) = struct.unpack(">Q", recv_exact(c, 8))
             block = b"\0" * BLOCK
@@ -118,14 +125,23 @@ def main(argv):
             k = min(BLOCK, left)
             c.sendall(block[:k])
             left -= k
-        recv_exact(c, 1)
-        print(f"{time.monotonic() - t:.6f}")
+        reply = recv_exact(c, 9)
+        (second_half,) = struct.unpack(">d", reply[1:])
+        print(f"{time.monotonic() - t:.6f} {second_half:.6f}")
     elif mode == "down":
         n = int(argv[2])
         t = time.monotonic()
         c.sendall(b"g" + struct.pack(">Q", n))
-        recv_exact(c, n)
-        print(f"{time.monotonic() - t:.6f}")
+        left, t_half = n, None
+        while left:
+            d = c.recv(min(BLOCK, left))
+            if not d:
+                raise ConnectionError("short download")
+            left -= len(d)
+            if t_half is None and left <= n // 2:
+                t_half = time.monotonic()
+        end = time.monotonic()
+        print(f"{end - t:.6f} {end - t_half:.6f}")
     else:
         print(f"unknown mode {mode}", file=sys.stderr)
         return 2
