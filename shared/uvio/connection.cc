@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "shared/core/log.h"
+#include "shared/uvio/authz.h"
 #include "shared/wire/envelope.h"
 
 namespace mistore {
@@ -189,6 +190,17 @@ void Connection::OnFrame(const Bytes& payload) {
     loop_->Cancel(call.timer);
     call.reply(std::move(env));
     return;
+  }
+  if (channel_ && channel_->established()) {
+    Status allowed = AuthorizeRequest(channel_->peer_certificate(), env);
+    if (!allowed.ok()) {
+      if (limits_.secure->stats) limits_.secure->stats->requests_refused.Inc();
+      MS_WARN("wire", "request refused",
+              "peer=" + peer_ + " node=" + std::to_string(channel_->peer_certificate().node_id) +
+                  " error=\"" + allowed.message() + "\"");
+      ReplyError(env.request_id(), allowed);
+      return;
+    }
   }
   if (on_request_) {
     on_request_(self_, std::move(env));

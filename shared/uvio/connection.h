@@ -16,7 +16,10 @@
 // has been verified; every Envelope then travels AEAD-protected. Any refusal
 // (certificate, plaintext peer, tampered/replayed record, handshake timeout)
 // is logged with the peer address, counted in SecureStats and closes the
-// connection. Plain mode (secure unset) is the original framing.
+// connection. Every request on a secure connection is checked against the
+// authorization table (shared/uvio/authz.h) before the request handler sees
+// it; a refused one gets a kPermissionDenied reply (logged, counted) and the
+// connection stays open. Plain mode (secure unset) is the original framing.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +53,7 @@ struct SecureStats {
   Counter handshake_timeouts;
   Counter records_rejected;  // failed AEAD: modified/replayed/reordered/dropped
   Counter other_errors;      // malformed handshake, limits
+  Counter requests_refused;  // authz.h: role or subscriber not allowed
 };
 
 struct SecureConfig {

@@ -43,6 +43,7 @@ std::shared_ptr<SecureConfig> MakeSecure(const CaKey& issuer, const Bytes& trust
   c.expires_ms = uint64_t(int64_t(WallMs()) + expires_in_ms);
   c.static_public_key = kp.public_key;
   c.region = "eu";
+  if (role == NodeRole::kGateway) c.subscriber = "alice";
   Bytes enc = issuer.Sign(&c).value();
   auto cfg = std::make_shared<SecureConfig>();
   cfg->channel.identity =
@@ -221,6 +222,33 @@ TEST_F(SecureConnectionTest, PlainModeUnchanged) {
   EXPECT_EQ(rep->put_reply().version(), 1000u);
   EXPECT_EQ(accepted, 1);
   EXPECT_TRUE(accepted_nodes.empty());  // no certificate in plain mode
+}
+
+TEST_F(SecureConnectionTest, GatewayActsOnlyForItsSubscriberAndOnlyAsAGateway) {
+  StartSecureServer();
+  auto gw = GoodGateway();
+  // Another subscriber's object: refused with kPermissionDenied, counted;
+  // the daemon's handler never sees it.
+  pb::Envelope other = Ping();
+  other.mutable_put_chunk()->set_subscriber("bob");
+  auto rep = DialAndCall(Gateway(gw), addr, other);
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  Status st = ResponseStatus(*rep);
+  EXPECT_EQ(st.code(), Code::kPermissionDenied);
+  EXPECT_NE(st.message().find("subscriber 'bob'"), std::string::npos);
+  // A POP-only request (fragment store) from a gateway.
+  pb::Envelope store;
+  store.mutable_store_fragment();
+  rep = DialAndCall(Gateway(gw), addr, store);
+  ASSERT_TRUE(rep.ok());
+  EXPECT_EQ(ResponseStatus(*rep).code(), Code::kPermissionDenied);
+  EXPECT_EQ(pop_cfg->stats->requests_refused.value(), 2u);
+  EXPECT_TRUE(seen_subscribers.empty());
+  // Its own subscriber's request goes through.
+  rep = DialAndCall(Gateway(gw), addr);
+  ASSERT_TRUE(rep.ok());
+  EXPECT_TRUE(ResponseStatus(*rep).ok());
+  EXPECT_EQ(seen_subscribers, std::vector<std::string>{"alice"});
 }
 
 // A peer that connects and says nothing is dropped at the handshake timeout.
