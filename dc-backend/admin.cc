@@ -556,6 +556,7 @@ HttpResponse DcAdmin::Api(const HttpRequest& req) {
   if (p == "/repairs") return JsonResponse(200, RepairsJson());
   if (p == "/events") return JsonResponse(200, EventsJson(req));
   if (p == "/history") return JsonResponse(200, HistoryJson());
+  if (p == "/monitor") return MonitorJson(req);
   return JsonError(404, "no such API endpoint");
 }
 
@@ -793,6 +794,30 @@ std::string DcAdmin::EventsJson(const HttpRequest& req) {
   }
   j.EndArr().KUint("last", next_event_seq_ - 1).EndObj();
   return j.Take();
+}
+
+// Stored POP summaries (issue 7; kept by mistore-dc for monitor_retention_ms)
+// over a time range: ?pop=ID (0: all) &from=MS &to=MS (wall clock) &limit=N.
+HttpResponse DcAdmin::MonitorJson(const HttpRequest& req) {
+  uint64_t pop = ParseUintOr(req.QueryParam("pop"), 0, UINT32_MAX);
+  uint64_t from = ParseUintOr(req.QueryParam("from"), 0, INT64_MAX);
+  uint64_t to = ParseUintOr(req.QueryParam("to"), INT64_MAX, INT64_MAX);
+  uint64_t limit = ParseUintOr(req.QueryParam("limit"), 1000, 10000);
+  auto rows = catalog_->PopSummaries(uint32_t(pop), int64_t(from), int64_t(to), size_t(limit));
+  if (!rows.ok()) return JsonResponse(500, "{\"error\":\"catalog query failed\"}");
+  Json j;
+  j.Obj().Key("summaries").Arr();
+  for (const auto& r : *rows) {
+    uint64_t up = 0;
+    for (const auto& g : r.summary.gateways()) up += g.connected() ? 1 : 0;
+    j.Obj().KUint("pop", r.pop_id).KInt("t", r.t_ms).KUint("map_epoch", r.summary.map_epoch())
+        .KUint("gateways", uint64_t(r.summary.gateways_size())).KUint("gateways_connected", up)
+        .KUint("placement_queue", r.summary.placement_queue())
+        .KUint("requests_total", r.summary.requests_total())
+        .KUint("request_errors_total", r.summary.request_errors_total()).EndObj();
+  }
+  j.EndArr().EndObj();
+  return JsonResponse(200, j.Take());
 }
 
 std::string DcAdmin::HistoryJson() {

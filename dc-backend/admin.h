@@ -19,6 +19,9 @@
 //   GET /api/repairs                  placement / repair backlog per region
 //   GET /api/events[?since=SEQ&limit=]  the event log
 //   GET /api/history                  time series for the plots
+//   GET /api/monitor[?pop=&from=&to=&limit=]  stored POP summaries over a
+//                                     wall-clock range (the catalog keeps
+//                                     them for monitor_retention_ms)
 //   GET /, /app.js, /app.css          the dashboard (no token: no data)
 //
 // Loop thread only.
@@ -122,6 +125,7 @@ class DcAdmin {
   std::string RepairsJson();
   std::string EventsJson(const HttpRequest& req);
   std::string HistoryJson();
+  HttpResponse MonitorJson(const HttpRequest& req);
 
   EventLoop* loop_;
   Catalog* catalog_;

@@ -185,6 +185,26 @@ TEST_F(AdminTest, ObjectsAndUsageComeFromTheCatalog) {
   EXPECT_THAT(u.body, HasSubstr("{\"subscriber\":\"alice\",\"objects\":1,\"bytes\":12345"));
 }
 
+TEST_F(AdminTest, MonitorAnswersTimeRangesFromStoredSummaries) {
+  for (int64_t t = 1000; t <= 4000; t += 1000) {
+    pb::MonitorPopSummary s = Summary(1, 2);
+    s.set_placement_queue(uint64_t(t / 1000));
+    ASSERT_TRUE(catalog_->AddPopSummary(1, t, s).ok());
+    ASSERT_TRUE(catalog_->AddPopSummary(2, t, Summary(2, 1)).ok());
+  }
+  HttpResponse r = Get("/api/monitor?pop=1&from=2000&to=3000");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("{\"pop\":1,\"t\":2000,"));
+  EXPECT_THAT(r.body, HasSubstr("\"placement_queue\":3,"));
+  EXPECT_THAT(r.body, Not(HasSubstr("\"t\":1000,")));
+  EXPECT_THAT(r.body, Not(HasSubstr("\"t\":4000,")));
+  EXPECT_THAT(r.body, Not(HasSubstr("{\"pop\":2,")));
+  HttpResponse all = Get("/api/monitor?limit=3");
+  ASSERT_EQ(all.status, 200);
+  EXPECT_THAT(all.body, HasSubstr("{\"pop\":2,\"t\":1000,"));
+  EXPECT_THAT(all.body, Not(HasSubstr("\"t\":3000,")));
+}
+
 TEST_F(AdminTest, JsonStringsAreEscaped) {
   pb::MonitorPopSummary s = Summary(1, 1);
   s.mutable_gateways(0)->set_subscriber("a\"b\\c</script>\n");
