@@ -27,10 +27,12 @@ through a relay of its own.
 
 Everything is torn down by Netlab.close() (processes, then namespaces, which
 removes their veths), which the harness calls in finally blocks, at exit and
-on SIGINT/SIGTERM; `cleanup_stale()` removes namespaces of runs whose process
-is gone.
+on SIGINT/SIGTERM; if the harness is SIGKILLed its children get SIGTERM
+(PR_SET_PDEATHSIG) and the next run's `cleanup_stale()` removes the
+namespaces of runs whose process is gone.
 """
 
+import ctypes
 import ipaddress
 import os
 import re
@@ -58,6 +60,8 @@ AGENT_PORT = 7300
 READY_RE = re.compile(r'msg="ready"')
 REGISTERED_RE = re.compile(r'msg="registered with POP"')
 NS_PREFIX = "nl"
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 class NetlabError(Exception):
@@ -133,10 +137,17 @@ class Proc:
         self.offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         with open(self.log_path, "ab") as f:
             nice = self.nice
+
+            def pre():
+                # Die with the harness even if it is SIGKILLed (kept across
+                # the exec of `ip netns exec` and of the daemon).
+                _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+                if nice:
+                    os.nice(nice)
             self.popen = subprocess.Popen(["ip", "netns", "exec", self.ns] + self.argv,
                                           stdin=subprocess.DEVNULL, stdout=f, stderr=f,
                                           start_new_session=True, close_fds=True,
-                                          preexec_fn=(lambda: os.nice(nice)) if nice else None)
+                                          preexec_fn=pre)
         return self
 
     def alive(self):

@@ -200,7 +200,12 @@ def main(argv=None):
     ap.add_argument("--no-delay", action="store_true", help="relays without delay (debugging)")
     ap.add_argument("--merge", help="an earlier netlab-results.csv whose rows this run does "
                     "not measure are kept in the report (limits recomputed)")
+    ap.add_argument("--cleanup", action="store_true",
+                    help="only delete namespaces left by runs that were killed, and exit")
     args = ap.parse_args(argv)
+    if args.cleanup:
+        netlab.cleanup_stale()
+        return 0
     if args.regions < 3:
         ap.error("--regions must be at least 3 (the writer's region, the backup's, and a third)")
     if args.gateways < 2:
