@@ -1,4 +1,5 @@
-// SqlDriver on SQLite (see sql_driver.h): WAL, synchronous=FULL, prepared
+// SqlDriver on SQLite (see sql_driver.h): WAL, synchronous=FULL, a 256 MiB
+// page cache, prepared
 // statements cached by their text (bounded), $N parameters mapped to ?N.
 #include <sqlite3.h>
 
@@ -29,6 +30,7 @@ Bytes SqlValue::Blob() const {
 namespace {
 
 constexpr size_t kStmtCacheMax = 128;
+constexpr int64_t kCacheKib = 256 * 1024;  // page cache bound per connection
 
 class SqliteDriver : public SqlDriver {
  public:
@@ -158,7 +160,10 @@ Result<std::unique_ptr<SqlDriver>> OpenSqliteDriver(const std::string& path) {
   }
   sqlite3_busy_timeout(db, 5000);
   auto d = std::make_unique<SqliteDriver>(db);
-  MS_RETURN_IF_ERROR(d->ExecScript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
+  // The catalog's keys are random (oids, chunk ids): with SQLite's default
+  // 2 MiB page cache ingest slows tenfold by 100,000 objects.
+  MS_RETURN_IF_ERROR(d->ExecScript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                                   "PRAGMA cache_size=-" + std::to_string(kCacheKib) + ";"));
   return std::unique_ptr<SqlDriver>(std::move(d));
 }
 
