@@ -235,11 +235,16 @@ def main(argv=None):
         while current:
             current.pop().close()
 
-    def on_signal(signum, frame):
+    def cleanup_all():
         teardown()
+        if not args.keep and not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)  # a temp dir of ours (data, logs)
+
+    def on_signal(signum, frame):
+        cleanup_all()
         sys.exit(130)
 
-    atexit.register(teardown)
+    atexit.register(cleanup_all)
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, on_signal)
 
@@ -290,8 +295,6 @@ def main(argv=None):
                f"(their limits recomputed)." if args.merge else ""))
     for p in write_reports(rows, args.out, meta):
         print(f"wrote {p}", flush=True)
-    if not args.keep and not args.workdir:
-        shutil.rmtree(workdir, ignore_errors=True)
     failed = [r for r in rows if r["failures"] or (r["lab"] and r["runs"] == 0)]
     for r in failed:
         print(f"netlab: FAILED {r['scenario']} {r['size_bytes']}: {r['note']}", file=sys.stderr)
