@@ -118,6 +118,7 @@ std::vector<Knob> ClientKnobs() {
       {"device", "", "this device's name in conflict copies (default: the host name)"},
       {"sync_interval_s", "60", "continuous sync: rescan at least this often (seconds)",
        Knob::kInt},
+      {"sync_workers", "4", "sync: files transferred at once (1..16)", Knob::kInt},
   };
 }
 
@@ -354,6 +355,7 @@ struct Loaded {
   std::string config_path;
   std::string device;
   uint64_t sync_interval_s = 60;
+  size_t sync_workers = 4;
 };
 
 Result<Loaded> LoadSettings(const Args& a) {
@@ -383,6 +385,9 @@ Result<Loaded> LoadSettings(const Args& a) {
     l.device = host[0] ? host : "device";
   }
   l.sync_interval_s = cfg.Int("sync_interval_s") > 0 ? uint64_t(cfg.Int("sync_interval_s")) : 60;
+  if (cfg.Int("sync_workers") < 1 || cfg.Int("sync_workers") > 16)
+    return InvalidArgument("config: sync_workers must be 1..16");
+  l.sync_workers = size_t(cfg.Int("sync_workers"));
   if (s.subscriber.empty() && a.command != "status")
     return InvalidArgument("config " + (path.empty() ? std::string("(none found)") : path) +
                            ": 'subscriber' is not set");
@@ -838,6 +843,7 @@ int CmdSync(const Args& a, const Loaded& l) {
   o.volume = a.volume.empty() ? DefaultVolume(o.dir) : a.volume;
   o.device = l.device;
   o.dry_run = a.dry_run;
+  o.workers = l.sync_workers;
   o.now_ms = WallMs;
   o.put.bwlimit_bytes_per_s = a.bwlimit;
   struct stat st;
@@ -976,7 +982,8 @@ int CmdPlacement(const Args& a, const Loaded& l) {
 int Main(int argc, char** argv) {
   for (int i = 1; i < argc; i++)
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
-      std::printf("%s", kUsage);
+      std::printf("%s\nconfiguration file keys (key = value):\n%s", kUsage,
+                  Config(ClientKnobs()).SampleFile().c_str());
       return kExitOk;
     }
   SetLogLevel(LogLevel::kError);
