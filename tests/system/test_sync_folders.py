@@ -12,7 +12,11 @@ import signal
 import subprocess
 import time
 
-from labutil import LabTestCase, write_random_file
+from labutil import LabTestCase, closed_port, write_random_file
+
+
+def labutil_closed_port():
+    return f"127.0.0.1:{closed_port()}"
 
 MIB = 1 << 20
 
@@ -247,6 +251,22 @@ class SyncBadInput(LabTestCase):
     message, a distinct exit code, nothing lost."""
 
     LAB_OPTIONS = {"pops": 2, "gateways_per_pop": 6, "k": 4, "m": 2}
+
+    def test_status(self):
+        p = self.lab.client("status", "--json")
+        st = json.loads(p.stdout.decode().splitlines()[-1])
+        self.assertEqual(st["event"], "status")
+        self.assertEqual(st["gateway"], "reachable", st)
+        self.assertEqual(st["key_mode"], "0600", "the key file must be private")
+        self.assertEqual(st["subscriber"], self.lab.subscriber)
+        # An unreachable gateway is a retryable failure (exit 4).
+        conf = self.scratch("unreachable.conf")
+        with open(self.lab.client_conf) as f, open(conf, "w") as g:
+            for line in f:
+                g.write(f"agent = {labutil_closed_port()}\n" if line.startswith("agent") else line)
+        p = self.lab.client("status", conf=conf, check=False)
+        self.assertEqual(p.returncode, 4, p.stdout + p.stderr)
+        self.assertIn(b"unreachable", p.stdout)
 
     def test_wrong_passphrase(self):
         env = self.lab.client_env()
