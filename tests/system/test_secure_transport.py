@@ -1,8 +1,8 @@
 """Secure transport (issue 4) with real daemons: a lab started with --secure
 (every POP and gateway holds a DC-issued key and certificate) serves a round
 trip; the POP refuses a plaintext peer, a gateway certificate from another
-CA, an expired one and a revoked one (and closes the revoked gateway's open
-connection), and a bit flipped in flight by a relay closes the connection;
+CA, an expired one, a revoked one (and closes the revoked gateway's open
+connection) and a gateway acting for another subscriber, and a bit flipped in flight by a relay closes the connection;
 each refusal leaves one clear log line and the POP keeps serving."""
 
 import os
@@ -108,10 +108,10 @@ class SecureTransport(LabTestCase):
     def dc_dir(self):
         return self.lab.node("dc")["data_dir"]
 
-    def issue(self, dc_dir, gid, valid_ms=None, role="gateway"):
+    def issue(self, dc_dir, gid, valid_ms=None, role="gateway", subscriber="alice"):
         prefix = os.path.join(self.lab.work, "gw%d-%s" % (gid, os.path.basename(dc_dir)))
         labtool.issue_cert(self.lab.state.get("bin_dir"), dc_dir, role, gid, "r1", prefix,
-                           "alice", valid_ms)
+                           subscriber, valid_ms)
         return prefix
 
     def start_agent(self, prefix, gid, pop_addr=None, ca_pub=None):
@@ -176,6 +176,12 @@ class SecureTransport(LabTestCase):
         out = self.scratch("f.out")
         self.lab.get("f", out)
         self.assertFilesEqual(src, out)
+        # The authorization table let every request of the lab's own nodes
+        # through (refusals come only from the tests' rogue agents, 91xx).
+        for n in self.lab.nodes():
+            for line in read(n["log"]).splitlines():
+                if 'msg="request refused"' in line:
+                    self.assertRegex(line, r"node=91\d\d ", n["id"])
 
     def test_plaintext_peer_refused(self):
         off = self.lab.log_offset("pop1")
@@ -218,6 +224,18 @@ class SecureTransport(LabTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertPopLogs(off, "closing connection of a revoked node", 15)
         self.assertPopLogs(off, "certificate revoked (node 9103)", 15)
+        p.kill()
+        p.wait()
+        self.assertStillServes()
+
+    def test_gateway_of_another_subscriber_refused(self):
+        # A genuine certificate of subscriber bob, in an agent configured for
+        # alice: its Hello (and every alice request) is refused.
+        prefix = self.issue(self.dc_dir(), 9105, subscriber="bob")
+        off = self.lab.log_offset("pop1")
+        p, log = self.start_agent(prefix, 9105)
+        self.assertPopLogs(off, "subscriber 'alice' is not this gateway's (bob)")
+        self.assertNotIn("registered with POP", read(log))
         p.kill()
         p.wait()
         self.assertStillServes()
