@@ -1,5 +1,7 @@
 #include "pop-server/mem_pop_store.h"
 
+#include <set>
+
 #include <algorithm>
 
 namespace mistore {
@@ -182,6 +184,13 @@ std::vector<std::pair<ChunkKey, uint32_t>> MemPopStore::FragmentsOnGateway(uint3
     for (auto& [i, g] : c.fragments)
       if (g == gateway_id && out.size() < limit) out.emplace_back(key, i);
   return out;
+}
+
+std::vector<uint32_t> MemPopStore::GatewaysWithFragments() {
+  std::set<uint32_t> ids;
+  for (auto& [key, c] : chunks_)
+    for (auto& [i, g] : c.fragments) ids.insert(g);
+  return std::vector<uint32_t>(ids.begin(), ids.end());
 }
 
 Result<uint32_t> MemPopStore::NextCounter(uint32_t gateway_id) {

@@ -131,6 +131,17 @@ std::vector<MembershipEvent> GatewayTable::Tick(uint64_t now_ms) {
   return ev;
 }
 
+void GatewayTable::Expect(uint64_t now_ms, uint32_t id) {
+  if (gws_.count(id)) return;
+  GatewayRecord& g = gws_[id];
+  g.id = id;
+  g.timeout_ms = p_.suspect_after_ms;
+  g.state = GwState::kSuspected;
+  g.last_heard_ms = now_ms;
+  g.state_since_ms = now_ms;
+  Bound();
+}
+
 const GatewayRecord* GatewayTable::Find(uint32_t id) const {
   auto it = gws_.find(id);
   return it == gws_.end() ? nullptr : &it->second;

@@ -88,6 +88,9 @@ class GatewayTable {
   std::vector<MembershipEvent> OnHeartbeat(uint64_t now_ms, uint32_t id, const std::string& subscriber,
                                            const pb::GatewayHeartbeat& hb);
   std::vector<MembershipEvent> Tick(uint64_t now_ms);
+  // A gateway known from records but not heard from yet (the POP
+  // restarted): suspected from now, lost if silent for the grace period.
+  void Expect(uint64_t now_ms, uint32_t id);
 
   const GatewayRecord* Find(uint32_t id) const;
   // Usable for new fragments: connected and not suspected.

@@ -169,6 +169,10 @@ void PopCore::OnTick(uint64_t now_ms) {
   TickLocks();
   for (auto it = upload_pins_.begin(); it != upload_pins_.end();)
     it = it->second <= now_ms_ ? upload_pins_.erase(it) : std::next(it);
+  if (!gateways_expected_) {  // first tick since start: wait for every recorded gateway
+    gateways_expected_ = true;
+    for (uint32_t id : store_->GatewaysWithFragments()) members_.Expect(now_ms, id);
+  }
   OnMembershipEvents(members_.Tick(now_ms));
   PumpRepair();
   RecountBelowRedundancy();
@@ -299,7 +303,8 @@ void PopCore::HandleFetchChunk(const Incoming& in, const Peer& from, const pb::F
 // Asks every gateway recorded as holding a fragment of the chunk, in
 // parallel (striping aggregates their uplinks), and decodes from whatever
 // arrives intact: fragments failing their hash count as erasures.
-void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Result<Bytes>)> done) {
+void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Result<Bytes>)> done,
+                                     bool background) {
   std::vector<FragmentLoc> locs = store_->Fragments(key);
   if (int(locs.size()) < p_.k)
     return done(Unavailable("chunk " + ToHex(key.chunk_id).substr(0, 12) + " has only " +
@@ -338,6 +343,7 @@ void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Res
     pb::Envelope req;
     req.mutable_fetch_fragment()->set_chunk_id(ToStr(key.chunk_id));
     req.mutable_fetch_fragment()->set_index(loc.index);
+    req.mutable_fetch_fragment()->set_background(background);
     Call(Dest{Dest::kGateway, loc.gateway_id}, req,
          [this, g, finish, key, loc](Result<pb::Envelope> r) {
       if (!r.ok() && (r.status().code() == Code::kCorrupt || r.status().code() == Code::kNotFound))

@@ -212,7 +212,9 @@ class PopCore {
   void CallReplicas(const Oid& oid, pb::Envelope req, ReplyCont done);
   void CallReplicaAt(std::shared_ptr<std::vector<uint32_t>> order, size_t i, pb::Envelope req,
                      Status last, ReplyCont done);
-  void ReadChunkFromFragments(const ChunkKey& key, std::function<void(Result<Bytes>)> done);
+  // background: repair reads, paced by the agents' background I/O limit.
+  void ReadChunkFromFragments(const ChunkKey& key, std::function<void(Result<Bytes>)> done,
+                              bool background = false);
   void ObtainChunk(const Oid& o, const ChunkKey& key, bool forward,
                    std::function<void(Result<Bytes>)> done);
   void ReplyChunk(const Incoming& in, Result<Bytes> data);
@@ -342,6 +344,7 @@ class PopCore {
   size_t below_redundancy_ = 0;
   uint64_t below_counted_ms_ = 0;
   uint64_t fragments_deleted_total_ = 0;
+  bool gateways_expected_ = false;  // recorded gateways loaded into members_
 };
 
 }  // namespace mistore

@@ -261,7 +261,7 @@ void PopCore::RepairChunk(const ChunkKey& key) {
     }
     uint64_t read = (r->size() / uint64_t(p_.k) + 100) * uint64_t(p_.k);
     encode(std::move(r.value()), read);
-  });
+  }, /*background=*/true);
 }
 
 void PopCore::StoreRepairFragments(const ChunkKey& key, std::shared_ptr<std::vector<Bytes>> blobs,

@@ -79,6 +79,9 @@ class PopStore {
   // (issue 6: what to rebuild when it is lost, what its inventory should hold).
   virtual std::vector<std::pair<ChunkKey, uint32_t>> FragmentsOnGateway(uint32_t gateway_id,
                                                                         size_t limit) = 0;
+  // Every gateway some fragment is recorded on (a restarted POP expects
+  // them back, and declares lost those that stay away).
+  virtual std::vector<uint32_t> GatewaysWithFragments() = 0;
 
   virtual Result<uint32_t> NextCounter(uint32_t gateway_id) = 0;
 };

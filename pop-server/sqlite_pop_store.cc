@@ -310,6 +310,15 @@ std::vector<std::pair<ChunkKey, uint32_t>> SqlitePopStore::FragmentsOnGateway(ui
   return out;
 }
 
+std::vector<uint32_t> SqlitePopStore::GatewaysWithFragments() {
+  std::vector<uint32_t> out;
+  auto q = db_.Prepare("SELECT DISTINCT gateway FROM fragments ORDER BY gateway");
+  if (!q.ok()) return out;
+  Status st;
+  while (q->Step(&st)) out.push_back(uint32_t(q->Int(0)));
+  return out;
+}
+
 Result<uint32_t> SqlitePopStore::NextCounter(uint32_t gateway_id) {
   uint32_t value = 0;
   Status st = InTransaction(db_, [&]() -> Status {

@@ -77,6 +77,19 @@ TEST(Membership, MissedHeartbeatTimeoutGrowsAfterFalseSuspicions) {
   EXPECT_EQ(t.Tick(74000 + 60000), (std::vector<E>{{E::kLost, 1}}));
 }
 
+TEST(Membership, ExpectedGatewaysAreLostIfTheyNeverComeBack) {
+  GatewayTable t(Params());
+  t.Expect(1000, 1);  // known from records after a POP restart
+  t.Expect(1000, 2);
+  EXPECT_EQ(t.Find(1)->state, GwState::kSuspected);
+  EXPECT_FALSE(t.IsLive(1));
+  EXPECT_EQ(t.OnConnect(5000, 2, "s", 10), (std::vector<E>{{E::kRecovered, 2}}));
+  t.Expect(6000, 2);  // already known: unchanged
+  EXPECT_TRUE(t.IsLive(2));
+  EXPECT_TRUE(t.Tick(60999).empty());
+  EXPECT_EQ(t.Tick(61000), (std::vector<E>{{E::kLost, 1}}));
+}
+
 TEST(Membership, HeartbeatRecordsCapacityAndBoundedDomains) {
   MembershipParams p = Params();
   p.failure_domains_max = 2;

@@ -107,6 +107,7 @@ struct Region {
   std::set<uint32_t> down;
   std::vector<OutReply> replies;
   int deletes = 0;
+  int fetches = 0, background_fetches = 0;
 
   Result<pb::Envelope> Answer(const OutCall& c) {
     if (c.to.kind != Dest::kGateway || down.count(c.to.id)) return Unavailable("unreachable");
@@ -119,6 +120,8 @@ struct Region {
       disk[{h->chunk_id, h->index}] = blob;
       r.mutable_empty();
     } else if (c.msg.has_fetch_fragment()) {
+      fetches++;
+      background_fetches += c.msg.fetch_fragment().background();
       auto it = disk.find({B(c.msg.fetch_fragment().chunk_id()), c.msg.fetch_fragment().index()});
       if (it == disk.end()) return NotFound("no such fragment");
       r.mutable_fragment_data()->set_fragment(Str(it->second));
@@ -248,6 +251,26 @@ TEST_F(RepairCore, LostGatewayIsRepairedAfterGraceAndItsSurplusDeletedWhenItRetu
   ExpectFullRedundancy();
 }
 
+TEST_F(RepairCore, AfterAPopRestartARecordedGatewayThatNeverReturnsIsRepaired) {
+  Start(1u << 30);
+  uint32_t g = HolderOf(2);
+  region_.down.insert(g);
+  // The POP restarts: a new PopCore over the same store; g never reconnects.
+  core_ = std::make_unique<PopCore>(PopParams{.pop_id = 1, .region = "r", .k = 4, .m = 2,
+                                              .gateway_grace_ms = 60000},
+                                    &store_, 100);
+  for (uint32_t id = 1; id <= 9; id++)
+    if (id != g) core_->OnGatewayUp(1000, GatewayState{id, "s", 1u << 30, true});
+  Tick(2000);
+  EXPECT_EQ(core_->members().Find(g)->state, GwState::kSuspected);
+  Tick(61999);
+  EXPECT_EQ(HolderOf(2), g);
+  Tick(62000);
+  EXPECT_EQ(core_->members().Find(g)->state, GwState::kLost);
+  EXPECT_NE(HolderOf(2), g);
+  ExpectFullRedundancy();
+}
+
 TEST_F(RepairCore, WithoutACopyRebuildsFromKSurvivorsAndDropsTheCopyAfter) {
   Start(0);
   ASSERT_FALSE(store_.GetChunkInfo(key_)->has_data);
@@ -258,6 +281,8 @@ TEST_F(RepairCore, WithoutACopyRebuildsFromKSurvivorsAndDropsTheCopyAfter) {
   }
   Tick(61001);
   EXPECT_EQ(core_->repair_stats().repaired_fragments_total, 2u);
+  EXPECT_EQ(region_.fetches, 4);  // the k live fragments, read as background I/O
+  EXPECT_EQ(region_.background_fetches, 4);
   ExpectFullRedundancy();
   EXPECT_FALSE(store_.GetChunkInfo(key_)->has_data);
 }

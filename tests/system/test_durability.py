@@ -14,6 +14,7 @@ MISTORE_DURABILITY_OBJECTS (default 24) sets how many objects are stored.
 import os
 import random
 import re
+import subprocess
 import time
 import unittest
 
@@ -140,6 +141,17 @@ class RegionRepair(LabTestCase):
               f"{repair_s:.1f} s (grace {GRACE_S} s); repaired {row['repaired']} chunks")
         for name, _ in self.objects:
             self.assert_full_redundancy(name, set(victims))
+        # `mistore-pop status` asks the running POP (its /metrics listener).
+        pop = self.lab.node(f"pop{REGION_POP}")
+        addr = pop["metrics_url"].split("/")[2]
+        p = subprocess.run([os.path.join(self.lab.state["bin_dir"], "mistore-pop"), "status",
+                            f"--metrics-listen={addr}"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=30)
+        text = p.stdout.decode(errors="replace")
+        self.assertEqual(p.returncode, 0, text)
+        self.assertIn("below redundancy: 0", text)
+        self.assertIn(f"lost {M}", text)
+        self.assertRegex(text, r"repaired: [1-9]\d* chunks")
         self.read_all_back(f"after SIGKILL of {victims} and repair")
         others = [d for d in self.lab.dead_nodes() if d not in {f"gw{g}" for g in victims}]
         self.assertEqual(others, [], f"other daemons died: {others}")
