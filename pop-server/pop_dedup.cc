@@ -14,7 +14,7 @@ namespace {
 constexpr size_t kDedupChunkIdBytes = 32;
 }  // namespace
 
-void PopCore::HandleHaveChunks(const Incoming &in, const Peer &from, const pb::HaveChunks &m) {
+void PopCore::HandleHaveChunks(const Incoming& in, const Peer& from, const pb::HaveChunks& m) {
   Status st = CheckSubscriber(from, m.subscriber());
   if (st.ok() && size_t(m.chunk_ids_size()) > kHaveChunksIdsMax)
     st = ResourceExhausted("HaveChunks asks about " + std::to_string(m.chunk_ids_size()) +
@@ -24,8 +24,8 @@ void PopCore::HandleHaveChunks(const Incoming &in, const Peer &from, const pb::H
       st = InvalidArgument("chunk id must be 32 bytes");
   if (!st.ok()) return ReplyError(in, st);
   pb::Envelope r;
-  auto *reply = r.mutable_have_chunks_reply();
-  for (const std::string &id : m.chunk_ids()) {
+  auto* reply = r.mutable_have_chunks_reply();
+  for (const std::string& id : m.chunk_ids()) {
     ChunkKey key{m.subscriber(), Bytes(id.begin(), id.end())};
     auto info = store_->GetChunkInfo(key);
     if (!info.ok() || !info->has_data) continue;

@@ -89,7 +89,7 @@ TEST(IgnoreRules, RuleCountIsBounded) {
   EXPECT_EQ(r.dropped(), 5u);
 }
 
-PathState P(const std::string &object, uint64_t version, uint64_t size, int64_t mtime) {
+PathState P(const std::string& object, uint64_t version, uint64_t size, int64_t mtime) {
   PathState p;
   p.present = true;
   p.object = object;
@@ -127,7 +127,7 @@ TEST(PlanPath, EveryCase) {
   EXPECT_EQ(PlanPath(kAbsent, kAbsent, kAbsent), SyncAction::kNone);
 }
 
-pb::TreeEntry E(const std::string &path, uint64_t version, const std::string &device = "d") {
+pb::TreeEntry E(const std::string& path, uint64_t version, const std::string& device = "d") {
   pb::TreeEntry e;
   e.set_path(path);
   e.set_object("v/" + path);
@@ -139,13 +139,13 @@ pb::TreeEntry E(const std::string &path, uint64_t version, const std::string &de
 pb::VolumeTree T(std::initializer_list<pb::TreeEntry> entries) {
   pb::VolumeTree t;
   t.set_volume("v");
-  for (auto &e : entries) *t.add_entries() = e;
+  for (auto& e : entries) *t.add_entries() = e;
   return t;
 }
 
-std::map<std::string, uint64_t> Paths(const pb::VolumeTree &t) {
+std::map<std::string, uint64_t> Paths(const pb::VolumeTree& t) {
   std::map<std::string, uint64_t> m;
-  for (auto &e : t.entries()) m[e.path()] = e.version();
+  for (auto& e : t.entries()) m[e.path()] = e.version();
   return m;
 }
 
@@ -169,7 +169,7 @@ TEST(MergeTrees, ConcurrentEditsOfOneFileKeepBoth) {
   ASSERT_EQ(m.size(), 2u);
   EXPECT_EQ(m["notes.txt"], 3u);
   EXPECT_EQ(m["notes.conflict-phone-20251128-150405.txt"], 2u);
-  for (auto &e : merged.entries())
+  for (auto& e : merged.entries())
     if (e.path() != "notes.txt") EXPECT_EQ(e.object(), "v/notes.txt");  // points at their version
 }
 
