@@ -41,6 +41,7 @@ Outbox PopCore::TakeOutbox() {
 }
 
 void PopCore::Call(Dest to, pb::Envelope msg, ReplyCont cont, uint64_t timeout_ms) {
+  if (to.kind != Dest::kGateway) msg.set_map_epoch(map_.epoch());
   Token t = next_token_++;
   calls_[t] = std::move(cont);
   out_.calls.push_back(OutCall{t, to, std::move(msg), timeout_ms ? timeout_ms : p_.call_timeout_ms});
@@ -181,9 +182,52 @@ void PopCore::OnTick(uint64_t now_ms) {
 // ---------------------------------------------------------------------------
 // dispatch: one handler per message type
 
+// Requests whose meaning depends on who plays which role: the sender chose
+// this POP (or the DC) as primary/backup from its copy of the cluster map.
+static bool IsRoleDependent(const pb::Envelope& e) {
+  switch (e.body_case()) {
+    case pb::Envelope::kStoreChunk:
+    case pb::Envelope::kCommitVersion:
+    case pb::Envelope::kFinalizeVersion:
+    case pb::Envelope::kAcquireLock:
+    case pb::Envelope::kRenewLock:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Role-dependent requests between POPs (and to the DC's stand-in) are
+// served only when both sides see the same map epoch: a sender behind is
+// refused (it retries once the DC's push reaches it); a receiver behind
+// refuses too and fetches the newer map from the DC at once.
+Status PopCore::CheckEpoch(const Peer& from, const pb::Envelope& req) {
+  if (from.role != pb::ROLE_POP || !IsRoleDependent(req)) return Status::Ok();
+  uint64_t mine = map_.epoch();
+  if (req.map_epoch() == mine) return Status::Ok();
+  if (req.map_epoch() > mine) FetchMap();
+  return Status(Code::kAborted, "cluster map epoch " + std::to_string(req.map_epoch()) +
+                                    " differs from this node's " + std::to_string(mine));
+}
+
+void PopCore::FetchMap() {
+  if (map_fetch_in_flight_ || p_.pop_id == kDcReplica) return;
+  map_fetch_in_flight_ = true;
+  pb::Envelope req;
+  req.mutable_get_cluster_map();
+  Call(Dest{Dest::kDc, 0}, req, [this](Result<pb::Envelope> r) {
+    map_fetch_in_flight_ = false;
+    if (r.ok() && r->has_cluster_map()) OnClusterMap(now_ms_, r->cluster_map());
+  });
+}
+
 void PopCore::OnRequest(uint64_t now_ms, const Peer& from, const pb::Envelope& req) {
   now_ms_ = now_ms;
   Incoming in{from.conn_id, req.request_id()};
+  if (Status st = CheckEpoch(from, req); !st.ok()) {
+    epoch_refusals_total_++;
+    return ReplyError(in, st);
+  }
   switch (req.body_case()) {
     case pb::Envelope::kPutChunk: return HandlePutChunk(in, from, req.put_chunk());
     case pb::Envelope::kPutCommit: return HandlePutCommit(in, from, req.put_commit());

@@ -142,6 +142,8 @@ class PopCore {
   // it left waiting are dropped (a grant nobody would release would block
   // the object for a whole lease).
   void OnConnectionClosed(uint64_t now_ms, uint64_t conn_id);
+  // Role-dependent requests refused because the sender's map epoch differed.
+  uint64_t epoch_refusals_total() const { return epoch_refusals_total_; }
 
   // ---- outputs ----
   Outbox TakeOutbox();
@@ -224,6 +226,7 @@ class PopCore {
   // Grants carry the id of the POP whose lock table granted them.
   using LockCont = std::function<void(Result<pb::LockGrantMsg>, uint32_t holder)>;
   void AcquireLockAt(const Oid& o, LockType type, LockCont done);
+  void PinUpload(const ChunkKey& key);
   // requester_conn: the connection asking (0: this POP itself).
   void AcquireLocal(const Bytes& oid, LockType type, uint64_t lease_ms, LockCont done,
                     uint64_t requester_conn = 0);
@@ -312,6 +315,10 @@ class PopCore {
     uint64_t requester_conn = 0;  // 0: this POP's own request
   };
   std::map<uint64_t, LockWaiter> lock_waiters_;  // tag -> queued request
+  Status CheckEpoch(const Peer& from, const pb::Envelope& req);
+  void FetchMap();
+  bool map_fetch_in_flight_ = false;
+  uint64_t epoch_refusals_total_ = 0;
   static constexpr size_t kClosedConnsRemembered = 4096;
   std::set<uint64_t> closed_conns_;  // recently closed requester connections
   struct EntryLock {

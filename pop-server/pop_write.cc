@@ -182,7 +182,10 @@ void PopCore::HandleCommitVersion(const Incoming& in, const Peer& from, const pb
     if (!ci.ok() || !ci->has_data)
       return ReplyError(in, NotFound("chunk " + Short(id) + " missing at replica"));
   }
-  auto reply_version = [this, in](Result<uint64_t> v) {
+  auto reply_version = [this, in, info = m.info()](Result<uint64_t> v) {
+    // The chunks pushed for this commit no longer need their pins: they are
+    // now the version's (kReplica/kPlaced), or the commit failed.
+    for (auto& id : info.chunk_ids()) upload_pins_.erase(ChunkKey{info.subscriber(), ToBytes(id)});
     if (!v.ok()) return ReplyError(in, v.status());
     pb::Envelope r;
     r.mutable_commit_reply()->set_version(v.value());
@@ -214,6 +217,14 @@ void PopCore::HandleFinalizeVersion(const Incoming& in, const Peer& from,
   Reply(in, std::move(r));
 }
 
+// A chunk that was already held (placed, or cached) keeps its state when it
+// is uploaded or pushed again, and could be evicted before the commit that
+// needs it arrives: pin it until then (or upload_pin_ms).
+void PopCore::PinUpload(const ChunkKey& key) {
+  if (upload_pins_.size() >= p_.upload_pins_max) upload_pins_.erase(upload_pins_.begin());
+  upload_pins_[key] = now_ms_ + p_.upload_pin_ms;
+}
+
 void PopCore::HandlePutChunk(const Incoming& in, const Peer& from, const pb::PutChunk& m) {
   Status st = CheckSubscriber(from, m.subscriber());
   if (st.ok() && m.chunk_id().size() != kChunkIdBytes) st = InvalidArgument("chunk id must be 32 bytes");
@@ -222,12 +233,7 @@ void PopCore::HandlePutChunk(const Incoming& in, const Peer& from, const pb::Put
                            std::to_string(p_.chunk_bytes_max));
   ChunkKey key{m.subscriber(), ToBytes(m.chunk_id())};
   if (st.ok()) st = store_->PutChunk(key, ToBytes(m.data()), ChunkState::kStaged);
-  if (st.ok()) {
-    // A chunk that was already held (placed, or cached) keeps its state and
-    // could be evicted before its commit arrives: pin it until then.
-    if (upload_pins_.size() >= p_.upload_pins_max) upload_pins_.erase(upload_pins_.begin());
-    upload_pins_[key] = now_ms_ + p_.upload_pin_ms;
-  }
+  if (st.ok()) PinUpload(key);
   if (!st.ok()) return ReplyError(in, st);
   pb::Envelope r;
   r.mutable_empty();
@@ -304,9 +310,10 @@ void PopCore::HandleStoreChunk(const Incoming& in, const Peer& from, const pb::S
     return ReplyError(in, Status(Code::kPermissionDenied, "StoreChunk is for POPs only"));
   if (m.chunk_id().size() != kChunkIdBytes) return ReplyError(in, InvalidArgument("bad chunk id"));
   if (m.data().size() > p_.chunk_bytes_max) return ReplyError(in, ResourceExhausted("chunk too large"));
-  Status st = store_->PutChunk(ChunkKey{m.subscriber(), ToBytes(m.chunk_id())}, ToBytes(m.data()),
-                               ChunkState::kStaged);
+  ChunkKey key{m.subscriber(), ToBytes(m.chunk_id())};
+  Status st = store_->PutChunk(key, ToBytes(m.data()), ChunkState::kStaged);
   if (!st.ok()) return ReplyError(in, st);
+  PinUpload(key);  // the replica's commit comes next (regression: sim seed 48)
   pb::Envelope r;
   r.mutable_empty();
   Reply(in, std::move(r));

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   bool measuring = false, stop = false;
   Clock::time_point start;
   int connected = 0;
+  uint64_t map_epoch = 0;  // the POP's cluster-map epoch, from its HelloReply
   std::vector<Connection::Ptr> conns(static_cast<size_t>(clients));
   // At the end every client finishes its pair (releasing what it holds)
   // before the connections close: a lock left held would block the object
@@ -66,6 +67,7 @@ int main(int argc, char** argv) {
     acq.mutable_acquire_lock()->set_oid(oid_s);
     acq.mutable_acquire_lock()->set_type(pb::LOCK_WRITE);
     acq.mutable_acquire_lock()->set_lease_ms(5000);
+    acq.set_map_epoch(map_epoch);  // lock requests are refused across epochs
     auto t0 = Clock::now();
     conns[size_t(c)]->Call(acq, [&, c, oid_s, t0](Result<pb::Envelope> r) {
       if (!r.ok() || r->has_error()) {
@@ -97,7 +99,8 @@ int main(int argc, char** argv) {
       pb::Envelope hello;
       hello.mutable_hello()->set_role(pb::ROLE_POP);
       hello.mutable_hello()->set_node_id(900 + uint32_t(c));
-      conns[size_t(c)]->Call(hello, [&, c](Result<pb::Envelope>) {
+      conns[size_t(c)]->Call(hello, [&, c](Result<pb::Envelope> hr) {
+        if (hr.ok() && hr->has_hello_reply()) map_epoch = hr->hello_reply().map().epoch();
         if (++connected == clients) {
           for (int k = 0; k < clients; k++) cycle(k);
           loop.After(1000, [&] {  // warm-up: first use of each object syncs it

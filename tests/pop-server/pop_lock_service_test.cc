@@ -11,6 +11,8 @@
 namespace mistore {
 namespace {
 
+constexpr uint64_t kEpoch = 7;
+
 class PopLockService : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -20,7 +22,7 @@ class PopLockService : public ::testing::Test {
     p.lease_ms = 5000;
     core_ = std::make_unique<PopCore>(p, &store_, 42);
     pb::ClusterMap map;
-    map.set_epoch(1);
+    map.set_epoch(kEpoch);
     for (uint32_t id : {1u, 2u}) {
       auto* pi = map.add_pops();
       pi->set_pop_id(id);
@@ -41,6 +43,7 @@ class PopLockService : public ::testing::Test {
     e.mutable_acquire_lock()->set_oid(oid_);
     e.mutable_acquire_lock()->set_type(pb::LOCK_WRITE);
     e.mutable_acquire_lock()->set_lease_ms(5000);
+    e.set_map_epoch(kEpoch);
     core_->OnRequest(now_, Peer{conn, pb::ROLE_POP, 2, ""}, e);
     Pump();
   }
@@ -100,6 +103,7 @@ TEST_F(PopLockService, RequestCatchingUpWhenItsConnectionClosesIsNotGranted) {
   e.mutable_acquire_lock()->set_oid(oid_);
   e.mutable_acquire_lock()->set_type(pb::LOCK_WRITE);
   e.mutable_acquire_lock()->set_lease_ms(5000);
+  e.set_map_epoch(kEpoch);
   core_->OnRequest(now_, Peer{20, pb::ROLE_POP, 2, ""}, e);
   Outbox out = core_->TakeOutbox();
   ASSERT_EQ(out.calls.size(), 1u);  // the catch-up fetch from the backup
@@ -109,6 +113,50 @@ TEST_F(PopLockService, RequestCatchingUpWhenItsConnectionClosesIsNotGranted) {
   EXPECT_EQ(GrantOn(20), 0u);
   Acquire(/*conn=*/21, 2);
   EXPECT_NE(GrantOn(21), 0u) << "the object stayed locked by a requester that left";
+}
+
+}  // namespace
+}  // namespace mistore
+
+namespace mistore {
+namespace {
+
+// Role-dependent requests are served only within one cluster-map epoch: a
+// sender behind is refused; a receiver behind refuses and fetches the map.
+TEST_F(PopLockService, LockRequestFromAnotherEpochIsRefused) {
+  for (uint64_t epoch : {kEpoch - 1, uint64_t(0)}) {
+    pb::Envelope e;
+    e.set_request_id(50 + epoch);
+    e.mutable_acquire_lock()->set_oid(oid_);
+    e.mutable_acquire_lock()->set_type(pb::LOCK_WRITE);
+    e.mutable_acquire_lock()->set_lease_ms(5000);
+    e.set_map_epoch(epoch);
+    core_->OnRequest(now_, Peer{30, pb::ROLE_POP, 2, ""}, e);
+    Outbox out = core_->TakeOutbox();
+    ASSERT_EQ(out.replies.size(), 1u);
+    EXPECT_TRUE(out.replies[0].msg.has_error()) << "epoch " << epoch << " was served";
+    EXPECT_TRUE(out.calls.empty()) << "a sender behind must not make us fetch the map";
+  }
+  pb::Envelope e;
+  e.set_request_id(60);
+  e.mutable_acquire_lock()->set_oid(oid_);
+  e.mutable_acquire_lock()->set_type(pb::LOCK_WRITE);
+  e.mutable_acquire_lock()->set_lease_ms(5000);
+  e.set_map_epoch(kEpoch + 1);
+  core_->OnRequest(now_, Peer{31, pb::ROLE_POP, 2, ""}, e);
+  Outbox out = core_->TakeOutbox();
+  ASSERT_EQ(out.replies.size(), 1u);
+  EXPECT_TRUE(out.replies[0].msg.has_error());
+  ASSERT_EQ(out.calls.size(), 1u);
+  EXPECT_TRUE(out.calls[0].msg.has_get_cluster_map());
+  EXPECT_EQ(out.calls[0].to.kind, Dest::kDc);
+  EXPECT_EQ(core_->epoch_refusals_total(), 3u);
+  // Gateways' and clients' requests carry no epoch and are not refused.
+  pb::Envelope fetch;
+  fetch.set_request_id(61);
+  fetch.mutable_fetch_version()->set_oid(oid_);
+  core_->OnRequest(now_, Peer{32, pb::ROLE_POP, 2, ""}, fetch);
+  EXPECT_EQ(core_->epoch_refusals_total(), 3u) << "a read was refused for its epoch";
 }
 
 }  // namespace

@@ -2,6 +2,12 @@
 // history. Exit status 1 on the first violation (its seed and the tail of
 // its trace are printed), 2 on a usage error.
 //   mistore-sim [--seeds K] [--start-seed S] [--ops N] [--print-history-hash]
+//               [--map-delay-ms D] [--drift-ppm P] [--dc-outages N]
+//               [--disk-faults N] [--calm]
+// By default every fault the simulator knows is on: POP crashes, gateway
+// crashes, cluster maps that reach POPs up to 300 ms apart, clocks drifting
+// by up to 0.2 %, one DC outage and one failing POP disk per run. --calm
+// turns off the last four (the faults of the first simulator version).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +20,12 @@ int main(int argc, char** argv) {
   using namespace mistore::sim;
   uint64_t seeds = 100, start = 1;
   WorkloadOptions opts;
+  opts.dc_outages = 1;
+  opts.disk_faults = 1;
+  SimConfig cfg;
+  cfg.pop_cache_bytes_max = 0;  // reads exercise fragments
+  cfg.map_delay_max_ms = 300;
+  cfg.clock_drift_ppm_max = 2000;
   bool print_hash = false;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
@@ -28,14 +40,28 @@ int main(int argc, char** argv) {
     else if (a == "--start-seed") start = value();
     else if (a == "--ops") opts.ops = int(value());
     else if (a == "--print-history-hash") print_hash = true;
-    else {
-      std::fprintf(stderr, "usage: mistore-sim [--seeds K] [--start-seed S] [--ops N] [--print-history-hash]\n");
+    else if (a == "--map-delay-ms") cfg.map_delay_max_ms = value();
+    else if (a == "--drift-ppm") cfg.clock_drift_ppm_max = value();
+    else if (a == "--dc-outages") opts.dc_outages = int(value());
+    else if (a == "--disk-faults") opts.disk_faults = int(value());
+    else if (a == "--calm") {
+      cfg.map_delay_max_ms = 0;
+      cfg.clock_drift_ppm_max = 0;
+      opts.dc_outages = 0;
+      opts.disk_faults = 0;
+    } else {
+      std::fprintf(stderr,
+                   "usage: mistore-sim [--seeds K] [--start-seed S] [--ops N] [--print-history-hash]\n"
+                   "                   [--map-delay-ms D] [--drift-ppm P] [--dc-outages N]\n"
+                   "                   [--disk-faults N] [--calm]\n");
       return 2;
     }
   }
-  mistore::SetLogLevel(mistore::LogLevel::kError);
-  SimConfig cfg;
-  cfg.pop_cache_bytes_max = 0;  // reads exercise fragments
+  // MISTORE_SIM_LOG=debug shows the POPs' own log lines (wall-clock stamped).
+  const char* sim_log = std::getenv("MISTORE_SIM_LOG");
+  mistore::SetLogLevel(sim_log && std::string(sim_log) == "debug" ? mistore::LogLevel::kDebug
+                       : sim_log && std::string(sim_log) == "info" ? mistore::LogLevel::kInfo
+                                                                    : mistore::LogLevel::kError);
   uint64_t ops_total = 0;
   for (uint64_t s = start; s < start + seeds; s++) {
     RunResult r = RunWorkload(s, cfg, opts);

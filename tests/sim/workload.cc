@@ -59,6 +59,42 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
     }
     outages.push_back({w.now_ms(), w.now_ms() + 3000});
   };
+  // DC outages and failing disks: on at a random op, off fault_ops later.
+  // Operations running meanwhile (and 3 s after) may fail — not a
+  // violation; none may lose an acknowledged write or return wrong bytes.
+  struct FaultEvent {
+    int fault;  // index into fault_on_ms
+    bool on;
+    std::function<void()> apply;
+  };
+  std::map<int, std::vector<FaultEvent>> fault_events;  // op index -> events
+  std::vector<uint64_t> fault_on_ms;
+  auto add_fault = [&](std::function<void()> on, std::function<void()> off) {
+    int at = int(rng() % uint64_t(std::max(1, opts.ops - opts.fault_ops)));
+    int id = int(fault_on_ms.size());
+    fault_on_ms.push_back(0);
+    fault_events[at].push_back({id, true, std::move(on)});
+    fault_events[at + opts.fault_ops].push_back({id, false, std::move(off)});
+  };
+  for (int i = 0; i < opts.dc_outages; i++)
+    add_fault([&] { w.SetDcDown(true); }, [&] { w.SetDcDown(false); });
+  for (int i = 0; i < opts.disk_faults; i++) {
+    uint32_t pop = 1 + uint32_t(rng() % uint64_t(cfg.pops));
+    add_fault([&w, pop] { w.SetDiskFailing(pop, true); },
+              [&w, pop] { w.SetDiskFailing(pop, false); });
+  }
+  auto fault_event = [&](int op_index) {
+    auto it = fault_events.find(op_index);
+    if (it == fault_events.end()) return;
+    for (auto& e : it->second) {
+      e.apply();
+      if (e.on) {
+        fault_on_ms[size_t(e.fault)] = w.now_ms();
+      } else {
+        outages.push_back({fault_on_ms[size_t(e.fault)], w.now_ms() + 3000});
+      }
+    }
+  };
   auto live_entry = [&] {
     for (;;) {
       uint32_t p = 1 + uint32_t(rng() % uint64_t(cfg.pops));
@@ -70,6 +106,7 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
     int index = started++;
     maybe_crash(index);
     pop_event(index);
+    fault_event(index);
     std::string name = "obj" + std::to_string(rng() % opts.names);
     uint32_t entry = live_entry();
     auto& mine = seen[size_t(client)];

@@ -19,6 +19,9 @@ struct WorkloadOptions {
   int gateway_crashes = 2;      // spread over regions, at most m per region
   int pop_crashes = 1;          // one POP down at a time, restarted later
   int pop_down_ops = 20;        // operations issued while it is down
+  int dc_outages = 0;           // the DC stops answering for fault_ops ops
+  int disk_faults = 0;          // a POP's disk refuses writes for fault_ops ops
+  int fault_ops = 10;
   size_t chunk_bytes_max = 3000;
   int chunks_max = 4;
 };

@@ -1,6 +1,7 @@
 #include "tests/sim/world.h"
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "shared/wire/envelope.h"
 
@@ -70,6 +71,9 @@ SimWorld::SimWorld(uint64_t seed, SimConfig cfg) : cfg_(cfg), rng_(seed) {
     node->id = uint32_t(p);
     node->store = std::make_unique<MemPopStore>();
     node->core = std::make_unique<PopCore>(ParamsFor(uint32_t(p)), node->store.get(), rng_());
+    if (cfg_.clock_drift_ppm_max > 0)
+      node->drift_ppm = int64_t(rng_() % (2 * cfg_.clock_drift_ppm_max + 1)) -
+                        int64_t(cfg_.clock_drift_ppm_max);
     node->core->OnClusterMap(0, map_);
     for (int g = 1; p > 0 && g <= cfg_.gateways_per_pop; g++) {
       uint32_t gid = uint32_t(p * 1000 + g);
@@ -83,7 +87,7 @@ SimWorld::SimWorld(uint64_t seed, SimConfig cfg) : cfg_(cfg), rng_(seed) {
     auto tick = std::make_shared<std::function<void()>>();
     *tick = [this, pid, tick] {
       if (pops_.at(pid)->core) {
-        pops_.at(pid)->core->OnTick(now_ms_);
+        pops_.at(pid)->core->OnTick(PopNow(pid));
         Flush(pid);
       }
       Schedule(now_ms_ + cfg_.tick_ms, *tick);
@@ -101,9 +105,37 @@ void SimWorld::PushMap() {
   map_.set_epoch(map_.epoch() + 1);
   for (auto& [id, node] : pops_) {
     if (!node->core) continue;
-    node->core->OnClusterMap(now_ms_, map_);
-    Flush(id);
+    // The DC's own stand-in replica learns a new map at once.
+    if (cfg_.map_delay_max_ms == 0 || id == kDcReplica) {
+      node->core->OnClusterMap(PopNow(id), map_);
+      Flush(id);
+      continue;
+    }
+    uint32_t pid = id;
+    uint64_t inc = node->incarnation;
+    pb::ClusterMap map = map_;
+    Schedule(now_ms_ + Delay(0, cfg_.map_delay_max_ms), [this, pid, inc, map] {
+      if (!Alive(pid, inc)) return;
+      Trace("map epoch " + std::to_string(map.epoch()) + " reaches pop" + std::to_string(pid));
+      pops_.at(pid)->core->OnClusterMap(PopNow(pid), map);
+      Flush(pid);
+    });
   }
+}
+
+uint64_t SimWorld::PopNow(uint32_t pop_id) const {
+  int64_t drift = pops_.at(pop_id)->drift_ppm;
+  return uint64_t(int64_t(now_ms_) + int64_t(now_ms_) * drift / 1000000);
+}
+
+void SimWorld::SetDcDown(bool down) {
+  Trace(down ? "dc down" : "dc up");
+  dc_down_ = down;
+}
+
+void SimWorld::SetDiskFailing(uint32_t pop_id, bool failing) {
+  Trace("pop" + std::to_string(pop_id) + (failing ? " disk failing" : " disk healthy"));
+  pops_.at(pop_id)->store->fail_writes = failing;
 }
 
 void SimWorld::CrashPop(uint32_t pop_id) {
@@ -116,7 +148,7 @@ void SimWorld::CrashPop(uint32_t pop_id) {
   // The other POPs see its connections close.
   for (auto& [id, other] : pops_)
     if (other->core) {
-      other->core->OnConnectionClosed(now_ms_, dead_conn);
+      other->core->OnConnectionClosed(PopNow(id), dead_conn);
       Flush(id);
     }
   // Connections to it break: requests it had not answered fail.
@@ -142,10 +174,10 @@ void SimWorld::RestartPop(uint32_t pop_id) {
   node.core = std::make_unique<PopCore>(ParamsFor(pop_id), node.store.get(), rng_());
   for (auto& p : *map_.mutable_pops())
     if (p.pop_id() == pop_id) p.set_up(true);
-  node.core->OnClusterMap(now_ms_, map_);
+  node.core->OnClusterMap(PopNow(pop_id), map_);
   for (auto& [gid, g] : gateways_)
     if (g.pop == pop_id && g.alive)
-      node.core->OnGatewayUp(now_ms_, GatewayState{gid, kSubscriber, 1ull << 30, true});
+      node.core->OnGatewayUp(PopNow(pop_id), GatewayState{gid, kSubscriber, 1ull << 30, true});
   PushMap();
 }
 
@@ -170,6 +202,13 @@ uint64_t SimWorld::ChannelTime(const std::string& channel, uint64_t delay_ms) {
 void SimWorld::Trace(const std::string& line) {
   std::string l = std::to_string(now_ms_) + " " + line;
   hash_state_ = Fnv(hash_state_, l.data(), l.size());
+  // MISTORE_SIM_TRACE_FILE=F appends the whole trace to F (for debugging
+  // one seed; the run is the same with or without it).
+  static FILE* trace_file = [] {
+    const char* f = std::getenv("MISTORE_SIM_TRACE_FILE");
+    return f ? std::fopen(f, "w") : nullptr;
+  }();
+  if (trace_file) std::fprintf(trace_file, "%s\n", l.c_str());
   trace_.push_back(l);
   if (trace_.size() > 400) trace_.erase(trace_.begin(), trace_.begin() + 200);
 }
@@ -215,7 +254,7 @@ void SimWorld::CrashGateway(uint32_t gateway_id) {
   g.fragments.clear();  // fail-stop: its disk is gone with it
   Trace("crash gw" + std::to_string(gateway_id));
   if (pops_.at(g.pop)->core) {
-    pops_.at(g.pop)->core->OnGatewayDown(now_ms_, gateway_id);
+    pops_.at(g.pop)->core->OnGatewayDown(PopNow(g.pop), gateway_id);
     Flush(g.pop);
   }
 }
@@ -261,7 +300,7 @@ void SimWorld::Flush(uint32_t pop_id) {
         if (!Alive(pop_id, inc)) return;
         run();
         Trace("job done pop" + std::to_string(pop_id));
-        pops_.at(pop_id)->core->OnJobDone(now_ms_, t);
+        pops_.at(pop_id)->core->OnJobDone(PopNow(pop_id), t);
         Flush(pop_id);
       });
     }
@@ -277,7 +316,7 @@ void SimWorld::CompleteCall(uint32_t pop_id, uint64_t inc, Token token, Result<p
   Schedule(at, [this, pop_id, token, shared, channel, inc] {
     if (!Alive(pop_id, inc)) return;  // the caller crashed meanwhile
     Trace("reply " + channel + (shared->ok() ? "" : " error"));
-    pops_.at(pop_id)->core->OnCallDone(now_ms_, token, std::move(*shared));
+    pops_.at(pop_id)->core->OnCallDone(PopNow(pop_id), token, std::move(*shared));
     Flush(pop_id);
   });
 }
@@ -319,7 +358,7 @@ void SimWorld::DeliverCall(uint32_t from_pop, const OutCall& call, bool via_dc) 
     if (!Alive(to, to_inc)) return;  // CrashPop answered it already
     Trace("deliver " + there + " type=" + std::to_string(int(env.body_case())));
     Peer peer{conn, pb::ROLE_POP, from_pop, ""};
-    pops_.at(to)->core->OnRequest(now_ms_, peer, env);
+    pops_.at(to)->core->OnRequest(PopNow(to), peer, env);
     Flush(to);
   });
 }
@@ -339,6 +378,11 @@ static bool IsReplicaMessage(const pb::Envelope& e) {
 
 void SimWorld::DeliverToDc(uint32_t from_pop, const OutCall& call) {
   const uint64_t caller_inc = pops_.at(from_pop)->incarnation;
+  if (dc_down_) {
+    return CompleteCall(from_pop, caller_inc, call.token, Unavailable("the DC is not connected"),
+                        Delay(cfg_.pop_dc_delay_min_ms, cfg_.pop_dc_delay_max_ms),
+                        "dc>pop" + std::to_string(from_pop));
+  }
   if (IsReplicaMessage(call.msg)) {  // the DC standing in as a replica
     OutCall as_pop = call;
     as_pop.to = Dest{Dest::kPop, kDcReplica};
@@ -374,6 +418,9 @@ pb::Envelope SimWorld::DcHandle(const pb::Envelope& req) {
       r.mutable_claim_name_reply()->set_created(created);
       return r;
     }
+    case pb::Envelope::kGetClusterMap:
+      *r.mutable_cluster_map() = map_;
+      return r;
     case pb::Envelope::kReportVersion:
     case pb::Envelope::kHello:
       r.mutable_empty();
@@ -460,7 +507,7 @@ void SimWorld::ClientCall(uint32_t entry_pop, pb::Envelope req,
     if (!Alive(entry_pop, inc)) return;
     Trace("deliver " + there + " type=" + std::to_string(int(req.body_case())));
     Peer peer{conn, pb::ROLE_GATEWAY, gw, kSubscriber};
-    pops_.at(entry_pop)->core->OnRequest(now_ms_, peer, req);
+    pops_.at(entry_pop)->core->OnRequest(PopNow(entry_pop), peer, req);
     Flush(entry_pop);
   });
 }

@@ -38,6 +38,12 @@ struct SimConfig {
   uint64_t pop_gw_delay_min_ms = 5, pop_gw_delay_max_ms = 80;
   uint64_t job_delay_ms = 1;
   uint64_t tick_ms = 500;
+  // Cluster-map changes reach each POP after its own delay in
+  // [0, map_delay_max_ms] (0: all at once).
+  uint64_t map_delay_max_ms = 0;
+  // Each POP's clock runs at its own rate, within +-clock_drift_ppm_max of
+  // true time (the paper's leases assume a bounded drift).
+  uint64_t clock_drift_ppm_max = 0;
 };
 
 // A client-visible operation and its outcome, for the history checker.
@@ -83,6 +89,11 @@ class SimWorld {
   // it down/up in the cluster map, pushed to every live POP at once.
   void CrashPop(uint32_t pop_id);
   void RestartPop(uint32_t pop_id);
+  // The DC (catalog, cluster map, stand-in replica) stops answering; its
+  // stable storage is kept. Calls to it fail as "not connected".
+  void SetDcDown(bool down);
+  // pop_id's disk refuses every write while set (its PopCore sees kIo).
+  void SetDiskFailing(uint32_t pop_id, bool failing);
   bool PopIsUp(uint32_t pop_id) const { return pops_.at(pop_id)->core != nullptr; }
   bool AllPlaced();  // every replica chunk of every POP is placed
   PopCore& pop(uint32_t id) { return *pops_.at(id)->core; }
@@ -100,7 +111,11 @@ class SimWorld {
     std::unique_ptr<MemPopStore> store;
     std::unique_ptr<PopCore> core;  // null while crashed
     uint64_t incarnation = 0;       // events of an earlier life are dropped
+    int64_t drift_ppm = 0;          // this POP's clock rate error
   };
+  // pop_id's clock: true time scaled by its drift (monotonic).
+  uint64_t PopNow(uint32_t pop_id) const;
+  bool dc_down_ = false;
   PopParams ParamsFor(uint32_t pop_id) const;
   void PushMap();
   // Runs fn now if pop_id is alive in incarnation `inc`.
