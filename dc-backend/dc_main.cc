@@ -35,7 +35,8 @@ std::vector<Knob> DcKnobs() {
        "how long the catalog keeps POP monitoring summaries", Knob::kInt},
       {"json", "false", "subcommands: print JSON", Knob::kBool},
       {"frame_bytes_max", "8388608", "largest frame accepted from a peer", Knob::kInt},
-      {"log_level", "info", "debug, info, warn or error"},
+      {"log_level", "info",
+       "debug, info, warn or error; per component: info,pop=debug,uvio=warn"},
       {"metrics_listen", "127.0.0.1:0",
        "address of the Prometheus /metrics listener (port 0: any free port; off: none)"},
       {"admin_listen", "127.0.0.1:0",
@@ -273,12 +274,10 @@ int main(int argc, char** argv) {
     case ArgsOutcome::kExitUsage: return 2;
     case ArgsOutcome::kRun: break;
   }
-  LogLevel level;
-  if (!ParseLogLevel(cfg.Str("log_level"), &level)) {
+  if (!ApplyLogLevels(cfg.Str("log_level"))) {
     std::fprintf(stderr, "mistore-dc: bad --log-level\n");
     return 2;
   }
-  SetLogLevel(level);
   if (!args.empty() && enroll::IsEnrollSubcommand(args[0]))  // issue, revoke (issue 4)
     return enroll::RunEnrollSubcommand(cfg, args, stdout, stderr);
   auto catalog = OpenConfiguredCatalog(cfg);

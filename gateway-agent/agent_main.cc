@@ -52,7 +52,8 @@ std::vector<Knob> AgentKnobs() {
       {"reconnect_ms", "1000", "delay before re-dialling a lost POP connection", Knob::kInt},
       {"metrics_listen", "127.0.0.1:0",
        "address of the Prometheus /metrics listener (port 0: any free port; off: none)"},
-      {"log_level", "info", "debug, info, warn or error"},
+      {"log_level", "info",
+       "debug, info, warn or error; per component: info,pop=debug,uvio=warn"},
   };
 }
 
@@ -344,13 +345,11 @@ int main(int argc, char** argv) {
   Status st;
   if (cfg.Str("gateway_id").empty()) st = InvalidArgument("--gateway-id is required");
   if (st.ok() && cfg.Str("subscriber").empty()) st = InvalidArgument("--subscriber is required");
-  LogLevel level;
-  if (st.ok() && !ParseLogLevel(cfg.Str("log_level"), &level)) st = InvalidArgument("bad --log-level");
+  if (st.ok() && !ApplyLogLevels(cfg.Str("log_level"))) st = InvalidArgument("bad --log-level");
   if (!st.ok()) {
     std::fprintf(stderr, "mistore-agent: %s\n", st.message().c_str());
     return 2;
   }
-  SetLogLevel(level);
   AgentParams params;
   auto domains = ParseFailureDomains(cfg.Str("failure_domains"));
   if (!domains.ok()) st = domains.status();

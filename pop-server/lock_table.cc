@@ -74,6 +74,7 @@ std::vector<LockDecision> LockTable::Expire(uint64_t now_ms, std::vector<uint64_
       if (h->second.expires_ms <= now_ms) {
         if (h->second.type == LockType::kWrite && expired_writes) expired_writes->push_back(h->first);
         h = o.held.erase(h);
+        expired_total_++;
         changed = true;
       } else {
         ++h;

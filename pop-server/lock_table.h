@@ -69,6 +69,7 @@ class LockTable {
   uint64_t epoch(const Bytes& oid) const;
   size_t held(const Bytes& oid) const;  // read + write locks held
   size_t waiting(const Bytes& oid) const;
+  uint64_t expired_total() const { return expired_total_; }  // leases run out, ever
   // Number of objects with any lock state (for bounds and metrics).
   size_t objects() const { return objects_.size(); }
 
@@ -94,6 +95,7 @@ class LockTable {
   void Forget(const Bytes& oid);
 
   size_t waiters_max_;
+  uint64_t expired_total_ = 0;
   uint64_t next_lock_id_;
   std::map<Bytes, Object> objects_;
 };

@@ -280,7 +280,11 @@ void PopCore::ReplyChunk(const Incoming& in, Result<Bytes> data) {
 void PopCore::ObtainChunk(const Oid& o, const ChunkKey& key, bool forward,
                           std::function<void(Result<Bytes>)> done) {
   auto local = store_->GetChunk(key);
-  if (local.ok()) return done(std::move(local));
+  if (local.ok()) {
+    cache_hits_total_++;
+    return done(std::move(local));
+  }
+  cache_misses_total_++;
   auto from_replicas = [this, o, key, forward, done](Status why) {
     if (!forward) return done(why);
     pb::Envelope env;

@@ -144,6 +144,13 @@ class PopCore {
   void OnConnectionClosed(uint64_t now_ms, uint64_t conn_id);
   // Role-dependent requests refused because the sender's map epoch differed.
   uint64_t epoch_refusals_total() const { return epoch_refusals_total_; }
+  // Chunk reads served from this POP's own copy / fetched from elsewhere.
+  uint64_t cache_hits_total() const { return cache_hits_total_; }
+  uint64_t cache_misses_total() const { return cache_misses_total_; }
+  // Locks (read or write) dropped because their lease ran out.
+  uint64_t lease_expiries_total() const { return locks_.expired_total(); }
+  // Fragments found failing their check (on read or reported by a gateway).
+  uint64_t fragments_bad_total() const { return fragments_bad_total_; }
 
   // ---- outputs ----
   Outbox TakeOutbox();
@@ -319,6 +326,9 @@ class PopCore {
   void FetchMap();
   bool map_fetch_in_flight_ = false;
   uint64_t epoch_refusals_total_ = 0;
+  uint64_t cache_hits_total_ = 0;
+  uint64_t cache_misses_total_ = 0;
+  uint64_t fragments_bad_total_ = 0;
   static constexpr size_t kClosedConnsRemembered = 4096;
   std::set<uint64_t> closed_conns_;  // recently closed requester connections
   struct EntryLock {

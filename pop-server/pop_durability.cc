@@ -162,7 +162,7 @@ void PopCore::ReconcileInventory(uint32_t gateway_id, const pb::GatewayInventory
 }
 
 void PopCore::MarkBad(uint32_t gateway_id, const ChunkKey& key, uint32_t index) {
-  bad_.insert({key.chunk_id, index, gateway_id});
+  if (bad_.insert({key.chunk_id, index, gateway_id}).second) fragments_bad_total_++;
   EnqueueRepair(key);
   below_counted_ms_ = 0;
 }

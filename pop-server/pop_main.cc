@@ -44,7 +44,8 @@ std::vector<Knob> PopKnobs() {
        "address of the Prometheus /metrics listener (port 0: any free port; off: none)"},
       {"monitor_report_ms", "1000", "period of this POP's summary to the DC's admin API",
        Knob::kInt},
-      {"log_level", "info", "debug, info, warn or error"},
+      {"log_level", "info",
+       "debug, info, warn or error; per component: info,pop=debug,uvio=warn"},
       {"gateway_grace_s", "900",
        "seconds a gateway may be silent (rebooting, unplugged) before it is declared lost and "
        "its fragments are rebuilt elsewhere", Knob::kInt},
@@ -365,6 +366,21 @@ class PopDaemon {
     r.AddGaugeFn("mistore_pop_placement_queue_chunks",
                  "Chunks waiting for placement (not yet at full redundancy).",
                  [this] { return double(core_.placement_queue_size()); });
+    r.AddCounterFn("mistore_pop_cache_hits_total",
+                   "Chunk reads served from this POP's own copy.",
+                   [this] { return double(core_.cache_hits_total()); });
+    r.AddCounterFn("mistore_pop_cache_misses_total",
+                   "Chunk reads this POP had to fetch (fragments or another replica).",
+                   [this] { return double(core_.cache_misses_total()); });
+    r.AddCounterFn("mistore_pop_lease_expiries_total",
+                   "Locks dropped at this POP (as primary) because their lease ran out.",
+                   [this] { return double(core_.lease_expiries_total()); });
+    r.AddCounterFn("mistore_pop_fragments_bad_total",
+                   "Fragments found failing their check, on read or reported by a gateway.",
+                   [this] { return double(core_.fragments_bad_total()); });
+    r.AddCounterFn("mistore_pop_epoch_refusals_total",
+                   "Role-dependent requests refused for a cluster-map epoch mismatch.",
+                   [this] { return double(core_.epoch_refusals_total()); });
     r.AddGaugeFn("mistore_pop_lock_objects", "Objects with lock state at this POP (as primary).",
                  [this] { return double(core_.locks().objects()); });
     r.AddGaugeFn("mistore_pop_entry_locks_held", "Locks held through this POP for its clients.",
@@ -628,13 +644,11 @@ int main(int argc, char** argv) {
   Status st;
   if (st.ok() && cfg.Str("pop_id").empty()) st = InvalidArgument("--pop-id is required");
   if (st.ok() && cfg.Str("region").empty()) st = InvalidArgument("--region is required");
-  LogLevel level;
-  if (st.ok() && !ParseLogLevel(cfg.Str("log_level"), &level)) st = InvalidArgument("bad --log-level");
+  if (st.ok() && !ApplyLogLevels(cfg.Str("log_level"))) st = InvalidArgument("bad --log-level");
   if (!st.ok()) {
     std::fprintf(stderr, "mistore-pop: %s\n", st.message().c_str());
     return 2;
   }
-  SetLogLevel(level);
   if (sodium_init() < 0) FatalExit("sodium_init", "failed");
   auto store = SqlitePopStore::Open(cfg.Str("data_dir"));
   if (!store.ok()) FatalExit("open data dir", store.status().ToString().c_str());

@@ -11,9 +11,17 @@ namespace mistore {
 
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 
-void SetLogLevel(LogLevel level);
+void SetLogLevel(LogLevel level);  // default for every component; clears overrides
 bool ParseLogLevel(std::string_view name, LogLevel* out);
-LogLevel GetLogLevel();
+LogLevel GetLogLevel();  // the lowest level any component logs at
+
+// Level per component, from a config value: "LEVEL" or
+// "LEVEL,COMPONENT=LEVEL,..." (e.g. "info,pop=debug,uvio=warn"). Returns
+// false on a malformed spec and changes nothing. Call before starting any
+// thread that logs (the overrides are read without a lock).
+constexpr size_t kLogComponentOverridesMax = 32;
+bool ApplyLogLevels(std::string_view spec);
+bool LogEnabled(LogLevel level, std::string_view component);
 
 // Emits one line. `fields` is pre-formatted "k=v k2=v2" (may be empty).
 void LogLine(LogLevel level, std::string_view component, std::string_view msg,
@@ -23,8 +31,9 @@ void LogLine(LogLevel level, std::string_view component, std::string_view msg,
 
 #define MS_LOG(level, component, msg, fields)                                   \
   do {                                                                          \
-    if (static_cast<int>(level) >= static_cast<int>(::mistore::GetLogLevel())) \
-      ::mistore::LogLine(level, component, msg, fields);                       \
+    if (static_cast<int>(level) >= static_cast<int>(::mistore::GetLogLevel()) && \
+        ::mistore::LogEnabled(level, component))                                  \
+      ::mistore::LogLine(level, component, msg, fields);                          \
   } while (0)
 #define MS_INFO(c, m, f) MS_LOG(::mistore::LogLevel::kInfo, c, m, f)
 #define MS_WARN(c, m, f) MS_LOG(::mistore::LogLevel::kWarn, c, m, f)

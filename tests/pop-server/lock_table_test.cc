@@ -83,10 +83,12 @@ TEST(LockTable, LeaseExpiryFencesTheWriterAndGrantsTheNext) {
   std::vector<uint64_t> expired;
   EXPECT_TRUE(t.Expire(120, &expired).empty());
   EXPECT_TRUE(expired.empty());
+  EXPECT_EQ(t.expired_total(), 0u);
   EXPECT_EQ(t.CheckWrite(kOid, w->lock_id, w->token, 150).code(), Code::kAborted);
   auto d = t.Expire(150, &expired);
   ASSERT_EQ(expired.size(), 1u);
   EXPECT_EQ(expired[0], w->lock_id);
+  EXPECT_EQ(t.expired_total(), 1u);
   ASSERT_EQ(d.size(), 1u);
   EXPECT_EQ(d[0].tag, 2u);
   EXPECT_EQ(t.Renew(kOid, w->lock_id, 100, 151).code(), Code::kAborted);

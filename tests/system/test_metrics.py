@@ -101,6 +101,13 @@ class Metrics(LabTestCase):
             self.assertGreaterEqual(metric_value(after[p], "mistore_cluster_map_epoch"), 1)
             self.assertIsNotNone(metric_value(after[p], "mistore_pop_placement_queue_chunks"))
             self.assertIsNotNone(metric_value(after[p], "mistore_pop_lock_objects"))
+        # Every chunk the get read went through pop1's cache accounting.
+        self.assertGreaterEqual(moved("pop1", "mistore_pop_cache_hits_total") +
+                                moved("pop1", "mistore_pop_cache_misses_total"), chunks)
+        for p in ("pop1", "pop2"):
+            for counter in ("mistore_pop_lease_expiries_total", "mistore_pop_fragments_bad_total",
+                            "mistore_pop_epoch_refusals_total"):
+                self.assertIsNotNone(metric_value(after[p], counter), f"{p}: {counter}")
         # Jobs ran on the worker pool and were timed there.
         self.assertGreaterEqual(sum(moved(p, "mistore_pop_job_duration_seconds_count")
                                     for p in ("pop1", "pop2")), chunks)
