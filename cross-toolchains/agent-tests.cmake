@@ -17,3 +17,5 @@ add_subdirectory(${CMAKE_SOURCE_DIR}/tests/shared ${CMAKE_BINARY_DIR}/tests/shar
 if(EXISTS ${CMAKE_SOURCE_DIR}/tests/packaging/CMakeLists.txt)
   add_subdirectory(${CMAKE_SOURCE_DIR}/tests/packaging ${CMAKE_BINARY_DIR}/tests/packaging)
 endif()
+# The agent's own state machine and background I/O pacing (fake clock).
+add_subdirectory(${CMAKE_SOURCE_DIR}/tests/gateway-agent ${CMAKE_BINARY_DIR}/tests/gateway-agent)
