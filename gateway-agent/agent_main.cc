@@ -22,6 +22,7 @@
 #include "shared/store/fragment_store.h"
 #include "shared/uvio/connection.h"
 #include "shared/uvio/daemon_metrics.h"
+#include "shared/wire/envelope.h"
 
 namespace mistore {
 namespace {
@@ -240,13 +241,18 @@ class Agent {
     if (env.has_put_commit()) env.mutable_put_commit()->set_gateway_id(uint32_t(cfg_.Int("gateway_id")));
     if (!pop_) return refuse(Unavailable("gateway agent is not connected to its POP"));
     std::weak_ptr<Connection> weak = c;
+    // A commit's time grows with its chunks (see CommitTimeoutMs).
+    uint64_t timeout_ms = env.has_put_commit()
+                              ? CommitTimeoutMs(limits_.call_timeout_ms,
+                                                size_t(env.put_commit().chunk_ids_size()))
+                              : 0;
     pop_->Call(std::move(env), [this, weak, id, op](Result<pb::Envelope> r) {
       metrics_.Replied(op, r.ok() ? &r.value() : nullptr, r.ok());
       auto c = weak.lock();
       if (!c || c->closed()) return;
       if (!r.ok()) return c->ReplyError(id, r.status());
       c->Reply(id, std::move(r.value()));
-    });
+    }, timeout_ms);
   }
 
   // ---- monitoring (issue 8): /metrics ----

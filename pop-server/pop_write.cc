@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "pop-server/pop_core.h"
+#include "shared/wire/envelope.h"
 #include "shared/core/log.h"
 
 namespace mistore {
@@ -101,10 +102,13 @@ void PopCore::WriteWithLock(const Oid& o, pb::VersionInfo info,
                  *cv->mutable_info() = info;
                  cv->set_lock_id(lock_id);
                  cv->set_token(token);
-                 Call(Dest{Dest::kPop, holder}, req, [release_then](Result<pb::Envelope> r) {
-                   if (!r.ok()) return release_then(r.status());
-                   release_then(r->commit_reply().version());
-                 });
+                 Call(
+                     Dest{Dest::kPop, holder}, req,
+                     [release_then](Result<pb::Envelope> r) {
+                       if (!r.ok()) return release_then(r.status());
+                       release_then(r->commit_reply().version());
+                     },
+                     CommitTimeoutMs(p_.call_timeout_ms, size_t(info.chunk_ids_size())));
                });
   });
 }

@@ -65,11 +65,17 @@ struct Client::Impl {
     MS_RETURN_IF_ERROR(Connect());
     Result<pb::Envelope> out = Internal("no reply");
     bool done = false;
+    // A commit's time grows with its chunks (see CommitTimeoutMs); the
+    // client waits a little longer than its agent does.
+    uint64_t timeout_ms =
+        req.has_put_commit()
+            ? CommitTimeoutMs(s.call_timeout_ms, size_t(req.put_commit().chunk_ids_size()))
+            : 0;
     conn->Call(std::move(req), [&](Result<pb::Envelope> r) {
       out = std::move(r);
       done = true;
       loop.Stop();
-    });
+    }, timeout_ms);
     while (!done) loop.Run();
     if (out.ok()) MS_RETURN_IF_ERROR(ResponseStatus(out.value()));
     return out;

@@ -18,4 +18,16 @@ pb::Envelope ErrorResponse(uint64_t request_id, const Status& status);
 // Status carried by a response (Ok when it has no error).
 Status ResponseStatus(const pb::Envelope& env);
 
+// A commit pushes every chunk of the version to the object's replicas and
+// has each stored durably before it answers, so the time it may take grows
+// with the number of chunks. Every hop of a commit (client -> agent -> entry
+// POP -> primary -> backup) waits base_ms plus this much per chunk; a 1 GiB
+// file (about 1,000 chunks) gets a few minutes instead of the 30 s that
+// failed it before.
+constexpr uint64_t kCommitMsPerChunk = 250;
+constexpr uint64_t CommitTimeoutMs(uint64_t base_ms, size_t chunks) {
+  return base_ms + kCommitMsPerChunk * uint64_t(chunks);
+}
+static_assert(CommitTimeoutMs(30000, 1024) >= 240000, "a 1 GiB commit needs minutes");
+
 }  // namespace mistore
