@@ -128,6 +128,7 @@ class FakePop:
         self.conn = None
         self.hello = None
         self.next_id = 1
+        self.agent_requests = []  # requests the agent made (inventory, heartbeats)
 
     def close(self):
         if self.conn:
@@ -146,6 +147,19 @@ class FakePop:
     def read_envelope(self):
         (n,) = struct.unpack("<I", self._recv_exact(4))
         return parse_fields(self._recv_exact(n))
+
+    def read_reply(self):
+        """Next response from the agent. Requests the agent makes meanwhile
+        (its inventory on registration, heartbeats, bad-fragment reports:
+        Envelope fields 140-142) are answered with Empty, as a POP does, and
+        kept in self.agent_requests."""
+        while True:
+            env = self.read_envelope()
+            if env.get(ENV_IS_RESPONSE, [0])[0]:
+                return env
+            rid = env.get(ENV_REQUEST_ID, [0])[0]
+            self.agent_requests.append(env)
+            self.conn.sendall(frame(envelope(rid, True, ENV_EMPTY)))
 
     def accept_agent(self, timeout=60.0):
         """Waits for the agent, answers its Hello; returns the Hello fields."""
@@ -174,9 +188,9 @@ class FakePop:
         self.conn.sendall(out)
         errors = 0
         while ids:
-            env = self.read_envelope()
+            env = self.read_reply()
             rid = env.get(ENV_REQUEST_ID, [0])[0]
-            if rid not in ids or not env.get(ENV_IS_RESPONSE, [0])[0]:
+            if rid not in ids:
                 raise AssertionError("unexpected frame %r" % env)
             ids.discard(rid)
             if ENV_ERROR in env:
@@ -188,7 +202,7 @@ class FakePop:
         self.next_id += 1
         body = field_bytes(1, chunk_id) + field_varint(2, index)
         self.conn.sendall(frame(envelope(rid, False, ENV_FETCH_FRAGMENT, body)))
-        env = self.read_envelope()
+        env = self.read_reply()
         if ENV_ERROR in env:
             return None
         return parse_fields(env[ENV_FRAGMENT_DATA][0])[1][0]
