@@ -772,8 +772,9 @@ std::string DcAdmin::RepairsJson() {
         .KUint("gateways_lost", lost).EndObj();
   }
   j.EndArr();
-  j.KStr("note", "chunks waiting for placement are below full redundancy; re-creating the "
-                 "fragments of lost gateways (repair) is not implemented yet");
+  j.KStr("note", "chunks waiting for placement are below full redundancy; POPs repair the "
+                 "fragments of lost gateways themselves but do not report their repair queues "
+                 "to the DC yet: see each POP's /metrics (mistore_repair_*) or mistore-pop status");
   j.EndObj();
   return j.Take();
 }
