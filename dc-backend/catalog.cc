@@ -1,5 +1,6 @@
 #include "dc-backend/catalog.h"
 
+#include <algorithm>
 #include <set>
 
 #include "dc-backend/sql_driver.h"
@@ -41,6 +42,26 @@ CREATE INDEX IF NOT EXISTS gateways_pop ON gateways(pop_id);
 CREATE TABLE IF NOT EXISTS retention(
   volume TEXT PRIMARY KEY, keep_last BIGINT NOT NULL, daily_days BIGINT NOT NULL,
   weekly_weeks BIGINT NOT NULL, history_bytes_max BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS version_chunks_chunk ON version_chunks(chunk_id);
+CREATE TABLE IF NOT EXISTS gc_tasks(
+  id {ID}, pop_id BIGINT NOT NULL, oid {B} NOT NULL, subscriber TEXT NOT NULL,
+  versions TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS gc_tasks_pop ON gc_tasks(pop_id, id);
+CREATE TABLE IF NOT EXISTS gc_task_chunks(
+  task_id BIGINT NOT NULL, chunk_id {B} NOT NULL, PRIMARY KEY(task_id, chunk_id));
+INSERT INTO meta(key, value) VALUES('gc_versions', 0) ON CONFLICT(key) DO NOTHING;
+INSERT INTO meta(key, value) VALUES('gc_version_bytes', 0) ON CONFLICT(key) DO NOTHING;
+INSERT INTO meta(key, value) VALUES('gc_dropped_versions', 0) ON CONFLICT(key) DO NOTHING;
+INSERT INTO meta(key, value) VALUES('gc_chunks', 0) ON CONFLICT(key) DO NOTHING;
+INSERT INTO meta(key, value) VALUES('gc_chunk_bytes', 0) ON CONFLICT(key) DO NOTHING;
+INSERT INTO meta(key, value) VALUES('gc_fragments', 0) ON CONFLICT(key) DO NOTHING;
+INSERT INTO meta(key, value) VALUES('gc_fragment_bytes', 0) ON CONFLICT(key) DO NOTHING;
+CREATE TABLE IF NOT EXISTS backup_policy(volume TEXT PRIMARY KEY, mode BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS backups(
+  oid {B} NOT NULL, version BIGINT NOT NULL, subscriber TEXT NOT NULL, done BIGINT NOT NULL,
+  seq BIGINT NOT NULL, PRIMARY KEY(oid, version));
+CREATE INDEX IF NOT EXISTS backups_pending ON backups(done, seq);
+CREATE TABLE IF NOT EXISTS cold_objects(oid {B} PRIMARY KEY, since_ms BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS pop_summaries(
   pop_id BIGINT NOT NULL, t_ms BIGINT NOT NULL, summary {B} NOT NULL, PRIMARY KEY(t_ms, pop_id));
 )";
@@ -183,6 +204,7 @@ class SqlCatalog : public Catalog {
                                     "collected) VALUES($1,$2,$3,$4,0) ON CONFLICT DO NOTHING",
                                     {oid, info.version(), info.size_bytes(), now_ms}));
       if (added == 0) return Status::Ok();  // a re-report: its chunks are counted
+      MS_RETURN_IF_ERROR(QueueBackup(oid, info.version(), info.subscriber()));
       std::set<std::string> chunks(info.chunk_ids().begin(), info.chunk_ids().end());
       for (const auto& c : chunks) {
         MS_RETURN_IF_ERROR(db_->Exec("INSERT INTO version_chunks(oid, version, chunk_id) "
@@ -352,10 +374,238 @@ class SqlCatalog : public Catalog {
                               db_->Exec("DELETE FROM chunks WHERE chunk_id=$1 AND refs<=0", {id}));
           if (gone > 0) out.chunks_freed.push_back(id);
         }
+        MS_RETURN_IF_ERROR(
+            db_->Exec("DELETE FROM backups WHERE oid=$1 AND version=$2 AND done=0", {oid, v})
+                .status());
       }
-      return Status::Ok();
+      if (out.versions.empty()) return Status::Ok();
+      MS_RETURN_IF_ERROR(AddMeta("gc_versions", out.versions.size()));
+      MS_RETURN_IF_ERROR(AddMeta("gc_version_bytes", out.bytes));
+      return QueueGc(out);
     }));
     return out;
+  }
+
+  // One task per holder of the object: its primary and backup POP (from the
+  // objects row) and the DC's backup store. Inside the caller's transaction.
+  Status QueueGc(const Collected& c) {
+    MS_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT subscriber, primary_pop, backup_pop FROM "
+                                              "objects WHERE oid=$1",
+                                              {c.oid}, 1));
+    std::string subscriber = rows.empty() ? "" : rows[0][0].Text();
+    std::set<uint32_t> holders{kGcBackupStore};
+    if (!rows.empty()) {
+      if (rows[0][1].Int() > 0) holders.insert(uint32_t(rows[0][1].Int()));
+      if (rows[0][2].Int() > 0) holders.insert(uint32_t(rows[0][2].Int()));
+    }
+    std::string versions;
+    for (uint64_t v : c.versions) versions += (versions.empty() ? "" : ",") + std::to_string(v);
+    for (uint32_t pop : holders) {
+      MS_RETURN_IF_ERROR(db_->Exec("INSERT INTO gc_tasks(pop_id, oid, subscriber, versions) "
+                                   "VALUES($1,$2,$3,$4)",
+                                   {pop, c.oid, subscriber, versions})
+                             .status());
+      MS_ASSIGN_OR_RETURN(auto id, db_->Query("SELECT MAX(id) FROM gc_tasks WHERE pop_id=$1",
+                                              {pop}, 1));
+      int64_t task_id = id.empty() ? 0 : id[0][0].Int();
+      for (const Bytes& chunk : c.chunks_freed)
+        MS_RETURN_IF_ERROR(db_->Exec("INSERT INTO gc_task_chunks(task_id, chunk_id) VALUES($1,$2) "
+                                     "ON CONFLICT DO NOTHING",
+                                     {task_id, chunk})
+                               .status());
+    }
+    return Status::Ok();
+  }
+
+  Result<std::vector<GcTask>> GcTasks(uint32_t pop_id, size_t limit) override {
+    limit = std::min(limit, kGcTasksMax);
+    MS_ASSIGN_OR_RETURN(auto rows,
+                        db_->Query("SELECT id, oid, subscriber, versions FROM gc_tasks "
+                                   "WHERE pop_id=$1 ORDER BY id LIMIT $2",
+                                   {pop_id, uint64_t(limit)}, limit));
+    std::vector<GcTask> out;
+    for (auto& r : rows) {
+      GcTask t;
+      t.task_id = uint64_t(r[0].Int());
+      t.pop_id = pop_id;
+      t.oid = r[1].Blob();
+      t.subscriber = r[2].Text();
+      std::string vs = r[3].Text();
+      for (size_t p = 0; p < vs.size();) {
+        size_t e = vs.find(',', p);
+        if (e == std::string::npos) e = vs.size();
+        t.versions.push_back(std::stoull(vs.substr(p, e - p)));
+        p = e + 1;
+      }
+      // Chunks some version reported after the collection references
+      // again (refs > 0 now) are not garbage any more.
+      MS_ASSIGN_OR_RETURN(auto chunks,
+                          db_->Query("SELECT chunk_id FROM gc_task_chunks WHERE task_id=$1 AND "
+                                     "NOT EXISTS (SELECT 1 FROM chunks WHERE "
+                                     "chunks.chunk_id=gc_task_chunks.chunk_id AND refs>0) "
+                                     "ORDER BY chunk_id",
+                                     {t.task_id}, kRowsMax));
+      for (auto& c : chunks) t.chunk_ids.push_back(c[0].Blob());
+      out.push_back(std::move(t));
+    }
+    return out;
+  }
+
+  Result<bool> GcAck(uint64_t task_id, uint32_t pop_id, const GcReclaimed& r) override {
+    bool counted = false;
+    MS_RETURN_IF_ERROR(InSqlTransaction(db_.get(), [&]() -> Status {
+      MS_ASSIGN_OR_RETURN(int64_t n, db_->Exec("DELETE FROM gc_tasks WHERE id=$1 AND pop_id=$2",
+                                               {task_id, pop_id}));
+      counted = n > 0;
+      if (!counted) return Status::Ok();
+      MS_RETURN_IF_ERROR(
+          db_->Exec("DELETE FROM gc_task_chunks WHERE task_id=$1", {task_id}).status());
+      MS_RETURN_IF_ERROR(AddMeta("gc_dropped_versions", r.versions));
+      MS_RETURN_IF_ERROR(AddMeta("gc_chunks", r.chunks));
+      MS_RETURN_IF_ERROR(AddMeta("gc_chunk_bytes", r.chunk_bytes));
+      MS_RETURN_IF_ERROR(AddMeta("gc_fragments", r.fragments));
+      return AddMeta("gc_fragment_bytes", r.fragment_bytes);
+    }));
+    return counted;
+  }
+
+  Result<GcStats> GetGcStats() override {
+    GcStats s;
+    MS_ASSIGN_OR_RETURN(auto n, db_->Query("SELECT COUNT(*) FROM gc_tasks", {}, 1));
+    s.tasks_pending = n.empty() ? 0 : uint64_t(n[0][0].Int());
+    MS_ASSIGN_OR_RETURN(auto rows,
+                        db_->Query("SELECT key, value FROM meta WHERE key LIKE 'gc_%'", {}, 100));
+    for (auto& r : rows) {
+      uint64_t v = uint64_t(r[1].Int());
+      std::string k = r[0].Text();
+      if (k == "gc_versions") s.versions_collected = v;
+      if (k == "gc_version_bytes") s.version_bytes_collected = v;
+      if (k == "gc_dropped_versions") s.reclaimed.versions = v;
+      if (k == "gc_chunks") s.reclaimed.chunks = v;
+      if (k == "gc_chunk_bytes") s.reclaimed.chunk_bytes = v;
+      if (k == "gc_fragments") s.reclaimed.fragments = v;
+      if (k == "gc_fragment_bytes") s.reclaimed.fragment_bytes = v;
+    }
+    return s;
+  }
+
+  // ---- backups ----
+  Status SetBackupMode(const std::string& volume, BackupMode mode) override {
+    return InSqlTransaction(db_.get(), [&]() -> Status {
+      return db_->Exec("INSERT INTO backup_policy(volume, mode) VALUES($1,$2) "
+                       "ON CONFLICT(volume) DO UPDATE SET mode=excluded.mode",
+                       {volume, int64_t(mode)})
+          .status();
+    });
+  }
+
+  Result<BackupMode> GetBackupMode(const std::string& volume) override {
+    MS_ASSIGN_OR_RETURN(auto rows,
+                        db_->Query("SELECT mode FROM backup_policy WHERE volume=$1", {volume}, 1));
+    if (rows.empty()) return BackupMode::kNone;
+    int64_t m = rows[0][0].Int();
+    if (m < 0 || m > int64_t(BackupMode::kAll)) return Corrupt("stored backup mode out of range");
+    return BackupMode(m);
+  }
+
+  // Inside the caller's transaction: a newly reported version, backed up
+  // when its volume's policy says so (kLatest: pending older ones of the
+  // object are dropped, the newest wins).
+  Status QueueBackup(const Bytes& oid, uint64_t version, const std::string& subscriber) {
+    MS_ASSIGN_OR_RETURN(BackupMode mode, GetBackupMode(subscriber));
+    if (mode == BackupMode::kNone) return Status::Ok();
+    if (mode == BackupMode::kLatest) {
+      MS_ASSIGN_OR_RETURN(auto newer, db_->Query("SELECT 1 FROM backups WHERE oid=$1 AND "
+                                                 "version>$2 LIMIT 1",
+                                                 {oid, version}, 1));
+      if (!newer.empty()) return Status::Ok();
+      MS_RETURN_IF_ERROR(db_->Exec("DELETE FROM backups WHERE oid=$1 AND version<$2 AND done=0",
+                                   {oid, version})
+                             .status());
+    }
+    MS_ASSIGN_OR_RETURN(auto seq, db_->Query("SELECT COALESCE(MAX(seq), 0) FROM backups", {}, 1));
+    return db_->Exec("INSERT INTO backups(oid, version, subscriber, done, seq) "
+                     "VALUES($1,$2,$3,0,$4) ON CONFLICT DO NOTHING",
+                     {oid, version, subscriber, seq.empty() ? 1 : seq[0][0].Int() + 1})
+        .status();
+  }
+
+  Result<std::vector<BackupItem>> PendingBackups(size_t limit) override {
+    MS_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT oid, version, subscriber FROM backups "
+                                              "WHERE done=0 ORDER BY seq LIMIT $1",
+                                              {uint64_t(limit)}, limit));
+    std::vector<BackupItem> out;
+    for (auto& r : rows) out.push_back({r[0].Blob(), uint64_t(r[1].Int()), r[2].Text()});
+    return out;
+  }
+
+  Result<std::vector<uint64_t>> BackupDone(const Bytes& oid, uint64_t version) override {
+    std::vector<uint64_t> superseded;
+    MS_RETURN_IF_ERROR(InSqlTransaction(db_.get(), [&]() -> Status {
+      superseded.clear();
+      MS_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT subscriber FROM backups WHERE oid=$1 AND "
+                                                "version=$2",
+                                                {oid, version}, 1));
+      if (rows.empty()) return Status::Ok();  // collected meanwhile
+      MS_RETURN_IF_ERROR(
+          db_->Exec("UPDATE backups SET done=1 WHERE oid=$1 AND version=$2", {oid, version})
+              .status());
+      MS_ASSIGN_OR_RETURN(BackupMode mode, GetBackupMode(rows[0][0].Text()));
+      if (mode != BackupMode::kLatest) return Status::Ok();
+      MS_ASSIGN_OR_RETURN(auto old, db_->Query("SELECT version FROM backups WHERE oid=$1 AND "
+                                               "version<$2 AND done=1 ORDER BY version",
+                                               {oid, version}, kRowsMax));
+      for (auto& r : old) superseded.push_back(uint64_t(r[0].Int()));
+      return Status::Ok();
+    }));
+    return superseded;
+  }
+
+  Status ForgetBackup(const Bytes& oid, uint64_t version) override {
+    return InSqlTransaction(db_.get(), [&]() -> Status {
+      return db_->Exec("DELETE FROM backups WHERE oid=$1 AND version=$2", {oid, version}).status();
+    });
+  }
+
+  Result<bool> HasBackup(const Bytes& oid, uint64_t version) override {
+    MS_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT 1 FROM backups WHERE oid=$1 AND version=$2 "
+                                              "AND done=1",
+                                              {oid, version}, 1));
+    return !rows.empty();
+  }
+
+  Result<bool> BackupReferencesChunk(const Bytes& chunk_id) override {
+    MS_ASSIGN_OR_RETURN(auto rows,
+                        db_->Query("SELECT 1 FROM version_chunks vc JOIN backups b ON "
+                                   "b.oid=vc.oid AND b.version=vc.version WHERE vc.chunk_id=$1 "
+                                   "AND b.done=1 LIMIT 1",
+                                   {chunk_id}, 1));
+    return !rows.empty();
+  }
+
+  Result<std::vector<uint64_t>> BackedUpVersions(const Bytes& oid) override {
+    MS_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT version FROM backups WHERE oid=$1 AND "
+                                              "done=1 ORDER BY version",
+                                              {oid}, kRowsMax));
+    std::vector<uint64_t> out;
+    for (auto& r : rows) out.push_back(uint64_t(r[0].Int()));
+    return out;
+  }
+
+  // ---- cold tier ----
+  Status SetCold(const Bytes& oid, bool cold, int64_t now_ms) override {
+    return InSqlTransaction(db_.get(), [&]() -> Status {
+      if (!cold) return db_->Exec("DELETE FROM cold_objects WHERE oid=$1", {oid}).status();
+      return db_->Exec("INSERT INTO cold_objects(oid, since_ms) VALUES($1,$2) "
+                       "ON CONFLICT DO NOTHING",
+                       {oid, now_ms})
+          .status();
+    });
+  }
+
+  Result<bool> IsCold(const Bytes& oid) override {
+    MS_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT 1 FROM cold_objects WHERE oid=$1", {oid}, 1));
+    return !rows.empty();
   }
 
   // ---- monitoring ----
@@ -438,6 +688,9 @@ class SqlCatalog : public Catalog {
  private:
   Status BumpEpoch() {
     return db_->Exec("UPDATE meta SET value=value+1 WHERE key='epoch'", {}).status();
+  }
+  Status AddMeta(const std::string& key, uint64_t delta) {
+    return db_->Exec("UPDATE meta SET value=value+$1 WHERE key=$2", {delta, key}).status();
   }
   Status AddSubscriber(const std::string& name) {
     return db_->Exec("INSERT INTO subscribers(name) VALUES($1) ON CONFLICT DO NOTHING", {name})

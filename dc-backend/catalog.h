@@ -122,6 +122,73 @@ class Catalog {
   Result<std::vector<Collected>> ApplyRetention(const std::string& volume, int64_t now_ms,
                                                 size_t objects_max);
 
+  // ---- garbage collection queue (issue 7) ----
+  // CollectVersions queues, in its own transaction, one task for each POP
+  // holding the object (its primary and backup, from the oid) and one for
+  // the DC's backup store (pop_id kGcBackupStore). A task stays until its
+  // holder acknowledges it (GcAck), so a crash anywhere repeats work rather
+  // than losing it; every step of a task is idempotent.
+  static constexpr uint32_t kGcBackupStore = 0;
+  static constexpr size_t kGcTasksMax = 64;  // most tasks one GcTasks call returns
+  struct GcTask {
+    uint64_t task_id = 0;
+    uint32_t pop_id = 0;
+    Bytes oid;
+    std::string subscriber;
+    std::vector<uint64_t> versions;  // collected versions to drop
+    std::vector<Bytes> chunk_ids;    // freed at collection and still unreferenced now
+  };
+  // The oldest tasks of one holder, at most min(limit, kGcTasksMax). Chunk
+  // ids a version reported since the collection references again are left
+  // out (the refcount is read now, not at collection time).
+  virtual Result<std::vector<GcTask>> GcTasks(uint32_t pop_id, size_t limit) = 0;
+  struct GcReclaimed {
+    uint64_t versions = 0;        // version records dropped by the holder
+    uint64_t chunks = 0;          // chunk copies dropped
+    uint64_t chunk_bytes = 0;
+    uint64_t fragments = 0;       // fragments deleted from gateways
+    uint64_t fragment_bytes = 0;
+  };
+  // The holder finished task_id: deletes it and adds r to the totals. An
+  // unknown (already acknowledged) task or one of another holder changes
+  // nothing; returns whether it counted.
+  virtual Result<bool> GcAck(uint64_t task_id, uint32_t pop_id, const GcReclaimed& r) = 0;
+  struct GcStats {
+    uint64_t tasks_pending = 0;
+    uint64_t versions_collected = 0;        // by retention, in the catalog
+    uint64_t version_bytes_collected = 0;   // their plaintext sizes
+    GcReclaimed reclaimed;                  // acknowledged by POPs and the backup store
+  };
+  virtual Result<GcStats> GetGcStats() = 0;
+
+  // ---- backups (issue 7; backup_store.h) ----
+  // Which versions of a volume the DC keeps a full encrypted copy of.
+  enum class BackupMode { kNone, kLatest, kAll };
+  virtual Status SetBackupMode(const std::string& volume, BackupMode mode) = 0;
+  virtual Result<BackupMode> GetBackupMode(const std::string& volume) = 0;  // kNone by default
+  struct BackupItem {
+    Bytes oid;
+    uint64_t version = 0;
+    std::string subscriber;
+  };
+  // Versions waiting to be copied into the backup store, oldest first.
+  virtual Result<std::vector<BackupItem>> PendingBackups(size_t limit) = 0;
+  // Version copied: marked done. With kLatest the object's older done
+  // backups are returned: no longer wanted (the caller deletes them from
+  // the store, then calls ForgetBackup).
+  virtual Result<std::vector<uint64_t>> BackupDone(const Bytes& oid, uint64_t version) = 0;
+  virtual Status ForgetBackup(const Bytes& oid, uint64_t version) = 0;
+  virtual Result<bool> HasBackup(const Bytes& oid, uint64_t version) = 0;
+  // Whether some done backup of a kept version still references the chunk.
+  virtual Result<bool> BackupReferencesChunk(const Bytes& chunk_id) = 0;
+  // Done backups of an object, ascending.
+  virtual Result<std::vector<uint64_t>> BackedUpVersions(const Bytes& oid) = 0;
+
+  // ---- cold tier (issue 7) ----
+  // A POP reported the object cold (dropped from its disk) or warm again.
+  virtual Status SetCold(const Bytes& oid, bool cold, int64_t now_ms) = 0;
+  virtual Result<bool> IsCold(const Bytes& oid) = 0;
+
   // ---- monitoring ----
   // Keeps pop summaries; PruneSummaries drops those older than before_ms.
   virtual Status AddPopSummary(uint32_t pop_id, int64_t t_ms, const pb::MonitorPopSummary& s) = 0;

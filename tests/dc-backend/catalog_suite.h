@@ -369,6 +369,153 @@ TYPED_TEST_P(CatalogSuite, RetentionPolicyPersistsAndApplies) {
   for (auto& v : *bob) EXPECT_FALSE(v.collected);
 }
 
+// ---- GC queue, backups, cold tier (issue 7) ----------------------------------
+
+inline std::string OidFor(uint32_t primary, uint32_t backup, uint32_t counter) {
+  Bytes b = Oid{primary, backup, 9, counter}.Encode();
+  return std::string(b.begin(), b.end());
+}
+
+TYPED_TEST_P(CatalogSuite, CollectingQueuesGcTasksForEveryHolder) {
+  auto& cat = this->cat_;
+  std::string o = OidFor(2, 3, 1);
+  for (uint64_t v = 1; v <= 3; v++) {
+    auto r = Report(o, v, 100 * v, "alice", "n");
+    r.add_chunk_ids("shared");
+    r.add_chunk_ids("c" + std::to_string(v));
+    ASSERT_TRUE(cat->ReportVersion(r, int64_t(v)).ok());
+  }
+  auto c = cat->CollectVersions(B(o), {1, 2});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  // One task for the primary (2), the backup (3) and the DC's backup store.
+  for (uint32_t holder : {2u, 3u, Catalog::kGcBackupStore}) {
+    auto t = cat->GcTasks(holder, 10);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    ASSERT_EQ(t->size(), 1u) << holder;
+    EXPECT_EQ((*t)[0].oid, B(o));
+    EXPECT_EQ((*t)[0].subscriber, "alice");
+    EXPECT_EQ((*t)[0].versions, (std::vector<uint64_t>{1, 2}));
+    std::set<std::string> chunks;
+    for (auto& id : (*t)[0].chunk_ids) chunks.insert(S(id));
+    EXPECT_EQ(chunks, (std::set<std::string>{"c1", "c2"}));  // "shared" is in v3
+  }
+  EXPECT_TRUE(cat->GcTasks(4, 10)->empty());
+  auto stats = cat->GetGcStats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->tasks_pending, 3u);
+  EXPECT_EQ(stats->versions_collected, 2u);
+  EXPECT_EQ(stats->version_bytes_collected, 300u);
+
+  // The queue survives a restart (crash-safe) ...
+  this->Reopen();
+  auto t2 = cat->GcTasks(2, 10);
+  ASSERT_TRUE(t2.ok());
+  ASSERT_EQ(t2->size(), 1u);
+  // ... and an acknowledgement counts once, only from its holder.
+  Catalog::GcReclaimed r{2, 2, 2000, 12, 700};
+  EXPECT_FALSE(cat->GcAck((*t2)[0].task_id, 3, r).value());
+  EXPECT_TRUE(cat->GcAck((*t2)[0].task_id, 2, r).value());
+  EXPECT_FALSE(cat->GcAck((*t2)[0].task_id, 2, r).value());
+  EXPECT_TRUE(cat->GcTasks(2, 10)->empty());
+  stats = cat->GetGcStats();
+  EXPECT_EQ(stats->tasks_pending, 2u);
+  EXPECT_EQ(stats->reclaimed.versions, 2u);
+  EXPECT_EQ(stats->reclaimed.chunks, 2u);
+  EXPECT_EQ(stats->reclaimed.chunk_bytes, 2000u);
+  EXPECT_EQ(stats->reclaimed.fragments, 12u);
+  EXPECT_EQ(stats->reclaimed.fragment_bytes, 700u);
+}
+
+TYPED_TEST_P(CatalogSuite, GcTasksLeaveOutChunksReferencedAgain) {
+  auto& cat = this->cat_;
+  std::string o = OidFor(2, 3, 1), p = OidFor(2, 3, 2);
+  auto v1 = Report(o, 1, 10, "alice", "n");
+  v1.add_chunk_ids("a");
+  v1.add_chunk_ids("b");
+  ASSERT_TRUE(cat->ReportVersion(v1, 1).ok());
+  ASSERT_TRUE(cat->ReportVersion(Report(o, 2, 10, "alice", "n"), 2).ok());
+  ASSERT_TRUE(cat->CollectVersions(B(o), {1}).ok());
+  // After the collection, another object of the user stores chunk "a" again
+  // (chunk ids dedup per user): its task must not drop it any more.
+  auto q = Report(p, 1, 10, "alice", "m");
+  q.add_chunk_ids("a");
+  ASSERT_TRUE(cat->ReportVersion(q, 3).ok());
+  auto t = cat->GcTasks(2, 10);
+  ASSERT_TRUE(t.ok());
+  ASSERT_EQ(t->size(), 1u);
+  ASSERT_EQ((*t)[0].chunk_ids.size(), 1u);
+  EXPECT_EQ(S((*t)[0].chunk_ids[0]), "b");
+}
+
+TYPED_TEST_P(CatalogSuite, GcTasksAreBoundedAndOldestFirst) {
+  auto& cat = this->cat_;
+  for (uint32_t i = 1; i <= Catalog::kGcTasksMax + 6; i++) {
+    std::string o = OidFor(5, 6, i);
+    ASSERT_TRUE(cat->ReportVersion(Report(o, 1, 1, "alice", "n"), 1).ok());
+    ASSERT_TRUE(cat->ReportVersion(Report(o, 2, 1, "alice", "n"), 2).ok());
+    ASSERT_TRUE(cat->CollectVersions(B(o), {1}).ok());
+  }
+  auto t = cat->GcTasks(5, 1000);
+  ASSERT_TRUE(t.ok());
+  ASSERT_EQ(t->size(), Catalog::kGcTasksMax);
+  for (size_t i = 1; i < t->size(); i++) EXPECT_LT((*t)[i - 1].task_id, (*t)[i].task_id);
+  EXPECT_EQ((*t)[0].oid, B(OidFor(5, 6, 1)));
+  EXPECT_EQ(cat->GcTasks(5, 3)->size(), 3u);
+}
+
+TYPED_TEST_P(CatalogSuite, BackupPolicyQueuesVersions) {
+  auto& cat = this->cat_;
+  EXPECT_EQ(cat->GetBackupMode("alice").value(), Catalog::BackupMode::kNone);
+  ASSERT_TRUE(cat->ReportVersion(Report("o", 1, 1, "alice", "n"), 1).ok());
+  EXPECT_TRUE(cat->PendingBackups(10)->empty());  // none: nothing queued
+  ASSERT_TRUE(cat->SetBackupMode("alice", Catalog::BackupMode::kLatest).ok());
+  ASSERT_TRUE(cat->SetBackupMode("bob", Catalog::BackupMode::kAll).ok());
+  this->Reopen();
+  EXPECT_EQ(cat->GetBackupMode("alice").value(), Catalog::BackupMode::kLatest);
+  auto v2 = Report("o", 2, 1, "alice", "n");
+  v2.add_chunk_ids("x");
+  ASSERT_TRUE(cat->ReportVersion(v2, 2).ok());
+  ASSERT_TRUE(cat->ReportVersion(Report("o", 3, 1, "alice", "n"), 3).ok());  // latest wins
+  ASSERT_TRUE(cat->ReportVersion(Report("b", 1, 1, "bob", "n"), 4).ok());
+  ASSERT_TRUE(cat->ReportVersion(Report("b", 2, 1, "bob", "n"), 5).ok());
+  auto pending = cat->PendingBackups(10);
+  ASSERT_TRUE(pending.ok());
+  std::vector<std::pair<std::string, uint64_t>> got;
+  for (auto& p : *pending) got.push_back({S(p.oid), p.version});
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, uint64_t>>{{"o", 3}, {"b", 1}, {"b", 2}}));
+  EXPECT_TRUE(cat->BackupDone(B("b"), 1)->empty());  // kAll: nothing superseded
+  EXPECT_TRUE(cat->BackupDone(B("b"), 2)->empty());
+  EXPECT_EQ(cat->BackedUpVersions(B("b")).value(), (std::vector<uint64_t>{1, 2}));
+  EXPECT_TRUE(cat->HasBackup(B("b"), 2).value());
+  EXPECT_FALSE(cat->HasBackup(B("o"), 3).value());
+  EXPECT_TRUE(cat->BackupDone(B("o"), 3)->empty());
+  auto v4 = Report("o", 4, 1, "alice", "n");
+  v4.add_chunk_ids("x");
+  ASSERT_TRUE(cat->ReportVersion(v4, 6).ok());
+  EXPECT_FALSE(cat->BackupReferencesChunk(B("x")).value());  // v4 not copied yet
+  EXPECT_EQ(cat->BackupDone(B("o"), 4).value(), (std::vector<uint64_t>{3}));  // kLatest
+  EXPECT_TRUE(cat->BackupReferencesChunk(B("x")).value());
+  ASSERT_TRUE(cat->ForgetBackup(B("o"), 3).ok());
+  EXPECT_EQ(cat->BackedUpVersions(B("o")).value(), (std::vector<uint64_t>{4}));
+  EXPECT_TRUE(cat->PendingBackups(10)->empty());
+  // Collected versions stop referencing their chunks.
+  ASSERT_TRUE(cat->ReportVersion(Report("o", 5, 1, "alice", "n"), 7).ok());
+  ASSERT_TRUE(cat->CollectVersions(B("o"), {4}).ok());
+  EXPECT_FALSE(cat->BackupReferencesChunk(B("x")).value());
+}
+
+TYPED_TEST_P(CatalogSuite, ColdMarksPersist) {
+  auto& cat = this->cat_;
+  EXPECT_FALSE(cat->IsCold(B("o")).value());
+  ASSERT_TRUE(cat->SetCold(B("o"), true, 5).ok());
+  ASSERT_TRUE(cat->SetCold(B("o"), true, 6).ok());  // idempotent
+  this->Reopen();
+  EXPECT_TRUE(cat->IsCold(B("o")).value());
+  ASSERT_TRUE(cat->SetCold(B("o"), false, 7).ok());
+  EXPECT_FALSE(cat->IsCold(B("o")).value());
+  ASSERT_TRUE(cat->SetCold(B("o"), false, 8).ok());
+}
+
 TYPED_TEST_P(CatalogSuite, GatewaysKeepLabelsAndCurrentState) {
   auto& cat = this->cat_;
   Catalog::GatewayRecord g;
@@ -504,7 +651,10 @@ REGISTER_TYPED_TEST_SUITE_P(CatalogSuite, ClaimNameIsIdempotent, NamesAreScopedB
                             CollectingFreesOnlyUnreferencedChunks,
                             RetentionPolicyPersistsAndApplies, GatewaysKeepLabelsAndCurrentState,
                             SummariesAnswerTimeRanges, AdminQueriesCountWhatWasReported,
-                            ObjectRolesComeFromTheOid, ReportBatchesAreAllOrNothing);
+                            ObjectRolesComeFromTheOid, ReportBatchesAreAllOrNothing,
+                            CollectingQueuesGcTasksForEveryHolder,
+                            GcTasksLeaveOutChunksReferencedAgain, GcTasksAreBoundedAndOldestFirst,
+                            BackupPolicyQueuesVersions, ColdMarksPersist);
 
 }  // namespace catalog_suite
 }  // namespace mistore
