@@ -356,6 +356,43 @@ Status CipherState::DecryptWithAd(std::span<const uint8_t> ad,
   return Status::Ok();
 }
 
+Status CipherState::EncryptInPlace(uint8_t* buf, size_t plaintext_len) {
+  MS_ASSERT(HasKey());
+  if (n_ == kMaxNonce) return ResourceExhausted("noise: nonce exhausted");
+  if (plaintext_len > kMaxMessageLen - kTagLen)
+    return InvalidArgument("noise: message would exceed 65535 bytes");
+  EnsureSodium();
+  uint8_t nonce[12];
+  NoiseNonce(n_, nonce);
+  unsigned long long clen = 0;
+  // libsodium's AEAD allows c == m (in-place encryption).
+  MS_ASSERT(crypto_aead_chacha20poly1305_ietf_encrypt(buf, &clen, buf, plaintext_len, nullptr, 0,
+                                                      nullptr, nonce, k_.data()) == 0);
+  MS_ASSERT(clen == plaintext_len + kTagLen);
+  n_++;
+  return Status::Ok();
+}
+
+Status CipherState::DecryptTo(std::span<const uint8_t> ciphertext, uint8_t* out) {
+  MS_ASSERT(HasKey());
+  if (n_ == kMaxNonce) return ResourceExhausted("noise: nonce exhausted");
+  if (ciphertext.size() < kTagLen) return Corrupt("noise: ciphertext shorter than its tag");
+  EnsureSodium();
+  uint8_t nonce[12];
+  NoiseNonce(n_, nonce);
+  uint8_t dummy = 0;
+  uint8_t* m = ciphertext.size() > kTagLen ? out : &dummy;
+  unsigned long long mlen = 0;
+  // The tag is checked before anything is decrypted; m == c is allowed.
+  if (crypto_aead_chacha20poly1305_ietf_decrypt(m, &mlen, nullptr, ciphertext.data(),
+                                                ciphertext.size(), nullptr, 0, nonce,
+                                                k_.data()) != 0)
+    return Corrupt("noise: authentication failed");
+  MS_ASSERT(mlen == ciphertext.size() - kTagLen);
+  n_++;
+  return Status::Ok();
+}
+
 Status CipherState::Rekey() {
   if (!HasKey()) return InvalidArgument("noise: rekey without a key");
   EnsureSodium();
@@ -726,6 +763,24 @@ Result<Bytes> Transport::Decrypt(std::span<const uint8_t> ciphertext) {
   Status st = recv_.DecryptWithAd({}, ciphertext, &out);
   if (!st.ok()) return Fail(std::move(st));
   return out;
+}
+
+Status Transport::EncryptInPlace(uint8_t* buf, size_t plaintext_len) {
+  if (failed_) return Aborted("transport");
+  if (!send_.HasKey()) return Fail(InvalidArgument("noise: transport has no send key"));
+  if (plaintext_len > kMaxTransportPlaintext)
+    return Fail(InvalidArgument("noise: transport plaintext over 65519 bytes"));
+  Status st = send_.EncryptInPlace(buf, plaintext_len);
+  return st.ok() ? st : Fail(std::move(st));
+}
+
+Status Transport::DecryptTo(std::span<const uint8_t> ciphertext, uint8_t* out) {
+  if (failed_) return Aborted("transport");
+  if (!recv_.HasKey()) return Fail(InvalidArgument("noise: transport has no receive key"));
+  if (ciphertext.size() > kMaxMessageLen)
+    return Fail(ProtocolError("noise: transport message exceeds 65535 bytes"));
+  Status st = recv_.DecryptTo(ciphertext, out);
+  return st.ok() ? st : Fail(std::move(st));
 }
 
 Status Transport::RekeySend() {

@@ -102,6 +102,16 @@ class CipherState {
   // then NOT incremented, as the spec requires; nothing is appended).
   Status DecryptWithAd(std::span<const uint8_t> ad, std::span<const uint8_t> ciphertext,
                        Bytes* out);
+  // In-place transport variants (empty associated data), for records built
+  // directly in a connection's buffers. EncryptInPlace: buf holds
+  // plaintext_len bytes followed by kTagLen bytes of room; afterwards it holds
+  // the ciphertext and tag. DecryptTo: writes the plaintext of `ciphertext`
+  // (ciphertext.size() - kTagLen bytes) to out, which may be
+  // ciphertext.data() itself (in place) but must not overlap it otherwise.
+  // Same errors and nonce rules as EncryptWithAd / DecryptWithAd; on a
+  // DecryptTo failure the bytes at `out` are unspecified. Both need a key.
+  Status EncryptInPlace(uint8_t* buf, size_t plaintext_len);
+  Status DecryptTo(std::span<const uint8_t> ciphertext, uint8_t* out);
   // k = REKEY(k) (Noise 4.2 default: first 32 bytes of ENCRYPT(k, 2^64-1,
   // empty, 32 zero bytes)). The nonce is unchanged. kInvalidArgument without
   // a key.
@@ -250,6 +260,11 @@ class Transport {
   // Errors: longer than kMaxMessageLen, shorter than a tag, authentication
   // failure (including replay / reorder), no receive key, nonce exhausted.
   Result<Bytes> Decrypt(std::span<const uint8_t> ciphertext);
+
+  // In place (see CipherState::EncryptInPlace / DecryptTo): the zero-copy
+  // forms used by SecureChannel. Same limits and errors as Encrypt/Decrypt.
+  Status EncryptInPlace(uint8_t* buf, size_t plaintext_len);
+  Status DecryptTo(std::span<const uint8_t> ciphertext, uint8_t* out);
 
   // Both peers must rekey the same direction at the same message boundary.
   Status RekeySend();

@@ -36,14 +36,31 @@ Result<SecureChannel> SecureChannel::Create(const ChannelConfig& config, bool in
   return SecureChannel(config, initiator, now_ms + config.handshake_timeout_ms, std::move(hs));
 }
 
-Status SecureChannel::Fail(Status st) {
+const char* FailureName(Failure f) {
+  switch (f) {
+    case Failure::kNone: return "none";
+    case Failure::kBadCert: return "bad_cert";
+    case Failure::kWrongRole: return "wrong_role";
+    case Failure::kExpired: return "expired";
+    case Failure::kRevoked: return "revoked";
+    case Failure::kPlaintext: return "plaintext";
+    case Failure::kDecryptFailed: return "decrypt_failed";
+    case Failure::kReplay: return "replay";
+    case Failure::kHandshakeTimeout: return "handshake_timeout";
+    case Failure::kMessageTooLong: return "message_too_long";
+    case Failure::kProtocol: return "protocol";
+  }
+  return "protocol";
+}
+
+Status SecureChannel::Fail(Status st, Failure kind) {
   if (!failed_) {
     failed_ = true;
     failure_ = st;
+    failure_kind_ = kind;
     hs_.reset();
     transport_ = noise::Transport();
     in_.clear();
-    in_pos_ = 0;
     reassembly_.clear();
   }
   return st;
@@ -59,11 +76,11 @@ void SecureChannel::AppendRecord(std::span<const uint8_t> body, Bytes* wire) {
 
 Status SecureChannel::Start(Bytes* wire) {
   if (failed_) return failure_;
-  if (started_) return Fail(Internal("secure channel started twice"));
+  if (started_) return Fail(Internal("secure channel started twice"), Failure::kProtocol);
   started_ = true;
   if (!initiator_) return Status::Ok();
   auto msg = hs_->WriteMessage({});
-  if (!msg.ok()) return Fail(msg.status());
+  if (!msg.ok()) return Fail(msg.status(), Failure::kProtocol);
   wire->insert(wire->end(), kPreamble, kPreamble + sizeof kPreamble);
   AppendRecord(*msg, wire);
   return Status::Ok();
@@ -73,11 +90,31 @@ Status SecureChannel::CheckDeadline(uint64_t now_ms) {
   if (failed_) return failure_;
   if (!established_ && now_ms >= deadline_ms_)
     return Fail(Unavailable("handshake timeout after " +
-                            std::to_string(config_.handshake_timeout_ms) + " ms"));
+                            std::to_string(config_.handshake_timeout_ms) + " ms"),
+                Failure::kHandshakeTimeout);
   return Status::Ok();
 }
 
-Status SecureChannel::CheckPeer(std::span<const uint8_t> payload, uint64_t now_ms) {
+// Which of VerifyCertificate's checks refused `cert` (same order), without
+// parsing its message: a certificate that is not validly signed is bad_cert
+// whatever else is wrong with it.
+Failure SecureChannel::ClassifyCertRefusal(const crypto::Certificate& cert,
+                                           uint64_t now_ms) const {
+  crypto::CertPolicy signature_only;
+  signature_only.ca_public_key = config_.ca_public_key;
+  if (!crypto::VerifyCertificate(cert, signature_only, cert.issued_ms).ok())
+    return Failure::kBadCert;
+  if (!config_.peer_roles.empty() && !config_.peer_roles.count(cert.role))
+    return Failure::kWrongRole;
+  if (now_ms >= cert.expires_ms) return Failure::kExpired;
+  if (config_.revoked_node_ids && config_.revoked_node_ids->count(cert.node_id))
+    return Failure::kRevoked;
+  return Failure::kBadCert;  // issued in the future
+}
+
+Status SecureChannel::CheckPeer(std::span<const uint8_t> payload, uint64_t now_ms,
+                                Failure* kind) {
+  *kind = Failure::kBadCert;
   auto cert = crypto::ParseCertificate(payload);
   if (!cert.ok())
     return Status(Code::kPermissionDenied,
@@ -89,7 +126,11 @@ Status SecureChannel::CheckPeer(std::span<const uint8_t> payload, uint64_t now_m
   policy.ca_public_key = config_.ca_public_key;
   policy.allowed_roles = config_.peer_roles;
   policy.revoked_node_ids = config_.revoked_node_ids.get();
-  MS_RETURN_IF_ERROR(crypto::VerifyCertificate(*cert, policy, now_ms));
+  Status st = crypto::VerifyCertificate(*cert, policy, now_ms);
+  if (!st.ok()) {
+    *kind = ClassifyCertRefusal(*cert, now_ms);
+    return st;
+  }
   peer_cert_ = std::move(cert).value();
   return Status::Ok();
 }
@@ -106,13 +147,19 @@ Status SecureChannel::Finish() {
 }
 
 Status SecureChannel::OnHandshakeRecord(std::span<const uint8_t> body, uint64_t now_ms,
-                                        Bytes* wire) {
+                                        Bytes* wire, Failure* kind) {
   if (hs_->IsMyTurn()) return ProtocolError("handshake record out of turn");
   auto payload = hs_->ReadMessage(body);
-  if (!payload.ok()) return payload.status();
+  if (!payload.ok()) {
+    // An authentication failure here is a peer on another prologue/version
+    // or a tampered handshake.
+    *kind = payload.status().code() == Code::kCorrupt ? Failure::kDecryptFailed
+                                                      : Failure::kProtocol;
+    return payload.status();
+  }
   if (initiator_) {
     // Message 2: the responder's certificate. Answer with message 3.
-    MS_RETURN_IF_ERROR(CheckPeer(*payload, now_ms));
+    MS_RETURN_IF_ERROR(CheckPeer(*payload, now_ms, kind));
     auto msg3 = hs_->WriteMessage(config_.identity->cert_bytes);
     if (!msg3.ok()) return msg3.status();
     AppendRecord(*msg3, wire);
@@ -127,65 +174,127 @@ Status SecureChannel::OnHandshakeRecord(std::span<const uint8_t> body, uint64_t 
     return Status::Ok();
   }
   // Message 3: the initiator's certificate.
-  MS_RETURN_IF_ERROR(CheckPeer(*payload, now_ms));
+  MS_RETURN_IF_ERROR(CheckPeer(*payload, now_ms, kind));
   return Finish();
 }
 
 Status SecureChannel::OnTransportRecord(std::span<const uint8_t> body,
-                                        std::vector<Bytes>* messages) {
-  auto plain = transport_.Decrypt(body);
-  if (!plain.ok())
-    return Corrupt(
-        "record failed authentication (modified, replayed, reordered or "
-        "dropped): " +
-        plain.status().message());
-  if (plain->empty()) return ProtocolError("transport record without flags");
-  uint8_t flags = (*plain)[0];
-  if (flags & ~kFlagLast) return ProtocolError("transport record with unknown flags");
-  if (reassembly_.size() + plain->size() - 1 > config_.message_bytes_max)
+                                        std::vector<Bytes>* messages, Failure* kind) {
+  if (body.size() < noise::kTagLen + 1)
+    return ProtocolError("transport record of " + std::to_string(body.size()) +
+                         " bytes is shorter than a tag and flags");
+  const size_t plain_len = body.size() - noise::kTagLen;  // piece + flags
+  const size_t at = reassembly_.size();
+  if (at + plain_len - 1 > config_.message_bytes_max) {
+    *kind = Failure::kMessageTooLong;
     return ResourceExhausted("message longer than " + std::to_string(config_.message_bytes_max) +
                              " bytes");
-  reassembly_.insert(reassembly_.end(), plain->begin() + 1, plain->end());
+  }
+  // Decrypt straight into the message being reassembled. A message's first
+  // piece reserves the previous message's size (capped by the limit): a
+  // stream of similar messages then grows no buffer piece by piece.
+  if (at == 0 && reassembly_.capacity() < last_message_bytes_)
+    reassembly_.reserve(std::min(last_message_bytes_, config_.message_bytes_max));
+  reassembly_.resize(at + plain_len);
+  Status st = transport_.DecryptTo(body, reassembly_.data() + at);
+  const uint8_t* tag = body.data() + body.size() - noise::kTagLen;
+  if (!st.ok()) {
+    *kind = Failure::kDecryptFailed;
+    for (const auto& t : recent_tags_) {
+      if (std::memcmp(t, tag, noise::kTagLen) == 0) {
+        *kind = Failure::kReplay;
+        return Corrupt("record failed authentication: a replay of an earlier record");
+      }
+    }
+    return Corrupt(
+        "record failed authentication (modified, reordered or dropped): " + st.message());
+  }
+  std::memcpy(recent_tags_[recent_tags_next_], tag, noise::kTagLen);
+  recent_tags_next_ = (recent_tags_next_ + 1) % kRecentTagsMax;
+  const uint8_t flags = reassembly_[at + plain_len - 1];
+  reassembly_.resize(at + plain_len - 1);
+  if (flags & ~kFlagLast) return ProtocolError("transport record with unknown flags");
   if (flags & kFlagLast) {
+    last_message_bytes_ = reassembly_.size();
     messages->push_back(std::move(reassembly_));
     reassembly_ = Bytes();
   }
   return Status::Ok();
 }
 
+Status SecureChannel::OnRecord(std::span<const uint8_t> body, uint64_t now_ms, Bytes* wire,
+                               std::vector<Bytes>* messages, Failure* kind) {
+  *kind = Failure::kProtocol;  // unless the handler names another reason
+  return established_ ? OnTransportRecord(body, messages, kind)
+                      : OnHandshakeRecord(body, now_ms, wire, kind);
+}
+
 Status SecureChannel::Receive(std::span<const uint8_t> bytes, uint64_t now_ms, Bytes* wire,
                               std::vector<Bytes>* messages) {
   if (failed_) return failure_;
-  if (!started_) return Fail(Internal("secure channel used before Start"));
+  if (!started_) return Fail(Internal("secure channel used before Start"), Failure::kProtocol);
   MS_RETURN_IF_ERROR(CheckDeadline(now_ms));
-  in_.insert(in_.end(), bytes.begin(), bytes.end());
+  const uint8_t* p = bytes.data();
+  size_t left = bytes.size();
   if (!initiator_ && !preamble_seen_) {
-    size_t have = std::min(in_.size(), sizeof kPreamble);
-    if (std::memcmp(in_.data(), kPreamble, have) != 0)
-      return Fail(
-          ProtocolError("plaintext connection refused: the peer did "
-                        "not start a secure handshake"));
-    if (have < sizeof kPreamble) return Status::Ok();
+    size_t take = std::min(left, sizeof kPreamble - in_.size());
+    in_.insert(in_.end(), p, p + take);
+    p += take;
+    left -= take;
+    if (std::memcmp(in_.data(), kPreamble, in_.size()) != 0) {
+      if (in_.size() == sizeof kPreamble && std::memcmp(in_.data(), kPreamble, 3) == 0)
+        return Fail(ProtocolError(std::string("secure protocol version ") + char(in_[3]) +
+                                  " refused: this node speaks version " + char(kPreamble[3])),
+                    Failure::kPlaintext);
+      if (std::memcmp(in_.data(), kPreamble, std::min<size_t>(in_.size(), 3)) != 0)
+        return Fail(ProtocolError("plaintext connection refused: the peer did "
+                                  "not start a secure handshake"),
+                    Failure::kPlaintext);
+    }
+    if (in_.size() < sizeof kPreamble) return Status::Ok();
     preamble_seen_ = true;
-    in_pos_ = sizeof kPreamble;
+    in_.clear();
   }
-  while (in_.size() - in_pos_ >= kRecordHeaderBytes) {
-    size_t len = GetLe16(in_.data() + in_pos_);
-    if (!established_ && len > kHandshakeRecordBytesMax)
-      return Fail(
-          ProtocolError("handshake record of " + std::to_string(len) + " bytes exceeds the limit"));
-    if (in_.size() - in_pos_ < kRecordHeaderBytes + len) break;
-    std::span<const uint8_t> body(in_.data() + in_pos_ + kRecordHeaderBytes, len);
-    Status st =
-        established_ ? OnTransportRecord(body, messages) : OnHandshakeRecord(body, now_ms, wire);
-    if (!st.ok()) return Fail(st);
-    in_pos_ += kRecordHeaderBytes + len;
+  auto too_long = [&](size_t len) { return !established_ && len > kHandshakeRecordBytesMax; };
+  Failure kind = Failure::kProtocol;
+  // A record straddling the previous read: complete it first.
+  if (!in_.empty()) {
+    if (in_.size() < kRecordHeaderBytes) {
+      size_t take = std::min(left, kRecordHeaderBytes - in_.size());
+      in_.insert(in_.end(), p, p + take);
+      p += take;
+      left -= take;
+      if (in_.size() < kRecordHeaderBytes) return Status::Ok();
+    }
+    size_t len = GetLe16(in_.data());
+    if (too_long(len))
+      return Fail(ProtocolError("handshake record of " + std::to_string(len) +
+                                " bytes exceeds the limit"),
+                  Failure::kProtocol);
+    size_t take = std::min(left, kRecordHeaderBytes + len - in_.size());
+    in_.insert(in_.end(), p, p + take);
+    p += take;
+    left -= take;
+    if (in_.size() < kRecordHeaderBytes + len) return Status::Ok();
+    Status st = OnRecord({in_.data() + kRecordHeaderBytes, len}, now_ms, wire, messages, &kind);
+    if (!st.ok()) return Fail(st, kind);
+    in_.clear();  // keeps its capacity for the next straddling record
   }
-  // Compact: keep only the unconsumed tail (at most one partial record).
-  if (in_pos_ > 0) {
-    in_.erase(in_.begin(), in_.begin() + ptrdiff_t(in_pos_));
-    in_pos_ = 0;
+  // Whole records straight from the received bytes.
+  while (left >= kRecordHeaderBytes) {
+    size_t len = GetLe16(p);
+    if (too_long(len))
+      return Fail(ProtocolError("handshake record of " + std::to_string(len) +
+                                " bytes exceeds the limit"),
+                  Failure::kProtocol);
+    if (left < kRecordHeaderBytes + len) break;
+    Status st = OnRecord({p + kRecordHeaderBytes, len}, now_ms, wire, messages, &kind);
+    if (!st.ok()) return Fail(st, kind);
+    p += kRecordHeaderBytes + len;
+    left -= kRecordHeaderBytes + len;
   }
+  // Keep the start of the next record (less than one record).
+  in_.insert(in_.end(), p, p + left);
   return Status::Ok();
 }
 
@@ -195,22 +304,27 @@ Status SecureChannel::Seal(std::span<const uint8_t> message, Bytes* wire) {
   if (message.size() > config_.message_bytes_max)
     return InvalidArgument("message longer than " + std::to_string(config_.message_bytes_max) +
                            " bytes");
+  constexpr size_t kOverhead = kRecordHeaderBytes + 1 + noise::kTagLen;
+  const size_t pieces = message.empty() ? 1 : (message.size() + kPieceBytesMax - 1) / kPieceBytesMax;
+  const size_t at = wire->size();
+  wire->resize(at + message.size() + pieces * kOverhead);
+  uint8_t* w = wire->data() + at;
   size_t off = 0;
-  Bytes piece;
-  piece.reserve(std::min(message.size(), kPieceBytesMax) + 1);
-  wire->reserve(wire->size() + message.size() +
-                (message.size() / kPieceBytesMax + 1) * (kRecordHeaderBytes + 1 + noise::kTagLen));
   do {
-    size_t n = std::min(message.size() - off, kPieceBytesMax);
-    bool last = off + n == message.size();
-    piece.assign(1, last ? kFlagLast : 0);
-    piece.insert(piece.end(), message.begin() + ptrdiff_t(off),
-                 message.begin() + ptrdiff_t(off + n));
-    auto ct = transport_.Encrypt(piece);
-    if (!ct.ok()) return Fail(ct.status());
-    AppendRecord(*ct, wire);
+    const size_t n = std::min(message.size() - off, kPieceBytesMax);
+    const bool last = off + n == message.size();
+    PutLe16(w, uint16_t(n + 1 + noise::kTagLen));
+    if (n) std::memcpy(w + kRecordHeaderBytes, message.data() + off, n);
+    w[kRecordHeaderBytes + n] = last ? kFlagLast : 0;
+    Status st = transport_.EncryptInPlace(w + kRecordHeaderBytes, n + 1);
+    if (!st.ok()) {
+      wire->resize(at);
+      return Fail(st, Failure::kProtocol);
+    }
+    w += n + kOverhead;
     off += n;
   } while (off < message.size());
+  MS_ASSERT(w == wire->data() + wire->size());
   return Status::Ok();
 }
 

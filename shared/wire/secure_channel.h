@@ -4,12 +4,12 @@
 // drives one per connection when it is given a SecureConfig.
 //
 // Handshake: Noise_XX_25519_ChaChaPoly_BLAKE2b (shared/wire/noise.h) with
-// prologue "mistore-secure-v1". Each side's handshake payload is its DC-signed
+// prologue "mistore-secure-v2". Each side's handshake payload is its DC-signed
 // certificate (shared/crypto/cert.h); the receiver checks that the certificate
 // names the static key the peer just proved, that the cluster's DC signed it,
 // that its role is one this side accepts, that it has not expired and that its
 // node is not in the revocation set. Any failure ends the channel.
-//   initiator -> responder:  "MSN1"  rec(-> e)                 (empty payload)
+//   initiator -> responder:  "MSN2"  rec(-> e)                 (empty payload)
 //   responder -> initiator:          rec(<- e, ee, s, es)      (cert R)
 //   initiator -> responder:          rec(-> s, se)             (cert I)
 // then transport records in both directions. The initiator is established
@@ -17,12 +17,19 @@
 //
 // Records: [u16 LE length][body]. Handshake bodies are at most
 // kHandshakeRecordBytesMax bytes; transport bodies are Noise transport
-// ciphertexts (<= 65535 bytes) whose plaintext is [flags u8][piece], flags
-// bit 0 = last piece of a message, other bits zero. A message (one
-// serialized Envelope for Connection) is split into pieces and reassembled,
-// bounded by message_bytes_max. A modified, replayed, reordered, dropped or
-// truncated record fails AEAD authentication (per-direction keys and
-// counters) and poisons the channel.
+// ciphertexts (<= 65535 bytes) whose plaintext is [piece][flags u8], flags
+// bit 0 = last piece of a message, other bits zero (flags last, so pieces
+// decrypt straight into the reassembled message). A message (one serialized
+// Envelope for Connection) is split into pieces and reassembled, bounded by
+// message_bytes_max. A modified, replayed, reordered, dropped or truncated
+// record fails AEAD authentication (per-direction keys and counters) and
+// poisons the channel. Version 1 (preamble "MSN1", flags first) is refused
+// with a clear error.
+//
+// Copies: Seal builds each record in the output buffer (one copy of the
+// message, then in-place encryption); Receive decrypts each record straight
+// from the received bytes into the message being reassembled, and buffers
+// only a record that straddles two reads (at most one record).
 //
 // A plain-mode peer is refused cleanly: a responder whose first four bytes
 // are not "MSN1" fails with kProtocol "plaintext connection refused"; a
@@ -31,7 +38,8 @@
 // Errors: every failure poisons the channel (later calls fail) and the
 // connection must be closed. kPermissionDenied for certificate refusals,
 // kCorrupt for authentication failures, kProtocol for malformed input,
-// kResourceExhausted for limits, kUnavailable for the handshake deadline.
+// kResourceExhausted for limits, kUnavailable for the handshake deadline;
+// failure() names the reason from a bounded set.
 //
 // Ownership: the channel owns its Noise state (keys wiped on destruction)
 // and shares the read-only Identity and the revocation set with its config
@@ -54,12 +62,30 @@
 
 namespace mistore::secure {
 
-inline constexpr uint8_t kPreamble[4] = {'M', 'S', 'N', '1'};
+inline constexpr uint8_t kPreamble[4] = {'M', 'S', 'N', '2'};
 inline constexpr size_t kRecordHeaderBytes = 2;
 inline constexpr size_t kHandshakeRecordBytesMax = 1024;
 // Largest piece of a message carried by one transport record.
 inline constexpr size_t kPieceBytesMax = noise::kMaxTransportPlaintext - 1;
-inline constexpr char kPrologue[] = "mistore-secure-v1";
+inline constexpr char kPrologue[] = "mistore-secure-v2";
+// Accepted tags remembered to tell a replayed record from a forged one.
+inline constexpr size_t kRecentTagsMax = 16;
+
+// Why a channel failed: a bounded set, for refusal counters and log lines.
+enum class Failure : uint8_t {
+  kNone,
+  kBadCert,           // unreadable, not signed by this DC, wrong key, not yet valid
+  kWrongRole,         // a role this side does not accept here
+  kExpired,           // certificate past its expiry
+  kRevoked,           // node in the revocation set
+  kPlaintext,         // no secure preamble (a plain-mode peer) or an old version
+  kDecryptFailed,     // a record failed authentication (modified, reordered, dropped)
+  kReplay,            // a record equal to one accepted earlier
+  kHandshakeTimeout,  // handshake not finished by the deadline
+  kMessageTooLong,    // a message over message_bytes_max
+  kProtocol,          // malformed handshake or record, misuse
+};
+const char* FailureName(Failure f);
 
 // This node's long-term identity: its static X25519 key pair and the
 // certificate the DC issued for that key.
@@ -110,13 +136,16 @@ class SecureChannel {
 
   bool established() const { return established_; }
   bool failed() const { return failed_; }
+  // After failed(): why (kNone before).
+  Failure failure() const { return failure_kind_; }
   uint64_t handshake_deadline_ms() const { return deadline_ms_; }
   // After established(): the peer's verified certificate.
   const crypto::Certificate& peer_certificate() const { return *peer_cert_; }
   // After established(): the Noise handshake hash (channel binding).
   const Bytes& handshake_hash() const { return handshake_hash_; }
   // Bytes held for an incomplete record plus an incomplete message.
-  size_t buffered_bytes() const { return in_.size() - in_pos_ + reassembly_.size(); }
+  // Bounded by one record (kRecordHeaderBytes + 65535) + message_bytes_max.
+  size_t buffered_bytes() const { return in_.size() + reassembly_.size(); }
 
  private:
   SecureChannel(ChannelConfig config, bool initiator, uint64_t deadline_ms,
@@ -125,10 +154,15 @@ class SecureChannel {
         initiator_(initiator),
         deadline_ms_(deadline_ms),
         hs_(std::move(hs)) {}
-  Status Fail(Status st);
-  Status OnHandshakeRecord(std::span<const uint8_t> body, uint64_t now_ms, Bytes* wire);
-  Status OnTransportRecord(std::span<const uint8_t> body, std::vector<Bytes>* messages);
-  Status CheckPeer(std::span<const uint8_t> payload, uint64_t now_ms);
+  Status Fail(Status st, Failure kind);
+  Status OnRecord(std::span<const uint8_t> body, uint64_t now_ms, Bytes* wire,
+                  std::vector<Bytes>* messages, Failure* kind);
+  Status OnHandshakeRecord(std::span<const uint8_t> body, uint64_t now_ms, Bytes* wire,
+                           Failure* kind);
+  Status OnTransportRecord(std::span<const uint8_t> body, std::vector<Bytes>* messages,
+                           Failure* kind);
+  Status CheckPeer(std::span<const uint8_t> payload, uint64_t now_ms, Failure* kind);
+  Failure ClassifyCertRefusal(const crypto::Certificate& cert, uint64_t now_ms) const;
   Status Finish();
   static void AppendRecord(std::span<const uint8_t> body, Bytes* wire);
 
@@ -142,11 +176,16 @@ class SecureChannel {
   bool established_ = false;
   bool failed_ = false;
   Status failure_;
+  Failure failure_kind_ = Failure::kNone;
   std::optional<crypto::Certificate> peer_cert_;
   Bytes handshake_hash_;
-  Bytes in_;  // received bytes not yet consumed (from in_pos_)
-  size_t in_pos_ = 0;
+  Bytes in_;          // the preamble, or one record straddling two reads
   Bytes reassembly_;  // pieces of the message being received
+  size_t last_message_bytes_ = 0;  // size of the previous message (a reserve hint)
+  // Tags of the last kRecentTagsMax accepted records (replay diagnosis only;
+  // AEAD counters are what refuse a replay).
+  uint8_t recent_tags_[kRecentTagsMax][noise::kTagLen] = {};
+  size_t recent_tags_next_ = 0;
 };
 
 }  // namespace mistore::secure

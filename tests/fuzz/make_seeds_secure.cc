@@ -121,8 +121,10 @@ int main(int argc, char** argv) {
   in = {0};
   in.insert(in.end(), plain.begin(), plain.end());
   W("handshake", "plaintext_frame", in);
-  in = {0, 'M', 'S', 'N', '1', 0xff, 0xff};
+  in = {0, 'M', 'S', 'N', '2', 0xff, 0xff};
   W("handshake", "oversized_record", in);
+  in = {0, 'M', 'S', 'N', '1', 32, 0};  // an older protocol version
+  W("handshake", "old_version", in);
   in = {0, 'M', 'S'};
   W("handshake", "partial_preamble", in);
   return 0;

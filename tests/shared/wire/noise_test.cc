@@ -786,6 +786,48 @@ TEST(NoiseTransport, TamperedOrTruncatedMessageIsRejected) {
   }
 }
 
+// The in-place forms interoperate with Encrypt/Decrypt (one nonce sequence
+// per direction), work in place, and refuse what Decrypt refuses.
+TEST(NoiseTransport, InPlaceFormsMatchTheCopyingOnes) {
+  auto [a1, b1] = Connected("NN");
+  auto [ti, tr] = Connected();
+  for (size_t n : {size_t(0), size_t(1), size_t(1000), kMaxTransportPlaintext}) {
+    Bytes msg(n);
+    for (size_t i = 0; i < n; i++) msg[i] = uint8_t(i * 13 + 1);
+    auto c = ti.Encrypt(msg);
+    ASSERT_TRUE(c.ok());
+    // Encrypt (nonce k) then EncryptInPlace (nonce k+1): DecryptTo reads
+    // both back in order, the second in place.
+    Bytes buf = msg;
+    buf.resize(n + kTagLen);
+    ASSERT_TRUE(ti.EncryptInPlace(buf.data(), n).ok());
+    EXPECT_NE(buf, *c);  // next nonce, different ciphertext
+    Bytes out(n);
+    ASSERT_TRUE(tr.DecryptTo(*c, out.data()).ok());
+    EXPECT_EQ(out, msg);
+    ASSERT_TRUE(tr.DecryptTo(buf, buf.data()).ok());  // in place
+    buf.resize(n);
+    EXPECT_EQ(buf, msg);
+  }
+  EXPECT_FALSE(ti.EncryptInPlace(Bytes(kMaxMessageLen + 1).data(), kMaxTransportPlaintext + 1).ok());
+  EXPECT_TRUE(ti.failed());
+  // A flipped bit, a replay and a short ciphertext fail DecryptTo.
+  auto good = a1.Encrypt(Text("payload"));
+  ASSERT_TRUE(good.ok());
+  Bytes bad = *good;
+  bad[3] ^= 1;
+  Bytes out(good->size());
+  EXPECT_EQ(b1.DecryptTo(bad, out.data()).code(), Code::kCorrupt);
+  EXPECT_TRUE(b1.failed());
+  auto [a2, b2] = Connected("NN");
+  auto m = a2.Encrypt(Text("x"));
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE(b2.DecryptTo(*m, out.data()).ok());
+  EXPECT_EQ(b2.DecryptTo(*m, out.data()).code(), Code::kCorrupt);
+  auto [a3, b3] = Connected("NN");
+  EXPECT_EQ(b3.DecryptTo(Bytes(kTagLen - 1), out.data()).code(), Code::kCorrupt);
+}
+
 TEST(NoiseTransport, DirectionsAreIndependentAndKeysDiffer) {
   auto [ti, tr] = Connected();
   auto a = ti.Encrypt(Text("same"));

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "shared/wire/frame.h"
 
 namespace mistore::secure {
@@ -134,6 +136,7 @@ TEST_F(SecureChannelTest, WrongCaRefusedByTheResponder) {
   p.Pump();
   EXPECT_EQ(p.b_st.code(), Code::kPermissionDenied);
   EXPECT_NE(p.b_st.message().find("signature invalid"), std::string::npos);
+  EXPECT_EQ(p.b->failure(), Failure::kBadCert);
   EXPECT_FALSE(p.b->established());
 }
 
@@ -153,6 +156,7 @@ TEST_F(SecureChannelTest, GatewayCertificateWhereAPopIsExpectedRefused) {
   p.Pump();
   EXPECT_EQ(p.a_st.code(), Code::kPermissionDenied);
   EXPECT_NE(p.a_st.message().find("role gateway not accepted"), std::string::npos);
+  EXPECT_EQ(p.a->failure(), Failure::kWrongRole);
 }
 
 TEST_F(SecureChannelTest, ExpiredCertificateRefused) {
@@ -161,6 +165,7 @@ TEST_F(SecureChannelTest, ExpiredCertificateRefused) {
   p.Pump();
   EXPECT_EQ(p.b_st.code(), Code::kPermissionDenied);
   EXPECT_NE(p.b_st.message().find("expired"), std::string::npos);
+  EXPECT_EQ(p.b->failure(), Failure::kExpired);
 }
 
 TEST_F(SecureChannelTest, RevokedNodeRefusedFromTheNextHandshake) {
@@ -176,6 +181,7 @@ TEST_F(SecureChannelTest, RevokedNodeRefusedFromTheNextHandshake) {
   p.Pump();
   EXPECT_EQ(p.b_st.code(), Code::kPermissionDenied);
   EXPECT_NE(p.b_st.message().find("revoked"), std::string::npos);
+  EXPECT_EQ(p.b->failure(), Failure::kRevoked);
 }
 
 TEST_F(SecureChannelTest, CertificateOfAnotherKeyRefused) {
@@ -190,6 +196,7 @@ TEST_F(SecureChannelTest, CertificateOfAnotherKeyRefused) {
   p.Pump();
   EXPECT_EQ(p.b_st.code(), Code::kPermissionDenied);
   EXPECT_NE(p.b_st.message().find("another key"), std::string::npos);
+  EXPECT_EQ(p.b->failure(), Failure::kBadCert);
 }
 
 TEST_F(SecureChannelTest, IdentityMustMatchItsCertificate) {
@@ -209,6 +216,7 @@ TEST_F(SecureChannelTest, PlaintextFrameRefused) {
   Status st = b.Receive(plain, kNow, &out, &msgs);
   EXPECT_EQ(st.code(), Code::kProtocol);
   EXPECT_NE(st.message().find("plaintext connection refused"), std::string::npos);
+  EXPECT_EQ(b.failure(), Failure::kPlaintext);
   EXPECT_TRUE(out.empty());
   EXPECT_TRUE(b.failed());
   // Poisoned: a correct handshake afterwards is refused too.
@@ -228,6 +236,52 @@ TEST_F(SecureChannelTest, PreambleInPiecesAccepted) {
   p.Pump();
   EXPECT_TRUE(p.a->established());
   EXPECT_TRUE(p.b->established());
+}
+
+TEST_F(SecureChannelTest, OlderProtocolVersionRefusedClearly) {
+  auto b = SecureChannel::Create(pop, false, kNow).value();
+  Bytes out;
+  ASSERT_TRUE(b.Start(&out).ok());
+  const uint8_t v1[] = {'M', 'S', 'N', '1', 32, 0};
+  std::vector<Bytes> msgs;
+  Status st = b.Receive(v1, kNow, &out, &msgs);
+  EXPECT_EQ(st.code(), Code::kProtocol);
+  EXPECT_NE(st.message().find("secure protocol version 1 refused"), std::string::npos)
+      << st.ToString();
+  EXPECT_EQ(b.failure(), Failure::kPlaintext);
+  EXPECT_TRUE(out.empty());
+}
+
+// Records cut at arbitrary points (a record straddling reads is the only
+// thing buffered) still deliver every message intact, and what the receiver
+// holds never exceeds one record plus the message being reassembled.
+TEST_F(SecureChannelTest, RandomlySplitStreamDeliversEveryMessage) {
+  const uint32_t seed = 20261128;
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937 rng(seed);
+  Pair p(gw, pop);
+  p.Pump();
+  ASSERT_TRUE(p.b->established());
+  std::vector<Bytes> sent;
+  Bytes wire;
+  for (int i = 0; i < 40; i++) {
+    size_t n = std::uniform_int_distribution<size_t>(0, 3 * kPieceBytesMax)(rng);
+    sent.push_back(Msg(n, uint8_t(i)));
+    ASSERT_TRUE(p.a->Seal(sent.back(), &wire).ok());
+  }
+  Bytes out;
+  size_t off = 0;
+  while (off < wire.size()) {
+    size_t n = std::min(wire.size() - off,
+                        std::uniform_int_distribution<size_t>(1, 200000)(rng));
+    ASSERT_TRUE(p.b->Receive({wire.data() + off, n}, kNow, &out, &p.at_b).ok());
+    EXPECT_LE(p.b->buffered_bytes(), kRecordHeaderBytes + 65535 + 3 * kPieceBytesMax);
+    off += n;
+  }
+  ASSERT_EQ(p.at_b.size(), sent.size());
+  for (size_t i = 0; i < sent.size(); i++) EXPECT_EQ(p.at_b[i], sent[i]) << i;
+  EXPECT_EQ(p.b->buffered_bytes(), 0u);
+  EXPECT_TRUE(out.empty());
 }
 
 class TamperTest : public SecureChannelTest {
@@ -260,6 +314,7 @@ TEST_F(TamperTest, FlippedBitInEveryPositionRefused) {
     // either way no message is delivered, and a body flip fails the AEAD.
     EXPECT_TRUE(msgs.empty()) << i;
     if (i >= kRecordHeaderBytes) EXPECT_EQ(st.code(), Code::kCorrupt) << i;
+    if (i >= kRecordHeaderBytes) EXPECT_EQ(q.b->failure(), Failure::kDecryptFailed) << i;
   }
 }
 
@@ -269,11 +324,13 @@ TEST_F(TamperTest, ReplayedRecordRefused) {
   EXPECT_EQ(st.code(), Code::kCorrupt);
   EXPECT_NE(st.message().find("authentication"), std::string::npos);
   ASSERT_EQ(p->at_b.size(), 1u);
+  EXPECT_EQ(p->b->failure(), Failure::kReplay);
   EXPECT_FALSE(Deliver(r2).ok());  // poisoned
 }
 
 TEST_F(TamperTest, ReorderedRecordsRefused) {
   EXPECT_EQ(Deliver(r2).code(), Code::kCorrupt);
+  EXPECT_EQ(p->b->failure(), Failure::kDecryptFailed);
   EXPECT_TRUE(p->at_b.empty());
 }
 
@@ -326,6 +383,7 @@ TEST_F(SecureChannelTest, HandshakeDeadline) {
   Status st = p.b->CheckDeadline(kNow + 1000);
   EXPECT_EQ(st.code(), Code::kUnavailable);
   EXPECT_NE(st.message().find("handshake timeout"), std::string::npos);
+  EXPECT_EQ(p.b->failure(), Failure::kHandshakeTimeout);
   // A message arriving after the deadline is refused as well.
   Pair q(gw, pop);
   q.Pump(kNow + 1000);
@@ -372,6 +430,7 @@ TEST_F(SecureChannelTest, MessageSizeLimits) {
   ASSERT_TRUE(p.a->Seal(Msg(200'000, 0), &p.a_to_b).ok());
   Status st = p.b->Receive(p.a_to_b, kNow, &p.b_to_a, &p.at_b);
   EXPECT_EQ(st.code(), Code::kResourceExhausted);
+  EXPECT_EQ(p.b->failure(), Failure::kMessageTooLong);
   EXPECT_EQ(p.b->buffered_bytes(), 0u);
 }
 
