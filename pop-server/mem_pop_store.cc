@@ -198,4 +198,33 @@ Result<uint32_t> MemPopStore::NextCounter(uint32_t gateway_id) {
   return ++counters_[gateway_id];
 }
 
+// ---- garbage collection (issue 7) ----
+
+Status MemPopStore::DeleteVersion(const Bytes& oid, uint64_t version) {
+  MS_RETURN_IF_ERROR(CheckWritable());
+  versions_.erase({oid, version});
+  return Status::Ok();
+}
+
+std::vector<pb::VersionInfo> MemPopStore::SubscriberVersions(const std::string& subscriber,
+                                                             size_t limit) {
+  std::vector<pb::VersionInfo> out;
+  for (auto& [k, v] : versions_)
+    if (v.info.subscriber() == subscriber && out.size() < limit) out.push_back(v.info);
+  return out;
+}
+
+Status MemPopStore::DeleteChunk(const ChunkKey& key) {
+  MS_RETURN_IF_ERROR(CheckWritable());
+  chunks_.erase(key);
+  return Status::Ok();
+}
+
+Status MemPopStore::DropFragmentRecords(const ChunkKey& key) {
+  MS_RETURN_IF_ERROR(CheckWritable());
+  auto it = chunks_.find(key);
+  if (it != chunks_.end()) it->second.fragments.clear();
+  return Status::Ok();
+}
+
 }  // namespace mistore

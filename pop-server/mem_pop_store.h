@@ -41,6 +41,12 @@ class MemPopStore : public PopStore {
 
   Result<uint32_t> NextCounter(uint32_t gateway_id) override;
 
+  Status DeleteVersion(const Bytes& oid, uint64_t version) override;
+  std::vector<pb::VersionInfo> SubscriberVersions(const std::string& subscriber,
+                                                  size_t limit) override;
+  Status DeleteChunk(const ChunkKey& key) override;
+  Status DropFragmentRecords(const ChunkKey& key) override;
+
  private:
   struct Chunk {
     uint64_t seq;  // insertion order

@@ -177,6 +177,7 @@ void PopCore::OnTick(uint64_t now_ms) {
   OnMembershipEvents(members_.Tick(now_ms));
   PumpRepair();
   RecountBelowRedundancy();
+  TickGc();  // garbage collection and cold tier (pop_gc.cc; issue 7)
 }
 
 // ---------------------------------------------------------------------------
@@ -262,8 +263,17 @@ void PopCore::HandleGetChunk(const Incoming& in, const Peer& from, const pb::Get
   if (st.ok() && !oid.ok()) st = oid.status();
   if (!st.ok()) return ReplyError(in, st);
   if (m.lock_id()) TouchEntryLock(m.lock_id());
-  ObtainChunk(oid.value(), ChunkKey{m.subscriber(), ToBytes(m.chunk_id())}, true,
-              [this, in](Result<Bytes> data) { ReplyChunk(in, std::move(data)); });
+  ChunkKey key{m.subscriber(), ToBytes(m.chunk_id())};
+  NoteObjectUse(ToBytes(m.oid()), m.subscriber(), {key.chunk_id});  // cold tier (pop_gc.cc)
+  // Neither a copy, nor the fragments, nor a replica: the DC's backup store.
+  ObtainChunk(oid.value(), key, true, [this, in, o = oid.value(), key](Result<Bytes> data) {
+    if (data.ok() || data.status().code() == Code::kPermissionDenied)
+      return ReplyChunk(in, std::move(data));
+    FetchFromBackup(o, key, [this, in, why = data.status()](Result<Bytes> b) {
+      if (b.ok()) return ReplyChunk(in, std::move(b));
+      ReplyChunk(in, Status(why.code(), why.message() + "; DC backup: " + b.status().message()));
+    });
+  });
 }
 
 void PopCore::ReplyChunk(const Incoming& in, Result<Bytes> data) {
@@ -344,6 +354,7 @@ void PopCore::HandleFetchChunk(const Incoming& in, const Peer& from, const pb::F
     return ReplyError(in, Status(Code::kPermissionDenied, "FetchChunk is for POPs only"));
   auto oid = Oid::Decode(m.oid());
   if (!oid.ok()) return ReplyError(in, oid.status());
+  NoteObjectUse(ToBytes(m.oid()), m.subscriber(), {ToBytes(m.chunk_id())});  // cold tier (pop_gc.cc)
   ObtainChunk(oid.value(), ChunkKey{m.subscriber(), ToBytes(m.chunk_id())}, !m.no_forward(),
               [this, in](Result<Bytes> data) { ReplyChunk(in, std::move(data)); });
 }

@@ -66,6 +66,12 @@ struct PopParams {
   size_t repair_queue_chunks_max = 1u << 20;
   uint64_t inventory_interval_ms = 30000;  // least time between inventory requests
   size_t moved_fragments_max = 1u << 20;   // remembered for surplus deletion
+  // Garbage collection and cold tier (issue 7; pop_gc.cc).
+  uint64_t gc_poll_ms = 5000;        // how often GC tasks are asked of the DC (0: never)
+  size_t gc_tasks_per_poll = 8;      // tasks asked per poll
+  size_t gc_versions_scan_max = 1u << 20;  // version records read to find live chunks
+  uint64_t cold_after_ms = 0;        // unread this long: dropped from this POP's disk (0: off)
+  size_t cold_objects_max = 100000;  // objects tracked for coldness (and marked cold)
 };
 
 // Destination of an outgoing call.
@@ -169,6 +175,20 @@ class PopCore {
   // recomputed on ticks.
   size_t chunks_below_redundancy() const { return below_redundancy_; }
   uint64_t fragments_deleted_total() const { return fragments_deleted_total_; }
+  // Garbage collection and cold tier (issue 7; pop_gc.cc).
+  struct GcStats {
+    uint64_t tasks_done_total = 0;
+    uint64_t versions_dropped_total = 0;
+    uint64_t chunks_dropped_total = 0;
+    uint64_t chunk_bytes_dropped_total = 0;
+    uint64_t fragments_deleted_total = 0;
+    uint64_t objects_cooled_total = 0;    // went cold here
+    uint64_t objects_warmed_total = 0;    // read again while cold
+    uint64_t backup_reads_total = 0;      // chunks served from the DC's backup store
+    size_t objects_tracked = 0;
+    size_t objects_cold = 0;
+  };
+  GcStats gc_stats() const;
 
  private:
   using ReplyCont = std::function<void(Result<pb::Envelope>)>;
@@ -362,6 +382,39 @@ class PopCore {
   uint64_t below_counted_ms_ = 0;
   uint64_t fragments_deleted_total_ = 0;
   bool gateways_expected_ = false;  // recorded gateways loaded into members_
+  // ---- garbage collection and cold tier (issue 7; pop_gc.cc)
+  // GC: tasks pulled from the DC's queue (GcFetch), done, acknowledged
+  // (GcDone). Cold tier: objects unread for cold_after_ms lose this POP's
+  // copies of their placed/cached chunks and are reported cold to the DC; a
+  // read warms them (reported) and the read path rebuilds and re-caches.
+  void TickGc();
+  void PollGc();
+  void RunGcTask(const pb::GcTask& t, std::function<void(bool done, pb::GcResult)> finish);
+  void FinishGcChunks(const pb::GcTask& t, std::shared_ptr<pb::GcResult> res,
+                      std::vector<std::pair<ChunkKey, uint64_t>> chunks, bool all_deleted,
+                      std::function<void(bool done, pb::GcResult)> finish);
+  // Chunk ids some version record of the subscriber here references
+  // (false: too many records to tell; keep everything).
+  bool LiveChunkIds(const std::string& subscriber, std::set<Bytes>* live);
+  // In use by an upload, a push, a placement or a repair: not to be dropped.
+  bool ChunkBusy(const ChunkKey& key) const;
+  void NoteObjectUse(const Bytes& oid, const std::string& subscriber,
+                     const std::vector<Bytes>& chunk_ids);  // reads and replica commits
+  void SweepCold();
+  void ReportTemperature(const Bytes& oid, bool cold);
+  // Last resort of a client read: the chunk from the DC's backup store.
+  void FetchFromBackup(const Oid& o, const ChunkKey& key, std::function<void(Result<Bytes>)> done);
+  uint64_t gc_polled_ms_ = 0;
+  bool gc_in_flight_ = false;
+  GcStats gc_;
+  struct ColdTrack {
+    uint64_t used_ms = 0;
+    std::string subscriber;
+    std::set<Bytes> chunk_ids;
+  };
+  std::map<Bytes, ColdTrack> cold_track_;  // oid -> last use; bounded by cold_objects_max
+  std::set<Bytes> cold_;                   // oids this POP made cold; bounded likewise
+  uint64_t cold_swept_ms_ = 0;
 };
 
 }  // namespace mistore

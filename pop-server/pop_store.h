@@ -84,6 +84,21 @@ class PopStore {
   virtual std::vector<uint32_t> GatewaysWithFragments() = 0;
 
   virtual Result<uint32_t> NextCounter(uint32_t gateway_id) = 0;
+
+  // ---- garbage collection (issue 7; pop_gc.cc) ----
+  // Removes a version record, committed or prepared (absent: Ok). The
+  // caller never removes an object's latest committed version.
+  virtual Status DeleteVersion(const Bytes& oid, uint64_t version) = 0;
+  // Every version record (committed and prepared) of the subscriber's
+  // objects, at most limit: which chunk ids this POP still needs.
+  virtual std::vector<pb::VersionInfo> SubscriberVersions(const std::string& subscriber,
+                                                          size_t limit) = 0;
+  // Removes a chunk: its record, its payload and its fragment records
+  // (absent: Ok).
+  virtual Status DeleteChunk(const ChunkKey& key) = 0;
+  // Forgets where a chunk's fragments are (they were deleted), keeping the
+  // chunk and its payload.
+  virtual Status DropFragmentRecords(const ChunkKey& key) = 0;
 };
 
 }  // namespace mistore

@@ -324,6 +324,11 @@ void PopCore::HandleStoreChunk(const Incoming& in, const Peer& from, const pb::S
 }
 
 void PopCore::StoreReplicaChunks(const pb::VersionInfo& info) {
+  if (!info.oid().empty()) {  // cold tier (pop_gc.cc): a commit is a use
+    std::vector<Bytes> ids;
+    for (auto& id : info.chunk_ids()) ids.push_back(ToBytes(id));
+    NoteObjectUse(ToBytes(info.oid()), info.subscriber(), ids);
+  }
   for (auto& id : info.chunk_ids()) {
     ChunkKey key{info.subscriber(), ToBytes(id)};
     auto ci = store_->GetChunkInfo(key);

@@ -336,4 +336,54 @@ Result<uint32_t> SqlitePopStore::NextCounter(uint32_t gateway_id) {
   return value;
 }
 
+// ---- garbage collection (issue 7) ----
+
+Status SqlitePopStore::DeleteVersion(const Bytes& oid, uint64_t version) {
+  auto obj = ObjectRow(oid, "", false);
+  if (!obj.ok()) return obj.status().code() == Code::kNotFound ? Status::Ok() : obj.status();
+  MS_ASSIGN_OR_RETURN(Stmt d, db_.Prepare("DELETE FROM versions WHERE object=? AND version=?"));
+  d.Bind(1, *obj).Bind(2, int64_t(version));
+  return d.Run();
+}
+
+std::vector<pb::VersionInfo> SqlitePopStore::SubscriberVersions(const std::string& subscriber,
+                                                                size_t limit) {
+  std::vector<pb::VersionInfo> out;
+  auto q = db_.Prepare(
+      "SELECT v.info FROM versions v JOIN objects o ON o.id=v.object WHERE o.subscriber=? LIMIT ?");
+  if (!q.ok()) return out;
+  q->Bind(1, subscriber).Bind(2, int64_t(std::min<size_t>(limit, INT64_MAX)));
+  Status st;
+  while (q->Step(&st)) {
+    Bytes blob = q->Blob(0);
+    pb::VersionInfo info;
+    if (info.ParseFromArray(blob.data(), int(blob.size()))) out.push_back(std::move(info));
+  }
+  return out;
+}
+
+Status SqlitePopStore::DeleteChunk(const ChunkKey& key) {
+  auto row = ChunkRow(key, false);
+  if (!row.ok()) return row.status().code() == Code::kNotFound ? Status::Ok() : row.status();
+  // Record first: a crash after it leaves an orphan file, never a record
+  // pointing at a missing payload.
+  MS_RETURN_IF_ERROR(InTransaction(db_, [&]() -> Status {
+    MS_ASSIGN_OR_RETURN(Stmt f, db_.Prepare("DELETE FROM fragments WHERE chunk=?"));
+    f.Bind(1, *row);
+    MS_RETURN_IF_ERROR(f.Run());
+    MS_ASSIGN_OR_RETURN(Stmt c, db_.Prepare("DELETE FROM chunks WHERE id=?"));
+    c.Bind(1, *row);
+    return c.Run();
+  }));
+  return RemoveFile(ChunkPath(*row));
+}
+
+Status SqlitePopStore::DropFragmentRecords(const ChunkKey& key) {
+  auto row = ChunkRow(key, false);
+  if (!row.ok()) return row.status().code() == Code::kNotFound ? Status::Ok() : row.status();
+  MS_ASSIGN_OR_RETURN(Stmt f, db_.Prepare("DELETE FROM fragments WHERE chunk=?"));
+  f.Bind(1, *row);
+  return f.Run();
+}
+
 }  // namespace mistore

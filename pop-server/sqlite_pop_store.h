@@ -43,6 +43,12 @@ class SqlitePopStore : public PopStore {
 
   Result<uint32_t> NextCounter(uint32_t gateway_id) override;
 
+  Status DeleteVersion(const Bytes& oid, uint64_t version) override;
+  std::vector<pb::VersionInfo> SubscriberVersions(const std::string& subscriber,
+                                                  size_t limit) override;
+  Status DeleteChunk(const ChunkKey& key) override;
+  Status DropFragmentRecords(const ChunkKey& key) override;
+
  private:
   SqlitePopStore(std::string dir, Db db) : dir_(std::move(dir)), db_(std::move(db)) {}
   Status Init();
