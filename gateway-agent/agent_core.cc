@@ -189,6 +189,7 @@ bool AgentCore::IsPopRequest(const pb::Envelope& req) const {
     case pb::Envelope::kFetchFragment:
     case pb::Envelope::kGetInventory:
     case pb::Envelope::kDeleteFragments:
+    case pb::Envelope::kHeldResults:
       return true;
     default:
       return false;
@@ -281,10 +282,55 @@ void AgentCore::OnPopRequest(uint64_t now_ms, uint64_t conn, const pb::Envelope&
       }
       break;
     }
+    case pb::Envelope::kHeldResults: {
+      const std::string& me = p_.subscriber;
+      for (auto& r : req.held_results().results()) {
+        if (!me.empty() && r.subscriber() != me) continue;  // not ours: never handed out
+        HoldReply(now_ms, r.write_id(), r.put_reply());
+        stats_.results_received++;
+      }
+      MS_INFO("agent", "POP delivered results kept while this gateway was away",
+              "count=" + std::to_string(req.held_results().results_size()));
+      pb::Envelope r;
+      r.mutable_empty();
+      ReplyOk(conn, id, std::move(r));
+      break;
+    }
     default:
       ReplyError(conn, id, ProtocolError("agent does not serve this message from a POP"));
   }
   MaybeReportBad();
+}
+
+const pb::PutReply* AgentCore::HeldReply(uint64_t now_ms, const std::string& write_id) {
+  auto it = held_.find(write_id);
+  if (it == held_.end()) return nullptr;
+  if (now_ms >= it->second.expires_ms) {
+    held_order_.erase(it->second.seq);
+    held_.erase(it);
+    return nullptr;
+  }
+  stats_.results_answered++;
+  return &it->second.reply;
+}
+
+void AgentCore::HoldReply(uint64_t now_ms, const std::string& write_id, const pb::PutReply& reply) {
+  if (write_id.empty() || p_.held_results_max == 0) return;
+  auto old = held_.find(write_id);
+  if (old != held_.end()) {
+    held_order_.erase(old->second.seq);
+    held_.erase(old);
+  }
+  // Oldest first out: expired ones, then beyond the bound.
+  while (!held_order_.empty() &&
+         (held_.size() >= p_.held_results_max ||
+          held_.at(held_order_.begin()->second).expires_ms <= now_ms)) {
+    held_.erase(held_order_.begin()->second);
+    held_order_.erase(held_order_.begin());
+  }
+  uint64_t seq = ++held_seq_;
+  held_[write_id] = Held{reply, now_ms + p_.held_results_ms, seq};
+  held_order_[seq] = write_id;
 }
 
 // ---- background work ----

@@ -11,7 +11,11 @@
 // connection generation it belongs to), plus NextWakeMs() for the adapter's
 // timer. Like PopCore and its PopStore, it calls its FragmentStore
 // synchronously (small files). The relay of the subscriber's requests is not
-// here (agent_main.cc).
+// here (agent_main.cc), but the results kept for it are: commit results the
+// POP delivers after the agent (or its link) went away mid-commit, and those
+// whose client went away before the relay's answer came (HeldReply /
+// HoldReply; issue 6, paper section VII) — a client's retry of the same
+// write id is answered from them.
 //
 // Ownership: the adapter (agent_main.cc) owns the AgentCore; the AgentCore
 // borrows the FragmentStore. Loop thread only.
@@ -39,6 +43,9 @@ struct AgentParams {
   size_t bad_report_max = 1000;              // FragmentRefs per FragmentsBad
   size_t background_fetch_queue_max = 64;    // queued repair reads
   size_t scrub_reads_per_tick_max = 16;      // keeps the loop responsive
+  std::string subscriber;                    // the owner: others' kept results are ignored
+  size_t held_results_max = 256;             // commit results kept for retries
+  uint64_t held_results_ms = 3600000;        // how long each is kept
 };
 
 // "cabinet=c12,power=p3" -> {"cabinet=c12", "power=p3"}; every item must be
@@ -71,6 +78,8 @@ struct AgentStats {
   uint64_t scrub_fragments = 0, scrub_bytes = 0, scrub_bad = 0;
   uint64_t scrub_late_passes = 0;
   uint64_t background_fetches_refused = 0;
+  uint64_t results_received = 0;  // kept commit results the POP delivered
+  uint64_t results_answered = 0;  // client retries answered from kept results
 };
 
 class AgentCore {
@@ -90,6 +99,12 @@ class AgentCore {
 
   AgentOutbox TakeOutbox();
   bool IsPopRequest(const pb::Envelope& req) const;
+
+  // Kept commit results (issue 6): the reply to write_id if one is kept
+  // (counts as a retry answered), and keeping one whose client went away.
+  const pb::PutReply* HeldReply(uint64_t now_ms, const std::string& write_id);
+  void HoldReply(uint64_t now_ms, const std::string& write_id, const pb::PutReply& reply);
+  size_t held_replies() const { return held_.size(); }
 
   const AgentStats& stats() const { return stats_; }
   uint64_t scrub_passes_total() const { return scrub_.passes_total(); }
@@ -138,6 +153,14 @@ class AgentCore {
   uint64_t load_window_bytes_at_start_ = 0;
   uint32_t load_permille_ = 0;
   std::map<CallKind, bool> unhandled_logged_;
+  struct Held {
+    pb::PutReply reply;
+    uint64_t expires_ms;
+    uint64_t seq;
+  };
+  std::map<std::string, Held> held_;          // write id -> kept reply
+  std::map<uint64_t, std::string> held_order_;  // seq -> write id, oldest first
+  uint64_t held_seq_ = 0;
 
   uint64_t next_token_ = 1;
   std::map<uint64_t, Pending> pending_;

@@ -246,10 +246,14 @@ class Agent {
                               ? CommitTimeoutMs(limits_.call_timeout_ms,
                                                 size_t(env.put_commit().chunk_ids_size()))
                               : 0;
-    pop_->Call(std::move(env), [this, weak, id, op](Result<pb::Envelope> r) {
+    pop_->Call(std::move(env), [this, weak, id, op, write_id](Result<pb::Envelope> r) {
       metrics_.Replied(op, r.ok() ? &r.value() : nullptr, r.ok());
       auto c = weak.lock();
-      if (!c || c->closed()) return;
+      if (!c || c->closed()) {
+        // The device went away: keep a commit's result for its retry.
+        if (r.ok() && r->has_put_reply()) core_.HoldReply(loop_.NowMs(), write_id, r->put_reply());
+        return;
+      }
       if (!r.ok()) return c->ReplyError(id, r.status());
       c->Reply(id, std::move(r.value()));
     }, timeout_ms);
@@ -334,6 +338,16 @@ class Agent {
   uint64_t core_timer_at_ = 0;
   TimerId core_timer_ = 0;
 };
+    // A retried commit whose result was kept (issue 6): answered here.
+    std::string write_id = env.has_put_commit() ? env.put_commit().write_id() : "";
+    if (const pb::PutReply* held = write_id.empty() ? nullptr : core_.HeldReply(loop_.NowMs(), write_id)) {
+      pb::Envelope r;
+      *r.mutable_put_reply() = *held;
+      metrics_.Replied(op, &r, true);
+      MS_INFO("agent", "retried commit answered with its kept result",
+              "version=" + std::to_string(held->version()));
+      return c->Reply(id, std::move(r));
+    }
 
 }  // namespace
 }  // namespace mistore
@@ -381,9 +395,15 @@ int main(int argc, char** argv) {
   FragmentStoreOptions opts;
   opts.store_bytes_max = uint64_t(cfg.Int("store_bytes_max"));
   opts.fragments_max = uint64_t(cfg.Int("store_fragments_max"));
+    counter("mistore_agent_results_received_total",
+            "Commit results the POP kept while this gateway was away and delivered on its return.",
+            &st.results_received);
+    counter("mistore_agent_results_answered_total",
+            "Client retries of a commit answered with its kept result.", &st.results_answered);
   opts.verify_payloads_at_open = cfg.Bool("store_verify_at_start");
   auto store = FragmentStore::Open(cfg.Str("data_dir") + "/fragments", opts);
   if (!store.ok()) FatalExit("open fragment store", store.status().ToString().c_str());
   Agent a(cfg, std::move(store.value()), std::move(params));
   return a.Run();
 }
+  params.subscriber = cfg.Str("subscriber");

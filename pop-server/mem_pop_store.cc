@@ -72,10 +72,16 @@ std::vector<ChunkKey> MemPopStore::UnplacedChunks(size_t limit) {
   return out;
 }
 
+bool MemPopStore::Waiting(const ChunkKey& key) const {
+  auto it = waits_.lower_bound({key, 0});
+  return it != waits_.end() && it->first.first == key;
+}
+
 std::vector<std::pair<ChunkKey, uint64_t>> MemPopStore::EvictionCandidates(size_t limit) {
   std::vector<std::tuple<uint64_t, ChunkKey, uint64_t>> v;
   for (auto& [k, c] : chunks_)
-    if (c.has_data && (c.state == ChunkState::kPlaced || c.state == ChunkState::kCached))
+    if (c.has_data && (c.state == ChunkState::kPlaced || c.state == ChunkState::kCached) &&
+        !Waiting(k))
       v.push_back({c.last_used, k, c.size});
   std::sort(v.begin(), v.end());
   std::vector<std::pair<ChunkKey, uint64_t>> out;
@@ -196,6 +202,37 @@ std::vector<uint32_t> MemPopStore::GatewaysWithFragments() {
 Result<uint32_t> MemPopStore::NextCounter(uint32_t gateway_id) {
   MS_RETURN_IF_ERROR(CheckWritable());
   return ++counters_[gateway_id];
+}
+
+std::vector<std::pair<ChunkKey, FragmentLoc>> MemPopStore::FragmentsOfChunkId(const Bytes& chunk_id) {
+  std::vector<std::pair<ChunkKey, FragmentLoc>> out;
+  for (auto& [key, c] : chunks_)
+    if (key.chunk_id == chunk_id)
+      for (auto& [i, g] : c.fragments) out.push_back({key, FragmentLoc{i, g}});
+  return out;
+}
+
+Status MemPopStore::AddPlacementWaits(const std::vector<ChunkKey>& keys, uint32_t pop_id) {
+  MS_RETURN_IF_ERROR(CheckWritable());
+  for (auto& key : keys)
+    if (chunks_.count(key) && !waits_.count({key, pop_id})) waits_[{key, pop_id}] = ++wait_seq_;
+  return Status::Ok();
+}
+
+Status MemPopStore::ClearPlacementWaits(const std::vector<ChunkKey>& keys, uint32_t pop_id) {
+  MS_RETURN_IF_ERROR(CheckWritable());
+  for (auto& key : keys) waits_.erase({key, pop_id});
+  return Status::Ok();
+}
+
+std::vector<PlacementWait> MemPopStore::PlacementWaits(uint64_t after_seq, size_t limit) {
+  std::vector<PlacementWait> out;
+  for (auto& [kp, seq] : waits_)
+    if (seq > after_seq) out.push_back(PlacementWait{kp.first, kp.second, seq});
+  std::sort(out.begin(), out.end(),
+            [](const PlacementWait& a, const PlacementWait& b) { return a.seq < b.seq; });
+  if (out.size() > limit) out.resize(limit);
+  return out;
 }
 
 // ---- garbage collection (issue 7) ----

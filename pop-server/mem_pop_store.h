@@ -47,6 +47,11 @@ class MemPopStore : public PopStore {
   Status DeleteChunk(const ChunkKey& key) override;
   Status DropFragmentRecords(const ChunkKey& key) override;
 
+  std::vector<std::pair<ChunkKey, FragmentLoc>> FragmentsOfChunkId(const Bytes& chunk_id) override;
+  Status AddPlacementWaits(const std::vector<ChunkKey>& keys, uint32_t pop_id) override;
+  Status ClearPlacementWaits(const std::vector<ChunkKey>& keys, uint32_t pop_id) override;
+  std::vector<PlacementWait> PlacementWaits(uint64_t after_seq, size_t limit) override;
+
  private:
   struct Chunk {
     uint64_t seq;  // insertion order
@@ -62,11 +67,14 @@ class MemPopStore : public PopStore {
     bool reported = false;
   };
   Status CheckWritable() const;
+  bool Waiting(const ChunkKey& key) const;  // a placement wait holds its data
   uint64_t clock_ = 0;
   std::map<ChunkKey, Chunk> chunks_;
   std::map<std::pair<Bytes, uint64_t>, Version> versions_;
   std::map<Bytes, uint64_t> latest_;
   std::map<uint32_t, uint32_t> counters_;
+  std::map<std::pair<ChunkKey, uint32_t>, uint64_t> waits_;  // (chunk, pop) -> seq
+  uint64_t wait_seq_ = 0;
 };
 
 }  // namespace mistore

@@ -27,7 +27,10 @@ PopCore::PopCore(PopParams params, PopStore* store, uint64_t seed)
                                 .grace_ms = p_.gateway_grace_ms}),
       repair_(RepairParams{.repair_bytes_per_s = p_.repair_bytes_per_s,
                            .queue_chunks_max = p_.repair_queue_chunks_max,
-                           .in_flight_max = p_.repairs_in_flight_max}) {
+                           .in_flight_max = p_.repairs_in_flight_max}),
+      held_(HeldResultsParams{.keep_ms = p_.held_results_ms,
+                              .per_gateway_max = p_.held_results_per_gateway_max,
+                              .total_max = p_.held_results_max}) {
   for (auto& key : store_->UnplacedChunks(1u << 20)) EnqueuePlacement(key);
 }
 
@@ -138,6 +141,7 @@ void PopCore::OnGatewayUp(uint64_t now_ms, const GatewayState& gw) {
   gateways_[gw.id].connected = true;
   OnMembershipEvents(members_.OnConnect(now_ms, gw.id, gw.subscriber, gw.store_bytes_free));
   PumpPlacement();
+  DeliverHeldResults(gw.id);  // issue 6: results kept while it was away
 }
 
 void PopCore::OnGatewayDown(uint64_t now_ms, uint32_t gateway_id) {
@@ -180,6 +184,8 @@ void PopCore::OnTick(uint64_t now_ms) {
   TickGc();  // garbage collection and cold tier (pop_gc.cc; issue 7)
 }
 
+  held_.Expire(now_ms);
+  AskPlacedChunks();
 // ---------------------------------------------------------------------------
 // dispatch: one handler per message type
 
@@ -257,6 +263,7 @@ void PopCore::OnRequest(uint64_t now_ms, const Peer& from, const pb::Envelope& r
 }
 
 void PopCore::HandleGetChunk(const Incoming& in, const Peer& from, const pb::GetChunk& m) {
+    case pb::Envelope::kPlacedChunks: return HandlePlacedChunks(in, from, req.placed_chunks());
   Status st = CheckSubscriber(from, m.subscriber());
   if (st.ok() && m.chunk_id().size() != kChunkIdBytes) st = InvalidArgument("chunk id must be 32 bytes");
   auto oid = Oid::Decode(m.oid());

@@ -28,6 +28,7 @@
 #include <tuple>
 #include <vector>
 
+#include "pop-server/held_results.h"
 #include "pop-server/lock_table.h"
 #include "pop-server/membership.h"
 #include "pop-server/repair.h"
@@ -73,6 +74,12 @@ struct PopParams {
   uint64_t cold_after_ms = 0;        // unread this long: dropped from this POP's disk (0: off)
   size_t cold_objects_max = 100000;  // objects tracked for coldness (and marked cold)
 };
+  // Results kept for gateways that went away (held_results.h).
+  uint64_t held_results_ms = 3600000;
+  size_t held_results_per_gateway_max = 256;
+  size_t held_results_max = 100000;
+  // How often chunks kept for other POPs' placement are asked about.
+  uint64_t placed_confirm_interval_ms = 2000;
 
 // Destination of an outgoing call.
 // The DC stands in as an object's backup replica while one of its POPs is
@@ -194,6 +201,7 @@ class PopCore {
   using ReplyCont = std::function<void(Result<pb::Envelope>)>;
   struct Incoming {
     uint64_t conn_id;
+  HeldResultsStats held_results_stats() const { return held_.stats(); }
     uint64_t request_id;
   };
 
@@ -302,6 +310,19 @@ class PopCore {
   void FinishPlacement(const ChunkKey& key, bool ok);
   void EvictIfNeeded();
   void ReportVersions();
+  // Results kept for a gateway that went away (held_results.h): a retried
+  // commit is answered from them or joins the running original (true:
+  // handled); a finished commit answers everyone waiting and is remembered;
+  // a returning gateway gets its undelivered ones.
+  bool AnswerOrJoinRetry(const Incoming& in, const pb::PutCommit& m);
+  void FinishCommit(const Incoming& in, const pb::PutCommit& m, Result<pb::PutReply> r);
+  void DeliverHeldResults(uint32_t gateway_id);
+  // Placement confirmed between the POPs holding an object's chunks: a
+  // chunk is kept until the other POPs it waits on have placed it.
+  void HandlePlacedChunks(const Incoming& in, const Peer& from, const pb::PlacedChunks& m);
+  void WaitForPlacementBy(const Oid& o, const std::string& subscriber,
+                          const std::vector<std::string>& chunk_ids);
+  void AskPlacedChunks();
 
   bool PopUp(uint32_t pop_id) const;
   // Roles from the cluster map: the primary while it is up, else the
@@ -418,3 +439,10 @@ class PopCore {
 };
 
 }  // namespace mistore
+  HeldResults held_;
+  static constexpr size_t kRetriesJoinedMax = 8;  // per running commit
+  // (subscriber, write id) of commits running here -> retries waiting on them.
+  std::map<std::pair<std::string, std::string>, std::vector<Incoming>> running_commits_;
+  uint64_t placed_asked_ms_ = 0;
+  uint64_t placed_cursor_ = 0;  // PlacementWaits seq where the next round starts
+  std::set<std::pair<uint32_t, std::string>> placed_asking_;  // (pop, subscriber) in flight

@@ -148,6 +148,22 @@ void PopCore::ReconcileInventory(uint32_t gateway_id, const pb::GatewayInventory
     if (!recorded_refs.count(ref) && std::find(surplus.begin(), surplus.end(), ref) == surplus.end())
       surplus.push_back(ref);
   // Nothing missing: what it holds is fine (extra fragments are either
+  // Held fragments whose (chunk, index) this POP records on another usable
+  // gateway are surplus too: derived from the durable records, so this also
+  // holds after a POP restart emptied moved_ (regression: a gateway returning
+  // after a POP restart kept its rebuilt-elsewhere fragments forever).
+  for (auto& ref : have) {
+    if (recorded_refs.count(ref) || bad.count(ref)) continue;
+    if (std::find(surplus.begin(), surplus.end(), ref) != surplus.end()) continue;
+    for (auto& [key, loc] : store_->FragmentsOfChunkId(ref.first)) {
+      if (loc.index != ref.second || loc.gateway_id == gateway_id) continue;
+      if (placing_.count(key) || repair_.InFlight(key)) continue;  // records about to change
+      if (members_.IsLive(loc.gateway_id) && !bad_.count({key.chunk_id, loc.index, loc.gateway_id})) {
+        surplus.push_back(ref);
+        break;
+      }
+    }
+  }
   // being recorded or garbage), so its current report is the expected one.
   if (missing == 0 && !inv.inventory_digest().empty())
     expected_[gateway_id] = {uint64_t(inv.fragments_size()), ToBytes(inv.inventory_digest())};
@@ -391,3 +407,157 @@ std::vector<uint32_t> PopCore::PickGateways(int n, const std::set<uint32_t>& exc
 }
 
 }  // namespace mistore
+// ---------------------------------------------------------------------------
+// Results kept for a gateway that went away (held_results.h; paper VII).
+
+bool PopCore::AnswerOrJoinRetry(const Incoming& in, const pb::PutCommit& m) {
+  if (m.write_id().empty()) return false;
+  if (const pb::PutReply* held = held_.Find(now_ms_, m.subscriber(), m.write_id())) {
+    MS_INFO("pop", "retried commit answered with its kept result",
+            "gateway=" + std::to_string(m.gateway_id()) + " version=" + std::to_string(held->version()));
+    pb::Envelope r;
+    *r.mutable_put_reply() = *held;
+    Reply(in, std::move(r));
+    return true;
+  }
+  auto [it, fresh] = running_commits_.try_emplace({m.subscriber(), m.write_id()});
+  if (fresh) return false;  // this request runs the commit
+  if (it->second.size() >= kRetriesJoinedMax) {
+    ReplyError(in, Unavailable("too many retries of this write waiting; retry later"));
+    return true;
+  }
+  it->second.push_back(in);  // answered with the running original's outcome
+  return true;
+}
+
+void PopCore::FinishCommit(const Incoming& in, const pb::PutCommit& m, Result<pb::PutReply> r) {
+  std::vector<Incoming> to{in};
+  if (!m.write_id().empty()) {
+    auto it = running_commits_.find({m.subscriber(), m.write_id()});
+    if (it != running_commits_.end()) {
+      to.insert(to.end(), it->second.begin(), it->second.end());
+      running_commits_.erase(it);
+    }
+  }
+  bool delivered = false;
+  for (const Incoming& i : to) {
+    if (!closed_conns_.count(i.conn_id)) delivered = true;
+    if (!r.ok()) {
+      ReplyError(i, r.status());
+      continue;
+    }
+    pb::Envelope e;
+    *e.mutable_put_reply() = r.value();
+    Reply(i, std::move(e));
+  }
+  // Only successes are kept: a failed write created no version, so running
+  // it again is safe.
+  if (!r.ok() || m.write_id().empty()) return;
+  held_.Put(now_ms_, m.gateway_id(), m.subscriber(), m.write_id(), r.value(), !delivered);
+  if (!delivered)
+    MS_INFO("pop", "commit finished after its gateway went away; result kept",
+            "gateway=" + std::to_string(m.gateway_id()) + " version=" + std::to_string(r->version()));
+  // The gateway may be back already, on a new connection.
+  if (!delivered && IsGatewayConnected(m.gateway_id())) DeliverHeldResults(m.gateway_id());
+}
+
+void PopCore::DeliverHeldResults(uint32_t gateway_id) {
+  pb::Envelope req;
+  *req.mutable_held_results() = held_.Undelivered(now_ms_, gateway_id);
+  if (req.held_results().results_size() == 0) return;
+  pb::HeldResults sent = req.held_results();
+  Call(Dest{Dest::kGateway, gateway_id}, std::move(req),
+       [this, gateway_id, sent](Result<pb::Envelope> r) {
+         if (!r.ok()) return;  // kept; offered again when it registers next
+         size_t before = held_.stats().undelivered;
+         held_.MarkDelivered(gateway_id, sent);
+         MS_INFO("pop", "kept results delivered to returning gateway",
+                 "gateway=" + std::to_string(gateway_id) +
+                     " results=" + std::to_string(sent.results_size()));
+         if (held_.stats().undelivered < before) DeliverHeldResults(gateway_id);  // the rest
+       });
+}
+
+// ---------------------------------------------------------------------------
+// Placement confirmed between the POPs holding an object's chunks.
+
+namespace {
+constexpr size_t kPlacedChunksIdsMax = 1024;
+constexpr size_t kPlacementWaitsPerRound = 4096;
+}  // namespace
+
+// Called where this POP takes a copy of a version's chunks: as a replica
+// (wait for the other replica) or as a non-replica entry POP after the
+// commit (wait for both). The DC standing in keeps whole copies: not waited on.
+void PopCore::WaitForPlacementBy(const Oid& o, const std::string& subscriber,
+                                 const std::vector<std::string>& chunk_ids) {
+  if (p_.pop_id == kDcReplica || !p_.place_fragments) return;
+  for (uint32_t pop : {o.primary_pop, o.backup_pop}) {
+    if (pop == p_.pop_id || pop == kDcReplica) continue;
+    std::vector<ChunkKey> keys;
+    for (auto& id : chunk_ids) keys.push_back(ChunkKey{subscriber, ToBytes(id)});
+    if (Status st = store_->AddPlacementWaits(keys, pop); !st.ok())
+      MS_WARN("pop", "cannot record placement waits", "error=\"" + st.ToString() + "\"");
+  }
+}
+
+void PopCore::AskPlacedChunks() {
+  if (placed_asked_ms_ && now_ms_ < placed_asked_ms_ + p_.placed_confirm_interval_ms) return;
+  placed_asked_ms_ = std::max<uint64_t>(now_ms_, 1);
+  auto waits = store_->PlacementWaits(placed_cursor_, kPlacementWaitsPerRound);
+  placed_cursor_ = waits.size() < kPlacementWaitsPerRound ? 0 : waits.back().seq;
+  // (pop, subscriber, placed here) -> chunk ids
+  std::map<std::tuple<uint32_t, std::string, bool>, std::vector<Bytes>> groups;
+  for (auto& w : waits) {
+    if (!PopUp(w.pop_id) || placed_asking_.count({w.pop_id, w.key.subscriber})) continue;
+    auto info = store_->GetChunkInfo(w.key);
+    bool here = info.ok() && info->state == ChunkState::kPlaced;
+    auto& ids = groups[{w.pop_id, w.key.subscriber, here}];
+    if (ids.size() < kPlacedChunksIdsMax) ids.push_back(w.key.chunk_id);
+  }
+  for (auto& [g, ids] : groups) {
+    auto [pop, subscriber, here] = g;
+    placed_asking_.insert({pop, subscriber});
+    pb::Envelope req;
+    auto* pc = req.mutable_placed_chunks();
+    pc->set_subscriber(subscriber);
+    pc->set_sender_placed(here);
+    for (auto& id : ids) pc->add_chunk_ids(ToStr(id));
+    Call(Dest{Dest::kPop, pop}, std::move(req), [this, pop, subscriber](Result<pb::Envelope> r) {
+      placed_asking_.erase({pop, subscriber});
+      if (!r.ok()) return;  // asked again next round
+      std::vector<ChunkKey> done;
+      for (auto* list : {&r->placed_chunks_reply().placed(), &r->placed_chunks_reply().unknown()})
+        for (auto& id : *list) done.push_back(ChunkKey{subscriber, ToBytes(id)});
+      if (!done.empty() && store_->ClearPlacementWaits(done, pop).ok()) EvictIfNeeded();
+    });
+  }
+}
+
+// "Which of these have you placed in your region?" Placed: all k+m
+// fragments recorded here (kPlaced). Unknown: no record, or only a cached
+// copy (this POP will never place it). Still to come: staged or replica.
+// When the sender says it placed them, this POP's waits on it are over.
+void PopCore::HandlePlacedChunks(const Incoming& in, const Peer& from, const pb::PlacedChunks& m) {
+  if (from.role != pb::ROLE_POP)
+    return ReplyError(in, Status(Code::kPermissionDenied, "PlacedChunks is for POPs only"));
+  if (size_t(m.chunk_ids_size()) > kPlacedChunksIdsMax)
+    return ReplyError(in, InvalidArgument("at most " + std::to_string(kPlacedChunksIdsMax) +
+                                          " chunk ids per PlacedChunks"));
+  pb::Envelope r;
+  auto* out = r.mutable_placed_chunks_reply();
+  std::vector<ChunkKey> sender_placed;
+  for (auto& id : m.chunk_ids()) {
+    ChunkKey key{m.subscriber(), ToBytes(id)};
+    if (m.sender_placed()) sender_placed.push_back(key);
+    auto info = store_->GetChunkInfo(key);
+    if (!info.ok() || info->state == ChunkState::kCached)
+      out->add_unknown(id);
+    else if (info->state == ChunkState::kPlaced)
+      out->add_placed(id);
+  }
+  Reply(in, std::move(r));
+  if (!sender_placed.empty() && store_->ClearPlacementWaits(sender_placed, from.node_id).ok())
+    EvictIfNeeded();
+}
+

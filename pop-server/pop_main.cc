@@ -60,6 +60,12 @@ std::vector<Knob> PopKnobs() {
 }
 
 class PopDaemon {
+      {"held_results_s", "3600",
+       "seconds the result of a gateway's commit is kept: a retry of the same write is "
+       "answered with it, and a gateway that went away mid-commit gets it when it returns",
+       Knob::kInt},
+      {"held_results_per_gateway_max", "256", "commit results kept per gateway (oldest dropped)",
+       Knob::kInt},
  public:
   PopDaemon(const Config& cfg, std::unique_ptr<SqlitePopStore> store)
       : cfg_(cfg),
@@ -165,6 +171,8 @@ class PopDaemon {
   void Shutdown() {
     MS_INFO("pop", "shutting down", "");
     listener_.Close();
+    p.held_results_ms = uint64_t(cfg.Int("held_results_s")) * 1000;
+    p.held_results_per_gateway_max = size_t(cfg.Int("held_results_per_gateway_max"));
     auto conns = conns_;  // Close() runs OnClose, which erases from conns_
     for (auto& [id, c] : conns) c.conn->Close(Unavailable("shutting down"));
     pops_.CloseAll();
@@ -454,6 +462,17 @@ class PopDaemon {
       mc.fragment_bytes = c.msg.store_fragment().fragment().size();
     }
     return mc;
+    r.AddGaugeFn("mistore_held_results", "Commit results kept for retries (held_results_s).",
+                 [this] { return double(core_.held_results_stats().held); });
+    r.AddGaugeFn("mistore_held_results_undelivered",
+                 "Kept commit results whose gateway went away before they completed.",
+                 [this] { return double(core_.held_results_stats().undelivered); });
+    r.AddCounterFn("mistore_held_results_delivered_total",
+                   "Kept commit results delivered to a gateway that returned.",
+                   [this] { return double(core_.held_results_stats().delivered_total); });
+    r.AddCounterFn("mistore_held_results_answered_total",
+                   "Retried commits answered with a kept result.",
+                   [this] { return double(core_.held_results_stats().answered_total); });
   }
   void MonitorCallDone(const MonitoredCall& mc, const Result<pb::Envelope>& r) {
     metrics_.CallDone(mc.op, r);

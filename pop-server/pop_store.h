@@ -36,6 +36,14 @@ struct FragmentLoc {
   uint32_t gateway_id;
 };
 
+// A POP whose placement of a chunk this POP waits for before it may drop
+// its copy (issue 6). seq orders the waits (oldest first).
+struct PlacementWait {
+  ChunkKey key;
+  uint32_t pop_id;
+  uint64_t seq;
+};
+
 struct ChunkInfo {
   ChunkState state;
   bool has_data;
@@ -99,6 +107,20 @@ class PopStore {
   // Forgets where a chunk's fragments are (they were deleted), keeping the
   // chunk and its payload.
   virtual Status DropFragmentRecords(const ChunkKey& key) = 0;
+
+  // ---- region durability (issue 6) ----
+  // Every fragment record of a chunk id, whoever's chunk it is (an inventory
+  // names fragments by chunk id only).
+  virtual std::vector<std::pair<ChunkKey, FragmentLoc>> FragmentsOfChunkId(const Bytes& chunk_id) = 0;
+  // The POP keeps a chunk's data until the other POPs holding the object
+  // (its other replica; both replicas for a non-replica entry POP) have
+  // placed it in their regions: EvictionCandidates skips chunks with waits.
+  // Adding a wait for a chunk without a record, or twice, does nothing.
+  // Each call is one transaction.
+  virtual Status AddPlacementWaits(const std::vector<ChunkKey>& keys, uint32_t pop_id) = 0;
+  virtual Status ClearPlacementWaits(const std::vector<ChunkKey>& keys, uint32_t pop_id) = 0;
+  // Waits with seq > after_seq, oldest first, at most limit.
+  virtual std::vector<PlacementWait> PlacementWaits(uint64_t after_seq, size_t limit) = 0;
 };
 
 }  // namespace mistore

@@ -27,19 +27,23 @@ void PopCore::HandlePutCommit(const Incoming& in, const Peer& from, const pb::Pu
   if (st.ok() && m.manifest_sealed().size() > p_.manifest_bytes_max)
     st = ResourceExhausted("manifest too large");
   if (st.ok() && m.write_id().size() > 64) st = InvalidArgument("write id too long");
+  if (!st.ok()) return ReplyError(in, st);
+  uint32_t gateway = from.role == pb::ROLE_GATEWAY ? from.node_id : m.gateway_id();
+  pb::PutCommit commit = m;
+  commit.set_gateway_id(gateway);
+  // A retry of a write done or running here (issue 6, held_results.h):
+  // answered before its chunks are looked for (they may be evicted since).
+  if (AnswerOrJoinRetry(in, commit)) return;
   for (int i = 0; st.ok() && i < m.chunk_ids_size(); i++) {
     ChunkKey key{m.subscriber(), ToBytes(m.chunk_ids(i))};
     auto info = store_->GetChunkInfo(key);
     if (!info.ok() || !info->has_data)
       st = NotFound("chunk " + Short(m.chunk_ids(i)) + " was not uploaded before commit");
   }
-  if (!st.ok()) return ReplyError(in, st);
-  uint32_t gateway = from.role == pb::ROLE_GATEWAY ? from.node_id : m.gateway_id();
-  pb::PutCommit commit = m;
-  commit.set_gateway_id(gateway);
+  if (!st.ok()) return FinishCommit(in, commit, st);
 
   ResolveOidForWrite(commit, [this, in, commit](Result<Oid> oid) {
-    if (!oid.ok()) return ReplyError(in, oid.status());
+    if (!oid.ok()) return FinishCommit(in, commit, oid.status());
     Oid o = oid.value();
     pb::VersionInfo info;
     info.set_oid(ToStr(o.Encode()));
@@ -52,9 +56,12 @@ void PopCore::HandlePutCommit(const Incoming& in, const Peer& from, const pb::Pu
     info.set_write_id(commit.write_id());
     auto finish = [this, in, o, commit](Result<uint64_t> v) {
       for (auto& id : commit.chunk_ids()) upload_pins_.erase(ChunkKey{commit.subscriber(), ToBytes(id)});
-      if (!v.ok()) return ReplyError(in, v.status());
+      if (!v.ok()) return FinishCommit(in, commit, v.status());
       if (o.primary_pop != p_.pop_id && o.backup_pop != p_.pop_id) {
-        // Entry POP only: the uploaded chunks stay as evictable cache.
+        // Entry POP only: the uploaded chunks stay as cache, evictable once
+        // both replicas' regions have placed them (issue 6).
+        WaitForPlacementBy(o, commit.subscriber(),
+                           {commit.chunk_ids().begin(), commit.chunk_ids().end()});
         for (auto& id : commit.chunk_ids()) {
           ChunkKey key{commit.subscriber(), ToBytes(id)};
           auto ci = store_->GetChunkInfo(key);
@@ -63,13 +70,12 @@ void PopCore::HandlePutCommit(const Incoming& in, const Peer& from, const pb::Pu
         }
         EvictIfNeeded();
       }
-      pb::Envelope r;
-      auto* pr = r.mutable_put_reply();
-      pr->set_oid(ToStr(o.Encode()));
-      pr->set_version(v.value());
-      pr->set_primary_pop(o.primary_pop);
-      pr->set_backup_pop(o.backup_pop);
-      Reply(in, std::move(r));
+      pb::PutReply pr;
+      pr.set_oid(ToStr(o.Encode()));
+      pr.set_version(v.value());
+      pr.set_primary_pop(o.primary_pop);
+      pr.set_backup_pop(o.backup_pop);
+      FinishCommit(in, commit, std::move(pr));
     };
     WriteWithLock(o, info, finish);
   });
@@ -358,6 +364,9 @@ void PopCore::ReportVersions() {
       reporting_.erase(key);
       if (r.ok()) (void)store_->MarkReported(key.first, key.second);
     });
+  // Issue 6: the copy stays until the other replica's region placed it too.
+  if (auto o = Oid::Decode(info.oid()); o.ok())
+    WaitForPlacementBy(*o, info.subscriber(), {info.chunk_ids().begin(), info.chunk_ids().end()});
   }
 }
 

@@ -24,6 +24,9 @@ CREATE TABLE IF NOT EXISTS fragments(
   PRIMARY KEY(chunk, idx)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS fragments_gateway ON fragments(gateway);
 CREATE TABLE IF NOT EXISTS counters(gateway INTEGER PRIMARY KEY, next INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_chunk_id ON chunks(chunk_id);
+CREATE TABLE IF NOT EXISTS placement_waits(
+  chunk INTEGER NOT NULL, pop INTEGER NOT NULL, UNIQUE(chunk, pop));
 )";
 }  // namespace
 
@@ -147,6 +150,7 @@ std::vector<std::pair<ChunkKey, uint64_t>> SqlitePopStore::EvictionCandidates(si
   std::vector<std::pair<ChunkKey, uint64_t>> out;
   auto q = db_.Prepare(
       "SELECT subscriber, chunk_id, size FROM chunks WHERE has_data=1 AND state IN (?,?) "
+      "AND NOT EXISTS (SELECT 1 FROM placement_waits w WHERE w.chunk=chunks.id) "
       "ORDER BY last_used LIMIT ?");
   if (!q.ok()) return out;
   q->Bind(1, int64_t(ChunkState::kPlaced)).Bind(2, int64_t(ChunkState::kCached)).Bind(3, int64_t(limit));
@@ -334,6 +338,61 @@ Result<uint32_t> SqlitePopStore::NextCounter(uint32_t gateway_id) {
   });
   MS_RETURN_IF_ERROR(st);
   return value;
+}
+
+std::vector<std::pair<ChunkKey, FragmentLoc>> SqlitePopStore::FragmentsOfChunkId(const Bytes& chunk_id) {
+  std::vector<std::pair<ChunkKey, FragmentLoc>> out;
+  auto q = db_.Prepare(
+      "SELECT c.subscriber, f.idx, f.gateway FROM chunks c JOIN fragments f ON f.chunk=c.id "
+      "WHERE c.chunk_id=? ORDER BY c.id, f.idx");
+  if (!q.ok()) return out;
+  q->Bind(1, chunk_id);
+  Status st;
+  while (q->Step(&st))
+    out.push_back({ChunkKey{q->Text(0), chunk_id}, FragmentLoc{uint32_t(q->Int(1)), uint32_t(q->Int(2))}});
+  return out;
+}
+
+Status SqlitePopStore::AddPlacementWaits(const std::vector<ChunkKey>& keys, uint32_t pop_id) {
+  if (keys.empty()) return Status::Ok();
+  return InTransaction(db_, [&]() -> Status {
+    for (auto& key : keys) {
+      MS_ASSIGN_OR_RETURN(Stmt u, db_.Prepare(
+          "INSERT OR IGNORE INTO placement_waits(chunk, pop) "
+          "SELECT id, ? FROM chunks WHERE subscriber=? AND chunk_id=?"));
+      u.Bind(1, int64_t(pop_id)).Bind(2, key.subscriber).Bind(3, key.chunk_id);
+      MS_RETURN_IF_ERROR(u.Run());
+    }
+    return Status::Ok();
+  });
+}
+
+Status SqlitePopStore::ClearPlacementWaits(const std::vector<ChunkKey>& keys, uint32_t pop_id) {
+  if (keys.empty()) return Status::Ok();
+  return InTransaction(db_, [&]() -> Status {
+    for (auto& key : keys) {
+      MS_ASSIGN_OR_RETURN(Stmt u, db_.Prepare(
+          "DELETE FROM placement_waits WHERE pop=? AND chunk IN "
+          "(SELECT id FROM chunks WHERE subscriber=? AND chunk_id=?)"));
+      u.Bind(1, int64_t(pop_id)).Bind(2, key.subscriber).Bind(3, key.chunk_id);
+      MS_RETURN_IF_ERROR(u.Run());
+    }
+    return Status::Ok();
+  });
+}
+
+std::vector<PlacementWait> SqlitePopStore::PlacementWaits(uint64_t after_seq, size_t limit) {
+  std::vector<PlacementWait> out;
+  auto q = db_.Prepare(
+      "SELECT w.rowid, c.subscriber, c.chunk_id, w.pop FROM placement_waits w "
+      "JOIN chunks c ON c.id=w.chunk WHERE w.rowid>? ORDER BY w.rowid LIMIT ?");
+  if (!q.ok()) return out;
+  q->Bind(1, int64_t(std::min<uint64_t>(after_seq, INT64_MAX)))
+      .Bind(2, int64_t(std::min<size_t>(limit, INT64_MAX)));
+  Status st;
+  while (q->Step(&st))
+    out.push_back(PlacementWait{ChunkKey{q->Text(1), q->Blob(2)}, uint32_t(q->Int(3)), uint64_t(q->Int(0))});
+  return out;
 }
 
 // ---- garbage collection (issue 7) ----

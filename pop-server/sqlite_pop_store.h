@@ -49,6 +49,11 @@ class SqlitePopStore : public PopStore {
   Status DeleteChunk(const ChunkKey& key) override;
   Status DropFragmentRecords(const ChunkKey& key) override;
 
+  std::vector<std::pair<ChunkKey, FragmentLoc>> FragmentsOfChunkId(const Bytes& chunk_id) override;
+  Status AddPlacementWaits(const std::vector<ChunkKey>& keys, uint32_t pop_id) override;
+  Status ClearPlacementWaits(const std::vector<ChunkKey>& keys, uint32_t pop_id) override;
+  std::vector<PlacementWait> PlacementWaits(uint64_t after_seq, size_t limit) override;
+
  private:
   SqlitePopStore(std::string dir, Db db) : dir_(std::move(dir)), db_(std::move(db)) {}
   Status Init();

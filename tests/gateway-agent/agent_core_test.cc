@@ -486,3 +486,57 @@ TEST_F(AgentCoreTest, BackgroundFetchesAreRateLimitedBoundedAndDroppedWithTheCon
 
 }  // namespace
 }  // namespace mistore
+
+namespace mistore {
+namespace {
+
+pb::HeldResult Kept(const std::string& subscriber, const std::string& write_id, uint64_t version) {
+  pb::HeldResult r;
+  r.set_subscriber(subscriber);
+  r.set_write_id(write_id);
+  r.mutable_put_reply()->set_oid(std::string(16, 'o'));
+  r.mutable_put_reply()->set_version(version);
+  return r;
+}
+
+// Issue 6 (paper VII): results the POP kept while this gateway was away are
+// delivered on its return; the client's retry of the write id is answered
+// with them. Another subscriber's results are never kept; the list is
+// bounded and expires.
+TEST_F(AgentCoreTest, KeptResultsDeliveredByThePopAnswerRetries) {
+  OpenStore();
+  AgentParams p = Params();
+  p.subscriber = "alice";
+  p.held_results_max = 3;
+  p.held_results_ms = 10'000;
+  MakeCore(p);
+  pb::Envelope e;
+  *e.mutable_held_results()->add_results() = Kept("alice", "w1", 4);
+  *e.mutable_held_results()->add_results() = Kept("mallory", "w2", 9);
+  EXPECT_TRUE(core_->IsPopRequest(e));
+  auto r = Request(e);
+  EXPECT_TRUE(r.error.ok()) << r.error.ToString();
+  EXPECT_TRUE(r.msg.has_empty());
+  EXPECT_EQ(core_->stats().results_received, 1u);
+  const pb::PutReply* got = core_->HeldReply(now_, "w1");
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->version(), 4u);
+  EXPECT_EQ(core_->HeldReply(now_, "w2"), nullptr) << "another subscriber's result kept";
+  EXPECT_EQ(core_->stats().results_answered, 1u);
+  // Bounded: the oldest goes first.
+  for (int i = 0; i < 3; i++) {
+    pb::PutReply pr;
+    pr.set_version(10 + i);
+    core_->HoldReply(now_ + 1 + i, "x" + std::to_string(i), pr);
+  }
+  EXPECT_EQ(core_->held_replies(), 3u);
+  EXPECT_EQ(core_->HeldReply(now_ + 10, "w1"), nullptr) << "beyond held_results_max";
+  ASSERT_NE(core_->HeldReply(now_ + 10, "x0"), nullptr);
+  EXPECT_EQ(core_->HeldReply(now_ + 10, "x2")->version(), 12u);
+  // Expired after held_results_ms.
+  EXPECT_EQ(core_->HeldReply(now_ + 1 + 10'000, "x0"), nullptr);
+  EXPECT_EQ(core_->HeldReply(now_, ""), nullptr);
+}
+
+}  // namespace
+}  // namespace mistore

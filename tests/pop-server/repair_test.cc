@@ -108,8 +108,10 @@ struct Region {
   std::vector<OutReply> replies;
   int deletes = 0;
   int fetches = 0, background_fetches = 0;
+  int outside_calls = 0;  // to POPs or the DC: repair must stay in the region
 
   Result<pb::Envelope> Answer(const OutCall& c) {
+    if (c.to.kind == Dest::kPop || c.msg.has_fetch_chunk()) outside_calls++;
     if (c.to.kind != Dest::kGateway || down.count(c.to.id)) return Unavailable("unreachable");
     auto& disk = disks[c.to.id];
     pb::Envelope r;
@@ -283,8 +285,71 @@ TEST_F(RepairCore, WithoutACopyRebuildsFromKSurvivorsAndDropsTheCopyAfter) {
   EXPECT_EQ(core_->repair_stats().repaired_fragments_total, 2u);
   EXPECT_EQ(region_.fetches, 4);  // the k live fragments, read as background I/O
   EXPECT_EQ(region_.background_fetches, 4);
+  EXPECT_EQ(region_.outside_calls, 0) << "repair read from outside the region";
   ExpectFullRedundancy();
   EXPECT_FALSE(store_.GetChunkInfo(key_)->has_data);
+}
+
+// Regression (issue 6): the memory of fragments rebuilt elsewhere (moved_)
+// lived only in PopCore, so a gateway returning after a POP restart kept
+// its surplus fragments forever. The records say where each fragment is.
+TEST_F(RepairCore, AfterAPopRestartAReturningGatewaysSurplusIsDeleted) {
+  Start(1u << 30);
+  uint32_t g = HolderOf(2);
+  region_.down.insert(g);
+  core_->OnGatewayDown(1000, g);
+  Tick(61000);
+  ASSERT_NE(HolderOf(2), g);
+  ASSERT_TRUE(region_.disks[g].count({key_.chunk_id, 2}));
+  core_ = std::make_unique<PopCore>(PopParams{.pop_id = 1, .region = "r", .k = 4, .m = 2,
+                                              .gateway_grace_ms = 60000},
+                                    &store_, 101);
+  for (uint32_t id = 1; id <= 9; id++)
+    if (id != g) core_->OnGatewayUp(62000, GatewayState{id, "s", 1u << 30, true});
+  region_.Drive(*core_, 62000);
+  region_.down.erase(g);
+  core_->OnGatewayUp(63000, GatewayState{g, "s", 1u << 30, true});
+  // The agent sends its full inventory on registration.
+  pb::Envelope inv;
+  inv.set_request_id(4);
+  for (auto& [ref, blob] : region_.disks[g]) {
+    auto* f = inv.mutable_gateway_inventory()->add_fragments();
+    f->set_chunk_id(Str(ref.first));
+    f->set_index(ref.second);
+  }
+  core_->OnRequest(63000, Peer{1, pb::ROLE_GATEWAY, g, "s"}, inv);
+  region_.Drive(*core_, 63000);
+  Tick(64000);
+  EXPECT_FALSE(region_.disks[g].count({key_.chunk_id, 2})) << "surplus fragment kept";
+  EXPECT_EQ(core_->fragments_deleted_total(), 1u);
+  ExpectFullRedundancy();
+}
+
+// A held fragment recorded elsewhere on a gateway that is itself lost is
+// not surplus: it may be the only copy left.
+TEST_F(RepairCore, FragmentRecordedOnALostGatewayIsNotDeletedFromItsOldHolder) {
+  Start(1u << 30);
+  uint32_t g = HolderOf(2);
+  Bytes old = region_.disks[g][{key_.chunk_id, 2}];
+  uint32_t other = HolderOf(3);
+  // g also holds (chunk, 2)'s twin as index 3 would be: put a copy of
+  // index 3 on g, whose recorded holder is then lost.
+  region_.disks[g][{key_.chunk_id, 3}] = region_.disks[other][{key_.chunk_id, 3}];
+  region_.down.insert(other);
+  core_->OnGatewayDown(1000, other);
+  pb::Envelope env;
+  env.set_request_id(3);
+  env.mutable_gateway_inventory();
+  for (uint32_t idx : {2u, 3u}) {
+    auto* f = env.mutable_gateway_inventory()->add_fragments();
+    f->set_chunk_id(Str(key_.chunk_id));
+    f->set_index(idx);
+  }
+  core_->OnRequest(2000, Peer{1, pb::ROLE_GATEWAY, g, "s"}, env);
+  region_.Drive(*core_, 2000);
+  EXPECT_EQ(region_.deletes, 0);
+  EXPECT_TRUE(region_.disks[g].count({key_.chunk_id, 3}));
+  EXPECT_EQ((region_.disks[g][{key_.chunk_id, 2}]), old);
 }
 
 TEST_F(RepairCore, FragmentsReportedBadAreRebuiltElsewhereAndDeleted) {
