@@ -14,12 +14,15 @@ MISTORE_DURABILITY_OBJECTS (default 24) sets how many objects are stored.
 import os
 import random
 import re
+import socket
+import struct
 import subprocess
 import time
 import unittest
 
 import labutil
 from labutil import LabTestCase, write_random_file
+from test_agent_store import f_bytes, f_varint, parse
 
 GRACE_S = 3
 K, M = 3, 2
@@ -219,6 +222,158 @@ class RegionRepair(LabTestCase):
         print(f"\n[durability] flipped bits in {len(flipped)} of {len(files)} fragment files: "
               f"all rebuilt ({moved} on another gateway)")
 
+
+
+# ---------------------------------------------------------------- kept results
+# Raw client protocol (shared/proto/mistore.proto), so that the test chooses
+# the write id and retries it exactly as a client whose gateway vanished would.
+PUT_CHUNK, PUT_COMMIT, PUT_REPLY, GET_VERSION, VERSION_INFO = 20, 21, 22, 23, 24
+READ_ATOMIC = 1
+
+
+class RawClient:
+    """One connection to an agent's client port: [u32 LE length][Envelope]."""
+
+    def __init__(self, addr, timeout=60.0):
+        host, port = addr.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self.next_id = 1
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, body_no, body):
+        rid = self.next_id
+        self.next_id += 1
+        env = f_varint(1, rid) + f_bytes(body_no, body)
+        self.sock.sendall(struct.pack("<I", len(env)) + env)
+        return rid
+
+    def recv(self):
+        n = struct.unpack("<I", self._exact(4))[0]
+        env = parse(self._exact(n))
+        if 3 in env:
+            err = parse(env[3][0])
+            return None, (err.get(1, [0])[0], err.get(2, [b""])[0].decode(errors="replace"))
+        return env, None
+
+    def call(self, body_no, body):
+        self.send(body_no, body)
+        return self.recv()
+
+    def _exact(self, n):
+        buf = b""
+        while len(buf) < n:
+            part = self.sock.recv(n - len(buf))
+            if not part:
+                raise ConnectionError("agent closed the connection")
+            buf += part
+        return buf
+
+
+def put_commit_body(subscriber, name_key, chunk_ids, write_id, size):
+    b = f_bytes(1, subscriber.encode()) + f_bytes(2, name_key) + f_bytes(3, b"sealed-name")
+    b += f_varint(4, size) + f_bytes(5, b"sealed-manifest-" + write_id)
+    for cid in chunk_ids:
+        b += f_bytes(6, cid)
+    return b + f_bytes(8, write_id)
+
+
+class KeptResultsForAGatewayThatWentAway(LabTestCase):
+    """Paper section VII: results of requests pending for a gateway that went
+    away are kept at its POP and delivered when it returns.
+
+    A commit relayed by gw1001 is held up at the backup POP (SIGSTOP), the
+    agent is killed with SIGKILL, the backup continues and the commit
+    completes with nobody to answer. Meanwhile another device commits the
+    same object through gw1002 (version 2). The agent restarts, its POP
+    delivers the kept result, and the client's retry of the same write id is
+    answered by the agent with the original (oid, version 1); no third
+    version exists."""
+
+    LAB_OPTIONS = {"pops": 2, "gateways_per_pop": 3, "k": 2, "m": 1}
+    INIT_CLIENT = False
+
+    def upload(self, client, n_chunks, chunk_bytes):
+        ids = []
+        for _ in range(n_chunks):
+            cid = os.urandom(32)
+            env, err = client.call(PUT_CHUNK, f_bytes(1, b"alice") + f_bytes(2, cid)
+                                   + f_bytes(3, os.urandom(chunk_bytes)))
+            self.assertIsNone(err, f"PutChunk refused: {err}")
+            ids.append(cid)
+        return ids
+
+    def reply_version(self, env):
+        self.assertIn(PUT_REPLY, env, f"not a PutReply: {sorted(env)}")
+        r = parse(env[PUT_REPLY][0])
+        return r[1][0], r.get(2, [0])[0]
+
+    def latest(self, client, name_key, version=0):
+        body = f_bytes(1, b"alice") + f_bytes(2, name_key) + f_varint(5, READ_ATOMIC)
+        if version:
+            body += f_varint(4, version)
+        return client.call(GET_VERSION, body)
+
+    def test_commit_finished_while_the_agent_was_away_is_delivered_and_answers_the_retry(self):
+        lab = self.lab
+        gw1, gw2 = lab.node("gw1001"), lab.node("gw1002")
+        name_key = os.urandom(32)
+        write_1, write_2 = b"W1-" + os.urandom(13), b"W2-" + os.urandom(13)
+        c1 = RawClient(gw1["addr"])
+        ids_1 = self.upload(c1, 4, 256 << 10)
+        # New object: primary pop1 (the entry POP), backup pop2 (the only other).
+        pop1_log = lab.log_offset("pop1")
+        gw1_log = lab.log_offset("gw1001")
+        lab.kill("pop2", "STOP")
+        try:
+            c1.send(PUT_COMMIT, put_commit_body("alice", name_key, ids_1, write_1, 1 << 20))
+            # The agent relays at once; the POP claims the name at the DC,
+            # then waits for pop2 (catch-up and chunk pushes): stuck there.
+            deadline = time.monotonic() + 20
+            while not labutil.metric_value(labutil.parse_metrics(labutil.lab_metrics(lab, "pop1")),
+                                           "mistore_calls_total", type="claim_name", result="ok"):
+                self.assertLess(time.monotonic(), deadline, "pop1 never claimed the name")
+                time.sleep(0.05)
+            lab.kill("gw1001", "KILL")
+            c1.close()
+        finally:
+            lab.kill("pop2", "CONT")
+        self.assertTrue(lab.wait_log("pop1", pop1_log,
+                                     "commit finished after its gateway went away; result kept",
+                                     timeout=60),
+                        "the commit did not finish after the agent died")
+        # Another device writes version 2 of the same object meanwhile.
+        c2 = RawClient(gw2["addr"])
+        ids_2 = self.upload(c2, 1, 64 << 10)
+        env, err = c2.call(PUT_COMMIT, put_commit_body("alice", name_key, ids_2, write_2, 65536))
+        self.assertIsNone(err, f"second writer failed: {err}")
+        oid_2, v2 = self.reply_version(env)
+        self.assertEqual(v2, 2)
+        # The agent comes back: its POP delivers the kept result.
+        lab.start("gw1001")
+        self.assertTrue(lab.wait_log("gw1001", gw1_log,
+                                     "POP delivered results kept while this gateway was away",
+                                     timeout=30), "kept result not delivered to the agent")
+        c1 = RawClient(gw1["addr"])
+        env, err = c1.call(PUT_COMMIT, put_commit_body("alice", name_key, ids_1, write_1, 1 << 20))
+        self.assertIsNone(err, f"retry failed: {err}")
+        oid_1, v1 = self.reply_version(env)
+        self.assertEqual(v1, 1, "the retry did not get the original version")
+        self.assertEqual(oid_1, oid_2)
+        answered = labutil.metric_value(labutil.parse_metrics(labutil.lab_metrics(lab, "gw1001")),
+                                        "mistore_agent_results_answered_total")
+        self.assertEqual(answered, 1, "the retry was not answered by the agent from the kept result")
+        # No duplicate: the latest is 2, and there is no version 3.
+        env, err = self.latest(c2, name_key)
+        self.assertIsNone(err, f"GetVersion failed: {err}")
+        self.assertEqual(parse(env[VERSION_INFO][0]).get(2, [0])[0], 2)
+        env, err = self.latest(c2, name_key, version=3)
+        self.assertIsNotNone(err, "a third version exists: the retry ran the write again")
+        c1.close()
+        c2.close()
+        print("\n[durability] commit finished while its agent was dead: kept at pop1, delivered "
+              "on restart, retry answered with version 1 (version 2 by another device; no v3)")
 
 if __name__ == "__main__":
     unittest.main()
