@@ -19,6 +19,7 @@
 #include "shared/core/log.h"
 #include "shared/uvio/connection.h"
 #include "shared/uvio/daemon_metrics.h"
+#include "shared/uvio/sd_notify.h"
 
 namespace mistore {
 namespace {
@@ -70,6 +71,8 @@ class DcDaemon {
     if (!admin.ok()) FatalExit("admin_listen", admin.status().ToString().c_str());
     MS_INFO("dc", "ready", "listen=" + bound.value() + " metrics=" + metrics.value() +
                                " admin=" + admin.value());
+    // systemd (Type=notify): catalog opened in main(), listeners bound above.
+    notify_.Ready("serving on " + bound.value());
     loop_.Run();
     return 0;
   }
@@ -83,6 +86,7 @@ class DcDaemon {
 
   void Shutdown() {
     MS_INFO("dc", "shutting down", "");
+    notify_.Stopping();
     listener_.Close();
     auto conns = conns_;
     for (auto& [c, pop] : conns) c->Close(Unavailable("shutting down"));
@@ -256,6 +260,7 @@ class DcDaemon {
                          {"hello", "get_cluster_map", "claim_name", "lookup_name", "report_version",
                           "list_objects", "monitor_pop_summary"}};
   DcAdmin admin_{&loop_, catalog_.get(), &metrics_.registry()};
+  SdNotifier notify_{&loop_, "dc"};  // READY/WATCHDOG/STOPPING to systemd
 };
 
 }  // namespace

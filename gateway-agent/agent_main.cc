@@ -1,5 +1,7 @@
 // mistore-agent: the home-gateway agent. One libuv loop:
-//  - keeps a connection to its POP (re-dialled when it drops), says Hello
+//  - keeps a connection to one of its POPs (the first reachable of `pops`,
+//    the next when it is gone, back to a preferred one when it returns:
+//    PopSelector in pop_selector.h decides, this file dials), says Hello
 //    with its gateway id, subscriber and free space; the POP's fragment
 //    requests, heartbeats, inventories, bad-fragment reports and the
 //    scrubber are AgentCore's (agent_core.h): this file is its libuv
@@ -17,11 +19,13 @@
 #include <set>
 
 #include "gateway-agent/agent_core.h"
+#include "gateway-agent/pop_selector.h"
 #include "shared/core/config.h"
 #include "shared/core/log.h"
 #include "shared/store/fragment_store.h"
 #include "shared/uvio/connection.h"
 #include "shared/uvio/daemon_metrics.h"
+#include "shared/uvio/sd_notify.h"
 #include "shared/wire/envelope.h"
 
 namespace mistore {
@@ -51,11 +55,39 @@ std::vector<Knob> AgentKnobs() {
        "this gateway's failure-domain labels, comma list of key=value (cabinet=c12,power=p3)"},
       {"frame_bytes_max", "8388608", "largest frame accepted from a peer", Knob::kInt},
       {"reconnect_ms", "1000", "delay before re-dialling a lost POP connection", Knob::kInt},
+      {"pops", "",
+       "this gateway's POPs in order of preference, comma list of HOST:PORT (at most 16); the "
+       "first reachable is used, the next when it is gone; when set, replaces pop"},
+      {"reconnect_max_ms", "30000",
+       "after a round in which no POP answered, the wait doubles from reconnect_ms up to this",
+       Knob::kInt},
+      {"pop_failback_ms", "60000",
+       "while on a POP other than the first, how often the preferred ones are probed (the "
+       "agent returns to the first that answers)",
+       Knob::kInt},
       {"metrics_listen", "127.0.0.1:0",
        "address of the Prometheus /metrics listener (port 0: any free port; off: none)"},
       {"log_level", "info",
        "debug, info, warn or error; per component: info,pop=debug,uvio=warn"},
   };
+}
+
+// The POP list: `pops` when set, else the single `pop` (checked in main).
+Result<PopSelectorParams> PopSelectorParamsFrom(const Config& cfg) {
+  PopSelectorParams p;
+  MS_ASSIGN_OR_RETURN(p.addrs, ParsePopList(cfg.Str("pops").empty() ? cfg.Str("pop") : cfg.Str("pops")));
+  if (cfg.Int("reconnect_ms") < 1 || cfg.Int("reconnect_max_ms") < cfg.Int("reconnect_ms") ||
+      cfg.Int("pop_failback_ms") < 1)
+    return InvalidArgument("need reconnect_ms >= 1, reconnect_max_ms >= reconnect_ms, pop_failback_ms >= 1");
+  p.retry_ms = uint64_t(cfg.Int("reconnect_ms"));
+  p.retry_max_ms = uint64_t(cfg.Int("reconnect_max_ms"));
+  p.failback_ms = uint64_t(cfg.Int("pop_failback_ms"));
+  return p;
+}
+PopSelectorParams PopSelectorParamsOf(const Config& cfg) {
+  auto p = PopSelectorParamsFrom(cfg);
+  MS_ASSERT(p.ok());  // main() refused a bad list before
+  return std::move(p.value());
 }
 
 class Agent {
@@ -80,7 +112,10 @@ class Agent {
     MS_INFO("agent", "ready", "listen=" + bound.value() + " metrics=" + metrics_addr_ +
                                   " gateway_id=" + cfg_.Str("gateway_id") +
                                   " fragments=" + std::to_string(store_.fragment_count()));
-    DialPop();
+    // systemd (Type=notify): fragment store opened in main(), client
+    // listener bound above; the POP connection comes and goes on its own.
+    notify_.Ready("serving devices on " + bound.value());
+    DrivePops();
     loop_.Run();
     return 0;
   }
@@ -94,6 +129,7 @@ class Agent {
 
   void Shutdown() {
     MS_INFO("agent", "shutting down", "");
+    notify_.Stopping();
     stopping_ = true;
     clients_.Close();
     if (pop_) pop_->Close(Unavailable("shutting down"));
@@ -102,25 +138,68 @@ class Agent {
     loop_.Stop();
   }
 
-  // ---- the POP connection ----
-  void DialPop() {
+  // ---- the POP connection: PopSelector (pop_selector.h) picks which POP
+  // of `pops` and when; this moves its steps onto sockets and one timer.
+  void DrivePops() {
     if (stopping_) return;
-    Dial(&loop_, cfg_.Str("pop"), pop_limits_, [this](Result<Connection::Ptr> r) {
-      if (!r.ok()) {
-        if (!pop_warned_) MS_WARN("agent", "cannot reach POP; retrying", "error=\"" + r.status().message() + "\"");
-        pop_warned_ = true;
-        loop_.After(uint64_t(cfg_.Int("reconnect_ms")), [this] { DialPop(); });
+    for (;;) {
+      PopStep st = pop_sel_.Poll(loop_.NowMs());
+      if (st.kind == PopStep::kNothing) break;
+      if (st.kind == PopStep::kDial) DialPop(st.index);
+      if (st.kind == PopStep::kProbe) ProbePop(st.index);
+      if (st.kind == PopStep::kLeave && pop_) {
+        MS_INFO("agent", "a preferred POP is back; leaving this one",
+                "pop=" + pop_sel_.addrs()[st.index]);
+        pop_->Close(Unavailable("returning to a preferred POP"));  // on_close: OnLost
+      }
+    }
+    uint64_t wake = pop_sel_.next_wake_ms();
+    if (pop_timer_armed_ && wake == pop_timer_at_) return;
+    if (pop_timer_armed_) loop_.Cancel(pop_timer_);
+    pop_timer_armed_ = wake != UINT64_MAX;
+    if (!pop_timer_armed_) return;
+    pop_timer_at_ = wake;
+    uint64_t now = loop_.NowMs();
+    pop_timer_ = loop_.After(wake > now ? wake - now : 0, [this] {
+      pop_timer_armed_ = false;
+      DrivePops();
+    });
+  }
+
+  void DialPop(size_t index) {
+    const std::string addr = pop_sel_.addrs()[index];
+    Dial(&loop_, addr, pop_limits_, [this, index, addr](Result<Connection::Ptr> r) {
+      if (stopping_) {
+        if (r.ok()) r.value()->Close(Unavailable("shutting down"));
         return;
+      }
+      if (!r.ok()) {
+        if (!pop_warned_)
+          MS_WARN("agent", "cannot reach POP; trying the next",
+                  "pop=" + addr + " error=\"" + r.status().message() + "\"");
+        pop_warned_ = true;
+        pop_sel_.OnDialFailed(loop_.NowMs(), index);
+        if (!pop_sel_.registered() && pop_sel_.next_wake_ms() != UINT64_MAX)
+          MS_DEBUG("agent", "no POP reachable; waiting",
+                   "wait_ms=" + std::to_string(pop_sel_.next_wake_ms() - loop_.NowMs()));
+        return DrivePops();
       }
       Connection::Ptr c = r.value();
       c->set_on_request([this](const Connection::Ptr& c, pb::Envelope&& env) { OnPopRequest(c, env); });
-      c->set_on_close([this](const Connection::Ptr&, const Status& why) {
-        if (pop_) metrics_.ForgetConnection(pop_->tag);
+      c->set_on_close([this, index, addr](const Connection::Ptr& c, const Status& why) {
+        if (c != pop_) {  // closed before its registration: that POP failed
+          if (stopping_) return;
+          pop_sel_.OnDialFailed(loop_.NowMs(), index);
+          return DrivePops();
+        }
+        metrics_.ForgetConnection(pop_->tag);
         pop_.reset();
         core_.OnPopLost(loop_.NowMs());
         if (stopping_) return;
-        MS_WARN("agent", "lost POP connection; reconnecting", "reason=\"" + why.message() + "\"");
-        loop_.After(uint64_t(cfg_.Int("reconnect_ms")), [this] { DialPop(); });
+        MS_WARN("agent", "lost POP connection; reconnecting",
+                "pop=" + addr + " reason=\"" + why.message() + "\"");
+        pop_sel_.OnLost(loop_.NowMs());
+        DrivePops();
       });
       pb::Envelope hello;
       auto* h = hello.mutable_hello();
@@ -128,19 +207,35 @@ class Agent {
       h->set_node_id(uint32_t(cfg_.Int("gateway_id")));
       h->set_subscriber(cfg_.Str("subscriber"));
       h->set_store_bytes_free(store_.free_bytes());
-      c->Call(hello, [this, c](Result<pb::Envelope> r) {
+      c->Call(hello, [this, c, index, addr](Result<pb::Envelope> r) {
         if (!r.ok() || r->has_error()) {
-          MS_WARN("agent", "POP refused registration", "");
-          c->Close(Unavailable("registration refused"));
+          MS_WARN("agent", "POP refused registration", "pop=" + addr);
+          c->Close(Unavailable("registration refused"));  // on_close: the next POP
           return;
         }
+        if (c->closed() || stopping_) return;
         pop_ = c;
         pop_->tag = ++pop_gen_;
         pop_warned_ = false;
-        MS_INFO("agent", "registered with POP", "pop=" + cfg_.Str("pop"));
+        pop_sel_.OnRegistered(loop_.NowMs(), index);
+        MS_INFO("agent", "registered with POP",
+                "pop=" + addr + " preference=" + std::to_string(index + 1) + "/" +
+                    std::to_string(pop_sel_.addrs().size()));
         core_.OnRegistered(loop_.NowMs(), pop_->tag);
         PumpCore();
+        DrivePops();
       });
+    });
+  }
+
+  // A preferred POP probed while registered with a later one: a connection
+  // (and the secure handshake when on), nothing sent.
+  void ProbePop(size_t index) {
+    Dial(&loop_, pop_sel_.addrs()[index], pop_limits_, [this, index](Result<Connection::Ptr> r) {
+      if (r.ok()) r.value()->Close(Unavailable("probe of a preferred POP"));
+      if (stopping_) return;
+      pop_sel_.OnProbeResult(loop_.NowMs(), index, r.ok());
+      DrivePops();
     });
   }
 
@@ -337,6 +432,12 @@ class Agent {
   bool core_timer_armed_ = false;
   uint64_t core_timer_at_ = 0;
   TimerId core_timer_ = 0;
+  SdNotifier notify_{&loop_, "agent"};  // READY/WATCHDOG/STOPPING to systemd
+  // ---- several POPs (issue 10): which one, and when
+  PopSelector pop_sel_{PopSelectorParamsOf(cfg_), loop_.NowMs()};
+  bool pop_timer_armed_ = false;
+  uint64_t pop_timer_at_ = 0;
+  TimerId pop_timer_ = 0;
 };
     // A retried commit whose result was kept (issue 6): answered here.
     std::string write_id = env.has_put_commit() ? env.put_commit().write_id() : "";
@@ -368,6 +469,10 @@ int main(int argc, char** argv) {
   if (st.ok() && !ApplyLogLevels(cfg.Str("log_level"))) st = InvalidArgument("bad --log-level");
   if (!st.ok()) {
     std::fprintf(stderr, "mistore-agent: %s\n", st.message().c_str());
+    return 2;
+  }
+  if (auto pops = PopSelectorParamsFrom(cfg); !pops.ok()) {
+    std::fprintf(stderr, "mistore-agent: pops/pop: %s\n", pops.status().message().c_str());
     return 2;
   }
   AgentParams params;

@@ -21,6 +21,7 @@
 #include "shared/uvio/connection.h"
 #include "shared/uvio/daemon_metrics.h"
 #include "shared/uvio/peer_pool.h"
+#include "shared/uvio/sd_notify.h"
 
 namespace mistore {
 namespace {
@@ -115,6 +116,8 @@ class PopDaemon {
     MS_INFO("pop", "ready", "listen=" + listen_addr_ + " metrics=" + metrics_addr_ +
                                 " pop_id=" + cfg_.Str("pop_id") +
                                 " region=" + cfg_.Str("region"));
+    // systemd (Type=notify): storage opened in main(), listeners bound above.
+    notify_.Ready("serving on " + listen_addr_);
     loop_.Run();
     return 0;
   }
@@ -170,6 +173,7 @@ class PopDaemon {
 
   void Shutdown() {
     MS_INFO("pop", "shutting down", "");
+    notify_.Stopping();
     listener_.Close();
     p.held_results_ms = uint64_t(cfg.Int("held_results_s")) * 1000;
     p.held_results_per_gateway_max = size_t(cfg.Int("held_results_per_gateway_max"));
@@ -563,6 +567,7 @@ class PopDaemon {
   std::map<uint32_t, MonitoredGateway> monitor_gateways_;  // every gateway seen, bounded
   bool report_in_flight_ = false;
   uint64_t started_ms_ = loop_.NowMs();
+  SdNotifier notify_{&loop_, "pop"};  // READY/WATCHDOG/STOPPING to systemd
 };
 
 // `mistore-pop status`: asks the running POP (its /metrics listener at

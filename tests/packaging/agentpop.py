@@ -119,10 +119,10 @@ def encode_fragment(chunk_id, index, k, m, chunk_len, payload):
 
 
 class FakePop:
-    def __init__(self):
+    def __init__(self, port=0):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.sock.listen(4)
         self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
         self.conn = None
@@ -162,11 +162,22 @@ class FakePop:
             self.conn.sendall(frame(envelope(rid, True, ENV_EMPTY)))
 
     def accept_agent(self, timeout=60.0):
-        """Waits for the agent, answers its Hello; returns the Hello fields."""
-        self.sock.settimeout(timeout)
-        self.conn, _ = self.sock.accept()
-        self.conn.settimeout(timeout)
-        env = self.read_envelope()
+        """Waits for the agent, answers its Hello; returns the Hello fields.
+        Connections closed before a Hello (an agent's probe of a preferred
+        POP) are skipped."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.sock.settimeout(max(0.1, deadline - time.monotonic()))
+            if self.conn:
+                self.conn.close()
+            self.conn, _ = self.sock.accept()
+            self.conn.settimeout(timeout)
+            try:
+                env = self.read_envelope()
+                break
+            except (EOFError, ConnectionResetError):
+                if time.monotonic() > deadline:
+                    raise
         if ENV_HELLO not in env:
             raise AssertionError("first frame is not a Hello: %r" % env)
         self.hello = parse_fields(env[ENV_HELLO][0])
@@ -238,6 +249,15 @@ def start_agent(binary, pop_addr, data_dir, emulator=(), gateway_id=1003,
     os.makedirs(data_dir, exist_ok=True)
     with open(os.path.join(data_dir, "agent.log"), "wb") as log:
         return subprocess.Popen(cmd, stdout=log, stderr=log)
+
+
+def closed_addr():
+    """A loopback HOST:PORT nobody listens on (bound once, then released)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    addr = "127.0.0.1:%d" % s.getsockname()[1]
+    s.close()
+    return addr
 
 
 def rss_kib(pid, field="VmRSS"):

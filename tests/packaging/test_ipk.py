@@ -140,7 +140,15 @@ class IpkTest(unittest.TestCase):
         uci = re.sub(r"option enabled '0'", "option enabled '1'", uci)
         uci = re.sub(r"option gateway_id ''", "option gateway_id '1003'", uci)
         uci = re.sub(r"option subscriber ''", "option subscriber 'alice'", uci)
-        uci = re.sub(r"list pop '[^']*'", "list pop '%s'" % pop.addr, uci)
+        # Two POPs listed: the first is down, so the agent fails over to the
+        # second (the stand-in).
+        dead = agentpop.closed_addr()
+        listed = [dead, pop.addr]
+
+        def pop_line(_m):  # the sample's POP lines, in order; any beyond two dropped
+            return "\tlist pop '%s'\n" % listed.pop(0) if listed else ""
+        uci = re.sub(r"\tlist pop '[^']*'\n", pop_line, uci)
+        self.assertEqual(listed, [], "the sample config lists two POPs")
         uci = re.sub(r"option client_listen '[^']*'", "option client_listen '127.0.0.1:0'", uci)
         uci = re.sub(r"option store_dir '[^']*'", "option store_dir '%s/store'" % work, uci)
         uci_path = os.path.join(work, "mistore.uci")
@@ -154,7 +162,9 @@ class IpkTest(unittest.TestCase):
         self.assertEqual(stat.S_IMODE(os.stat(conf).st_mode), 0o600)
         with open(conf) as f:
             text = f.read()
-        self.assertIn("pop = %s" % pop.addr, text)
+        self.assertIn("pops = %s,%s\n" % (dead, pop.addr), text)
+        # UCI's `list failure_domain` lines become the agent's failure_domains.
+        self.assertRegex(text, r"(?m)^failure_domains = exchange=unknown,cabinet=unknown$")
 
         log = open(os.path.join(work, "agent.log"), "wb")
         self.addCleanup(log.close)
