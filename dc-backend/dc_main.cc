@@ -69,8 +69,10 @@ class DcDaemon {
     if (!metrics.ok()) FatalExit("metrics_listen", metrics.status().ToString().c_str());
     auto admin = admin_.Start(cfg_);
     if (!admin.ok()) FatalExit("admin_listen", admin.status().ToString().c_str());
+    auto enrol = enrol_.Start();  // enrolment and renewal (issue 4)
+    if (!enrol.ok()) FatalExit("enrol_listen", enrol.status().ToString().c_str());
     MS_INFO("dc", "ready", "listen=" + bound.value() + " metrics=" + metrics.value() +
-                               " admin=" + admin.value());
+                               " admin=" + admin.value() + " enrol=" + enrol.value());
     // systemd (Type=notify): catalog opened in main(), listeners bound above.
     notify_.Ready("serving on " + bound.value());
     loop_.Run();
@@ -88,6 +90,7 @@ class DcDaemon {
     MS_INFO("dc", "shutting down", "");
     notify_.Stopping();
     listener_.Close();
+    enrol_.Close();
     auto conns = conns_;
     for (auto& [c, pop] : conns) c->Close(Unavailable("shutting down"));
     loop_.Stop();
@@ -260,6 +263,7 @@ class DcDaemon {
                          {"hello", "get_cluster_map", "claim_name", "lookup_name", "report_version",
                           "list_objects", "monitor_pop_summary"}};
   DcAdmin admin_{&loop_, catalog_.get(), &metrics_.registry()};
+  enroll::EnrolService enrol_{&loop_, cfg_, &metrics_.registry()};  // issue 4
   SdNotifier notify_{&loop_, "dc"};  // READY/WATCHDOG/STOPPING to systemd
 };
 
@@ -269,7 +273,9 @@ class DcDaemon {
 int main(int argc, char** argv) {
   using namespace mistore;
   signal(SIGPIPE, SIG_IGN);
-  Config cfg(WithSecureTransportKnobs(DcKnobs()));
+  std::vector<Knob> knobs = DcKnobs();
+  for (Knob& k : enroll::EnrolKnobs()) knobs.push_back(std::move(k));  // issue 4
+  Config cfg(WithSecureTransportKnobs(std::move(knobs)));
   std::vector<std::string> args;
   switch (ParseCommandLine("mistore-dc",
                            "[--config FILE] [--name=value ...] "

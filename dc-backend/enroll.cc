@@ -1,16 +1,19 @@
 #include "dc-backend/enroll.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 
 #include "shared/core/assert.h"
 #include "shared/core/log.h"
+#include "shared/store/file_util.h"
 
 namespace mistore::enroll {
 
@@ -121,11 +124,8 @@ Result<std::set<uint32_t>> RevokedNodes(const std::string& data_dir) {
   return out;
 }
 
-ConnectionLimits DcSecureLimits(ConnectionLimits base, const Config& cfg) {
-  if (!cfg.Bool("secure")) return base;
-  const std::string dir = cfg.Str("data_dir");
-  auto ca = LoadOrCreateCa(dir);
-  if (!ca.ok()) FatalExit("CA key", ca.status().ToString().c_str());
+Result<DcIdentity> LoadOrCreateDcIdentity(const std::string& dir) {
+  MS_ASSIGN_OR_RETURN(crypto::CaKey ca, LoadOrCreateCa(dir));
   const std::string prefix = dir + "/dc";
   if (!Exists(prefix + ".key")) {
     IssueRequest req;
@@ -133,9 +133,25 @@ ConnectionLimits DcSecureLimits(ConnectionLimits base, const Config& cfg) {
     req.node_id = 0;
     req.region = "dc";
     req.valid_ms = 10 * kCertValidMsDefault;
-    Status st = IssueNodeFiles(ca.value(), req, prefix, WallNowMs());
-    if (!st.ok()) FatalExit("DC identity", st.ToString().c_str());
+    MS_RETURN_IF_ERROR(IssueNodeFiles(ca, req, prefix, WallNowMs()));
   }
+  MS_ASSIGN_OR_RETURN(noise::KeyPair kp, ReadNodeKeyFile(prefix + ".key"));
+  Bytes cert;
+  MS_RETURN_IF_ERROR(ReadSmallFile(prefix + ".cert", crypto::kCertBytesMax, &cert));
+  auto id = secure::Identity::Create(std::move(kp), std::move(cert));
+  if (!id.ok()) return Status(id.status().code(), prefix + ".cert: " + id.status().message());
+  DcIdentity out{std::move(ca), std::make_shared<secure::Identity>(std::move(id).value())};
+  return out;
+}
+
+ConnectionLimits DcSecureLimits(ConnectionLimits base, const Config& cfg) {
+  if (!cfg.Bool("secure")) return base;
+  const std::string dir = cfg.Str("data_dir");
+  auto dc_id = LoadOrCreateDcIdentity(dir);
+  if (!dc_id.ok()) FatalExit("DC identity", dc_id.status().ToString().c_str());
+  const std::string prefix = dir + "/dc";
+  // Enrolled POPs and gateways renew at the enrolment listener; the DC's
+  // own listener serves POPs.
   auto sc = LoadSecureConfig(prefix + ".key", prefix + ".cert", dir + "/ca.pub",
                              {crypto::NodeRole::kPop});
   if (!sc.ok()) FatalExit("DC identity", sc.status().ToString().c_str());
@@ -146,10 +162,319 @@ ConnectionLimits DcSecureLimits(ConnectionLimits base, const Config& cfg) {
   return base;
 }
 
-bool IsEnrollSubcommand(const std::string& name) { return name == "issue" || name == "revoke"; }
+// ---- enrolment over the network ---------------------------------------------
+
+std::vector<Knob> EnrolKnobs() {
+  return {
+      {"enrol_listen", "off",
+       "address where new nodes redeem enrolment tokens and enrolled nodes renew their "
+       "certificates (off: no enrolment over the network)"},
+      {"cert_lifetime_s", "2592000",
+       "lifetime of the certificates issued at enrolment and renewal, seconds", Knob::kInt},
+      {"enrol_node_id_first", "100000",
+       "first node id the DC assigns at enrolment (ids below are left to 'issue')", Knob::kInt},
+      {"role", "", "enroll subcommand: the role the token enrols (gateway or pop)"},
+      {"region", "", "enroll subcommand: the region of the node the token enrols"},
+      {"subscriber", "", "enroll subcommand: the subscriber owning the gateway"},
+      {"expiry_s", "3600", "enroll subcommand: seconds the token stays valid", Knob::kInt},
+  };
+}
+
+namespace {
+
+std::string RoleText(crypto::NodeRole r) { return crypto::NodeRoleName(r); }
+
+// "key=value" lines -> map; kCorrupt on a malformed line.
+Result<std::map<std::string, std::string>> ParseRecord(const std::string& path, const Bytes& raw) {
+  std::map<std::string, std::string> kv;
+  std::string line;
+  for (size_t i = 0; i <= raw.size(); i++) {
+    if (i < raw.size() && raw[i] != '\n') {
+      line.push_back(char(raw[i]));
+      continue;
+    }
+    if (line.empty()) continue;
+    size_t eq = line.find('=');
+    if (eq == std::string::npos) return Corrupt(path + ": malformed line '" + line + "'");
+    kv[line.substr(0, eq)] = line.substr(eq + 1);
+    line.clear();
+  }
+  return kv;
+}
+
+Result<enrol::TokenRecord> ReadRecord(const std::string& path) {
+  Bytes raw;
+  MS_RETURN_IF_ERROR(ReadSmallFile(path, 4096, &raw));
+  MS_ASSIGN_OR_RETURN(auto kv, ParseRecord(path, raw));
+  enrol::TokenRecord r;
+  if (!FromHex(kv["verifier"], &r.verifier) || r.verifier.size() != enrol::kVerifierBytes)
+    return Corrupt(path + ": bad verifier");
+  auto role = crypto::ParseNodeRole(kv["role"]);
+  if (!role.ok()) return Corrupt(path + ": bad role");
+  r.role = role.value();
+  r.region = kv["region"];
+  r.subscriber = kv["subscriber"];
+  char* end = nullptr;
+  r.expires_ms = std::strtoull(kv["expires_ms"].c_str(), &end, 10);
+  if (kv["expires_ms"].empty() || *end != '\0') return Corrupt(path + ": bad expires_ms");
+  return r;
+}
+
+Status FsyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return IoError("cannot open " + dir + ": " + std::strerror(errno));
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return IoError("cannot fsync " + dir);
+  return Status::Ok();
+}
+
+}  // namespace
+
+FileEnrolStore::FileEnrolStore(std::string data_dir, uint32_t first_node_id)
+    : data_dir_(std::move(data_dir)),
+      dir_(data_dir_ + "/enrolment"),
+      first_node_id_(first_node_id) {}
+
+Result<std::optional<enrol::TokenRecord>> FileEnrolStore::Find(const Bytes& token_id) {
+  const std::string base = dir_ + "/" + ToHex(token_id);
+  for (bool used : {false, true}) {
+    const std::string path = base + (used ? ".used" : ".token");
+    if (!Exists(path)) continue;
+    MS_ASSIGN_OR_RETURN(enrol::TokenRecord r, ReadRecord(path));
+    r.used = used;
+    return std::optional<enrol::TokenRecord>(std::move(r));
+  }
+  return std::optional<enrol::TokenRecord>();
+}
+
+Status FileEnrolStore::Consume(const Bytes& token_id, uint32_t node_id) {
+  const std::string base = dir_ + "/" + ToHex(token_id);
+  // rename(2) is atomic: of two redemptions of one token only one succeeds.
+  if (::rename((base + ".token").c_str(), (base + ".used").c_str()) != 0) {
+    if (errno == ENOENT) return Status(Code::kAborted, "enrolment token already used");
+    return IoError("cannot consume token " + base + ": " + std::strerror(errno));
+  }
+  MS_RETURN_IF_ERROR(FsyncDir(dir_));
+  int fd = ::open((base + ".used").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) return IoError("cannot open " + base + ".used");
+  std::string line = "node_id=" + std::to_string(node_id) + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == ssize_t(line.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return IoError("cannot write " + base + ".used");
+  return Status::Ok();
+}
+
+Result<uint32_t> FileEnrolStore::AllocateNodeId() {
+  const std::string path = dir_ + "/next_node_id";
+  uint64_t next = first_node_id_;
+  if (Exists(path)) {
+    Bytes raw;
+    MS_RETURN_IF_ERROR(ReadSmallFile(path, 32, &raw));
+    std::string text(raw.begin(), raw.end());
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    char* end = nullptr;
+    next = std::strtoull(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0') return Corrupt(path + " is not a number");
+  }
+  if (next == 0 || next >= UINT32_MAX) return ResourceExhausted("node ids exhausted");
+  MS_RETURN_IF_ERROR(MakeDirs(dir_));
+  const std::string text = std::to_string(next + 1) + "\n";
+  MS_RETURN_IF_ERROR(
+      WriteFileDurable(path, reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+  return uint32_t(next);
+}
+
+bool FileEnrolStore::IsRevoked(uint32_t node_id) {
+  auto r = RevokedNodes(data_dir_);
+  // An unreadable revocation list refuses renewals rather than granting them.
+  return !r.ok() || r->count(node_id) > 0;
+}
+
+Status FileEnrolStore::Add(const Bytes& token_id, const enrol::TokenRecord& rec,
+                           uint64_t now_ms) {
+  ::mkdir(data_dir_.c_str(), 0700);
+  if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST)
+    return IoError("cannot create " + dir_ + ": " + std::strerror(errno));
+  size_t outstanding = 0;
+  if (DIR* d = ::opendir(dir_.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name.size() < 6 || name.compare(name.size() - 6, 6, ".token") != 0) continue;
+      auto r = ReadRecord(dir_ + "/" + name);
+      if (r.ok() && r->expires_ms + kExpiredTokenKeptMs <= now_ms) {
+        ::unlink((dir_ + "/" + name).c_str());
+        continue;
+      }
+      if (!r.ok() || r->expires_ms > now_ms) outstanding++;
+    }
+    ::closedir(d);
+  }
+  if (outstanding >= kTokensOutstandingMax)
+    return ResourceExhausted(std::to_string(outstanding) +
+                             " enrolment tokens are outstanding (the limit); wait for some to "
+                             "be redeemed or expire");
+  std::string text = "verifier=" + ToHex(rec.verifier) + "\nrole=" + RoleText(rec.role) +
+                     "\nregion=" + rec.region + "\nsubscriber=" + rec.subscriber +
+                     "\nexpires_ms=" + std::to_string(rec.expires_ms) + "\n";
+  const std::string path = dir_ + "/" + ToHex(token_id) + ".token";
+  if (Exists(path)) return Internal("token id collision");
+  return WriteNewFile(path, reinterpret_cast<const uint8_t*>(text.data()), text.size(), 0600);
+}
+
+EnrolService::EnrolService(EventLoop* loop, const Config& cfg, MetricsRegistry* metrics)
+    : loop_(loop), cfg_(cfg) {
+  struct C {
+    const char* result;
+    Counter* c;
+  };
+  for (C c : {C{"enrolled", &stats_.enrolled}, C{"renewed", &stats_.renewed},
+              C{"refused_unknown", &stats_.refused_unknown},
+              C{"refused_used", &stats_.refused_used},
+              C{"refused_expired", &stats_.refused_expired},
+              C{"refused_role", &stats_.refused_role},
+              C{"refused_revoked", &stats_.refused_revoked},
+              C{"refused_other", &stats_.refused_other}}) {
+    Counter* counter = c.c;
+    metrics->AddCounterFn("mistore_dc_enrolments_total",
+                          "enrolment and renewal requests at the DC, by outcome",
+                          [counter] { return double(counter->value()); }, {{"result", c.result}});
+  }
+}
+
+EnrolService::~EnrolService() { Close(); }
+
+Result<std::string> EnrolService::Start() {
+  const std::string addr = cfg_.Str("enrol_listen");
+  if (addr == "off" || addr.empty()) return std::string("off");
+  if (cfg_.Int("cert_lifetime_s") < 1 || cfg_.Int("enrol_node_id_first") < 1 ||
+      cfg_.Int("enrol_node_id_first") >= int64_t(UINT32_MAX))
+    return InvalidArgument("cert_lifetime_s and enrol_node_id_first must be positive");
+  const std::string dir = cfg_.Str("data_dir");
+  MS_ASSIGN_OR_RETURN(DcIdentity id, LoadOrCreateDcIdentity(dir));
+  id_.emplace(std::move(id));
+  store_ = std::make_unique<FileEnrolStore>(dir, uint32_t(cfg_.Int("enrol_node_id_first")));
+  enrol::AuthorityParams p;
+  p.cert_lifetime_ms = uint64_t(cfg_.Int("cert_lifetime_s")) * 1000;
+  uint64_t seed = 0;
+  randombytes_buf(&seed, sizeof seed);
+  authority_ = std::make_unique<enrol::EnrolAuthority>(p, &id_->ca, id_->identity, store_.get(),
+                                                       &stats_, seed);
+  ConnectionLimits limits;  // plain framing: the exchange has its own handshake
+  limits.frame_bytes_max = 16 << 10;
+  limits.calls_in_flight_max = 4;
+  limits.write_queue_bytes_max = 64 << 10;
+  listener_ = std::make_unique<Listener>(loop_, limits,
+                                         [this](const Connection::Ptr& c) { OnAccept(c); });
+  MS_ASSIGN_OR_RETURN(std::string bound, listener_->Listen(addr));
+  tick_ = loop_->Every(1000, [this] { authority_->OnTick(WallNowMs()); });
+  return bound;
+}
+
+void EnrolService::Close() {
+  if (tick_) loop_->Cancel(tick_);
+  tick_ = 0;
+  if (listener_) listener_->Close();
+  auto conns = conns_;
+  for (auto& [c, s] : conns) c->Close(Unavailable("shutting down"));
+  conns_.clear();
+}
+
+void EnrolService::OnAccept(const Connection::Ptr& c) {
+  conns_[c] = next_session_++;
+  c->set_on_request([this](const Connection::Ptr& c, pb::Envelope&& env) {
+    OnRequest(c, std::move(env));
+  });
+  c->set_on_close([this](const Connection::Ptr& c, const Status&) {
+    auto it = conns_.find(c);
+    if (it == conns_.end()) return;
+    if (authority_) authority_->OnClosed(it->second);
+    conns_.erase(it);
+  });
+}
+
+// One handler per message type (EnrolAuthority::OnStart / OnFinish).
+void EnrolService::OnRequest(const Connection::Ptr& c, pb::Envelope&& env) {
+  auto it = conns_.find(c);
+  if (it == conns_.end()) return;
+  Result<pb::Envelope> reply = ProtocolError("the enrolment listener serves only enrolment");
+  switch (env.body_case()) {
+    case pb::Envelope::kEnrolStart:
+      reply = authority_->OnStart(it->second, env.enrol_start(), WallNowMs(), c->peer());
+      break;
+    case pb::Envelope::kEnrolFinish:
+      reply = authority_->OnFinish(it->second, env.enrol_finish(), WallNowMs(), c->peer());
+      break;
+    default:
+      break;
+  }
+  if (!reply.ok()) return c->ReplyError(env.request_id(), reply.status());
+  c->Reply(env.request_id(), std::move(reply).value());
+}
+
+bool IsEnrollSubcommand(const std::string& name) {
+  return name == "enroll" || name == "issue" || name == "revoke";
+}
+
+namespace {
+
+// mistore-dc enroll --role R --region R [--subscriber S] [--expiry-s N]
+int RunEnroll(const Config& cfg, const std::vector<std::string>& args, FILE* out, FILE* err) {
+  auto fail = [&](const Status& st) {
+    std::fprintf(err, "mistore-dc enroll: %s\n", st.ToString().c_str());
+    return 1;
+  };
+  if (args.size() != 1 || cfg.Str("role").empty() || cfg.Str("region").empty()) {
+    std::fprintf(err,
+                 "usage: mistore-dc enroll --role gateway|pop --region R [--subscriber S] "
+                 "[--expiry-s N]\n");
+    return 2;
+  }
+  auto role = crypto::ParseNodeRole(cfg.Str("role"));
+  if (!role.ok() || (*role != crypto::NodeRole::kGateway && *role != crypto::NodeRole::kPop)) {
+    std::fprintf(err, "mistore-dc enroll: --role must be gateway or pop\n");
+    return 2;
+  }
+  const std::string subscriber = cfg.Str("subscriber");
+  if ((*role == crypto::NodeRole::kGateway) == subscriber.empty()) {
+    std::fprintf(err, "mistore-dc enroll: %s\n",
+                 *role == crypto::NodeRole::kGateway ? "a gateway token needs --subscriber"
+                                                     : "a POP token takes no --subscriber");
+    return 2;
+  }
+  if (cfg.Str("region").size() > crypto::kCertStringBytesMax ||
+      subscriber.size() > crypto::kCertStringBytesMax || cfg.Int("expiry_s") < 1) {
+    std::fprintf(err, "mistore-dc enroll: region/subscriber too long or --expiry-s < 1\n");
+    return 2;
+  }
+  const std::string dir = cfg.Str("data_dir");
+  auto ca = LoadOrCreateCa(dir);
+  if (!ca.ok()) return fail(ca.status());
+  enrol::Token token = enrol::NewToken(ca->public_key());
+  enrol::TokenRecord rec;
+  rec.verifier = enrol::TokenVerifier(token.secret);
+  rec.role = *role;
+  rec.region = cfg.Str("region");
+  rec.subscriber = subscriber;
+  const uint64_t now = WallNowMs();
+  rec.expires_ms = now + uint64_t(cfg.Int("expiry_s")) * 1000;
+  FileEnrolStore store(dir, uint32_t(std::max<int64_t>(1, cfg.Int("enrol_node_id_first"))));
+  if (Status st = store.Add(token.id, rec, now); !st.ok()) return fail(st);
+  std::fprintf(out, "%s\n", enrol::FormatToken(token).c_str());
+  std::fprintf(err,
+               "one-time %s enrolment token for region %s%s%s, valid %lld s (until %llu ms); "
+               "the DC keeps only its hash\n",
+               cfg.Str("role").c_str(), rec.region.c_str(),
+               subscriber.empty() ? "" : ", subscriber ", subscriber.c_str(),
+               (long long)cfg.Int("expiry_s"), (unsigned long long)rec.expires_ms);
+  return 0;
+}
+
+}  // namespace
 
 int RunEnrollSubcommand(const Config& cfg, const std::vector<std::string>& args, FILE* out,
                         FILE* err) {
+  if (args[0] == "enroll") return RunEnroll(cfg, args, out, err);
   const std::string dir = cfg.Str("data_dir");
   auto fail = [&](const Status& st) {
     std::fprintf(err, "mistore-dc %s: %s\n", args[0].c_str(), st.ToString().c_str());

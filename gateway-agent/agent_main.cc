@@ -25,6 +25,7 @@
 #include "shared/store/fragment_store.h"
 #include "shared/uvio/connection.h"
 #include "shared/uvio/daemon_metrics.h"
+#include "shared/uvio/enrolment_node.h"
 #include "shared/uvio/sd_notify.h"
 #include "shared/wire/envelope.h"
 
@@ -109,6 +110,7 @@ class Agent {
               "count=" + std::to_string(store_.corrupt_at_open()));
     StartMonitoring();
     ArmCoreTimer();
+    renewer_.Start();  // certificate renewal (issue 4)
     MS_INFO("agent", "ready", "listen=" + bound.value() + " metrics=" + metrics_addr_ +
                                   " gateway_id=" + cfg_.Str("gateway_id") +
                                   " fragments=" + std::to_string(store_.fragment_count()));
@@ -415,6 +417,7 @@ class Agent {
   // To the POP: secure when the secure knob is on (issue 4); clients stay
   // on limits_ (local, plain) until pairing exists.
   ConnectionLimits pop_limits_ = WithSecureTransport(limits_, cfg_, {crypto::NodeRole::kPop});
+  enrol::CertRenewer renewer_{&loop_, cfg_, pop_limits_, crypto::NodeRole::kGateway};
   Listener clients_;
   Connection::Ptr pop_;
   std::set<Connection::Ptr> client_conns_;
@@ -456,12 +459,19 @@ class Agent {
 int main(int argc, char** argv) {
   using namespace mistore;
   signal(SIGPIPE, SIG_IGN);
-  Config cfg(WithSecureTransportKnobs(AgentKnobs()));
+  Config cfg(enrol::WithNodeEnrolmentKnobs(WithSecureTransportKnobs(AgentKnobs())));
   switch (ParseCommandLine("mistore-agent", "[--config FILE] [--name=value ...]", &cfg, argc, argv,
                            nullptr)) {
     case ArgsOutcome::kExitOk: return 0;
     case ArgsOutcome::kExitUsage: return 2;
     case ArgsOutcome::kRun: break;
+  }
+  // Enrolment by token (issue 4): the certificate decides gateway_id and subscriber.
+  if (Status e = enrol::PrepareNodeIdentity(&cfg, crypto::NodeRole::kGateway,
+                                            {"gateway_id", "", "subscriber"});
+      !e.ok()) {
+    std::fprintf(stderr, "mistore-agent: %s\n", e.message().c_str());
+    return 1;
   }
   Status st;
   if (cfg.Str("gateway_id").empty()) st = InvalidArgument("--gateway-id is required");

@@ -20,6 +20,7 @@
 #include "shared/core/log.h"
 #include "shared/uvio/connection.h"
 #include "shared/uvio/daemon_metrics.h"
+#include "shared/uvio/enrolment_node.h"
 #include "shared/uvio/peer_pool.h"
 #include "shared/uvio/sd_notify.h"
 
@@ -82,6 +83,7 @@ class PopDaemon {
     auto bound = listener_.Listen(cfg_.Str("listen"));
     if (!bound.ok()) FatalExit("listen", bound.status().ToString().c_str());
     listen_addr_ = bound.value();
+    renewer_.Start();  // certificate renewal (issue 4)
     pops_.set_on_connect([this](const std::string&, const Connection::Ptr& c) {
       pb::Envelope hello;
       FillHello(hello.mutable_hello());
@@ -551,6 +553,7 @@ class PopDaemon {
   Listener listener_;
   PeerPool pops_;
   PeerPool dc_;
+  enrol::CertRenewer renewer_{&loop_, cfg_, limits_, crypto::NodeRole::kPop};
   std::string listen_addr_;
   uint64_t next_conn_id_ = 1;
   std::map<uint64_t, Conn> conns_;
@@ -651,7 +654,7 @@ int PopStatus(const std::string& metrics_addr) {
 int main(int argc, char** argv) {
   using namespace mistore;
   signal(SIGPIPE, SIG_IGN);
-  Config cfg(WithSecureTransportKnobs(PopKnobs()));
+  Config cfg(enrol::WithNodeEnrolmentKnobs(WithSecureTransportKnobs(PopKnobs())));
   std::vector<std::string> positional;
   switch (ParseCommandLine("mistore-pop", "[status] [--config FILE] [--name=value ...]", &cfg,
                            argc, argv, &positional)) {
@@ -664,6 +667,12 @@ int main(int argc, char** argv) {
   if (!positional.empty()) {
     std::fprintf(stderr, "mistore-pop: unknown command '%s' (try status)\n", positional[0].c_str());
     return 2;
+  }
+  // Enrolment by token (issue 4): the certificate decides pop_id and region.
+  if (Status e = enrol::PrepareNodeIdentity(&cfg, crypto::NodeRole::kPop, {"pop_id", "region", ""});
+      !e.ok()) {
+    std::fprintf(stderr, "mistore-pop: %s\n", e.message().c_str());
+    return 1;
   }
   Status st;
   if (st.ok() && cfg.Str("pop_id").empty()) st = InvalidArgument("--pop-id is required");

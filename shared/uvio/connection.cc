@@ -396,7 +396,8 @@ Result<std::shared_ptr<SecureConfig>> LoadSecureConfig(const std::string& key_fi
   auto id = secure::Identity::Create(std::move(kp), std::move(cert));
   if (!id.ok()) return Status(id.status().code(), cert_file + ": " + id.status().message());
   auto cfg = std::make_shared<SecureConfig>();
-  cfg->channel.identity = std::make_shared<secure::Identity>(std::move(id).value());
+  cfg->identity = std::make_shared<secure::Identity>(std::move(id).value());
+  cfg->channel.identity = cfg->identity;
   cfg->channel.ca_public_key = std::move(ca);
   cfg->channel.peer_roles = std::move(peer_roles);
   cfg->stats = std::make_shared<SecureStats>();
@@ -450,6 +451,16 @@ ConnectionLimits WithPeerRoles(const ConnectionLimits& limits,
 void SetRevokedNodes(const ConnectionLimits& limits, std::set<uint32_t> node_ids) {
   if (!limits.secure || !limits.secure->revoked) return;
   *limits.secure->revoked = std::move(node_ids);
+}
+
+Status SetIdentityCertificate(const ConnectionLimits& limits, Bytes cert_bytes) {
+  if (!limits.secure || !limits.secure->identity)
+    return InvalidArgument("no secure identity to renew");
+  secure::Identity& id = *limits.secure->identity;
+  MS_ASSIGN_OR_RETURN(secure::Identity fresh,
+                      secure::Identity::Create(id.static_key.Clone(), std::move(cert_bytes)));
+  id = std::move(fresh);
+  return Status::Ok();
 }
 
 Status ParseAddress(const std::string& addr, void* out) {

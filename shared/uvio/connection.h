@@ -61,6 +61,9 @@ struct SecureConfig {
   std::shared_ptr<SecureStats> stats;  // may be null
   // The mutable handle of channel.revoked_node_ids (SetRevokedNodes).
   std::shared_ptr<std::set<uint32_t>> revoked;
+  // The mutable handle of channel.identity (SetIdentityCertificate: a
+  // renewed certificate for the same key; loop thread).
+  std::shared_ptr<secure::Identity> identity;
 };
 
 struct ConnectionLimits {
@@ -188,6 +191,11 @@ ConnectionLimits WithPeerRoles(const ConnectionLimits& limits,
 // Replaces the revocation set seen by the next handshakes of every
 // connection sharing `limits`' SecureConfig (loop thread; no-op if plain).
 void SetRevokedNodes(const ConnectionLimits& limits, std::set<uint32_t> node_ids);
+// Replaces the certificate presented by the next handshakes of every
+// connection sharing `limits`' SecureConfig (certificate renewal, issue 4).
+// The certificate must parse and name the same static key (else an error
+// and nothing changes). Loop thread; kInvalidArgument in plain mode.
+Status SetIdentityCertificate(const ConnectionLimits& limits, Bytes cert_bytes);
 
 // "127.0.0.1:7000" or "[::1]:7000" (no name resolution: static builds).
 Status ParseAddress(const std::string& addr, void* sockaddr_storage_out);
