@@ -12,6 +12,7 @@
 #include <set>
 
 #include "dc-backend/dashboard/assets.h"
+#include "pop-server/pop_report.h"  // kPopEventBatchMax, PopEventKindName
 #include "shared/core/log.h"
 #include "shared/core/oid.h"
 #include "shared/uvio/daemon_metrics.h"  // kMistoreVersion
@@ -172,9 +173,20 @@ HttpResponse JsonError(int status, const std::string& message) {
   return JsonResponse(status, j.Take());
 }
 
-const char* const kEventKinds[] = {"pop_joined",     "pop_up",         "pop_down",
-                                   "pop_reporting",  "pop_restarted",  "gateway_joined",
-                                   "gateway_lost",   "gateway_returned", "cluster_map"};
+// Every kind the log holds (docs/operations.md): the DC's own, then the
+// POPs' (pb::PopEventKind, named by PopEventKindName).
+const char* const kEventKinds[] = {
+    "dc_started",        "pop_joined",        "pop_up",          "pop_down",
+    "pop_reporting",     "pop_restarted",     "epoch_bump",      "gateway_joined",
+    "pop_events_dropped", "gateway_suspected", "gateway_recovered", "gateway_lost",
+    "gateway_returned",  "repair_started",    "repair_finished", "fragments_bad",
+    "role_change"};
+
+bool KnownKind(const std::string& k) {
+  for (const char* x : kEventKinds)
+    if (k == x) return true;
+  return false;
+}
 const char* const kApiResults[] = {"ok", "unauthorized", "not_found", "bad_request"};
 
 }  // namespace
@@ -192,6 +204,18 @@ DcAdmin::DcAdmin(EventLoop* loop, Catalog* catalog, MetricsRegistry* metrics, Ad
                                             "Admin API requests, by result.", {{"result", r}});
   summaries_ = &metrics_->AddCounter("mistore_dc_pop_summaries_total",
                                      "Monitoring summaries received from POPs.");
+  event_store_errors_ = &metrics_->AddCounter(
+      "mistore_dc_event_log_errors_total", "Events the DC could not store in its event log.");
+  metrics_->AddCounterFn("mistore_dc_event_log_pruned_total",
+                         "Events dropped from the event log beyond event_log_max.",
+                         [this] { return events_ ? double(events_->pruned_total()) : 0.0; });
+  {
+    auto db = OpenSqliteDriver(":memory:");  // until Start() opens the configured log
+    MS_ASSERT(db.ok());
+    auto log = EventLog::Open(std::move(db.value()), std::max<size_t>(1, opts_.events_max));
+    MS_ASSERT(log.ok());
+    events_ = std::move(log.value());
+  }
   metrics_->AddGaugeFn("mistore_cluster_map_epoch", "Epoch of the cluster map this node holds.",
                        [this] { return double(map_epoch_); });
   auto count_pops = [this](bool up) {
@@ -257,7 +281,29 @@ Result<std::string> DcAdmin::Start(const Config& cfg) {
   std::string path = cfg.Str("admin_token_file");
   if (path.empty()) path = cfg.Str("data_dir") + "/admin.token";
   MS_ASSIGN_OR_RETURN(std::string token, LoadOrCreateToken(path));
+  MS_ASSIGN_OR_RETURN(auto log, OpenConfiguredEventLog(cfg));
+  MS_RETURN_IF_ERROR(UseEventLog(std::move(log)));
+  AddEvent("dc_started", 0, 0,
+           "map epoch " + std::to_string(map_epoch_) +
+               "; every POP is presumed down until it says Hello again");
   return Serve(addr, token);
+}
+
+Status DcAdmin::UseEventLog(std::unique_ptr<EventLog> log) {
+  EventQuery q;
+  q.limit = EventLog::kQueryLimitMax;
+  MS_ASSIGN_OR_RETURN(auto held, events_->Query(q));
+  std::vector<EventRecord> oldest_first(held.rbegin(), held.rend());
+  for (size_t i = 0; i < oldest_first.size(); i += EventLog::kAppendBatchMax) {
+    size_t n = std::min(EventLog::kAppendBatchMax, oldest_first.size() - i);
+    MS_RETURN_IF_ERROR(log->Append(std::vector<EventRecord>(oldest_first.begin() + long(i),
+                                                            oldest_first.begin() + long(i + n)))
+                           .status());
+  }
+  events_ = std::move(log);
+  auto last = events_->LastSeq();
+  if (last.ok()) last_event_seq_ = last.value();
+  return Status::Ok();
 }
 
 Result<std::string> DcAdmin::Serve(const std::string& addr, const std::string& token) {
@@ -314,24 +360,122 @@ Result<std::string> DcAdmin::LoadOrCreateToken(const std::string& path) {
 // ---- state from the catalog and the POPs' summaries -------------------------
 
 void DcAdmin::AddEvent(const std::string& kind, uint32_t pop, uint32_t gateway,
-                       const std::string& detail) {
-  Event e{next_event_seq_++, WallMs(), kind, pop, gateway, detail};
-  std::string fields = "kind=" + kind;
-  if (pop) fields += " pop=" + std::to_string(pop);
-  if (gateway) fields += " gateway=" + std::to_string(gateway);
-  if (!detail.empty()) fields += " detail=\"" + detail + "\"";
-  MS_INFO("admin", "event", fields);
-  auto it = event_counters_.find(kind);
-  if (it != event_counters_.end()) it->second->Inc();
-  events_.push_back(std::move(e));
-  while (events_.size() > opts_.events_max) events_.pop_front();
+                       const std::string& detail, uint32_t about_pop, uint64_t count) {
+  EventRecord e;
+  e.t_ms = WallMs();
+  e.kind = kind;
+  e.source = "dc";
+  e.pop = pop;
+  e.gateway = gateway;
+  e.about_pop = about_pop;
+  e.count = count;
+  e.detail = detail;
+  if (pop) {
+    auto it = pops_.find(pop);
+    if (it != pops_.end()) e.region = it->second.region;
+  }
+  StoreEvents({e});
+}
+
+void DcAdmin::StoreEvents(const std::vector<EventRecord>& events) {
+  std::vector<bool> is_new;
+  auto added = events_->Append(events, &is_new);
+  if (!added.ok()) {
+    event_store_errors_->Inc(events.size());
+    MS_ERROR("admin", "cannot store events", "error=\"" + added.status().ToString() + "\"");
+    return;
+  }
+  for (size_t i = 0; i < events.size(); i++) {
+    if (!is_new[i]) continue;  // stored before (a POP's re-sent batch)
+    const EventRecord& e = events[i];
+    std::string fields = "kind=" + e.kind + " source=" + e.source;
+    if (e.pop) fields += " pop=" + std::to_string(e.pop);
+    if (e.gateway) fields += " gateway=" + std::to_string(e.gateway);
+    if (e.about_pop) fields += " about_pop=" + std::to_string(e.about_pop);
+    if (!e.detail.empty()) fields += " detail=\"" + e.detail + "\"";
+    MS_INFO("admin", "event", fields);
+    auto it = event_counters_.find(e.kind);
+    if (it != event_counters_.end()) it->second->Inc();
+  }
+  auto last = events_->LastSeq();
+  if (last.ok()) last_event_seq_ = last.value();
+}
+
+Status DcAdmin::OnPopEvents(uint32_t conn_pop_id, const pb::PopEventReport& r,
+                            pb::Envelope* reply) {
+  if (conn_pop_id == 0 || r.pop_id() != conn_pop_id)
+    return Status(Code::kPermissionDenied, "a POP reports only its own events");
+  if (size_t(r.events_size()) > kPopEventBatchMax)
+    return InvalidArgument("at most " + std::to_string(kPopEventBatchMax) + " events per report");
+  PopView& p = pops_[r.pop_id()];
+  p.pop_id = r.pop_id();
+  int64_t now = WallMs();
+  char boot[17];
+  std::snprintf(boot, sizeof boot, "%016llx", static_cast<unsigned long long>(r.boot_id()));
+  std::vector<EventRecord> out;
+  out.reserve(size_t(r.events_size()) + 1);
+  for (const pb::PopEvent& e : r.events()) {
+    EventRecord x;
+    x.t_ms = now - int64_t(std::min<uint64_t>(e.age_ms(), uint64_t(now)));
+    x.kind = PopEventKindName(e.kind());
+    x.source = "pop";
+    x.pop = r.pop_id();
+    x.gateway = e.gateway_id();
+    x.about_pop = e.pop_id();
+    x.region = p.region;
+    x.count = e.count();
+    x.bytes = e.bytes();
+    x.detail = e.detail();
+    x.origin = "p" + std::to_string(r.pop_id()) + "/" + boot + "/" + std::to_string(e.seq());
+    out.push_back(std::move(x));
+  }
+  if (p.events_boot != r.boot_id()) {
+    p.events_boot = r.boot_id();
+    p.events_dropped = 0;
+  }
+  if (r.dropped_total() > p.events_dropped) {
+    EventRecord x;
+    x.t_ms = now;
+    x.kind = "pop_events_dropped";
+    x.source = "dc";
+    x.pop = r.pop_id();
+    x.region = p.region;
+    x.count = r.dropped_total() - p.events_dropped;
+    x.detail = "the POP's event buffer was full (DC unreachable too long?): " +
+               std::to_string(x.count) + " events lost";
+    x.origin = "p" + std::to_string(r.pop_id()) + "/" + boot + "/dropped/" +
+               std::to_string(r.dropped_total());
+    out.push_back(std::move(x));
+    p.events_dropped = r.dropped_total();
+  }
+  std::vector<bool> is_new;
+  auto added = events_->Append(out, &is_new);
+  if (!added.ok()) {
+    event_store_errors_->Inc(out.size());
+    return Unavailable("event log: " + added.status().message());  // the POP re-sends
+  }
+  for (size_t i = 0; i < out.size(); i++) {
+    if (!is_new[i]) continue;
+    const EventRecord& e = out[i];
+    auto it = event_counters_.find(e.kind);
+    if (it != event_counters_.end()) it->second->Inc();
+    MS_INFO("admin", "event", "kind=" + e.kind + " source=" + e.source + " pop=" + std::to_string(e.pop) +
+                                  (e.gateway ? " gateway=" + std::to_string(e.gateway) : "") +
+                                  " detail=\"" + e.detail + "\"");
+  }
+  auto last = events_->LastSeq();
+  if (last.ok()) last_event_seq_ = last.value();
+  reply->mutable_empty();
+  return Status::Ok();
 }
 
 void DcAdmin::WatchMap() {
   auto map = catalog_->Map();
   if (!map.ok()) return;
   if (map->epoch() != map_epoch_ && map_epoch_ != 0)
-    AddEvent("cluster_map", 0, 0, "epoch " + std::to_string(map->epoch()));
+    AddEvent("epoch_bump", 0, 0,
+             "cluster map epoch " + std::to_string(map_epoch_) + " -> " + std::to_string(map->epoch()),
+             0, map->epoch());
   map_epoch_ = map->epoch();
   for (const pb::PopInfo& info : map->pops()) {
     PopView& p = pops_[info.pop_id()];
@@ -344,7 +488,13 @@ void DcAdmin::WatchMap() {
     if (!was_in_map) {
       if (p.up) AddEvent("pop_joined", p.pop_id, 0, "region " + p.region + " at " + p.addr);
     } else if (p.up != was_up) {
-      AddEvent(p.up ? "pop_up" : "pop_down", p.pop_id, 0, "region " + p.region);
+      // The roles the DC publishes with this map (design section 3).
+      AddEvent(p.up ? "pop_up" : "pop_down", p.pop_id, 0,
+               p.up ? "region " + p.region + ": back; primary again for its objects once synced, "
+                          "the DC stops standing in as their backup"
+                    : "region " + p.region + ": failed; the backups of its objects act as "
+                          "primary and the DC stands in as their backup",
+               0, map->epoch());
     }
   }
 }
@@ -371,13 +521,10 @@ Status DcAdmin::OnPopSummary(uint32_t conn_pop_id, const pb::MonitorPopSummary& 
     connected += g.connected() ? 1 : 0;
     gateway_pop_[g.gateway_id()] = p.pop_id;
     if (first) continue;
-    auto it = p.gateway_connected.find(g.gateway_id());
-    if (it == p.gateway_connected.end()) {
-      AddEvent(g.connected() ? "gateway_joined" : "gateway_lost", p.pop_id, g.gateway_id(), "");
-    } else if (it->second != g.connected()) {
-      AddEvent(g.connected() ? "gateway_returned" : "gateway_lost", p.pop_id, g.gateway_id(),
-               g.connected() ? "" : "disconnected from its POP");
-    }
+    // Suspected, lost and returned gateways come from the POP's own
+    // failure detector (OnPopEvents); here only newcomers.
+    if (!p.gateway_connected.count(g.gateway_id()) && g.connected())
+      AddEvent("gateway_joined", p.pop_id, g.gateway_id(), "");
   }
   if (first)
     AddEvent("pop_reporting", p.pop_id, 0,
@@ -387,8 +534,53 @@ Status DcAdmin::OnPopSummary(uint32_t conn_pop_id, const pb::MonitorPopSummary& 
   p.summary = s;
   p.has_summary = true;
   p.summary_at_ms = loop_->NowMs();
+  TrackRepair(p);
   reply->mutable_empty();
   return Status::Ok();
+}
+
+// A repair episode runs while the region's repair queue is not empty; its
+// progress is the repair traffic done since it began over that plus what is
+// still queued.
+void DcAdmin::TrackRepair(PopView& p) {
+  const pb::MonitorPopSummary& s = p.summary;
+  bool busy = s.repair_queue_chunks() + s.repair_in_flight_chunks() > 0;
+  if (busy && !p.repairing) {
+    p.repairing = true;
+    p.repair_since_ms = WallMs();
+    p.repair_base_bytes = s.repair_bytes_total();
+  } else if (!busy) {
+    p.repairing = false;
+  }
+  if (s.repair_bytes_total() < p.repair_base_bytes) p.repair_base_bytes = 0;  // POP restarted
+}
+
+template <typename J>
+void DcAdmin::RepairJson(J& j, const PopView& p) const {
+  const pb::MonitorPopSummary& s = p.summary;
+  uint64_t done = p.repairing ? s.repair_bytes_total() - p.repair_base_bytes : 0;
+  uint64_t todo = s.repair_queue_bytes();
+  j.KUint("chunks_below_redundancy", s.chunks_below_redundancy());
+  j.Key("repair").Obj()
+      .KStr("state", !Fresh(p) ? "unknown"
+                     : p.repairing ? "repairing"
+                     : s.chunks_below_redundancy() > 0 ? "waiting"
+                     : "idle")
+      .KUint("queue_chunks", s.repair_queue_chunks())
+      .KUint("in_flight_chunks", s.repair_in_flight_chunks())
+      .KUint("queue_bytes", todo)
+      .KUint("bytes_done", done)
+      .KNum("progress", p.repairing && done + todo > 0 ? double(done) / double(done + todo) : 1.0)
+      .KNum("eta_s", s.repair_eta_s())
+      .KInt("since_ms", p.repairing ? p.repair_since_ms : 0)
+      .KUint("repaired_chunks_total", s.repair_chunks_total())
+      .KUint("repair_bytes_total", s.repair_bytes_total())
+      .KUint("failures_total", s.repair_failures_total())
+      .EndObj();
+  j.Key("detector").Obj()
+      .KUint("suspected", s.gateways_suspected())
+      .KUint("lost", s.gateways_lost())
+      .EndObj();
 }
 
 void DcAdmin::Tick() {
@@ -474,7 +666,10 @@ std::string DcAdmin::RegionRedundancy(const PopView& p) const {
   // more than m gateways lost, some chunks may be unreadable from fragments;
   // with fewer than k+m connected, new placements cannot complete.
   if (lost > s.m() || up < size_t(s.k() + s.m())) return "at_risk";
-  if (lost > 0) return "degraded";
+  // Chunks below k+m being rebuilt, or waiting (gateways only suspected, or
+  // disconnected within their grace period).
+  if (s.repair_queue_chunks() + s.repair_in_flight_chunks() > 0) return "repairing";
+  if (lost > 0 || s.chunks_below_redundancy() > 0) return "degraded";
   if (s.placement_queue() > 0 || s.placements_in_flight() > 0) return "placing";
   return "full";
 }
@@ -485,7 +680,7 @@ std::string DcAdmin::PopHealth(const PopView& p) const {
   if (!Fresh(p)) return "silent";
   std::string r = RegionRedundancy(p);
   if (r == "at_risk") return "critical";
-  if (r == "degraded") return "degraded";
+  if (r == "degraded" || r == "repairing") return "degraded";
   return "ok";
 }
 
@@ -553,8 +748,13 @@ HttpResponse DcAdmin::Api(const HttpRequest& req) {
   }
   if (arg("/objects/", &rest)) return ObjectJson(std::string(rest));
   if (p == "/subscribers") return SubscribersJson(req);
-  if (p == "/repairs") return JsonResponse(200, RepairsJson());
-  if (p == "/events") return JsonResponse(200, EventsJson(req));
+  if (p == "/repairs") return RepairsJson(0);
+  if (arg("/repairs/", &rest)) {
+    uint32_t id;
+    if (!ParseU32(rest, &id) || id == 0) return JsonError(400, "POP id must be a number");
+    return RepairsJson(id);
+  }
+  if (p == "/events") return EventsJson(req);
   if (p == "/history") return JsonResponse(200, HistoryJson());
   if (p == "/monitor") return MonitorJson(req);
   return JsonError(404, "no such API endpoint");
@@ -569,7 +769,8 @@ void PopCommon(Json& j, const std::string& health, const std::string& redundancy
 std::string DcAdmin::OverviewJson() {
   Json j;
   uint64_t now = loop_->NowMs();
-  size_t gw_up = 0, gw_lost = 0, gw_unknown = 0, pops_up = 0;
+  size_t gw_up = 0, gw_lost = 0, gw_unknown = 0, pops_up = 0, regions_below = 0;
+  uint64_t below_total = 0, repair_queue_total = 0, repair_bytes_total = 0;
   j.Obj();
   j.Key("dc").Obj().KStr("version", kMistoreVersion).KUint("uptime_s", (now - started_ms_) / 1000)
       .KUint("map_epoch", map_epoch_).KInt("time_ms", WallMs()).EndObj();
@@ -606,6 +807,13 @@ std::string DcAdmin::OverviewJson() {
     j.KUint("store_bytes_free", free).KUint("fragments_placed", frags);
     j.KUint("placement_queue", s.placement_queue()).KUint("placements_in_flight", s.placements_in_flight());
     j.KUint("lock_objects", s.lock_objects()).KUint("entry_locks_held", s.entry_locks_held());
+    RepairJson(j, p);
+    if (fresh) {
+      below_total += s.chunks_below_redundancy();
+      repair_queue_total += s.repair_queue_chunks() + s.repair_in_flight_chunks();
+      repair_bytes_total += s.repair_queue_bytes();
+      if (RegionRedundancy(p) != "full" && RegionRedundancy(p) != "placing") regions_below++;
+    }
     if (!p.history.empty())
       j.KNum("requests_per_s", p.history.back().requests_per_s)
           .KNum("latency_ms", p.history.back().latency_ms);
@@ -624,8 +832,11 @@ std::string DcAdmin::OverviewJson() {
   j.Key("totals").Obj().KUint("pops", pops_.size()).KUint("pops_up", pops_up)
       .KUint("gateways_up", gw_up).KUint("gateways_lost", gw_lost).KUint("gateways_unknown", gw_unknown)
       .KUint("objects", totals_.objects).KUint("object_bytes", totals_.bytes)
-      .KUint("subscribers", totals_.subscribers).EndObj();
-  j.KUint("last_event", next_event_seq_ - 1);
+      .KUint("subscribers", totals_.subscribers)
+      .KUint("regions_below_redundancy", regions_below).KUint("chunks_below_redundancy", below_total)
+      .KUint("repair_queue_chunks", repair_queue_total).KUint("repair_queue_bytes", repair_bytes_total)
+      .EndObj();
+  j.KUint("last_event", last_event_seq_);
   j.EndObj();
   return j.Take();
 }
@@ -650,6 +861,7 @@ HttpResponse DcAdmin::PopJson(uint32_t id, const HttpRequest& req) {
       .KUint("jobs_in_flight", s.jobs_in_flight()).KUint("requests_total", s.requests_total())
       .KUint("request_errors_total", s.request_errors_total())
       .KUint("received_bytes_total", s.received_bytes_total()).KUint("sent_bytes_total", s.sent_bytes_total());
+  RepairJson(j, p);
   size_t matched = 0;
   j.Key("gateways").Arr();
   for (const pb::MonitorGateway& g : s.gateways()) {
@@ -685,10 +897,15 @@ HttpResponse DcAdmin::GatewayJson(uint32_t id) {
         .KUint("store_bytes_free", m.store_bytes_free()).KUint("state_for_s", m.state_for_ms() / 1000)
         .KUint("fragments_stored", m.fragments_stored())
         .KUint("fragment_bytes_stored", m.fragment_bytes_stored());
+    EventQuery q;
+    q.gateway = id;
+    q.limit = 50;
+    auto evs = events_->Query(q);
     j.Key("events").Arr();
-    for (auto it = events_.rbegin(); it != events_.rend(); ++it)
-      if (it->gateway == id)
-        j.Obj().KUint("seq", it->seq).KInt("t", it->t_ms).KStr("kind", it->kind).EndObj();
+    if (evs.ok())
+      for (const EventRecord& e : evs.value())
+        j.Obj().KUint("seq", e.seq).KInt("t", e.t_ms).KStr("kind", e.kind)
+            .KStr("detail", e.detail).EndObj();
     j.EndArr().EndObj();
     return JsonResponse(200, j.Take());
   }
@@ -759,42 +976,97 @@ HttpResponse DcAdmin::SubscribersJson(const HttpRequest& req) {
   return JsonResponse(200, j.Take());
 }
 
-std::string DcAdmin::RepairsJson() {
+// Redundancy and repair per region (one POP's, or all): what the POPs'
+// summaries say about chunks below k+m, the repair queue and its progress.
+HttpResponse DcAdmin::RepairsJson(uint32_t only_pop) {
+  if (only_pop && !pops_.count(only_pop)) return JsonError(404, "no such POP");
   Json j;
   j.Obj().Key("regions").Arr();
+  uint64_t below = 0, queued = 0, queued_bytes = 0;
+  double eta_max = 0;
   for (auto& [id, p] : pops_) {
+    if (only_pop && id != only_pop) continue;
+    if (!p.in_map && !p.has_summary) continue;
     size_t lost = 0;
     for (auto& [gw, c] : p.gateway_connected) lost += c ? 0 : 1;
     const pb::MonitorPopSummary& s = p.summary;
     j.Obj().KUint("pop_id", id).KStr("region", p.region).KStr("redundancy", RegionRedundancy(p))
-        .KUint("placement_queue", s.placement_queue()).KUint("placements_in_flight", s.placements_in_flight())
+        .KBool("reporting", Fresh(p)).KUint("k", s.k()).KUint("m", s.m());
+    RepairJson(j, p);
+    j.KUint("placement_queue", s.placement_queue()).KUint("placements_in_flight", s.placements_in_flight())
         .KUint("jobs_queued", s.jobs_queued()).KUint("jobs_in_flight", s.jobs_in_flight())
-        .KUint("gateways_lost", lost).EndObj();
+        .KUint("gateways_disconnected", lost).KUint("gateways", p.gateway_connected.size())
+        .KUint("events_dropped_total", s.events_dropped_total()).EndObj();
+    if (Fresh(p)) {
+      below += s.chunks_below_redundancy();
+      queued += s.repair_queue_chunks() + s.repair_in_flight_chunks();
+      queued_bytes += s.repair_queue_bytes();
+      eta_max = std::max(eta_max, s.repair_eta_s());
+    }
   }
   j.EndArr();
-  j.KStr("note", "chunks waiting for placement are below full redundancy; POPs repair the "
-                 "fragments of lost gateways themselves but do not report their repair queues "
-                 "to the DC yet: see each POP's /metrics (mistore_repair_*) or mistore-pop status");
+  j.Key("totals").Obj().KUint("chunks_below_redundancy", below).KUint("repair_queue_chunks", queued)
+      .KUint("repair_queue_bytes", queued_bytes).KNum("repair_eta_s_max", eta_max).EndObj();
+  j.KStr("note", "each POP repairs its own region: a gateway silent for the POP's grace period "
+                 "(gateway_grace_s) is declared lost and its fragments are rebuilt on other "
+                 "gateways, most endangered chunks first, within repair_bytes_per_s");
   j.EndObj();
-  return j.Take();
+  return JsonResponse(200, j.Take());
 }
 
-std::string DcAdmin::EventsJson(const HttpRequest& req) {
-  uint64_t since = ParseUintOr(req.QueryParam("since"), 0, UINT64_MAX / 2);
-  uint64_t limit = ParseUintOr(req.QueryParam("limit"), 200, 2000);
-  std::vector<const Event*> out;
-  for (auto it = events_.rbegin(); it != events_.rend() && out.size() < limit; ++it)
-    if (it->seq > since) out.push_back(&*it);
+// The event log, newest first: ?since=MS (wall clock) &after=SEQ
+// &kind=K1,K2 &pop=ID &gateway=ID &limit=N (default 200, at most 5000).
+HttpResponse DcAdmin::EventsJson(const HttpRequest& req) {
+  EventQuery q;
+  auto num = [&](const char* name, uint64_t max, uint64_t* out) {
+    std::string v = req.QueryParam(name);
+    if (v.empty()) return true;
+    uint64_t x = ParseUintOr(v, UINT64_MAX, max);
+    if (x == UINT64_MAX) return false;
+    *out = x;
+    return true;
+  };
+  uint64_t since = 0, after = 0, pop = 0, gw = 0, limit = 200;
+  if (!num("since", INT64_MAX, &since) || !num("after", INT64_MAX, &after) ||
+      !num("pop", UINT32_MAX, &pop) || !num("gateway", UINT32_MAX, &gw) ||
+      !num("limit", EventLog::kQueryLimitMax, &limit))
+    return JsonError(400, "since (ms), after (seq), pop, gateway and limit are numbers");
+  q.since_ms = int64_t(since);
+  q.after_seq = after;
+  q.pop = uint32_t(pop);
+  q.gateway = uint32_t(gw);
+  q.limit = std::max<uint64_t>(limit, 1);
+  std::string kinds = req.QueryParam("kind");
+  for (size_t i = 0; !kinds.empty() && i <= kinds.size();) {
+    size_t c = kinds.find(',', i);
+    if (c == std::string::npos) c = kinds.size();
+    std::string k = kinds.substr(i, c - i);
+    if (!k.empty()) {
+      if (!KnownKind(k)) return JsonError(400, "unknown event kind '" + k.substr(0, 40) + "'");
+      if (q.kinds.size() >= EventLog::kKindsMax) return JsonError(400, "too many kinds");
+      q.kinds.push_back(k);
+    }
+    i = c + 1;
+  }
+  auto evs = events_->Query(q);
+  if (!evs.ok()) return JsonError(500, "event log: " + evs.status().message());
   Json j;
   j.Obj().Key("events").Arr();
-  for (const Event* e : out) {  // newest first
-    j.Obj().KUint("seq", e->seq).KInt("t", e->t_ms).KStr("kind", e->kind);
-    if (e->pop) j.KUint("pop", e->pop);
-    if (e->gateway) j.KUint("gateway", e->gateway);
-    j.KStr("detail", e->detail).EndObj();
+  for (const EventRecord& e : evs.value()) {
+    j.Obj().KUint("seq", e.seq).KInt("t", e.t_ms).KStr("kind", e.kind).KStr("source", e.source);
+    if (e.pop) j.KUint("pop", e.pop);
+    if (e.gateway) j.KUint("gateway", e.gateway);
+    if (e.about_pop) j.KUint("about_pop", e.about_pop);
+    if (!e.region.empty()) j.KStr("region", e.region);
+    if (e.count) j.KUint("count", e.count);
+    if (e.bytes) j.KUint("bytes", e.bytes);
+    j.KStr("detail", e.detail).EndObj();
   }
-  j.EndArr().KUint("last", next_event_seq_ - 1).EndObj();
-  return j.Take();
+  j.EndArr().KUint("last", last_event_seq_).KUint("limit", q.limit);
+  j.Key("kinds").Arr();
+  for (const char* k : kEventKinds) j.Str(k);
+  j.EndArr().EndObj();
+  return JsonResponse(200, j.Take());
 }
 
 // Stored POP summaries (issue 7; kept by mistore-dc for monitor_retention_ms)

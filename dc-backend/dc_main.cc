@@ -44,6 +44,9 @@ std::vector<Knob> DcKnobs() {
        "address of the admin API and dashboard (port 0: any free port; off: none)"},
       {"admin_token_file", "",
        "file holding the admin API token (empty: data_dir/admin.token, created if missing)"},
+      {"event_log_max", "100000",
+       "events kept in the operators' event log (data_dir/events.sqlite, or the PostgreSQL "
+       "catalog's database); the oldest are dropped beyond it", Knob::kInt},
   };
 }
 
@@ -134,6 +137,9 @@ class DcDaemon {
         st = admin_.OnPopSummary(conns_[c], env.monitor_pop_summary(), &reply);
         if (st.ok()) st = KeepSummary(conns_[c], env.monitor_pop_summary());
         break;
+      case pb::Envelope::kPopEventReport:  // issue 8: the POP's events, into the event log
+        st = admin_.OnPopEvents(conns_[c], env.pop_event_report(), &reply);
+        break;
       default:
         st = ProtocolError("DC does not serve message type " + std::to_string(int(env.body_case())));
     }
@@ -167,6 +173,7 @@ class DcDaemon {
     pushed_epoch_ = map->epoch();
     if (standin_) standin_->OnClusterMap(map.value());
     MS_INFO("dc", "cluster map changed", "epoch=" + std::to_string(pushed_epoch_));
+    admin_.OnMapPublished();  // role changes into the event log
     pb::Envelope push;
     *push.mutable_cluster_map() = map.value();
     for (auto& [c, pop] : conns_)
@@ -261,7 +268,7 @@ class DcDaemon {
   // Monitoring (issue 8): /metrics, the admin API and the dashboard.
   DaemonMetrics metrics_{&loop_, "dc",
                          {"hello", "get_cluster_map", "claim_name", "lookup_name", "report_version",
-                          "list_objects", "monitor_pop_summary"}};
+                          "list_objects", "monitor_pop_summary", "pop_event_report"}};
   DcAdmin admin_{&loop_, catalog_.get(), &metrics_.registry()};
   enroll::EnrolService enrol_{&loop_, cfg_, &metrics_.registry()};  // issue 4
   SdNotifier notify_{&loop_, "dc"};  // READY/WATCHDOG/STOPPING to systemd

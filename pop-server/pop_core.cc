@@ -162,6 +162,7 @@ void PopCore::OnClusterMap(uint64_t now_ms, const pb::ClusterMap& map) {
   // Down and up again (or new): what this POP holds may be stale.
   if (is_up && !was_up) synced_.clear();
   TakeOverPrepared(old);
+  NoteMapChange(old);  // operators' events (pop_report.cc)
 }
 
 void PopCore::OnTick(uint64_t now_ms) {
@@ -181,6 +182,7 @@ void PopCore::OnTick(uint64_t now_ms) {
   OnMembershipEvents(members_.Tick(now_ms));
   PumpRepair();
   RecountBelowRedundancy();
+  TrackReportedRepairs();  // operators' events (pop_report.cc)
   TickGc();  // garbage collection and cold tier (pop_gc.cc; issue 7)
 }
 

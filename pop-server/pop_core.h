@@ -32,6 +32,7 @@
 #include "pop-server/lock_table.h"
 #include "pop-server/membership.h"
 #include "pop-server/repair.h"
+#include "pop-server/pop_report.h"
 #include "pop-server/pop_store.h"
 #include "shared/core/oid.h"
 #include "shared/proto/mistore.pb.h"
@@ -67,6 +68,7 @@ struct PopParams {
   size_t repair_queue_chunks_max = 1u << 20;
   uint64_t inventory_interval_ms = 30000;  // least time between inventory requests
   size_t moved_fragments_max = 1u << 20;   // remembered for surplus deletion
+  size_t event_buffer_max = 4096;  // operators' events waiting for the DC (pop_report.h)
   // Garbage collection and cold tier (issue 7; pop_gc.cc).
   uint64_t gc_poll_ms = 5000;        // how often GC tasks are asked of the DC (0: never)
   size_t gc_tasks_per_poll = 8;      // tasks asked per poll
@@ -182,6 +184,10 @@ class PopCore {
   // recomputed on ticks.
   size_t chunks_below_redundancy() const { return below_redundancy_; }
   uint64_t fragments_deleted_total() const { return fragments_deleted_total_; }
+  // Operators' view (issue 8; pop_report.cc): events for the DC, and the
+  // repair fields of the monitoring summary.
+  PopEventBuffer& events() { return events_; }
+  void FillRepairSummary(pb::MonitorPopSummary* s) const;
   // Garbage collection and cold tier (issue 7; pop_gc.cc).
   struct GcStats {
     uint64_t tasks_done_total = 0;
@@ -299,6 +305,13 @@ class PopCore {
   void FinishRepair(const ChunkKey& key, bool ok, int fragments, uint64_t bytes);
   void DeleteOn(uint32_t gateway_id, const std::vector<std::pair<Bytes, uint32_t>>& refs);
   void RecountBelowRedundancy();
+  // Operators' events (pop_report.cc).
+  void NoteEvent(pb::PopEventKind kind, uint32_t gateway_id, uint32_t pop_id, uint64_t count,
+                 uint64_t bytes, std::string detail);
+  void NoteMembershipEvent(const MembershipEvent& e);
+  void NoteBadFragment(uint32_t gateway_id);
+  void NoteMapChange(const pb::ClusterMap& old_map);
+  void TrackReportedRepairs();  // on ticks
   std::vector<uint32_t> PickGateways(int n, const std::set<uint32_t>& exclude,
                                      const std::set<std::string>& taken_domains,
                                      uint64_t bytes_needed);
@@ -403,6 +416,14 @@ class PopCore {
   uint64_t below_counted_ms_ = 0;
   uint64_t fragments_deleted_total_ = 0;
   bool gateways_expected_ = false;  // recorded gateways loaded into members_
+  // ---- operators' view (issue 8; pop_report.cc)
+  PopEventBuffer events_{p_.event_buffer_max};
+  struct RepairWatch {  // a lost gateway's repair, until the queue drains
+    uint64_t started_ms, chunks_base, bytes_base, failures_base, chunks_queued;
+  };
+  static constexpr size_t kRepairWatchMax = 4096;  // bounds both maps below
+  std::map<uint32_t, RepairWatch> repair_watch_;   // lost gateway -> its repair
+  std::map<uint32_t, uint64_t> bad_found_;         // gateway -> bad fragments this tick
   // ---- garbage collection and cold tier (issue 7; pop_gc.cc)
   // GC: tasks pulled from the DC's queue (GcFetch), done, acknowledged
   // (GcDone). Cold tier: objects unread for cold_after_ms lose this POP's

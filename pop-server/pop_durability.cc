@@ -82,6 +82,7 @@ void PopCore::HandleFragmentsBad(const Incoming& in, const Peer& from, const pb:
 
 void PopCore::OnMembershipEvents(const std::vector<MembershipEvent>& events) {
   for (auto& e : events) {
+    NoteMembershipEvent(e);  // for the DC's event log (pop_report.cc)
     std::string gw = "gateway=" + std::to_string(e.gateway_id);
     switch (e.kind) {
       case MembershipEvent::kSuspected:
@@ -178,7 +179,10 @@ void PopCore::ReconcileInventory(uint32_t gateway_id, const pb::GatewayInventory
 }
 
 void PopCore::MarkBad(uint32_t gateway_id, const ChunkKey& key, uint32_t index) {
-  if (bad_.insert({key.chunk_id, index, gateway_id}).second) fragments_bad_total_++;
+  if (bad_.insert({key.chunk_id, index, gateway_id}).second) {
+    fragments_bad_total_++;
+    NoteBadFragment(gateway_id);
+  }
   EnqueueRepair(key);
   below_counted_ms_ = 0;
 }

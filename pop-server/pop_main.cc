@@ -46,6 +46,9 @@ std::vector<Knob> PopKnobs() {
        "address of the Prometheus /metrics listener (port 0: any free port; off: none)"},
       {"monitor_report_ms", "1000", "period of this POP's summary to the DC's admin API",
        Knob::kInt},
+      {"event_buffer_max", "4096",
+       "operators' events (gateways lost, repairs, role changes) kept for the DC while it is "
+       "unreachable; beyond it the oldest are dropped and counted", Knob::kInt},
       {"log_level", "info",
        "debug, info, warn or error; per component: info,pop=debug,uvio=warn"},
       {"gateway_grace_s", "900",
@@ -163,6 +166,7 @@ class PopDaemon {
     p.gateway_suspect_ms = uint64_t(cfg.Int("gateway_suspect_ms"));
     p.repair_bytes_per_s = uint64_t(cfg.Int("repair_bytes_per_s"));
     p.repairs_in_flight_max = size_t(cfg.Int("repairs_in_flight_max"));
+    p.event_buffer_max = cfg.Int("event_buffer_max") < 1 ? 1 : size_t(cfg.Int("event_buffer_max"));
     return p;
   }
 
@@ -360,7 +364,8 @@ class PopDaemon {
   static std::vector<std::string> CalledTypes() {
     return {"store_chunk", "commit_version", "fetch_version", "fetch_chunk", "finalize_version",
             "acquire_lock", "renew_lock", "release_lock", "claim_name", "lookup_name",
-            "list_objects", "report_version", "store_fragment", "fetch_fragment"};
+            "list_objects", "report_version", "store_fragment", "fetch_fragment",
+            "pop_event_report"};
   }
 
   void StartMonitoring() {
@@ -442,6 +447,11 @@ class PopDaemon {
                    [this] { return double(core_.repair_stats().repaired_fragments_total); });
     r.AddCounterFn("mistore_repair_failures_total", "Repairs that failed and were retried.",
                    [this] { return double(core_.repair_stats().failed_total); });
+    r.AddGaugeFn("mistore_pop_events_buffered", "Operators' events waiting for the DC.",
+                 [this] { return double(core_.events().size()); });
+    r.AddCounterFn("mistore_pop_events_dropped_total",
+                   "Operators' events dropped because the buffer for the DC was full.",
+                   [this] { return double(core_.events().dropped_total()); });
     r.AddCounterFn("mistore_fragments_deleted_total",
                    "Surplus or bad fragments deleted from gateways.",
                    [this] { return double(core_.fragments_deleted_total()); });
@@ -540,9 +550,29 @@ class PopDaemon {
     s->set_request_seconds_total(metrics_.request_seconds_total());
     s->set_received_bytes_total(metrics_.received_bytes());
     s->set_sent_bytes_total(metrics_.sent_bytes());
+    core_.FillRepairSummary(s);  // issue 8: the region's repair state
     report_in_flight_ = true;
     dc_.Call(cfg_.Str("dc"), std::move(env),
              [this](Result<pb::Envelope>) { report_in_flight_ = false; }, 3000);
+    ReportEvents();
+  }
+
+  // Operators' events (pop_report.h): one batch in flight; the next goes as
+  // soon as the DC acknowledged this one, or at the next report period.
+  void ReportEvents() {
+    pb::Envelope env;
+    pb::PopEventReport* r = env.mutable_pop_event_report();
+    if (!core_.events().NextBatch(loop_.NowMs(), r)) return;
+    r->set_pop_id(uint32_t(cfg_.Int("pop_id")));
+    r->set_boot_id(boot_id_);
+    dc_.Call(cfg_.Str("dc"), std::move(env), [this](Result<pb::Envelope> reply) {
+      if (reply.ok() && !reply->has_error()) {
+        core_.events().Acked();
+        ReportEvents();
+      } else {
+        core_.events().Failed();
+      }
+    }, 3000);
   }
 
   const Config& cfg_;
@@ -570,6 +600,7 @@ class PopDaemon {
   std::map<uint32_t, MonitoredGateway> monitor_gateways_;  // every gateway seen, bounded
   bool report_in_flight_ = false;
   uint64_t started_ms_ = loop_.NowMs();
+  uint64_t boot_id_ = randombytes_random() | uint64_t(randombytes_random()) << 32;
   SdNotifier notify_{&loop_, "pop"};  // READY/WATCHDOG/STOPPING to systemd
 };
 

@@ -13,6 +13,9 @@ namespace mistore {
 #endif
 const char* const kMistoreVersion = MISTORE_VERSION;
 
+// Every case of the Envelope's oneof, by its field name; no `default:`, so
+// -Wswitch flags a missing one, and tests/shared/uvio/message_type_name_test
+// checks each body field of mistore.proto against this table.
 std::string MessageTypeName(const pb::Envelope& env) {
   using E = pb::Envelope;
   switch (env.body_case()) {
@@ -50,8 +53,17 @@ std::string MessageTypeName(const pb::Envelope& env) {
     case E::kReleaseLock: return "release_lock";
     case E::kFinalizeVersion: return "finalize_version";
     case E::kMonitorPopSummary: return "monitor_pop_summary";
-    default: return "other";
+    case E::kGatewayHeartbeat: return "gateway_heartbeat";
+    case E::kGatewayInventory: return "gateway_inventory";
+    case E::kFragmentsBad: return "fragments_bad";
+    case E::kDeleteFragments: return "delete_fragments";
+    case E::kGetInventory: return "get_inventory";
+    case E::kHaveChunks: return "have_chunks";
+    case E::kHaveChunksReply: return "have_chunks_reply";
+    case E::kPopEventReport: return "pop_event_report";
+    case E::BODY_NOT_SET: return "other";
   }
+  return "other";  // a value this build does not know
 }
 
 namespace {
