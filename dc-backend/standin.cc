@@ -40,6 +40,8 @@ bool StandIn::IsReplicaMessage(const pb::Envelope& env) {
     case pb::Envelope::kFinalizeVersion:
     case pb::Envelope::kFetchVersion:
     case pb::Envelope::kFetchChunk:
+    case pb::Envelope::kLockSync:    // the DC's stand-in keeps the lock table's backup copy
+    case pb::Envelope::kFetchLocks:
       return true;
     default:
       return false;

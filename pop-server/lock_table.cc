@@ -10,18 +10,23 @@ bool LockTable::Compatible(const Object& o, LockType type) const {
   return true;
 }
 
-LockGrant LockTable::Grant(Object& o, LockType type, uint64_t lease_ms, uint64_t now_ms) {
-  if (type == LockType::kWrite) o.epoch++;
+LockGrant LockTable::Grant(const Bytes& oid, Object& o, LockType type, uint64_t lease_ms,
+                           uint64_t now_ms) {
+  if (type == LockType::kWrite) o.epoch = std::max(o.epoch + 1, token_floor_);
   LockGrant g{next_lock_id_++, o.epoch, now_ms + lease_ms, type};
-  o.held[g.lock_id] = Held{type, g.expires_ms, g.token};
+  o.held[g.lock_id] = Held{type, g.expires_ms, g.token, lease_ms};
+  dirty_.insert(oid);
+  changes_++;
   return g;
 }
 
 Result<LockGrant> LockTable::Acquire(const Bytes& oid, LockType type, uint64_t lease_ms,
                                      uint64_t now_ms, uint64_t tag) {
   Object& o = objects_[oid];
+  if (o.held.size() >= held_max_)
+    return ResourceExhausted("too many locks held on this object");
   // Waiters go first (FIFO): a reader may not overtake a queued writer.
-  if (o.waiters.empty() && Compatible(o, type)) return Grant(o, type, lease_ms, now_ms);
+  if (o.waiters.empty() && Compatible(o, type)) return Grant(oid, o, type, lease_ms, now_ms);
   if (o.waiters.size() >= waiters_max_)
     return ResourceExhausted("too many lock requests waiting for this object");
   o.waiters.push_back(Waiter{tag, type, lease_ms});
@@ -34,15 +39,20 @@ Status LockTable::Renew(const Bytes& oid, uint64_t lock_id, uint64_t lease_ms, u
   auto h = it->second.held.find(lock_id);
   if (h == it->second.held.end() || h->second.expires_ms <= now_ms)
     return Status(Code::kAborted, "lock lease expired");
+  if (h->second.expires_ms == kDormant)
+    return Status(Code::kAborted, "lock is a backup copy here (not the acting primary)");
   h->second.expires_ms = now_ms + lease_ms;
+  h->second.lease_ms = lease_ms;
+  changes_++;
   return Status::Ok();
 }
 
-void LockTable::GrantWaiters(Object& o, uint64_t now_ms, std::vector<LockDecision>* out) {
+void LockTable::GrantWaiters(const Bytes& oid, Object& o, uint64_t now_ms,
+                             std::vector<LockDecision>* out) {
   while (!o.waiters.empty() && Compatible(o, o.waiters.front().type)) {
     Waiter w = o.waiters.front();
     o.waiters.pop_front();
-    out->push_back(LockDecision{w.tag, Grant(o, w.type, w.lease_ms, now_ms)});
+    out->push_back(LockDecision{w.tag, Grant(oid, o, w.type, w.lease_ms, now_ms)});
   }
 }
 
@@ -59,8 +69,11 @@ std::vector<LockDecision> LockTable::Release(const Bytes& oid, uint64_t lock_id,
   std::vector<LockDecision> out;
   auto it = objects_.find(oid);
   if (it == objects_.end()) return out;
-  it->second.held.erase(lock_id);
-  GrantWaiters(it->second, now_ms, &out);
+  if (it->second.held.erase(lock_id)) {
+    dirty_.insert(oid);
+    changes_++;
+  }
+  GrantWaiters(oid, it->second, now_ms, &out);
   Forget(oid);
   return out;
 }
@@ -81,7 +94,9 @@ std::vector<LockDecision> LockTable::Expire(uint64_t now_ms, std::vector<uint64_
       }
     }
     if (changed) {
-      GrantWaiters(o, now_ms, &out);
+      dirty_.insert(oid);
+      changes_++;
+      GrantWaiters(oid, o, now_ms, &out);
       touched.push_back(oid);
     }
   }
@@ -98,6 +113,8 @@ Status LockTable::CheckWrite(const Bytes& oid, uint64_t lock_id, uint64_t token,
   if (h->second.token != token || token != it->second.epoch)
     return Status(Code::kAborted, "stale fencing token");
   if (h->second.expires_ms <= now_ms) return Status(Code::kAborted, "write lock lease expired");
+  if (h->second.expires_ms == kDormant)
+    return Status(Code::kAborted, "write lock is a backup copy here (its lease has not started)");
   return Status::Ok();
 }
 
@@ -111,8 +128,101 @@ std::vector<LockDecision> LockTable::Cancel(const Bytes& oid, uint64_t tag, uint
       w.erase(i);
       break;
     }
-  GrantWaiters(it->second, now_ms, &out);
+  GrantWaiters(oid, it->second, now_ms, &out);
   Forget(oid);
+  return out;
+}
+
+std::vector<Bytes> LockTable::TakeDirty(size_t max) {
+  std::vector<Bytes> out;
+  while (!dirty_.empty() && out.size() < max) {
+    out.push_back(*dirty_.begin());
+    dirty_.erase(dirty_.begin());
+  }
+  return out;
+}
+
+void LockTable::MarkAllHeldDirty() {
+  for (auto& [oid, o] : objects_)
+    if (!o.held.empty()) dirty_.insert(oid);
+}
+
+ObjectLocks LockTable::Snapshot(const Bytes& oid) const {
+  ObjectLocks s;
+  auto it = objects_.find(oid);
+  if (it == objects_.end()) return s;
+  s.epoch = it->second.epoch;
+  for (auto& [id, h] : it->second.held) s.held.push_back(LockRecord{id, h.type, h.token, h.lease_ms});
+  return s;
+}
+
+Status LockTable::Install(const Bytes& oid, const ObjectLocks& s) {
+  auto it = objects_.find(oid);
+  if (it != objects_.end()) {
+    if (!it->second.waiters.empty())
+      return Status(Code::kAborted, "object has lock requests waiting here");
+    for (auto& [id, h] : it->second.held)
+      if (h.expires_ms != kDormant)
+        return Status(Code::kAborted, "object has active locks here");
+  }
+  if (s.held.size() > held_max_) return ResourceExhausted("too many locks in a lock snapshot");
+  if (s.held.empty()) {  // nothing held: a backup needs no epoch (the floor covers it)
+    if (it != objects_.end() && !it->second.held.empty()) changes_++;
+    if (it != objects_.end()) objects_.erase(it);
+    return Status::Ok();
+  }
+  Object& o = objects_[oid];
+  o.epoch = std::max(o.epoch, s.epoch);
+  o.held.clear();
+  for (auto& r : s.held) o.held[r.lock_id] = Held{r.type, kDormant, r.token, r.lease_ms};
+  changes_++;
+  return Status::Ok();
+}
+
+size_t LockTable::StartLeases(const Bytes& oid, uint64_t now_ms) {
+  auto it = objects_.find(oid);
+  if (it == objects_.end()) return 0;
+  size_t n = 0;
+  for (auto& [id, h] : it->second.held)
+    if (h.expires_ms == kDormant) {
+      h.expires_ms = now_ms + h.lease_ms;
+      n++;
+    }
+  if (n) {
+    changes_++;
+    dirty_.insert(oid);  // the new backup learns them from this primary
+  }
+  return n;
+}
+
+std::vector<LockDecision> LockTable::Deactivate(const Bytes& oid) {
+  std::vector<LockDecision> out;
+  auto it = objects_.find(oid);
+  if (it == objects_.end()) return out;
+  for (auto& w : it->second.waiters)
+    out.push_back(LockDecision{w.tag, Status(Code::kAborted, "no longer the object's acting primary")});
+  it->second.waiters.clear();
+  for (auto& [id, h] : it->second.held)
+    if (h.expires_ms != kDormant) {
+      h.expires_ms = kDormant;
+      changes_++;
+    }
+  dirty_.erase(oid);
+  Forget(oid);
+  return out;
+}
+
+std::vector<Bytes> LockTable::ObjectIds() const {
+  std::vector<Bytes> out;
+  for (auto& [oid, o] : objects_) out.push_back(oid);
+  return out;
+}
+
+std::vector<ActiveLock> LockTable::ActiveLocks() const {
+  std::vector<ActiveLock> out;
+  for (auto& [oid, o] : objects_)
+    for (auto& [id, h] : o.held)
+      if (h.expires_ms != kDormant) out.push_back(ActiveLock{oid, id, h.type, h.token, h.expires_ms});
   return out;
 }
 

@@ -8,13 +8,29 @@
 // bounded FIFO per object and are granted in order as locks are released or
 // expire.
 //
+// Primary-backup (paper, section V and VII): the object's backup keeps a
+// *dormant* copy of the primary's held locks (no lease clock: leases tick
+// on the primary only, and renewals are not sent to the backup). The
+// primary's table marks an object dirty whenever its set of held locks
+// changes (grant, release, expiry — not renewal); the owner sends
+// Snapshot()s of dirty objects to the backup, which Install()s them. When
+// the backup takes over, StartLeases() gives every inherited lock a full
+// lease from that moment; when it hands the role back, Deactivate() turns
+// its locks dormant again and refuses its waiters. Fencing tokens never go
+// below the table's token floor, which the owner sets from the cluster-map
+// epoch (epoch << 32): a takeover or give-back always comes with a newer
+// epoch, so tokens stay strictly monotonic per object across role changes
+// even when the last grants never reached the backup.
+//
 // Pure and deterministic: time is an argument, nothing is scheduled; the
 // owner (PopCore) calls Expire(now) on its ticks. Loop thread only.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "shared/core/bytes.h"
@@ -23,6 +39,29 @@
 namespace mistore {
 
 enum class LockType { kRead = 1, kWrite = 2 };
+
+// A held lock as the backup keeps it: no expiry, the lease length granted.
+struct LockRecord {
+  uint64_t lock_id = 0;
+  LockType type = LockType::kRead;
+  uint64_t token = 0;
+  uint64_t lease_ms = 0;
+};
+
+// One object's lock state as sent to its backup.
+struct ObjectLocks {
+  uint64_t epoch = 0;  // last fencing token issued
+  std::vector<LockRecord> held;
+};
+
+// An active (lease ticking) held lock, for views and the simulator's checker.
+struct ActiveLock {
+  Bytes oid;
+  uint64_t lock_id;
+  LockType type;
+  uint64_t token;
+  uint64_t expires_ms;
+};
 
 struct LockGrant {
   uint64_t lock_id = 0;
@@ -42,16 +81,20 @@ class LockTable {
  public:
   // Lock ids start at `lock_id_base` (random per process start) so that a
   // lock id from before a restart never matches a lock granted after it.
-  explicit LockTable(size_t waiters_per_object_max = 64, uint64_t lock_id_base = 1)
-      : waiters_max_(waiters_per_object_max), next_lock_id_(lock_id_base | 1) {}
+  explicit LockTable(size_t waiters_per_object_max = 64, uint64_t lock_id_base = 1,
+                     size_t held_per_object_max = 4096)
+      : waiters_max_(waiters_per_object_max),
+        held_max_(held_per_object_max),
+        next_lock_id_(lock_id_base | 1) {}
 
   // Grants at once when possible. Otherwise queues the request (its answer
   // comes later from Release/Expire as a LockDecision carrying `tag`) and
   // returns kUnavailable with message "queued"; kResourceExhausted when the
-  // object's queue is full.
+  // object's queue is full or it already holds held_per_object_max locks.
   Result<LockGrant> Acquire(const Bytes& oid, LockType type, uint64_t lease_ms, uint64_t now_ms,
                             uint64_t tag);
-  // Extends a held lock's lease. kAborted if it expired or is unknown.
+  // Extends a held lock's lease. kAborted if it expired, is unknown or is
+  // dormant (this table is not the object's acting primary).
   Status Renew(const Bytes& oid, uint64_t lock_id, uint64_t lease_ms, uint64_t now_ms);
   // Releases a held lock (unknown ids are ignored: releases are idempotent).
   std::vector<LockDecision> Release(const Bytes& oid, uint64_t lock_id, uint64_t now_ms);
@@ -66,6 +109,35 @@ class LockTable {
   // behind a cancelled writer) are granted and returned.
   [[nodiscard]] std::vector<LockDecision> Cancel(const Bytes& oid, uint64_t tag, uint64_t now_ms);
 
+  // ---- primary-backup replication of the table
+  // New write grants get tokens >= floor (the owner sets epoch << 32).
+  void SetTokenFloor(uint64_t floor) { token_floor_ = std::max(token_floor_, floor); }
+  uint64_t token_floor() const { return token_floor_; }
+  // Objects whose held locks changed since the last call (at most `max`;
+  // the rest stay marked).
+  std::vector<Bytes> TakeDirty(size_t max);
+  void MarkDirty(const Bytes& oid) { dirty_.insert(oid); }
+  // Marks every object holding locks dirty (the backup changed: resend all).
+  void MarkAllHeldDirty();
+  size_t dirty() const { return dirty_.size(); }
+  // The object's held locks (active or dormant) and epoch.
+  ObjectLocks Snapshot(const Bytes& oid) const;
+  // Backup: replaces the object's held locks with dormant copies of `s`
+  // (the epoch only grows). Refused (kAborted) when the object
+  // has active locks or waiters here: this table is acting as its primary.
+  Status Install(const Bytes& oid, const ObjectLocks& s);
+  // Takeover: dormant locks of the object get a full lease (their granted
+  // length) from now. Returns how many.
+  size_t StartLeases(const Bytes& oid, uint64_t now_ms);
+  // Give-back: the object's locks turn dormant; its waiters are refused
+  // (kAborted) and returned.
+  std::vector<LockDecision> Deactivate(const Bytes& oid);
+  std::vector<Bytes> ObjectIds() const;
+  // Active locks (all objects), and a counter bumped by every change to
+  // them (grant, release, expiry, renewal, activation): a cheap "changed?".
+  std::vector<ActiveLock> ActiveLocks() const;
+  uint64_t changes() const { return changes_; }
+
   uint64_t epoch(const Bytes& oid) const;
   size_t held(const Bytes& oid) const;  // read + write locks held
   size_t waiting(const Bytes& oid) const;
@@ -74,10 +146,12 @@ class LockTable {
   size_t objects() const { return objects_.size(); }
 
  private:
+  static constexpr uint64_t kDormant = UINT64_MAX;  // expires_ms of a backup's copy
   struct Held {
     LockType type;
-    uint64_t expires_ms;
+    uint64_t expires_ms;  // kDormant: no lease clock here (backup copy)
     uint64_t token;
+    uint64_t lease_ms;
   };
   struct Waiter {
     uint64_t tag;
@@ -90,11 +164,15 @@ class LockTable {
     std::deque<Waiter> waiters;
   };
   bool Compatible(const Object& o, LockType type) const;
-  LockGrant Grant(Object& o, LockType type, uint64_t lease_ms, uint64_t now_ms);
-  void GrantWaiters(Object& o, uint64_t now_ms, std::vector<LockDecision>* out);
+  LockGrant Grant(const Bytes& oid, Object& o, LockType type, uint64_t lease_ms, uint64_t now_ms);
+  void GrantWaiters(const Bytes& oid, Object& o, uint64_t now_ms, std::vector<LockDecision>* out);
   void Forget(const Bytes& oid);
 
   size_t waiters_max_;
+  size_t held_max_;
+  uint64_t token_floor_ = 0;
+  uint64_t changes_ = 0;
+  std::set<Bytes> dirty_;
   uint64_t expired_total_ = 0;
   uint64_t next_lock_id_;
   std::map<Bytes, Object> objects_;

@@ -38,6 +38,7 @@ PopCore::PopCore(PopParams params, PopStore* store, uint64_t seed)
 // plumbing
 
 Outbox PopCore::TakeOutbox() {
+  PushLockState();  // lock-table changes of this input go to the backups (pop_read.cc)
   Outbox o = std::move(out_);
   out_ = Outbox();
   return o;
@@ -200,6 +201,8 @@ static bool IsRoleDependent(const pb::Envelope& e) {
     case pb::Envelope::kFinalizeVersion:
     case pb::Envelope::kAcquireLock:
     case pb::Envelope::kRenewLock:
+    case pb::Envelope::kLockSync:
+    case pb::Envelope::kFetchLocks:
       return true;
     default:
       return false;
@@ -252,12 +255,15 @@ void PopCore::OnRequest(uint64_t now_ms, const Peer& from, const pb::Envelope& r
     case pb::Envelope::kAcquireLock: return HandleAcquireLock(in, from, req.acquire_lock());
     case pb::Envelope::kRenewLock: return HandleRenewLock(in, from, req.renew_lock());
     case pb::Envelope::kReleaseLock: return HandleReleaseLock(in, from, req.release_lock());
+    case pb::Envelope::kLockSync: return HandleLockSync(in, from, req.lock_sync());
+    case pb::Envelope::kFetchLocks: return HandleFetchLocks(in, from, req.fetch_locks());
     case pb::Envelope::kGatewayHeartbeat:
       return HandleGatewayHeartbeat(in, from, req.gateway_heartbeat());
     case pb::Envelope::kGatewayInventory:
       return HandleGatewayInventory(in, from, req.gateway_inventory());
     case pb::Envelope::kFragmentsBad: return HandleFragmentsBad(in, from, req.fragments_bad());
     case pb::Envelope::kHaveChunks: return HandleHaveChunks(in, from, req.have_chunks());
+    case pb::Envelope::kPlacedChunks: return HandlePlacedChunks(in, from, req.placed_chunks());
     default:
       return ReplyError(in, ProtocolError("POP does not serve message type " +
                                           std::to_string(int(req.body_case()))));

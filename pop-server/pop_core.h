@@ -164,6 +164,9 @@ class PopCore {
   uint64_t cache_misses_total() const { return cache_misses_total_; }
   // Locks (read or write) dropped because their lease ran out.
   uint64_t lease_expiries_total() const { return locks_.expired_total(); }
+  // Locks whose lease this POP started on taking over an object (inherited
+  // from its primary, or from the backup that stood in for it).
+  uint64_t locks_inherited_total() const { return locks_inherited_total_; }
   // Fragments found failing their check (on read or reported by a gateway).
   uint64_t fragments_bad_total() const { return fragments_bad_total_; }
 
@@ -283,6 +286,24 @@ class PopCore {
   void UntrackEntryLock(uint64_t lock_id);
   void TouchEntryLock(uint64_t lock_id);
   void TickLocks();
+  // Primary-backup lock table (paper, sections V and VII; lock_table.h):
+  // the acting primary sends the held locks of objects that changed to the
+  // acting backup, batched (kLockSyncObjectsMax objects per message, one
+  // message in flight per backup); a replica catching up on an object
+  // fetches them from the other replica; a role change starts the leases
+  // of inherited locks (takeover) or turns them dormant (give-back).
+  void PushLockState();
+  void HandleLockSync(const Incoming& in, const Peer& from, const pb::LockSync& m);
+  void HandleFetchLocks(const Incoming& in, const Peer& from, const pb::FetchLocks& m);
+  void FetchLocksFrom(const Oid& o, uint32_t source, std::function<void(Status)> done);
+  void InstallLocks(const Oid& o, const pb::ObjectLocksMsg& m);
+  void ApplyLockRoles();
+  // The write's commit under its lock, at whichever POP is acting primary
+  // when it is sent (the lock is inherited across a takeover).
+  void CommitUnderLock(const Oid& o, const pb::VersionInfo& info, uint64_t lock_id, uint64_t token,
+                       int attempt, std::function<void(Result<uint64_t>)> done);
+  void CommitSynced(pb::VersionInfo info, uint64_t lock_id, uint64_t token,
+                    std::function<void(Result<uint64_t>)> done);
 
   // Region durability (pop_durability.cc): failure detector events, repair,
   // inventory reconciliation, bad fragments.
@@ -376,6 +397,10 @@ class PopCore {
     uint64_t requester_conn = 0;  // 0: this POP's own request
   };
   std::map<uint64_t, LockWaiter> lock_waiters_;  // tag -> queued request
+  static constexpr size_t kLockSyncObjectsMax = 64;  // objects per LockSync
+  std::set<uint32_t> lock_sync_in_flight_;  // backups (0: the DC) with a LockSync unanswered
+  std::set<Bytes> lock_sync_retry_;         // objects whose push failed: resent on the next tick
+  uint64_t locks_inherited_total_ = 0;
   Status CheckEpoch(const Peer& from, const pb::Envelope& req);
   void FetchMap();
   bool map_fetch_in_flight_ = false;

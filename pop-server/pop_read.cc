@@ -98,11 +98,18 @@ void PopCore::EnsureSynced(const Oid& o, std::function<void(Status)> then) {
 
 void PopCore::SyncFrom(const Oid& o, uint32_t source, uint64_t upto) {
   Bytes oid = o.Encode();
-  auto finish = [this, oid](Status st) {
-    if (st.ok()) synced_.insert(oid);
-    auto waiters = std::move(syncing_[oid]);
-    syncing_.erase(oid);
-    for (auto& w : waiters) w(st);
+  auto finish = [this, o, oid, source](Status st) {
+    auto complete = [this, oid](Status st) {
+      if (st.ok()) synced_.insert(oid);
+      auto waiters = std::move(syncing_[oid]);
+      syncing_.erase(oid);
+      for (auto& w : waiters) w(st);
+    };
+    // An acting primary catching up also inherits the other replica's
+    // locks (a returning primary: those its stand-in granted). A backup
+    // needs not: the acting primary pushes them to it.
+    if (!st.ok() || ActingPrimary(o) != p_.pop_id) return complete(st);
+    FetchLocksFrom(o, source, complete);
   };
   uint64_t have = store_->LatestVersion(oid);
   if (upto != 0 && have >= upto) return finish(Status::Ok());
@@ -144,6 +151,7 @@ void PopCore::TakeOverPrepared(const pb::ClusterMap& old_map) {
       MS_INFO("pop", "took over a prepared version", "oid=" + oid->Hex() + " version=" +
                                                          std::to_string(info.version()));
   }
+  ApplyLockRoles();
 }
 
 // ---------------------------------------------------------------------------
@@ -304,6 +312,9 @@ void PopCore::AcquireLocal(const Bytes& oid_b, LockType type, uint64_t lease_ms,
     if (!st.ok()) return done(st, p_.pop_id);
     if (requester_conn != 0 && closed_conns_.count(requester_conn))
       return done(Unavailable("the requester went away"), p_.pop_id);
+    auto o = Oid::Decode(oid_b);
+    if (o.ok() && ActingPrimary(o.value()) != p_.pop_id)  // roles moved while catching up
+      return done(Status(Code::kAborted, "no longer the acting primary of " + o->Hex()), p_.pop_id);
     AcquireSynced(oid_b, type, lease_ms, done, requester_conn);
   });
 }
@@ -363,13 +374,16 @@ void PopCore::AnswerLockDecisions(std::vector<LockDecision> decisions) {
   }
 }
 
-void PopCore::ReleaseLockAt(const Oid& o, uint32_t holder, uint64_t lock_id) {
-  if (holder == p_.pop_id) return AnswerLockDecisions(locks_.Release(o.Encode(), lock_id, now_ms_));
-  if (holder == kNoPop || !PopUp(holder)) return;  // its lease runs out there
+// Releases go to whichever POP is the acting primary now: the one that
+// granted the lock, or the one that inherited it.
+void PopCore::ReleaseLockAt(const Oid& o, uint32_t /*granted_by*/, uint64_t lock_id) {
+  uint32_t ap = ActingPrimary(o);
+  if (ap == p_.pop_id) return AnswerLockDecisions(locks_.Release(o.Encode(), lock_id, now_ms_));
+  if (ap == kNoPop) return;  // its lease runs out
   pb::Envelope req;
   req.mutable_release_lock()->set_oid(ToStr(o.Encode()));
   req.mutable_release_lock()->set_lock_id(lock_id);
-  Call(Dest{Dest::kPop, holder}, req, [](Result<pb::Envelope>) {});
+  Call(Dest{Dest::kPop, ap}, req, [](Result<pb::Envelope>) {});
 }
 
 void PopCore::HandleAcquireLock(const Incoming& in, const Peer& from, const pb::AcquireLock& m) {
@@ -444,6 +458,8 @@ void PopCore::TouchEntryLock(uint64_t lock_id) {
 }
 
 void PopCore::TickLocks() {
+  for (auto& oid : lock_sync_retry_) locks_.MarkDirty(oid);
+  lock_sync_retry_.clear();
   std::vector<uint64_t> expired;
   AnswerLockDecisions(locks_.Expire(now_ms_, &expired));
   for (uint64_t id : expired)
@@ -468,18 +484,167 @@ void PopCore::TickLocks() {
     if (now_ms_ >= l.renew_at_ms) {
       l.renew_at_ms = now_ms_ + p_.lease_ms / 3;
       uint64_t id = it->first;
-      if (l.holder == p_.pop_id) {
+      // At the acting primary now: after a takeover the new one inherited
+      // the lock and keeps its lease running.
+      uint32_t ap = ActingPrimary(l.oid);
+      if (ap == p_.pop_id) {
         (void)locks_.Renew(l.oid.Encode(), id, p_.lease_ms, now_ms_);
-      } else if (PopUp(l.holder)) {
+      } else if (ap != kNoPop) {
         pb::Envelope req;
         req.mutable_renew_lock()->set_oid(ToStr(l.oid.Encode()));
         req.mutable_renew_lock()->set_lock_id(id);
         req.mutable_renew_lock()->set_lease_ms(p_.lease_ms);
-        Call(Dest{Dest::kPop, l.holder}, req, [](Result<pb::Envelope>) {});
+        Call(Dest{Dest::kPop, ap}, req, [](Result<pb::Envelope>) {});
       }
     }
     ++it;
   }
+}
+
+// ---------------------------------------------------------------------------
+// primary-backup lock table (paper, sections V and VII)
+//
+// Why grants and releases are pushed (batched, asynchronously) rather than
+// carried with prepares: the paper's backup "holds" every lock, read locks
+// and write locks not yet at their prepare included, and activates their
+// leases when it takes over; prepares would tell it only of writers that
+// got that far. Why asynchronously: a grant is answered without waiting for
+// the backup (no extra round trip per lock), which is safe because fencing
+// tokens have the map epoch in their high bits (a takeover always comes with
+// a newer epoch) and a lock the backup never heard of simply cannot commit
+// there (its holder retries). Renewals are not sent (the paper: leases tick
+// on the primary only); the inheritor gives each lock a full lease.
+
+namespace {
+pb::ObjectLocksMsg ToMsg(const Bytes& oid, const ObjectLocks& s) {
+  pb::ObjectLocksMsg m;
+  m.set_oid(ToStr(oid));
+  m.set_lock_epoch(s.epoch);
+  for (auto& r : s.held) {
+    auto* h = m.add_held();
+    h->set_lock_id(r.lock_id);
+    h->set_type(ToPb(r.type));
+    h->set_token(r.token);
+    h->set_lease_ms(r.lease_ms);
+  }
+  return m;
+}
+}  // namespace
+
+void PopCore::PushLockState() {
+  if (locks_.dirty() == 0) return;
+  std::map<uint32_t, std::vector<Bytes>> batches;  // backup -> objects
+  std::vector<Bytes> later;
+  for (auto& oid_b : locks_.TakeDirty(SIZE_MAX)) {
+    auto o = Oid::Decode(oid_b);
+    // Only the acting primary's changes travel; a backup's copy stays put.
+    if (!o.ok() || ActingPrimary(o.value()) != p_.pop_id) continue;
+    uint32_t backup = ActingBackup(o.value());
+    auto& batch = batches[backup];
+    if (lock_sync_in_flight_.count(backup) || batch.size() >= kLockSyncObjectsMax) {
+      later.push_back(oid_b);  // after the message in flight is answered
+      continue;
+    }
+    batch.push_back(oid_b);
+  }
+  for (auto& oid_b : later) locks_.MarkDirty(oid_b);
+  for (auto& [backup, oids] : batches) {
+    if (oids.empty()) continue;
+    pb::Envelope req;
+    for (auto& oid_b : oids) *req.mutable_lock_sync()->add_objects() = ToMsg(oid_b, locks_.Snapshot(oid_b));
+    lock_sync_in_flight_.insert(backup);
+    Call(ReplicaDest(backup), std::move(req), [this, backup, oids](Result<pb::Envelope> r) {
+      lock_sync_in_flight_.erase(backup);
+      if (r.ok()) return;
+      // Refused (another map epoch) or unreachable: resent on the next
+      // tick, to whichever POP is then the acting backup.
+      for (auto& oid_b : oids) lock_sync_retry_.insert(oid_b);
+    });
+  }
+}
+
+void PopCore::InstallLocks(const Oid& o, const pb::ObjectLocksMsg& m) {
+  ObjectLocks s;
+  s.epoch = m.lock_epoch();
+  for (auto& h : m.held()) {
+    if (h.type() != pb::LOCK_READ && h.type() != pb::LOCK_WRITE) continue;
+    uint64_t lease = std::clamp<uint64_t>(h.lease_ms(), 100, p_.lease_max_ms);
+    s.held.push_back(LockRecord{h.lock_id(), h.type() == pb::LOCK_WRITE ? LockType::kWrite : LockType::kRead,
+                                h.token(), lease});
+  }
+  Status st = locks_.Install(o.Encode(), s);
+  if (!st.ok()) MS_WARN("pop", "lock state not installed", "oid=" + o.Hex() + " why=" + st.message());
+}
+
+void PopCore::HandleLockSync(const Incoming& in, const Peer& from, const pb::LockSync& m) {
+  if (from.role != pb::ROLE_POP)
+    return ReplyError(in, Status(Code::kPermissionDenied, "LockSync is for POPs only"));
+  if (size_t(m.objects_size()) > kLockSyncObjectsMax)
+    return ReplyError(in, InvalidArgument("too many objects in one LockSync"));
+  for (auto& obj : m.objects()) {
+    auto o = Oid::Decode(obj.oid());
+    if (!o.ok()) return ReplyError(in, o.status());
+    // This POP acting as the object's primary keeps its own table.
+    if (ActingPrimary(o.value()) == p_.pop_id) continue;
+    InstallLocks(o.value(), obj);
+  }
+  pb::Envelope r;
+  r.mutable_empty();
+  Reply(in, std::move(r));
+}
+
+void PopCore::HandleFetchLocks(const Incoming& in, const Peer& from, const pb::FetchLocks& m) {
+  if (from.role != pb::ROLE_POP)
+    return ReplyError(in, Status(Code::kPermissionDenied, "FetchLocks is for POPs only"));
+  auto o = Oid::Decode(m.oid());
+  if (!o.ok()) return ReplyError(in, o.status());
+  pb::Envelope r;
+  *r.mutable_lock_sync()->add_objects() = ToMsg(o->Encode(), locks_.Snapshot(o->Encode()));
+  Reply(in, std::move(r));
+}
+
+void PopCore::FetchLocksFrom(const Oid& o, uint32_t source, std::function<void(Status)> done) {
+  pb::Envelope req;
+  req.mutable_fetch_locks()->set_oid(ToStr(o.Encode()));
+  Call(ReplicaDest(source), std::move(req), [this, o, source, done](Result<pb::Envelope> r) {
+    if (!r.ok())
+      return done(Unavailable("cannot fetch the locks of " + o.Hex() + " from replica " +
+                              std::to_string(source) + ": " + r.status().message()));
+    if (ActingPrimary(o) != p_.pop_id) return done(Status::Ok());  // roles moved meanwhile
+    for (auto& obj : r->lock_sync().objects())
+      if (obj.oid() == ToStr(o.Encode())) InstallLocks(o, obj);
+    if (size_t n = locks_.StartLeases(o.Encode(), now_ms_)) {
+      locks_inherited_total_ += n;
+      MS_INFO("pop", "inherited locks from the other replica",
+              "oid=" + o.Hex() + " locks=" + std::to_string(n));
+    }
+    done(Status::Ok());
+  });
+}
+
+// After every cluster-map change: objects this POP now acts as primary for
+// start the leases of the locks it inherited (a full lease from now: they
+// ticked on the old primary only); objects it no longer acts for turn
+// dormant and their waiters are refused (they ask the new primary). The
+// acting backup may have changed: every held lock is sent again.
+void PopCore::ApplyLockRoles() {
+  locks_.SetTokenFloor(map_.epoch() << 32);
+  for (auto& oid_b : locks_.ObjectIds()) {
+    auto o = Oid::Decode(oid_b);
+    if (!o.ok()) continue;
+    if (ActingPrimary(o.value()) == p_.pop_id) {
+      if (size_t n = locks_.StartLeases(oid_b, now_ms_)) {
+        locks_inherited_total_ += n;
+        MS_INFO("pop", "took over the locks of an object", "oid=" + o->Hex() + " locks=" + std::to_string(n));
+      }
+    } else {
+      AnswerLockDecisions(locks_.Deactivate(oid_b));
+      // Not its backup either (the DC after the give-back): the copy would
+      // only go stale, and a later takeover must not inherit it.
+      if (ActingBackup(o.value()) != p_.pop_id) (void)locks_.Install(oid_b, ObjectLocks{});
+    }
+  }
+  locks_.MarkAllHeldDirty();
 }
 
 }  // namespace mistore

@@ -97,25 +97,42 @@ void PopCore::WriteWithLock(const Oid& o, pb::VersionInfo info,
       ReleaseLockAt(o, holder, lock_id);
       done(std::move(v));
     };
-    // The commit goes where the lock was granted: the acting primary.
-    if (holder == p_.pop_id) return CommitAsPrimary(info, lock_id, token, release_then);
-    std::vector<std::string> ids(info.chunk_ids().begin(), info.chunk_ids().end());
-    PushChunks(holder, info.subscriber(), ids, 0,
-               [this, holder, info, lock_id, token, release_then](Status st) {
-                 if (!st.ok()) return release_then(st);
-                 pb::Envelope req;
-                 auto* cv = req.mutable_commit_version();
-                 *cv->mutable_info() = info;
-                 cv->set_lock_id(lock_id);
-                 cv->set_token(token);
-                 Call(
-                     Dest{Dest::kPop, holder}, req,
-                     [release_then](Result<pb::Envelope> r) {
-                       if (!r.ok()) return release_then(r.status());
-                       release_then(r->commit_reply().version());
-                     },
-                     CommitTimeoutMs(p_.call_timeout_ms, size_t(info.chunk_ids_size())));
-               });
+    CommitUnderLock(o, info, lock_id, token, 0, release_then);
+  });
+}
+
+// The commit goes to the acting primary as the entry POP sees it when it
+// sends: the POP that granted the lock, or the one that inherited it
+// (takeover, give-back). If the acting primary moved while the commit was
+// on its way, it is tried once more at the new one (idempotent by write id:
+// a version the old one prepared is committed by the new one on takeover).
+void PopCore::CommitUnderLock(const Oid& o, const pb::VersionInfo& info, uint64_t lock_id,
+                              uint64_t token, int attempt,
+                              std::function<void(Result<uint64_t>)> done) {
+  uint32_t target = ActingPrimary(o);
+  if (target == kNoPop) return done(Unavailable("no replica of object " + o.Hex() + " is up"));
+  auto then = [this, o, info, lock_id, token, attempt, target, done](Result<uint64_t> v) {
+    uint32_t now_ap = ActingPrimary(o);
+    if (!v.ok() && attempt == 0 && now_ap != target && now_ap != kNoPop)
+      return CommitUnderLock(o, info, lock_id, token, 1, done);
+    done(std::move(v));
+  };
+  if (target == p_.pop_id) return CommitAsPrimary(info, lock_id, token, then);
+  std::vector<std::string> ids(info.chunk_ids().begin(), info.chunk_ids().end());
+  PushChunks(target, info.subscriber(), ids, 0, [this, target, info, lock_id, token, then](Status st) {
+    if (!st.ok()) return then(st);
+    pb::Envelope req;
+    auto* cv = req.mutable_commit_version();
+    *cv->mutable_info() = info;
+    cv->set_lock_id(lock_id);
+    cv->set_token(token);
+    Call(
+        Dest{Dest::kPop, target}, req,
+        [then](Result<pb::Envelope> r) {
+          if (!r.ok()) return then(r.status());
+          then(r->commit_reply().version());
+        },
+        CommitTimeoutMs(p_.call_timeout_ms, size_t(info.chunk_ids_size())));
   });
 }
 
@@ -126,6 +143,18 @@ void PopCore::WriteWithLock(const Oid& o, pb::VersionInfo info,
 // HandleFetchVersion), so atomic reads stay linearizable.
 void PopCore::CommitAsPrimary(pb::VersionInfo info, uint64_t lock_id, uint64_t token,
                               std::function<void(Result<uint64_t>)> done) {
+  auto oid = Oid::Decode(info.oid());
+  if (!oid.ok()) return done(oid.status());
+  // A primary that just took its role back learns the versions and the
+  // locks (this writer's, granted by its stand-in) before it checks them.
+  EnsureSynced(oid.value(), [this, info, lock_id, token, done](Status st) {
+    if (!st.ok()) return done(st);
+    CommitSynced(info, lock_id, token, done);
+  });
+}
+
+void PopCore::CommitSynced(pb::VersionInfo info, uint64_t lock_id, uint64_t token,
+                           std::function<void(Result<uint64_t>)> done) {
   Bytes oid_b = ToBytes(info.oid());
   auto oid = Oid::Decode(oid_b);
   if (!oid.ok()) return done(oid.status());

@@ -61,6 +61,15 @@ std::string MessageTypeName(const pb::Envelope& env) {
     case E::kHaveChunks: return "have_chunks";
     case E::kHaveChunksReply: return "have_chunks_reply";
     case E::kPopEventReport: return "pop_event_report";
+    case E::kGcFetch: return "gc_fetch";
+    case E::kGcWork: return "gc_work";
+    case E::kGcDone: return "gc_done";
+    case E::kObjectTemperature: return "object_temperature";
+    case E::kFetchBackupChunk: return "fetch_backup_chunk";
+    case E::kEnrolStart: return "enrol_start";
+    case E::kEnrolStartReply: return "enrol_start_reply";
+    case E::kEnrolFinish: return "enrol_finish";
+    case E::kEnrolFinishReply: return "enrol_finish_reply";
     case E::BODY_NOT_SET: return "other";
   }
   return "other";  // a value this build does not know

@@ -136,5 +136,107 @@ TEST(LockTable, LockIdsStartAtTheGivenBase) {
   EXPECT_GE(g->lock_id, 1000u);
 }
 
+// ---- primary-backup replication of the table (paper, section VII)
+
+TEST(LockTable, BackupCopyIsDormantUntilTheTakeoverStartsAFullLease) {
+  LockTable primary(64, 1), backup(64, 1001);
+  auto w = primary.Acquire(kOid, LockType::kWrite, 1000, 0, 1);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE(backup.Install(kOid, primary.Snapshot(kOid)).ok());
+  EXPECT_EQ(backup.held(kOid), 1u);
+  EXPECT_TRUE(backup.ActiveLocks().empty());
+  EXPECT_FALSE(backup.CheckWrite(kOid, w->lock_id, w->token, 10).ok()) << "a dormant copy passed the fencing check";
+  EXPECT_FALSE(backup.Renew(kOid, w->lock_id, 1000, 10).ok()) << "a dormant copy was renewed";
+  std::vector<uint64_t> expired;
+  EXPECT_TRUE(backup.Expire(50000, &expired).empty());
+  EXPECT_TRUE(expired.empty()) << "a lease ticked on the backup";
+  // Takeover at 5000, long after the primary's lease (1000) would have ended.
+  EXPECT_EQ(backup.StartLeases(kOid, 5000), 1u);
+  EXPECT_TRUE(backup.CheckWrite(kOid, w->lock_id, w->token, 5999).ok());
+  EXPECT_FALSE(backup.CheckWrite(kOid, w->lock_id, w->token, 6000).ok()) << "lease longer than granted";
+  EXPECT_EQ(backup.StartLeases(kOid, 7000), 0u) << "an active lease was restarted";
+  (void)backup.Expire(6000, &expired);
+  EXPECT_EQ(expired, std::vector<uint64_t>{w->lock_id});
+}
+
+TEST(LockTable, TokenFloorKeepsTokensGrowingAcrossRoleChanges) {
+  LockTable primary(64, 1), backup(64, 1001);
+  primary.SetTokenFloor(5ull << 32);
+  auto w1 = primary.Acquire(kOid, LockType::kWrite, 1000, 0, 1);
+  ASSERT_TRUE(w1.ok());
+  EXPECT_EQ(w1->token, 5ull << 32);
+  (void)primary.Release(kOid, w1->lock_id, 1);
+  auto w2 = primary.Acquire(kOid, LockType::kWrite, 1000, 2, 2);
+  EXPECT_EQ(w2->token, (5ull << 32) + 1);
+  // The backup never heard of w2; the takeover's newer epoch still wins.
+  backup.SetTokenFloor(6ull << 32);
+  auto w3 = backup.Acquire(kOid, LockType::kWrite, 1000, 3, 3);
+  EXPECT_GT(w3->token, w2->token);
+  backup.SetTokenFloor(1);  // the floor never goes down
+  EXPECT_EQ(backup.token_floor(), 6ull << 32);
+  // Give-back to a restarted primary (empty table) inheriting w3.
+  LockTable returned(64, 2001);
+  (void)backup.Deactivate(kOid);
+  ASSERT_TRUE(returned.Install(kOid, backup.Snapshot(kOid)).ok());
+  returned.SetTokenFloor(7ull << 32);
+  EXPECT_EQ(returned.StartLeases(kOid, 10), 1u);
+  EXPECT_TRUE(returned.CheckWrite(kOid, w3->lock_id, w3->token, 11).ok());
+  (void)returned.Release(kOid, w3->lock_id, 12);
+  auto w4 = returned.Acquire(kOid, LockType::kWrite, 1000, 13, 4);
+  EXPECT_GT(w4->token, w3->token);
+}
+
+TEST(LockTable, HeldChangesMarkTheObjectDirtyRenewalsDoNot) {
+  LockTable t;
+  auto r = t.Acquire(kOid, LockType::kRead, 1000, 0, 1);
+  EXPECT_EQ(t.TakeDirty(10), std::vector<Bytes>{kOid});
+  EXPECT_EQ(t.dirty(), 0u);
+  ASSERT_TRUE(t.Renew(kOid, r->lock_id, 1000, 10).ok());
+  EXPECT_EQ(t.dirty(), 0u) << "renewals are not sent to the backup";
+  (void)t.Release(kOid, r->lock_id, 20);
+  EXPECT_EQ(t.dirty(), 1u);
+  (void)t.TakeDirty(10);
+  auto w = t.Acquire(kOther, LockType::kWrite, 100, 30, 2);
+  (void)t.TakeDirty(10);
+  std::vector<uint64_t> expired;
+  (void)t.Expire(200, &expired);
+  EXPECT_EQ(t.TakeDirty(10), std::vector<Bytes>{kOther}) << "an expiry was not marked";
+  // TakeDirty is bounded; the rest stays marked.
+  (void)t.Acquire(kOid, LockType::kRead, 1000, 300, 3);
+  (void)t.Acquire(kOther, LockType::kRead, 1000, 300, 4);
+  EXPECT_EQ(t.TakeDirty(1).size(), 1u);
+  EXPECT_EQ(t.dirty(), 1u);
+  (void)w;
+}
+
+TEST(LockTable, DeactivateRefusesWaitersAndTurnsLocksDormant) {
+  LockTable t;
+  auto w = t.Acquire(kOid, LockType::kWrite, 1000, 0, 1);
+  ASSERT_FALSE(t.Acquire(kOid, LockType::kWrite, 1000, 0, 7).ok());  // queued
+  EXPECT_FALSE(t.Install(kOid, ObjectLocks{}).ok()) << "a backup copy replaced an acting primary's locks";
+  auto d = t.Deactivate(kOid);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].tag, 7u);
+  EXPECT_EQ(d[0].grant.status().code(), Code::kAborted);
+  EXPECT_EQ(t.waiting(kOid), 0u);
+  EXPECT_TRUE(t.ActiveLocks().empty());
+  EXPECT_FALSE(t.CheckWrite(kOid, w->lock_id, w->token, 10).ok());
+  // Now a backup: copies install, and an empty one forgets the object.
+  EXPECT_TRUE(t.Install(kOid, ObjectLocks{}).ok());
+  EXPECT_EQ(t.held(kOid), 0u);
+  EXPECT_EQ(t.objects(), 0u);
+}
+
+TEST(LockTable, HeldLocksPerObjectAreBounded) {
+  LockTable t(64, 1, 3);
+  for (uint64_t i = 0; i < 3; i++) ASSERT_TRUE(t.Acquire(kOid, LockType::kRead, 1000, 0, i).ok());
+  auto r = t.Acquire(kOid, LockType::kRead, 1000, 0, 9);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kResourceExhausted);
+  ObjectLocks big;
+  for (uint64_t i = 0; i < 4; i++) big.held.push_back(LockRecord{100 + i, LockType::kRead, 0, 1000});
+  EXPECT_EQ(t.Install(kOther, big).code(), Code::kResourceExhausted);
+}
+
 }  // namespace
 }  // namespace mistore

@@ -63,6 +63,12 @@ class PopLockService : public ::testing::Test {
       if (out.empty()) return;
       for (auto& r : out.replies) replies_.push_back(r);
       for (auto& c : out.calls) {
+        if (c.msg.has_fetch_locks() || c.msg.has_lock_sync()) {  // the backup holds nothing
+          pb::Envelope r;
+          r.mutable_lock_sync();
+          core_->OnCallDone(now_, c.token, r);
+          continue;
+        }
         ASSERT_TRUE(c.msg.has_fetch_version()) << "unexpected call " << c.msg.body_case();
         core_->OnCallDone(now_, c.token, NotFound("no such object"));
       }

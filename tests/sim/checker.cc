@@ -1,5 +1,6 @@
 #include "tests/sim/checker.h"
 
+#include <algorithm>
 #include <map>
 
 namespace mistore::sim {
@@ -102,6 +103,39 @@ std::vector<std::string> CheckHistory(const std::vector<OpRecord>& history, Chec
         if (a->end_ms < b->start_ms && b->version < a->version)
           bad.push_back(Describe(*b) + " returned version " + std::to_string(b->version) +
                         " after an earlier " + Describe(*a) + " returned " + std::to_string(a->version));
+  return bad;
+}
+
+std::vector<std::string> CheckLocks(std::vector<LockInterval> locks) {
+  std::vector<std::string> bad;
+  auto describe = [](const LockInterval& l) {
+    return "lock " + std::to_string(l.lock_id) + " (token " + std::to_string(l.token) + ") at pop" +
+           std::to_string(l.pop) + " valid [" + std::to_string(l.from_ms) + "," + std::to_string(l.to_ms) +
+           ") ms";
+  };
+  std::sort(locks.begin(), locks.end(), [](const LockInterval& a, const LockInterval& b) {
+    return std::tie(a.oid, a.from_ms, a.lock_id) < std::tie(b.oid, b.from_ms, b.lock_id);
+  });
+  for (size_t i = 0; i < locks.size(); i++) {
+    const LockInterval& a = locks[i];
+    if (a.from_ms >= a.to_ms) continue;  // never valid (e.g. expired before it was seen)
+    for (size_t j = i + 1; j < locks.size() && locks[j].oid == a.oid && locks[j].from_ms < a.to_ms; j++) {
+      const LockInterval& b = locks[j];
+      if (b.lock_id != a.lock_id && b.from_ms < b.to_ms)
+        bad.push_back("two write locks of one object valid at once: " + describe(a) + " and " + describe(b));
+    }
+  }
+  // Tokens in order of first validity, per object.
+  std::map<std::pair<Bytes, uint64_t>, const LockInterval*> first;  // (oid, lock id) -> earliest
+  for (auto& l : locks) first.try_emplace({l.oid, l.lock_id}, &l);  // sorted: first is earliest
+  std::map<Bytes, std::vector<const LockInterval*>> by_oid;
+  for (auto& [key, l] : first) by_oid[key.first].push_back(l);
+  for (auto& [oid, ls] : by_oid) {
+    std::sort(ls.begin(), ls.end(), [](auto* a, auto* b) { return a->from_ms < b->from_ms; });
+    for (size_t i = 1; i < ls.size(); i++)
+      if (ls[i]->token <= ls[i - 1]->token)
+        bad.push_back("fencing token went back: " + describe(*ls[i]) + " after " + describe(*ls[i - 1]));
+  }
   return bad;
 }
 

@@ -12,7 +12,8 @@
 //    (what it read or wrote before), nor from the future;
 //  - reads of version N: exactly version N, with the bytes put as N;
 //  - every read returns the exact bytes of the version it names;
-//  - optionally, no read fails once its name has an acknowledged version.
+//  - optionally, no read fails once its name has an acknowledged version;
+//  - write locks: see CheckLocks.
 // Definition 9's start-time order for locked reads is not checked beyond
 // linearizability: under message delays the order in which lock requests
 // reach the primary decides, which the history does not record.
@@ -35,5 +36,12 @@ struct CheckOptions {
 };
 
 std::vector<std::string> CheckHistory(const std::vector<OpRecord>& history, CheckOptions opts);
+
+// Write locks (paper, figs. 2–4, and section VII's takeover): never two
+// write locks of one object valid at once, at one POP or across POPs (a
+// lock inherited by a new acting primary is the same lock id, and may
+// overlap itself); and fencing tokens of an object's write locks grow with
+// the time each lock was first valid anywhere.
+std::vector<std::string> CheckLocks(std::vector<LockInterval> locks);
 
 }  // namespace mistore::sim

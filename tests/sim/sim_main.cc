@@ -63,9 +63,11 @@ int main(int argc, char** argv) {
                        : sim_log && std::string(sim_log) == "info" ? mistore::LogLevel::kInfo
                                                                     : mistore::LogLevel::kError);
   uint64_t ops_total = 0;
+  uint64_t inherited_total = 0;
   for (uint64_t s = start; s < start + seeds; s++) {
     RunResult r = RunWorkload(s, cfg, opts);
     ops_total += uint64_t(r.ops_done);
+    inherited_total += r.locks_inherited;
     if (print_hash) std::printf("seed %llu history %s\n", (unsigned long long)s, r.history_hash.c_str());
     if (!r.violations.empty()) {
       std::printf("seed %llu FAILED (%zu violations)\n", (unsigned long long)s, r.violations.size());
@@ -77,8 +79,8 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  std::printf("%llu seeds clean (%llu..%llu), %llu operations\n", (unsigned long long)seeds,
-              (unsigned long long)start, (unsigned long long)(start + seeds - 1),
-              (unsigned long long)ops_total);
+  std::printf("%llu seeds clean (%llu..%llu), %llu operations, %llu locks inherited by new acting primaries\n",
+              (unsigned long long)seeds, (unsigned long long)start, (unsigned long long)(start + seeds - 1),
+              (unsigned long long)ops_total, (unsigned long long)inherited_total);
   return 0;
 }

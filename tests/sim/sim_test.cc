@@ -132,5 +132,21 @@ TEST(CheckerTest, CatchesStaleAndWrongReads) {
   EXPECT_TRUE(CheckHistory({put1, failed}, CheckOptions{false}).empty());
 }
 
+TEST(CheckerTest, CatchesOverlappingWriteLocksAndTokensGoingBack) {
+  const Bytes x = {1}, y = {2};
+  // Lock 7 granted by pop1, inherited by pop2 after pop1 crashed: the same
+  // lock may be valid at both; lock 8 follows it.
+  std::vector<LockInterval> ok = {{x, 7, 10, 1, 0, 500},    {x, 7, 10, 2, 400, 900},
+                                  {x, 8, 11, 2, 900, 1200}, {y, 9, 5, 1, 100, 1100},
+                                  {x, 6, 3, 1, 0, 0}};  // never valid
+  EXPECT_TRUE(CheckLocks(ok).empty());
+  auto overlap = ok;
+  overlap.push_back({x, 12, 12, 3, 1100, 1300});  // while lock 8 is valid at pop2
+  EXPECT_EQ(CheckLocks(overlap).size(), 1u);
+  auto back = ok;
+  back.push_back({x, 13, 4, 1, 1300, 1400});  // token below lock 8's
+  EXPECT_EQ(CheckLocks(back).size(), 1u);
+}
+
 }  // namespace
 }  // namespace mistore::sim

@@ -154,6 +154,7 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
   CheckOptions check;
   check.outages = outages;
   r.violations = CheckHistory(w.history(), check);
+  for (auto& v : CheckLocks(w.LockHistory())) r.violations.push_back(v);
   // The final reads (every name through every POP, all POPs up) must all
   // succeed: nothing acknowledged may be lost to an outage.
   size_t history_reads = 0;
@@ -168,6 +169,7 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
   r.history_hash = w.HistoryHash();
   r.ops_done = finished + reads_done;
   r.simulated_ms = w.now_ms();
+  r.locks_inherited = w.locks_inherited();
   if (!r.violations.empty()) r.trace_tail = w.trace_tail(60);
   return r;
 }

@@ -32,6 +32,7 @@ struct RunResult {
   int ops_done = 0;
   uint64_t simulated_ms = 0;
   std::vector<std::string> trace_tail;
+  uint64_t locks_inherited = 0;  // leases started by a POP taking an object over
 };
 
 RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions& opts);

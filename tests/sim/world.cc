@@ -123,9 +123,82 @@ void SimWorld::PushMap() {
   }
 }
 
-uint64_t SimWorld::PopNow(uint32_t pop_id) const {
+uint64_t SimWorld::PopNow(uint32_t pop_id) const { return PopTime(pop_id, now_ms_); }
+
+uint64_t SimWorld::PopTime(uint32_t pop_id, uint64_t true_ms) const {
   int64_t drift = pops_.at(pop_id)->drift_ppm;
-  return uint64_t(int64_t(now_ms_) + int64_t(now_ms_) * drift / 1000000);
+  return uint64_t(int64_t(true_ms) + int64_t(true_ms) * drift / 1000000);
+}
+
+uint64_t SimWorld::TrueTime(uint32_t pop_id, uint64_t pop_ms) const {
+  if (pop_ms == UINT64_MAX) return UINT64_MAX;
+  int64_t drift = pops_.at(pop_id)->drift_ppm;
+  uint64_t t = uint64_t((unsigned __int128)pop_ms * 1000000 / uint64_t(1000000 + drift));
+  while (t > 0 && PopTime(pop_id, t - 1) >= pop_ms) t--;
+  while (PopTime(pop_id, t) < pop_ms) t++;
+  return t;
+}
+
+// After every event a POP handled: which write locks its table holds with a
+// running lease. A lock is valid from when it is first seen until it is
+// released, expires (by that POP's clock), turns dormant, or the POP crashes.
+void SimWorld::ObserveLocks(uint32_t pop_id) {
+  PopNode& node = *pops_.at(pop_id);
+  if (!node.core) return;
+  const LockTable& t = node.core->locks();
+  auto seen = lock_changes_seen_.find(pop_id);
+  if (seen != lock_changes_seen_.end() && seen->second == t.changes()) return;
+  lock_changes_seen_[pop_id] = t.changes();
+  std::set<std::pair<Bytes, uint64_t>> now_held;
+  for (auto& l : t.ActiveLocks()) {
+    if (l.type != LockType::kWrite) continue;
+    now_held.insert({l.oid, l.lock_id});
+    auto key = std::make_tuple(pop_id, l.oid, l.lock_id);
+    auto it = open_locks_.find(key);
+    uint64_t ends = TrueTime(pop_id, l.expires_ms);
+    if (it == open_locks_.end()) {
+      open_locks_[key] = OpenLock{now_ms_, l.token, ends};
+    } else {
+      it->second.ends_ms = ends;  // renewed (a lapsed lease cannot be renewed)
+    }
+  }
+  for (auto it = open_locks_.lower_bound(std::make_tuple(pop_id, Bytes(), uint64_t(0)));
+       it != open_locks_.end() && std::get<0>(it->first) == pop_id;) {
+    if (now_held.count({std::get<1>(it->first), std::get<2>(it->first)})) {
+      ++it;
+      continue;
+    }
+    lock_history_.push_back(LockInterval{std::get<1>(it->first), std::get<2>(it->first),
+                                         it->second.token, pop_id, it->second.from_ms,
+                                         std::min(now_ms_, it->second.ends_ms)});
+    it = open_locks_.erase(it);
+  }
+}
+
+void SimWorld::CloseLocks(uint32_t pop_id) {
+  for (auto it = open_locks_.lower_bound(std::make_tuple(pop_id, Bytes(), uint64_t(0)));
+       it != open_locks_.end() && std::get<0>(it->first) == pop_id;) {
+    lock_history_.push_back(LockInterval{std::get<1>(it->first), std::get<2>(it->first),
+                                         it->second.token, pop_id, it->second.from_ms,
+                                         std::min(now_ms_, it->second.ends_ms)});
+    it = open_locks_.erase(it);
+  }
+  lock_changes_seen_.erase(pop_id);
+}
+
+uint64_t SimWorld::locks_inherited() const {
+  uint64_t n = locks_inherited_dead_;
+  for (auto& [id, node] : pops_)
+    if (node->core) n += node->core->locks_inherited_total();
+  return n;
+}
+
+std::vector<LockInterval> SimWorld::LockHistory() const {
+  std::vector<LockInterval> out = lock_history_;
+  for (auto& [key, l] : open_locks_)
+    out.push_back(LockInterval{std::get<1>(key), std::get<2>(key), l.token, std::get<0>(key),
+                               l.from_ms, std::min(now_ms_, l.ends_ms)});
+  return out;
 }
 
 void SimWorld::SetDcDown(bool down) {
@@ -142,6 +215,8 @@ void SimWorld::CrashPop(uint32_t pop_id) {
   PopNode& node = *pops_.at(pop_id);
   if (!node.core) return;
   Trace("crash pop" + std::to_string(pop_id));
+  CloseLocks(pop_id);
+  locks_inherited_dead_ += node.core->locks_inherited_total();
   node.core.reset();
   const uint64_t dead_conn = (uint64_t(node.incarnation) << 32) | pop_id;
   node.incarnation++;
@@ -282,7 +357,10 @@ void SimWorld::Flush(uint32_t pop_id) {
   for (;;) {
     if (!node.core) return;
     Outbox out = node.core->TakeOutbox();
-    if (out.empty()) break;
+    if (out.empty()) {
+      ObserveLocks(pop_id);
+      break;
+    }
     for (auto& r : out.replies) {
       auto key = std::make_tuple(pop_id, r.conn_id, r.request_id);
       auto it = awaiting_.find(key);
@@ -370,6 +448,8 @@ static bool IsReplicaMessage(const pb::Envelope& e) {
     case pb::Envelope::kFinalizeVersion:
     case pb::Envelope::kFetchVersion:
     case pb::Envelope::kFetchChunk:
+    case pb::Envelope::kLockSync:    // the DC's stand-in keeps the lock table's backup copy
+    case pb::Envelope::kFetchLocks:
       return true;
     default:
       return false;

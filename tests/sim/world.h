@@ -19,6 +19,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "pop-server/mem_pop_store.h"
@@ -58,6 +59,18 @@ struct OpRecord {
   int client = 0;
   pb::ReadMode mode = pb::READ_ATOMIC;
   uint64_t min_version = 0;  // monotonic reads: the client's newest seen
+};
+
+// A write lock valid at one POP's lock table during [from_ms, to_ms) of
+// true (simulated) time: active there (granted, or inherited with its lease
+// started) and its lease not run out by that POP's clock. Recorded by
+// watching every POP's LockTable after each event it handles.
+struct LockInterval {
+  Bytes oid;
+  uint64_t lock_id = 0;
+  uint64_t token = 0;
+  uint32_t pop = 0;
+  uint64_t from_ms = 0, to_ms = 0;
 };
 
 class SimWorld {
@@ -101,6 +114,11 @@ class SimWorld {
   size_t fragments_on_gateways() const;
 
   const std::vector<OpRecord>& history() const { return history_; }
+  // Every write lock's validity at every POP so far (open ones end at
+  // min(now, their lease's end)).
+  std::vector<LockInterval> LockHistory() const;
+  // Locks whose lease a POP started on taking an object over (all lives).
+  uint64_t locks_inherited() const;
   // Digest over every event delivered: equal for equal seeds.
   std::string HistoryHash() const;
   std::vector<std::string> trace_tail(size_t n) const;
@@ -116,6 +134,21 @@ class SimWorld {
   // pop_id's clock: true time scaled by its drift (monotonic).
   uint64_t PopNow(uint32_t pop_id) const;
   bool dc_down_ = false;
+  // The true time at which pop_id's clock reaches pop_ms.
+  uint64_t TrueTime(uint32_t pop_id, uint64_t pop_ms) const;
+  uint64_t PopTime(uint32_t pop_id, uint64_t true_ms) const;
+  // Write-lock validity watch (for the checker).
+  struct OpenLock {
+    uint64_t from_ms;
+    uint64_t token;
+    uint64_t ends_ms;  // true time its lease runs out at that POP
+  };
+  void ObserveLocks(uint32_t pop_id);
+  void CloseLocks(uint32_t pop_id);  // it crashed
+  std::map<std::tuple<uint32_t, Bytes, uint64_t>, OpenLock> open_locks_;
+  std::map<uint32_t, uint64_t> lock_changes_seen_;  // pop -> LockTable::changes()
+  std::vector<LockInterval> lock_history_;
+  uint64_t locks_inherited_dead_ = 0;  // by POP lives that ended
   PopParams ParamsFor(uint32_t pop_id) const;
   void PushMap();
   // Runs fn now if pop_id is alive in incarnation `inc`.

@@ -66,7 +66,8 @@ TEST(MessageTypeName, EveryEnvelopeBodyHasItsFieldName) {
     std::string wire = Varint(uint64_t(number) << 3 | 2) + Varint(0);
     ASSERT_TRUE(env.ParseFromString(wire)) << name;
     ASSERT_EQ(int(env.body_case()), number) << name << " did not parse as body " << number;
-    EXPECT_EQ(MessageTypeName(env), name) << "body field " << number;
+    EXPECT_EQ(MessageTypeName(env), name)
+        << "body field " << number << ": add it to MessageTypeName in shared/uvio/daemon_metrics.cc";
   }
 }
 
