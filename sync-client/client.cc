@@ -649,7 +649,7 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
 
 void Client::set_read_mode(pb::ReadMode mode) { impl_->read_mode = mode; }
 
-Result<std::vector<ListEntry>> Client::List() {
+Result<std::vector<ListEntry>> Client::List(bool include_removed) {
   Impl& I = *impl_;
   pb::Envelope req;
   req.mutable_list_objects()->set_subscriber(I.s.subscriber);
@@ -667,6 +667,14 @@ Result<std::vector<ListEntry>> Client::List() {
                              I.s.subscriber.size());
     if (name.ok()) le.name = std::string(name->begin(), name->end());
     if (le.name.empty()) le.name = "?";
+    if (le.size_bytes == 0 && oid.ok()) {
+      // A tombstone has no bytes; an empty file neither: ask its manifest.
+      auto info = I.Resolve(oid->Hex(), le.version);
+      if (!info.ok()) return info.status();
+      MS_ASSIGN_OR_RETURN(pb::Manifest m, I.OpenManifest(info.value()));
+      le.deleted = m.deleted();
+    }
+    if (le.deleted && !include_removed) continue;
     out.push_back(le);
   }
   return out;

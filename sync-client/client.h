@@ -106,6 +106,7 @@ struct ListEntry {
   Oid oid;
   uint64_t version;
   uint64_t size_bytes;
+  bool deleted = false;  // the latest version is a tombstone (Remove)
 };
 
 // The client-side write pipeline without the network: pulls plaintext from a
@@ -202,7 +203,12 @@ class Client {
   // Consistency of reads of the latest version (default monotonic; the
   // newest version seen per object is kept in state_dir/seen).
   void set_read_mode(pb::ReadMode mode);
-  Result<std::vector<ListEntry>> List();
+  // The subscriber's objects at their latest versions. Objects whose latest
+  // version is a tombstone (removed with Remove) are left out unless
+  // include_removed; then they carry deleted = true. Only the sealed
+  // manifest says so: it is opened for the objects listed with 0 bytes (a
+  // tombstone's size), one GetVersion each.
+  Result<std::vector<ListEntry>> List(bool include_removed = false);
   Result<pb::Placement> Placement(const std::string& name_or_oid, uint64_t version,
                                   pb::VersionInfo* info);
 

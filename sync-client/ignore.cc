@@ -95,6 +95,12 @@ bool IgnoreRules::Glob(std::string_view pattern, std::string_view path) {
 
 IgnoreRules IgnoreRules::Parse(std::string_view text) {
   IgnoreRules r;
+  r.Add("", text);
+  return r;
+}
+
+void IgnoreRules::Add(std::string_view dir, std::string_view text) {
+  IgnoreRules& r = *this;
   size_t at = 0;
   while (at <= text.size()) {
     size_t nl = text.find('\n', at);
@@ -126,13 +132,13 @@ IgnoreRules IgnoreRules::Parse(std::string_view text) {
     }
     if (line.empty()) continue;
     rule.pattern = std::move(line);
+    rule.base = std::string(dir);
     if (r.rules_.size() >= kRulesMax) {
       r.dropped_++;
       continue;
     }
     r.rules_.push_back(std::move(rule));
   }
-  return r;
 }
 
 int IgnoreRules::MatchSelf(std::string_view path, bool is_dir) const {
@@ -142,7 +148,14 @@ int IgnoreRules::MatchSelf(std::string_view path, bool is_dir) const {
   for (size_t i = rules_.size(); i-- > 0;) {
     const Rule& r = rules_[i];
     if (r.dir_only && !is_dir) continue;
-    bool m = r.anchored ? GlobAt(r.pattern, path) : GlobAt(r.pattern, base);
+    std::string_view rel = path;
+    if (!r.base.empty()) {  // a nested file's rule: only below its directory
+      if (path.size() <= r.base.size() + 1 || path.compare(0, r.base.size(), r.base) != 0 ||
+          path[r.base.size()] != '/')
+        continue;
+      rel = path.substr(r.base.size() + 1);
+    }
+    bool m = r.anchored ? GlobAt(r.pattern, rel) : GlobAt(r.pattern, base);
     if (m) return r.negate ? -1 : 1;
   }
   return 0;

@@ -11,6 +11,14 @@
 // (everything inside) and `/**/` (zero or more directories). As in git, a
 // path inside an ignored directory is ignored whatever later rules say.
 // Trailing spaces are trimmed (unless escaped with `\`).
+//
+// Nested files (gitignore semantics): `Add(dir, text)` takes the rules of
+// `dir/.mistoreignore`; they apply only to paths under `dir`, and their
+// patterns are relative to `dir` (an anchored pattern starts at `dir`, an
+// unanchored one matches a name at any depth below it). Files must be added
+// parents first (a directory walk does that): for a path, the last matching
+// rule of the deepest file wins, so a deeper file overrides a shallower one,
+// `!` included.
 #pragma once
 
 #include <string>
@@ -21,10 +29,15 @@ namespace mistore {
 
 class IgnoreRules {
  public:
-  // Most rules one file may hold; lines beyond it are dropped (and counted).
+  // Most rules held in all (every file of a tree together); lines beyond it
+  // are dropped (and counted).
   static constexpr size_t kRulesMax = 10000;
 
+  // The volume root's file.
   static IgnoreRules Parse(std::string_view text);
+  // Appends the rules of `dir`'s file (`dir` relative to the volume root,
+  // no leading or trailing '/'; "" is the root).
+  void Add(std::string_view dir, std::string_view text);
 
   // `path` is relative to the volume root, '/'-separated, no leading '/'.
   bool Ignored(std::string_view path, bool is_dir) const;
@@ -36,6 +49,7 @@ class IgnoreRules {
 
  private:
   struct Rule {
+    std::string base;  // directory of the file holding it ("" = root)
     std::string pattern;
     bool negate = false;
     bool dir_only = false;

@@ -55,7 +55,8 @@ const char* kUsage =
     "from the object's\n"
     "                                primary or backup; locked: holds off "
     "writers while read\n"
-    "  ls                            list your objects\n"
+    "  ls [--all]                    list your objects (--all: removed ones "
+    "too, marked)\n"
     "  rm NAME                       remove NAME (a tombstone version; old "
     "versions stay)\n"
     "  versions NAME | --volume V    list the versions of an object or of a "
@@ -233,6 +234,7 @@ struct Args {
   int64_t at_ms = 0;
   pb::ReadMode mode = pb::READ_MONOTONIC;
   bool once = false, dry_run = false;
+  bool all = false;  // ls: removed objects too
   uint64_t bwlimit = 0;
   uint64_t interval_s = 0;
 };
@@ -310,6 +312,8 @@ Result<Args> ParseArgs(int argc, char** argv) {
       g_verbosity = 0;
     } else if (s == "--once") {
       a.once = true;
+    } else if (s == "--all" || s == "-a") {
+      a.all = true;
     } else if (s == "--dry-run" || s == "-n") {
       a.dry_run = true;
     } else if (is("--bwlimit")) {
@@ -674,7 +678,7 @@ int CmdGet(const Args& a, const Loaded& l) {
 int CmdLs(const Args& a, const Loaded& l) {
   auto c = OpenClient(a, l.s);
   if (!c.ok()) return FailStatus(c.status());
-  auto r = c.value()->List();
+  auto r = c.value()->List(a.all);
   if (!r.ok()) return FailStatus(r.status());
   for (auto& e : r.value()) {
     if (g_json)
@@ -682,10 +686,12 @@ int CmdLs(const Args& a, const Loaded& l) {
                 {"name", JsonStr(e.name)},
                 {"version", Num(e.version)},
                 {"size_bytes", Num(e.size_bytes)},
-                {"oid", JsonStr(e.oid.Hex())}});
+                {"oid", JsonStr(e.oid.Hex())},
+                {"deleted", e.deleted ? "true" : "false"}});
     else
-      std::printf("%s  v%llu  %llu  %s\n", e.name.c_str(), (unsigned long long)e.version,
-                  (unsigned long long)e.size_bytes, e.oid.Hex().c_str());
+      std::printf("%s  v%llu  %llu  %s%s\n", e.name.c_str(), (unsigned long long)e.version,
+                  (unsigned long long)e.size_bytes, e.oid.Hex().c_str(),
+                  e.deleted ? "  (removed)" : "");
   }
   return kExitOk;
 }

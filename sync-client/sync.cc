@@ -95,13 +95,21 @@ struct LocalFile {
   uint32_t mode;
 };
 
-Status Scan(const std::string& root, const std::string& rel, const IgnoreRules& rules,
+// Walks root/rel. The `.mistoreignore` of each subdirectory met is added to
+// `rules` before its entries are looked at (parents first, as IgnoreRules::Add
+// wants); the root's is loaded by the caller (LoadIgnore).
+Status Scan(const std::string& root, const std::string& rel, IgnoreRules* rules,
             std::map<std::string, LocalFile>* out, std::vector<std::string>* dirs) {
   std::string path = rel.empty() ? root : root + "/" + rel;
   DIR* d = opendir(path.c_str());
   if (!d) {
     if (rel.empty()) return NotFound("cannot read directory " + root + ": " + std::strerror(errno));
     return Status::Ok();  // vanished or unreadable subdirectory: skipped
+  }
+  if (!rel.empty()) {
+    auto b = ReadFileBytes(path + "/" + kIgnoreFileName, kIgnoreFileBytesMax);
+    if (b.ok())
+      rules->Add(rel, std::string_view(reinterpret_cast<const char*>(b->data()), b->size()));
   }
   if (dirs && dirs->size() < kWatchesMax) dirs->push_back(path);
   std::vector<std::string> names;
@@ -116,13 +124,13 @@ Status Scan(const std::string& root, const std::string& rel, const IgnoreRules& 
     struct stat st;
     if (lstat((root + "/" + r).c_str(), &st) != 0) continue;
     if (S_ISDIR(st.st_mode)) {
-      if (rules.Ignored(r, true)) continue;
+      if (rules->Ignored(r, true)) continue;
       MS_RETURN_IF_ERROR(Scan(root, r, rules, out, dirs));
     } else if (S_ISREG(st.st_mode)) {
       if (n.size() > std::strlen(kPartialSuffix) &&
           n.compare(n.size() - std::strlen(kPartialSuffix), std::string::npos, kPartialSuffix) == 0)
         continue;
-      if (rules.Ignored(r, false)) continue;
+      if (rules->Ignored(r, false)) continue;
       if (out->size() >= kVolumeFilesMax)
         return ResourceExhausted("more than " + std::to_string(kVolumeFilesMax) + " files under " +
                                  root);
@@ -281,7 +289,7 @@ Result<PassResult> Pass(Client* c, const ClientSettings& s, const SyncOptions& o
   const int64_t now = o.now_ms ? o.now_ms() : 0;
   IgnoreRules rules = LoadIgnore(o.dir);
   std::map<std::string, LocalFile> local;
-  MS_RETURN_IF_ERROR(Scan(o.dir, "", rules, &local, nullptr));
+  MS_RETURN_IF_ERROR(Scan(o.dir, "", &rules, &local, nullptr));
 
   const std::string state = StateBase(s, o.volume, o.dir);
   Stored base = LoadState(state + ".base");
@@ -676,7 +684,7 @@ Status SyncForever(Client* client, const ClientSettings& settings, const SyncOpt
     std::map<std::string, LocalFile> ignored_files;
     std::vector<std::string> dirs;
     IgnoreRules rules = LoadIgnore(opts.dir);
-    (void)Scan(opts.dir, "", rules, &ignored_files, &dirs);
+    (void)Scan(opts.dir, "", &rules, &ignored_files, &dirs);
     for (auto& d : dirs)
       (void)inotify_add_watch(fd, d.c_str(),
                               IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |

@@ -365,8 +365,10 @@ class FakeAgent {
           }
         }
         pb::VersionInfo& v = versions_[pc.name_key()];
-        Oid oid{1, 2, 3, 4};
-        v.set_oid(ToStr(oid.Encode()));
+        if (v.oid().empty()) {  // one oid per name, in order of creation
+          Oid oid{1, 2, 3, uint32_t(versions_.size() + 3)};
+          v.set_oid(ToStr(oid.Encode()));
+        }
         v.set_version(v.version() + 1);
         v.set_size_bytes(pc.size_bytes());
         v.set_manifest_sealed(pc.manifest_sealed());
@@ -374,17 +376,40 @@ class FakeAgent {
         v.set_name_sealed(pc.name_sealed());
         v.set_subscriber(pc.subscriber());
         v.set_name_key(pc.name_key());
+        history_[v.oid()].push_back(v);
         reply.mutable_put_reply()->set_oid(v.oid());
         reply.mutable_put_reply()->set_version(v.version());
         break;
       }
       case pb::Envelope::kGetVersion: {
-        auto it = versions_.find(env.get_version().name_key());
+        const auto& g = env.get_version();
+        if (!g.oid().empty()) {  // by oid, latest or exactly version N
+          auto h = history_.find(g.oid());
+          if (h == history_.end() || g.version() > h->second.size()) {
+            c->ReplyError(rid, NotFound("no such oid or version"));
+            return;
+          }
+          *reply.mutable_version_info() =
+              h->second[g.version() ? g.version() - 1 : h->second.size() - 1];
+          break;
+        }
+        auto it = versions_.find(g.name_key());
         if (it == versions_.end()) {
           c->ReplyError(rid, NotFound("no such name"));
           return;
         }
         *reply.mutable_version_info() = it->second;
+        break;
+      }
+      case pb::Envelope::kListObjects: {
+        auto* l = reply.mutable_object_list();
+        for (auto& [key, v] : versions_) {
+          auto* e = l->add_objects();
+          e->set_oid(v.oid());
+          e->set_name_sealed(v.name_sealed());
+          e->set_latest_version(v.version());
+          e->set_size_bytes(v.size_bytes());
+        }
         break;
       }
       case pb::Envelope::kGetChunk: {
@@ -415,7 +440,8 @@ class FakeAgent {
   Stats stats_;
   size_t outstanding_ = 0;
   std::map<std::string, std::string> chunks_;
-  std::map<std::string, pb::VersionInfo> versions_;
+  std::map<std::string, pb::VersionInfo> versions_;          // name key -> latest
+  std::map<std::string, std::vector<pb::VersionInfo>> history_;  // oid -> every version
   std::set<std::string> tamper_;
 };
 
@@ -584,6 +610,47 @@ TEST_F(ClientTest, FailedPutChunkFailsThePutWithoutACommit) {
   ASSERT_FALSE(put.ok());
   EXPECT_EQ(put.status().code(), Code::kUnavailable) << put.status().ToString();
   EXPECT_EQ(agent_.stats().commits, 0);
+}
+
+// Issue 9: `mistore ls` left removed objects in the list (0 bytes). A
+// tombstone is known only from its sealed manifest; an empty file, also 0
+// bytes, stays listed.
+TEST_F(ClientTest, ListLeavesOutRemovedObjectsUnlessAskedFor) {
+  WriteFile(dir_ + "/f", RandomBytes(70, 100 * kKiB));
+  WriteFile(dir_ + "/empty", Bytes{});
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Put(dir_ + "/f", "kept").ok());
+  ASSERT_TRUE(client->Put(dir_ + "/f", "gone").ok());
+  ASSERT_TRUE(client->Put(dir_ + "/empty", "empty").ok());
+  auto removed = client->Remove("gone", 1000);
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_EQ(removed.value(), 2u);
+
+  auto names = [](const std::vector<ListEntry>& l) {
+    std::map<std::string, bool> m;  // name -> deleted
+    for (auto& e : l) m[e.name] = e.deleted;
+    return m;
+  };
+  auto live = client->List();
+  ASSERT_TRUE(live.ok()) << live.status().ToString();
+  EXPECT_EQ(names(live.value()), (std::map<std::string, bool>{{"empty", false}, {"kept", false}}));
+  auto all = client->List(/*include_removed=*/true);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(names(all.value()),
+            (std::map<std::string, bool>{{"empty", false}, {"gone", true}, {"kept", false}}));
+  for (auto& e : all.value()) {
+    if (e.name == "gone") {
+      EXPECT_EQ(e.version, 2u);  // the tombstone's version
+    }
+  }
+
+  // Put again after the removal: listed again, not deleted.
+  ASSERT_TRUE(client->Put(dir_ + "/f", "gone").ok());
+  auto back = client->List();
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(names(back.value()),
+            (std::map<std::string, bool>{{"empty", false}, {"gone", false}, {"kept", false}}));
 }
 
 TEST_F(ClientTest, PutOfAMissingFileOrADirectoryFails) {

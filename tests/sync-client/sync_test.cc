@@ -89,6 +89,60 @@ TEST(IgnoreRules, RuleCountIsBounded) {
   EXPECT_EQ(r.dropped(), 5u);
 }
 
+// Issue 9: nested .mistoreignore files, gitignore semantics.
+TEST(IgnoreRules, NestedFilesApplyBelowTheirDirectoryOnly) {
+  IgnoreRules r = IgnoreRules::Parse("*.tmp\n");
+  r.Add("src", "*.o\n/gen\nlib/*.a\n");
+  r.Add("docs", "*.pdf\n");
+  EXPECT_EQ(r.size(), 5u);
+  EXPECT_TRUE(r.Ignored("src/main.o", false));
+  EXPECT_TRUE(r.Ignored("src/deep/main.o", false));  // unanchored: any depth below src
+  EXPECT_FALSE(r.Ignored("main.o", false));         // not above its directory
+  EXPECT_FALSE(r.Ignored("other/main.o", false));   // nor beside it
+  EXPECT_FALSE(r.Ignored("srcx/main.o", false));    // a name prefix is not the directory
+  EXPECT_TRUE(r.Ignored("src/gen", true));          // anchored at src, not at the root
+  EXPECT_TRUE(r.Ignored("src/gen/x.c", false));
+  EXPECT_FALSE(r.Ignored("gen", true));
+  EXPECT_FALSE(r.Ignored("src/sub/gen", true));
+  EXPECT_TRUE(r.Ignored("src/lib/x.a", false));     // a pattern with '/' is relative to src
+  EXPECT_FALSE(r.Ignored("lib/x.a", false));
+  EXPECT_FALSE(r.Ignored("src/sub/lib/x.a", false));
+  EXPECT_TRUE(r.Ignored("docs/a.pdf", false));
+  EXPECT_FALSE(r.Ignored("src/a.pdf", false));
+  EXPECT_TRUE(r.Ignored("src/a.tmp", false));       // the root's rules still hold below
+  EXPECT_FALSE(r.Ignored("src", true));             // a file's own directory is not "below" it
+}
+
+TEST(IgnoreRules, DeeperFilesOverrideAndNegate) {
+  IgnoreRules r = IgnoreRules::Parse("*.log\n!important.txt\n*.txt\n");
+  r.Add("logs", "!keep.log\n");
+  r.Add("logs/old", "keep.log\n");
+  r.Add("notes", "!*.txt\n");
+  EXPECT_TRUE(r.Ignored("a.log", false));
+  EXPECT_FALSE(r.Ignored("logs/keep.log", false));      // the deeper file re-includes
+  EXPECT_TRUE(r.Ignored("logs/other.log", false));
+  EXPECT_FALSE(r.Ignored("logs/sub/keep.log", false));  // at any depth below logs
+  EXPECT_TRUE(r.Ignored("logs/old/keep.log", false));   // deeper still: ignored again
+  EXPECT_TRUE(r.Ignored("keep.log", false));            // the root is not logs'
+  EXPECT_TRUE(r.Ignored("todo.txt", false));
+  EXPECT_FALSE(r.Ignored("notes/todo.txt", false));
+  // As in git, a deeper file cannot re-include inside a directory that a
+  // shallower one ignores (the walk never reads files in there anyway).
+  IgnoreRules d = IgnoreRules::Parse("cache/\n");
+  d.Add("cache", "!keep\n");
+  EXPECT_TRUE(d.Ignored("cache/keep", false));
+}
+
+TEST(IgnoreRules, NestedRuleCountIsBoundedInAll) {
+  std::string text;
+  for (size_t i = 0; i < IgnoreRules::kRulesMax / 2 + 3; i++) text += "f" + std::to_string(i) + "\n";
+  IgnoreRules r = IgnoreRules::Parse(text);
+  r.Add("a", text);
+  EXPECT_EQ(r.size(), IgnoreRules::kRulesMax);
+  EXPECT_EQ(r.dropped(), 6u);
+  EXPECT_TRUE(r.Ignored("a/f1", false));
+}
+
 PathState P(const std::string& object, uint64_t version, uint64_t size, int64_t mtime) {
   PathState p;
   p.present = true;

@@ -178,6 +178,51 @@ class SyncFolders(LabTestCase):
         versions = [json.loads(l) for l in p.stdout.decode().splitlines()]
         self.assertIn("before", [v["snapshot"] for v in versions])
 
+    def test_nested_ignore_files(self):
+        """Issue 9: .mistoreignore in subdirectories, gitignore semantics."""
+        a, b = self.folder("nest-a"), self.folder("nest-b")
+        write(os.path.join(a, ".mistoreignore"), "*.log\n")
+        write(os.path.join(a, "src/.mistoreignore"), "*.o\n/gen/\n!debug.log\n")
+        write(os.path.join(a, "src/sub/.mistoreignore"), "debug.log\n")
+        for path in ("src/main.c", "src/main.o", "src/gen/x.c", "src/debug.log",
+                     "src/sub/gen/y.c", "src/sub/debug.log", "app.log", "main.o"):
+            write(os.path.join(a, path), "contents of " + path)
+        _, _, s = self.sync("laptop", a, "nest")
+        self.sync("phone", b, "nest")
+        self.assertEqual(sorted(tree_of(b)), sorted([
+            ".mistoreignore", "src/.mistoreignore", "src/sub/.mistoreignore",
+            "src/main.c",       # not ignored anywhere
+            "src/debug.log",    # src's file re-includes what the root ignores
+            "src/sub/gen/y.c",  # /gen/ is anchored at src
+            "main.o",           # src's *.o applies below src only
+        ]), s)
+
+    def test_ls_leaves_out_removed_objects(self):
+        """Issue 9: `mistore ls` listed tombstones (0 bytes) of removed objects."""
+        conf = self.conf["laptop"]
+        f = self.scratch("ls-file")
+        write(f, "some bytes")
+        empty = self.scratch("ls-empty")
+        write(empty, "")
+        self.lab.client("put", f, "--name", "ls-kept", conf=conf)
+        self.lab.client("put", f, "--name", "ls-removed", conf=conf)
+        self.lab.client("put", empty, "--name", "ls-empty", conf=conf)
+        self.lab.client("rm", "ls-removed", conf=conf)
+
+        def listing(*extra):
+            p = self.lab.client("ls", "--json", *extra, conf=conf)
+            rows = [json.loads(l) for l in p.stdout.decode().splitlines() if l.strip()]
+            return {r["name"]: r for r in rows if r["name"].startswith("ls-")}
+        live = listing()
+        self.assertEqual(sorted(live), ["ls-empty", "ls-kept"], live)
+        everything = listing("--all")
+        self.assertEqual(sorted(everything), ["ls-empty", "ls-kept", "ls-removed"], everything)
+        self.assertEqual(everything["ls-removed"]["deleted"], True)
+        self.assertEqual(everything["ls-removed"]["version"], 2)
+        self.assertEqual(everything["ls-empty"]["deleted"], False)
+        p = self.lab.client("ls", "--all", conf=conf)
+        self.assertRegex(p.stdout.decode(), r"(?m)^ls-removed  v2  0  [0-9a-f]+  \(removed\)$")
+
     def test_continuous_mode_picks_up_changes(self):
         a, b = self.folder("cont-a"), self.folder("cont-b")
         write(os.path.join(a, "first.txt"), "one")
