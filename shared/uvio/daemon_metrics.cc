@@ -51,6 +51,8 @@ std::string MessageTypeName(const pb::Envelope& env) {
     case E::kLockGrant: return "lock_grant";
     case E::kRenewLock: return "renew_lock";
     case E::kReleaseLock: return "release_lock";
+    case E::kLockSync: return "lock_sync";
+    case E::kFetchLocks: return "fetch_locks";
     case E::kFinalizeVersion: return "finalize_version";
     case E::kMonitorPopSummary: return "monitor_pop_summary";
     case E::kGatewayHeartbeat: return "gateway_heartbeat";
