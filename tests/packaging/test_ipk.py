@@ -165,6 +165,27 @@ class IpkTest(unittest.TestCase):
         self.assertIn("pops = %s,%s\n" % (dead, pop.addr), text)
         # UCI's `list failure_domain` lines become the agent's failure_domains.
         self.assertRegex(text, r"(?m)^failure_domains = exchange=unknown,cabinet=unknown$")
+        # Enrolment (issue 4): the token and the DC's enrolment address reach
+        # the agent's configuration, which the agent accepts.
+        token = "mse1." + "ab" * 8 + "." + "cd" * 16 + "." + "ef" * 16
+        enrol_uci = re.sub(r"option enrolment_token ''", "option enrolment_token '%s'" % token, uci)
+        enrol_uci = re.sub(r"option enrolment_dc ''", "option enrolment_dc '192.0.2.1:7001'",
+                           enrol_uci)
+        self.assertNotEqual(enrol_uci, uci, "the sample UCI has enrolment_token and enrolment_dc")
+        enrol_path = os.path.join(work, "mistore-enrol.uci")
+        with open(enrol_path, "w") as f:
+            f.write(enrol_uci)
+        enrol_conf = os.path.join(work, "var/etc/mistore-agent-enrol.conf")
+        run = subprocess.run(["sh", os.path.join(root, "usr/libexec/mistore/uci2conf"), enrol_path,
+                              enrol_conf], env=dict(os.environ, MISTORE_AGENT_BIN=wrapper),
+                             capture_output=True, text=True)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertEqual(stat.S_IMODE(os.stat(enrol_conf).st_mode), 0o600)  # holds the token
+        with open(enrol_conf) as f:
+            enrol_text = f.read()
+        self.assertIn("enrolment_token = %s\n" % token, enrol_text)
+        self.assertIn("enrolment_dc = 192.0.2.1:7001\n", enrol_text)
+        self.assertNotIn("ignored", run.stderr)
 
         log = open(os.path.join(work, "agent.log"), "wb")
         self.addCleanup(log.close)
