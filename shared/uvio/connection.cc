@@ -72,9 +72,12 @@ void Connection::Start(const std::string& peer, bool initiator, ReadyFn ready) {
       auto c = weak.lock();
       if (!c || c->closed() || !c->channel_ || c->channel_->established()) return;
       c->handshake_timer_ = 0;
-      c->SecureFailed(Unavailable("handshake timeout after " + std::to_string(t) + " ms"));
+      c->SecureFailed(Unavailable("handshake timeout after " + std::to_string(t) + " ms"),
+                      Refusal::kHandshakeTimeout);
     });
   }
+  last_received_ms_ = loop_->NowMs();
+  if (limits_.idle_timeout_ms > 0) ArmIdleTimer(limits_.idle_timeout_ms);
   uv_tcp_nodelay(tcp_, 1);
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(tcp_),
@@ -94,16 +97,38 @@ void Connection::FinishReady(const Status& st) {
   fn(st);
 }
 
-void Connection::SecureFailed(const Status& st) {
+namespace {
+Refusal RefusalFor(secure::Failure f) {
+  switch (f) {
+    case secure::Failure::kBadCert: return Refusal::kBadCert;
+    case secure::Failure::kWrongRole: return Refusal::kWrongRole;
+    case secure::Failure::kExpired: return Refusal::kExpired;
+    case secure::Failure::kRevoked: return Refusal::kRevoked;
+    case secure::Failure::kPlaintext: return Refusal::kPlaintext;
+    case secure::Failure::kDecryptFailed: return Refusal::kDecryptFailed;
+    case secure::Failure::kReplay: return Refusal::kReplay;
+    case secure::Failure::kHandshakeTimeout: return Refusal::kHandshakeTimeout;
+    case secure::Failure::kMessageTooLong: return Refusal::kLimitFrame;
+    case secure::Failure::kNone:
+    case secure::Failure::kProtocol: break;
+  }
+  return Refusal::kProtocol;
+}
+}  // namespace
+
+void Connection::SecureFailed(const Status& st, std::optional<Refusal> reason) {
   if (closing_) return;
   SecureStats* stats = limits_.secure ? limits_.secure->stats.get() : nullptr;
   const bool in_handshake = channel_ && !channel_->established();
+  Refusal why = reason ? *reason
+                       : (channel_ && channel_->failed() ? RefusalFor(channel_->failure())
+                                                         : Refusal::kProtocol);
   if (stats) {
     if (st.code() == Code::kPermissionDenied) {
       stats->refused_certificate.Inc();
-    } else if (st.message().find("plaintext connection refused") != std::string::npos) {
+    } else if (why == Refusal::kPlaintext) {
       stats->refused_plaintext.Inc();
-    } else if (st.code() == Code::kUnavailable) {
+    } else if (why == Refusal::kHandshakeTimeout) {
       stats->handshake_timeouts.Inc();
     } else if (st.code() == Code::kCorrupt && !in_handshake) {
       stats->records_rejected.Inc();
@@ -111,12 +136,50 @@ void Connection::SecureFailed(const Status& st) {
       stats->other_errors.Inc();
     }
   }
+  if (limits_.refusals) limits_.refusals->Count(why);
   MS_WARN("wire",
           in_handshake ? "secure handshake refused, closing connection"
                        : "secure channel error, closing connection",
-          "peer=" + peer_ + " code=" + CodeName(st.code()) + " error=\"" + st.message() + "\"");
+          "peer=" + peer_ + " reason=" + RefusalName(why) + " code=" + CodeName(st.code()) +
+              " error=\"" + st.message() + "\"");
   Close(st);
 }
+
+void Connection::Refuse(Refusal why, const Status& st) {
+  if (closing_) return;
+  if (limits_.refusals) limits_.refusals->Count(why);
+  MS_WARN("wire", "connection refused, closing",
+          "peer=" + peer_ + " reason=" + RefusalName(why) + " error=\"" + st.message() + "\"");
+  Close(st);
+}
+
+void Connection::ArmIdleTimer(uint64_t delay_ms) {
+  std::weak_ptr<Connection> weak = self_;
+  idle_timer_ = loop_->After(delay_ms, [weak] {
+    if (auto c = weak.lock()) {
+      c->idle_timer_ = 0;
+      c->CheckIdle();
+    }
+  });
+}
+
+void Connection::CheckIdle() {
+  if (closing_) return;
+  const uint64_t now = loop_->NowMs();
+  while (!requests_open_.empty() && now - requests_open_.begin()->second >= kRequestForgetMs)
+    requests_open_.erase(requests_open_.begin());
+  const uint64_t quiet_ms = now - last_received_ms_;
+  const bool waiting = !pending_.empty() || !requests_open_.empty();
+  if (!waiting && quiet_ms >= limits_.idle_timeout_ms) {
+    Refuse(Refusal::kIdle, Unavailable("idle: nothing received for " + std::to_string(quiet_ms) +
+                                       " ms (idle_timeout_ms " +
+                                       std::to_string(limits_.idle_timeout_ms) + ")"));
+    return;
+  }
+  ArmIdleTimer(waiting ? limits_.idle_timeout_ms : limits_.idle_timeout_ms - quiet_ms);
+}
+
+void Connection::Answered(uint64_t request_id) { requests_open_.erase(request_id); }
 
 void Connection::OnSecureBytes(const uint8_t* data, size_t len) {
   const bool was_established = channel_->established();
@@ -138,7 +201,8 @@ void Connection::OnSecureBytes(const uint8_t* data, size_t len) {
     if (closing_) break;
     if (m.size() > limits_.frame_bytes_max) {
       SecureFailed(ProtocolError("message of " + std::to_string(m.size()) +
-                                 " bytes exceeds the frame limit"));
+                                 " bytes exceeds the frame limit"),
+                   Refusal::kLimitFrame);
       return;
     }
     OnFrame(m);
@@ -155,6 +219,7 @@ void Connection::OnRead(uv_stream_t* stream, long nread, const void* bufp) {
                                 : Unavailable(std::string("read: ") + uv_strerror(int(nread))));
     return;
   }
+  if (nread > 0) self->last_received_ms_ = self->loop_->NowMs();
   self->OnBytes(reinterpret_cast<const uint8_t*>(buf->base), size_t(nread));
 }
 
@@ -166,20 +231,15 @@ void Connection::OnBytes(const uint8_t* data, size_t len) {
   Status st = decoder_.Feed(data, len);
   Bytes payload;
   while (!closing_ && decoder_.Next(&payload)) OnFrame(payload);
-  if (!st.ok() && !closing_) {
-    MS_WARN("wire", "protocol error, closing connection",
-            "peer=" + peer_ + " error=\"" + st.message() + "\"");
-    Close(st);
-  }
+  // The decoder fails only on a frame over frame_bytes_max.
+  if (!st.ok() && !closing_) Refuse(Refusal::kLimitFrame, st);
 }
 
 void Connection::OnFrame(const Bytes& payload) {
   pb::Envelope env;
   Status st = DecodeEnvelope(payload, &env);
   if (!st.ok()) {
-    MS_WARN("wire", "protocol error, closing connection",
-            "peer=" + peer_ + " error=\"" + st.message() + "\"");
-    Close(st);
+    Refuse(Refusal::kProtocol, st);
     return;
   }
   if (env.is_response()) {
@@ -195,6 +255,7 @@ void Connection::OnFrame(const Bytes& payload) {
     Status allowed = AuthorizeRequest(channel_->peer_certificate(), env);
     if (!allowed.ok()) {
       if (limits_.secure->stats) limits_.secure->stats->requests_refused.Inc();
+      if (limits_.refusals) limits_.refusals->requests_unauthorized.Inc();
       MS_WARN("wire", "request refused",
               "peer=" + peer_ + " node=" + std::to_string(channel_->peer_certificate().node_id) +
                   " error=\"" + allowed.message() + "\"");
@@ -202,6 +263,20 @@ void Connection::OnFrame(const Bytes& payload) {
       return;
     }
   }
+  // Requests in flight from the peer: answered ones leave the map (Reply /
+  // ReplyError); very old unanswered ones are forgotten first.
+  const uint64_t now = loop_->NowMs();
+  if (requests_open_.size() >= limits_.requests_in_flight_max) {
+    while (!requests_open_.empty() && now - requests_open_.begin()->second >= kRequestForgetMs)
+      requests_open_.erase(requests_open_.begin());
+    if (requests_open_.size() >= limits_.requests_in_flight_max) {
+      Refuse(Refusal::kLimitInflight,
+             ResourceExhausted("more than " + std::to_string(limits_.requests_in_flight_max) +
+                               " requests in flight (requests_in_flight_max)"));
+      return;
+    }
+  }
+  requests_open_.emplace(env.request_id(), now);
   if (on_request_) {
     on_request_(self_, std::move(env));
   } else {
@@ -223,9 +298,11 @@ void Connection::SendEnvelope(const pb::Envelope& env) {
   // the send counter.
   const size_t wire_bytes_min = payload.size() + kFrameHeaderBytes;
   if (write_queue_bytes_ + wire_bytes_min > limits_.write_queue_bytes_max) {
-    MS_WARN("wire", "write queue limit reached, closing slow peer",
-            "peer=" + peer_ + " queued=" + std::to_string(write_queue_bytes_));
-    Close(ResourceExhausted("write queue limit reached"));
+    Refuse(Refusal::kLimitBuffered,
+           ResourceExhausted("write queue limit reached: " + std::to_string(write_queue_bytes_) +
+                             " bytes queued for a peer that does not read "
+                             "(write_queue_bytes_max " +
+                             std::to_string(limits_.write_queue_bytes_max) + ")"));
     return;
   }
   const auto* p = reinterpret_cast<const uint8_t*>(payload.data());
@@ -302,12 +379,14 @@ void Connection::FailCall(uint64_t request_id, const Status& st) {
 }
 
 void Connection::Reply(uint64_t request_id, pb::Envelope response) {
+  Answered(request_id);
   response.set_request_id(request_id);
   response.set_is_response(true);
   SendEnvelope(response);
 }
 
 void Connection::ReplyError(uint64_t request_id, const Status& status) {
+  Answered(request_id);
   SendEnvelope(ErrorResponse(request_id, status));
 }
 
@@ -317,6 +396,13 @@ void Connection::Close(const Status& why) {
   Ptr keep = self_;
   if (handshake_timer_) loop_->Cancel(handshake_timer_);
   handshake_timer_ = 0;
+  if (idle_timer_) loop_->Cancel(idle_timer_);
+  idle_timer_ = 0;
+  if (on_release_) {
+    auto release = std::move(on_release_);
+    on_release_ = nullptr;
+    release();
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(tcp_), [](uv_handle_t* h) {
     auto* c = static_cast<Connection*>(h->data);
     delete reinterpret_cast<uv_tcp_t*>(h);
@@ -418,8 +504,42 @@ std::vector<Knob> SecureTransportKnobs() {
   };
 }
 
+std::vector<Knob> ConnectionKnobs() {
+  const ConnectionLimits d;
+  return {
+      {"write_queue_bytes_max", std::to_string(d.write_queue_bytes_max),
+       "bytes queued for one peer that does not read before its connection is closed",
+       Knob::kInt},
+      {"requests_in_flight_max", std::to_string(d.requests_in_flight_max),
+       "unanswered requests one peer may have on a connection before it is closed", Knob::kInt},
+      {"connections_per_address_max", std::to_string(d.connections_per_address_max),
+       "open connections accepted from one IP address; more are closed at once", Knob::kInt},
+      {"idle_timeout_ms", std::to_string(d.idle_timeout_ms),
+       "close a connection on which nothing was received (and nothing is pending) for this "
+       "long; 0 = never",
+       Knob::kInt},
+  };
+}
+
+ConnectionLimits ApplyConnectionKnobs(ConnectionLimits base, const Config& cfg) {
+  const int64_t wq = cfg.Int("write_queue_bytes_max");
+  const int64_t inflight = cfg.Int("requests_in_flight_max");
+  const int64_t per_addr = cfg.Int("connections_per_address_max");
+  const int64_t idle = cfg.Int("idle_timeout_ms");
+  if (wq < int64_t(base.frame_bytes_max) + 64 || inflight < 1 || per_addr < 1 || idle < 0)
+    FatalExit("connection limits",
+              "need write_queue_bytes_max > frame_bytes_max, requests_in_flight_max >= 1, "
+              "connections_per_address_max >= 1, idle_timeout_ms >= 0");
+  base.write_queue_bytes_max = size_t(wq);
+  base.requests_in_flight_max = size_t(inflight);
+  base.connections_per_address_max = size_t(per_addr);
+  base.idle_timeout_ms = uint64_t(idle);
+  return base;
+}
+
 std::vector<Knob> WithSecureTransportKnobs(std::vector<Knob> knobs) {
   for (Knob& k : SecureTransportKnobs()) knobs.push_back(std::move(k));
+  for (Knob& k : ConnectionKnobs()) knobs.push_back(std::move(k));
   return knobs;
 }
 
@@ -549,6 +669,24 @@ void Listener::OnConnection(uv_stream_t* server, int status) {
   std::string peer_s = "?";
   if (uv_tcp_getpeername(c->handle(), reinterpret_cast<sockaddr*>(&peer), &len) == 0)
     peer_s = AddrToString(peer);
+  // Connections per peer IP: over the limit, closed before any handshake.
+  const std::string ip = peer_s.substr(0, peer_s.rfind(':'));
+  size_t& open = (*self->per_address_)[ip];
+  if (open >= self->limits_.connections_per_address_max) {
+    if (open == 0) self->per_address_->erase(ip);
+    if (self->limits_.refusals) self->limits_.refusals->Count(Refusal::kLimitPerAddress);
+    MS_WARN("wire", "connection refused, closing",
+            "peer=" + peer_s + " reason=limit_per_address error=\"" + std::to_string(open) +
+                " connections already open from " + ip +
+                " (connections_per_address_max)\"");
+    c->Close(ResourceExhausted("too many connections from " + ip));
+    return;
+  }
+  open++;
+  c->on_release_ = [map = self->per_address_, ip] {
+    auto it = map->find(ip);
+    if (it != map->end() && --it->second == 0) map->erase(it);
+  };
   std::weak_ptr<AcceptFn> accept = self->on_accept_;
   std::weak_ptr<Connection> weak = c;
   c->Start(peer_s, /*initiator=*/false, [accept, weak](const Status& st) {

@@ -4,9 +4,27 @@
 // libuv handle is open; callers hold shared_ptrs or weak_ptrs. Loop thread
 // only.
 //
-// Limits (each enforced, each closing the connection with a logged protocol
-// error when a peer exceeds it): frame size, bytes queued for writing,
-// calls in flight, per-call deadline.
+// Limits (ConnectionLimits; each enforced, each closing the connection with
+// one log line naming the peer and the limit, and counted in
+// mistore_connections_refused_total{reason} (shared/uvio/refusals.h)):
+//   frame_bytes_max              a frame (plain) or message (secure) longer
+//                                than this: limit_frame. Bytes held for a
+//                                partial frame are bounded by it.
+//   write_queue_bytes_max        bytes queued for a peer that does not read
+//                                (a slow reader): limit_buffered.
+//   requests_in_flight_max       requests from the peer not yet answered
+//                                (answered, or older than kRequestForgetMs):
+//                                limit_inflight.
+//   connections_per_address_max  open connections a Listener accepts from
+//                                one IP address: limit_per_address (closed
+//                                at once, before any handshake).
+//   idle_timeout_ms              nothing received, no call pending and no
+//                                request unanswered for this long: idle.
+//   handshake_timeout_ms (secure, ChannelConfig): handshake_timeout.
+// A slowloris peer (bytes trickled in) is therefore bounded in memory by
+// frame_bytes_max + one record, and in time by idle_timeout_ms once it stops.
+// calls_in_flight_max and call_timeout_ms bound this side's own calls (a
+// call over the limit fails without closing anything).
 //
 // Secure mode (ConnectionLimits::secure set; issue 4): the connection runs a
 // SecureChannel (shared/wire/secure_channel.h) over the stream. The dialler
@@ -15,7 +33,8 @@
 // Listener hands it to its accept callback, only once the peer's certificate
 // has been verified; every Envelope then travels AEAD-protected. Any refusal
 // (certificate, plaintext peer, tampered/replayed record, handshake timeout)
-// is logged with the peer address, counted in SecureStats and closes the
+// is logged with the peer address, counted in SecureStats and in the
+// refusal counters (reason from SecureChannel::failure()) and closes the
 // connection. Every request on a secure connection is checked against the
 // authorization table (shared/uvio/authz.h) before the request handler sees
 // it; a refused one gets a kPermissionDenied reply (logged, counted) and the
@@ -36,6 +55,7 @@
 #include "shared/core/status.h"
 #include "shared/proto/mistore.pb.h"
 #include "shared/uvio/loop.h"
+#include "shared/uvio/refusals.h"
 #include "shared/wire/frame.h"
 #include "shared/wire/secure_channel.h"
 
@@ -71,6 +91,12 @@ struct ConnectionLimits {
   size_t write_queue_bytes_max = 64u << 20;
   size_t calls_in_flight_max = 256;
   uint64_t call_timeout_ms = 30000;
+  // Incoming side (see the header comment); defaults as in ConnectionKnobs().
+  size_t requests_in_flight_max = 1024;
+  size_t connections_per_address_max = 256;
+  uint64_t idle_timeout_ms = 600000;  // 0: never
+  // Where refusals are counted (never null in practice).
+  std::shared_ptr<RefusalCounters> refusals = ProcessRefusals();
   // Set: every connection made with these limits is secure (see above).
   std::shared_ptr<const SecureConfig> secure;
 };
@@ -100,6 +126,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed() const { return closing_; }
   const std::string& peer() const { return peer_; }
   size_t write_queue_bytes() const { return write_queue_bytes_; }
+  // Requests from the peer not yet answered (requests_in_flight_max).
+  size_t requests_in_flight() const { return requests_open_.size(); }
+  // Bytes held for partially received input (frame decoder or secure
+  // channel): bounded by frame_bytes_max plus one record.
+  size_t read_buffered_bytes() const {
+    return channel_ ? channel_->buffered_bytes() : decoder_.buffered_bytes();
+  }
+  // An unanswered request stops counting against requests_in_flight_max
+  // after this long (its caller's deadline has long passed: a handler that
+  // never answers must not strangle the connection).
+  static constexpr uint64_t kRequestForgetMs = 15 * 60 * 1000;
 
   // Free-form tag the owner uses to remember who is on the other end.
   uint64_t tag = 0;
@@ -126,10 +163,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void WriteBytes(Bytes data);
   void OnBytes(const uint8_t* data, size_t len);
   void OnSecureBytes(const uint8_t* data, size_t len);
-  void SecureFailed(const Status& st);
+  // reason: how to count it; by default from the channel's failure().
+  void SecureFailed(const Status& st, std::optional<Refusal> reason = std::nullopt);
   void FinishReady(const Status& st);
   void OnFrame(const Bytes& payload);
   void FailCall(uint64_t request_id, const Status& st);
+  // Closes the connection for `why`: one log line, one count.
+  void Refuse(Refusal why, const Status& st);
+  void Answered(uint64_t request_id);
+  void ArmIdleTimer(uint64_t delay_ms);
+  void CheckIdle();
+  // Set by Listener: releases this connection's per-address slot on close.
+  std::function<void()> on_release_;
+  friend class Listener;
   static void OnRead(uv_stream_s* stream, long nread, const void* buf);
 
   EventLoop* loop_;
@@ -146,6 +192,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     TimerId timer;
   };
   std::map<uint64_t, PendingCall> pending_;
+  // Requests from the peer not yet answered: request id -> arrival (NowMs).
+  std::map<uint64_t, uint64_t> requests_open_;
+  uint64_t last_received_ms_ = 0;
+  TimerId idle_timer_ = 0;
   RequestFn on_request_;
   CloseFn on_close_;
   // Secure mode.
@@ -177,7 +227,16 @@ Result<std::shared_ptr<SecureConfig>> LoadSecureConfig(const std::string& key_fi
 // The knobs every daemon appends to its knob table: secure, node_key_file,
 // node_cert_file, ca_public_key_file, handshake_timeout_ms.
 std::vector<Knob> SecureTransportKnobs();
-// `knobs` followed by SecureTransportKnobs() (a daemon's knob table).
+// The connection limits every daemon declares (their defaults are
+// ConnectionLimits' defaults): write_queue_bytes_max, requests_in_flight_max,
+// connections_per_address_max, idle_timeout_ms. frame_bytes_max stays in
+// each daemon's own table.
+std::vector<Knob> ConnectionKnobs();
+// `base` with the ConnectionKnobs() values from cfg (FatalExit on a value
+// out of range: a limit of 0 where 0 makes no sense).
+ConnectionLimits ApplyConnectionKnobs(ConnectionLimits base, const Config& cfg);
+// `knobs` followed by SecureTransportKnobs() and ConnectionKnobs() (a
+// daemon's knob table).
 std::vector<Knob> WithSecureTransportKnobs(std::vector<Knob> knobs);
 // `base` with `secure` set from those knobs when secure=true (FatalExit if
 // the files are missing, unreadable, of the wrong mode or do not match);
@@ -216,6 +275,10 @@ class Listener {
   // Shared with connections still in their handshake, which must not call
   // a destroyed Listener.
   std::shared_ptr<AcceptFn> on_accept_;
+  // Open connections per peer IP (connections_per_address_max); shared
+  // with the connections, which release their slot when they close.
+  std::shared_ptr<std::map<std::string, size_t>> per_address_ =
+      std::make_shared<std::map<std::string, size_t>>();
   uv_tcp_s* tcp_ = nullptr;
 };
 

@@ -73,8 +73,10 @@ class SecureConnectionTest : public ::testing::Test {
   int accepted = 0;
   std::vector<uint32_t> accepted_nodes;
   std::vector<std::string> seen_subscribers;
+  std::shared_ptr<RefusalCounters> refusals = std::make_shared<RefusalCounters>();
 
-  void StartServer(const ConnectionLimits& limits) {
+  void StartServer(ConnectionLimits limits) {
+    limits.refusals = refusals;
     listener = std::make_unique<Listener>(&loop, limits, [this](const Connection::Ptr& c) {
       accepted++;
       if (c->peer_certificate()) accepted_nodes.push_back(c->peer_certificate()->node_id);
@@ -179,6 +181,10 @@ TEST_F(SecureConnectionTest, RefusalsAreCountedAndTheServerKeepsServing) {
   revoked->insert(15);
   EXPECT_FALSE(DialAndCall(Gateway(victim), addr).ok());
   EXPECT_EQ(pop_cfg->stats->refused_certificate.value(), 4u);
+  EXPECT_EQ(refusals->value(Refusal::kBadCert), 1u);
+  EXPECT_EQ(refusals->value(Refusal::kExpired), 1u);
+  EXPECT_EQ(refusals->value(Refusal::kWrongRole), 1u);
+  EXPECT_EQ(refusals->value(Refusal::kRevoked), 1u);
   EXPECT_EQ(accepted, 1);  // only the victim before its revocation
   // The server still serves a legitimate gateway.
   auto rep = DialAndCall(Gateway(GoodGateway(16)), addr);
@@ -204,6 +210,7 @@ TEST_F(SecureConnectionTest, PlaintextClientRefused) {
   auto rep = DialAndCall(ConnectionLimits{}, addr);
   EXPECT_FALSE(rep.ok());
   EXPECT_EQ(pop_cfg->stats->refused_plaintext.value(), 1u);
+  EXPECT_EQ(refusals->value(Refusal::kPlaintext), 1u);
   EXPECT_EQ(accepted, 0);
   EXPECT_TRUE(seen_subscribers.empty());
 }
@@ -243,6 +250,7 @@ TEST_F(SecureConnectionTest, GatewayActsOnlyForItsSubscriberAndOnlyAsAGateway) {
   ASSERT_TRUE(rep.ok());
   EXPECT_EQ(ResponseStatus(*rep).code(), Code::kPermissionDenied);
   EXPECT_EQ(pop_cfg->stats->requests_refused.value(), 2u);
+  EXPECT_EQ(refusals->requests_unauthorized.value(), 2u);
   EXPECT_TRUE(seen_subscribers.empty());
   // Its own subscriber's request goes through.
   rep = DialAndCall(Gateway(gw), addr);
@@ -281,16 +289,18 @@ TEST_F(SecureConnectionTest, SilentPeerDroppedAtHandshakeTimeout) {
   t.join();
   EXPECT_TRUE(closed_by_server);
   EXPECT_EQ(pop_cfg->stats->handshake_timeouts.value(), 1u);
+  EXPECT_EQ(refusals->value(Refusal::kHandshakeTimeout), 1u);
   EXPECT_EQ(accepted, 0);
 }
 
 // A relay between the dialler and the server that flips one bit of the
-// client->server stream at byte offset `flip_at` (or replays, when
-// `duplicate_from` is set, the bytes from that offset on a second time).
+// client->server stream at byte offset `flip_at`, or (replay_at set) sends
+// the client->server bytes from offset `replay_at` up to the end of the
+// read holding it a second time, right behind the originals.
 class Relay {
  public:
-  explicit Relay(std::string target, size_t flip_at)
-      : target_(std::move(target)), flip_at_(flip_at) {
+  explicit Relay(std::string target, size_t flip_at, size_t replay_at = SIZE_MAX)
+      : target_(std::move(target)), flip_at_(flip_at), replay_at_(replay_at) {
     lfd_ = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
@@ -337,8 +347,13 @@ class Relay {
         if (n <= 0) break;
         for (ssize_t i = 0; i < n; i++)
           if (forwarded_ + size_t(i) == flip_at_) buf[i] ^= 0x04;
+        const size_t start = forwarded_;
         forwarded_ += size_t(n);
         if (send(b, buf, size_t(n), MSG_NOSIGNAL) != n) break;
+        if (replay_at_ >= start && replay_at_ < forwarded_) {
+          const size_t off = replay_at_ - start;
+          if (send(b, buf + off, size_t(n) - off, MSG_NOSIGNAL) != n - ssize_t(off)) break;
+        }
       }
       if (p[1].revents) {
         ssize_t n = recv(b, buf, sizeof buf, 0);
@@ -351,6 +366,7 @@ class Relay {
   }
   std::string target_;
   size_t flip_at_;
+  size_t replay_at_;
   std::string addr_;
   int lfd_;
   std::atomic<bool> stop_{false};
@@ -377,9 +393,25 @@ TEST_F(SecureConnectionTest, FlippedBitInFlightClosesTheConnection) {
   EXPECT_FALSE(rep.ok());
   EXPECT_EQ(pop_cfg->stats->handshakes_ok.value(), 1u);
   EXPECT_EQ(pop_cfg->stats->records_rejected.value(), 1u);
+  EXPECT_EQ(refusals->value(Refusal::kDecryptFailed), 1u);
   EXPECT_TRUE(seen_subscribers.empty());
   // The server keeps serving.
   ASSERT_TRUE(DialAndCall(Gateway(GoodGateway(17)), addr).ok());
+}
+
+// A record replayed in flight: the server refuses it as a replay (after
+// serving the original once) and keeps serving others.
+TEST_F(SecureConnectionTest, ReplayedRecordInFlightClosesTheConnection) {
+  StartSecureServer();
+  auto gw = GoodGateway();
+  size_t msg3 = 2 + 48 + gw->channel.identity->cert_bytes.size() + 16;
+  Relay relay(addr, SIZE_MAX, /*replay_at=*/4 + 34 + msg3);
+  (void)DialAndCall(Gateway(gw), relay.addr(), Ping(200));
+  RunFor(50);
+  EXPECT_EQ(refusals->value(Refusal::kReplay), 1u);
+  EXPECT_EQ(pop_cfg->stats->records_rejected.value(), 1u);
+  EXPECT_LE(seen_subscribers.size(), 1u);  // the original, at most once
+  ASSERT_TRUE(DialAndCall(Gateway(GoodGateway(18)), addr).ok());
 }
 
 TEST_F(SecureConnectionTest, FlippedBitInHandshakeRefused) {
@@ -387,6 +419,7 @@ TEST_F(SecureConnectionTest, FlippedBitInHandshakeRefused) {
   Relay relay(addr, 4 + 34 + 10);  // inside message 3 (encrypted static key)
   EXPECT_FALSE(DialAndCall(Gateway(GoodGateway()), relay.addr()).ok());
   EXPECT_EQ(pop_cfg->stats->handshakes_ok.value(), 0u);
+  EXPECT_EQ(refusals->value(Refusal::kDecryptFailed), 1u);
   EXPECT_EQ(accepted, 0);
 }
 
