@@ -1,6 +1,8 @@
 #include "dc-backend/dc_cli.h"
 
+#include <chrono>
 #include <cinttypes>
+#include <set>
 #include <limits>
 
 #include "shared/core/bytes.h"
@@ -58,16 +60,25 @@ int Objects(Catalog* c, const std::string& sub, bool json, std::FILE* out, std::
     auto vs = c->ListVersions(Bytes(o.oid().begin(), o.oid().end()), kVersionsMax);
     if (!rec.ok()) return Fail(err, rec.status());
     if (!vs.ok()) return Fail(err, vs.status());
+    Bytes oid_b(o.oid().begin(), o.oid().end());
+    auto cold = c->IsCold(oid_b);
+    auto backed = c->BackedUpVersions(oid_b);
+    if (!cold.ok()) return Fail(err, cold.status());
+    if (!backed.ok()) return Fail(err, backed.status());
+    std::set<uint64_t> backed_set(backed->begin(), backed->end());
     if (json) {
       js += std::string(first ? "" : ",") + "{\"oid\":" + Q(ToHex(o.oid())) +
             ",\"latest_version\":" + N(o.latest_version()) + ",\"size_bytes\":" +
             N(o.size_bytes()) + ",\"primary_pop\":" + N(rec->primary_pop) +
-            ",\"backup_pop\":" + N(rec->backup_pop) + ",\"versions\":[";
+            ",\"backup_pop\":" + N(rec->backup_pop) + ",\"cold\":" + (*cold ? "true" : "false") +
+            ",\"versions\":[";
       bool vf = true;
       for (auto& v : *vs) {
         js += std::string(vf ? "" : ",") + "{\"version\":" + N(v.version) + ",\"size_bytes\":" +
               N(v.size_bytes) + ",\"created_ms\":" + I(v.created_ms) + ",\"collected\":" +
-              (v.collected ? "true" : "false") + ",\"chunks\":" + N(v.chunk_ids.size()) + "}";
+              (v.collected ? "true" : "false") + ",\"backed_up\":" +
+              (backed_set.count(v.version) ? "true" : "false") + ",\"chunks\":" +
+              N(v.chunk_ids.size()) + "}";
         vf = false;
       }
       js += "]}";
@@ -189,6 +200,102 @@ int Monitor(Catalog* c, const std::vector<std::string>& args, bool json, std::FI
   return 0;
 }
 
+const char* BackupModeName(Catalog::BackupMode m) {
+  switch (m) {
+    case Catalog::BackupMode::kNone: return "none";
+    case Catalog::BackupMode::kLatest: return "latest";
+    case Catalog::BackupMode::kAll: return "all";
+  }
+  return "none";
+}
+
+bool ParseBackupMode(const std::string& s, Catalog::BackupMode* m) {
+  for (auto x : {Catalog::BackupMode::kNone, Catalog::BackupMode::kLatest, Catalog::BackupMode::kAll})
+    if (s == BackupModeName(x)) {
+      *m = x;
+      return true;
+    }
+  return false;
+}
+
+int BackupShow(Catalog* c, const std::string& vol, bool json, std::FILE* out, std::FILE* err) {
+  auto m = c->GetBackupMode(vol);
+  if (!m.ok()) return Fail(err, m.status());
+  if (json)
+    std::fprintf(out, "{\"volume\":%s,\"backup\":\"%s\"}\n", Q(vol).c_str(), BackupModeName(*m));
+  else
+    std::fprintf(out, "volume %s: backup %s\n", vol.c_str(), BackupModeName(*m));
+  return 0;
+}
+
+std::string GcStatsJson(const Catalog::GcStats& s) {
+  return "{\"tasks_pending\":" + N(s.tasks_pending) + ",\"versions_collected\":" +
+         N(s.versions_collected) + ",\"version_bytes_collected\":" + N(s.version_bytes_collected) +
+         ",\"reclaimed\":{\"versions\":" + N(s.reclaimed.versions) + ",\"chunks\":" +
+         N(s.reclaimed.chunks) + ",\"chunk_bytes\":" + N(s.reclaimed.chunk_bytes) +
+         ",\"fragments\":" + N(s.reclaimed.fragments) + ",\"fragment_bytes\":" +
+         N(s.reclaimed.fragment_bytes) + ",\"bytes\":" +
+         N(s.reclaimed.chunk_bytes + s.reclaimed.fragment_bytes) + "}}";
+}
+
+// `retention gc`: what retention collected and what its holders reclaimed.
+int GcReport(Catalog* c, bool json, std::FILE* out, std::FILE* err) {
+  auto s = c->GetGcStats();
+  if (!s.ok()) return Fail(err, s.status());
+  if (json) {
+    std::fprintf(out, "%s\n", GcStatsJson(*s).c_str());
+  } else {
+    std::fprintf(out,
+                 "collected %" PRIu64 " versions (%" PRIu64 " bytes); %" PRIu64
+                 " GC tasks pending\nreclaimed: %" PRIu64 " version records, %" PRIu64
+                 " chunk copies (%" PRIu64 " bytes), %" PRIu64 " fragments (%" PRIu64 " bytes)\n",
+                 s->versions_collected, s->version_bytes_collected, s->tasks_pending,
+                 s->reclaimed.versions, s->reclaimed.chunks, s->reclaimed.chunk_bytes,
+                 s->reclaimed.fragments, s->reclaimed.fragment_bytes);
+  }
+  return 0;
+}
+
+// `retention apply VOLUME`: the policy now; the POPs and the DC's backup
+// store then reclaim the space (GC queue; see `retention gc`).
+int ApplyRetentionNow(Catalog* c, const std::string& vol, bool json, std::FILE* out,
+                      std::FILE* err) {
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  auto done = c->ApplyRetention(vol, now, 1000000);
+  if (!done.ok()) return Fail(err, done.status());
+  uint64_t versions = 0, bytes = 0, chunks = 0;
+  std::string js = "{\"volume\":" + Q(vol) + ",\"objects\":[";
+  bool first = true;
+  for (auto& col : *done) {
+    versions += col.versions.size();
+    bytes += col.bytes;
+    chunks += col.chunks_freed.size();
+    js += std::string(first ? "" : ",") + "{\"oid\":" + Q(ToHex(col.oid)) + ",\"versions\":[";
+    for (size_t i = 0; i < col.versions.size(); i++) js += (i ? "," : "") + N(col.versions[i]);
+    js += "],\"bytes\":" + N(col.bytes) + ",\"chunks_freed\":" + N(col.chunks_freed.size()) + "}";
+    first = false;
+    if (!json)
+      for (uint64_t v : col.versions)
+        std::fprintf(out, "  %s  v%" PRIu64 " collected\n", ToHex(col.oid).c_str(), v);
+  }
+  auto s = c->GetGcStats();
+  if (!s.ok()) return Fail(err, s.status());
+  if (json) {
+    std::fprintf(out,
+                 "%s],\"versions_collected\":%" PRIu64 ",\"bytes_collected\":%" PRIu64
+                 ",\"chunks_freed\":%" PRIu64 ",\"gc\":%s}\n",
+                 js.c_str(), versions, bytes, chunks, GcStatsJson(*s).c_str());
+  } else {
+    std::fprintf(out,
+                 "volume %s: %" PRIu64 " versions collected (%" PRIu64 " bytes), %" PRIu64
+                 " chunks freed; %" PRIu64 " GC tasks pending\n",
+                 vol.c_str(), versions, bytes, chunks, s->tasks_pending);
+  }
+  return 0;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Catalog>> OpenConfiguredCatalog(const Config& cfg) {
@@ -233,10 +340,24 @@ int RunDcSubcommand(Catalog* c, const std::vector<std::string>& args, bool json,
       PrintPolicy(args[2], policy, json, out);
       return 0;
     }
-    return Usage(err, "retention show VOLUME | retention set VOLUME name=value ...");
+    if (args.size() == 3 && args[1] == "apply") return ApplyRetentionNow(c, args[2], json, out, err);
+    if (args.size() == 2 && args[1] == "gc") return GcReport(c, json, out, err);
+    return Usage(err,
+                 "retention show VOLUME | retention set VOLUME name=value ... | "
+                 "retention apply VOLUME | retention gc");
+  }
+  if (cmd == "backup") {
+    if (args.size() == 3 && args[1] == "show") return BackupShow(c, args[2], json, out, err);
+    Catalog::BackupMode mode;
+    if (args.size() == 4 && args[1] == "set" && ParseBackupMode(args[3], &mode)) {
+      Status st = c->SetBackupMode(args[2], mode);
+      if (!st.ok()) return Fail(err, st);
+      return BackupShow(c, args[2], json, out, err);
+    }
+    return Usage(err, "backup show VOLUME | backup set VOLUME none|latest|all");
   }
   if (cmd == "monitor") return Monitor(c, args, json, out, err);
-  return Usage(err, "unknown subcommand '" + cmd + "' (catalog, map, retention, monitor)");
+  return Usage(err, "unknown subcommand '" + cmd + "' (catalog, map, retention, backup, monitor)");
 }
 
 }  // namespace mistore

@@ -13,6 +13,12 @@
 //   mistore-dc [settings] retention show VOLUME
 //   mistore-dc [settings] retention set VOLUME keep_last=N daily_days=D
 //                         weekly_weeks=W history_bytes_max=Q  (any subset)
+//   mistore-dc [settings] retention apply VOLUME      collect now what the
+//                         policy drops; POPs and the backup store reclaim it
+//   mistore-dc [settings] retention gc                collected and reclaimed totals
+//   mistore-dc [settings] backup show VOLUME
+//   mistore-dc [settings] backup set VOLUME none|latest|all   which versions
+//                         the DC keeps a full encrypted copy of (dc_gc.h)
 //   mistore-dc [settings] monitor [POP [FROM_MS [TO_MS]]]  stored summaries
 //
 // --json prints one JSON document; otherwise text for people. Main thread

@@ -13,12 +13,14 @@
 #include "dc-backend/admin.h"
 #include "dc-backend/catalog.h"
 #include "dc-backend/dc_cli.h"
+#include "dc-backend/dc_gc.h"
 #include "dc-backend/enroll.h"
 #include "dc-backend/standin.h"
 #include "shared/core/config.h"
 #include "shared/core/log.h"
 #include "shared/uvio/connection.h"
 #include "shared/uvio/daemon_metrics.h"
+#include "shared/uvio/peer_pool.h"
 #include "shared/uvio/sd_notify.h"
 
 namespace mistore {
@@ -44,6 +46,13 @@ std::vector<Knob> DcKnobs() {
        "address of the admin API and dashboard (port 0: any free port; off: none)"},
       {"admin_token_file", "",
        "file holding the admin API token (empty: data_dir/admin.token, created if missing)"},
+      {"retention_interval_s", "3600",
+       "period of applying every volume's retention policy and queueing the garbage "
+       "collection of what it drops (0: only `mistore-dc retention apply`)", Knob::kInt},
+      {"backup_bytes_max", "1099511627776",
+       "bytes the backup store (data_dir/backup) may hold; copies beyond wait", Knob::kInt},
+      {"backup_object_bytes_max", "67108864",
+       "largest single object (chunk or version record) the backup store takes", Knob::kInt},
       {"event_log_max", "100000",
        "events kept in the operators' event log (data_dir/events.sqlite, or the PostgreSQL "
        "catalog's database); the oldest are dropped beyond it", Knob::kInt},
@@ -66,6 +75,7 @@ class DcDaemon {
     if (auto map = catalog_->Map(); map.ok()) standin_->OnClusterMap(map.value());
     loop_.Every(500, [this] { standin_->Tick(); });
     loop_.Every(60000, [this] { PruneSummaries(); });
+    StartGc();  // retention GC, backups, cold tier (issue 7; dc_gc.h)
     loop_.OnSignal(SIGTERM, [this] { Shutdown(); });
     loop_.OnSignal(SIGINT, [this] { Shutdown(); });
     auto metrics = metrics_.Serve(cfg_.Str("metrics_listen"));
@@ -139,6 +149,15 @@ class DcDaemon {
         break;
       case pb::Envelope::kPopEventReport:  // issue 8: the POP's events, into the event log
         st = admin_.OnPopEvents(conns_[c], env.pop_event_report(), &reply);
+        break;
+      // Retention GC, backups, cold tier (issue 7; dc_gc.h).
+      case pb::Envelope::kGcFetch: st = gc_->HandleGcFetch(conns_[c], env.gc_fetch(), &reply); break;
+      case pb::Envelope::kGcDone: st = gc_->HandleGcDone(conns_[c], env.gc_done(), &reply); break;
+      case pb::Envelope::kObjectTemperature:
+        st = gc_->HandleObjectTemperature(conns_[c], env.object_temperature(), WallMs(), &reply);
+        break;
+      case pb::Envelope::kFetchBackupChunk:
+        st = gc_->HandleFetchBackupChunk(env.fetch_backup_chunk(), &reply);
         break;
       default:
         st = ProtocolError("DC does not serve message type " + std::to_string(int(env.body_case())));
@@ -264,6 +283,60 @@ class DcDaemon {
   Listener listener_;
   std::map<Connection::Ptr, uint32_t> conns_;  // connection -> POP id (0: not yet known)
   std::unique_ptr<StandIn> standin_;
+  // Retention GC, backups, cold tier (issue 7): the backup store in
+  // data_dir/backup, and the POPs reached as "POP 0" to copy versions.
+  void StartGc() {
+    FileBackupStoreLimits l;
+    l.bytes_max = uint64_t(std::max<int64_t>(0, cfg_.Int("backup_bytes_max")));
+    l.object_bytes_max = uint64_t(std::max<int64_t>(0, cfg_.Int("backup_object_bytes_max")));
+    auto store = OpenFileBackupStore(cfg_.Str("data_dir") + "/backup", l);
+    if (!store.ok()) FatalExit("open backup store", store.status().ToString().c_str());
+    backups_ = std::move(store.value());
+    gc_pops_.set_on_connect([](const std::string&, const Connection::Ptr& c) {
+      pb::Envelope hello;  // POPs accept requests only after a Hello
+      hello.mutable_hello()->set_role(pb::ROLE_POP);
+      hello.mutable_hello()->set_node_id(kDcReplica);
+      c->Call(hello, [](Result<pb::Envelope>) {});
+    });
+    DcGcParams p;
+    p.retention_interval_ms = uint64_t(std::max<int64_t>(0, cfg_.Int("retention_interval_s"))) * 1000;
+    gc_ = std::make_unique<DcGc>(
+        catalog_.get(), backups_.get(), p,
+        [this](uint32_t pop, pb::Envelope req, uint64_t timeout_ms,
+               std::function<void(Result<pb::Envelope>)> done) {
+          auto rec = catalog_->GetPop(pop);
+          if (!rec.ok() || !rec->up || rec->addr.empty()) {
+            loop_.After(0, [done, pop] {
+              done(Unavailable("POP " + std::to_string(pop) + " is not up"));
+            });
+            return;
+          }
+          gc_pops_.Call(rec->addr, std::move(req), std::move(done), timeout_ms);
+        });
+    loop_.Every(1000, [this] { gc_->Tick(WallMs()); });
+    MetricsRegistry& r = metrics_.registry();
+    r.AddCounterFn("mistore_dc_gc_reclaimed_bytes_total",
+                   "Bytes garbage collection reclaimed, acknowledged by POPs and the backup store.",
+                   [this] { return double(gc_->stats().reclaimed.chunk_bytes); },
+                   {{"of", "chunk_copies"}});
+    r.AddCounterFn("mistore_dc_gc_reclaimed_bytes_total",
+                   "Bytes garbage collection reclaimed, acknowledged by POPs and the backup store.",
+                   [this] { return double(gc_->stats().reclaimed.fragment_bytes); },
+                   {{"of", "fragments"}});
+    r.AddCounterFn("mistore_dc_gc_versions_collected_total",
+                   "Versions retention collected in the catalog.",
+                   [this] { return double(gc_->stats().versions_collected); });
+    r.AddGaugeFn("mistore_dc_gc_tasks_pending",
+                 "Garbage-collection tasks not yet acknowledged by their POP or the backup store.",
+                 [this] { return double(gc_->stats().tasks_pending); });
+    r.AddGaugeFn("mistore_dc_backup_bytes", "Bytes held in the backup store.",
+                 [this] { return double(gc_->store()->used_bytes()); });
+    r.AddCounterFn("mistore_dc_backup_versions_total", "Versions copied into the backup store.",
+                   [this] { return double(gc_->backups_done_total()); });
+  }
+  std::unique_ptr<BackupStore> backups_;
+  PeerPool gc_pops_{&loop_, Limits(cfg_)};
+  std::unique_ptr<DcGc> gc_;
   uint64_t pushed_epoch_ = 0;
   // Monitoring (issue 8): /metrics, the admin API and the dashboard.
   DaemonMetrics metrics_{&loop_, "dc",

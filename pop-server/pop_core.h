@@ -70,7 +70,7 @@ struct PopParams {
   size_t moved_fragments_max = 1u << 20;   // remembered for surplus deletion
   size_t event_buffer_max = 4096;  // operators' events waiting for the DC (pop_report.h)
   // Garbage collection and cold tier (issue 7; pop_gc.cc).
-  uint64_t gc_poll_ms = 5000;        // how often GC tasks are asked of the DC (0: never)
+  uint64_t gc_poll_ms = 0;           // how often GC tasks are asked of the DC (0: never)
   size_t gc_tasks_per_poll = 8;      // tasks asked per poll
   size_t gc_versions_scan_max = 1u << 20;  // version records read to find live chunks
   uint64_t cold_after_ms = 0;        // unread this long: dropped from this POP's disk (0: off)

@@ -61,6 +61,13 @@ std::vector<Knob> PopKnobs() {
        "bandwidth budget of repair traffic (fragment reads and writes) in this region",
        Knob::kInt},
       {"repairs_in_flight_max", "4", "chunks being repaired at once", Knob::kInt},
+      {"gc_poll_ms", "5000",
+       "period of asking the DC for garbage-collection work (versions retention collected; "
+       "0: never)", Knob::kInt},
+      {"cold_after_s", "0",
+       "seconds an object may go unread before this POP drops its copies of the object's "
+       "chunks (they stay on gateways and at the DC backup; a read brings them back; 0: never)",
+       Knob::kInt},
   };
 }
 
@@ -166,6 +173,8 @@ class PopDaemon {
     p.gateway_suspect_ms = uint64_t(cfg.Int("gateway_suspect_ms"));
     p.repair_bytes_per_s = uint64_t(cfg.Int("repair_bytes_per_s"));
     p.repairs_in_flight_max = size_t(cfg.Int("repairs_in_flight_max"));
+    p.gc_poll_ms = uint64_t(std::max<int64_t>(0, cfg.Int("gc_poll_ms")));
+    p.cold_after_ms = uint64_t(std::max<int64_t>(0, cfg.Int("cold_after_s"))) * 1000;
     p.event_buffer_max = cfg.Int("event_buffer_max") < 1 ? 1 : size_t(cfg.Int("event_buffer_max"));
     return p;
   }
@@ -397,6 +406,14 @@ class PopDaemon {
     r.AddCounterFn("mistore_pop_fragments_bad_total",
                    "Fragments found failing their check, on read or reported by a gateway.",
                    [this] { return double(core_.fragments_bad_total()); });
+    r.AddCounterFn("mistore_pop_gc_chunk_bytes_dropped_total",
+                   "Chunk payload bytes garbage collection removed from this POP.",
+                   [this] { return double(core_.gc_stats().chunk_bytes_dropped_total); });
+    r.AddCounterFn("mistore_pop_gc_fragments_deleted_total",
+                   "Fragments of garbage-collected chunks deleted from this POP's gateways.",
+                   [this] { return double(core_.gc_stats().fragments_deleted_total); });
+    r.AddGaugeFn("mistore_pop_cold_objects", "Objects this POP dropped from its disk as cold.",
+                 [this] { return double(core_.gc_stats().objects_cold); });
     r.AddCounterFn("mistore_pop_epoch_refusals_total",
                    "Role-dependent requests refused for a cluster-map epoch mismatch.",
                    [this] { return double(core_.epoch_refusals_total()); });

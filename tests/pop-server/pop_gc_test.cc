@@ -47,6 +47,12 @@ class PopGcTest : public ::testing::Test {
     return info;
   }
 
+  static PopParams GcParams() {
+    PopParams p;
+    p.gc_poll_ms = 1000;  // off by default (the simulator); the daemon's knob sets it
+    return p;
+  }
+
   void Start(PopParams p) {
     p.pop_id = kPop;
     p.k = 2;
@@ -146,7 +152,7 @@ class PopGcTest : public ::testing::Test {
 };
 
 TEST_F(PopGcTest, DropsCollectedVersionsAndUnreferencedChunksOnly) {
-  Start(PopParams{});
+  Start(GcParams());
   // The DC says a, b and x are free; b is still in v2 here and x in the other
   // object's version (the DC may not know of it yet): only a may go.
   Poll({Task(41, {1}, {'a', 'b', 'x'})});
@@ -182,7 +188,7 @@ TEST_F(PopGcTest, DropsCollectedVersionsAndUnreferencedChunksOnly) {
 }
 
 TEST_F(PopGcTest, NeverDropsTheLatestVersion) {
-  Start(PopParams{});
+  Start(GcParams());
   Poll({Task(5, {2}, {'c'})});
   AckDeletes();
   EXPECT_TRUE(store_.GetVersion(Bytes(oid_.begin(), oid_.end()), 2).ok());
@@ -190,7 +196,7 @@ TEST_F(PopGcTest, NeverDropsTheLatestVersion) {
 }
 
 TEST_F(PopGcTest, AChunkPinnedByAnUploadDefersTheTask) {
-  Start(PopParams{});
+  Start(GcParams());
   // A client uploads chunk a again for a commit still to come.
   pb::Envelope put;
   put.set_request_id(9);
@@ -207,7 +213,7 @@ TEST_F(PopGcTest, AChunkPinnedByAnUploadDefersTheTask) {
 }
 
 TEST_F(PopGcTest, AGatewayAwayDefersUntilItIsBack) {
-  Start(PopParams{});
+  Start(GcParams());
   core_->OnGatewayDown(now_, 12);
   Drain();
   Poll({Task(7, {1}, {'a'})});
@@ -226,7 +232,7 @@ TEST_F(PopGcTest, AGatewayAwayDefersUntilItIsBack) {
 }
 
 TEST_F(PopGcTest, AFailedFragmentDeleteKeepsTheRecordsForTheRetry) {
-  Start(PopParams{});
+  Start(GcParams());
   Poll({Task(8, {1}, {'a'})});
   auto d = Take(pb::Envelope::kDeleteFragments);
   ASSERT_TRUE(d.has_value());
@@ -280,7 +286,7 @@ TEST_F(PopGcTest, UnreadObjectGoesColdAndAReadWarmsIt) {
 }
 
 TEST_F(PopGcTest, AReadNobodyCanServeFallsBackToTheDcBackup) {
-  Start(PopParams{});
+  Start(GcParams());
   // A chunk this POP has no copy and no fragments of, of an object it is not
   // a replica of: the other replica fails, then the DC's backup answers.
   Bytes foreign = Oid{3, 4, 11, 9}.Encode();

@@ -6,7 +6,8 @@ agent (no id, region or subscriber in their config) into enrolled nodes
 a reused, an expired and a wrong-role token are refused with one clear line
 and counted on the DC's /metrics; enrolled nodes renew their certificates
 before expiry and a restarted agent, whose first certificate has expired by
-then, registers again with the renewed one."""
+then, registers again with the renewed one; a revoked node's renewal is
+refused."""
 
 import os
 import re
@@ -251,6 +252,24 @@ class Enrolment(LabTestCase):
         self.assertIn("registered with POP", read(self.agent_log)[off:])
         self.assertNotIn("certificate expired", read(self.pop_log))
         self.assertAllAlive()
+
+    def test_6_revoked_node_cannot_renew(self):
+        m = re.search(r'msg="enrolled" node=(\d+) role=gateway', read(self.agent_log))
+        node = m.group(1)
+        before = self.dc_metric("refused_revoked")
+        off = os.path.getsize(self.agent_log)
+        r = subprocess.run([labtool.binary_path(self.lab.state["bin_dir"], "dc"),
+                            "--data-dir=" + self.dc()["data_dir"], "revoke", node],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # The agent's next renewal (every 4 s) is refused and it says so.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "certificate renewal failed" not in read(
+                self.agent_log)[off:]:
+            time.sleep(0.1)
+        self.assertIn("node is revoked; renewal refused", read(self.agent_log)[off:])
+        self.assertIn("node=%s step=renew" % node, read(self.dc()["log"]))
+        self.assertGreaterEqual(self.dc_metric("refused_revoked"), before + 1)
 
 
 if __name__ == "__main__":
