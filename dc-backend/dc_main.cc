@@ -78,6 +78,7 @@ class DcDaemon {
     StartGc();  // retention GC, backups, cold tier (issue 7; dc_gc.h)
     loop_.OnSignal(SIGTERM, [this] { Shutdown(); });
     loop_.OnSignal(SIGINT, [this] { Shutdown(); });
+    ExportRefusalMetrics(&metrics_.registry());  // issue 4
     auto metrics = metrics_.Serve(cfg_.Str("metrics_listen"));
     if (!metrics.ok()) FatalExit("metrics_listen", metrics.status().ToString().c_str());
     auto admin = admin_.Start(cfg_);
@@ -96,6 +97,7 @@ class DcDaemon {
   static ConnectionLimits Limits(const Config& cfg) {
     ConnectionLimits l;
     l.frame_bytes_max = size_t(cfg.Int("frame_bytes_max"));
+    l = ApplyConnectionKnobs(l, cfg);          // hard limits (issue 4)
     return enroll::DcSecureLimits(l, cfg);  // secure knob (issue 4)
   }
 

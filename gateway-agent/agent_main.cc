@@ -126,7 +126,7 @@ class Agent {
   static ConnectionLimits Limits(const Config& cfg) {
     ConnectionLimits l;
     l.frame_bytes_max = size_t(cfg.Int("frame_bytes_max"));
-    return l;
+    return ApplyConnectionKnobs(l, cfg);  // hard limits (issue 4)
   }
 
   void Shutdown() {
@@ -358,6 +358,7 @@ class Agent {
 
   // ---- monitoring (issue 8): /metrics ----
   void StartMonitoring() {
+    ExportRefusalMetrics(&metrics_.registry());  // issue 4
     auto bound = metrics_.Serve(cfg_.Str("metrics_listen"));
     if (!bound.ok()) FatalExit("metrics_listen", bound.status().ToString().c_str());
     metrics_addr_ = bound.value();

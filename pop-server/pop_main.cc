@@ -138,6 +138,7 @@ class PopDaemon {
   static ConnectionLimits MakeLimits(const Config& cfg) {
     ConnectionLimits l;
     l.frame_bytes_max = size_t(cfg.Int("frame_bytes_max"));
+    l = ApplyConnectionKnobs(l, cfg);  // hard limits (issue 4)
     // secure knob (issue 4): gateways, POPs and the DC may connect.
     return WithSecureTransport(
         l, cfg, {crypto::NodeRole::kGateway, crypto::NodeRole::kPop, crypto::NodeRole::kDc});
@@ -382,6 +383,7 @@ class PopDaemon {
     if (!bound.ok()) FatalExit("metrics_listen", bound.status().ToString().c_str());
     metrics_addr_ = bound.value();
     MetricsRegistry& r = metrics_.registry();
+    ExportRefusalMetrics(&r);  // issue 4
     r.AddGaugeFn("mistore_cluster_map_epoch", "Epoch of the cluster map this node holds.",
                  [this] { return double(core_.cluster_map().epoch()); });
     r.AddGaugeFn("mistore_pop_gateways", "Gateways of this POP's region, by state.",
