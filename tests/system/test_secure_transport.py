@@ -2,8 +2,12 @@
 (every POP and gateway holds a DC-issued key and certificate) serves a round
 trip; the POP refuses a plaintext peer, a gateway certificate from another
 CA, an expired one, a revoked one (and closes the revoked gateway's open
-connection) and a gateway acting for another subscriber, and a bit flipped in flight by a relay closes the connection;
-each refusal leaves one clear log line and the POP keeps serving."""
+connection) and a gateway acting for another subscriber; the DC refuses a
+gateway certificate where it expects a POP; a bit flipped in flight and a
+record replayed in flight by a relay close the connection. Each refusal
+leaves one clear log line, moves its mistore_connections_refused_total
+{reason} (or mistore_requests_refused_total) counter on the refusing
+daemon's /metrics, and the daemon keeps serving."""
 
 import os
 import re
@@ -15,7 +19,7 @@ import threading
 import time
 import unittest
 
-from labutil import LabTestCase, frame, labtool, send_raw, write_random_file
+from labutil import LabTestCase, frame, lab_metrics, labtool, send_raw, write_random_file
 
 
 def read(path):
@@ -25,10 +29,12 @@ def read(path):
 
 class Relay:
     """Forwards one TCP port to another; flips one bit of the client->server
-    stream at byte `flip_at` of the first connection only."""
+    stream at byte `flip_at` of the first connection only, or (replay=True)
+    sends the client->server bytes from `flip_at` to the end of the read
+    holding it a second time, right behind the originals."""
 
-    def __init__(self, target, flip_at):
-        self.target, self.flip_at = target, flip_at
+    def __init__(self, target, flip_at, replay=False):
+        self.target, self.flip_at, self.replay = target, flip_at, replay
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -63,9 +69,12 @@ class Relay:
                 data = src.recv(65536)
                 if not data:
                     break
-                if tamper and seen <= self.flip_at < seen + len(data):
+                if tamper and not self.flipped and seen <= self.flip_at < seen + len(data):
                     i = self.flip_at - seen
-                    data = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
+                    if self.replay:
+                        data = data + data[i:]
+                    else:
+                        data = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
                     self.flipped = True
                 seen += len(data)
                 dst.sendall(data)
@@ -156,6 +165,24 @@ class SecureTransport(LabTestCase):
         self.assertTrue(self.lab.wait_log("pop1", off, needle, timeout),
                         "pop1 never logged %r; log since:\n%s" % (needle, self.pop_log_since(off)))
 
+    def refused(self, node_id, reason, family="mistore_connections_refused_total"):
+        """The node's refusal counter for `reason` (from its /metrics)."""
+        text = lab_metrics(self.lab, node_id)
+        m = re.search(r'^%s\{reason="%s"\} (\S+)$' % (family, reason), text, re.M)
+        self.assertIsNotNone(m, "%s has no %s{reason=%s}" % (node_id, family, reason))
+        return float(m.group(1))
+
+    def assertCounted(self, node_id, reason, before, family="mistore_connections_refused_total",
+                      timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            now = self.refused(node_id, reason, family)
+            if now > before or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertGreater(now, before, "%s: %s{reason=%s} did not move" % (node_id, family,
+                                                                          reason))
+
     def assertStillServes(self):
         self.assertAllAlive()
         src = write_random_file(self.scratch("again.bin"), 20000)
@@ -185,20 +212,25 @@ class SecureTransport(LabTestCase):
 
     def test_plaintext_peer_refused(self):
         off = self.lab.log_offset("pop1")
+        before = self.refused("pop1", "plaintext")
         pop = self.lab.nodes("pop")[0]["addr"]
         hello = bytes([0x52, 0x02, 0x08, 0x02])  # any bytes framed like a plain Envelope
         self.assertEqual(send_raw(pop, frame(hello)), "closed")
         self.assertPopLogs(off, "plaintext connection refused")
+        self.assertPopLogs(off, "reason=plaintext")
+        self.assertCounted("pop1", "plaintext", before)
         self.assertStillServes()
 
     def test_certificate_from_another_ca_refused(self):
         other_dc = tempfile.mkdtemp(prefix="otherdc", dir=self.lab.work)
         prefix = self.issue(other_dc, 9101)
         off = self.lab.log_offset("pop1")
+        before = self.refused("pop1", "bad_cert")
         # The rogue holds the real CA's public key, so it accepts the POP and
         # gets as far as the POP's check of its own certificate.
         p, log = self.start_agent(prefix, 9101)
         self.assertPopLogs(off, "certificate signature invalid")
+        self.assertCounted("pop1", "bad_cert", before)
         self.assertNotIn("registered with POP", read(log))
         p.kill()
         p.wait()
@@ -208,10 +240,13 @@ class SecureTransport(LabTestCase):
         prefix = self.issue(self.dc_dir(), 9102, valid_ms=1)
         time.sleep(0.01)
         off = self.lab.log_offset("pop1")
+        before = self.refused("pop1", "expired")
         p, log = self.start_agent(prefix, 9102)
         self.assertPopLogs(off, "certificate expired (node 9102)")
+        self.assertCounted("pop1", "expired", before)
         p.kill()
         p.wait()
+        self.assertStillServes()
 
     def test_revoked_gateway_refused_and_disconnected(self):
         prefix = self.issue(self.dc_dir(), 9103)
@@ -219,11 +254,13 @@ class SecureTransport(LabTestCase):
         self.assertTrue(self.wait_file(log, "registered with POP", 15),
                         "agent 9103 never registered:\n" + read(log))
         off = self.lab.log_offset("pop1")
+        before = self.refused("pop1", "revoked")
         r = subprocess.run([self.dc_bin(), "--data-dir=" + self.dc_dir(), "revoke", "9103"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertPopLogs(off, "closing connection of a revoked node", 15)
         self.assertPopLogs(off, "certificate revoked (node 9103)", 15)
+        self.assertCounted("pop1", "revoked", before)
         p.kill()
         p.wait()
         self.assertStillServes()
@@ -233,8 +270,10 @@ class SecureTransport(LabTestCase):
         # alice: its Hello (and every alice request) is refused.
         prefix = self.issue(self.dc_dir(), 9105, subscriber="bob")
         off = self.lab.log_offset("pop1")
+        before = self.refused("pop1", "unauthorized", "mistore_requests_refused_total")
         p, log = self.start_agent(prefix, 9105)
         self.assertPopLogs(off, "subscriber 'alice' is not this gateway's (bob)")
+        self.assertCounted("pop1", "unauthorized", before, "mistore_requests_refused_total")
         self.assertNotIn("registered with POP", read(log))
         p.kill()
         p.wait()
@@ -248,10 +287,12 @@ class SecureTransport(LabTestCase):
         # byte 260 is inside its ciphertext.
         relay = Relay(pop, 260)
         off = self.lab.log_offset("pop1")
+        before = self.refused("pop1", "decrypt_failed")
         try:
             p, log = self.start_agent(prefix, 9104, pop_addr=relay.addr)
             self.assertPopLogs(off, "record failed authentication")
             self.assertTrue(relay.flipped)
+            self.assertCounted("pop1", "decrypt_failed", before)
             # Later connections through the relay are not tampered with.
             self.assertTrue(self.wait_file(log, "registered with POP", 15),
                             "agent 9104 never registered after the reconnect:\n" +
@@ -260,6 +301,60 @@ class SecureTransport(LabTestCase):
             p.wait()
         finally:
             relay.close()
+
+
+    def test_replayed_record_in_flight_closes_the_connection(self):
+        prefix = self.issue(self.dc_dir(), 9106)
+        pop = self.lab.nodes("pop")[0]["addr"]
+        # The first record after the 243 handshake bytes (see above) is sent
+        # twice: the POP accepts the original and refuses the copy.
+        relay = Relay(pop, 243, replay=True)
+        off = self.lab.log_offset("pop1")
+        before = self.refused("pop1", "replay")
+        try:
+            p, log = self.start_agent(prefix, 9106, pop_addr=relay.addr)
+            self.assertPopLogs(off, "a replay of an earlier record")
+            self.assertPopLogs(off, "reason=replay")
+            self.assertTrue(relay.flipped)
+            self.assertCounted("pop1", "replay", before)
+            self.assertTrue(self.wait_file(log, "registered with POP", 15),
+                            "agent 9106 never registered after the reconnect:\n" + read(log))
+            p.kill()
+            p.wait()
+        finally:
+            relay.close()
+        self.assertStillServes()
+
+    def test_gateway_certificate_where_a_pop_is_expected_refused(self):
+        # A "POP" holding a genuine gateway certificate dials the DC, which
+        # accepts only POPs on its node listener: refused as wrong_role.
+        prefix = self.issue(self.dc_dir(), 9107)
+        template = self.lab.nodes("pop")[-1]["argv"]
+        data_dir = os.path.join(self.lab.work, "rogue-pop")
+        os.makedirs(data_dir, exist_ok=True)
+        port = labtool.pick_free_ports(1)[0]
+        argv = [a for a in template
+                if a.split("=", 1)[0] not in ("--pop-id", "--listen", "--data-dir",
+                                              "--metrics-listen", "--node-key-file",
+                                              "--node-cert-file")]
+        argv += ["--pop-id=97", "--listen=127.0.0.1:%d" % port, "--data-dir=" + data_dir,
+                 "--metrics-listen=off", "--node-key-file=" + prefix + ".key",
+                 "--node-cert-file=" + prefix + ".cert"]
+        off = self.lab.log_offset("dc")
+        before = self.refused("dc", "wrong_role")
+        log = os.path.join(self.lab.work, "rogue-pop.log")
+        with open(log, "ab") as f:
+            p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            self.assertTrue(self.lab.wait_log("dc", off, "reason=wrong_role", 20),
+                            "dc never refused the rogue POP:\n" + self.lab.log_since("dc", off) +
+                            "\nrogue log:\n" + read(log))
+            self.assertIn("role gateway not accepted", self.lab.log_since("dc", off))
+            self.assertCounted("dc", "wrong_role", before)
+        finally:
+            p.kill()
+            p.wait()
+        self.assertStillServes()
 
 
 if __name__ == "__main__":
