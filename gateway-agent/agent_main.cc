@@ -19,6 +19,7 @@
 #include <set>
 
 #include "gateway-agent/agent_core.h"
+#include "gateway-agent/enrol_pairing.h"
 #include "gateway-agent/pop_selector.h"
 #include "shared/core/config.h"
 #include "shared/core/log.h"
@@ -302,7 +303,10 @@ class Agent {
   // ---- the subscriber's devices ----
   void OnClient(const Connection::Ptr& c) {
     client_conns_.insert(c);
-    c->set_on_close([this](const Connection::Ptr& c, const Status&) { client_conns_.erase(c); });
+    c->set_on_close([this](const Connection::Ptr& c, const Status&) {
+      client_conns_.erase(c);
+      paired_clients_.erase(c.get());
+    });
     c->set_on_request([this](const Connection::Ptr& c, pb::Envelope&& env) { OnClientRequest(c, env); });
   }
 
@@ -326,6 +330,42 @@ class Agent {
       metrics_.Replied(op, nullptr, false);
       c->ReplyError(id, st);
     };
+    // Client pairing (issue 4, enrol_pairing.h).
+    if (env.has_pair_device() || env.has_client_hello()) {
+      Status st;
+      Bytes cred;
+      if (env.has_pair_device()) {
+        auto r = pairing_.Redeem(env.pair_device().code(), env.pair_device().device(), PairingNowMs());
+        if (r.ok()) cred = std::move(r).value();
+        st = r.status();
+      } else {
+        const std::string& c0 = env.client_hello().credential();
+        if (!pairing_.IsPaired(Bytes(c0.begin(), c0.end())))
+          st = Status(Code::kPermissionDenied,
+                      "unknown device credential: pair again with `mistore pair CODE`");
+      }
+      if (!st.ok()) {
+        MS_WARN("agent", "device refused", "peer=" + c->peer() + " error=\"" + st.message() + "\"");
+        return refuse(st);
+      }
+      paired_clients_.insert(c.get());
+      pb::Envelope r;
+      if (env.has_pair_device()) {
+        r.mutable_pair_device_reply()->set_credential(std::string(cred.begin(), cred.end()));
+        MS_INFO("agent", "device paired", "peer=" + c->peer() + " devices=" +
+                                              std::to_string(pairing_.devices()));
+      } else {
+        r.mutable_empty();
+      }
+      metrics_.Replied(op, &r, true);
+      return c->Reply(id, std::move(r));
+    }
+    if (pairing_.any_paired() && !paired_clients_.count(c.get())) {
+      MS_WARN("agent", "device refused", "peer=" + c->peer() + " error=\"not paired\"");
+      return refuse(Status(Code::kPermissionDenied,
+                           "this device is not paired with the gateway: run `mistore pair CODE` "
+                           "with a code from `mistore-agent pair`"));
+    }
     if (env.has_get_placement()) {
       // carries no subscriber; the POP checks ownership against ours.
     } else {
@@ -422,6 +462,8 @@ class Agent {
   Listener clients_;
   Connection::Ptr pop_;
   std::set<Connection::Ptr> client_conns_;
+  PairingStore pairing_ = OpenPairingOrDie(cfg_.Str("data_dir"));  // issue 4
+  std::set<Connection*> paired_clients_;  // connections that presented a credential
   bool pop_warned_ = false;
   bool stopping_ = false;
   // ---- monitoring (issue 8)
@@ -460,12 +502,18 @@ class Agent {
 int main(int argc, char** argv) {
   using namespace mistore;
   signal(SIGPIPE, SIG_IGN);
-  Config cfg(enrol::WithNodeEnrolmentKnobs(WithSecureTransportKnobs(AgentKnobs())));
-  switch (ParseCommandLine("mistore-agent", "[--config FILE] [--name=value ...]", &cfg, argc, argv,
-                           nullptr)) {
+  Config cfg(WithPairingKnobs(enrol::WithNodeEnrolmentKnobs(WithSecureTransportKnobs(AgentKnobs()))));
+  std::vector<std::string> args;
+  switch (ParseCommandLine("mistore-agent", "[pair] [--config FILE] [--name=value ...]", &cfg, argc,
+                           argv, &args)) {
     case ArgsOutcome::kExitOk: return 0;
     case ArgsOutcome::kExitUsage: return 2;
     case ArgsOutcome::kRun: break;
+  }
+  if (args.size() == 1 && args[0] == "pair") return RunPairSubcommand(cfg, stdout, stderr);
+  if (!args.empty()) {
+    std::fprintf(stderr, "mistore-agent: unknown subcommand '%s' (only: pair)\n", args[0].c_str());
+    return 2;
   }
   // Enrolment by token (issue 4): the certificate decides gateway_id and subscriber.
   if (Status e = enrol::PrepareNodeIdentity(&cfg, crypto::NodeRole::kGateway,

@@ -1,4 +1,5 @@
 #include "sync-client/client.h"
+#include "sync-client/pair.h"
 
 #include <fcntl.h>
 #include <sodium.h>
@@ -57,7 +58,20 @@ struct Client::Impl {
       st = Status::Ok();
     });
     while (!done) loop.Run();
+    if (st.ok() && !s.pairing_file.empty()) st = Hello();
     return st;
+  }
+
+  // A paired device presents its credential first (pair.h); an unpaired one
+  // sends nothing and is refused by an agent that has paired devices.
+  Status Hello() {
+    auto cred = ReadPairingCredential(s.pairing_file);
+    if (!cred.ok() && cred.status().code() == Code::kNotFound) return Status::Ok();
+    if (!cred.ok()) return cred.status();
+    pb::Envelope req;
+    req.mutable_client_hello()->set_credential(std::string(cred->begin(), cred->end()));
+    MS_ASSIGN_OR_RETURN(pb::Envelope rep, Call(std::move(req)));
+    return ResponseStatus(rep);
   }
 
   // Sends one request and runs the loop until its reply.

@@ -45,6 +45,9 @@ struct ClientSettings {
   std::string subscriber;
   std::string key_file;
   std::string state_dir;
+  // This device's pairing credential (sync-client/pair.h), presented first
+  // on every connection when the file exists; empty: none.
+  std::string pairing_file;
   // Content-defined chunk sizes (min / avg / max). Changing them changes
   // where files are cut, hence every chunk id: new versions of old files
   // would stop sharing chunks. max_bytes <= kClientChunkBytesMax.

@@ -25,6 +25,7 @@
 #include "shared/core/log.h"
 #include "shared/store/file_util.h"
 #include "sync-client/client.h"
+#include "sync-client/pair.h"
 #include "sync-client/sync.h"
 
 namespace mistore {
@@ -39,6 +40,9 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  init                          create your keys (asks for a passphrase)\n"
+    "  pair CODE                     pair this device with its gateway agent (CODE from\n"
+    "                                `mistore-agent pair` on the gateway); an agent with\n"
+    "                                paired devices refuses other devices (exit 5)\n"
     "  status                        configuration, keys, gateway "
     "reachability, synced volumes\n"
     "  put FILE [--name NAME]        store FILE as the next version of NAME "
@@ -117,6 +121,9 @@ std::vector<Knob> ClientKnobs() {
       {"key_file", "", "where your wrapped master key lives (default: STATE_DIR/master.key)"},
       {"state_dir", "", "client state (default: $XDG_STATE_HOME/mistore)"},
       {"device", "", "this device's name in conflict copies (default: the host name)"},
+      {"pairing_file", "",
+       "this device's pairing credential from `mistore pair` (default: "
+       "$XDG_CONFIG_HOME/mistore/pairing)"},
       {"sync_interval_s", "60", "continuous sync: rescan at least this often (seconds)",
        Knob::kInt},
       {"sync_workers", "4", "sync: files transferred at once (1..16)", Knob::kInt},
@@ -382,6 +389,9 @@ Result<Loaded> LoadSettings(const Args& a) {
   s.state_dir = cfg.Str("state_dir").empty() ? HomeDir("XDG_STATE_HOME", ".local/state")
                                              : cfg.Str("state_dir");
   s.key_file = cfg.Str("key_file").empty() ? s.state_dir + "/master.key" : cfg.Str("key_file");
+  s.pairing_file = cfg.Str("pairing_file").empty()
+                       ? HomeDir("XDG_CONFIG_HOME", ".config") + "/pairing"
+                       : cfg.Str("pairing_file");
   l.device = cfg.Str("device");
   if (l.device.empty()) {
     char host[256] = {};
@@ -672,6 +682,19 @@ int CmdGet(const Args& a, const Loaded& l) {
                  (unsigned long long)info.version(), (unsigned long long)info.size_bytes(),
                  a.output.c_str());
   }
+  return kExitOk;
+}
+
+// mistore pair CODE (issue 4, pair.h): needs no keys, only the agent.
+int CmdPair(const Args& a, const Loaded& l) {
+  if (a.positional.size() != 1) return Fail(kExitUsage, "usage: mistore pair CODE");
+  Status st = PairWithAgent(l.s.agent_addr, a.positional[0], l.device, l.s.pairing_file);
+  if (!st.ok()) return FailStatus(st);
+  if (g_json)
+    JsonLine({{"event", JsonStr("paired")}, {"pairing_file", JsonStr(l.s.pairing_file)}});
+  else if (g_verbosity > 0)
+    std::printf("paired with the gateway agent at %s (credential in %s)\n",
+                l.s.agent_addr.c_str(), l.s.pairing_file.c_str());
   return kExitOk;
 }
 
@@ -1000,6 +1023,7 @@ int Main(int argc, char** argv) {
   if (!loaded.ok()) return Fail(kExitUsage, loaded.status().message());
   const std::string& cmd = args->command;
   if (cmd == "init") return CmdInit(*args, *loaded);
+  if (cmd == "pair") return CmdPair(*args, *loaded);
   if (cmd == "status") return CmdStatus(*args, *loaded);
   if (cmd == "put") return CmdPut(*args, *loaded);
   if (cmd == "get") return CmdGet(*args, *loaded);

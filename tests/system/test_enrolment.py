@@ -7,7 +7,8 @@ a reused, an expired and a wrong-role token are refused with one clear line
 and counted on the DC's /metrics; enrolled nodes renew their certificates
 before expiry and a restarted agent, whose first certificate has expired by
 then, registers again with the renewed one; a revoked node's renewal is
-refused."""
+refused. Client pairing: once `mistore pair CODE` paired a device, the agent
+serves only paired devices."""
 
 import os
 import re
@@ -206,6 +207,41 @@ class Enrolment(LabTestCase):
         self.lab.get("via-enrolled", out, conf=conf)
         self.assertFilesEqual(src, out)
         self.assertGreaterEqual(self.dc_metric("enrolled"), 2)
+
+    def test_1p_pairing(self):
+        """mistore pair: once a device is paired, the agent serves only paired
+        devices; an unpaired one exits 5 with a clear line."""
+        agent_bin = labtool.binary_path(self.lab.state["bin_dir"], "gateway")
+        p = subprocess.run([agent_bin, "--data-dir=" + self.agent_dir, "pair"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        code = p.stdout.decode().strip()
+        self.assertRegex(code, r"^[0-9A-Z]{5}-[0-9A-Z]{5}$")
+        unpaired = self.client_conf()
+        paired = self.scratch("paired-client.conf")
+        pairing_file = self.scratch("xdg/mistore/pairing")
+        with open(unpaired) as f, open(paired, "w") as g:
+            g.write(f.read() + "pairing_file = %s\n" % pairing_file)
+        r = self.lab.client("pair", code, conf=paired, check=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(stat.S_IMODE(os.stat(pairing_file).st_mode), 0o600)
+        self.assertTrue(self.wait_for(self.agent_log, 'msg="device paired"', 5))
+        # The code was single use.
+        again = self.lab.client("pair", code, conf=paired, check=False)
+        self.assertEqual(again.returncode, 5, again.stderr)
+        self.assertIn(b"no pairing code pending", again.stderr)
+        # An unpaired device is refused (exit 5, one line naming the fix).
+        refused = self.lab.client("ls", conf=unpaired, check=False)
+        self.assertEqual(refused.returncode, 5, refused.stderr)
+        err = refused.stderr.decode(errors="replace").strip().splitlines()
+        self.assertEqual(len(err), 1, err)
+        self.assertIn("not paired with the gateway: run `mistore pair CODE`", err[0])
+        # The paired device is served.
+        src = write_random_file(self.scratch("paired.bin"), 50000)
+        self.lab.put(src, "via-paired", conf=paired)
+        out = self.scratch("paired.out")
+        self.lab.get("via-paired", out, conf=paired)
+        self.assertFilesEqual(src, out)
 
     def test_2_reused_token_refused(self):
         before = self.dc_metric("refused_used")
