@@ -222,6 +222,16 @@ class Enrolment(LabTestCase):
         pairing_file = self.scratch("xdg/mistore/pairing")
         with open(unpaired) as f, open(paired, "w") as g:
             g.write(f.read() + "pairing_file = %s\n" % pairing_file)
+        # A stale credential (from another agent) is harmless while this
+        # agent has no paired device, and refused once it has.
+        stale = self.scratch("stale-client.conf")
+        stale_file = self.scratch("stale-pairing")
+        fd = os.open(stale_file, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b"ab" * 32 + b"\n")
+        os.close(fd)
+        with open(unpaired) as f, open(stale, "w") as g:
+            g.write(f.read() + "pairing_file = %s\n" % stale_file)
+        self.lab.client("ls", conf=stale)
         r = self.lab.client("pair", code, conf=paired, check=False)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(stat.S_IMODE(os.stat(pairing_file).st_mode), 0o600)
@@ -236,6 +246,9 @@ class Enrolment(LabTestCase):
         err = refused.stderr.decode(errors="replace").strip().splitlines()
         self.assertEqual(len(err), 1, err)
         self.assertIn("not paired with the gateway: run `mistore pair CODE`", err[0])
+        stale_refused = self.lab.client("ls", conf=stale, check=False)
+        self.assertEqual(stale_refused.returncode, 5, stale_refused.stderr)
+        self.assertIn(b"unknown device credential", stale_refused.stderr)
         # The paired device is served.
         src = write_random_file(self.scratch("paired.bin"), 50000)
         self.lab.put(src, "via-paired", conf=paired)
