@@ -141,8 +141,8 @@ void PopCore::OnGatewayUp(uint64_t now_ms, const GatewayState& gw) {
   gateways_[gw.id] = gw;
   gateways_[gw.id].connected = true;
   OnMembershipEvents(members_.OnConnect(now_ms, gw.id, gw.subscriber, gw.store_bytes_free));
-  PumpPlacement();
   DeliverHeldResults(gw.id);  // issue 6: results kept while it was away
+  PumpPlacement();
 }
 
 void PopCore::OnGatewayDown(uint64_t now_ms, uint32_t gateway_id) {
@@ -183,12 +183,12 @@ void PopCore::OnTick(uint64_t now_ms) {
   OnMembershipEvents(members_.Tick(now_ms));
   PumpRepair();
   RecountBelowRedundancy();
-  TrackReportedRepairs();  // operators' events (pop_report.cc)
   TickGc();  // garbage collection and cold tier (pop_gc.cc; issue 7)
-}
-
+  TrackReportedRepairs();  // operators' events (pop_report.cc)
   held_.Expire(now_ms);
   AskPlacedChunks();
+}
+
 // ---------------------------------------------------------------------------
 // dispatch: one handler per message type
 
@@ -271,7 +271,6 @@ void PopCore::OnRequest(uint64_t now_ms, const Peer& from, const pb::Envelope& r
 }
 
 void PopCore::HandleGetChunk(const Incoming& in, const Peer& from, const pb::GetChunk& m) {
-    case pb::Envelope::kPlacedChunks: return HandlePlacedChunks(in, from, req.placed_chunks());
   Status st = CheckSubscriber(from, m.subscriber());
   if (st.ok() && m.chunk_id().size() != kChunkIdBytes) st = InvalidArgument("chunk id must be 32 bytes");
   auto oid = Oid::Decode(m.oid());
@@ -388,7 +387,7 @@ void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Res
     std::vector<Bytes> blobs;
   };
   auto g = std::make_shared<Gather>();
-  auto finish = [this, key, g, done]() {
+  auto finish = [this, key, g, done, background]() {
     if (int(g->blobs.size()) < p_.k)
       return done(Unavailable("only " + std::to_string(g->blobs.size()) + " of " +
                               std::to_string(p_.k) + " needed fragments of chunk " +
@@ -401,10 +400,13 @@ void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Res
     Bytes chunk_id = key.chunk_id;
     RunJob([g, result, chunk_id, k, m, chunk_len] {
       *result = DecodeChunkFromFragments(chunk_id, g->blobs, k, m, chunk_len);
-    }, [this, key, result, done] {
+    }, [this, key, result, done, background] {
       if (result->ok()) {
         Bytes data = result->value();
-        if (store_->PutChunk(key, data, ChunkState::kCached).ok()) EvictIfNeeded();
+        // A read's chunk is cached; a repair's is not (issue 6): it would
+        // cost the loop a durable write and, with little cache, an
+        // eviction per chunk, serialising the repair behind fsyncs.
+        if (!background && store_->PutChunk(key, data, ChunkState::kCached).ok()) EvictIfNeeded();
         return done(std::move(data));
       }
       done(result->status());

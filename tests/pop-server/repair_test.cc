@@ -290,6 +290,22 @@ TEST_F(RepairCore, WithoutACopyRebuildsFromKSurvivorsAndDropsTheCopyAfter) {
   EXPECT_FALSE(store_.GetChunkInfo(key_)->has_data);
 }
 
+// Repair reads do not fill the cache: a rebuilt chunk was written durably
+// as a cached copy (and, with a small cache, evicted again) on the POP's
+// loop thread, which serialised a 1 GB repair behind fsyncs.
+TEST_F(RepairCore, RepairFromFragmentsLeavesNoCachedCopy) {
+  Start(1u << 30);
+  ASSERT_TRUE(store_.DropChunkData(key_).ok());
+  uint32_t g = HolderOf(1);
+  region_.down.insert(g);
+  core_->OnGatewayDown(1000, g);
+  Tick(61001);
+  EXPECT_EQ(core_->repair_stats().repaired_fragments_total, 1u);
+  ExpectFullRedundancy();
+  EXPECT_FALSE(store_.GetChunkInfo(key_)->has_data) << "repair left a cached copy";
+  EXPECT_EQ(store_.CachedBytes(), 0u);
+}
+
 // Regression (issue 6): the memory of fragments rebuilt elsewhere (moved_)
 // lived only in PopCore, so a gateway returning after a POP restart kept
 // its surplus fragments forever. The records say where each fragment is.
