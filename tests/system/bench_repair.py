@@ -17,7 +17,7 @@ I/O limit (reads spread over the live gateways), and CPU (2 cores here).
   MISTORE_BIN_DIR=build/release/bin nice -n 10 python3 tests/system/bench_repair.py \\
       [--data-mb 64] [--object-mb 4] [--gateways-per-pop 8] [--k 4] [--m 2] \\
       [--repair-bytes-per-s 20000000] [--agent-io-bytes-per-s 1048576] \\
-      [--gateway-store-bytes 1073741824] [--scrub-period-s 604800]
+      [--gateway-store-bytes 1073741824] [--scrub-period-s 604800] [--pop-arg=--NAME=VALUE ...]
 """
 
 import argparse
@@ -92,11 +92,14 @@ def main():
                     help="agents' background_io_bytes_per_s (scrub and repair reads)")
     ap.add_argument("--gateway-store-bytes", type=int, default=1 << 30)
     ap.add_argument("--scrub-period-s", type=int, default=604800)
+    ap.add_argument("--pop-arg", action="append", default=[], metavar="--NAME=VALUE",
+                    help="extra POP option, e.g. --pop-arg=--repairs-in-flight-max=16")
     a = ap.parse_args()
     BenchLab.extra = ["--repair-bytes-per-s", str(a.repair_bytes_per_s),
                       "--gateway-store-bytes", str(a.gateway_store_bytes),
                       f"--agent-arg=--background-io-bytes-per-s={a.agent_io_bytes_per_s}",
                       f"--agent-arg=--scrub-period-s={a.scrub_period_s}"]
+    BenchLab.extra += [f"--pop-arg={x}" for x in a.pop_arg]
     gpp = a.gateways_per_pop
     lab = BenchLab(pops=2, gateways_per_pop=gpp, k=a.k, m=a.m, pop_cache_bytes=0)
     lab.up()
