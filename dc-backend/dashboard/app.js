@@ -60,7 +60,7 @@
   // A region's redundancy state, told apart from the POP's health.
   function redundancyBadge(state) {
     const label = { full: 'fully redundant', placing: 'placing fragments', degraded: 'fragments missing',
-      at_risk: 'data at risk', unknown: 'redundancy unknown' }[state] || state;
+      repairing: 'repairing', at_risk: 'data at risk', unknown: 'redundancy unknown' }[state] || state;
     const b = badge(label, state);
     b.title = 'redundancy of the region\'s fragments: ' + state.replace('_', ' ');
     b.dataset.redundancy = state;
@@ -78,6 +78,22 @@
     const f = Math.max(0, Math.min(1, fraction || 0));
     return h('div', { class: 'bar' }, h('span', { class: cls || 'fill', style: { width: (100 * f) + '%' } }));
   }
+  // A region's repair state (from its POP's summary): chunks below k+m, and
+  // the repair queue's progress since it began, bytes left and ETA.
+  function repairLine(p) {
+    const r = p.repair;
+    if (!r) return null;
+    const below = p.chunks_below_redundancy || 0;
+    const text = r.state === 'repairing'
+      ? 'repairing ' + fmtNum(r.queue_chunks + r.in_flight_chunks) + ' chunks, ' + fmtBytes(r.queue_bytes) + ' left, ETA ' + fmtDuration(Math.ceil(r.eta_s || 0))
+      : r.state === 'waiting' ? 'waiting: gateways within their grace period'
+        : r.state === 'idle' ? 'no repair needed' : 'unknown';
+    return h('div', { class: 'repair', 'data-repair-state': r.state, 'data-below': below },
+      h('span', { class: 'redundancy-count' + (below ? ' bad' : '') }, fmtNum(below) + ' chunks below full redundancy'),
+      ' · ', badge(r.state), ' ', text,
+      r.state === 'repairing' ? fillBar(r.progress, 'fill') : null);
+  }
+
   function facts(pairs) {
     return h('dl', { class: 'facts' }, pairs.filter(Boolean).map(([k, v]) => [h('dt', null, k), h('dd', null, v)]));
   }
@@ -222,6 +238,7 @@
         h('span', { class: 'region' }, 'region ' + p.region),
         badge(p.health), redundancyBadge(p.redundancy)),
       stateBar(c),
+      repairLine(p),
       facts([
         ['gateways', c.up + ' up' + (c.lost ? ', ' + c.lost + ' lost' : '') + (c.unknown ? ', ' + c.unknown + ' unknown' : '') + ' of ' + c.total],
         ['free space', fmtBytes(p.store_bytes_free)],
@@ -241,6 +258,7 @@
       e.kind.replace(/_/g, ' '),
       e.pop ? [' ', h('a', { href: '#/pop/' + e.pop }, 'POP ' + e.pop)] : null,
       e.gateway ? [' ', h('a', { href: '#/gateway/' + e.gateway }, 'gateway ' + e.gateway)] : null,
+      e.about_pop ? [' about ', h('a', { href: '#/pop/' + e.about_pop }, 'POP ' + e.about_pop)] : null,
       e.detail ? ' (' + e.detail + ')' : null)));
   }
 
@@ -256,6 +274,10 @@
         tile(fmtNum(t.gateways_unknown), 'gateways not reported', t.gateways_unknown ? 'warn' : ''),
         tile(health.filter(x => x === 'degraded' || x === 'critical').length, 'regions degraded',
           health.some(x => x === 'critical') ? 'bad' : health.some(x => x === 'degraded') ? 'warn' : ''),
+        tile(fmtNum(t.chunks_below_redundancy || 0), 'chunks below full redundancy (' + (t.regions_below_redundancy || 0) + ' regions)',
+          t.chunks_below_redundancy ? 'bad' : 'ok'),
+        tile(fmtNum(t.repair_queue_chunks || 0), 'chunks in repair queues (' + fmtBytes(t.repair_queue_bytes || 0) + ')',
+          t.repair_queue_chunks ? 'warn' : ''),
         tile(fmtNum(t.objects), 'objects (' + fmtBytes(t.object_bytes) + ')'),
         tile(fmtNum(t.subscribers), 'subscribers with data'),
         tile(ov.dc.map_epoch, 'cluster map epoch')),
@@ -290,6 +312,7 @@
     const pts = key => p.history.map(s => [s.t, s[key]]);
     return h('div', { 'data-view': 'pop', 'data-pop-id': p.pop_id },
       h('h2', null, 'POP ' + p.pop_id + ' ', h('span', { class: 'region' }, 'region ' + p.region + ' at ' + p.addr), ' ', badge(p.health), ' ', redundancyBadge(p.redundancy)),
+      repairLine(p), h('a', { href: '#/events?pop=' + p.pop_id }, 'events of this POP'),
       h('div', { class: 'cols' },
         h('div', { class: 'panel' }, facts([
           ['state', p.up ? (p.reporting ? 'up, reporting' : 'up, not reporting') : 'down'],
@@ -364,9 +387,33 @@
           o.versions.length ? h('ul', null, o.versions.map(v => h('li', null, 'version ' + v.version + (v.latest ? ' (latest)' : '')))) : h('p', { class: 'empty' }, 'none'))));
   }
 
-  async function viewEvents() {
-    const ev = await api('/events?limit=500');
-    return h('div', { 'data-view': 'events' }, h('h2', null, 'Event log'), h('div', { class: 'panel' }, eventList(ev.events)));
+  // The event log, newest first; filter by kind, POP, gateway and time
+  // (kept in the URL: #/events?kind=gateway_lost&hours=24).
+  async function viewEvents(query) {
+    const params = new URLSearchParams();
+    params.set('limit', '500');
+    if (query.kind) params.set('kind', query.kind);
+    if (query.pop) params.set('pop', query.pop);
+    if (query.gateway) params.set('gateway', query.gateway);
+    if (query.hours) params.set('since', String(Date.now() - Number(query.hours) * 3600e3));
+    const ev = await api('/events?' + params.toString());
+    if (ev.error) return h('p', { class: 'error-box' }, ev.error);
+    const go = changes => {
+      const q = Object.assign({}, query, changes);
+      location.hash = '#/events?' + Object.entries(q).filter(([, v]) => v).map(([k, v]) => k + '=' + encodeURIComponent(v)).join('&');
+    };
+    const kind = h('select', { 'aria-label': 'event kind', onchange: e => go({ kind: e.target.value }) },
+      h('option', { value: '' }, 'every kind'),
+      (ev.kinds || []).map(k => h('option', { value: k, selected: k === query.kind }, k.replace(/_/g, ' '))));
+    const hours = h('select', { 'aria-label': 'since', onchange: e => go({ hours: e.target.value }) },
+      [['', 'any time'], ['1', 'last hour'], ['24', 'last day'], ['168', 'last week']].map(([v, l]) =>
+        h('option', { value: v, selected: v === (query.hours || '') }, l)));
+    return h('div', { 'data-view': 'events' }, h('h2', null, 'Event log'),
+      h('div', { class: 'filters' }, kind, hours,
+        query.pop ? h('button', { onclick: () => go({ pop: '' }) }, 'POP ' + query.pop + ' ×') : null,
+        query.gateway ? h('button', { onclick: () => go({ gateway: '' }) }, 'gateway ' + query.gateway + ' ×') : null,
+        h('span', null, ev.events.length + ' shown')),
+      h('div', { class: 'panel' }, eventList(ev.events)));
   }
 
   async function viewSubscribers() {
@@ -382,17 +429,36 @@
         : h('p', { class: 'empty' }, 'no objects stored yet'));
   }
 
+  // One row per region (aggregated by its POP), worst first: thousands of
+  // gateways per region stay one line; the POP page drills down.
   async function viewRepairs() {
-    const r = await api('/repairs');
+    const [r, ev] = await Promise.all([api('/repairs'),
+      api('/events?limit=20&kind=gateway_lost,gateway_returned,repair_started,repair_finished,fragments_bad')]);
+    const rank = { at_risk: 0, repairing: 1, degraded: 2, placing: 3, unknown: 4, full: 5 };
+    const rows = r.regions.slice().sort((a, b) => (rank[a.redundancy] - rank[b.redundancy]) || (b.chunks_below_redundancy - a.chunks_below_redundancy));
+    const t = r.totals;
     return h('div', { 'data-view': 'repairs' }, h('h2', null, 'Redundancy and repair'),
-      h('table', null,
-        h('thead', null, h('tr', null, ['POP', 'region', 'redundancy', 'gateways lost', 'placing', 'queued', 'coding jobs'].map(x => h('th', null, x)))),
-        h('tbody', null, r.regions.map(x => h('tr', { 'data-pop-id': x.pop_id },
+      h('div', { class: 'tiles' },
+        tile(fmtNum(t.chunks_below_redundancy), 'chunks below full redundancy', t.chunks_below_redundancy ? 'bad' : 'ok'),
+        tile(fmtNum(t.repair_queue_chunks), 'chunks in repair queues', t.repair_queue_chunks ? 'warn' : ''),
+        tile(fmtBytes(t.repair_queue_bytes), 'repair traffic left'),
+        tile(t.repair_queue_chunks ? fmtDuration(Math.ceil(t.repair_eta_s_max)) : '-', 'longest ETA')),
+      h('table', { class: 'repairs' },
+        h('thead', null, h('tr', null, ['POP', 'region', 'redundancy', 'below k+m', 'repair', 'progress', 'queued', 'bytes left', 'ETA', 'repaired', 'gateways suspected / lost / disconnected'].map(x => h('th', null, x)))),
+        h('tbody', null, rows.map(x => h('tr', { 'data-pop-id': x.pop_id, 'data-redundancy': x.redundancy, 'data-below': x.chunks_below_redundancy, 'data-repair-state': x.repair.state },
           h('td', null, h('a', { href: '#/pop/' + x.pop_id }, 'POP ' + x.pop_id)), h('td', null, x.region),
-          h('td', null, redundancyBadge(x.redundancy)), h('td', { class: 'num' }, x.gateways_lost),
-          h('td', { class: 'num' }, x.placements_in_flight), h('td', { class: 'num' }, x.placement_queue),
-          h('td', { class: 'num' }, x.jobs_in_flight + ' + ' + x.jobs_queued))))),
-      h('p', { class: 'empty' }, r.note));
+          h('td', null, redundancyBadge(x.redundancy)),
+          h('td', { class: 'num' }, fmtNum(x.chunks_below_redundancy)),
+          h('td', null, badge(x.repair.state)),
+          h('td', null, x.repair.state === 'repairing' ? fillBar(x.repair.progress, 'fill') : ''),
+          h('td', { class: 'num' }, fmtNum(x.repair.queue_chunks + x.repair.in_flight_chunks)),
+          h('td', { class: 'num' }, fmtBytes(x.repair.queue_bytes)),
+          h('td', { class: 'num' }, x.repair.state === 'repairing' ? fmtDuration(Math.ceil(x.repair.eta_s)) : '-'),
+          h('td', { class: 'num' }, fmtNum(x.repair.repaired_chunks_total) + ' chunks, ' + fmtBytes(x.repair.repair_bytes_total)),
+          h('td', { class: 'num' }, x.detector.suspected + ' / ' + x.detector.lost + ' / ' + x.gateways_disconnected + ' of ' + x.gateways))))),
+      h('p', { class: 'empty' }, r.note),
+      h('section', { class: 'panel' }, h('h3', null, 'Losses and repairs'), eventList(ev.events),
+        h('a', { href: '#/events?kind=repair_finished' }, 'all repairs')));
   }
 
   function viewLogin(message) {
@@ -415,7 +481,7 @@
     if (parts[0] === 'pop' && parts[1]) { view = () => viewPop(parts[1], q); }
     else if (parts[0] === 'gateway' && parts[1]) { view = () => viewGateway(parts[1]); }
     else if (parts[0] === 'object' && parts[1]) { view = () => viewObject(parts[1]); }
-    else if (parts[0] === 'events') { nav = 'events'; view = viewEvents; }
+    else if (parts[0] === 'events') { nav = 'events'; view = () => viewEvents(q); }
     else if (parts[0] === 'subscribers') { nav = 'subscribers'; view = viewSubscribers; }
     else if (parts[0] === 'repairs') { nav = 'repairs'; view = viewRepairs; }
     for (const a of document.querySelectorAll('header nav a'))
