@@ -378,6 +378,16 @@ class Agent {
                              "this gateway serves subscriber " + cfg_.Str("subscriber")));
     }
     if (env.has_put_commit()) env.mutable_put_commit()->set_gateway_id(uint32_t(cfg_.Int("gateway_id")));
+    // A retried commit whose result was kept (issue 6): answered here.
+    std::string write_id = env.has_put_commit() ? env.put_commit().write_id() : "";
+    if (const pb::PutReply* held = write_id.empty() ? nullptr : core_.HeldReply(loop_.NowMs(), write_id)) {
+      pb::Envelope r;
+      *r.mutable_put_reply() = *held;
+      metrics_.Replied(op, &r, true);
+      MS_INFO("agent", "retried commit answered with its kept result",
+              "version=" + std::to_string(held->version()));
+      return c->Reply(id, std::move(r));
+    }
     if (!pop_) return refuse(Unavailable("gateway agent is not connected to its POP"));
     std::weak_ptr<Connection> weak = c;
     // A commit's time grows with its chunks (see CommitTimeoutMs).
@@ -430,6 +440,11 @@ class Agent {
             &st.scrub_fragments);
     counter("mistore_agent_scrub_bytes_total", "Bytes read by the scrubber.", &st.scrub_bytes);
     counter("mistore_agent_scrub_bad_total", "Fragments the scrubber found bad.", &st.scrub_bad);
+    counter("mistore_agent_results_received_total",
+            "Commit results the POP kept while this gateway was away and delivered on its return.",
+            &st.results_received);
+    counter("mistore_agent_results_answered_total",
+            "Client retries of a commit answered with its kept result.", &st.results_answered);
     r.AddCounterFn("mistore_agent_scrub_passes_total", "Completed scrub passes.",
                    [this] { return double(core_.scrub_passes_total()); });
     r.AddCounterFn("mistore_agent_background_io_bytes_total",
@@ -487,16 +502,6 @@ class Agent {
   uint64_t pop_timer_at_ = 0;
   TimerId pop_timer_ = 0;
 };
-    // A retried commit whose result was kept (issue 6): answered here.
-    std::string write_id = env.has_put_commit() ? env.put_commit().write_id() : "";
-    if (const pb::PutReply* held = write_id.empty() ? nullptr : core_.HeldReply(loop_.NowMs(), write_id)) {
-      pb::Envelope r;
-      *r.mutable_put_reply() = *held;
-      metrics_.Replied(op, &r, true);
-      MS_INFO("agent", "retried commit answered with its kept result",
-              "version=" + std::to_string(held->version()));
-      return c->Reply(id, std::move(r));
-    }
 
 }  // namespace
 }  // namespace mistore
@@ -549,6 +554,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   params.failure_domains = domains.value();
+  params.subscriber = cfg.Str("subscriber");
   params.heartbeat_ms = uint64_t(cfg.Int("heartbeat_ms"));
   params.scrub_period_ms = uint64_t(cfg.Int("scrub_period_s")) * 1000;
   params.background_io_bytes_per_s = uint64_t(cfg.Int("background_io_bytes_per_s"));
@@ -561,15 +567,9 @@ int main(int argc, char** argv) {
   FragmentStoreOptions opts;
   opts.store_bytes_max = uint64_t(cfg.Int("store_bytes_max"));
   opts.fragments_max = uint64_t(cfg.Int("store_fragments_max"));
-    counter("mistore_agent_results_received_total",
-            "Commit results the POP kept while this gateway was away and delivered on its return.",
-            &st.results_received);
-    counter("mistore_agent_results_answered_total",
-            "Client retries of a commit answered with its kept result.", &st.results_answered);
   opts.verify_payloads_at_open = cfg.Bool("store_verify_at_start");
   auto store = FragmentStore::Open(cfg.Str("data_dir") + "/fragments", opts);
   if (!store.ok()) FatalExit("open fragment store", store.status().ToString().c_str());
   Agent a(cfg, std::move(store.value()), std::move(params));
   return a.Run();
 }
-  params.subscriber = cfg.Str("subscriber");

@@ -68,20 +68,20 @@ struct PopParams {
   size_t repair_queue_chunks_max = 1u << 20;
   uint64_t inventory_interval_ms = 30000;  // least time between inventory requests
   size_t moved_fragments_max = 1u << 20;   // remembered for surplus deletion
-  size_t event_buffer_max = 4096;  // operators' events waiting for the DC (pop_report.h)
   // Garbage collection and cold tier (issue 7; pop_gc.cc).
   uint64_t gc_poll_ms = 0;           // how often GC tasks are asked of the DC (0: never)
   size_t gc_tasks_per_poll = 8;      // tasks asked per poll
   size_t gc_versions_scan_max = 1u << 20;  // version records read to find live chunks
   uint64_t cold_after_ms = 0;        // unread this long: dropped from this POP's disk (0: off)
   size_t cold_objects_max = 100000;  // objects tracked for coldness (and marked cold)
-};
+  size_t event_buffer_max = 4096;  // operators' events waiting for the DC (pop_report.h)
   // Results kept for gateways that went away (held_results.h).
   uint64_t held_results_ms = 3600000;
   size_t held_results_per_gateway_max = 256;
   size_t held_results_max = 100000;
   // How often chunks kept for other POPs' placement are asked about.
   uint64_t placed_confirm_interval_ms = 2000;
+};
 
 // Destination of an outgoing call.
 // The DC stands in as an object's backup replica while one of its POPs is
@@ -187,10 +187,6 @@ class PopCore {
   // recomputed on ticks.
   size_t chunks_below_redundancy() const { return below_redundancy_; }
   uint64_t fragments_deleted_total() const { return fragments_deleted_total_; }
-  // Operators' view (issue 8; pop_report.cc): events for the DC, and the
-  // repair fields of the monitoring summary.
-  PopEventBuffer& events() { return events_; }
-  void FillRepairSummary(pb::MonitorPopSummary* s) const;
   // Garbage collection and cold tier (issue 7; pop_gc.cc).
   struct GcStats {
     uint64_t tasks_done_total = 0;
@@ -205,12 +201,16 @@ class PopCore {
     size_t objects_cold = 0;
   };
   GcStats gc_stats() const;
+  // Operators' view (issue 8; pop_report.cc): events for the DC, and the
+  // repair fields of the monitoring summary.
+  PopEventBuffer& events() { return events_; }
+  void FillRepairSummary(pb::MonitorPopSummary* s) const;
+  HeldResultsStats held_results_stats() const { return held_.stats(); }
 
  private:
   using ReplyCont = std::function<void(Result<pb::Envelope>)>;
   struct Incoming {
     uint64_t conn_id;
-  HeldResultsStats held_results_stats() const { return held_.stats(); }
     uint64_t request_id;
   };
 
@@ -310,6 +310,19 @@ class PopCore {
   void HandleGatewayHeartbeat(const Incoming& in, const Peer& from, const pb::GatewayHeartbeat& m);
   void HandleGatewayInventory(const Incoming& in, const Peer& from, const pb::GatewayInventory& m);
   void HandleFragmentsBad(const Incoming& in, const Peer& from, const pb::FragmentsBad& m);
+  // Results kept for a gateway that went away (held_results.h): a retried
+  // commit is answered from them or joins the running original (true:
+  // handled); a finished commit answers everyone waiting and is remembered;
+  // a returning gateway gets its undelivered ones.
+  bool AnswerOrJoinRetry(const Incoming& in, const pb::PutCommit& m);
+  void FinishCommit(const Incoming& in, const pb::PutCommit& m, Result<pb::PutReply> r);
+  void DeliverHeldResults(uint32_t gateway_id);
+  // Placement confirmed between the POPs holding an object's chunks: a
+  // chunk is kept until the other POPs it waits on have placed it.
+  void HandlePlacedChunks(const Incoming& in, const Peer& from, const pb::PlacedChunks& m);
+  void WaitForPlacementBy(const Oid& o, const std::string& subscriber,
+                          const std::vector<std::string>& chunk_ids);
+  void AskPlacedChunks();
   void OnMembershipEvents(const std::vector<MembershipEvent>& events);
   void AskInventory(uint32_t gateway_id);
   void ReconcileInventory(uint32_t gateway_id, const pb::GatewayInventory& inv);
@@ -344,19 +357,6 @@ class PopCore {
   void FinishPlacement(const ChunkKey& key, bool ok);
   void EvictIfNeeded();
   void ReportVersions();
-  // Results kept for a gateway that went away (held_results.h): a retried
-  // commit is answered from them or joins the running original (true:
-  // handled); a finished commit answers everyone waiting and is remembered;
-  // a returning gateway gets its undelivered ones.
-  bool AnswerOrJoinRetry(const Incoming& in, const pb::PutCommit& m);
-  void FinishCommit(const Incoming& in, const pb::PutCommit& m, Result<pb::PutReply> r);
-  void DeliverHeldResults(uint32_t gateway_id);
-  // Placement confirmed between the POPs holding an object's chunks: a
-  // chunk is kept until the other POPs it waits on have placed it.
-  void HandlePlacedChunks(const Incoming& in, const Peer& from, const pb::PlacedChunks& m);
-  void WaitForPlacementBy(const Oid& o, const std::string& subscriber,
-                          const std::vector<std::string>& chunk_ids);
-  void AskPlacedChunks();
 
   bool PopUp(uint32_t pop_id) const;
   // Roles from the cluster map: the primary while it is up, else the
@@ -441,14 +441,6 @@ class PopCore {
   uint64_t below_counted_ms_ = 0;
   uint64_t fragments_deleted_total_ = 0;
   bool gateways_expected_ = false;  // recorded gateways loaded into members_
-  // ---- operators' view (issue 8; pop_report.cc)
-  PopEventBuffer events_{p_.event_buffer_max};
-  struct RepairWatch {  // a lost gateway's repair, until the queue drains
-    uint64_t started_ms, chunks_base, bytes_base, failures_base, chunks_queued;
-  };
-  static constexpr size_t kRepairWatchMax = 4096;  // bounds both maps below
-  std::map<uint32_t, RepairWatch> repair_watch_;   // lost gateway -> its repair
-  std::map<uint32_t, uint64_t> bad_found_;         // gateway -> bad fragments this tick
   // ---- garbage collection and cold tier (issue 7; pop_gc.cc)
   // GC: tasks pulled from the DC's queue (GcFetch), done, acknowledged
   // (GcDone). Cold tier: objects unread for cold_after_ms lose this POP's
@@ -482,9 +474,14 @@ class PopCore {
   std::map<Bytes, ColdTrack> cold_track_;  // oid -> last use; bounded by cold_objects_max
   std::set<Bytes> cold_;                   // oids this POP made cold; bounded likewise
   uint64_t cold_swept_ms_ = 0;
-};
-
-}  // namespace mistore
+  // ---- operators' view (issue 8; pop_report.cc)
+  PopEventBuffer events_{p_.event_buffer_max};
+  struct RepairWatch {  // a lost gateway's repair, until the queue drains
+    uint64_t started_ms, chunks_base, bytes_base, failures_base, chunks_queued;
+  };
+  static constexpr size_t kRepairWatchMax = 4096;  // bounds both maps below
+  std::map<uint32_t, RepairWatch> repair_watch_;   // lost gateway -> its repair
+  std::map<uint32_t, uint64_t> bad_found_;         // gateway -> bad fragments this tick
   HeldResults held_;
   static constexpr size_t kRetriesJoinedMax = 8;  // per running commit
   // (subscriber, write id) of commits running here -> retries waiting on them.
@@ -492,3 +489,6 @@ class PopCore {
   uint64_t placed_asked_ms_ = 0;
   uint64_t placed_cursor_ = 0;  // PlacementWaits seq where the next round starts
   std::set<std::pair<uint32_t, std::string>> placed_asking_;  // (pop, subscriber) in flight
+};
+
+}  // namespace mistore

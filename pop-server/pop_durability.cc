@@ -148,7 +148,6 @@ void PopCore::ReconcileInventory(uint32_t gateway_id, const pb::GatewayInventory
   for (auto& ref : bad)
     if (!recorded_refs.count(ref) && std::find(surplus.begin(), surplus.end(), ref) == surplus.end())
       surplus.push_back(ref);
-  // Nothing missing: what it holds is fine (extra fragments are either
   // Held fragments whose (chunk, index) this POP records on another usable
   // gateway are surplus too: derived from the durable records, so this also
   // holds after a POP restart emptied moved_ (regression: a gateway returning
@@ -165,6 +164,7 @@ void PopCore::ReconcileInventory(uint32_t gateway_id, const pb::GatewayInventory
       }
     }
   }
+  // Nothing missing: what it holds is fine (extra fragments are either
   // being recorded or garbage), so its current report is the expected one.
   if (missing == 0 && !inv.inventory_digest().empty())
     expected_[gateway_id] = {uint64_t(inv.fragments_size()), ToBytes(inv.inventory_digest())};
@@ -410,7 +410,6 @@ std::vector<uint32_t> PopCore::PickGateways(int n, const std::set<uint32_t>& exc
   return ChoosePlacement(cands, n, taken_domains, bytes_needed, rng_);
 }
 
-}  // namespace mistore
 // ---------------------------------------------------------------------------
 // Results kept for a gateway that went away (held_results.h; paper VII).
 
@@ -565,3 +564,4 @@ void PopCore::HandlePlacedChunks(const Incoming& in, const Peer& from, const pb:
     EvictIfNeeded();
 }
 
+}  // namespace mistore

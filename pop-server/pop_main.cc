@@ -68,16 +68,16 @@ std::vector<Knob> PopKnobs() {
        "seconds an object may go unread before this POP drops its copies of the object's "
        "chunks (they stay on gateways and at the DC backup; a read brings them back; 0: never)",
        Knob::kInt},
-  };
-}
-
-class PopDaemon {
       {"held_results_s", "3600",
        "seconds the result of a gateway's commit is kept: a retry of the same write is "
        "answered with it, and a gateway that went away mid-commit gets it when it returns",
        Knob::kInt},
       {"held_results_per_gateway_max", "256", "commit results kept per gateway (oldest dropped)",
        Knob::kInt},
+  };
+}
+
+class PopDaemon {
  public:
   PopDaemon(const Config& cfg, std::unique_ptr<SqlitePopStore> store)
       : cfg_(cfg),
@@ -177,6 +177,8 @@ class PopDaemon {
     p.gc_poll_ms = uint64_t(std::max<int64_t>(0, cfg.Int("gc_poll_ms")));
     p.cold_after_ms = uint64_t(std::max<int64_t>(0, cfg.Int("cold_after_s"))) * 1000;
     p.event_buffer_max = cfg.Int("event_buffer_max") < 1 ? 1 : size_t(cfg.Int("event_buffer_max"));
+    p.held_results_ms = uint64_t(cfg.Int("held_results_s")) * 1000;
+    p.held_results_per_gateway_max = size_t(cfg.Int("held_results_per_gateway_max"));
     return p;
   }
 
@@ -191,8 +193,6 @@ class PopDaemon {
     MS_INFO("pop", "shutting down", "");
     notify_.Stopping();
     listener_.Close();
-    p.held_results_ms = uint64_t(cfg.Int("held_results_s")) * 1000;
-    p.held_results_per_gateway_max = size_t(cfg.Int("held_results_per_gateway_max"));
     auto conns = conns_;  // Close() runs OnClose, which erases from conns_
     for (auto& [id, c] : conns) c.conn->Close(Unavailable("shutting down"));
     pops_.CloseAll();
@@ -466,6 +466,17 @@ class PopDaemon {
                    [this] { return double(core_.repair_stats().repaired_fragments_total); });
     r.AddCounterFn("mistore_repair_failures_total", "Repairs that failed and were retried.",
                    [this] { return double(core_.repair_stats().failed_total); });
+    r.AddGaugeFn("mistore_held_results", "Commit results kept for retries (held_results_s).",
+                 [this] { return double(core_.held_results_stats().held); });
+    r.AddGaugeFn("mistore_held_results_undelivered",
+                 "Kept commit results whose gateway went away before they completed.",
+                 [this] { return double(core_.held_results_stats().undelivered); });
+    r.AddCounterFn("mistore_held_results_delivered_total",
+                   "Kept commit results delivered to a gateway that returned.",
+                   [this] { return double(core_.held_results_stats().delivered_total); });
+    r.AddCounterFn("mistore_held_results_answered_total",
+                   "Retried commits answered with a kept result.",
+                   [this] { return double(core_.held_results_stats().answered_total); });
     r.AddGaugeFn("mistore_pop_events_buffered", "Operators' events waiting for the DC.",
                  [this] { return double(core_.events().size()); });
     r.AddCounterFn("mistore_pop_events_dropped_total",
@@ -497,17 +508,6 @@ class PopDaemon {
       mc.fragment_bytes = c.msg.store_fragment().fragment().size();
     }
     return mc;
-    r.AddGaugeFn("mistore_held_results", "Commit results kept for retries (held_results_s).",
-                 [this] { return double(core_.held_results_stats().held); });
-    r.AddGaugeFn("mistore_held_results_undelivered",
-                 "Kept commit results whose gateway went away before they completed.",
-                 [this] { return double(core_.held_results_stats().undelivered); });
-    r.AddCounterFn("mistore_held_results_delivered_total",
-                   "Kept commit results delivered to a gateway that returned.",
-                   [this] { return double(core_.held_results_stats().delivered_total); });
-    r.AddCounterFn("mistore_held_results_answered_total",
-                   "Retried commits answered with a kept result.",
-                   [this] { return double(core_.held_results_stats().answered_total); });
   }
   void MonitorCallDone(const MonitoredCall& mc, const Result<pb::Envelope>& r) {
     metrics_.CallDone(mc.op, r);

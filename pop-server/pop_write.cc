@@ -364,6 +364,9 @@ void PopCore::StoreReplicaChunks(const pb::VersionInfo& info) {
     for (auto& id : info.chunk_ids()) ids.push_back(ToBytes(id));
     NoteObjectUse(ToBytes(info.oid()), info.subscriber(), ids);
   }
+  // Issue 6: the copy stays until the other replica's region placed it too.
+  if (auto o = Oid::Decode(info.oid()); o.ok())
+    WaitForPlacementBy(*o, info.subscriber(), {info.chunk_ids().begin(), info.chunk_ids().end()});
   for (auto& id : info.chunk_ids()) {
     ChunkKey key{info.subscriber(), ToBytes(id)};
     auto ci = store_->GetChunkInfo(key);
@@ -393,9 +396,6 @@ void PopCore::ReportVersions() {
       reporting_.erase(key);
       if (r.ok()) (void)store_->MarkReported(key.first, key.second);
     });
-  // Issue 6: the copy stays until the other replica's region placed it too.
-  if (auto o = Oid::Decode(info.oid()); o.ok())
-    WaitForPlacementBy(*o, info.subscriber(), {info.chunk_ids().begin(), info.chunk_ids().end()});
   }
 }
 
