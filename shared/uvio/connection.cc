@@ -148,7 +148,10 @@ void Connection::SecureFailed(const Status& st, std::optional<Refusal> reason) {
 void Connection::Refuse(Refusal why, const Status& st) {
   if (closing_) return;
   if (limits_.refusals) limits_.refusals->Count(why);
-  MS_WARN("wire", "connection refused, closing",
+  // Malformed input keeps its long-standing "protocol error" wording (the
+  // operators' and test_bad_input's grep); limits say what they refused.
+  const bool malformed = why == Refusal::kProtocol || why == Refusal::kLimitFrame;
+  MS_WARN("wire", malformed ? "protocol error, closing connection" : "connection refused, closing",
           "peer=" + peer_ + " reason=" + RefusalName(why) + " error=\"" + st.message() + "\"");
   Close(st);
 }
