@@ -15,6 +15,7 @@ Status MemPopStore::PutChunk(const ChunkKey& key, const Bytes& data, ChunkState 
   MS_RETURN_IF_ERROR(CheckWritable());
   auto [it, inserted] = chunks_.try_emplace(key);
   Chunk& c = it->second;
+  if (!inserted) Unindex(key, c);
   if (inserted) {
     c.seq = ++clock_;
     c.state = state;
@@ -27,13 +28,16 @@ Status MemPopStore::PutChunk(const ChunkKey& key, const Bytes& data, ChunkState 
     c.size = data.size();
   }
   c.last_used = ++clock_;
+  Index(key, c);
   return Status::Ok();
 }
 
 Result<Bytes> MemPopStore::GetChunk(const ChunkKey& key) {
   auto it = chunks_.find(key);
   if (it == chunks_.end() || !it->second.has_data) return NotFound("chunk not held here");
+  Unindex(key, it->second);
   it->second.last_used = ++clock_;
+  Index(key, it->second);
   return it->second.data;
 }
 
@@ -47,13 +51,16 @@ Status MemPopStore::SetChunkState(const ChunkKey& key, ChunkState state) {
   MS_RETURN_IF_ERROR(CheckWritable());
   auto it = chunks_.find(key);
   if (it == chunks_.end()) return NotFound("chunk unknown");
+  Unindex(key, it->second);
   it->second.state = state;
+  Index(key, it->second);
   return Status::Ok();
 }
 
 Status MemPopStore::DropChunkData(const ChunkKey& key) {
   auto it = chunks_.find(key);
   if (it == chunks_.end()) return NotFound("chunk unknown");
+  Unindex(key, it->second);
   it->second.has_data = false;
   it->second.data.clear();
   return Status::Ok();
@@ -77,27 +84,31 @@ bool MemPopStore::Waiting(const ChunkKey& key) const {
   return it != waits_.end() && it->first.first == key;
 }
 
+bool MemPopStore::Evictable(const Chunk& c) {
+  return c.has_data && (c.state == ChunkState::kPlaced || c.state == ChunkState::kCached);
+}
+
+void MemPopStore::Unindex(const ChunkKey& key, const Chunk& c) {
+  if (c.has_data) cached_bytes_ -= c.size;
+  if (Evictable(c)) evictable_.erase({c.last_used, key});
+}
+
+void MemPopStore::Index(const ChunkKey& key, const Chunk& c) {
+  if (c.has_data) cached_bytes_ += c.size;
+  if (Evictable(c)) evictable_.insert({c.last_used, key});
+}
+
+// Least recently used first (last_used values are unique).
 std::vector<std::pair<ChunkKey, uint64_t>> MemPopStore::EvictionCandidates(size_t limit) {
-  std::vector<std::tuple<uint64_t, ChunkKey, uint64_t>> v;
-  for (auto& [k, c] : chunks_)
-    if (c.has_data && (c.state == ChunkState::kPlaced || c.state == ChunkState::kCached) &&
-        !Waiting(k))
-      v.push_back({c.last_used, k, c.size});
-  std::sort(v.begin(), v.end());
   std::vector<std::pair<ChunkKey, uint64_t>> out;
-  for (auto& [t, k, s] : v) {
+  for (auto& [t, k] : evictable_) {
     if (out.size() >= limit) break;
-    out.push_back({k, s});
+    if (!Waiting(k)) out.push_back({k, chunks_.at(k).size});
   }
   return out;
 }
 
-uint64_t MemPopStore::CachedBytes() {
-  uint64_t n = 0;
-  for (auto& [k, c] : chunks_)
-    if (c.has_data) n += c.size;
-  return n;
-}
+uint64_t MemPopStore::CachedBytes() { return cached_bytes_; }
 
 Status MemPopStore::PutVersion(const pb::VersionInfo& info) {
   MS_RETURN_IF_ERROR(CheckWritable());
@@ -253,7 +264,11 @@ std::vector<pb::VersionInfo> MemPopStore::SubscriberVersions(const std::string& 
 
 Status MemPopStore::DeleteChunk(const ChunkKey& key) {
   MS_RETURN_IF_ERROR(CheckWritable());
-  chunks_.erase(key);
+  auto it = chunks_.find(key);
+  if (it != chunks_.end()) {
+    Unindex(key, it->second);
+    chunks_.erase(it);
+  }
   return Status::Ok();
 }
 

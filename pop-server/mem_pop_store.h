@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 
 #include "pop-server/pop_store.h"
 
@@ -68,6 +69,14 @@ class MemPopStore : public PopStore {
   };
   Status CheckWritable() const;
   bool Waiting(const ChunkKey& key) const;  // a placement wait holds its data
+  // Kept in step with chunks_ so that CachedBytes and EvictionCandidates
+  // need no scan (the simulator calls them after every placement): bytes
+  // of chunks holding data, and (last_used, key) of those eviction may take.
+  static bool Evictable(const Chunk& c);
+  void Unindex(const ChunkKey& key, const Chunk& c);
+  void Index(const ChunkKey& key, const Chunk& c);
+  uint64_t cached_bytes_ = 0;
+  std::set<std::pair<uint64_t, ChunkKey>> evictable_;
   uint64_t clock_ = 0;
   std::map<ChunkKey, Chunk> chunks_;
   std::map<std::pair<Bytes, uint64_t>, Version> versions_;

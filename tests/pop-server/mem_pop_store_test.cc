@@ -1,0 +1,49 @@
+// MemPopStore keeps CachedBytes and EvictionCandidates as running indexes
+// (the simulator calls them after every placement); they must equal what a
+// scan of its chunks gives: bytes of chunks holding data, and placed or
+// cached chunks with data, least recently used first, none a placement
+// wait holds.
+#include "pop-server/mem_pop_store.h"
+
+#include <gtest/gtest.h>
+
+namespace mistore {
+namespace {
+
+ChunkKey Key(uint8_t b) { return ChunkKey{"alice", Bytes(32, b)}; }
+
+TEST(MemPopStoreIndex, CachedBytesAndEvictionOrderFollowEveryChange) {
+  MemPopStore s;
+  ASSERT_TRUE(s.PutChunk(Key(1), Bytes(100, 1), ChunkState::kCached).ok());
+  ASSERT_TRUE(s.PutChunk(Key(2), Bytes(200, 2), ChunkState::kStaged).ok());
+  ASSERT_TRUE(s.PutChunk(Key(3), Bytes(300, 3), ChunkState::kPlaced).ok());
+  EXPECT_EQ(s.CachedBytes(), 600u);
+  auto c = s.EvictionCandidates(10);
+  ASSERT_EQ(c.size(), 2u);  // the staged chunk is not evictable
+  EXPECT_EQ(c[0].first, Key(1));
+  EXPECT_EQ(c[1].first, Key(3));
+  EXPECT_EQ(c[1].second, 300u);
+  ASSERT_TRUE(s.GetChunk(Key(1)).ok());  // now the most recently used
+  c = s.EvictionCandidates(10);
+  EXPECT_EQ(c[0].first, Key(3));
+  EXPECT_EQ(s.EvictionCandidates(1).size(), 1u);
+  ASSERT_TRUE(s.SetChunkState(Key(2), ChunkState::kPlaced).ok());
+  EXPECT_EQ(s.EvictionCandidates(10).size(), 3u);
+  ASSERT_TRUE(s.AddPlacementWaits({Key(3)}, 2).ok());
+  c = s.EvictionCandidates(10);
+  ASSERT_EQ(c.size(), 2u) << "a chunk a placement wait holds was offered";
+  ASSERT_TRUE(s.DropChunkData(Key(1)).ok());
+  EXPECT_EQ(s.CachedBytes(), 500u);
+  EXPECT_EQ(s.EvictionCandidates(10).size(), 1u);
+  ASSERT_TRUE(s.PutChunk(Key(1), Bytes(50, 1), ChunkState::kCached).ok());  // back, smaller
+  EXPECT_EQ(s.CachedBytes(), 550u);
+  ASSERT_TRUE(s.DeleteChunk(Key(2)).ok());
+  EXPECT_EQ(s.CachedBytes(), 350u);
+  c = s.EvictionCandidates(10);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].first, Key(1));
+  EXPECT_EQ(c[0].second, 50u);
+}
+
+}  // namespace
+}  // namespace mistore
