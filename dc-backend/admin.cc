@@ -665,10 +665,14 @@ std::string DcAdmin::RegionRedundancy(const PopView& p) const {
   // Fragments of a chunk sit on k+m distinct gateways of the region: with
   // more than m gateways lost, some chunks may be unreadable from fragments;
   // with fewer than k+m connected, new placements cannot complete.
+  // Gateways declared lost whose fragments were rebuilt no longer count:
+  // "lost" here is the disconnected ones not yet repaired for.
+  bool repairing = s.repair_queue_chunks() + s.repair_in_flight_chunks() > 0;
+  if (!repairing) lost -= std::min<size_t>(lost, s.gateways_lost());
   if (lost > s.m() || up < size_t(s.k() + s.m())) return "at_risk";
   // Chunks below k+m being rebuilt, or waiting (gateways only suspected, or
   // disconnected within their grace period).
-  if (s.repair_queue_chunks() + s.repair_in_flight_chunks() > 0) return "repairing";
+  if (repairing) return "repairing";
   if (lost > 0 || s.chunks_below_redundancy() > 0) return "degraded";
   if (s.placement_queue() > 0 || s.placements_in_flight() > 0) return "placing";
   return "full";
