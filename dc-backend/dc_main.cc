@@ -361,7 +361,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> args;
   switch (ParseCommandLine("mistore-dc",
                            "[--config FILE] [--name=value ...] "
-                           "[catalog|map|retention|monitor ... [--json]]",
+                           "[catalog|map|retention|monitor ... [--json]] "
+                           "[enroll --role R --region R [--subscriber S] [--expiry-s N]] "
+                           "[issue ...|revoke NODE_ID]",
                            &cfg, argc, argv, &args)) {
     case ArgsOutcome::kExitOk: return 0;
     case ArgsOutcome::kExitUsage: return 2;
