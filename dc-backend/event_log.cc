@@ -41,14 +41,17 @@ Result<std::unique_ptr<EventLog>> EventLog::Open(std::unique_ptr<SqlDriver> db, 
   return std::unique_ptr<EventLog>(new EventLog(std::move(db), events_max));
 }
 
-Result<size_t> EventLog::Append(const std::vector<EventRecord>& events) {
+Result<size_t> EventLog::Append(const std::vector<EventRecord>& events, std::vector<bool>* is_new) {
+  if (is_new) is_new->assign(events.size(), false);
   if (events.size() > kAppendBatchMax)
     return InvalidArgument("at most " + std::to_string(kAppendBatchMax) + " events per append");
   if (events.empty()) return size_t(0);
   size_t added = 0;
   int64_t pruned = 0;
   Status st = InSqlTransaction(db_.get(), [&]() -> Status {
-    for (const EventRecord& e : events) {
+    if (is_new) is_new->assign(events.size(), false);  // again, if a retry of the body
+    for (size_t i = 0; i < events.size(); i++) {
+      const EventRecord& e = events[i];
       std::string detail = e.detail.substr(0, kDetailBytesMax);
       SqlValue origin = e.origin.empty() ? SqlValue() : SqlValue(e.origin);
       MS_ASSIGN_OR_RETURN(
@@ -59,6 +62,7 @@ Result<size_t> EventLog::Append(const std::vector<EventRecord>& events) {
                     {e.t_ms, e.kind, e.source, e.pop, e.gateway, e.about_pop, e.region, e.count,
                      e.bytes, detail, origin}));
       added += size_t(n);
+      if (is_new) (*is_new)[i] = n > 0;
     }
     // Oldest beyond the cap: below the events_max-th newest seq.
     MS_ASSIGN_OR_RETURN(pruned, db_->Exec("DELETE FROM dc_events WHERE seq < (SELECT seq FROM "

@@ -62,8 +62,8 @@ class EventLog {
 
   // Appends events (one transaction; at most kAppendBatchMax), then drops
   // the oldest beyond events_max. Returns how many were new (not already
-  // stored under their origin).
-  Result<size_t> Append(const std::vector<EventRecord>& events);
+  // stored under their origin); *is_new (if given) says which.
+  Result<size_t> Append(const std::vector<EventRecord>& events, std::vector<bool>* is_new = nullptr);
   // Newest first.
   Result<std::vector<EventRecord>> Query(const EventQuery& q);
   // Largest seq stored (0: empty).
