@@ -72,6 +72,12 @@ std::string MessageTypeName(const pb::Envelope& env) {
     case E::kEnrolStartReply: return "enrol_start_reply";
     case E::kEnrolFinish: return "enrol_finish";
     case E::kEnrolFinishReply: return "enrol_finish_reply";
+    case E::kClientHello: return "client_hello";
+    case E::kPairDevice: return "pair_device";
+    case E::kPairDeviceReply: return "pair_device_reply";
+    case E::kHeldResults: return "held_results";
+    case E::kPlacedChunks: return "placed_chunks";
+    case E::kPlacedChunksReply: return "placed_chunks_reply";
     case E::BODY_NOT_SET: return "other";
   }
   return "other";  // a value this build does not know
