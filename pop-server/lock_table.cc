@@ -166,11 +166,14 @@ Status LockTable::Install(const Bytes& oid, const ObjectLocks& s) {
         return Status(Code::kAborted, "object has active locks here");
   }
   if (s.held.size() > held_max_) return ResourceExhausted("too many locks in a lock snapshot");
-  if (s.held.empty()) {  // nothing held: a backup needs no epoch (the floor covers it)
+  if (s.held.empty() && s.epoch == 0) {
     if (it != objects_.end() && !it->second.held.empty()) changes_++;
-    if (it != objects_.end()) objects_.erase(it);
+    if (it != objects_.end() && it->second.epoch == 0) objects_.erase(it);
+    else if (it != objects_.end()) it->second.held.clear();
     return Status::Ok();
   }
+  // The epoch is kept even when nothing is held: the next grant here must
+  // exceed every token the sender issued (regression: sim seed 5349).
   Object& o = objects_[oid];
   o.epoch = std::max(o.epoch, s.epoch);
   o.held.clear();
@@ -210,6 +213,15 @@ std::vector<LockDecision> LockTable::Deactivate(const Bytes& oid) {
   dirty_.erase(oid);
   Forget(oid);
   return out;
+}
+
+void LockTable::Drop(const Bytes& oid) {
+  auto it = objects_.find(oid);
+  if (it == objects_.end() || !it->second.waiters.empty()) return;
+  for (auto& [id, h] : it->second.held)
+    if (h.expires_ms != kDormant) return;
+  if (!it->second.held.empty()) changes_++;
+  objects_.erase(it);
 }
 
 std::vector<Bytes> LockTable::ObjectIds() const {

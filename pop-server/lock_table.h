@@ -132,6 +132,9 @@ class LockTable {
   // Give-back: the object's locks turn dormant; its waiters are refused
   // (kAborted) and returned.
   std::vector<LockDecision> Deactivate(const Bytes& oid);
+  // A replica that is neither primary nor backup any more forgets its
+  // dormant copy (no-op if the object has active locks or waiters here).
+  void Drop(const Bytes& oid);
   std::vector<Bytes> ObjectIds() const;
   // Active locks (all objects), and a counter bumped by every change to
   // them (grant, release, expiry, renewal, activation): a cheap "changed?".

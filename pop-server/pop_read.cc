@@ -641,7 +641,7 @@ void PopCore::ApplyLockRoles() {
       AnswerLockDecisions(locks_.Deactivate(oid_b));
       // Not its backup either (the DC after the give-back): the copy would
       // only go stale, and a later takeover must not inherit it.
-      if (ActingBackup(o.value()) != p_.pop_id) (void)locks_.Install(oid_b, ObjectLocks{});
+      if (ActingBackup(o.value()) != p_.pop_id) locks_.Drop(oid_b);
     }
   }
   locks_.MarkAllHeldDirty();

@@ -221,10 +221,24 @@ TEST(LockTable, DeactivateRefusesWaitersAndTurnsLocksDormant) {
   EXPECT_EQ(t.waiting(kOid), 0u);
   EXPECT_TRUE(t.ActiveLocks().empty());
   EXPECT_FALSE(t.CheckWrite(kOid, w->lock_id, w->token, 10).ok());
-  // Now a backup: copies install, and an empty one forgets the object.
+  // Now a backup: copies install; dropped when it is no replica any more.
   EXPECT_TRUE(t.Install(kOid, ObjectLocks{}).ok());
   EXPECT_EQ(t.held(kOid), 0u);
+  t.Drop(kOid);
   EXPECT_EQ(t.objects(), 0u);
+}
+
+// Regression (sim seed 5349): a returning primary that inherits an object
+// with nothing held must still issue tokens above the last one issued.
+TEST(LockTable, AnEmptySnapshotStillCarriesTheEpoch) {
+  LockTable standin(64, 1), returned(64, 1001);
+  standin.SetTokenFloor(2ull << 32);
+  auto w = standin.Acquire(kOid, LockType::kWrite, 1000, 0, 1);
+  (void)standin.Release(kOid, w->lock_id, 5);
+  ASSERT_TRUE(returned.Install(kOid, standin.Snapshot(kOid)).ok());
+  returned.SetTokenFloor(2ull << 32);  // same epoch floor
+  auto w2 = returned.Acquire(kOid, LockType::kWrite, 1000, 10, 2);
+  EXPECT_GT(w2->token, w->token);
 }
 
 TEST(LockTable, HeldLocksPerObjectAreBounded) {

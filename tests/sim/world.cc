@@ -103,6 +103,10 @@ bool SimWorld::Alive(uint32_t pop_id, uint64_t inc) const {
 
 void SimWorld::PushMap() {
   map_.set_epoch(map_.epoch() + 1);
+  DeliverMap();
+}
+
+void SimWorld::DeliverMap() {
   for (auto& [id, node] : pops_) {
     if (!node->core) continue;
     // The DC's own stand-in replica learns a new map at once.
@@ -247,13 +251,19 @@ void SimWorld::RestartPop(uint32_t pop_id) {
   Trace("restart pop" + std::to_string(pop_id));
   node.incarnation++;
   node.core = std::make_unique<PopCore>(ParamsFor(pop_id), node.store.get(), rng_());
+  // The DC marks it up under a new epoch and the restarted POP starts from
+  // that map (it fetches it on connecting); the others get it as pushed.
+  // (Before, it got the new map's content under the old epoch number: two
+  // different maps with one epoch, which let it grant locks in the epoch
+  // its stand-in had granted in — seed 5349.)
   for (auto& p : *map_.mutable_pops())
     if (p.pop_id() == pop_id) p.set_up(true);
+  map_.set_epoch(map_.epoch() + 1);
   node.core->OnClusterMap(PopNow(pop_id), map_);
   for (auto& [gid, g] : gateways_)
     if (g.pop == pop_id && g.alive)
       node.core->OnGatewayUp(PopNow(pop_id), GatewayState{gid, kSubscriber, 1ull << 30, true});
-  PushMap();
+  DeliverMap();
 }
 
 SimWorld::~SimWorld() = default;

@@ -150,7 +150,8 @@ class SimWorld {
   std::vector<LockInterval> lock_history_;
   uint64_t locks_inherited_dead_ = 0;  // by POP lives that ended
   PopParams ParamsFor(uint32_t pop_id) const;
-  void PushMap();
+  void PushMap();     // a new epoch, delivered to every live POP
+  void DeliverMap();  // the current map, delivered to every live POP
   // Runs fn now if pop_id is alive in incarnation `inc`.
   bool Alive(uint32_t pop_id, uint64_t inc) const;
   struct Gateway {
