@@ -46,9 +46,11 @@ std::vector<Knob> DcKnobs() {
        "address of the admin API and dashboard (port 0: any free port; off: none)"},
       {"admin_token_file", "",
        "file holding the admin API token (empty: data_dir/admin.token, created if missing)"},
-      {"retention_interval_s", "3600",
+      {"retention_interval_s", "0",
        "period of applying every volume's retention policy and queueing the garbage "
-       "collection of what it drops (0: only `mistore-dc retention apply`)", Knob::kInt},
+       "collection of what it drops (0, the default: only `mistore-dc retention apply`; "
+       "a volume without a set policy falls under the default keep_last=10, so an "
+       "automatic pass deletes history nobody chose to drop)", Knob::kInt},
       {"backup_bytes_max", "1099511627776",
        "bytes the backup store (data_dir/backup) may hold; copies beyond wait", Knob::kInt},
       {"backup_object_bytes_max", "67108864",
