@@ -290,6 +290,11 @@ class Runner:
                 self.attempt("write_hg_pb_hg" + sfx, size, w)
                 if "oid" not in state:
                     continue
+                # With POP caches at 0 the POPs still keep a chunk until the
+                # object's other POP confirms it placed it too (issue 6; each
+                # POP asks every 2 s), and reads would hit that copy instead
+                # of the gateways. Two ask rounds and a margin, outside timing.
+                time.sleep(4.5)
                 p, b = self.roles(state["oid"])
                 t = self.third(p, b)
                 if "read_gateways" in want:
