@@ -353,32 +353,35 @@ std::vector<std::pair<ChunkKey, FragmentLoc>> SqlitePopStore::FragmentsOfChunkId
   return out;
 }
 
-Status SqlitePopStore::AddPlacementWaits(const std::vector<ChunkKey>& keys, uint32_t pop_id) {
+namespace {
+// Runs `sql` (binds: pop id, subscriber, chunk id) once per key in one
+// transaction, preparing it once (Run resets it for the next key).
+Status RunPerChunkKey(Db& db, const char* sql, const std::vector<ChunkKey>& keys,
+                      uint32_t pop_id) {
   if (keys.empty()) return Status::Ok();
-  return InTransaction(db_, [&]() -> Status {
+  return InTransaction(db, [&]() -> Status {
+    MS_ASSIGN_OR_RETURN(Stmt u, db.Prepare(sql));
     for (auto& key : keys) {
-      MS_ASSIGN_OR_RETURN(Stmt u, db_.Prepare(
-          "INSERT OR IGNORE INTO placement_waits(chunk, pop) "
-          "SELECT id, ? FROM chunks WHERE subscriber=? AND chunk_id=?"));
       u.Bind(1, int64_t(pop_id)).Bind(2, key.subscriber).Bind(3, key.chunk_id);
       MS_RETURN_IF_ERROR(u.Run());
     }
     return Status::Ok();
   });
 }
+}  // namespace
+
+Status SqlitePopStore::AddPlacementWaits(const std::vector<ChunkKey>& keys, uint32_t pop_id) {
+  return RunPerChunkKey(db_,
+                        "INSERT OR IGNORE INTO placement_waits(chunk, pop) "
+                        "SELECT id, ? FROM chunks WHERE subscriber=? AND chunk_id=?",
+                        keys, pop_id);
+}
 
 Status SqlitePopStore::ClearPlacementWaits(const std::vector<ChunkKey>& keys, uint32_t pop_id) {
-  if (keys.empty()) return Status::Ok();
-  return InTransaction(db_, [&]() -> Status {
-    for (auto& key : keys) {
-      MS_ASSIGN_OR_RETURN(Stmt u, db_.Prepare(
-          "DELETE FROM placement_waits WHERE pop=? AND chunk IN "
-          "(SELECT id FROM chunks WHERE subscriber=? AND chunk_id=?)"));
-      u.Bind(1, int64_t(pop_id)).Bind(2, key.subscriber).Bind(3, key.chunk_id);
-      MS_RETURN_IF_ERROR(u.Run());
-    }
-    return Status::Ok();
-  });
+  return RunPerChunkKey(db_,
+                        "DELETE FROM placement_waits WHERE pop=? AND chunk IN "
+                        "(SELECT id FROM chunks WHERE subscriber=? AND chunk_id=?)",
+                        keys, pop_id);
 }
 
 std::vector<PlacementWait> SqlitePopStore::PlacementWaits(uint64_t after_seq, size_t limit) {
