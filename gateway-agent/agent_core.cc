@@ -82,9 +82,10 @@ void AgentCore::ReplyError(uint64_t conn, uint64_t id, Status st) {
 
 // ---- registration, heartbeats, inventory, bad reports ----
 
-void AgentCore::OnRegistered(uint64_t now_ms, uint64_t conn) {
+void AgentCore::OnRegistered(uint64_t now_ms, uint64_t conn, uint32_t pop_id) {
   registered_ = true;
   conn_ = conn;
+  pop_id_ = pop_id;
   SendInventory();
   SendHeartbeat(now_ms);
 }
@@ -190,6 +191,7 @@ bool AgentCore::IsPopRequest(const pb::Envelope& req) const {
     case pb::Envelope::kGetInventory:
     case pb::Envelope::kDeleteFragments:
     case pb::Envelope::kHeldResults:
+    case pb::Envelope::kClusterMap:
       return true;
     default:
       return false;
@@ -296,6 +298,13 @@ void AgentCore::OnPopRequest(uint64_t now_ms, uint64_t conn, const pb::Envelope&
       ReplyOk(conn, id, std::move(r));
       break;
     }
+    case pb::Envelope::kClusterMap: {
+      OnClusterMap(now_ms, req.cluster_map(), pop_id_);
+      pb::Envelope r;
+      r.mutable_empty();
+      ReplyOk(conn, id, std::move(r));
+      break;
+    }
     default:
       ReplyError(conn, id, ProtocolError("agent does not serve this message from a POP"));
   }
@@ -393,6 +402,39 @@ uint64_t AgentCore::NextWakeMs(uint64_t now_ms) const {
   if (!bg_fetches_.empty()) return std::min(t, io_ready);
   uint64_t scrub = scrub_.NextDueMs(now_ms);
   return std::min(t, std::max(scrub, io_ready));
+}
+
+// ---- cluster map (issue 7) ----
+
+bool AgentCore::OnClusterMap(uint64_t /*now_ms*/, const pb::ClusterMap& map, uint32_t via_pop) {
+  if (map.epoch() < map_epoch_) {
+    stats_.maps_stale++;
+    return false;
+  }
+  if (map.epoch() == map_epoch_) return false;
+  const pb::PopInfo* via = nullptr;
+  for (const auto& p : map.pops())
+    if (via_pop != 0 && p.pop_id() == via_pop) via = &p;
+  std::vector<RegionPop> pops;
+  for (const auto& p : map.pops()) {
+    if (via && p.region() != via->region()) continue;
+    if (pops.size() >= kRegionPopsMax) break;
+    pops.push_back({p.pop_id(), p.addr(), p.up()});
+  }
+  MS_INFO("agent", "cluster map",
+          "epoch=" + std::to_string(map.epoch()) + " was=" + std::to_string(map_epoch_) +
+              " region_pops=" + std::to_string(pops.size()));
+  map_epoch_ = map.epoch();
+  region_pops_ = std::move(pops);
+  stats_.maps_applied++;
+  return true;
+}
+
+std::vector<std::string> AgentCore::UpPopAddrs() const {
+  std::vector<std::string> out;
+  for (const auto& p : region_pops_)
+    if (p.up && !p.addr.empty()) out.push_back(p.addr);
+  return out;
 }
 
 }  // namespace mistore

@@ -80,15 +80,39 @@ struct AgentStats {
   uint64_t background_fetches_refused = 0;
   uint64_t results_received = 0;  // kept commit results the POP delivered
   uint64_t results_answered = 0;  // client retries answered from kept results
+  uint64_t maps_applied = 0;      // cluster maps newer than the one held
+  uint64_t maps_stale = 0;        // older than the one held: ignored
+};
+
+// A POP of the agent's region as the newest cluster map lists it.
+struct RegionPop {
+  uint32_t pop_id = 0;
+  std::string addr;
+  bool up = false;
+  bool operator==(const RegionPop&) const = default;
 };
 
 class AgentCore {
  public:
   AgentCore(AgentParams p, FragmentStore* store, uint64_t now_ms);
 
-  // Registered with the POP on connection generation `conn`: sends the full
-  // inventory and a heartbeat.
-  void OnRegistered(uint64_t now_ms, uint64_t conn);
+  // Registered with the POP `pop_id` on connection generation `conn`: sends
+  // the full inventory and a heartbeat.
+  void OnRegistered(uint64_t now_ms, uint64_t conn, uint32_t pop_id = 0);
+  // Cluster map (issue 7), from the HelloReply at registration or pushed by
+  // the POP (a ClusterMap request, answered here) on every epoch change.
+  // The newest epoch is kept and never goes back: an older map is ignored
+  // and counted (maps_stale), one of the same epoch changes nothing. Of a
+  // newer one the POPs of via_pop's region are kept (every POP it lists
+  // when via_pop is not in it; at most kRegionPopsMax). Returns whether it
+  // was applied.
+  static constexpr size_t kRegionPopsMax = 16;
+  bool OnClusterMap(uint64_t now_ms, const pb::ClusterMap& map, uint32_t via_pop);
+  uint64_t map_epoch() const { return map_epoch_; }
+  const std::vector<RegionPop>& region_pops() const { return region_pops_; }
+  // Addresses of the region's POPs that are up, in map order: candidates
+  // for PopSelector::SetLearned.
+  std::vector<std::string> UpPopAddrs() const;
   void OnPopLost(uint64_t now_ms);
   void OnPopRequest(uint64_t now_ms, uint64_t conn, const pb::Envelope& req);
   void OnCallDone(uint64_t now_ms, uint64_t token, const Result<pb::Envelope>& reply);
@@ -161,6 +185,10 @@ class AgentCore {
   std::map<std::string, Held> held_;          // write id -> kept reply
   std::map<uint64_t, std::string> held_order_;  // seq -> write id, oldest first
   uint64_t held_seq_ = 0;
+
+  uint32_t pop_id_ = 0;  // the POP registered with (0: unknown)
+  uint64_t map_epoch_ = 0;
+  std::vector<RegionPop> region_pops_;
 
   uint64_t next_token_ = 1;
   std::map<uint64_t, Pending> pending_;

@@ -224,7 +224,10 @@ class Agent {
         MS_INFO("agent", "registered with POP",
                 "pop=" + addr + " preference=" + std::to_string(index + 1) + "/" +
                     std::to_string(pop_sel_.addrs().size()));
-        core_.OnRegistered(loop_.NowMs(), pop_->tag);
+        uint32_t pop_id = r->hello_reply().node_id();
+        core_.OnRegistered(loop_.NowMs(), pop_->tag, pop_id);
+        core_.OnClusterMap(loop_.NowMs(), r->hello_reply().map(), pop_id);  // issue 7
+        LearnPops();
         PumpCore();
         DrivePops();
       });
@@ -251,6 +254,18 @@ class Agent {
     metrics_.Hold(c->tag, env.request_id(), metrics_.Received(env));
     core_.OnPopRequest(loop_.NowMs(), c->tag, env);
     PumpCore();
+    if (env.has_cluster_map()) {  // pushed on an epoch change (issue 7)
+      LearnPops();
+      DrivePops();
+    }
+  }
+
+  // The region's POPs from the newest cluster map become further
+  // candidates after the configured ones (PopSelector::SetLearned).
+  void LearnPops() {
+    if (core_.map_epoch() == learned_epoch_) return;
+    learned_epoch_ = core_.map_epoch();
+    pop_sel_.SetLearned(core_.UpPopAddrs());
   }
 
   // ---- the AgentCore adapter ----
@@ -462,6 +477,18 @@ class Agent {
     r.AddGaugeFn("mistore_agent_store_corrupt_at_start",
                  "Fragment files that failed to parse when the store was opened.",
                  [this] { return double(store_.corrupt_at_open()); });
+    r.AddGaugeFn("mistore_agent_map_epoch",
+                 "Epoch of the newest cluster map this agent received from its POP.",
+                 [this] { return double(core_.map_epoch()); });
+    counter("mistore_agent_maps_applied_total", "Cluster maps newer than the one held.",
+            &st.maps_applied);
+    counter("mistore_agent_maps_stale_total",
+            "Cluster maps older than the one held (ignored: epochs never go back).",
+            &st.maps_stale);
+    r.AddGaugeFn("mistore_agent_pops_known",
+                 "POPs the agent may dial: the configured ones plus the region's POPs "
+                 "learned from the cluster map.",
+                 [this] { return double(pop_sel_.addrs().size()); });
     r.AddGaugeFn("mistore_agent_pop_connected", "1 while registered with its POP.",
                  [this] { return pop_ ? 1.0 : 0.0; });
     r.AddGaugeFn("mistore_agent_client_connections", "Open connections from devices.",
@@ -498,6 +525,7 @@ class Agent {
   SdNotifier notify_{&loop_, "agent"};  // READY/WATCHDOG/STOPPING to systemd
   // ---- several POPs (issue 10): which one, and when
   PopSelector pop_sel_{PopSelectorParamsOf(cfg_), loop_.NowMs()};
+  uint64_t learned_epoch_ = 0;  // map epoch whose POPs pop_sel_ has
   bool pop_timer_armed_ = false;
   uint64_t pop_timer_at_ = 0;
   TimerId pop_timer_ = 0;

@@ -33,12 +33,44 @@ Result<std::vector<std::string>> ParsePopList(const std::string& list) {
 }
 
 PopSelector::PopSelector(PopSelectorParams params, uint64_t now_ms)
-    : p_(std::move(params)), wait_until_ms_(now_ms), backoff_ms_(p_.retry_ms) {
+    : p_(std::move(params)),
+      configured_(p_.addrs.size()),
+      wait_until_ms_(now_ms),
+      backoff_ms_(p_.retry_ms) {
   MS_ASSERT(!p_.addrs.empty() && p_.addrs.size() <= kPopsMax);
   MS_ASSERT(p_.retry_ms > 0 && p_.retry_max_ms >= p_.retry_ms && p_.failback_ms > 0);
 }
 
+void PopSelector::SetLearned(const std::vector<std::string>& addrs) {
+  learned_ = addrs;
+  learned_pending_ = true;
+}
+
+// Configured addresses first, then the learned ones; the address in use
+// (being dialled, registered with, being left) is kept and index_ follows it.
+void PopSelector::ApplyLearned() {
+  learned_pending_ = false;
+  const bool in_use = state_ != State::kWaiting;
+  const std::string current = in_use ? p_.addrs[index_] : std::string();
+  std::vector<std::string> next(p_.addrs.begin(), p_.addrs.begin() + configured_);
+  auto add = [&next](const std::string& a) {
+    if (next.size() >= kPopsMax || a.empty()) return;
+    if (std::find(next.begin(), next.end(), a) == next.end()) next.push_back(a);
+  };
+  for (const auto& a : learned_) add(a);
+  if (in_use && std::find(next.begin(), next.end(), current) == next.end()) {
+    if (next.size() >= kPopsMax) next.pop_back();  // room for the one in use
+    next.push_back(current);
+  }
+  p_.addrs = std::move(next);
+  if (in_use)
+    index_ = size_t(std::find(p_.addrs.begin(), p_.addrs.end(), current) - p_.addrs.begin());
+  if (probe_index_ >= index_) probe_index_ = 0;
+}
+
 PopStep PopSelector::Poll(uint64_t now_ms) {
+  if (learned_pending_ && !dial_in_flight_ && !probe_in_flight_ && state_ != State::kLeaving)
+    ApplyLearned();
   switch (state_) {
     case State::kWaiting:
       if (now_ms < wait_until_ms_) return {};

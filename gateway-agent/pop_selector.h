@@ -16,7 +16,14 @@
 //    are probed (a TCP connect, nothing sent) every failback_ms; when one
 //    answers, the agent leaves its current POP and starts a round, which
 //    registers with the preferred POP again (full inventory on
-//    registration, as after any reconnection).
+//    registration, as after any reconnection);
+//  - the POPs of the region learned from the cluster map (SetLearned; the
+//    agent's POP pushes the map on every epoch change) follow the configured
+//    ones as further candidates, so a gateway configured with one POP fails
+//    over to the others of its region. The list is replaced only between
+//    steps (no dial or probe outstanding), and the POP being dialled or used
+//    stays on it until it is left or lost, so indices reported back always
+//    name the address they were given for.
 #pragma once
 
 #include <cstddef>
@@ -66,6 +73,10 @@ class PopSelector {
   void OnRegistered(uint64_t now_ms, size_t index);
   void OnLost(uint64_t now_ms);  // the registered connection closed (or was left)
   void OnProbeResult(uint64_t now_ms, size_t index, bool reachable);
+  // The region's POPs from the newest cluster map (in map order; the
+  // configured ones and duplicates are skipped; at most kPopsMax in all).
+  // Takes effect at the next Poll with nothing outstanding.
+  void SetLearned(const std::vector<std::string>& addrs);
 
   // For logs and metrics.
   bool registered() const { return state_ == State::kRegistered; }
@@ -73,11 +84,16 @@ class PopSelector {
   uint64_t wait_ms() const { return backoff_ms_; }
   uint64_t failed_rounds() const { return failed_rounds_; }
   const std::vector<std::string>& addrs() const { return p_.addrs; }
+  size_t configured() const { return configured_; }
 
  private:
   enum class State { kWaiting, kDialing, kRegistered, kLeaving };
+  void ApplyLearned();
 
-  PopSelectorParams p_;
+  PopSelectorParams p_;  // addrs: the configured ones, then the learned ones
+  size_t configured_;
+  bool learned_pending_ = false;
+  std::vector<std::string> learned_;
   State state_ = State::kWaiting;
   size_t index_ = 0;           // the POP dialled or registered with
   bool dial_in_flight_ = false;

@@ -11,6 +11,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "shared/erasure/chunk_codec.h"
@@ -536,6 +537,64 @@ TEST_F(AgentCoreTest, KeptResultsDeliveredByThePopAnswerRetries) {
   // Expired after held_results_ms.
   EXPECT_EQ(core_->HeldReply(now_ + 1 + 10'000, "x0"), nullptr);
   EXPECT_EQ(core_->HeldReply(now_, ""), nullptr);
+}
+
+// Issue 7: the cluster map reaches the agent (HelloReply, then pushes on
+// epoch changes); the newest epoch is kept, an older map is ignored and
+// counted, and the POPs of the agent's region are what it learns.
+pb::ClusterMap Map(uint64_t epoch, std::vector<std::tuple<uint32_t, std::string, bool>> pops) {
+  pb::ClusterMap m;
+  m.set_epoch(epoch);
+  for (auto& [id, region, up] : pops) {
+    auto* p = m.add_pops();
+    p->set_pop_id(id);
+    p->set_region(region);
+    p->set_addr("10.0.0." + std::to_string(id) + ":7100");
+    p->set_up(up);
+  }
+  return m;
+}
+
+TEST_F(AgentCoreTest, ClusterMapEpochsNeverGoBackAndTheRegionsPopsAreLearned) {
+  OpenStore();
+  MakeCore(Params());
+  EXPECT_EQ(core_->map_epoch(), 0u);
+  core_->OnRegistered(now_, kConn, 1);
+  // Registration: the HelloReply's map (the POP sends its region's part, but
+  // a full map is filtered by the region of the POP it came from).
+  EXPECT_TRUE(core_->OnClusterMap(now_, Map(4, {{1, "eu", true}, {2, "eu", true},
+                                                {3, "us", true}, {5, "eu", false}}), 1));
+  EXPECT_EQ(core_->map_epoch(), 4u);
+  EXPECT_EQ(core_->region_pops(),
+            (std::vector<RegionPop>{{1, "10.0.0.1:7100", true}, {2, "10.0.0.2:7100", true},
+                                    {5, "10.0.0.5:7100", false}}));
+  EXPECT_EQ(core_->UpPopAddrs(), (std::vector<std::string>{"10.0.0.1:7100", "10.0.0.2:7100"}));
+  // A push on an epoch change, answered.
+  pb::Envelope push;
+  *push.mutable_cluster_map() = Map(6, {{1, "eu", true}, {2, "eu", false}, {5, "eu", true}});
+  EXPECT_TRUE(core_->IsPopRequest(push));
+  auto r = Request(push);
+  EXPECT_TRUE(r.error.ok()) << r.error.ToString();
+  EXPECT_TRUE(r.msg.has_empty());
+  EXPECT_EQ(core_->map_epoch(), 6u);
+  EXPECT_EQ(core_->UpPopAddrs(), (std::vector<std::string>{"10.0.0.1:7100", "10.0.0.5:7100"}));
+  // An older map (a slow push, a POP behind): ignored and counted.
+  push.mutable_cluster_map()->CopyFrom(Map(5, {{1, "eu", true}}));
+  r = Request(push, 78);
+  EXPECT_TRUE(r.error.ok());
+  EXPECT_EQ(core_->map_epoch(), 6u);
+  EXPECT_EQ(core_->region_pops().size(), 3u);
+  EXPECT_EQ(core_->stats().maps_stale, 1u);
+  // The same epoch again (a re-registration): nothing changes, not stale.
+  EXPECT_FALSE(core_->OnClusterMap(now_, Map(6, {{1, "eu", true}}), 1));
+  EXPECT_EQ(core_->region_pops().size(), 3u);
+  EXPECT_EQ(core_->stats().maps_stale, 1u);
+  EXPECT_EQ(core_->stats().maps_applied, 2u);
+  // Bounded: at most kRegionPopsMax POPs kept.
+  std::vector<std::tuple<uint32_t, std::string, bool>> many;
+  for (uint32_t id = 1; id <= 40; id++) many.push_back({id, "eu", true});
+  EXPECT_TRUE(core_->OnClusterMap(now_, Map(7, many), 1));
+  EXPECT_EQ(core_->region_pops().size(), AgentCore::kRegionPopsMax);
 }
 
 }  // namespace

@@ -150,13 +150,15 @@ TEST(PopSelector, RandomOutcomesKeepTheInvariants) {
   uint64_t now = 0;
   bool dial_out = false, probe_out = false, connected = false, leaving = false;
   size_t out_index = 0;
+  std::string out_addr, connected_addr;  // what was dialled / registered with
   for (int i = 0; i < 20000; i++) {
     PopStep st = s.Poll(now);
     if (st.kind == PopStep::kDial) {
       ASSERT_FALSE(dial_out || probe_out || connected);
-      ASSERT_LT(st.index, p.addrs.size());
+      ASSERT_LT(st.index, s.addrs().size());
       dial_out = true;
       out_index = st.index;
+      out_addr = s.addrs()[st.index];
     } else if (st.kind == PopStep::kProbe) {
       ASSERT_TRUE(connected);
       ASSERT_FALSE(probe_out);
@@ -180,6 +182,7 @@ TEST(PopSelector, RandomOutcomesKeepTheInvariants) {
           if (rng() % 2) {
             s.OnRegistered(now, out_index);
             connected = true;
+            connected_addr = out_addr;
           } else {
             s.OnDialFailed(now, out_index);
           }
@@ -201,11 +204,76 @@ TEST(PopSelector, RandomOutcomesKeepTheInvariants) {
         }
         break;
       default:
+        if (rng() % 4 == 0) {  // a new map: some learned POPs (issue 7)
+          std::vector<std::string> learned;
+          for (int k = 0; k < 6; k++)
+            if (rng() % 2) learned.push_back("10.0.1." + std::to_string(k) + ":7100");
+          if (rng() % 3 == 0) learned.push_back(p.addrs[rng() % p.addrs.size()]);
+          s.SetLearned(learned);
+          break;
+        }
         if (wake != UINT64_MAX && wake > now) now = wake;
         else now += rng() % 5000;
     }
     ASSERT_EQ(s.registered(), connected && !leaving);
+    ASSERT_LE(s.addrs().size(), PopSelector::kPopsMax);
+    for (size_t k = 0; k < p.addrs.size(); k++) ASSERT_EQ(s.addrs()[k], p.addrs[k]);
+    if (dial_out) ASSERT_EQ(s.addrs()[out_index], out_addr) << "a dial's index moved";
+    if (connected) ASSERT_EQ(s.addrs()[s.current()], connected_addr);
   }
+}
+
+// Issue 7: a gateway configured with one POP learns its region's other POPs
+// from the cluster map and fails over to them; the configured one stays
+// first (it is returned to when it is back).
+TEST(PopSelector, FailsOverToPopsLearnedFromTheMap) {
+  PopSelector s(Params(1), 0);
+  ExpectStep(s, 0, PopStep::kDial, 0);
+  s.OnRegistered(1, 0);
+  s.SetLearned({"10.0.0.1:7100", "10.0.0.9:7100", "10.0.0.8:7100", "10.0.0.9:7100"});
+  ExpectStep(s, 2, PopStep::kNothing, 0);
+  EXPECT_EQ(s.addrs(), (std::vector<std::string>{"10.0.0.1:7100", "10.0.0.9:7100",
+                                                 "10.0.0.8:7100"}));
+  EXPECT_EQ(s.configured(), 1u);
+  EXPECT_EQ(s.current(), 0u);
+  s.OnLost(100);
+  ExpectStep(s, 1100, PopStep::kDial, 0);
+  s.OnDialFailed(1101, 0);
+  ExpectStep(s, 1101, PopStep::kDial, 1);  // learned from the map
+  s.OnRegistered(1102, 1);
+  EXPECT_EQ(s.addrs()[s.current()], "10.0.0.9:7100");
+  // A newer map without the POP in use: it stays until left; the other
+  // learned one goes; probes of the configured one go on.
+  s.SetLearned({"10.0.0.7:7100"});
+  ExpectStep(s, 1103, PopStep::kNothing, 0);
+  EXPECT_EQ(s.addrs(), (std::vector<std::string>{"10.0.0.1:7100", "10.0.0.7:7100",
+                                                 "10.0.0.9:7100"}));
+  EXPECT_EQ(s.current(), 2u);
+  EXPECT_TRUE(s.registered());
+  ExpectStep(s, 1102 + 60000, PopStep::kProbe, 0);
+  s.OnProbeResult(1102 + 60001, 0, false);
+  ExpectStep(s, 1102 + 60001, PopStep::kProbe, 1);
+}
+
+TEST(PopSelector, LearnedListWaitsForTheOutstandingDial) {
+  PopSelector s(Params(2), 0);
+  ExpectStep(s, 0, PopStep::kDial, 0);
+  s.SetLearned({"10.0.0.5:7100"});
+  EXPECT_EQ(s.addrs().size(), 2u) << "replaced while a dial was out";
+  s.OnDialFailed(1, 0);
+  ExpectStep(s, 1, PopStep::kDial, 1);  // applied now; the configured order holds
+  EXPECT_EQ(s.addrs().size(), 3u);
+  s.OnDialFailed(2, 1);
+  ExpectStep(s, 2, PopStep::kDial, 2);
+  EXPECT_EQ(s.addrs()[2], "10.0.0.5:7100");
+  // Bounded: never more than kPopsMax candidates.
+  std::vector<std::string> many;
+  for (size_t i = 0; i < 2 * PopSelector::kPopsMax; i++) many.push_back("h" + std::to_string(i) + ":1");
+  s.OnRegistered(3, 2);
+  s.SetLearned(many);
+  ExpectStep(s, 4, PopStep::kNothing, 0);
+  EXPECT_EQ(s.addrs().size(), PopSelector::kPopsMax);
+  EXPECT_EQ(s.addrs()[s.current()], "10.0.0.5:7100") << "the POP in use is kept";
 }
 
 }  // namespace
