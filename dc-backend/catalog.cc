@@ -346,6 +346,15 @@ class SqlCatalog : public Catalog {
     return p;
   }
 
+  Result<std::vector<std::string>> ListRetentionVolumes(size_t limit) override {
+    MS_ASSIGN_OR_RETURN(auto rows,
+                        db_->Query("SELECT volume FROM retention ORDER BY volume LIMIT $1",
+                                   {uint64_t(limit)}, limit));
+    std::vector<std::string> out;
+    for (auto& r : rows) out.push_back(r[0].Text());
+    return out;
+  }
+
   Result<Collected> CollectVersions(const Bytes& oid, const std::vector<uint64_t>& versions) override {
     Collected out;
     out.oid = oid;

@@ -107,6 +107,9 @@ class Catalog {
   virtual Status SetRetention(const std::string& volume, const RetentionPolicy& p) = 0;
   // The volume's policy, or the default RetentionPolicy when none was set.
   virtual Result<RetentionPolicy> GetRetention(const std::string& volume) = 0;
+  // Volumes whose policy was set explicitly (SetRetention), ascending, at
+  // most limit: the only ones automatic retention touches.
+  virtual Result<std::vector<std::string>> ListRetentionVolumes(size_t limit) = 0;
   struct Collected {
     Bytes oid;
     std::vector<uint64_t> versions;  // newly collected
