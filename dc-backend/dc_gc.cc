@@ -78,7 +78,10 @@ void DcGc::Tick(int64_t now_ms) {
   if (p_.retention_interval_ms &&
       (retention_ran_ms_ == 0 || now_ms >= retention_ran_ms_ + int64_t(p_.retention_interval_ms))) {
     retention_ran_ms_ = now_ms;
-    auto subs = catalog_->ListSubscribers(p_.subscribers_max);
+    // Only volumes with an explicitly set policy: one without would fall
+    // under the default keep_last and lose history nobody chose to drop
+    // (system_test_failover_writes / dc_catalog failed on that in CI).
+    auto subs = catalog_->ListRetentionVolumes(p_.subscribers_max);
     if (subs.ok()) {
       for (auto& volume : *subs) {
         auto c = catalog_->ApplyRetention(volume, now_ms, p_.retention_objects_max);
@@ -122,6 +125,7 @@ void DcGc::RunBackupStoreTasks() {
   auto tasks = catalog_->GcTasks(Catalog::kGcBackupStore, kBackupTasksPerTick);
   if (!tasks.ok()) return;
   for (auto& t : *tasks) {
+    if (replica_gc_in_flight_.count(t.task_id)) continue;
     Catalog::GcReclaimed r;
     for (uint64_t v : t.versions) RemoveBackupCopy(t.oid, v, &r);
     // Freed chunks a collected version shared with a copy made under
@@ -134,12 +138,31 @@ void DcGc::RunBackupStoreTasks() {
       if (Held(ck) && backups_->Delete(ck).ok()) r.chunks++;
     }
     r.chunk_bytes += before - std::min(before, backups_->used_bytes());
-    auto acked = catalog_->GcAck(t.task_id, Catalog::kGcBackupStore, r);
-    if (acked.ok() && *acked && (r.versions || r.chunks))
-      MS_INFO("dc", "backup copies collected",
-              "oid=" + ToHex(t.oid) + " versions=" + std::to_string(r.versions) +
-                  " chunks=" + std::to_string(r.chunks) + " bytes=" + std::to_string(r.chunk_bytes));
+    if (!replica_gc_) {
+      AckBackupStoreTask(t, r);
+      continue;
+    }
+    // The stand-in replica's copies go too (issue 7: "old versions are
+    // garbage-collected everywhere"); acknowledged when both are done.
+    replica_gc_in_flight_.insert(t.task_id);
+    replica_gc_(t, [this, t, r](bool done, Catalog::GcReclaimed s) {
+      replica_gc_in_flight_.erase(t.task_id);
+      if (!done) return;  // a chunk in use there: the task comes again
+      Catalog::GcReclaimed sum = r;
+      sum.versions += s.versions;
+      sum.chunks += s.chunks;
+      sum.chunk_bytes += s.chunk_bytes;
+      AckBackupStoreTask(t, sum);
+    });
   }
+}
+
+void DcGc::AckBackupStoreTask(const Catalog::GcTask& t, const Catalog::GcReclaimed& r) {
+  auto acked = catalog_->GcAck(t.task_id, Catalog::kGcBackupStore, r);
+  if (acked.ok() && *acked && (r.versions || r.chunks))
+    MS_INFO("dc", "backup and stand-in copies collected",
+            "oid=" + ToHex(t.oid) + " versions=" + std::to_string(r.versions) +
+                " chunks=" + std::to_string(r.chunks) + " bytes=" + std::to_string(r.chunk_bytes));
 }
 
 // ---- copying versions into the backup store ----

@@ -10,19 +10,26 @@
 //     added to the catalog's totals);
 //   - runs the tasks addressed to the DC's backup store itself: deletes the
 //     copies of collected versions and the chunk copies no other backed-up
-//     kept version references;
+//     kept version references; then hands the same task to the DC's
+//     stand-in replica (set_replica_gc; standin.h), which drops the
+//     versions and chunks it keeps for POPs that were down; the task is
+//     acknowledged once both are done (a stand-in chunk in use: retried on
+//     a later tick);
 //   - copies versions the volume's backup policy wants (Catalog::
 //     PendingBackups) from the object's primary (else its backup):
 //     FetchVersion, then FetchChunk for each chunk the store lacks, then the
 //     version record; one version at a time, retried on a later tick when a
 //     POP fails; with policy "latest" the superseded copy is removed;
-//   - applies every volume's retention policy every retention_interval_ms;
+//   - applies the retention policy of every volume that has one explicitly
+//     set (`mistore-dc retention set`) every retention_interval_ms; volumes
+//     without a set policy are collected only by `mistore-dc retention apply`;
 //   - records POPs' cold/warm reports (ObjectTemperature) in the catalog and
 //     serves chunks from the backup store (FetchBackupChunk).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
 
 #include "dc-backend/backup_store.h"
@@ -36,7 +43,7 @@ struct DcGcParams {
   size_t retention_objects_max = 100000;      // objects per volume per sweep
   uint64_t backup_retry_ms = 5000;            // after a failed copy
   uint64_t call_timeout_ms = 30000;
-  size_t subscribers_max = 1000000;           // volumes one retention sweep visits
+  size_t subscribers_max = 1000000;           // volumes (with a set policy) one sweep visits
 };
 
 class DcGc {
@@ -44,6 +51,11 @@ class DcGc {
   using CallPop = std::function<void(uint32_t pop_id, pb::Envelope req, uint64_t timeout_ms,
                                      std::function<void(Result<pb::Envelope>)> done)>;
   DcGc(Catalog* catalog, BackupStore* backups, DcGcParams params, CallPop call_pop);
+  // The stand-in replica's side of a backup-store task: done(true, what it
+  // reclaimed) or done(false, _) to be retried. Unset: no stand-in.
+  using ReplicaGc = std::function<void(const Catalog::GcTask& task,
+                                       std::function<void(bool done, Catalog::GcReclaimed)>)>;
+  void set_replica_gc(ReplicaGc f) { replica_gc_ = std::move(f); }
 
   // One handler per message type (POP -> DC).
   Status HandleGcFetch(uint32_t pop_id, const pb::GcFetch& m, pb::Envelope* reply);
@@ -63,6 +75,7 @@ class DcGc {
  private:
   bool Held(const std::string& key);  // in the backup store
   void RunBackupStoreTasks();
+  void AckBackupStoreTask(const Catalog::GcTask& t, const Catalog::GcReclaimed& r);
   void CopyNextBackup(int64_t now_ms);
   void CopyChunks(std::shared_ptr<pb::VersionInfo> info, uint32_t pop, size_t next,
                   std::function<void(Status)> done);
@@ -73,6 +86,8 @@ class DcGc {
   BackupStore* backups_;
   DcGcParams p_;
   CallPop call_pop_;
+  ReplicaGc replica_gc_;
+  std::set<uint64_t> replica_gc_in_flight_;  // task ids; at most kBackupTasksPerTick
   Catalog::GcStats stats_;
   int64_t retention_ran_ms_ = 0;
   bool backup_in_flight_ = false;

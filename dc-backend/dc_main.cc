@@ -46,11 +46,11 @@ std::vector<Knob> DcKnobs() {
        "address of the admin API and dashboard (port 0: any free port; off: none)"},
       {"admin_token_file", "",
        "file holding the admin API token (empty: data_dir/admin.token, created if missing)"},
-      {"retention_interval_s", "0",
-       "period of applying every volume's retention policy and queueing the garbage "
-       "collection of what it drops (0, the default: only `mistore-dc retention apply`; "
-       "a volume without a set policy falls under the default keep_last=10, so an "
-       "automatic pass deletes history nobody chose to drop)", Knob::kInt},
+      {"retention_interval_s", "3600",
+       "period of applying the retention policy of every volume that has one explicitly set "
+       "(`mistore-dc retention set`) and queueing the garbage collection of what it drops; "
+       "volumes without a set policy are never collected automatically, only by "
+       "`mistore-dc retention apply` (0: no automatic pass)", Knob::kInt},
       {"backup_bytes_max", "1099511627776",
        "bytes the backup store (data_dir/backup) may hold; copies beyond wait", Knob::kInt},
       {"backup_object_bytes_max", "67108864",
@@ -317,6 +317,21 @@ class DcDaemon {
           }
           gc_pops_.Call(rec->addr, std::move(req), std::move(done), timeout_ms);
         });
+    // The stand-in replica's copies are collected with the backup store's
+    // tasks (issue 7: old versions are garbage-collected everywhere).
+    gc_->set_replica_gc([this](const Catalog::GcTask& t,
+                               std::function<void(bool, Catalog::GcReclaimed)> done) {
+      pb::GcTask task;
+      task.set_task_id(t.task_id);
+      task.set_oid(std::string(t.oid.begin(), t.oid.end()));
+      task.set_subscriber(t.subscriber);
+      for (uint64_t v : t.versions) task.add_versions(v);
+      for (auto& c : t.chunk_ids) task.add_chunk_ids(std::string(c.begin(), c.end()));
+      standin_->RunGcTask(task, [done](bool ok, pb::GcResult r) {
+        done(ok, Catalog::GcReclaimed{r.versions_dropped(), r.chunks_dropped(),
+                                      r.chunk_bytes_dropped(), 0, 0});
+      });
+    });
     loop_.Every(1000, [this] { gc_->Tick(WallMs()); });
     MetricsRegistry& r = metrics_.registry();
     r.AddCounterFn("mistore_dc_gc_reclaimed_bytes_total",

@@ -67,6 +67,12 @@ void StandIn::OnClusterMap(const pb::ClusterMap& map) {
   Flush();
 }
 
+void StandIn::RunGcTask(const pb::GcTask& t,
+                        std::function<void(bool done, pb::GcResult)> done) {
+  core_.OnGcTask(loop_->NowMs(), t, std::move(done));
+  Flush();
+}
+
 void StandIn::Tick() {
   core_.OnTick(loop_->NowMs());
   Flush();

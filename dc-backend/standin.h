@@ -5,7 +5,10 @@
 // copies of the chunks and versions it is sent, in <data_dir>/standin
 // (SQLite + chunk files, like a POP). The DC daemon routes the replica
 // messages (StoreChunk, CommitVersion, FinalizeVersion, FetchVersion,
-// FetchChunk) here and feeds it every cluster map. Loop thread only.
+// FetchChunk) here and feeds it every cluster map. Garbage collection
+// reaches it through the DC's backup-store tasks (dc_gc.h: DcGc runs each
+// of them on the stand-in as well, RunGcTask, before acknowledging it).
+// Loop thread only.
 #pragma once
 
 #include <map>
@@ -29,6 +32,10 @@ class StandIn {
   void OnClusterMap(const pb::ClusterMap& map);
   void Tick();
   void ForgetConnection(const Connection::Ptr& c);
+  // Drops the task's collected versions and the chunks no version here
+  // references any more (PopCore::OnGcTask); done(false, ...) when a chunk
+  // is in use and the task must be retried.
+  void RunGcTask(const pb::GcTask& t, std::function<void(bool done, pb::GcResult)> done);
 
  private:
   StandIn(EventLoop* loop, std::unique_ptr<SqlitePopStore> store, const ConnectionLimits& limits,

@@ -279,4 +279,19 @@ Status MemPopStore::DropFragmentRecords(const ChunkKey& key) {
   return Status::Ok();
 }
 
+// ---- cold tier (issue 7) ----
+
+Status MemPopStore::SaveObjectUses(const std::vector<ObjectUse>& uses) {
+  MS_RETURN_IF_ERROR(CheckWritable());
+  for (const auto& u : uses) uses_[u.oid] = u;
+  return Status::Ok();
+}
+
+std::vector<PopStore::ObjectUse> MemPopStore::ObjectUses(size_t limit) {
+  std::vector<ObjectUse> out;
+  for (auto it = uses_.begin(); it != uses_.end() && out.size() < limit; ++it)
+    out.push_back(it->second);
+  return out;
+}
+
 }  // namespace mistore

@@ -47,6 +47,8 @@ class MemPopStore : public PopStore {
                                                   size_t limit) override;
   Status DeleteChunk(const ChunkKey& key) override;
   Status DropFragmentRecords(const ChunkKey& key) override;
+  Status SaveObjectUses(const std::vector<ObjectUse>& uses) override;  // cold tier (issue 7)
+  std::vector<ObjectUse> ObjectUses(size_t limit) override;
 
   std::vector<std::pair<ChunkKey, FragmentLoc>> FragmentsOfChunkId(const Bytes& chunk_id) override;
   Status AddPlacementWaits(const std::vector<ChunkKey>& keys, uint32_t pop_id) override;
@@ -84,6 +86,7 @@ class MemPopStore : public PopStore {
   std::map<uint32_t, uint32_t> counters_;
   std::map<std::pair<ChunkKey, uint32_t>, uint64_t> waits_;  // (chunk, pop) -> seq
   uint64_t wait_seq_ = 0;
+  std::map<Bytes, ObjectUse> uses_;  // cold tier: oid -> last use
 };
 
 }  // namespace mistore

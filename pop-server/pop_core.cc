@@ -142,6 +142,7 @@ void PopCore::OnGatewayUp(uint64_t now_ms, const GatewayState& gw) {
   gateways_[gw.id].connected = true;
   OnMembershipEvents(members_.OnConnect(now_ms, gw.id, gw.subscriber, gw.store_bytes_free));
   DeliverHeldResults(gw.id);  // issue 6: results kept while it was away
+  map_pushed_epoch_[gw.id] = map_.epoch();  // its HelloReply carried the map
   PumpPlacement();
 }
 
@@ -164,6 +165,7 @@ void PopCore::OnClusterMap(uint64_t now_ms, const pb::ClusterMap& map) {
   if (is_up && !was_up) synced_.clear();
   TakeOverPrepared(old);
   NoteMapChange(old);  // operators' events (pop_report.cc)
+  PushMapToGateways();  // pop_map_push.cc
 }
 
 void PopCore::OnTick(uint64_t now_ms) {

@@ -74,6 +74,13 @@ struct PopParams {
   size_t gc_versions_scan_max = 1u << 20;  // version records read to find live chunks
   uint64_t cold_after_ms = 0;        // unread this long: dropped from this POP's disk (0: off)
   size_t cold_objects_max = 100000;  // objects tracked for coldness (and marked cold)
+  // Last-use times survive a restart (PopStore::SaveObjectUses): dirty
+  // ones are written in one batch at most every cold_persist_ms, so each
+  // object costs at most one row write per interval; a crash forgets at most
+  // that much of its reads. Stored as wall-clock ms = now_ms + this offset
+  // (the daemon sets it at start; 0 in the simulator and tests).
+  uint64_t cold_persist_ms = 60000;
+  int64_t wall_clock_offset_ms = 0;
   size_t event_buffer_max = 4096;  // operators' events waiting for the DC (pop_report.h)
   // Results kept for gateways that went away (held_results.h).
   uint64_t held_results_ms = 3600000;
@@ -81,6 +88,9 @@ struct PopParams {
   size_t held_results_max = 100000;
   // How often chunks kept for other POPs' placement are asked about.
   uint64_t placed_confirm_interval_ms = 2000;
+  // Cluster map forwarded to the connected gateways when its epoch grows
+  // (pop_map_push.cc; the daemon turns it on, the simulator leaves it off).
+  bool push_map_to_gateways = false;
 };
 
 // Destination of an outgoing call.
@@ -201,11 +211,23 @@ class PopCore {
     size_t objects_cold = 0;
   };
   GcStats gc_stats() const;
+  // One GC task run here directly, not pulled from the DC: the DC runs the
+  // tasks of its backup store on its stand-in replica too (dc-backend/
+  // standin.h), so collected versions leave the stand-in's copies as they
+  // leave the POPs'. finish(done, result) as for pulled tasks; not done:
+  // retry later (a chunk in use).
+  void OnGcTask(uint64_t now_ms, const pb::GcTask& t,
+                std::function<void(bool done, pb::GcResult)> finish);
   // Operators' view (issue 8; pop_report.cc): events for the DC, and the
   // repair fields of the monitoring summary.
   PopEventBuffer& events() { return events_; }
   void FillRepairSummary(pb::MonitorPopSummary* s) const;
   HeldResultsStats held_results_stats() const { return held_.stats(); }
+  // What a gateway agent gets of the cluster map (pop_map_push.cc): the
+  // epoch, this region's POPs with addresses and states, revoked node ids.
+  // Sent in the HelloReply at registration and pushed on epoch changes.
+  pb::ClusterMap MapForGateways() const;
+  uint64_t maps_pushed_total() const { return maps_pushed_total_; }
 
  private:
   using ReplyCont = std::function<void(Result<pb::Envelope>)>;
@@ -467,10 +489,19 @@ class PopCore {
   bool gc_in_flight_ = false;
   GcStats gc_;
   struct ColdTrack {
-    uint64_t used_ms = 0;
+    int64_t used_ms = 0;  // this process's clock; < 0: before it began (loaded)
     std::string subscriber;
     std::set<Bytes> chunk_ids;
+    bool dirty = false;  // used since last written to the store
   };
+  // Cold tracking in the store: loaded once (first use or sweep after
+  // start), dirty entries written every cold_persist_ms, cold marks at once.
+  void LoadColdTracking();
+  void SaveColdTracking();
+  PopStore::ObjectUse UseRecord(const Bytes& oid, const ColdTrack& t, bool cold) const;
+  static constexpr size_t kColdChunkIdsSavedMax = 4096;  // per object; the rest: latest version's
+  bool cold_loaded_ = false;
+  uint64_t cold_saved_ms_ = 0;
   std::map<Bytes, ColdTrack> cold_track_;  // oid -> last use; bounded by cold_objects_max
   std::set<Bytes> cold_;                   // oids this POP made cold; bounded likewise
   uint64_t cold_swept_ms_ = 0;
@@ -483,6 +514,13 @@ class PopCore {
   std::map<uint32_t, RepairWatch> repair_watch_;   // lost gateway -> its repair
   std::map<uint32_t, uint64_t> bad_found_;         // gateway -> bad fragments this tick
   HeldResults held_;
+  // ---- cluster map pushed to gateways (pop_map_push.cc): at most one push
+  // in flight per gateway; a gateway gets the newest epoch once the one in
+  // flight is answered. Entries only for gateways in gateways_.
+  void PushMapToGateways();
+  std::map<uint32_t, uint64_t> map_pushed_epoch_;  // gateway -> epoch it has
+  std::set<uint32_t> map_push_in_flight_;
+  uint64_t maps_pushed_total_ = 0;
   static constexpr size_t kRetriesJoinedMax = 8;  // per running commit
   // (subscriber, write id) of commits running here -> retries waiting on them.
   std::map<std::pair<std::string, std::string>, std::vector<Incoming>> running_commits_;

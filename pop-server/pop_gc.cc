@@ -52,6 +52,7 @@ void PopCore::TickGc() {
   if (p_.pop_id == kDcReplica) return;  // the DC's stand-in has no DC to ask
   PollGc();
   SweepCold();
+  SaveColdTracking();
 }
 
 // ---------------------------------------------------------------------------
@@ -105,6 +106,15 @@ void PopCore::PollGc() {
       });
     };
     (*step)();
+  });
+}
+
+void PopCore::OnGcTask(uint64_t now_ms, const pb::GcTask& t,
+                       std::function<void(bool, pb::GcResult)> finish) {
+  now_ms_ = now_ms;
+  RunGcTask(t, [this, finish](bool done, pb::GcResult res) {
+    if (done) gc_.tasks_done_total++;
+    finish(done, res);
   });
 }
 
@@ -261,6 +271,7 @@ void PopCore::FinishGcChunks(const pb::GcTask& t, std::shared_ptr<pb::GcResult> 
 void PopCore::NoteObjectUse(const Bytes& oid, const std::string& subscriber,
                             const std::vector<Bytes>& chunk_ids) {
   if (p_.cold_after_ms == 0) return;
+  LoadColdTracking();
   if (cold_.erase(oid)) {
     gc_.objects_warmed_total++;
     ReportTemperature(oid, false);
@@ -270,7 +281,8 @@ void PopCore::NoteObjectUse(const Bytes& oid, const std::string& subscriber,
     if (cold_track_.size() >= p_.cold_objects_max) return;  // bounded: not tracked
     it = cold_track_.emplace(oid, ColdTrack{0, subscriber, {}}).first;
   }
-  it->second.used_ms = now_ms_;
+  it->second.used_ms = int64_t(now_ms_);
+  it->second.dirty = true;  // written with the next batch (SaveColdTracking)
   for (auto& id : chunk_ids)
     if (it->second.chunk_ids.size() < p_.chunks_per_version_max) it->second.chunk_ids.insert(id);
 }
@@ -279,8 +291,10 @@ void PopCore::SweepCold() {
   if (p_.cold_after_ms == 0) return;
   if (cold_swept_ms_ && now_ms_ < cold_swept_ms_ + kColdSweepMs) return;
   cold_swept_ms_ = std::max<uint64_t>(now_ms_, 1);
+  LoadColdTracking();
+  std::vector<PopStore::ObjectUse> went_cold;  // written at once, one batch
   for (auto it = cold_track_.begin(); it != cold_track_.end();) {
-    if (now_ms_ < it->second.used_ms + p_.cold_after_ms) {
+    if (int64_t(now_ms_) < it->second.used_ms + int64_t(p_.cold_after_ms)) {
       ++it;
       continue;
     }
@@ -313,8 +327,66 @@ void PopCore::SweepCold() {
     if (cold_.size() < p_.cold_objects_max) cold_.insert(oid);
     gc_.objects_cooled_total++;
     if (o.ok() && ActingPrimary(*o) == p_.pop_id) ReportTemperature(oid, true);
+    went_cold.push_back(UseRecord(oid, it->second, true));
     it = cold_track_.erase(it);
   }
+  if (went_cold.empty()) return;
+  if (Status st = store_->SaveObjectUses(went_cold); !st.ok())
+    MS_WARN("pop", "cannot record cold objects; a restart may keep them warm longer",
+            "error=\"" + st.ToString() + "\"");
+}
+
+// ---- cold tracking in the store: survives a restart ----
+
+PopStore::ObjectUse PopCore::UseRecord(const Bytes& oid, const ColdTrack& t, bool cold) const {
+  PopStore::ObjectUse u;
+  u.oid = oid;
+  u.subscriber = t.subscriber;
+  u.used_wall_ms = t.used_ms + p_.wall_clock_offset_ms;
+  u.cold = cold;
+  if (!cold)
+    for (auto it = t.chunk_ids.begin();
+         it != t.chunk_ids.end() && u.chunk_ids.size() < kColdChunkIdsSavedMax; ++it)
+      u.chunk_ids.push_back(*it);
+  return u;
+}
+
+void PopCore::LoadColdTracking() {
+  if (cold_loaded_) return;
+  cold_loaded_ = true;
+  size_t loaded = 0;
+  for (auto& u : store_->ObjectUses(p_.cold_objects_max)) {
+    if (u.cold) {
+      cold_.insert(u.oid);
+      continue;
+    }
+    if (cold_track_.count(u.oid)) continue;  // used since start: newer
+    // In this process's clock (negative: before it began); its age carries over.
+    ColdTrack t{u.used_wall_ms - p_.wall_clock_offset_ms, u.subscriber,
+                std::set<Bytes>(u.chunk_ids.begin(), u.chunk_ids.end()), false};
+    cold_track_.emplace(u.oid, std::move(t));
+    loaded++;
+  }
+  if (loaded || !cold_.empty())
+    MS_INFO("pop", "cold tracking loaded",
+            "objects=" + std::to_string(loaded) + " cold=" + std::to_string(cold_.size()));
+}
+
+void PopCore::SaveColdTracking() {
+  if (p_.cold_after_ms == 0 || !cold_loaded_) return;
+  if (cold_saved_ms_ && now_ms_ < cold_saved_ms_ + p_.cold_persist_ms) return;
+  cold_saved_ms_ = std::max<uint64_t>(now_ms_, 1);
+  std::vector<PopStore::ObjectUse> batch;
+  for (auto& [oid, t] : cold_track_)
+    if (t.dirty) batch.push_back(UseRecord(oid, t, false));
+  if (batch.empty()) return;
+  Status st = store_->SaveObjectUses(batch);
+  if (!st.ok()) {
+    MS_WARN("pop", "cannot record when objects were read; retried later",
+            "error=\"" + st.ToString() + "\"");
+    return;
+  }
+  for (auto& [oid, t] : cold_track_) t.dirty = false;
 }
 
 void PopCore::ReportTemperature(const Bytes& oid, bool cold) {

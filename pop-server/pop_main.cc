@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <deque>
 #include <iostream>
@@ -68,6 +69,10 @@ std::vector<Knob> PopKnobs() {
        "seconds an object may go unread before this POP drops its copies of the object's "
        "chunks (they stay on gateways and at the DC backup; a read brings them back; 0: never)",
        Knob::kInt},
+      {"cold_persist_s", "60",
+       "seconds between writes of the objects' last-read times to the POP's store (one row "
+       "per object read in the interval, one transaction), so cold tracking survives a "
+       "restart; a crash forgets at most this much of the reads", Knob::kInt},
       {"held_results_s", "3600",
        "seconds the result of a gateway's commit is kept: a retry of the same write is "
        "answered with it, and a gateway that went away mid-commit gets it when it returns",
@@ -176,6 +181,13 @@ class PopDaemon {
     p.repairs_in_flight_max = size_t(cfg.Int("repairs_in_flight_max"));
     p.gc_poll_ms = uint64_t(std::max<int64_t>(0, cfg.Int("gc_poll_ms")));
     p.cold_after_ms = uint64_t(std::max<int64_t>(0, cfg.Int("cold_after_s"))) * 1000;
+    p.cold_persist_ms = uint64_t(std::max<int64_t>(1, cfg.Int("cold_persist_s"))) * 1000;
+    {  // last-use times are stored in wall-clock time; the loop's clock is monotonic
+      using namespace std::chrono;
+      auto ms = [](auto t) { return duration_cast<milliseconds>(t.time_since_epoch()).count(); };
+      p.wall_clock_offset_ms = int64_t(ms(system_clock::now()) - ms(steady_clock::now()));
+    }
+    p.push_map_to_gateways = true;  // map changes reach the agents (pop_map_push.cc)
     p.event_buffer_max = cfg.Int("event_buffer_max") < 1 ? 1 : size_t(cfg.Int("event_buffer_max"));
     p.held_results_ms = uint64_t(cfg.Int("held_results_s")) * 1000;
     p.held_results_per_gateway_max = size_t(cfg.Int("held_results_per_gateway_max"));
@@ -277,7 +289,9 @@ class PopDaemon {
     conn.peer.subscriber = h.subscriber();
     pb::Envelope reply;
     reply.mutable_hello_reply()->set_node_id(uint32_t(cfg_.Int("pop_id")));
-    *reply.mutable_hello_reply()->mutable_map() = core_.cluster_map();
+    // Gateways get their region's part of the map (pop_map_push.cc).
+    *reply.mutable_hello_reply()->mutable_map() =
+        h.role() == pb::ROLE_GATEWAY ? core_.MapForGateways() : core_.cluster_map();
     conn.conn->Reply(env.request_id(), reply);
     if (h.role() == pb::ROLE_GATEWAY) {
       auto old = gateway_conn_.find(h.node_id());
@@ -386,6 +400,9 @@ class PopDaemon {
     ExportRefusalMetrics(&r);  // issue 4
     r.AddGaugeFn("mistore_cluster_map_epoch", "Epoch of the cluster map this node holds.",
                  [this] { return double(core_.cluster_map().epoch()); });
+    r.AddCounterFn("mistore_pop_maps_pushed_total",
+                   "Cluster maps pushed to connected gateways on epoch changes.",
+                   [this] { return double(core_.maps_pushed_total()); });
     r.AddGaugeFn("mistore_pop_gateways", "Gateways of this POP's region, by state.",
                  [this] { return double(gateway_conn_.size()); }, {{"state", "connected"}});
     r.AddGaugeFn("mistore_pop_gateways", "Gateways of this POP's region, by state.",

@@ -108,6 +108,24 @@ class PopStore {
   // chunk and its payload.
   virtual Status DropFragmentRecords(const ChunkKey& key) = 0;
 
+  // ---- cold tier: when objects were last used (issue 7; pop_gc.cc) ----
+  // Kept so that a restarted POP knows which objects go cold when. Times
+  // are wall-clock ms (the caller converts); chunk_ids are the ones reads
+  // noted besides the latest version's. PopCore writes each object at most
+  // once per cold_persist_ms (and when it goes cold), in batches.
+  struct ObjectUse {
+    Bytes oid;
+    std::string subscriber;
+    int64_t used_wall_ms = 0;
+    bool cold = false;  // this POP dropped its copies; the next read warms it
+    std::vector<Bytes> chunk_ids;
+    bool operator==(const ObjectUse&) const = default;
+  };
+  // Inserts or replaces each record (by oid), all in one transaction.
+  virtual Status SaveObjectUses(const std::vector<ObjectUse>& uses) = 0;
+  // At most limit records, by oid.
+  virtual std::vector<ObjectUse> ObjectUses(size_t limit) = 0;
+
   // ---- region durability (issue 6) ----
   // Every fragment record of a chunk id, whoever's chunk it is (an inventory
   // names fragments by chunk id only).

@@ -40,6 +40,7 @@ Result<std::unique_ptr<SqlitePopStore>> SqlitePopStore::Open(const std::string& 
 
 Status SqlitePopStore::Init() {
   MS_RETURN_IF_ERROR(db_.Exec(kSchema));
+  MS_RETURN_IF_ERROR(InitObjectUses());
   MS_ASSIGN_OR_RETURN(Stmt s, db_.Prepare("SELECT COALESCE(MAX(last_used),0) FROM chunks"));
   Status st;
   if (s.Step(&st)) clock_ = uint64_t(s.Int(0));
@@ -446,6 +447,63 @@ Status SqlitePopStore::DropFragmentRecords(const ChunkKey& key) {
   MS_ASSIGN_OR_RETURN(Stmt f, db_.Prepare("DELETE FROM fragments WHERE chunk=?"));
   f.Bind(1, *row);
   return f.Run();
+}
+
+// ---- cold tier (issue 7): when objects were last used ----
+
+namespace {
+// chunk_ids: each id as one length byte and its bytes.
+Bytes PackIds(const std::vector<Bytes>& ids) {
+  Bytes out;
+  for (const auto& id : ids) {
+    if (id.size() > 255) continue;  // never: chunk ids are 32 bytes
+    out.push_back(uint8_t(id.size()));
+    out.insert(out.end(), id.begin(), id.end());
+  }
+  return out;
+}
+std::vector<Bytes> UnpackIds(const Bytes& b) {
+  std::vector<Bytes> out;
+  for (size_t at = 0; at < b.size();) {
+    size_t n = b[at++];
+    if (at + n > b.size()) break;  // truncated: the rest is dropped
+    out.emplace_back(b.begin() + long(at), b.begin() + long(at + n));
+    at += n;
+  }
+  return out;
+}
+}  // namespace
+
+Status SqlitePopStore::InitObjectUses() {
+  return db_.Exec(
+      "CREATE TABLE IF NOT EXISTS object_uses(oid BLOB PRIMARY KEY, subscriber TEXT NOT NULL, "
+      "used_ms INTEGER NOT NULL, cold INTEGER NOT NULL, chunk_ids BLOB) WITHOUT ROWID;");
+}
+
+Status SqlitePopStore::SaveObjectUses(const std::vector<ObjectUse>& uses) {
+  if (uses.empty()) return Status::Ok();
+  return InTransaction(db_, [&]() -> Status {
+    MS_ASSIGN_OR_RETURN(Stmt u, db_.Prepare("INSERT OR REPLACE INTO object_uses(oid, subscriber, "
+                                            "used_ms, cold, chunk_ids) VALUES(?,?,?,?,?)"));
+    for (const auto& x : uses) {
+      u.Bind(1, x.oid).Bind(2, x.subscriber).Bind(3, x.used_wall_ms).Bind(4, int64_t(x.cold));
+      u.Bind(5, PackIds(x.chunk_ids));
+      MS_RETURN_IF_ERROR(u.Run());
+    }
+    return Status::Ok();
+  });
+}
+
+std::vector<PopStore::ObjectUse> SqlitePopStore::ObjectUses(size_t limit) {
+  std::vector<ObjectUse> out;
+  auto q = db_.Prepare(
+      "SELECT oid, subscriber, used_ms, cold, chunk_ids FROM object_uses ORDER BY oid LIMIT ?");
+  if (!q.ok()) return out;
+  q->Bind(1, int64_t(std::min<size_t>(limit, INT64_MAX)));
+  Status st;
+  while (q->Step(&st))
+    out.push_back(ObjectUse{q->Blob(0), q->Text(1), q->Int(2), q->Int(3) != 0, UnpackIds(q->Blob(4))});
+  return out;
 }
 
 }  // namespace mistore

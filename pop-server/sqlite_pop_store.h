@@ -48,6 +48,8 @@ class SqlitePopStore : public PopStore {
                                                   size_t limit) override;
   Status DeleteChunk(const ChunkKey& key) override;
   Status DropFragmentRecords(const ChunkKey& key) override;
+  Status SaveObjectUses(const std::vector<ObjectUse>& uses) override;  // cold tier (issue 7)
+  std::vector<ObjectUse> ObjectUses(size_t limit) override;
 
   std::vector<std::pair<ChunkKey, FragmentLoc>> FragmentsOfChunkId(const Bytes& chunk_id) override;
   Status AddPlacementWaits(const std::vector<ChunkKey>& keys, uint32_t pop_id) override;
@@ -57,6 +59,7 @@ class SqlitePopStore : public PopStore {
  private:
   SqlitePopStore(std::string dir, Db db) : dir_(std::move(dir)), db_(std::move(db)) {}
   Status Init();
+  Status InitObjectUses();  // cold tier's table (issue 7)
   Result<int64_t> ChunkRow(const ChunkKey& key, bool create);
   std::string ChunkPath(int64_t row) const;
   Result<int64_t> ObjectRow(const Bytes& oid, const std::string& subscriber, bool create);

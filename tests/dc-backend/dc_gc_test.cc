@@ -239,5 +239,84 @@ TEST_F(DcGcTest, RetentionRunsOnItsInterval) {
   EXPECT_EQ(gc.stats().versions_collected, 2u);
 }
 
+// Regression (CI at d644714): an automatic pass at start collected every
+// volume under the default keep_last=10, one without a set policy too, and
+// acknowledged versions disappeared. Only volumes with a set policy are
+// collected automatically now.
+TEST_F(DcGcTest, AutomaticRetentionSparesVolumesWithoutASetPolicy) {
+  DcGcParams p;
+  p.retention_interval_ms = 60000;
+  DcGc gc(catalog_.get(), store_.get(), p,
+          [](uint32_t, pb::Envelope, uint64_t, std::function<void(Result<pb::Envelope>)> done) {
+            done(Unavailable("no POPs"));
+          });
+  // alice: no policy set, 12 versions (more than the default keep_last=10).
+  for (uint64_t v = 1; v <= 12; v++) Commit(v, {char('a' + v)}, int64_t(v));
+  // bob: an explicit policy keeping the newest 2 of 5.
+  pb::VersionInfo info;
+  std::string bob_oid = S(Oid{1, 2, 8, 1}.Encode());
+  for (uint64_t v = 1; v <= 5; v++) {
+    info.set_oid(bob_oid);
+    info.set_version(v);
+    info.set_subscriber("bob");
+    info.set_size_bytes(10);
+    info.set_manifest_sealed("sealed manifest " + std::to_string(v));
+    info.set_name_sealed("sealed name");
+    info.clear_chunk_ids();
+    info.add_chunk_ids(std::string(32, char('A' + v)));
+    Status st = catalog_->ReportVersion(info, int64_t(v));
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+  RetentionPolicy policy;
+  policy.keep_last = 2;
+  policy.daily_days = 0;
+  policy.weekly_weeks = 0;
+  ASSERT_TRUE(catalog_->SetRetention("bob", policy).ok());
+  EXPECT_EQ(catalog_->ListRetentionVolumes(10).value(), (std::vector<std::string>{"bob"}));
+
+  gc.Tick(100000);  // the first pass runs at once, as at daemon start
+  gc.Tick(100000 + 60000);
+  auto alice = catalog_->ListVersions(B(oid_), 100);
+  ASSERT_TRUE(alice.ok());
+  ASSERT_EQ(alice->size(), 12u);
+  for (auto& v : *alice) EXPECT_FALSE(v.collected) << "alice v" << v.version;
+  auto bob = catalog_->ListVersions(B(bob_oid), 100);
+  ASSERT_TRUE(bob.ok());
+  ASSERT_EQ(bob->size(), 5u);
+  for (auto& v : *bob) EXPECT_EQ(v.collected, v.version <= 3) << "bob v" << v.version;
+  EXPECT_EQ(gc.stats().versions_collected, 3u);
+}
+
+// The stand-in replica's copies go with the backup store's tasks: the task
+// reaches the replica GC hook, stays pending while the stand-in defers it,
+// and is acknowledged once, with both sides' reclaimed space, when done.
+TEST_F(DcGcTest, BackupStoreTasksAlsoCollectTheStandInCopies) {
+  std::vector<Catalog::GcTask> seen;
+  bool standin_done = false;
+  gc_->set_replica_gc([&](const Catalog::GcTask& t,
+                          std::function<void(bool, Catalog::GcReclaimed)> done) {
+    seen.push_back(t);
+    done(standin_done, Catalog::GcReclaimed{1, 2, 300, 0, 0});
+  });
+  Commit(1, {'a', 'b'}, 1);
+  Commit(2, {'b', 'c'}, 2);
+  ASSERT_TRUE(catalog_->CollectVersions(B(oid_), {1}).ok());
+  uint64_t pending = catalog_->GetGcStats()->tasks_pending;  // POPs 1, 2 and the DC's
+  gc_->Tick(1000);  // the stand-in has a chunk in use: not acknowledged
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].oid, B(oid_));
+  EXPECT_EQ(seen[0].versions, (std::vector<uint64_t>{1}));
+  EXPECT_EQ(seen[0].chunk_ids, (std::vector<Bytes>{B(Id('a'))}));
+  EXPECT_EQ(gc_->stats().tasks_pending, pending);
+  standin_done = true;
+  gc_->Tick(2000);  // retried, now done
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(gc_->stats().tasks_pending, pending - 1);
+  EXPECT_EQ(gc_->stats().reclaimed.chunk_bytes, 300u);
+  EXPECT_EQ(gc_->stats().reclaimed.versions, 1u);
+  gc_->Tick(3000);
+  EXPECT_EQ(seen.size(), 2u) << "an acknowledged task is not run again";
+}
+
 }  // namespace
 }  // namespace mistore

@@ -6,7 +6,11 @@
 // cold and comes back warm. Driven with a fake clock through the outbox.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <optional>
+
 #include "pop-server/mem_pop_store.h"
+#include "pop-server/sqlite_pop_store.h"
 #include "pop-server/pop_core.h"
 
 namespace mistore {
@@ -308,6 +312,234 @@ TEST_F(PopGcTest, AReadNobodyCanServeFallsBackToTheDcBackup) {
   EXPECT_EQ(replies_[0].msg.chunk_data().data(), "ciphertext");
   EXPECT_TRUE(store_.GetChunkInfo(ChunkKey{sub_, Id('q')})->has_data);  // cached
   EXPECT_EQ(core_->gc_stats().backup_reads_total, 1u);
+}
+
+// The DC's stand-in replica (dc-backend/standin.h) is a PopCore with
+// replica id 0 keeping whole copies (no fragments). It never polls the DC:
+// the DC hands it its backup store's tasks, and it drops the collected
+// versions and the chunks no version there names (issue 7: "old versions are
+// garbage-collected everywhere").
+TEST(StandInGcTest, TasksRunDirectlyDropCollectedVersionsAndFreedChunks) {
+  MemPopStore store;
+  const std::string sub = "alice";
+  std::string oid = S(Oid{1, 2, 11, 1}.Encode());
+  for (char c : {'a', 'b', 'c'}) {  // as StoreReplicaChunks leaves them at the DC
+    ChunkKey key{sub, Id(c)};
+    ASSERT_TRUE(store.PutChunk(key, Bytes(500, uint8_t(c)), ChunkState::kStaged).ok());
+    ASSERT_TRUE(store.SetChunkState(key, ChunkState::kPlaced).ok());
+  }
+  auto version = [&](uint64_t v, std::vector<char> chunks) {
+    pb::VersionInfo info;
+    info.set_oid(oid);
+    info.set_version(v);
+    info.set_subscriber(sub);
+    for (char c : chunks) info.add_chunk_ids(S(Id(c)));
+    return info;
+  };
+  ASSERT_TRUE(store.PutVersion(version(1, {'a', 'b'})).ok());
+  ASSERT_TRUE(store.PutVersion(version(2, {'b', 'c'})).ok());
+  PopParams p;
+  p.pop_id = kDcReplica;
+  p.place_fragments = false;
+  p.gc_poll_ms = 1000;  // even so: the stand-in has no DC to poll
+  PopCore core(p, &store, 7);
+  core.OnTick(10000);
+  core.OnTick(20000);
+  Outbox out = core.TakeOutbox();
+  for (auto& c : out.calls) EXPECT_NE(c.msg.body_case(), pb::Envelope::kGcFetch);
+
+  pb::GcTask t;
+  t.set_task_id(17);
+  t.set_oid(oid);
+  t.set_subscriber(sub);
+  t.add_versions(1);
+  t.add_chunk_ids(S(Id('a')));
+  t.add_chunk_ids(S(Id('b')));
+  bool finished = false, done = false;
+  pb::GcResult res;
+  core.OnGcTask(21000, t, [&](bool d, pb::GcResult r) {
+    finished = true;
+    done = d;
+    res = r;
+  });
+  ASSERT_TRUE(finished) << "no gateways to wait for: the task finishes at once";
+  EXPECT_TRUE(done);
+  EXPECT_EQ(res.task_id(), 17u);
+  EXPECT_EQ(res.versions_dropped(), 1u);
+  EXPECT_EQ(res.chunks_dropped(), 1u);
+  EXPECT_EQ(res.chunk_bytes_dropped(), 500u);
+  EXPECT_EQ(res.chunks_kept(), 1u);  // b: still in v2
+  Bytes ob(oid.begin(), oid.end());
+  EXPECT_FALSE(store.GetVersion(ob, 1).ok());
+  EXPECT_TRUE(store.GetVersion(ob, 2).ok());
+  EXPECT_FALSE(store.GetChunkInfo(ChunkKey{sub, Id('a')}).ok());
+  EXPECT_TRUE(store.GetChunkInfo(ChunkKey{sub, Id('b')}).ok());
+  EXPECT_TRUE(store.GetChunkInfo(ChunkKey{sub, Id('c')}).ok());
+  EXPECT_TRUE(core.TakeOutbox().calls.empty()) << "nothing acknowledged to a DC";
+  EXPECT_EQ(core.gc_stats().tasks_done_total, 1u);
+}
+
+// Cold tracking survives a restart (issue 7): the last-read times are in the
+// POP's SQLite store, reopened by the restarted POP, whose monotonic clock
+// has another origin (the wall-clock offset carries the age over).
+class ColdPersistTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "cold_persist_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
+    oid_ = S(Oid{1, 2, 11, 1}.Encode());
+    Open(1000000);
+    for (char c : {'a', 'b'}) {
+      ChunkKey key{sub_, Id(c)};
+      ASSERT_TRUE(store_->PutChunk(key, Bytes(1000, uint8_t(c)), ChunkState::kReplica).ok());
+      ASSERT_TRUE(store_->SetChunkState(key, ChunkState::kPlaced).ok());
+      for (uint32_t i = 0; i < 3; i++) ASSERT_TRUE(store_->RecordFragment(key, i, 11 + i).ok());
+    }
+    pb::VersionInfo info;
+    info.set_oid(oid_);
+    info.set_version(1);
+    info.set_subscriber(sub_);
+    info.add_chunk_ids(S(Id('a')));
+    info.add_chunk_ids(S(Id('b')));
+    ASSERT_TRUE(store_->PutVersion(info).ok());
+  }
+  void TearDown() override {
+    core_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  // A (re)started POP: the store reopened, a clock whose zero is at wall
+  // time wall_zero_ms.
+  void Open(int64_t wall_zero_ms) {
+    core_.reset();
+    store_.reset();
+    auto st = SqlitePopStore::Open(dir_);
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    store_ = std::move(st).value();
+    PopParams p;
+    p.pop_id = 1;
+    p.k = 2;
+    p.m = 1;
+    p.cold_after_ms = 10000;
+    p.cold_persist_ms = 2000;
+    p.wall_clock_offset_ms = wall_zero_ms;
+    core_ = std::make_unique<PopCore>(p, store_.get(), 7);
+    pb::ClusterMap map;
+    map.set_epoch(1);
+    for (uint32_t id : {1u, 2u}) {
+      auto* e = map.add_pops();
+      e->set_pop_id(id);
+      e->set_up(true);
+    }
+    core_->OnClusterMap(0, map);
+    calls_.clear();
+  }
+  void Read(uint64_t now) {
+    pb::Envelope get;
+    get.set_request_id(1);
+    get.mutable_get_chunk()->set_subscriber(sub_);
+    get.mutable_get_chunk()->set_oid(oid_);
+    get.mutable_get_chunk()->set_chunk_id(S(Id('a')));
+    core_->OnRequest(now, Peer{77, pb::ROLE_GATEWAY, 11, sub_}, get);
+    Drain();
+  }
+  void Tick(uint64_t now) {
+    core_->OnTick(now);
+    Drain();
+  }
+  void Drain() {
+    Outbox out = core_->TakeOutbox();
+    for (auto& c : out.calls) calls_.push_back(std::move(c));
+  }
+  bool HasData() { return store_->GetChunkInfo(ChunkKey{sub_, Id('a')})->has_data; }
+  std::optional<bool> Temperature() {
+    for (auto& c : calls_)
+      if (c.msg.has_object_temperature()) return c.msg.object_temperature().cold();
+    return std::nullopt;
+  }
+
+  std::string dir_, oid_;
+  const std::string sub_ = "alice";
+  std::unique_ptr<SqlitePopStore> store_;
+  std::unique_ptr<PopCore> core_;
+  std::vector<OutCall> calls_;
+};
+
+TEST_F(ColdPersistTest, LastReadTimesSurviveARestart) {
+  // Read at wall time 1,005,000 (clock 5000); the batch is written on a tick.
+  Read(5000);
+  Tick(8000);
+  // Restart: the new process's clock starts at wall time 1,009,000.
+  Open(1009000);
+  Tick(5000);  // wall 1,014,000: 9 s after the read
+  EXPECT_TRUE(HasData()) << "cold before cold_after_ms";
+  Tick(6100);  // wall 1,015,100: 10.1 s after the read
+  EXPECT_FALSE(HasData()) << "the restarted POP forgot the object was read";
+  EXPECT_EQ(Temperature(), std::optional<bool>(true));
+  EXPECT_EQ(core_->gc_stats().objects_cold, 1u);
+  auto uses = store_->ObjectUses(10);
+  ASSERT_EQ(uses.size(), 1u);
+  EXPECT_TRUE(uses[0].cold) << "the cold mark is stored";
+  // Restart again: the object is still known cold, so a read warms it
+  // (reported to the DC) and it is tracked again from that read.
+  Open(1020000);
+  Read(100);
+  EXPECT_EQ(Temperature(), std::optional<bool>(false));
+  EXPECT_EQ(core_->gc_stats().objects_warmed_total, 1u);
+}
+
+TEST_F(ColdPersistTest, ANewerReadAfterRestartWins) {
+  Read(5000);
+  Tick(8000);
+  Open(1009000);
+  Read(4000);  // wall 1,013,000: newer than the stored read
+  Tick(9000);  // wall 1,018,000: 10 s after the first read, 5 s after the second
+  EXPECT_TRUE(HasData());
+  Tick(14100);
+  EXPECT_FALSE(HasData());
+}
+
+// Bounded write cost: many reads of many objects within one interval are
+// one batch, each object once.
+class CountingStore : public MemPopStore {
+ public:
+  Status SaveObjectUses(const std::vector<ObjectUse>& uses) override {
+    batches++;
+    rows += uses.size();
+    return MemPopStore::SaveObjectUses(uses);
+  }
+  size_t batches = 0, rows = 0;
+};
+
+TEST(ColdPersistCostTest, EachObjectWrittenAtMostOncePerInterval) {
+  CountingStore store;
+  const std::string sub = "alice";
+  PopParams p;
+  p.pop_id = 1;
+  p.cold_after_ms = 3600000;
+  p.cold_persist_ms = 60000;
+  PopCore core(p, &store, 7);
+  auto read = [&](uint64_t now, uint64_t obj) {
+    pb::Envelope get;
+    get.set_request_id(1);
+    get.mutable_get_chunk()->set_subscriber(sub);
+    get.mutable_get_chunk()->set_oid(S(Oid{3, 4, 11, obj}.Encode()));
+    get.mutable_get_chunk()->set_chunk_id(S(Id('z')));
+    core.OnRequest(now, Peer{77, pb::ROLE_GATEWAY, 11, sub}, get);
+    (void)core.TakeOutbox();
+  };
+  core.OnTick(1000);  // the first batch may go at once (nothing dirty yet)
+  for (uint64_t t = 1000; t < 60000; t += 100) read(t, 1 + (t / 100) % 5);  // 590 reads, 5 objects
+  core.OnTick(30000);
+  EXPECT_EQ(store.rows, 0u) << "written before the interval passed";
+  core.OnTick(61000);
+  EXPECT_EQ(store.batches, 1u);
+  EXPECT_EQ(store.rows, 5u);
+  core.OnTick(62000);
+  core.OnTick(200000);  // nothing read since: nothing written
+  EXPECT_EQ(store.rows, 5u);
+  EXPECT_EQ(store.ObjectUses(10).size(), 5u);
 }
 
 }  // namespace
