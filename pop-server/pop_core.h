@@ -218,6 +218,9 @@ class PopCore {
   // retry later (a chunk in use).
   void OnGcTask(uint64_t now_ms, const pb::GcTask& t,
                 std::function<void(bool done, pb::GcResult)> finish);
+  // Writes the objects' last-use times now (a clean shutdown), instead of
+  // at the next cold_persist_ms boundary.
+  void FlushColdTracking(uint64_t now_ms);
   // Operators' view (issue 8; pop_report.cc): events for the DC, and the
   // repair fields of the monitoring summary.
   PopEventBuffer& events() { return events_; }

@@ -372,6 +372,12 @@ void PopCore::LoadColdTracking() {
             "objects=" + std::to_string(loaded) + " cold=" + std::to_string(cold_.size()));
 }
 
+void PopCore::FlushColdTracking(uint64_t now_ms) {
+  now_ms_ = now_ms;
+  cold_saved_ms_ = 0;  // not throttled
+  SaveColdTracking();
+}
+
 void PopCore::SaveColdTracking() {
   if (p_.cold_after_ms == 0 || !cold_loaded_) return;
   if (cold_saved_ms_ && now_ms_ < cold_saved_ms_ + p_.cold_persist_ms) return;

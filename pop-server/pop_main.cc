@@ -203,6 +203,7 @@ class PopDaemon {
 
   void Shutdown() {
     MS_INFO("pop", "shutting down", "");
+    core_.FlushColdTracking(loop_.NowMs());  // last-read times kept (issue 7)
     notify_.Stopping();
     listener_.Close();
     auto conns = conns_;  // Close() runs OnClose, which erases from conns_

@@ -489,6 +489,19 @@ TEST_F(ColdPersistTest, LastReadTimesSurviveARestart) {
   EXPECT_EQ(core_->gc_stats().objects_warmed_total, 1u);
 }
 
+TEST_F(ColdPersistTest, ACleanShutdownWritesTheLatestReads) {
+  Read(5000);
+  Tick(6000);  // written (the first batch)
+  Read(7000);  // within cold_persist_ms: not yet written...
+  Tick(7500);
+  core_->FlushColdTracking(7600);  // ...until the shutdown
+  Open(1009000);
+  Tick(7900);  // wall 1,016,900: 9.9 s after the second read
+  EXPECT_TRUE(HasData()) << "the restart lost the read flushed at shutdown";
+  Tick(9000);  // 11 s after it
+  EXPECT_FALSE(HasData());
+}
+
 TEST_F(ColdPersistTest, ANewerReadAfterRestartWins) {
   Read(5000);
   Tick(8000);
