@@ -1,6 +1,7 @@
 #include "shared/erasure/chunk_codec.h"
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -19,21 +20,45 @@ Result<std::vector<Bytes>> EncodeChunkToFragments(const Bytes& chunk_id,
                            std::to_string(chunk_id.size()) +
                            " bytes, expected " + std::to_string(kChunkIdSize));
   }
-  MS_ASSIGN_OR_RETURN(ReedSolomon rs, ReedSolomon::Create(k, m));
-  std::vector<Bytes> fragments;
-  MS_RETURN_IF_ERROR(rs.Encode(chunk, len, &fragments));
+  MS_ASSIGN_OR_RETURN(const ReedSolomon* rs, ReedSolomon::Shared(k, m));
+  if (chunk == nullptr && len != 0) {
+    return InvalidArgument("chunk encode: chunk is null");
+  }
+  if (len > rs->MaxChunkLen()) {
+    return InvalidArgument("chunk encode: chunk of " + std::to_string(len) +
+                           " bytes exceeds " +
+                           std::to_string(rs->MaxChunkLen()) +
+                           " for k=" + std::to_string(k));
+  }
+  // Each blob is allocated once (header + payload); data slices are copied
+  // into their blobs once, parity is computed straight into its blobs, and
+  // the header is written last, over the payload in place.
+  const size_t fs = ReedSolomon::FragmentSize(len, k);
+  const int n = k + m;
+  std::vector<Bytes> blobs(n);
+  std::vector<const uint8_t*> data(k);
+  std::vector<uint8_t*> parity(m);
+  for (int i = 0; i < n; i++) {
+    blobs[i].resize(kFragmentHeaderSize + fs);
+    uint8_t* payload = blobs[i].data() + kFragmentHeaderSize;
+    if (i < k) {
+      const size_t share = ReedSolomon::ShareLength(i, fs, len);
+      if (share > 0) std::memcpy(payload, chunk + size_t(i) * fs, share);
+      data[i] = payload;
+    } else {
+      parity[i - k] = payload;
+    }
+  }
+  rs->EncodeRegions(data.data(), parity.data(), fs);
 
   FragmentHeader header;
   header.chunk_id = chunk_id;
   header.k = uint8_t(k);
   header.m = uint8_t(m);
   header.chunk_len = uint64_t(len);
-  std::vector<Bytes> blobs;
-  blobs.reserve(fragments.size());
-  for (size_t i = 0; i < fragments.size(); i++) {
+  for (int i = 0; i < n; i++) {
     header.index = uint8_t(i);
-    blobs.push_back(
-        EncodeFragment(header, fragments[i].data(), fragments[i].size()));
+    FinishFragmentInPlace(header, blobs[i].data(), fs);
   }
   return blobs;
 }
@@ -46,11 +71,11 @@ Result<Bytes> DecodeChunkFromFragments(const Bytes& chunk_id,
                            std::to_string(chunk_id.size()) +
                            " bytes, expected " + std::to_string(kChunkIdSize));
   }
-  MS_ASSIGN_OR_RETURN(ReedSolomon rs, ReedSolomon::Create(k, m));
-  if (chunk_len > rs.MaxChunkLen()) {
+  MS_ASSIGN_OR_RETURN(const ReedSolomon* rs, ReedSolomon::Shared(k, m));
+  if (chunk_len > rs->MaxChunkLen()) {
     return InvalidArgument("chunk decode: chunk length " +
                            std::to_string(chunk_len) + " exceeds " +
-                           std::to_string(rs.MaxChunkLen()) +
+                           std::to_string(rs->MaxChunkLen()) +
                            " for k=" + std::to_string(k));
   }
 
@@ -104,16 +129,35 @@ Result<Bytes> DecodeChunkFromFragments(const Bytes& chunk_id,
     return Corrupt(std::move(msg));
   }
 
-  // Feed Reed-Solomon the k lowest good indices: data fragments first, so an
-  // intact set of data fragments decodes without any GF arithmetic.
-  std::vector<std::optional<Bytes>> fragments(n);
-  int used = 0;
-  for (int i = 0; i < n && used < k; i++) {
+  // The k lowest good indices: data fragments first, so an intact set of
+  // data fragments decodes without any GF arithmetic. Present data slices
+  // are copied into the chunk once; erased ones are computed into scratch.
+  const size_t fs = ReedSolomon::FragmentSize(chunk_len, k);
+  std::vector<int> from;
+  std::vector<const uint8_t*> src;
+  for (int i = 0; i < n && int(from.size()) < k; i++) {
     if (!seen[i] || conflict[i]) continue;
-    fragments[i] = Bytes(payload[i].begin(), payload[i].end());
-    used++;
+    from.push_back(i);
+    src.push_back(payload[i].data());
   }
-  return rs.Decode(fragments, chunk_len);
+  std::vector<int> to;
+  for (int i = 0; i < k; i++) {
+    if (!seen[i] || conflict[i]) to.push_back(i);
+  }
+  Bytes rebuilt(to.size() * fs);
+  std::vector<uint8_t*> dst;
+  for (size_t t = 0; t < to.size(); t++) dst.push_back(rebuilt.data() + t * fs);
+  MS_RETURN_IF_ERROR(rs->ComputeRegions(from, src.data(), to, dst.data(), fs));
+
+  Bytes out(chunk_len);
+  size_t next_rebuilt = 0;
+  for (int i = 0; i < k; i++) {
+    const bool erased = !seen[i] || conflict[i];
+    const uint8_t* s = erased ? dst[next_rebuilt++] : payload[i].data();
+    const size_t share = ReedSolomon::ShareLength(i, fs, chunk_len);
+    if (share > 0) std::memcpy(out.data() + size_t(i) * fs, s, share);
+  }
+  return out;
 }
 
 }  // namespace mistore

@@ -86,17 +86,16 @@ std::string Inconsistency(uint8_t index, uint8_t k, uint8_t m,
 
 }  // namespace
 
-Bytes EncodeFragment(const FragmentHeader& header, const uint8_t* payload,
-                     size_t len) {
+void FinishFragmentInPlace(const FragmentHeader& header, uint8_t* blob,
+                           size_t len) {
   MS_ASSERT(header.chunk_id.size() == kChunkIdSize);
-  MS_ASSERT(payload != nullptr || len == 0);
+  MS_ASSERT(blob != nullptr);
   MS_ASSERT(len <= kMaxFragmentPayload);
   MS_ASSERT(
       Inconsistency(header.index, header.k, header.m, header.chunk_len, len)
           .empty());
 
-  Bytes out(kFragmentHeaderSize + len, 0);
-  uint8_t* h = out.data();
+  uint8_t* h = blob;
   std::memcpy(h + kOffMagic, kMagic, sizeof(kMagic));
   PutLe16(h + kOffVersion, kFragmentFormatVersion);
   PutLe16(h + kOffHeaderLen, uint16_t(kFragmentHeaderSize));
@@ -108,10 +107,18 @@ Bytes EncodeFragment(const FragmentHeader& header, const uint8_t* payload,
   PutLe32(h + kOffReserved32, 0);
   PutLe64(h + kOffChunkLen, header.chunk_len);
   PutLe64(h + kOffPayloadLen, uint64_t(len));
-  const std::array<uint8_t, 32> ph = Blake2b256(payload, len);
+  const std::array<uint8_t, 32> ph = Blake2b256(blob + kFragmentHeaderSize, len);
   std::memcpy(h + kOffPayloadHash, ph.data(), ph.size());
   PutLe32(h + kOffHeaderCheck, HeaderCheck(h));
-  if (len > 0) std::memcpy(h + kFragmentHeaderSize, payload, len);
+}
+
+Bytes EncodeFragment(const FragmentHeader& header, const uint8_t* payload,
+                     size_t len) {
+  MS_ASSERT(payload != nullptr || len == 0);
+  MS_ASSERT(len <= kMaxFragmentPayload);
+  Bytes out(kFragmentHeaderSize + len);
+  if (len > 0) std::memcpy(out.data() + kFragmentHeaderSize, payload, len);
+  FinishFragmentInPlace(header, out.data(), len);
   return out;
 }
 

@@ -67,6 +67,13 @@ struct FragmentHeader {
 Bytes EncodeFragment(const FragmentHeader& header, const uint8_t* payload,
                      size_t len);
 
+// Builds a fragment in place: `blob` holds kFragmentHeaderSize bytes of
+// space followed by the len-byte payload, already written there. Fills in the
+// header (payload_len and payload_hash from the payload, as EncodeFragment);
+// the same preconditions, asserted.
+void FinishFragmentInPlace(const FragmentHeader& header, uint8_t* blob,
+                           size_t len);
+
 // Parses and validates the 100-byte header at `data` (len may be larger; the
 // payload is not looked at, so payload_hash is not verified). kCorrupt, with
 // a message starting "fragment ...", on: truncated (len < 100), bad magic,

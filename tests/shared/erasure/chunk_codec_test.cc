@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "shared/erasure/fragment.h"
+#include "shared/erasure/reed_solomon.h"
 #include "tests/shared/erasure/erasure_test_util.h"
 
 namespace mistore {
@@ -268,6 +270,33 @@ TEST(ChunkCodecTest, RandomizedDamage) {
       EXPECT_THAT(out.status().message(),
                   HasSubstr("found " + std::to_string(k + m - bad) +
                             " good fragments"));
+    }
+  }
+}
+
+// Building fragments in place gives exactly the bytes of the straightforward
+// composition (ReedSolomon::Encode, then EncodeFragment per fragment).
+TEST(ChunkCodecTest, InPlaceEncodeMatchesComposition) {
+  std::mt19937 rng(3);
+  for (auto [k, m, len] : std::vector<std::tuple<int, int, size_t>>{
+           {8, 4, 1 << 16}, {8, 4, 12345}, {3, 2, 0}, {1, 1, 7}, {32, 16, 99999}}) {
+    const Bytes chunk = erasure_test::RandomBytes(rng, len);
+    auto blobs = EncodeChunkToFragments(Id(9), chunk.data(), len, k, m);
+    ASSERT_TRUE(blobs.ok());
+    auto rs = ReedSolomon::Create(k, m);
+    ASSERT_TRUE(rs.ok());
+    std::vector<Bytes> frags;
+    ASSERT_TRUE(rs->Encode(chunk.data(), len, &frags).ok());
+    ASSERT_EQ(blobs->size(), frags.size());
+    for (size_t i = 0; i < frags.size(); i++) {
+      FragmentHeader h;
+      h.chunk_id = Id(9);
+      h.index = uint8_t(i);
+      h.k = uint8_t(k);
+      h.m = uint8_t(m);
+      h.chunk_len = len;
+      EXPECT_EQ((*blobs)[i], EncodeFragment(h, frags[i].data(), frags[i].size()))
+          << "k=" << k << " m=" << m << " len=" << len << " i=" << i;
     }
   }
 }
