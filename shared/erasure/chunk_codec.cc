@@ -39,8 +39,8 @@ Result<std::vector<Bytes>> EncodeChunkToFragments(const Bytes& chunk_id,
   std::vector<const uint8_t*> data(k);
   std::vector<uint8_t*> parity(m);
   for (int i = 0; i < n; i++) {
-    blobs[i].resize(kFragmentHeaderSize + fs);
-    uint8_t* payload = blobs[i].data() + kFragmentHeaderSize;
+    blobs[i].resize(kFragmentHeaderSizeV2 + fs);
+    uint8_t* payload = blobs[i].data() + kFragmentHeaderSizeV2;
     if (i < k) {
       const size_t share = ReedSolomon::ShareLength(i, fs, len);
       if (share > 0) std::memcpy(payload, chunk + size_t(i) * fs, share);
