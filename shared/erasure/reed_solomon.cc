@@ -17,6 +17,10 @@
 #include <jerasure.h>
 #include <jerasure/reed_sol.h>
 
+#if defined(MISTORE_HAVE_ISAL)
+#include <isa-l/erasure_code.h>
+#endif
+
 #include "shared/core/assert.h"
 
 namespace mistore {
@@ -101,6 +105,26 @@ void SortByIndex(const std::vector<int>& idx, const Ptr* regions,
   }
 }
 
+// ISA-L's AVX2/AVX-512 kernels return with the upper vector state dirty;
+// SSE code that follows (libsodium's AES-GCM among it) then pays transition
+// penalties. Clear it after every ISA-L call.
+[[maybe_unused]] void ZeroUpper() {
+#if defined(__x86_64__)
+  static const bool avx = __builtin_cpu_supports("avx");
+  if (avx) __asm__ volatile("vzeroupper" ::: "memory");
+#endif
+}
+
+#if defined(MISTORE_HAVE_ISAL)
+std::vector<uint8_t> IsalTables(const int* rows, int n_rows, int k) {
+  std::vector<uint8_t> bytes(size_t(n_rows) * k);
+  for (size_t i = 0; i < bytes.size(); i++) bytes[i] = uint8_t(rows[i]);
+  std::vector<uint8_t> tables(32 * size_t(k) * n_rows);
+  ec_init_tables(k, n_rows, bytes.data(), tables.data());
+  return tables;
+}
+#endif
+
 std::mutex& SharedMu() {
   static std::mutex mu;
   return mu;
@@ -108,13 +132,29 @@ std::mutex& SharedMu() {
 
 }  // namespace
 
-ReedSolomon::ReedSolomon(int k, int m, int* matrix)
-    : k_(k), m_(m), matrix_(matrix), cache_(std::make_unique<PatternCache>()) {}
+ReedSolomon::ReedSolomon(int k, int m, int* matrix, Backend backend)
+    : k_(k),
+      m_(m),
+      matrix_(matrix),
+      cache_(std::make_unique<PatternCache>()),
+      backend_(backend) {
+#if defined(MISTORE_HAVE_ISAL)
+  if (backend_ == Backend::kIsal) encode_tables_ = IsalTables(matrix, m, k);
+#endif
+}
+
+bool ReedSolomon::HasIsal() {
+#if defined(MISTORE_HAVE_ISAL)
+  return true;
+#else
+  return false;
+#endif
+}
 ReedSolomon::ReedSolomon(ReedSolomon&&) noexcept = default;
 ReedSolomon& ReedSolomon::operator=(ReedSolomon&&) noexcept = default;
 ReedSolomon::~ReedSolomon() = default;
 
-Result<ReedSolomon> ReedSolomon::Create(int k, int m) {
+Result<ReedSolomon> ReedSolomon::Create(int k, int m, Backend backend) {
   if (k < 1 || k > kMaxK) {
     return InvalidArgument("reed-solomon: k=" + std::to_string(k) +
                            " out of range 1.." + std::to_string(kMaxK));
@@ -123,6 +163,9 @@ Result<ReedSolomon> ReedSolomon::Create(int k, int m) {
     return InvalidArgument("reed-solomon: m=" + std::to_string(m) +
                            " out of range 1.." + std::to_string(kMaxM));
   }
+  if (backend == Backend::kIsal && !HasIsal()) {
+    return InvalidArgument("reed-solomon: built without ISA-L");
+  }
   MS_RETURN_IF_ERROR(InitGaloisFields());
   int* matrix = reed_sol_vandermonde_coding_matrix(k, m, kW);
   if (matrix == nullptr) {
@@ -130,7 +173,7 @@ Result<ReedSolomon> ReedSolomon::Create(int k, int m) {
                     std::to_string(k) + ", " + std::to_string(m) +
                     ", 8) failed");
   }
-  return ReedSolomon(k, m, matrix);
+  return ReedSolomon(k, m, matrix, backend);
 }
 
 Result<const ReedSolomon*> ReedSolomon::Shared(int k, int m) {
@@ -170,10 +213,23 @@ size_t ReedSolomon::cached_patterns_for_testing() const {
   return cache_->patterns.size();
 }
 
-void ReedSolomon::MultiplyRegions(const int* rows, int n_rows,
-                                  const uint8_t* const* src,
+void ReedSolomon::MultiplyRegions(const int* rows, const uint8_t* isal_tables,
+                                  int n_rows, const uint8_t* const* src,
                                   uint8_t* const* dst, size_t fs) const {
   MS_ASSERT(fs > 0 && fs % 8 == 0 && fs <= kMaxFragmentSize);
+#if defined(MISTORE_HAVE_ISAL)
+  if (backend_ == Backend::kIsal) {
+    // Any alignment; ec_encode_data only reads src and writes dst.
+    MS_ASSERT(isal_tables != nullptr);
+    ec_encode_data(static_cast<int>(fs), k_, n_rows,
+                   const_cast<uint8_t*>(isal_tables),
+                   const_cast<uint8_t**>(src), const_cast<uint8_t**>(dst));
+    ZeroUpper();
+    return;
+  }
+#else
+  (void)isal_tables;
+#endif
   const uintptr_t r0 = Residue(src[0]);
   bool congruent = !force_scratch_;
   for (int j = 0; j < k_ && congruent; j++) congruent = Residue(src[j]) == r0;
@@ -209,7 +265,7 @@ void ReedSolomon::MultiplyRegions(const int* rows, int n_rows,
 void ReedSolomon::EncodeRegions(const uint8_t* const* data,
                                 uint8_t* const* parity, size_t fs) const {
   MS_ASSERT(matrix_ != nullptr);  // not a moved-from object
-  MultiplyRegions(matrix_.get(), m_, data, parity, fs);
+  MultiplyRegions(matrix_.get(), encode_tables_.data(), m_, data, parity, fs);
 }
 
 Result<std::shared_ptr<const ReedSolomon::Pattern>> ReedSolomon::GetPattern(
@@ -241,6 +297,10 @@ Result<std::shared_ptr<const ReedSolomon::Pattern>> ReedSolomon::GetPattern(
       p->rows[t * k_ + j] = acc;
     }
   }
+#if defined(MISTORE_HAVE_ISAL)
+  if (backend_ == Backend::kIsal)
+    p->isal_tables = IsalTables(p->rows.data(), int(to.size()), k_);
+#endif
   std::lock_guard<std::mutex> lock(cache_->mu);
   if (cache_->patterns.size() < kPatternCacheMax) cache_->patterns.emplace(key, p);
   return std::shared_ptr<const Pattern>(std::move(p));
@@ -264,8 +324,8 @@ Status ReedSolomon::ComputeRegions(const std::vector<int>& from,
   SortByIndex(to, dst, &to_sorted, &dst_sorted);
   MS_ASSIGN_OR_RETURN(std::shared_ptr<const Pattern> p,
                       GetPattern(from_sorted, to_sorted));
-  MultiplyRegions(p->rows.data(), int(to_sorted.size()), src_sorted.data(),
-                  dst_sorted.data(), fs);
+  MultiplyRegions(p->rows.data(), p->isal_tables.data(), int(to_sorted.size()),
+                  src_sorted.data(), dst_sorted.data(), fs);
   return Status::Ok();
 }
 

@@ -234,7 +234,8 @@ TEST(ChunkCodecTest, RandomizedDamage) {
               uint8_t(1 << RandomInt(rng, 0, 7));
           break;
         case Damage::kHeaderBitFlip:
-          b[RandomInt(rng, 0, 99)] ^= uint8_t(1 << RandomInt(rng, 0, 7));
+          b[RandomInt(rng, 0, int(kFragmentHeaderSizeV2) - 1)] ^=  // v2 header
+              uint8_t(1 << RandomInt(rng, 0, 7));
           break;
         case Damage::kTruncate:
           b.resize(RandomInt(rng, 0, int(b.size()) - 1));
