@@ -101,6 +101,10 @@ uint32_t IsalUpdate(uint32_t state, const uint8_t* p, size_t len) {
     p += n;
     len -= n;
   }
+  // ISA-L's AVX-512 kernels leave the upper vector state dirty, which slows
+  // SSE code that follows (libsodium's AES-GCM by 40%): clear it.
+  static const bool avx = __builtin_cpu_supports("avx");
+  if (avx) __asm__ volatile("vzeroupper" ::: "memory");
   return state;
 }
 #endif
