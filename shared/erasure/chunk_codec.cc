@@ -25,10 +25,9 @@ Result<std::vector<Bytes>> EncodeChunkToFragments(const Bytes& chunk_id,
     return InvalidArgument("chunk encode: chunk is null");
   }
   if (len > rs->MaxChunkLen()) {
-    return InvalidArgument("chunk encode: chunk of " + std::to_string(len) +
-                           " bytes exceeds " +
-                           std::to_string(rs->MaxChunkLen()) +
-                           " for k=" + std::to_string(k));
+    return InvalidArgument(
+        "chunk encode: chunk of " + std::to_string(len) + " bytes exceeds " +
+        std::to_string(rs->MaxChunkLen()) + " for k=" + std::to_string(k));
   }
   // Each blob is allocated once (header + payload); data slices are copied
   // into their blobs once, parity is computed straight into its blobs, and
@@ -72,9 +71,11 @@ namespace {
 class Reconstructor {
  public:
   Reconstructor(const ReedSolomon& rs, const std::vector<int>& good,
-                const std::vector<std::span<const uint8_t>>& payload,
-                size_t fs)
-      : rs_(rs), good_(good), payload_(payload), fs_(fs),
+                const std::vector<std::span<const uint8_t>>& payload, size_t fs)
+      : rs_(rs),
+        good_(good),
+        payload_(payload),
+        fs_(fs),
         scratch_(size_t(rs.k() + rs.m()) * fs) {}
 
   // excluded: bit mask of indexes left out. Returns whether consistent;
@@ -100,9 +101,11 @@ class Reconstructor {
       to.push_back(i);  // parity only: every good data index is in `from`
     std::vector<uint8_t*> dst;
     for (int i : to) dst.push_back(scratch_.data() + size_t(i) * fs_);
-    MS_RETURN_IF_ERROR(rs_.ComputeRegions(from, src.data(), to, dst.data(), fs_));
+    MS_RETURN_IF_ERROR(
+        rs_.ComputeRegions(from, src.data(), to, dst.data(), fs_));
     for (int i : verify) {
-      if (std::memcmp(scratch_.data() + size_t(i) * fs_, payload_[i].data(), fs_) != 0)
+      if (std::memcmp(scratch_.data() + size_t(i) * fs_, payload_[i].data(),
+                      fs_) != 0)
         return false;
     }
     *checked = int(verify.size());
@@ -215,7 +218,8 @@ Result<CheckedChunk> DecodeChunkChecked(const Bytes& chunk_id,
     if (seen[i] && !conflict[i]) good_idx.push_back(i);
   Reconstructor rec(*rs, good_idx, payload, fs);
   CheckedChunk result;
-  MS_ASSIGN_OR_RETURN(bool consistent, rec.TryWithout(0, &result.cross_checked));
+  MS_ASSIGN_OR_RETURN(bool consistent,
+                      rec.TryWithout(0, &result.cross_checked));
   if (!consistent) {
     // Locate: the smallest set of at most t_max fragments whose removal
     // leaves a consistent set; singles first, then pairs.
@@ -229,7 +233,8 @@ Result<CheckedChunk> DecodeChunkChecked(const Bytes& chunk_id,
     }
     for (int a = 0; a < p && t_max >= 2 && !found; a++) {
       for (int b = a + 1; b < p && !found; b++) {
-        const uint64_t ex = uint64_t{1} << good_idx[a] | uint64_t{1} << good_idx[b];
+        const uint64_t ex = uint64_t{1} << good_idx[a] | uint64_t{1}
+                                                             << good_idx[b];
         MS_ASSIGN_OR_RETURN(found, rec.TryWithout(ex, &result.cross_checked));
         if (found) result.forged = {good_idx[a], good_idx[b]};
       }
@@ -237,7 +242,8 @@ Result<CheckedChunk> DecodeChunkChecked(const Bytes& chunk_id,
     if (!found) {
       return Corrupt("chunk decode: the " + std::to_string(p) +
                      " good fragments are inconsistent (forged fragments) and "
-                     "no set of at most " + std::to_string(t_max) +
+                     "no set of at most " +
+                     std::to_string(t_max) +
                      " explains it; need k=" + std::to_string(k));
     }
   }

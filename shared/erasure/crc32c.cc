@@ -30,7 +30,8 @@ struct Tables {
       t[0][b] = c;
     }
     for (uint32_t b = 0; b < 256; b++) {
-      for (int j = 1; j < 8; j++) t[j][b] = (t[j - 1][b] >> 8) ^ t[0][t[j - 1][b] & 0xff];
+      for (int j = 1; j < 8; j++)
+        t[j][b] = (t[j - 1][b] >> 8) ^ t[0][t[j - 1][b] & 0xff];
     }
   }
 };
@@ -58,8 +59,8 @@ uint32_t TableUpdate(uint32_t state, const uint8_t* p, size_t len) {
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) uint32_t Sse42Update(uint32_t state,
-                                                        const uint8_t* p,
-                                                        size_t len) {
+                                                       const uint8_t* p,
+                                                       size_t len) {
   uint64_t s = state;
   while (len >= 8) {
     uint64_t v;
@@ -148,8 +149,8 @@ uint32_t Crc32cPortable(const uint8_t* data, size_t len, uint32_t crc) {
 
 const char* Crc32cImplementation() { return GetImpl().name; }
 
-bool Crc32cWith(const char* name, const uint8_t* data, size_t len,
-                uint32_t crc, uint32_t* out) {
+bool Crc32cWith(const char* name, const uint8_t* data, size_t len, uint32_t crc,
+                uint32_t* out) {
   UpdateFn fn = nullptr;
   const std::string n = name;
   if (n == "table") fn = TableUpdate;

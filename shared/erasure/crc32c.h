@@ -30,7 +30,7 @@ const char* Crc32cImplementation();
 
 // Tests: Crc32c through the named implementation if this build and CPU have
 // it ("isa-l", "sse4.2", "armv8-crc", "table"); false otherwise.
-bool Crc32cWith(const char* name, const uint8_t* data, size_t len,
-                uint32_t crc, uint32_t* out);
+bool Crc32cWith(const char* name, const uint8_t* data, size_t len, uint32_t crc,
+                uint32_t* out);
 
 }  // namespace mistore

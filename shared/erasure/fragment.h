@@ -87,10 +87,11 @@ struct FragmentHeader {
 };
 
 // Header + payload, in format header.version (1 or 2). Sets payload_len and
-// the payload check itself (the values in `header` are ignored). The header must describe a fragment ParseFragment
-// accepts (chunk_id of 32 bytes, valid k/m/index, len ==
-// ReedSolomon::FragmentSize(chunk_len, k) <= kMaxFragmentPayload): anything
-// else is a programming error and fails an MS_ASSERT.
+// the payload check itself (the values in `header` are ignored). The header
+// must describe a fragment ParseFragment accepts (chunk_id of 32 bytes, valid
+// k/m/index, len == ReedSolomon::FragmentSize(chunk_len, k) <=
+// kMaxFragmentPayload): anything else is a programming error and fails an
+// MS_ASSERT.
 Bytes EncodeFragment(const FragmentHeader& header, const uint8_t* payload,
                      size_t len);
 

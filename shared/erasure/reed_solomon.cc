@@ -182,7 +182,8 @@ Result<const ReedSolomon*> ReedSolomon::Shared(int k, int m) {
                                std::unique_ptr<ReedSolomon>>();  // never freed
   std::lock_guard<std::mutex> lock(SharedMu());
   auto it = instances->find({k, m});
-  if (it != instances->end()) return static_cast<const ReedSolomon*>(it->second.get());
+  if (it != instances->end())
+    return static_cast<const ReedSolomon*>(it->second.get());
   MS_ASSIGN_OR_RETURN(ReedSolomon rs, Create(k, m));
   auto owned = std::make_unique<ReedSolomon>(std::move(rs));
   const ReedSolomon* p = owned.get();
@@ -233,14 +234,17 @@ void ReedSolomon::MultiplyRegions(const int* rows, const uint8_t* isal_tables,
   const uintptr_t r0 = Residue(src[0]);
   bool congruent = !force_scratch_;
   for (int j = 0; j < k_ && congruent; j++) congruent = Residue(src[j]) == r0;
-  for (int t = 0; t < n_rows && congruent; t++) congruent = Residue(dst[t]) == r0;
+  for (int t = 0; t < n_rows && congruent; t++)
+    congruent = Residue(dst[t]) == r0;
 
   std::array<char*, kMaxK> in{};
   std::array<char*, kMaxK + kMaxM> out{};
   ScratchBuffer scratch;
-  const size_t stride = (fs + kScratchAlign - 1) / kScratchAlign * kScratchAlign;
+  const size_t stride =
+      (fs + kScratchAlign - 1) / kScratchAlign * kScratchAlign;
   if (congruent) {
-    for (int j = 0; j < k_; j++) in[j] = reinterpret_cast<char*>(const_cast<uint8_t*>(src[j]));
+    for (int j = 0; j < k_; j++)
+      in[j] = reinterpret_cast<char*>(const_cast<uint8_t*>(src[j]));
     for (int t = 0; t < n_rows; t++) out[t] = reinterpret_cast<char*>(dst[t]);
   } else {
     scratch = NewScratch(stride * size_t(k_ + n_rows));
@@ -255,7 +259,8 @@ void ReedSolomon::MultiplyRegions(const int* rows, const uint8_t* isal_tables,
   // (it calls jerasure_matrix_dotprod(k, w, row, NULL, k + i, ...)).
   for (int t = 0; t < n_rows; t++) {
     jerasure_matrix_dotprod(k_, kW, const_cast<int*>(rows + t * k_), nullptr,
-                            k_ + t, in.data(), out.data(), static_cast<int>(fs));
+                            k_ + t, in.data(), out.data(),
+                            static_cast<int>(fs));
   }
   if (!congruent) {
     for (int t = 0; t < n_rows; t++) std::memcpy(dst[t], out[t], fs);
@@ -302,7 +307,8 @@ Result<std::shared_ptr<const ReedSolomon::Pattern>> ReedSolomon::GetPattern(
     p->isal_tables = IsalTables(p->rows.data(), int(to.size()), k_);
 #endif
   std::lock_guard<std::mutex> lock(cache_->mu);
-  if (cache_->patterns.size() < kPatternCacheMax) cache_->patterns.emplace(key, p);
+  if (cache_->patterns.size() < kPatternCacheMax)
+    cache_->patterns.emplace(key, p);
   return std::shared_ptr<const Pattern>(std::move(p));
 }
 

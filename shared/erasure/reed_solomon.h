@@ -123,9 +123,9 @@ class ReedSolomon {
   // data or parity, not in `from`) with writable regions in `dst`. All
   // regions are fs bytes (as EncodeRegions). kInvalidArgument for bad index
   // lists; never fails otherwise (the code is MDS: any k rows invert).
-  Status ComputeRegions(const std::vector<int>& from,
-                        const uint8_t* const* src, const std::vector<int>& to,
-                        uint8_t* const* dst, size_t fs) const;
+  Status ComputeRegions(const std::vector<int>& from, const uint8_t* const* src,
+                        const std::vector<int>& to, uint8_t* const* dst,
+                        size_t fs) const;
 
   // Replaces *fragments with k+m fragments of FragmentSize(chunk_len, k)
   // bytes: [0, k) are the chunk's bytes in order (zero-padded at the end),

@@ -279,8 +279,12 @@ TEST(ChunkCodecTest, RandomizedDamage) {
 // composition (ReedSolomon::Encode, then EncodeFragment per fragment).
 TEST(ChunkCodecTest, InPlaceEncodeMatchesComposition) {
   std::mt19937 rng(3);
-  for (auto [k, m, len] : std::vector<std::tuple<int, int, size_t>>{
-           {8, 4, 1 << 16}, {8, 4, 12345}, {3, 2, 0}, {1, 1, 7}, {32, 16, 99999}}) {
+  for (auto [k, m, len] :
+       std::vector<std::tuple<int, int, size_t>>{{8, 4, 1 << 16},
+                                                 {8, 4, 12345},
+                                                 {3, 2, 0},
+                                                 {1, 1, 7},
+                                                 {32, 16, 99999}}) {
     const Bytes chunk = erasure_test::RandomBytes(rng, len);
     auto blobs = EncodeChunkToFragments(Id(9), chunk.data(), len, k, m);
     ASSERT_TRUE(blobs.ok());
@@ -296,7 +300,8 @@ TEST(ChunkCodecTest, InPlaceEncodeMatchesComposition) {
       h.k = uint8_t(k);
       h.m = uint8_t(m);
       h.chunk_len = len;
-      EXPECT_EQ((*blobs)[i], EncodeFragment(h, frags[i].data(), frags[i].size()))
+      EXPECT_EQ((*blobs)[i],
+                EncodeFragment(h, frags[i].data(), frags[i].size()))
           << "k=" << k << " m=" << m << " len=" << len << " i=" << i;
     }
   }
@@ -309,7 +314,8 @@ Bytes Forge(const Bytes& blob, std::mt19937& rng) {
   EXPECT_TRUE(p.ok());
   Bytes payload(p->second.begin(), p->second.end());
   const size_t n = 1 + rng() % 8;
-  for (size_t j = 0; j < n; j++) payload[rng() % payload.size()] ^= uint8_t(1 + rng() % 255);
+  for (size_t j = 0; j < n; j++)
+    payload[rng() % payload.size()] ^= uint8_t(1 + rng() % 255);
   Bytes forged = EncodeFragment(p->first, payload.data(), payload.size());
   EXPECT_TRUE(ParseFragment(forged.data(), forged.size()).ok());
   return forged;
@@ -327,7 +333,8 @@ TEST(ChunkCodecTest, ForgedFragmentsAreLocatedAndNamed) {
     const size_t len = size_t(RandomInt(rng, 1, 70000));
     const int forged_n = 1 + iter % 2;
     SCOPED_TRACE("k=" + std::to_string(k) + " m=" + std::to_string(m) +
-                 " len=" + std::to_string(len) + " forged=" + std::to_string(forged_n));
+                 " len=" + std::to_string(len) +
+                 " forged=" + std::to_string(forged_n));
     const Bytes chunk = RandomBytes(rng, len);
     std::vector<Bytes> blobs = EncodeOk(Id(4), chunk, k, m);
     auto clean = DecodeChunkChecked(Id(4), blobs, k, m, len);

@@ -48,7 +48,8 @@ TEST(Crc32cTest, ImplementationsAgree) {
     for (size_t off = 0; off < 16; off++) {
       for (size_t len = 0; len <= 300; len++) {
         ASSERT_TRUE(Crc32cWith(name, data.data() + off, len, 0, &out));
-        ASSERT_EQ(out, Crc32cPortable(data.data() + off, len)) << off << " " << len;
+        ASSERT_EQ(out, Crc32cPortable(data.data() + off, len))
+            << off << " " << len;
       }
     }
     ASSERT_TRUE(Crc32cWith(name, data.data(), 4096, 0, &out));

@@ -25,8 +25,8 @@ Bytes TestChunkId() {
   return id;
 }
 
-FragmentHeader MakeHeader(uint16_t version, uint8_t index, uint8_t k,
-                          uint8_t m, uint64_t chunk_len) {
+FragmentHeader MakeHeader(uint16_t version, uint8_t index, uint8_t k, uint8_t m,
+                          uint64_t chunk_len) {
   FragmentHeader h;
   h.version = version;
   h.chunk_id = TestChunkId();
@@ -44,7 +44,9 @@ Bytes SmallFragment() {
                         payload.size());
 }
 
-void Reseal(Bytes* blob) { PutLe32(blob->data() + 68, Crc32c(blob->data(), 68)); }
+void Reseal(Bytes* blob) {
+  PutLe32(blob->data() + 68, Crc32c(blob->data(), 68));
+}
 
 Status ParseStatus(const Bytes& blob) {
   auto r = ParseFragment(blob.data(), blob.size());
@@ -67,7 +69,8 @@ Bytes ReadTestData(const std::string& name) {
   if (f == nullptr) return out;
   uint8_t buf[4096];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.insert(out.end(), buf, buf + n);
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
+    out.insert(out.end(), buf, buf + n);
   std::fclose(f);
   return out;
 }
@@ -102,14 +105,15 @@ TEST(FragmentV2Test, KnownAnswerFiles) {
     EXPECT_EQ(Bytes(r->second.begin(), r->second.end()), payload);
     if (version == 2) {
       EXPECT_EQ(h.payload_crc32c, 0xdbc32e4fu);
-      EXPECT_EQ(ToHex(file.data(), 72),
-                "4d53465202004800"  // magic, version 2, header length 72
-                "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-                "0504020000000000"  // index 5, k 4, m 2, reserved
-                "3412000000000000"  // chunk length 0x1234
-                "9004000000000000"  // payload length 0x490
-                "4f2ec3db"          // payload crc32c
-                "40a09bb8");        // header crc32c
+      EXPECT_EQ(
+          ToHex(file.data(), 72),
+          "4d53465202004800"  // magic, version 2, header length 72
+          "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+          "0504020000000000"  // index 5, k 4, m 2, reserved
+          "3412000000000000"  // chunk length 0x1234
+          "9004000000000000"  // payload length 0x490
+          "4f2ec3db"          // payload crc32c
+          "40a09bb8");        // header crc32c
     }
     EXPECT_EQ(EncodeFragment(MakeHeader(version, 5, 4, 2, 0x1234),
                              payload.data(), payload.size()),
@@ -121,7 +125,8 @@ TEST(FragmentV2Test, WritesVersion2ByDefault) {
   FragmentHeader h;
   EXPECT_EQ(h.version, 2);
   const Bytes chunk(1000, 7);
-  auto blobs = EncodeChunkToFragments(TestChunkId(), chunk.data(), chunk.size(), 4, 2);
+  auto blobs =
+      EncodeChunkToFragments(TestChunkId(), chunk.data(), chunk.size(), 4, 2);
   ASSERT_TRUE(blobs.ok());
   for (const Bytes& b : *blobs) {
     EXPECT_EQ(b.size(), 72u + ReedSolomon::FragmentSize(1000, 4));
@@ -149,7 +154,8 @@ TEST(FragmentV2Test, RejectsEveryHeaderBitFlip) {
   const Bytes good = SmallFragment();
   for (size_t off = 0; off < 72; off++) {
     for (int bit = 0; bit < 8; bit++) {
-      SCOPED_TRACE("offset " + std::to_string(off) + " bit " + std::to_string(bit));
+      SCOPED_TRACE("offset " + std::to_string(off) + " bit " +
+                   std::to_string(bit));
       Bytes b = good;
       b[off] ^= uint8_t(1 << bit);
       std::string expected = off < 4   ? "bad magic"
@@ -211,7 +217,8 @@ TEST(FragmentV2Test, ErrorMessagesAreDistinct) {
 // the chunk codec decodes from any mix of the two.
 TEST(FragmentV2Test, ReadsVersion1AndVersion2Alike) {
   const Bytes chunk = KatPayload();
-  auto blobs = EncodeChunkToFragments(TestChunkId(), chunk.data(), chunk.size(), 4, 2);
+  auto blobs =
+      EncodeChunkToFragments(TestChunkId(), chunk.data(), chunk.size(), 4, 2);
   ASSERT_TRUE(blobs.ok());
   std::vector<Bytes> mixed;
   for (size_t i = 0; i < blobs->size(); i++) {

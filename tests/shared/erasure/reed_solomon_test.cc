@@ -379,7 +379,8 @@ TEST(ReedSolomonTest, NonCongruentRegionsMatchAligned) {
   std::vector<const uint8_t*> data(5);
   std::vector<uint8_t*> parity(3);
   for (int i = 0; i < 8; i++) {
-    uint8_t* p = arena.data() + i * (fs + 32) + (i * 3) % 16;  // residues differ
+    uint8_t* p =
+        arena.data() + i * (fs + 32) + (i * 3) % 16;  // residues differ
     if (i < 5) {
       std::memcpy(p, chunk.data() + i * fs, fs);
       data[i] = p;
@@ -458,7 +459,8 @@ TEST(ReedSolomonTest, IsalMatchesJerasure) {
   for (int iter = 0; iter < 60; iter++) {
     const int k = RandomInt(rng, 1, ReedSolomon::kMaxK);
     const int m = RandomInt(rng, 1, ReedSolomon::kMaxM);
-    const size_t len = size_t(RandomInt(rng, 0, iter % 4 == 0 ? 300000 : 20000));
+    const size_t len =
+        size_t(RandomInt(rng, 0, iter % 4 == 0 ? 300000 : 20000));
     SCOPED_TRACE("k=" + std::to_string(k) + " m=" + std::to_string(m) +
                  " len=" + std::to_string(len));
     auto jer = ReedSolomon::Create(k, m, ReedSolomon::Backend::kJerasure);
