@@ -377,7 +377,11 @@ void PopCore::HandleFetchChunk(const Incoming& in, const Peer& from, const pb::F
 
 // Asks every gateway recorded as holding a fragment of the chunk, in
 // parallel (striping aggregates their uplinks), and decodes from whatever
-// arrives intact: fragments failing their hash count as erasures.
+// arrives intact: fragments failing their check count as erasures. The
+// decode cross-checks the fragments beyond k against each other
+// (DecodeChunkChecked): a fragment that passes its own check but is located
+// as forged is marked bad on the gateway that sent it (so it is re-placed)
+// and counted in fragments_forged_total.
 void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Result<Bytes>)> done,
                                      bool background) {
   std::vector<FragmentLoc> locs = store_->Fragments(key);
@@ -387,6 +391,7 @@ void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Res
   struct Gather {
     size_t outstanding = 0;
     std::vector<Bytes> blobs;
+    std::map<uint32_t, std::vector<uint32_t>> senders;  // index -> gateways
   };
   auto g = std::make_shared<Gather>();
   auto finish = [this, key, g, done, background]() {
@@ -396,15 +401,24 @@ void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Res
                               ToHex(key.chunk_id).substr(0, 12) + " reachable"));
     auto hdr = ParseFragmentHeader(g->blobs[0].data(), g->blobs[0].size());
     if (!hdr.ok()) return done(hdr.status());
-    auto result = std::make_shared<Result<Bytes>>(Internal("decode did not run"));
+    auto result = std::make_shared<Result<CheckedChunk>>(Internal("decode did not run"));
     int k = p_.k, m = p_.m;
     size_t chunk_len = hdr->chunk_len;
     Bytes chunk_id = key.chunk_id;
     RunJob([g, result, chunk_id, k, m, chunk_len] {
-      *result = DecodeChunkFromFragments(chunk_id, g->blobs, k, m, chunk_len);
-    }, [this, key, result, done, background] {
+      *result = DecodeChunkChecked(chunk_id, g->blobs, k, m, chunk_len);
+    }, [this, key, g, result, done, background] {
       if (result->ok()) {
-        Bytes data = result->value();
+        for (int idx : (*result)->forged) {
+          for (uint32_t gw : g->senders[uint32_t(idx)]) {
+            fragments_forged_total_++;
+            MS_WARN("pop", "forged fragment located by redundancy",
+                    "gateway=" + std::to_string(gw) + " chunk=" +
+                        ToHex(key.chunk_id).substr(0, 12) + " index=" + std::to_string(idx));
+            MarkBad(gw, key, uint32_t(idx));
+          }
+        }
+        Bytes data = std::move((*result)->chunk);
         // A read's chunk is cached; a repair's is not (issue 6): it would
         // cost the loop a durable write and, with little cache, an
         // eviction per chunk, serialising the repair behind fsyncs.
@@ -431,8 +445,10 @@ void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Res
         // A fragment failing its checks, or not the one asked for, is an
         // erasure here and is rebuilt (issue 6: detected on read).
         auto parsed = ParseFragment(blob.data(), blob.size());
-        if (parsed.ok() && parsed->first.index == loc.index && parsed->first.chunk_id == key.chunk_id)
+        if (parsed.ok() && parsed->first.index == loc.index && parsed->first.chunk_id == key.chunk_id) {
           g->blobs.push_back(std::move(blob));
+          g->senders[loc.index].push_back(loc.gateway_id);
+        }
         else
           MarkBad(loc.gateway_id, key, loc.index);
       }

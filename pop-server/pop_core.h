@@ -179,6 +179,9 @@ class PopCore {
   uint64_t locks_inherited_total() const { return locks_inherited_total_; }
   // Fragments found failing their check (on read or reported by a gateway).
   uint64_t fragments_bad_total() const { return fragments_bad_total_; }
+  // Fragments that passed their own check but were located as forged by the
+  // code's redundancy on a read (DecodeChunkChecked); also in bad_total.
+  uint64_t fragments_forged_total() const { return fragments_forged_total_; }
 
   // ---- outputs ----
   Outbox TakeOutbox();
@@ -433,6 +436,7 @@ class PopCore {
   uint64_t cache_hits_total_ = 0;
   uint64_t cache_misses_total_ = 0;
   uint64_t fragments_bad_total_ = 0;
+  uint64_t fragments_forged_total_ = 0;
   static constexpr size_t kClosedConnsRemembered = 4096;
   std::set<uint64_t> closed_conns_;  // recently closed requester connections
   struct EntryLock {

@@ -187,7 +187,7 @@ void PopCore::RunGcTask(const pb::GcTask& t, std::function<void(bool, pb::GcResu
     for (auto& [gw, idx] : frags) deletes[gw].push_back({key.chunk_id, idx});
     res->set_fragment_bytes_deleted(
         res->fragment_bytes_deleted() +
-        frags.size() * ((info->size_bytes + p_.k - 1) / p_.k + kFragmentHeaderSize));
+        frags.size() * ((info->size_bytes + p_.k - 1) / p_.k + kFragmentHeaderSizeV2));
     drop.push_back({key, info->has_data ? info->size_bytes : 0});
   }
   if (deferred)

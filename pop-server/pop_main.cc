@@ -426,6 +426,10 @@ class PopDaemon {
     r.AddCounterFn("mistore_pop_fragments_bad_total",
                    "Fragments found failing their check, on read or reported by a gateway.",
                    [this] { return double(core_.fragments_bad_total()); });
+    r.AddCounterFn("mistore_pop_fragments_forged_total",
+                   "Fragments that passed their own check but disagreed with the other "
+                   "fragments of their chunk on a read (located by redundancy, re-placed).",
+                   [this] { return double(core_.fragments_forged_total()); });
     r.AddCounterFn("mistore_pop_gc_chunk_bytes_dropped_total",
                    "Chunk payload bytes garbage collection removed from this POP.",
                    [this] { return double(core_.gc_stats().chunk_bytes_dropped_total); });

@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libuv1-dev libprotobuf-dev protobuf-compiler libsqlite3-dev libsodium-dev
-  libjerasure-dev libgf-complete-dev
+  libjerasure-dev libgf-complete-dev libisal-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 procps prometheus chromium
   iproute2 python3-matplotlib

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "shared/core/assert.h"
+#include "shared/erasure/crc32c.h"
 
 namespace mistore {
 namespace {
@@ -23,10 +24,19 @@ constexpr size_t kOffReserved8 = 43;
 constexpr size_t kOffReserved32 = 44;
 constexpr size_t kOffChunkLen = 48;
 constexpr size_t kOffPayloadLen = 56;
+// Version 1.
 constexpr size_t kOffPayloadHash = 64;
 constexpr size_t kOffHeaderCheck = 96;
-static_assert(kOffHeaderCheck + 4 == kFragmentHeaderSize);
+static_assert(kOffHeaderCheck + 4 == kFragmentHeaderSizeV1);
 static_assert(kOffPayloadHash + crypto_generichash_BYTES == kOffHeaderCheck);
+// Version 2.
+constexpr size_t kOffPayloadCrc = 64;
+constexpr size_t kOffHeaderCrc = 68;
+static_assert(kOffHeaderCrc + 4 == kFragmentHeaderSizeV2);
+static_assert(kFragmentHeaderSizeMax >= kFragmentHeaderSizeV1 &&
+              kFragmentHeaderSizeMax >= kFragmentHeaderSizeV2);
+// Enough to read magic, version and header length.
+constexpr size_t kPrefixSize = 8;
 
 constexpr uint8_t kMagic[4] = {'M', 'S', 'F', 'R'};
 
@@ -86,20 +96,26 @@ std::string Inconsistency(uint8_t index, uint8_t k, uint8_t m,
 
 }  // namespace
 
-Bytes EncodeFragment(const FragmentHeader& header, const uint8_t* payload,
-                     size_t len) {
+size_t FragmentHeaderSize(uint16_t version) {
+  MS_ASSERT(version == kFragmentFormatV1 || version == kFragmentFormatVersion);
+  return version == kFragmentFormatV1 ? kFragmentHeaderSizeV1
+                                      : kFragmentHeaderSizeV2;
+}
+
+void FinishFragmentInPlace(const FragmentHeader& header, uint8_t* blob,
+                           size_t len) {
   MS_ASSERT(header.chunk_id.size() == kChunkIdSize);
-  MS_ASSERT(payload != nullptr || len == 0);
+  MS_ASSERT(blob != nullptr);
   MS_ASSERT(len <= kMaxFragmentPayload);
   MS_ASSERT(
       Inconsistency(header.index, header.k, header.m, header.chunk_len, len)
           .empty());
+  const size_t header_len = FragmentHeaderSize(header.version);
 
-  Bytes out(kFragmentHeaderSize + len, 0);
-  uint8_t* h = out.data();
+  uint8_t* h = blob;
   std::memcpy(h + kOffMagic, kMagic, sizeof(kMagic));
-  PutLe16(h + kOffVersion, kFragmentFormatVersion);
-  PutLe16(h + kOffHeaderLen, uint16_t(kFragmentHeaderSize));
+  PutLe16(h + kOffVersion, header.version);
+  PutLe16(h + kOffHeaderLen, uint16_t(header_len));
   std::memcpy(h + kOffChunkId, header.chunk_id.data(), kChunkIdSize);
   h[kOffIndex] = header.index;
   h[kOffK] = header.k;
@@ -108,38 +124,70 @@ Bytes EncodeFragment(const FragmentHeader& header, const uint8_t* payload,
   PutLe32(h + kOffReserved32, 0);
   PutLe64(h + kOffChunkLen, header.chunk_len);
   PutLe64(h + kOffPayloadLen, uint64_t(len));
-  const std::array<uint8_t, 32> ph = Blake2b256(payload, len);
-  std::memcpy(h + kOffPayloadHash, ph.data(), ph.size());
-  PutLe32(h + kOffHeaderCheck, HeaderCheck(h));
-  if (len > 0) std::memcpy(h + kFragmentHeaderSize, payload, len);
+  const uint8_t* payload = blob + header_len;
+  if (header.version == kFragmentFormatV1) {
+    const std::array<uint8_t, 32> ph = Blake2b256(payload, len);
+    std::memcpy(h + kOffPayloadHash, ph.data(), ph.size());
+    PutLe32(h + kOffHeaderCheck, HeaderCheck(h));
+  } else {
+    PutLe32(h + kOffPayloadCrc, Crc32c(payload, len));
+    PutLe32(h + kOffHeaderCrc, Crc32c(h, kOffHeaderCrc));
+  }
+}
+
+Bytes EncodeFragment(const FragmentHeader& header, const uint8_t* payload,
+                     size_t len) {
+  MS_ASSERT(payload != nullptr || len == 0);
+  MS_ASSERT(len <= kMaxFragmentPayload);
+  const size_t header_len = FragmentHeaderSize(header.version);
+  Bytes out(header_len + len);
+  if (len > 0) std::memcpy(out.data() + header_len, payload, len);
+  FinishFragmentInPlace(header, out.data(), len);
   return out;
 }
 
 Result<FragmentHeader> ParseFragmentHeader(const uint8_t* data, size_t len) {
-  if (data == nullptr || len < kFragmentHeaderSize) {
-    return Bad("truncated: " + std::to_string(data == nullptr ? 0 : len) +
-               " bytes, header needs " + std::to_string(kFragmentHeaderSize));
+  if (data == nullptr) len = 0;
+  if (len < kPrefixSize) {
+    return Bad("truncated: " + std::to_string(len) +
+               " bytes, a header needs at least " +
+               std::to_string(kFragmentHeaderSizeV2));
   }
   if (std::memcmp(data + kOffMagic, kMagic, sizeof(kMagic)) != 0) {
     return Bad("bad magic " + ToHex(data + kOffMagic, 4) + ", expected " +
                ToHex(kMagic, 4) + " (\"MSFR\")");
   }
   const uint16_t version = GetLe16(data + kOffVersion);
-  if (version != kFragmentFormatVersion) {
+  if (version != kFragmentFormatV1 && version != kFragmentFormatVersion) {
     return Bad("unknown format version " + std::to_string(version) +
-               " (supported: " + std::to_string(kFragmentFormatVersion) + ")");
+               " (supported: 1, 2)");
+  }
+  const size_t want_header = FragmentHeaderSize(version);
+  if (len < want_header) {
+    return Bad("truncated: " + std::to_string(len) + " bytes, header needs " +
+               std::to_string(want_header));
   }
   const uint16_t header_len = GetLe16(data + kOffHeaderLen);
-  if (header_len != kFragmentHeaderSize) {
+  if (header_len != want_header) {
     return Bad("bad header length " + std::to_string(header_len) +
-               " for version 1 (expected " +
-               std::to_string(kFragmentHeaderSize) + ")");
+               " for version " + std::to_string(version) + " (expected " +
+               std::to_string(want_header) + ")");
   }
-  const uint32_t stored_check = GetLe32(data + kOffHeaderCheck);
-  const uint32_t computed_check = HeaderCheck(data);
-  if (stored_check != computed_check) {
-    return Bad("bad header check: stored " + std::to_string(stored_check) +
-               ", computed " + std::to_string(computed_check));
+  if (version == kFragmentFormatV1) {
+    const uint32_t stored_check = GetLe32(data + kOffHeaderCheck);
+    const uint32_t computed_check = HeaderCheck(data);
+    if (stored_check != computed_check) {
+      return Bad("bad header check: stored " + std::to_string(stored_check) +
+                 ", computed " + std::to_string(computed_check));
+    }
+  } else {
+    const uint32_t stored_check = GetLe32(data + kOffHeaderCrc);
+    const uint32_t computed_check = Crc32c(data, kOffHeaderCrc);
+    if (stored_check != computed_check) {
+      return Bad("bad header check (crc32c): stored " +
+                 std::to_string(stored_check) + ", computed " +
+                 std::to_string(computed_check));
+    }
   }
 
   FragmentHeader h;
@@ -149,8 +197,13 @@ Result<FragmentHeader> ParseFragmentHeader(const uint8_t* data, size_t len) {
   h.m = data[kOffM];
   h.chunk_len = GetLe64(data + kOffChunkLen);
   h.payload_len = GetLe64(data + kOffPayloadLen);
-  std::memcpy(h.payload_hash.data(), data + kOffPayloadHash,
-              h.payload_hash.size());
+  h.version = version;
+  if (version == kFragmentFormatV1) {
+    std::memcpy(h.payload_hash.data(), data + kOffPayloadHash,
+                h.payload_hash.size());
+  } else {
+    h.payload_crc32c = GetLe32(data + kOffPayloadCrc);
+  }
 
   if (h.payload_len > kMaxFragmentPayload) {
     return Bad("payload too large: header claims " +
@@ -169,7 +222,8 @@ Result<FragmentHeader> ParseFragmentHeader(const uint8_t* data, size_t len) {
 Result<std::pair<FragmentHeader, std::span<const uint8_t>>> ParseFragment(
     const uint8_t* data, size_t len) {
   MS_ASSIGN_OR_RETURN(FragmentHeader h, ParseFragmentHeader(data, len));
-  const size_t have = len - kFragmentHeaderSize;  // len >= header: checked
+  const size_t header_len = h.header_len();
+  const size_t have = len - header_len;  // len >= header: checked
   // payload_len <= 64 MiB was checked, so it fits size_t.
   const size_t want = size_t(h.payload_len);
   if (have < want) {
@@ -180,10 +234,16 @@ Result<std::pair<FragmentHeader, std::span<const uint8_t>>> ParseFragment(
     return Bad("has " + std::to_string(have - want) +
                " trailing bytes after the payload");
   }
-  const uint8_t* payload = data + kFragmentHeaderSize;
-  const std::array<uint8_t, 32> hash = Blake2b256(payload, want);
-  if (sodium_memcmp(hash.data(), h.payload_hash.data(), hash.size()) != 0) {
-    return Bad("payload hash mismatch (index " + std::to_string(h.index) + ")");
+  const uint8_t* payload = data + header_len;
+  if (h.version == kFragmentFormatV1) {
+    const std::array<uint8_t, 32> hash = Blake2b256(payload, want);
+    if (sodium_memcmp(hash.data(), h.payload_hash.data(), hash.size()) != 0) {
+      return Bad("payload hash mismatch (index " + std::to_string(h.index) +
+                 ")");
+    }
+  } else if (Crc32c(payload, want) != h.payload_crc32c) {
+    return Bad("payload crc32c mismatch (index " + std::to_string(h.index) +
+               ")");
   }
   return std::make_pair(std::move(h), std::span<const uint8_t>(payload, want));
 }

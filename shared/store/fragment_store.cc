@@ -17,7 +17,7 @@
 namespace mistore {
 
 namespace {
-constexpr size_t kFragmentFileBytesMax = kFragmentHeaderSize + kMaxFragmentPayload;
+constexpr size_t kFragmentFileBytesMax = kFragmentHeaderSizeMax + kMaxFragmentPayload;
 
 template <typename F>
 void ListDir(const std::string& dir, F&& fn) {
@@ -192,14 +192,14 @@ Result<FragmentStore> FragmentStore::Open(const std::string& dir,
             check = Corrupt("file holds another fragment");
         }
       } else {
-        uint8_t head[kFragmentHeaderSize];
+        uint8_t head[kFragmentHeaderSizeMax];  // v1 (100) or v2 (72) header
         size_t got = 0;
         check = ReadPrefix(path, head, sizeof head, &got, &file_bytes);
         if (check.ok()) {
           auto h = ParseFragmentHeader(head, got);
           if (!h.ok())
             check = h.status();
-          else if (file_bytes != kFragmentHeaderSize + h->payload_len)
+          else if (file_bytes != h->header_len() + h->payload_len)
             check = Corrupt("file length does not match its header (torn)");
           else if (h->chunk_id != id || h->index != index)
             check = Corrupt("file holds another fragment");

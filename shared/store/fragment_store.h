@@ -70,9 +70,10 @@ struct FragmentStoreOptions {
   uint64_t store_bytes_max = 0;
   // Bounds the index in memory (about 150 bytes per fragment).
   uint64_t fragments_max = 2'000'000;
-  // true: Open reads every file and checks its payload hash; false: Open
-  // reads only the 100-byte headers and checks each file's length (torn
-  // files are still caught; bit rot is left to the scrubber and to reads).
+  // true: Open reads every file and checks its payload check; false: Open
+  // reads only the headers (100 bytes in fragment format v1, 72 in v2) and
+  // checks each file's length (torn files are still caught; bit rot is left
+  // to the scrubber and to reads).
   bool verify_payloads_at_open = true;
   // Bad names queued for reporting beyond this are dropped (the POP still
   // sees them missing through the inventory digest).

@@ -21,11 +21,17 @@
 //   blake2b_fragments/F      unkeyed BLAKE2b-256 of the 12 F-byte fragments
 //                            (the fragment format's payload hashes)
 //   aead_seal/F, aead_open/F XChaCha20-Poly1305 of an 8F chunk (32-byte AD)
-//   rs_encode/F              ReedSolomon::Encode of an 8F chunk (k=8, m=4)
+//   rs_encode/F              ReedSolomon::Encode of an 8F chunk (k=8, m=4;
+//                            vector interface: allocates and copies)
+//   rs_encode_isal/F         ReedSolomon::EncodeRegions (what the chunk codec
+//   rs_encode_jerasure/F     runs: preallocated blobs) with each backend
+//   crc32c_fragments/F       Crc32c (shared/erasure/crc32c.h) of the 12
+//                            F-byte fragments (format v2 payload checks)
 //   rs_decode_4_lost/F       ReedSolomon::Decode with data fragments 0-3 lost
-//   fragment_encode/F        EncodeChunkToFragments: encode + 12 headers with
-//                            payload hashes (the POP's placement step)
+//   fragment_encode/F        EncodeChunkToFragments: blobs built in place,
+//                            encode + 12 v2 headers (the POP's placement step)
 //   fragment_decode/F        DecodeChunkFromFragments from all 12 blobs
+//                            (parse, CRC32C, parity re-encoded and compared)
 //   raw_*/F                  the libraries alone (jerasure_matrix_encode on
 //                            preallocated buffers, XChaCha20-Poly1305 without
 //                            allocation) and primitives the data path does not
@@ -56,6 +62,7 @@
 #include <vector>
 
 #include "shared/chunking/cdc.h"
+#include "shared/erasure/crc32c.h"
 #include "shared/core/assert.h"
 #include "shared/crypto/aead.h"
 #include "shared/crypto/keys.h"
@@ -238,6 +245,47 @@ void BM_rs_decode_4_lost(benchmark::State& s) {
   }
   MS_ASSERT(std::equal(frags[0]->begin(), frags[0]->end(), chunk.begin()));
   PlainBytes(s, chunk.size());
+}
+
+// EncodeRegions on preallocated fragment buffers, as EncodeChunkToFragments
+// calls it (payloads at offset 72 of their blobs).
+void EncodeRegionsBench(benchmark::State& s, ReedSolomon::Backend backend) {
+  Result<ReedSolomon> rs = ReedSolomon::Create(kK, kM, backend);
+  if (!rs.ok()) {
+    s.SkipWithError(rs.status().message().c_str());
+    return;
+  }
+  const size_t f = Fragment(s);
+  const Bytes chunk = RandomBytes(17, kK * f);
+  std::vector<Bytes> blobs(kK + kM, Bytes(72 + f));
+  std::vector<const uint8_t*> data(kK);
+  std::vector<uint8_t*> parity(kM);
+  for (int i = 0; i < kK; i++) {
+    std::memcpy(blobs[i].data() + 72, chunk.data() + i * f, f);
+    data[i] = blobs[i].data() + 72;
+  }
+  for (int i = 0; i < kM; i++) parity[i] = blobs[kK + i].data() + 72;
+  for (auto _ : s) {
+    rs->EncodeRegions(data.data(), parity.data(), f);
+    benchmark::DoNotOptimize(parity[0]);
+    benchmark::ClobberMemory();
+  }
+  PlainBytes(s, kK * f);
+}
+void BM_rs_encode_isal(benchmark::State& s) {
+  EncodeRegionsBench(s, ReedSolomon::Backend::kIsal);
+}
+void BM_rs_encode_jerasure(benchmark::State& s) {
+  EncodeRegionsBench(s, ReedSolomon::Backend::kJerasure);
+}
+
+void BM_crc32c_fragments(benchmark::State& s) {
+  const size_t f = Fragment(s);
+  const Bytes frags = RandomBytes(18, (kK + kM) * f);
+  for (auto _ : s) {
+    for (int i = 0; i < kK + kM; i++) benchmark::DoNotOptimize(Crc32c(frags.data() + i * f, f));
+  }
+  PlainBytes(s, kK * f);  // 12 fragments per 8F plaintext
 }
 
 void BM_fragment_encode(benchmark::State& s) {
@@ -527,6 +575,9 @@ BENCHMARK(BM_aead_seal)->Apply(Sizes);
 BENCHMARK(BM_aead_open)->Apply(Sizes);
 BENCHMARK(BM_rs_encode)->Apply(Sizes);
 BENCHMARK(BM_rs_decode_4_lost)->Apply(Sizes);
+BENCHMARK(BM_rs_encode_isal)->Apply(Sizes);
+BENCHMARK(BM_rs_encode_jerasure)->Apply(Sizes);
+BENCHMARK(BM_crc32c_fragments)->Apply(Sizes);
 BENCHMARK(BM_fragment_encode)->Apply(Sizes);
 BENCHMARK(BM_fragment_decode)->Apply(Sizes);
 BENCHMARK(BM_raw_jerasure_encode)->Apply(Sizes);

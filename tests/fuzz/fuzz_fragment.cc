@@ -1,10 +1,12 @@
 // Fuzz target: the fragment parser (shared/erasure/fragment.h).
 //
 // Input: one mode byte, then the candidate fragment. Mode bit 0 recomputes
-// the payload hash (bytes [64, 96)) over whatever follows the 100-byte
-// header, bit 1 recomputes the header check (bytes [96, 100)) after that, so
-// that mutations reach the field checks behind the two hashes instead of
-// dying at them. Mode 0 feeds the bytes as they are.
+// the payload check over whatever follows the header, bit 1 recomputes the
+// header check after that, in the layout of the version the input claims
+// (version 1: BLAKE2b at [64, 96) and [96, 100), 100-byte header; version 2:
+// CRC32C at [64, 68) and [68, 72), 72-byte header), so that mutations reach
+// the field checks behind the checks instead of dying at them. Mode 0 feeds
+// the bytes as they are. The seeds (make_seeds.cc) hold both versions.
 //
 // Properties: ParseFragmentHeader and ParseFragment never read outside the
 // buffer (ASan) and fail only with kCorrupt "fragment ..."; a header they
@@ -19,6 +21,7 @@
 
 #include "shared/core/assert.h"
 #include "shared/core/bytes.h"
+#include "shared/erasure/crc32c.h"
 #include "shared/erasure/fragment.h"
 #include "shared/erasure/reed_solomon.h"
 
@@ -47,16 +50,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   MS_ASSERT(sodium_init() >= 0);
   const uint8_t mode = data[0];
   Bytes in(data + 1, data + size);
-  if (in.size() >= kFragmentHeaderSize) {
+  // Mode bits recompute the checks after the fuzzer's edits, so mutations
+  // reach the field checks behind them: bit 0 the payload check, bit 1 the
+  // header check, in the layout of the version the input claims.
+  const bool v1 = in.size() >= 6 && in[4] == 1 && in[5] == 0;
+  const bool v2 = in.size() >= 6 && in[4] == 2 && in[5] == 0;
+  if (v1 && in.size() >= kFragmentHeaderSizeV1) {
     if (mode & 1) {
-      crypto_generichash(in.data() + 64, 32, in.data() + kFragmentHeaderSize,
-                         in.size() - kFragmentHeaderSize, nullptr, 0);
+      crypto_generichash(in.data() + 64, 32, in.data() + kFragmentHeaderSizeV1,
+                         in.size() - kFragmentHeaderSizeV1, nullptr, 0);
     }
     if (mode & 2) {
       uint8_t h[32];
       crypto_generichash(h, sizeof h, in.data(), 96, nullptr, 0);
       std::memcpy(in.data() + 96, h, 4);
     }
+  }
+  if (v2 && in.size() >= kFragmentHeaderSizeV2) {
+    if (mode & 1) {
+      PutLe32(in.data() + 64, Crc32c(in.data() + kFragmentHeaderSizeV2,
+                                     in.size() - kFragmentHeaderSizeV2));
+    }
+    if (mode & 2) PutLe32(in.data() + 68, Crc32c(in.data(), 68));
   }
   // Exact-size heap copy so ASan sees any read past the end.
   const uint8_t* p = in.empty() ? nullptr : in.data();
@@ -77,8 +92,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const FragmentHeader& h = parsed->first;
   const std::span<const uint8_t> payload = parsed->second;
   CheckHeader(h);
-  MS_ASSERT(payload.data() == p + kFragmentHeaderSize);
-  MS_ASSERT(payload.size() == in.size() - kFragmentHeaderSize);
+  MS_ASSERT(h.version == 1 || h.version == 2);
+  MS_ASSERT(payload.data() == p + h.header_len());
+  MS_ASSERT(payload.size() == in.size() - h.header_len());
   MS_ASSERT(h.payload_len == payload.size());
   const Bytes again = EncodeFragment(h, payload.data(), payload.size());
   MS_ASSERT(again == in);

@@ -45,38 +45,65 @@ Bytes Pattern(size_t n, uint8_t salt) {
   return b;
 }
 
+// Version-2 fragments (what EncodeChunkToFragments writes) and version-1
+// fragments (what gateways still hold), valid and damaged, so replays cover
+// both parsers' paths.
 void Fragments() {
   const Bytes id = Pattern(32, 1);
   auto frag = [&](size_t len, int k, int m, int index) {
     return EncodeChunkToFragments(id, Pattern(len, 2).data(), len, k, m).value()[size_t(index)];
   };
+  auto frag_v1 = [&](size_t len, int k, int m, int index) {
+    const Bytes v2 = frag(len, k, m, index);
+    FragmentHeader h = ParseFragment(v2.data(), v2.size()).value().first;
+    h.version = kFragmentFormatV1;
+    return EncodeFragment(h, v2.data() + kFragmentHeaderSizeV2, v2.size() - kFragmentHeaderSizeV2);
+  };
   const Bytes mode0{0}, mode3{3}, mode2{2};
-  const Bytes small = frag(100, 2, 1, 0);
-  Write("fragment", "valid_k2_m1_data", Cat(mode0, small));
-  Write("fragment", "valid_k8_m4_parity", Cat(mode0, frag(3000, 8, 4, 9)));
-  Write("fragment", "valid_empty_chunk", Cat(mode0, frag(0, 1, 1, 0)));
-  Bytes t = small;
-  t.pop_back();
-  Write("fragment", "truncated_payload", Cat(mode0, t));
-  t = small;
-  t.push_back(0);
-  Write("fragment", "trailing_byte", Cat(mode0, t));
-  Write("fragment", "header_only_50", Cat(mode0, Bytes(small.begin(), small.begin() + 50)));
-  t = small;
-  t[0] = 'X';
-  Write("fragment", "bad_magic", Cat(mode0, t));
-  t = small;
-  t[4] = 2;  // format version 2; mode 2 fixes the header check
-  Write("fragment", "unknown_version", Cat(mode2, t));
-  t = small;
-  t[41] = 0;  // k = 0; mode 3 fixes both hashes: reaches the field checks
-  Write("fragment", "fixup_k_zero", Cat(mode3, t));
-  t = small;
-  t[56] = 9;  // payload length disagrees with the chunk length
-  Write("fragment", "fixup_bad_payload_len", Cat(mode3, t));
-  t = small;
-  t[110] ^= 1;  // payload bit flip: hash mismatch
-  Write("fragment", "payload_bitflip", Cat(mode0, t));
+  for (int version : {1, 2}) {
+    const std::string v = version == 1 ? "v1_" : "v2_";
+    auto make = [&](size_t len, int k, int m, int index) {
+      return version == 1 ? frag_v1(len, k, m, index) : frag(len, k, m, index);
+    };
+    const size_t hlen = version == 1 ? kFragmentHeaderSizeV1 : kFragmentHeaderSizeV2;
+    const Bytes small = make(100, 2, 1, 0);
+    Write("fragment", v + "valid_k2_m1_data", Cat(mode0, small));
+    Write("fragment", v + "valid_k8_m4_parity", Cat(mode0, make(3000, 8, 4, 9)));
+    Write("fragment", v + "valid_empty_chunk", Cat(mode0, make(0, 1, 1, 0)));
+    Bytes t = small;
+    t.pop_back();
+    Write("fragment", v + "truncated_payload", Cat(mode0, t));
+    t = small;
+    t.push_back(0);
+    Write("fragment", v + "trailing_byte", Cat(mode0, t));
+    Write("fragment", v + "header_only_50", Cat(mode0, Bytes(small.begin(), small.begin() + 50)));
+    Write("fragment", v + "header_short_by_one",
+          Cat(mode0, Bytes(small.begin(), small.begin() + long(hlen) - 1)));
+    t = small;
+    t[0] = 'X';
+    Write("fragment", v + "bad_magic", Cat(mode0, t));
+    t = small;
+    t[4] = 3;  // format version 3: unknown
+    Write("fragment", v + "unknown_version", Cat(mode2, t));
+    t = small;
+    t[6] = uint8_t(version == 1 ? kFragmentHeaderSizeV2 : kFragmentHeaderSizeV1);  // other version's length
+    Write("fragment", v + "bad_header_length", Cat(mode3, t));
+    t = small;
+    t[41] = 0;  // k = 0; mode 3 fixes both checks: reaches the field checks
+    Write("fragment", v + "fixup_k_zero", Cat(mode3, t));
+    t = small;
+    t[56] = 9;  // payload length disagrees with the chunk length
+    Write("fragment", v + "fixup_bad_payload_len", Cat(mode3, t));
+    t = small;
+    t[61] = 1;  // payload length 2^40: oversized
+    Write("fragment", v + "fixup_oversized", Cat(mode3, t));
+    t = small;
+    t[hlen + 10] ^= 1;  // payload bit flip: check mismatch
+    Write("fragment", v + "payload_bitflip", Cat(mode0, t));
+    t = small;
+    t[hlen + 10] ^= 1;  // the same, check recomputed (a forger's fragment)
+    Write("fragment", v + "payload_forged", Cat(mode3, t));
+  }
 }
 
 Bytes Frame(const pb::Envelope& env) { return EncodeEnvelopeFrame(env); }

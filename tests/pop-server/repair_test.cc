@@ -425,6 +425,40 @@ TEST_F(RepairCore, CorruptFragmentIsDetectedOnReadAndRepaired) {
   ExpectFullRedundancy();
 }
 
+// A gateway returns a forged fragment: payload changed and its check
+// recomputed, so it parses as good. The read still returns the right bytes
+// (the spare fragments outvote it), the forged index is named and counted,
+// and the repair path re-places it on another gateway.
+TEST_F(RepairCore, ForgedFragmentIsLocatedOnReadNamedAndReplaced) {
+  Start(0);
+  uint32_t g = HolderOf(2);
+  Bytes& blob = region_.disks[g][{key_.chunk_id, 2}];
+  auto parsed = ParseFragment(blob.data(), blob.size());
+  ASSERT_TRUE(parsed.ok());
+  Bytes payload(parsed->second.begin(), parsed->second.end());
+  payload[7] ^= 0x5a;
+  blob = EncodeFragment(parsed->first, payload.data(), payload.size());
+  ASSERT_TRUE(ParseFragment(blob.data(), blob.size()).ok());
+  const uint64_t bad_before = core_->fragments_bad_total();
+  pb::Envelope env;
+  env.set_request_id(9);
+  Oid oid{1, 2, 3, 4};
+  env.mutable_fetch_chunk()->set_subscriber("s");
+  env.mutable_fetch_chunk()->set_oid(Str(oid.Encode()));
+  env.mutable_fetch_chunk()->set_chunk_id(Str(key_.chunk_id));
+  env.mutable_fetch_chunk()->set_no_forward(true);
+  core_->OnRequest(100, Peer{1, pb::ROLE_POP, 2, ""}, env);
+  region_.Drive(*core_, 100);
+  ASSERT_EQ(region_.replies.size(), 1u);
+  ASSERT_TRUE(region_.replies[0].msg.has_chunk_data());
+  EXPECT_EQ(B(region_.replies[0].msg.chunk_data().data()), data_);
+  EXPECT_EQ(core_->fragments_forged_total(), 1u);
+  EXPECT_EQ(core_->fragments_bad_total(), bad_before + 1);
+  Tick(200);
+  EXPECT_NE(HolderOf(2), g);
+  ExpectFullRedundancy();
+}
+
 TEST_F(RepairCore, HeartbeatCountMismatchFetchesInventoryAndRepairsWhatIsMissing) {
   Start(1u << 30);
   uint32_t g = HolderOf(4);

@@ -26,6 +26,7 @@ Bytes TestChunkId() {
 FragmentHeader MakeHeader(uint8_t index, uint8_t k, uint8_t m,
                           uint64_t chunk_len) {
   FragmentHeader h;
+  h.version = kFragmentFormatV1;  // this file tests format version 1
   h.chunk_id = TestChunkId();
   h.index = index;
   h.k = k;
@@ -209,7 +210,7 @@ TEST(FragmentTest, RejectsWrongMagicVersionAndHeaderLength) {
   Reseal(&magic);
   ExpectCorrupt(magic, "bad magic 4d534658");
 
-  for (uint16_t v : {0, 2, 256, 65535}) {
+  for (uint16_t v : {0, 3, 256, 65535}) {
     Bytes b = SmallFragment();
     PutLe16(b.data() + 4, v);
     Reseal(&b);
@@ -291,7 +292,7 @@ TEST(FragmentTest, ErrorMessagesAreDistinct) {
   b[0] = 'X';
   add(b);  // magic
   b = good;
-  b[4] = 2;
+  b[4] = 3;
   add(b);  // version
   b = good;
   b[6] = 99;

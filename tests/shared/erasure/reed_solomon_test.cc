@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <cstring>
 #include <optional>
 #include <random>
 #include <thread>
@@ -363,6 +364,148 @@ TEST(ReedSolomonTest, ConcurrentUse) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
+}
+
+// Regions at different offsets modulo 16 (which gf-complete's SIMD multiply
+// cannot take directly) give the same parity as aligned ones.
+TEST(ReedSolomonTest, NonCongruentRegionsMatchAligned) {
+  ReedSolomon rs = MakeRs(5, 3);
+  const size_t fs = 1000;
+  std::mt19937 rng(7);
+  const Bytes chunk = RandomBytes(rng, 5 * fs);
+  std::vector<Bytes> ref;
+  ASSERT_TRUE(rs.Encode(chunk.data(), chunk.size(), &ref).ok());
+  Bytes arena(8 * (fs + 32));
+  std::vector<const uint8_t*> data(5);
+  std::vector<uint8_t*> parity(3);
+  for (int i = 0; i < 8; i++) {
+    uint8_t* p =
+        arena.data() + i * (fs + 32) + (i * 3) % 16;  // residues differ
+    if (i < 5) {
+      std::memcpy(p, chunk.data() + i * fs, fs);
+      data[i] = p;
+    } else {
+      parity[i - 5] = p;
+    }
+  }
+  rs.EncodeRegions(data.data(), parity.data(), fs);
+  for (int j = 0; j < 3; j++)
+    EXPECT_EQ(Bytes(parity[j], parity[j] + fs), ref[5 + j]) << j;
+}
+
+// Decode matrices are built once per erasure pattern and reused.
+TEST(ReedSolomonTest, DecodePatternsAreCached) {
+  ReedSolomon rs = MakeRs(4, 2);
+  const Bytes chunk(4000, 0x5a);
+  const std::vector<Bytes> f = EncodeOk(rs, chunk);
+  EXPECT_EQ(rs.cached_patterns_for_testing(), 0u);
+  for (int round = 0; round < 3; round++) {
+    auto frags = AllPresent(f);
+    frags[1].reset();
+    frags[2].reset();
+    auto out = rs.Decode(frags, chunk.size());
+    ASSERT_TRUE(out.ok());
+    EXPECT_EQ(*out, chunk);
+    EXPECT_EQ(rs.cached_patterns_for_testing(), 1u);
+  }
+  auto frags = AllPresent(f);
+  frags[0].reset();
+  ASSERT_TRUE(rs.Decode(frags, chunk.size()).ok());
+  EXPECT_EQ(rs.cached_patterns_for_testing(), 2u);
+}
+
+// ComputeRegions rebuilds parity as well as data, from any k fragments in
+// any order.
+TEST(ReedSolomonTest, ComputeRegionsRebuildsAnyFragment) {
+  ReedSolomon rs = MakeRs(3, 3);
+  std::mt19937 rng(11);
+  const Bytes chunk = RandomBytes(rng, 3 * 64);
+  const std::vector<Bytes> f = EncodeOk(rs, chunk);
+  const std::vector<int> from = {5, 1, 3};
+  const uint8_t* src[3] = {f[5].data(), f[1].data(), f[3].data()};
+  const std::vector<int> to = {4, 0, 2};
+  Bytes out(3 * 64);
+  uint8_t* dst[3] = {out.data(), out.data() + 64, out.data() + 128};
+  ASSERT_TRUE(rs.ComputeRegions(from, src, to, dst, 64).ok());
+  EXPECT_EQ(Bytes(dst[0], dst[0] + 64), f[4]);
+  EXPECT_EQ(Bytes(dst[1], dst[1] + 64), f[0]);
+  EXPECT_EQ(Bytes(dst[2], dst[2] + 64), f[2]);
+  EXPECT_FALSE(rs.ComputeRegions({0, 1}, src, to, dst, 64).ok());
+  EXPECT_FALSE(rs.ComputeRegions({0, 1, 1}, src, to, dst, 64).ok());
+  EXPECT_FALSE(rs.ComputeRegions({0, 1, 2}, src, {2}, dst, 64).ok());
+  EXPECT_FALSE(rs.ComputeRegions({0, 1, 6}, src, to, dst, 64).ok());
+}
+
+TEST(ReedSolomonTest, SharedIsOnePerKM) {
+  auto a = ReedSolomon::Shared(8, 4);
+  auto b = ReedSolomon::Shared(8, 4);
+  auto c = ReedSolomon::Shared(4, 2);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ(*a, *b);
+  EXPECT_NE(*a, *c);
+  EXPECT_EQ((*c)->k(), 4);
+  EXPECT_FALSE(ReedSolomon::Shared(33, 1).ok());
+}
+
+// The ISA-L backend computes with Jerasure's generator matrix: over random
+// k <= 32, m <= 16 and sizes, its fragments are byte-identical to Jerasure's
+// and its decodes (random erasures up to m) identical too.
+TEST(ReedSolomonTest, IsalMatchesJerasure) {
+  if (!ReedSolomon::HasIsal()) GTEST_SKIP() << "built without ISA-L";
+  EXPECT_EQ(ReedSolomon::DefaultBackend(), ReedSolomon::Backend::kIsal);
+  const uint32_t seed = TestSeed();
+  SCOPED_TRACE(SeedTrace(seed));
+  std::mt19937 rng(seed);
+  for (int iter = 0; iter < 60; iter++) {
+    const int k = RandomInt(rng, 1, ReedSolomon::kMaxK);
+    const int m = RandomInt(rng, 1, ReedSolomon::kMaxM);
+    const size_t len =
+        size_t(RandomInt(rng, 0, iter % 4 == 0 ? 300000 : 20000));
+    SCOPED_TRACE("k=" + std::to_string(k) + " m=" + std::to_string(m) +
+                 " len=" + std::to_string(len));
+    auto jer = ReedSolomon::Create(k, m, ReedSolomon::Backend::kJerasure);
+    auto isal = ReedSolomon::Create(k, m, ReedSolomon::Backend::kIsal);
+    ASSERT_TRUE(jer.ok() && isal.ok());
+    ASSERT_EQ(isal->backend(), ReedSolomon::Backend::kIsal);
+    const Bytes chunk = RandomBytes(rng, len);
+    const std::vector<Bytes> fj = EncodeOk(*jer, chunk);
+    const std::vector<Bytes> fi = EncodeOk(*isal, chunk);
+    ASSERT_EQ(fj, fi);
+    // Same erasures for both; up to m of them, data and parity alike.
+    std::vector<int> order(k + m);
+    for (int i = 0; i < k + m; i++) order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng);
+    const int lost = RandomInt(rng, 0, m);
+    auto dj = AllPresent(fj);
+    auto di = AllPresent(fi);
+    for (int i = 0; i < lost; i++) {
+      dj[order[i]].reset();
+      di[order[i]].reset();
+    }
+    auto oj = jer->Decode(dj, len);
+    auto oi = isal->Decode(di, len);
+    ASSERT_TRUE(oj.ok() && oi.ok());
+    EXPECT_EQ(*oj, chunk);
+    EXPECT_EQ(*oi, chunk);
+    for (int i = 0; i < k; i++) EXPECT_EQ(*dj[i], *di[i]) << i;
+    // Rebuilding parity from a random k as well.
+    std::vector<int> from(order.begin() + (k + m - k), order.end());
+    std::vector<int> to(order.begin(), order.begin() + m);
+    std::vector<const uint8_t*> src;
+    for (int i : from) src.push_back(fj[i].data());
+    const size_t fs = fj[0].size();
+    Bytes bj(to.size() * fs), bi(to.size() * fs);
+    std::vector<uint8_t*> pj, pi;
+    for (size_t t = 0; t < to.size(); t++) {
+      pj.push_back(bj.data() + t * fs);
+      pi.push_back(bi.data() + t * fs);
+    }
+    ASSERT_TRUE(jer->ComputeRegions(from, src.data(), to, pj.data(), fs).ok());
+    ASSERT_TRUE(isal->ComputeRegions(from, src.data(), to, pi.data(), fs).ok());
+    EXPECT_EQ(bj, bi);
+    for (size_t t = 0; t < to.size(); t++)
+      EXPECT_EQ(Bytes(pi[t], pi[t] + fs), fj[to[t]]) << to[t];
+  }
 }
 
 }  // namespace

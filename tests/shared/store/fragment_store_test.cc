@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "shared/erasure/chunk_codec.h"
+#include "shared/erasure/fragment.h"
 #include "shared/store/file_util.h"
 #include "tests/shared/store/store_test_util.h"
 
@@ -219,6 +220,60 @@ TEST_F(FragmentStoreTest, ReopenRebuildsIndexFromFiles) {
   EXPECT_EQ(tight.free_bytes(), 0u);
   Chunk c = MakeChunk(rng_, 10, 1, 1);
   EXPECT_EQ(tight.Put(c.blobs[0]).code(), Code::kResourceExhausted);
+}
+
+// Gateways hold version-1 fragments (BLAKE2b checks, 100-byte header)
+// written before format version 2: the store indexes them at open (header
+// scan and full verification), serves them and accepts them in Put, beside
+// version-2 ones.
+TEST_F(FragmentStoreTest, AcceptsVersion1AndVersion2Fragments) {
+  SCOPED_TRACE(SeedTrace(seed_));
+  Chunk c = MakeChunk(rng_, 3000, 2, 1);
+  std::vector<Bytes> v1;
+  for (auto& b : c.blobs) {
+    auto p = ParseFragment(b.data(), b.size());
+    ASSERT_TRUE(p.ok());
+    ASSERT_EQ(p->first.version, 2);
+    FragmentHeader h = p->first;
+    h.version = kFragmentFormatV1;
+    v1.push_back(EncodeFragment(h, p->second.data(), p->second.size()));
+    ASSERT_EQ(v1.back().size(), b.size() + 28);
+  }
+  {
+    FragmentStore s = OpenOk(Dir(), kBig);
+    ASSERT_TRUE(s.Put(v1[0]).ok());
+    ASSERT_TRUE(s.Put(c.blobs[1]).ok());
+  }
+  WriteRaw(FragPath(Dir(), c.id, 2), v1[2]);  // left by an older agent
+  for (bool verify : {false, true}) {
+    SCOPED_TRACE(verify ? "verify at open" : "header scan");
+    FragmentStoreOptions o;
+    o.store_bytes_max = kBig;
+    o.verify_payloads_at_open = verify;
+    auto s = FragmentStore::Open(Dir(), o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(s->corrupt_at_open(), 0u);
+    EXPECT_EQ(s->fragment_count(), 3u);
+    EXPECT_EQ(s->used_bytes(), v1[0].size() + c.blobs[1].size() + v1[2].size());
+    std::vector<Bytes> got;
+    for (uint32_t i = 0; i < 3; i++) {
+      auto g = s->Get(c.id, i);
+      ASSERT_TRUE(g.ok()) << g.status().ToString();
+      EXPECT_EQ(*g, i == 1 ? c.blobs[1] : v1[i]);
+      got.push_back(std::move(g).value());
+    }
+    auto chunk = DecodeChunkFromFragments(c.id, got, 2, 1, c.data.size());
+    ASSERT_TRUE(chunk.ok()) << chunk.status().ToString();
+    EXPECT_EQ(*chunk, c.data);
+  }
+  // A torn version-1 file (length disagrees with its 100-byte header) is
+  // still caught by the header scan.
+  Bytes torn = v1[2];
+  torn.resize(torn.size() - 8);
+  WriteRaw(FragPath(Dir(), c.id, 2), torn);
+  FragmentStore s = OpenOk(Dir(), kBig);
+  EXPECT_EQ(s.corrupt_at_open(), 1u);
+  EXPECT_EQ(s.fragment_count(), 2u);
 }
 
 TEST_F(FragmentStoreTest, FlippedPayloadByteIsCorruptNeverServed) {
