@@ -19,7 +19,7 @@ Also the client's peak RSS (wait4 ru_maxrss over every client process).
 
 Not part of the default test run (minutes, GiBs of disk). Run:
   MISTORE_BIN_DIR=build/release/bin python3 tests/bench/sync_vs_syncthing.py \\
-      [--size-mib 1024] [--small-files 10000] [--scenarios abc]
+      [--size-mib 1024] [--small-files 10000] [--scenarios abc] [--onebyte-mib N]
 Each scenario runs Mistore then Syncthing and prints its table row at once.
 Needs the Debian package `syncthing`.
 """
@@ -251,7 +251,7 @@ SCENARIOS = ("a", "b", "c")
 
 def scenario_name(key, args):
     return {"a": f"(a) initial {args.size_mib} MiB mixed folder",
-            "b": f"(b) one byte changed in a {args.size_mib} MiB file",
+            "b": f"(b) one byte changed in a {args.onebyte_mib} MiB file",
             "c": f"(c) {args.small_files:,} small files"}[key]
 
 
@@ -269,6 +269,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--small-files", type=int, default=10000)
+    ap.add_argument("--onebyte-mib", type=int, default=0,
+                    help="size of scenario (b)'s file (default: --size-mib)")
     ap.add_argument("--scenarios", default="abc",
                     help="which scenarios, in this order (default abc)")
     args = ap.parse_args()
@@ -277,6 +279,8 @@ def main():
     if not args.scenarios or any(c not in SCENARIOS for c in args.scenarios):
         sys.exit("--scenarios takes letters of abc")
     size = args.size_mib * MIB
+    args.onebyte_mib = args.onebyte_mib or args.size_mib
+    big_size = args.onebyte_mib * MIB
     # Each scenario runs Mistore, then Syncthing on the same content, and
     # prints its row at once: a run cut short still has whole rows.
     lab = labutil.Lab(pops=2, gateways_per_pop=6, k=4, m=2)
@@ -341,7 +345,7 @@ def main():
                   flush=True)
             return sent, secs
 
-        big = lambda d: random_file(os.path.join(d, "big.bin"), size, random.Random(2))
+        big = lambda d: random_file(os.path.join(d, "big.bin"), big_size, random.Random(2))
         flip = lambda d: flip_middle_byte(os.path.join(d, "big.bin"))
         cases = {
             "a": (("mixed", lambda d: make_mixed(d, size, 1), None),
