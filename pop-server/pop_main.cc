@@ -1,8 +1,9 @@
 // mistore-pop: the point-of-presence daemon. This file is the libuv adapter
 // around PopCore: it owns the listener, the connections to gateways, other
 // POPs and the DC, and those of subscribers' enrolled devices working
-// directly through this POP (issue 9, device_access.h), the timers and the worker pool, and moves PopCore's
-// Outbox onto them. One loop thread; erasure coding runs on libuv's pool.
+// directly through this POP (issue 9, device_access.h), the timers and the
+// worker pool, and moves PopCore's Outbox onto them. One loop thread;
+// erasure coding runs on libuv's pool.
 #include <netdb.h>
 #include <signal.h>
 #include <sodium.h>

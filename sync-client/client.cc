@@ -91,7 +91,8 @@ struct Client::Impl {
   static Status DialFailure(const std::string& what, const std::string& addr, const Status& e) {
     const std::string& m = e.message();
     if (e.code() == Code::kPermissionDenied)
-      return Status(Code::kPermissionDenied, "the " + what + " at " + addr + " refused this device: " + m);
+      return Status(Code::kPermissionDenied,
+                    "the " + what + " at " + addr + " refused this device: " + m);
     const size_t colon = m.rfind(": ");
     return Unavailable("cannot reach " + what + " at " + addr + ": " +
                        (colon == std::string::npos ? m : m.substr(colon + 2)));

@@ -30,7 +30,8 @@ struct DeviceIdentityFiles {
 // the certificate's (kInvalidArgument otherwise). Errors name the DC's
 // refusal ("the DC refused: enrolment token already used"), an unreachable
 // DC (kUnavailable), a key file of the wrong mode.
-Result<crypto::Certificate> EnrollDevice(const std::string& token, const std::string& dc_addr,
+Result<crypto::Certificate> EnrollDevice(const std::string& token,
+                                         const std::string& dc_addr,
                                          const DeviceIdentityFiles& files,
                                          const std::string& subscriber);
 

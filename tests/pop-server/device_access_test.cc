@@ -13,7 +13,8 @@ namespace {
 using crypto::Certificate;
 using crypto::NodeRole;
 
-Certificate DeviceCert(const std::string& subscriber, uint32_t node_id = 100007) {
+Certificate DeviceCert(const std::string& subscriber,
+                       uint32_t node_id = 100007) {
   Certificate c;
   c.role = NodeRole::kClient;
   c.node_id = node_id;
@@ -56,7 +57,8 @@ TEST(DeviceAccess, AnotherSubscriberIsRefusedAtAdmissionAndLater) {
   ASSERT_TRUE(ok.ok());
   pb::Envelope put;
   put.mutable_put_commit()->set_subscriber("alice");
-  EXPECT_EQ(CheckDeviceRequest(ok.value(), put).code(), Code::kPermissionDenied);
+  EXPECT_EQ(CheckDeviceRequest(ok.value(), put).code(),
+            Code::kPermissionDenied);
   put.mutable_put_commit()->set_subscriber("bob");
   EXPECT_TRUE(CheckDeviceRequest(ok.value(), put).ok());
 }
@@ -75,11 +77,13 @@ TEST(DeviceAccess, OtherRolesCertificatesAreNotDevices) {
 
 TEST(DeviceAccess, OnlyTheClientDataPath) {
   using B = pb::Envelope::BodyCase;
-  for (B b : {B::kPutChunk, B::kPutCommit, B::kGetVersion, B::kGetChunk, B::kListObjects,
-              B::kGetPlacement, B::kHaveChunks, B::kReleaseLock})
+  for (B b :
+       {B::kPutChunk, B::kPutCommit, B::kGetVersion, B::kGetChunk,
+        B::kListObjects, B::kGetPlacement, B::kHaveChunks, B::kReleaseLock})
     EXPECT_TRUE(DeviceMayCall(b)) << int(b);
-  for (B b : {B::kHello, B::kGatewayHeartbeat, B::kGatewayInventory, B::kFragmentsBad,
-              B::kStoreFragment, B::kFetchFragment, B::kClusterMap, B::kGetClusterMap})
+  for (B b : {B::kHello, B::kGatewayHeartbeat, B::kGatewayInventory,
+              B::kFragmentsBad, B::kStoreFragment, B::kFetchFragment,
+              B::kClusterMap, B::kGetClusterMap})
     EXPECT_FALSE(DeviceMayCall(b)) << int(b);
   Certificate c = DeviceCert("alice");
   auto p = AdmitDevice(3, &c, ListFor("alice"));

@@ -25,7 +25,8 @@ class DeviceTest : public ::testing::Test {
     char tmpl[] = "/tmp/mistore-device-test-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    files_ = {dir_ + "/id/device.key", dir_ + "/id/device.cert", dir_ + "/id/ca.pub"};
+    files_ = {dir_ + "/id/device.key", dir_ + "/id/device.cert",
+              dir_ + "/id/ca.pub"};
   }
   void TearDown() override { (void)std::system(("rm -rf " + dir_).c_str()); }
 
@@ -85,14 +86,16 @@ TEST_F(DeviceTest, GatewayCertificateIsNotADevices) {
 TEST_F(DeviceTest, MalformedTokenAndUnreachableDcAreNamed) {
   auto bad = EnrollDevice("not-a-token", "127.0.0.1:1", files_, "alice");
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("malformed enrolment token"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("malformed enrolment token"),
+            std::string::npos);
   EXPECT_FALSE(FileExists(files_.cert));
 
-  const std::string token = "mse1." + std::string(16, 'a') + "." + std::string(32, 'b') + "." +
-                            std::string(32, 'c');
+  const std::string token = "mse1." + std::string(16, 'a') + "." +
+                            std::string(32, 'b') + "." + std::string(32, 'c');
   auto down = EnrollDevice(token, "127.0.0.1:1", files_, "alice");
   ASSERT_FALSE(down.ok());
-  EXPECT_EQ(down.status().code(), Code::kUnavailable) << down.status().ToString();
+  EXPECT_EQ(down.status().code(), Code::kUnavailable)
+      << down.status().ToString();
   EXPECT_FALSE(FileExists(files_.cert));
 }
 
