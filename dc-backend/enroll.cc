@@ -173,9 +173,11 @@ std::vector<Knob> EnrolKnobs() {
        "lifetime of the certificates issued at enrolment and renewal, seconds", Knob::kInt},
       {"enrol_node_id_first", "100000",
        "first node id the DC assigns at enrolment (ids below are left to 'issue')", Knob::kInt},
-      {"role", "", "enroll subcommand: the role the token enrols (gateway or pop)"},
+      {"role", "",
+       "enroll subcommand: the role the token enrols (gateway, pop, or client: a "
+       "subscriber's device working directly through a POP)"},
       {"region", "", "enroll subcommand: the region of the node the token enrols"},
-      {"subscriber", "", "enroll subcommand: the subscriber owning the gateway"},
+      {"subscriber", "", "enroll subcommand: the subscriber owning the gateway or device"},
       {"expiry_s", "3600", "enroll subcommand: seconds the token stays valid", Knob::kInt},
   };
 }
@@ -426,20 +428,23 @@ int RunEnroll(const Config& cfg, const std::vector<std::string>& args, FILE* out
   };
   if (args.size() != 1 || cfg.Str("role").empty() || cfg.Str("region").empty()) {
     std::fprintf(err,
-                 "usage: mistore-dc enroll --role gateway|pop --region R [--subscriber S] "
+                 "usage: mistore-dc enroll --role gateway|pop|client --region R [--subscriber S] "
                  "[--expiry-s N]\n");
     return 2;
   }
   auto role = crypto::ParseNodeRole(cfg.Str("role"));
-  if (!role.ok() || (*role != crypto::NodeRole::kGateway && *role != crypto::NodeRole::kPop)) {
-    std::fprintf(err, "mistore-dc enroll: --role must be gateway or pop\n");
+  if (!role.ok() || *role == crypto::NodeRole::kDc) {
+    std::fprintf(err, "mistore-dc enroll: --role must be gateway, pop or client\n");
     return 2;
   }
+  // Gateways and clients (a subscriber's devices, issue 9) act for one
+  // subscriber; POPs for none.
   const std::string subscriber = cfg.Str("subscriber");
-  if ((*role == crypto::NodeRole::kGateway) == subscriber.empty()) {
+  const bool needs_subscriber = *role != crypto::NodeRole::kPop;
+  if (needs_subscriber == subscriber.empty()) {
     std::fprintf(err, "mistore-dc enroll: %s\n",
-                 *role == crypto::NodeRole::kGateway ? "a gateway token needs --subscriber"
-                                                     : "a POP token takes no --subscriber");
+                 needs_subscriber ? "a gateway or client token needs --subscriber"
+                                  : "a POP token takes no --subscriber");
     return 2;
   }
   if (cfg.Str("region").size() > crypto::kCertStringBytesMax ||

@@ -11,7 +11,7 @@
 //                 redeemed, which makes redemption atomic and single-use)
 //                 and next_node_id (the ids the DC assigns at enrolment)
 // and the operator subcommands
-//   mistore-dc enroll --role gateway|pop --region R [--subscriber S]
+//   mistore-dc enroll --role gateway|pop|client --region R [--subscriber S]
 //       [--expiry-s N]
 //       prints a one-time enrolment token (shared/wire/enrolment.h) on
 //       stdout; a new node started with it (enrolment_token, enrolment_dc)

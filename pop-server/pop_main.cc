@@ -1,7 +1,9 @@
 // mistore-pop: the point-of-presence daemon. This file is the libuv adapter
 // around PopCore: it owns the listener, the connections to gateways, other
-// POPs and the DC, the timers and the worker pool, and moves PopCore's
-// Outbox onto them. One loop thread; erasure coding runs on libuv's pool.
+// POPs and the DC, and those of subscribers' enrolled devices working
+// directly through this POP (issue 9, device_access.h), the timers and the
+// worker pool, and moves PopCore's Outbox onto them. One loop thread;
+// erasure coding runs on libuv's pool.
 #include <netdb.h>
 #include <signal.h>
 #include <sodium.h>
@@ -15,6 +17,7 @@
 #include <map>
 #include <sstream>
 
+#include "pop-server/device_access.h"
 #include "pop-server/pop_core.h"
 #include "pop-server/sqlite_pop_store.h"
 #include "shared/core/config.h"
@@ -144,9 +147,11 @@ class PopDaemon {
     ConnectionLimits l;
     l.frame_bytes_max = size_t(cfg.Int("frame_bytes_max"));
     l = ApplyConnectionKnobs(l, cfg);  // hard limits (issue 4)
-    // secure knob (issue 4): gateways, POPs and the DC may connect.
-    return WithSecureTransport(
-        l, cfg, {crypto::NodeRole::kGateway, crypto::NodeRole::kPop, crypto::NodeRole::kDc});
+    // secure knob (issue 4): gateways, POPs and the DC may connect, and the
+    // subscribers' enrolled devices (issue 9, device_access.h).
+    return WithSecureTransport(l, cfg,
+                               {crypto::NodeRole::kGateway, crypto::NodeRole::kPop,
+                                crypto::NodeRole::kDc, crypto::NodeRole::kClient});
   }
 
   // Revocations in the cluster map (issue 4): later handshakes of those
@@ -235,16 +240,20 @@ class PopDaemon {
     }, 3000);
   }
 
-  // ---- incoming connections: gateways and other POPs ----
+  // ---- incoming connections: gateways, other POPs, devices ----
   struct Conn {
     Connection::Ptr conn;
     Peer peer;
+    bool device = false;  // a subscriber's device (issue 9, device_access.h)
   };
 
   void OnAccept(const Connection::Ptr& c) {
     uint64_t id = next_conn_id_++;
     c->tag = id;
-    conns_[id] = Conn{c, Peer{id}};
+    Conn conn;
+    conn.conn = c;
+    conn.peer.conn_id = id;
+    conns_[id] = std::move(conn);
     c->set_on_request([this](const Connection::Ptr& c, pb::Envelope&& env) { OnRequest(c, env); });
     c->set_on_close([this](const Connection::Ptr& c, const Status& why) { OnClose(c, why); });
   }
@@ -253,10 +262,11 @@ class PopDaemon {
     auto it = conns_.find(c->tag);
     if (it == conns_.end()) return;
     Peer peer = it->second.peer;
+    const bool device = it->second.device;
     conns_.erase(it);
     metrics_.ForgetConnection(c->tag);
     core_.OnConnectionClosed(loop_.NowMs(), c->tag);
-    if (peer.role == pb::ROLE_GATEWAY) {
+    if (peer.role == pb::ROLE_GATEWAY && !device) {
       auto g = gateway_conn_.find(peer.node_id);
       if (g != gateway_conn_.end() && g->second == c->tag) {
         gateway_conn_.erase(g);
@@ -273,16 +283,42 @@ class PopDaemon {
     auto it = conns_.find(c->tag);
     if (it == conns_.end()) return;
     if (env.has_hello()) return HandleHello(it->second, env);
-    if (it->second.peer.role == pb::ROLE_UNKNOWN)
+    if (it->second.peer.role == pb::ROLE_UNKNOWN && !DeviceMayCall(env.body_case()))
       return c->ReplyError(env.request_id(),
                            Status(Code::kPermissionDenied, "say Hello before anything else"));
+    if (Status st = CheckDevice(it->second, env); !st.ok())
+      return c->ReplyError(env.request_id(), st);
     metrics_.Hold(c->tag, env.request_id(), metrics_.Received(env));
     core_.OnRequest(loop_.NowMs(), it->second.peer, env);
     Flush();
   }
 
+  // A connection without Hello sending the client data path is a device
+  // working directly through this POP (issue 9): admitted once from its
+  // certificate, each request checked (device_access.h).
+  Status CheckDevice(Conn& conn, const pb::Envelope& env) {
+    if (conn.device) return CheckDeviceRequest(conn.peer, env);
+    if (conn.peer.role != pb::ROLE_UNKNOWN) return Status::Ok();
+    auto p = AdmitDevice(conn.conn->tag, conn.conn->peer_certificate(), env);
+    if (!p.ok()) {
+      MS_WARN("pop", "device refused",
+              "peer=" + conn.conn->peer() + " error=\"" + p.status().message() + "\"");
+      return p.status();
+    }
+    conn.peer = p.value();
+    conn.device = true;
+    devices_admitted_++;
+    MS_INFO("pop", "device connected",
+            "device=" + std::to_string(conn.peer.node_id) + " subscriber=" +
+                conn.peer.subscriber + " peer=" + conn.conn->peer());
+    return Status::Ok();
+  }
+
   void HandleHello(Conn& conn, const pb::Envelope& env) {
     const pb::Hello& h = env.hello();
+    if (conn.device)
+      return conn.conn->ReplyError(env.request_id(),
+                                   Status(Code::kPermissionDenied, "a device cannot say Hello"));
     if (h.role() != pb::ROLE_GATEWAY && h.role() != pb::ROLE_POP)
       return conn.conn->ReplyError(env.request_id(), InvalidArgument("POPs serve gateways and POPs"));
     conn.peer.role = h.role();
@@ -404,6 +440,9 @@ class PopDaemon {
     r.AddCounterFn("mistore_pop_maps_pushed_total",
                    "Cluster maps pushed to connected gateways on epoch changes.",
                    [this] { return double(core_.maps_pushed_total()); });
+    r.AddCounterFn("mistore_pop_devices_admitted_total",
+                   "Connections of subscribers' devices served directly (mistore --pop).",
+                   [this] { return double(devices_admitted_); });
     r.AddGaugeFn("mistore_pop_gateways", "Gateways of this POP's region, by state.",
                  [this] { return double(gateway_conn_.size()); }, {{"state", "connected"}});
     r.AddGaugeFn("mistore_pop_gateways", "Gateways of this POP's region, by state.",
@@ -629,6 +668,7 @@ class PopDaemon {
   uint64_t next_conn_id_ = 1;
   std::map<uint64_t, Conn> conns_;
   std::map<uint32_t, uint64_t> gateway_conn_;
+  uint64_t devices_admitted_ = 0;  // issue 9: device connections served
   std::deque<Job> pending_jobs_;
   bool dc_warned_ = false;
   // ---- monitoring (issue 8)

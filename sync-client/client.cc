@@ -45,21 +45,57 @@ struct Client::Impl {
     Status st = Unavailable("connect did not finish");
     ConnectionLimits limits;
     limits.call_timeout_ms = s.call_timeout_ms;
+    const bool via_pop = !s.pop_addr.empty();
+    if (via_pop) {
+      MS_ASSIGN_OR_RETURN(limits.secure, DeviceIdentity());
+    }
+    const std::string addr = via_pop ? s.pop_addr : s.agent_addr;
+    const std::string what = via_pop ? "POP" : "gateway agent";
     bool done = false;
-    Dial(&loop, s.agent_addr, limits, [&](Result<Connection::Ptr> r) {
+    Dial(&loop, addr, limits, [&](Result<Connection::Ptr> r) {
       done = true;
       loop.Stop();
       if (!r.ok()) {
-        st = Unavailable("cannot reach gateway agent at " + s.agent_addr + ": " +
-                         r.status().message().substr(r.status().message().rfind(": ") + 2));
+        st = DialFailure(what, addr, r.status());
         return;
       }
       conn = r.value();
       st = Status::Ok();
     });
     while (!done) loop.Run();
-    if (st.ok() && !s.pairing_file.empty()) st = Hello();
+    if (st.ok() && !via_pop && !s.pairing_file.empty()) st = Hello();
     return st;
+  }
+
+  // The device's secure identity for a POP (issue 9): its key, its
+  // certificate from `mistore enroll`, the DC's CA key; POPs only as peers.
+  Result<std::shared_ptr<const SecureConfig>> DeviceIdentity() const {
+    for (const std::string* f : {&s.device_key_file, &s.device_cert_file, &s.ca_public_key_file})
+      if (f->empty() || !FileExists(*f))
+        return Status(Code::kPermissionDenied,
+                      "this device is not enrolled for working through a POP (no " +
+                          (f->empty() ? std::string("identity file configured") : *f) +
+                          "): run `mistore enroll TOKEN --dc ADDR` with a token from "
+                          "`mistore-dc enroll --role client --subscriber " + s.subscriber +
+                          "`, or go through your home gateway");
+    auto sc = LoadSecureConfig(s.device_key_file, s.device_cert_file, s.ca_public_key_file,
+                               {crypto::NodeRole::kPop});
+    if (!sc.ok())
+      return Status(sc.status().code() == Code::kPermissionDenied ? Code::kPermissionDenied
+                                                                   : Code::kInvalidArgument,
+                    "device identity: " + sc.status().message());
+    return std::shared_ptr<const SecureConfig>(std::move(sc).value());
+  }
+
+  // A refused secure handshake is a denial (exit 5), anything else retryable.
+  static Status DialFailure(const std::string& what, const std::string& addr, const Status& e) {
+    const std::string& m = e.message();
+    if (e.code() == Code::kPermissionDenied)
+      return Status(Code::kPermissionDenied,
+                    "the " + what + " at " + addr + " refused this device: " + m);
+    const size_t colon = m.rfind(": ");
+    return Unavailable("cannot reach " + what + " at " + addr + ": " +
+                       (colon == std::string::npos ? m : m.substr(colon + 2)));
   }
 
   // A paired device presents its credential first (pair.h); an unpaired one

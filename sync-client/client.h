@@ -1,6 +1,7 @@
 // Client: the subscriber-side library behind the `mistore` command. It
 // holds the user's keys, encrypts and chunks files before anything leaves
-// the device, and talks to the home gateway agent over one connection.
+// the device, and talks to the home gateway agent over one connection (or,
+// away from home, to a POP directly over a secure channel: pop_addr).
 // Calls are synchronous: each runs a private libuv loop until the operation
 // finishes. Not thread-safe; one Client per thread.
 //
@@ -42,6 +43,14 @@ inline constexpr size_t kClientChunkBytesMax = size_t{4} << 20;
 
 struct ClientSettings {
   std::string agent_addr;
+  // Away from home (issue 9): a POP to work through directly instead of the
+  // agent. The connection is a secure channel presenting this device's
+  // certificate (role client, from `mistore enroll`); the POP serves the
+  // certificate's subscriber only (pop-server/device_access.h).
+  std::string pop_addr;
+  std::string device_key_file;   // X25519 key, 0600 (with pop_addr)
+  std::string device_cert_file;  // the DC-signed device certificate
+  std::string ca_public_key_file;  // the DC's CA key (ca.pub)
   std::string subscriber;
   std::string key_file;
   std::string state_dir;

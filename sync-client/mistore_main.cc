@@ -25,6 +25,7 @@
 #include "shared/core/log.h"
 #include "shared/store/file_util.h"
 #include "sync-client/client.h"
+#include "sync-client/device.h"
 #include "sync-client/pair.h"
 #include "sync-client/sync.h"
 
@@ -43,6 +44,10 @@ const char* kUsage =
     "  pair CODE                     pair this device with its gateway agent (CODE from\n"
     "                                `mistore-agent pair` on the gateway); an agent with\n"
     "                                paired devices refuses other devices (exit 5)\n"
+    "  enroll TOKEN --dc ADDR        enrol this device for working directly through a POP\n"
+    "                                (--pop); TOKEN from `mistore-dc enroll --role client\n"
+    "                                --subscriber S`, ADDR the DC's enrol_listen; writes\n"
+    "                                device_key_file (0600), device_cert_file, ca_public_key_file\n"
     "  status                        configuration, keys, gateway "
     "reachability, synced volumes\n"
     "  put FILE [--name NAME]        store FILE as the next version of NAME "
@@ -92,6 +97,10 @@ const char* kUsage =
     "                                $XDG_CONFIG_HOME/mistore/config)\n"
     "  --passphrase-file FILE        passphrase (else MISTORE_PASSPHRASE, else "
     "the terminal)\n"
+    "  --pop ADDR                    away from home: work directly through the POP at ADDR\n"
+    "                                instead of the home gateway (config key `pop`); needs an\n"
+    "                                enrolled device (`mistore enroll`); every command works;\n"
+    "                                the POP serves only your certificate's subscriber (exit 5)\n"
     "  --json                        one JSON object per line on stdout, "
     "ending with a summary\n"
     "                                "
@@ -111,7 +120,7 @@ const char* kUsage =
     "configuration;\n"
     "3 not found; 4 retryable (gateway, POP or DC unreachable); 5 denied "
     "(wrong passphrase,\n"
-    "not your object); 6 partial (sync or volume restore finished, some files "
+    "not your object, device not paired or not enrolled, POP refused the device); 6 partial (sync or volume restore finished, some files "
     "failed)\n";
 
 std::vector<Knob> ClientKnobs() {
@@ -124,6 +133,16 @@ std::vector<Knob> ClientKnobs() {
       {"pairing_file", "",
        "this device's pairing credential from `mistore pair` (default: "
        "$XDG_CONFIG_HOME/mistore/pairing)"},
+      {"pop", "",
+       "away from home: the POP to work through directly instead of the agent (HOST:PORT; "
+       "empty: the agent); --pop overrides; needs `mistore enroll`"},
+      {"device_key_file", "",
+       "this device's key for POPs (default: $XDG_CONFIG_HOME/mistore/device.key)"},
+      {"device_cert_file", "",
+       "this device's certificate from `mistore enroll` (default: "
+       "$XDG_CONFIG_HOME/mistore/device.cert)"},
+      {"ca_public_key_file", "",
+       "the DC's CA key from `mistore enroll` (default: $XDG_CONFIG_HOME/mistore/ca.pub)"},
       {"sync_interval_s", "60", "continuous sync: rescan at least this often (seconds)",
        Knob::kInt},
       {"sync_workers", "4", "sync: files transferred at once (1..16)", Knob::kInt},
@@ -237,6 +256,7 @@ struct Args {
   std::string config_path, passphrase_file, command;
   std::vector<std::string> positional;
   std::string name, output, volume, label;
+  std::string pop, dc;  // --pop ADDR (issue 9), --dc ADDR (enroll)
   uint64_t version = 0;
   int64_t at_ms = 0;
   pb::ReadMode mode = pb::READ_MONOTONIC;
@@ -303,6 +323,11 @@ Result<Args> ParseArgs(int argc, char** argv) {
       MS_ASSIGN_OR_RETURN(a.config_path, value("--config"));
     } else if (is("--passphrase-file")) {
       MS_ASSIGN_OR_RETURN(a.passphrase_file, value("--passphrase-file"));
+    } else if (is("--pop")) {
+      MS_ASSIGN_OR_RETURN(a.pop, value("--pop"));
+      if (a.pop.empty()) return InvalidArgument("--pop needs HOST:PORT");
+    } else if (is("--dc")) {
+      MS_ASSIGN_OR_RETURN(a.dc, value("--dc"));
     } else if (is("--name")) {
       MS_ASSIGN_OR_RETURN(a.name, value("--name"));
     } else if (is("--volume")) {
@@ -392,6 +417,15 @@ Result<Loaded> LoadSettings(const Args& a) {
   s.pairing_file = cfg.Str("pairing_file").empty()
                        ? HomeDir("XDG_CONFIG_HOME", ".config") + "/pairing"
                        : cfg.Str("pairing_file");
+  // Away from home (issue 9): --pop, else the `pop` key.
+  s.pop_addr = a.pop.empty() ? cfg.Str("pop") : a.pop;
+  auto in_config_dir = [&](const char* knob, const char* file) {
+    return cfg.Str(knob).empty() ? HomeDir("XDG_CONFIG_HOME", ".config") + "/" + file
+                                 : cfg.Str(knob);
+  };
+  s.device_key_file = in_config_dir("device_key_file", "device.key");
+  s.device_cert_file = in_config_dir("device_cert_file", "device.cert");
+  s.ca_public_key_file = in_config_dir("ca_public_key_file", "ca.pub");
   l.device = cfg.Str("device");
   if (l.device.empty()) {
     char host[256] = {};
@@ -506,6 +540,8 @@ std::vector<std::string> SyncedVolumes(const ClientSettings& s) {
   return out;
 }
 
+std::string FormatTime(int64_t ms);
+
 int CmdStatus(const Args& a, const Loaded& l) {
   const ClientSettings& s = l.s;
   struct stat st;
@@ -532,6 +568,14 @@ int CmdStatus(const Args& a, const Loaded& l) {
     }
   }
   auto vols = SyncedVolumes(s);
+  // Device enrolment for --pop (issue 9).
+  auto dev = ReadDeviceCertificate(s.device_cert_file);
+  std::string enrolled =
+      dev.ok() ? "device " + std::to_string(dev->node_id) + " for " + dev->subscriber + ", until " +
+                     FormatTime(int64_t(dev->expires_ms))
+               : (dev.status().code() == Code::kNotFound ? std::string("no (mistore enroll)")
+                                                         : dev.status().message());
+  const bool via_pop = !s.pop_addr.empty();
   if (g_json) {
     std::string v = "[";
     for (size_t i = 0; i < vols.size(); i++) v += (i ? "," : "") + JsonStr(vols[i]);
@@ -540,6 +584,8 @@ int CmdStatus(const Args& a, const Loaded& l) {
               {"config", JsonStr(l.config_path)},
               {"subscriber", JsonStr(s.subscriber)},
               {"agent", JsonStr(s.agent_addr)},
+              {"pop", JsonStr(s.pop_addr)},
+              {"enrolled", JsonStr(enrolled)},
               {"state_dir", JsonStr(s.state_dir)},
               {"key_file", JsonStr(s.key_file)},
               {"key_mode", JsonStr(mode)},
@@ -554,7 +600,12 @@ int CmdStatus(const Args& a, const Loaded& l) {
     std::printf("state dir:  %s\n", s.state_dir.c_str());
     std::printf("key file:   %s (%s)\n", s.key_file.c_str(),
                 key ? mode : "missing: run 'mistore init'");
-    std::printf("gateway:    %s (%s)\n", s.agent_addr.c_str(), reach.c_str());
+    if (via_pop)
+      std::printf("pop:        %s (%s; direct, not through the gateway %s)\n",
+                  s.pop_addr.c_str(), reach.c_str(), s.agent_addr.c_str());
+    else
+      std::printf("gateway:    %s (%s)\n", s.agent_addr.c_str(), reach.c_str());
+    std::printf("enrolled:   %s\n", enrolled.c_str());
     if (reach == "reachable") std::printf("objects:    %zu\n", objects);
     for (auto& v : vols) std::printf("volume:     %s\n", v.c_str());
   }
@@ -682,6 +733,34 @@ int CmdGet(const Args& a, const Loaded& l) {
                  (unsigned long long)info.version(), (unsigned long long)info.size_bytes(),
                  a.output.c_str());
   }
+  return kExitOk;
+}
+
+// mistore enroll TOKEN --dc ADDR (issue 9, device.h): needs no keys, only
+// the DC's enrolment listener.
+int CmdEnroll(const Args& a, const Loaded& l) {
+  if (a.positional.size() != 1 || a.dc.empty())
+    return Fail(kExitUsage, "usage: mistore enroll TOKEN --dc ADDR (TOKEN from `mistore-dc "
+                            "enroll --role client --subscriber S`, ADDR the DC's enrol_listen)");
+  const ClientSettings& s = l.s;
+  const bool had = FileExists(s.device_cert_file);
+  auto cert = EnrollDevice(a.positional[0], a.dc,
+                           {s.device_key_file, s.device_cert_file, s.ca_public_key_file},
+                           s.subscriber);
+  if (!cert.ok()) return FailStatus(cert.status());
+  if (g_json)
+    JsonLine({{"event", JsonStr("enrolled")},
+              {"device_id", Num(cert->node_id)},
+              {"subscriber", JsonStr(cert->subscriber)},
+              {"expires_ms", Num(cert->expires_ms)},
+              {"already", had ? "true" : "false"},
+              {"cert_file", JsonStr(s.device_cert_file)}});
+  else if (g_verbosity > 0)
+    std::printf("%s device %u for subscriber %s (certificate %s, until %s); use it with "
+                "--pop ADDR\n",
+                had ? "already enrolled as" : "enrolled as", cert->node_id,
+                cert->subscriber.c_str(), s.device_cert_file.c_str(),
+                FormatTime(int64_t(cert->expires_ms)).c_str());
   return kExitOk;
 }
 
@@ -1024,6 +1103,7 @@ int Main(int argc, char** argv) {
   const std::string& cmd = args->command;
   if (cmd == "init") return CmdInit(*args, *loaded);
   if (cmd == "pair") return CmdPair(*args, *loaded);
+  if (cmd == "enroll") return CmdEnroll(*args, *loaded);
   if (cmd == "status") return CmdStatus(*args, *loaded);
   if (cmd == "put") return CmdPut(*args, *loaded);
   if (cmd == "get") return CmdGet(*args, *loaded);

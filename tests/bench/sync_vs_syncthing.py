@@ -19,7 +19,8 @@ Also the client's peak RSS (wait4 ru_maxrss over every client process).
 
 Not part of the default test run (minutes, GiBs of disk). Run:
   MISTORE_BIN_DIR=build/release/bin python3 tests/bench/sync_vs_syncthing.py \\
-      [--size-mib 1024] [--small-files 10000]
+      [--size-mib 1024] [--small-files 10000] [--scenarios abc] [--onebyte-mib N]
+Each scenario runs Mistore then Syncthing and prints its table row at once.
 Needs the Debian package `syncthing`.
 """
 
@@ -245,20 +246,49 @@ def syncthing_round(a, b, expect):
 
 # ---------------------------------------------------------------- main
 
+SCENARIOS = ("a", "b", "c")
+
+
+def scenario_name(key, args):
+    return {"a": f"(a) initial {args.size_mib} MiB mixed folder",
+            "b": f"(b) one byte changed in a {args.onebyte_mib} MiB file",
+            "c": f"(c) {args.small_files:,} small files"}[key]
+
+
+def table_row(name, m, s):
+    return (f"| {name} | {m[0]:,} | {s[0]:,} | {m[0] / max(s[0], 1):.2f} | "
+            f"{m[1]:.1f} | {s[1]:.1f} | {m[1] / max(s[1], 1e-9):.2f} |")
+
+
+def load_text():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--small-files", type=int, default=10000)
+    ap.add_argument("--onebyte-mib", type=int, default=0,
+                    help="size of scenario (b)'s file (default: --size-mib)")
+    ap.add_argument("--scenarios", default="abc",
+                    help="which scenarios, in this order (default abc)")
     args = ap.parse_args()
     if not shutil.which("syncthing"):
         sys.exit("syncthing is not installed (apt-get install syncthing)")
+    if not args.scenarios or any(c not in SCENARIOS for c in args.scenarios):
+        sys.exit("--scenarios takes letters of abc")
     size = args.size_mib * MIB
-    results = []
-
-    # ---- Mistore
+    args.onebyte_mib = args.onebyte_mib or args.size_mib
+    big_size = args.onebyte_mib * MIB
+    # Each scenario runs Mistore, then Syncthing on the same content, and
+    # prints its row at once: a run cut short still has whole rows.
     lab = labutil.Lab(pops=2, gateways_per_pop=6, k=4, m=2)
-    lab.up()
+    base = tempfile.mkdtemp(prefix="mistore-bench-st-")
+    a = b = None
+    rows = []
     try:
+        lab.up()
         lab.init_client()
         confs = {}
         gws = sorted(lab.nodes("gateway"), key=lambda n: n["id"])
@@ -268,37 +298,6 @@ def main():
             with open(path, "a") as f:
                 f.write(f"device = bench-{dev}\n")
             confs[dev] = path
-        work = lab.work
-
-        def mistore_case(label, volume, prepare, change=None):
-            fa, fb = os.path.join(work, f"{volume}-a"), os.path.join(work, f"{volume}-b")
-            os.makedirs(fa)
-            os.makedirs(fb)
-            prepare(fa)
-            if change:
-                mistore_sync(lab, confs["a"], fa, volume)
-                mistore_sync(lab, confs["b"], fb, volume)
-                change(fa)
-            t0 = time.monotonic()
-            sa = mistore_sync(lab, confs["a"], fa, volume)
-            mistore_sync(lab, confs["b"], fb, volume)
-            secs = time.monotonic() - t0
-            if tree_size(fa) != tree_size(fb):
-                raise RuntimeError(f"mistore {label}: folders differ")
-            print(f"mistore   {label}: {sa['bytes_sent']} bytes sent, {secs:.1f} s", flush=True)
-            return sa["bytes_sent"], secs
-
-        m_a = mistore_case("a", "mixed", lambda d: make_mixed(d, size, 1))
-        m_b = mistore_case("b", "onebyte", lambda d: random_file(os.path.join(d, "big.bin"), size,
-                                                                  random.Random(2)),
-                           change=lambda d: flip_middle_byte(os.path.join(d, "big.bin")))
-        m_c = mistore_case("c", "small", lambda d: make_small(d, args.small_files, 3))
-    finally:
-        lab.teardown()
-
-    # ---- Syncthing
-    base = tempfile.mkdtemp(prefix="mistore-bench-st-")
-    try:
         ports = labutil.labtool.pick_free_ports(4)
         a = Syncthing(base, "a", ports[0], ports[1])
         b = Syncthing(base, "b", ports[2], ports[3])
@@ -307,6 +306,29 @@ def main():
         a.start()
         b.start()
         a.wait_connected(b)
+
+        def mistore_case(label, volume, prepare, change=None):
+            fa, fb = os.path.join(lab.work, f"{volume}-a"), os.path.join(lab.work, f"{volume}-b")
+            os.makedirs(fa)
+            os.makedirs(fb)
+            prepare(fa)
+            if change:
+                mistore_sync(lab, confs["a"], fa, volume)
+                mistore_sync(lab, confs["b"], fb, volume)
+                change(fa)
+            PEAK_RSS_KIB[0] = 0
+            t0 = time.monotonic()
+            sa = mistore_sync(lab, confs["a"], fa, volume)
+            mistore_sync(lab, confs["b"], fb, volume)
+            secs = time.monotonic() - t0
+            if tree_size(fa) != tree_size(fb):
+                raise RuntimeError(f"mistore {label}: folders differ")
+            print(f"mistore   {label}: {sa['bytes_sent']} bytes sent, {secs:.1f} s, "
+                  f"client peak RSS {PEAK_RSS_KIB[0] / 1024:.1f} MiB (load {load_text()})",
+                  flush=True)
+            shutil.rmtree(fa, ignore_errors=True)
+            shutil.rmtree(fb, ignore_errors=True)
+            return sa["bytes_sent"], secs, PEAK_RSS_KIB[0]
 
         def st_case(label, prepare, change=None):
             for f in os.listdir(a.folder):
@@ -319,28 +341,43 @@ def main():
                 syncthing_round(a, b, tree_size(a.folder))
                 change(a.folder)
             secs, sent = syncthing_round(a, b, tree_size(a.folder))
-            print(f"syncthing {label}: {sent} bytes sent, {secs:.1f} s", flush=True)
+            print(f"syncthing {label}: {sent} bytes sent, {secs:.1f} s (load {load_text()})",
+                  flush=True)
             return sent, secs
 
-        s_a = st_case("a", lambda d: make_mixed(d, size, 1))
-        s_b = st_case("b", lambda d: random_file(os.path.join(d, "big.bin"), size, random.Random(2)),
-                      change=lambda d: flip_middle_byte(os.path.join(d, "big.bin")))
-        s_c = st_case("c", lambda d: make_small(d, args.small_files, 3))
-        a.stop()
-        b.stop()
+        big = lambda d: random_file(os.path.join(d, "big.bin"), big_size, random.Random(2))
+        flip = lambda d: flip_middle_byte(os.path.join(d, "big.bin"))
+        cases = {
+            "a": (("mixed", lambda d: make_mixed(d, size, 1), None),
+                  (lambda d: make_mixed(d, size, 1), None)),
+            "b": (("onebyte", big, flip), (big, flip)),
+            "c": (("small", lambda d: make_small(d, args.small_files, 3), None),
+                  (lambda d: make_small(d, args.small_files, 3), None)),
+        }
+        print(f"start {time.strftime('%H:%M:%S', time.gmtime())} UTC, load {load_text()}",
+              flush=True)
+        for key in args.scenarios:
+            (volume, prep, change), (st_prep, st_change) = cases[key]
+            m = mistore_case(key, volume, prep, change)
+            s = st_case(key, st_prep, st_change)
+            rows.append((key, m, s))
+            print(table_row(scenario_name(key, args), m, s), flush=True)
     finally:
+        for inst in (a, b):
+            if inst:
+                inst.stop()
         shutil.rmtree(base, ignore_errors=True)
+        lab.teardown()
 
     print()
-    print(f"| scenario | Mistore bytes sent | Syncthing bytes sent | ratio | Mistore s | Syncthing s | ratio |")
-    print(f"|---|---:|---:|---:|---:|---:|---:|")
-    names = {"a": f"(a) initial {args.size_mib} MiB mixed folder",
-             "b": f"(b) one byte changed in a {args.size_mib} MiB file",
-             "c": f"(c) {args.small_files} small files"}
-    for key, m, s in (("a", m_a, s_a), ("b", m_b, s_b), ("c", m_c, s_c)):
-        print(f"| {names[key]} | {m[0]:,} | {s[0]:,} | {m[0] / max(s[0], 1):.2f} | "
-              f"{m[1]:.1f} | {s[1]:.1f} | {m[1] / max(s[1], 1e-9):.2f} |")
-    print(f"\nmistore client peak RSS: {PEAK_RSS_KIB[0] / 1024:.1f} MiB")
+    print("| scenario | Mistore bytes sent | Syncthing bytes sent | ratio | Mistore s | Syncthing s | ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for key, m, s in rows:
+        print(table_row(scenario_name(key, args), m, s))
+    peak = max(m[2] for _, m, _ in rows)
+    print(f"\nmistore client peak RSS: {peak / 1024:.1f} MiB "
+          f"(per scenario: {', '.join(f'{k} {m[2] / 1024:.1f}' for k, m, _ in rows)})")
+    print(f"end {time.strftime('%H:%M:%S', time.gmtime())} UTC, load {load_text()}")
 
 
 if __name__ == "__main__":
