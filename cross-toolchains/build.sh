@@ -15,6 +15,8 @@
 #     (tests/packaging), under qemu-user for cross targets through
 #     CMAKE_CROSSCOMPILING_EMULATOR.
 # Every step's wall time is printed and kept in <build>/timings.txt.
+# MISTORE_BUILD_JOBS / MISTORE_CTEST_JOBS (default 2 each): parallel jobs of
+# the build and of ctest (1 when the machine is shared with other builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -73,7 +75,7 @@ fi
 step configure cmake -S . -B "$BUILD" -G Ninja "${toolchain[@]}" \
   -DCMAKE_BUILD_TYPE=MinSizeRel -DMISTORE_AGENT_ONLY=ON -DMISTORE_STATIC_AGENT=ON \
   -DMISTORE_EC_SOURCE_DIR="$ROOT/build/src-deb" >/dev/null
-step build cmake --build "$BUILD" -j2
+step build cmake --build "$BUILD" -j"${MISTORE_BUILD_JOBS:-2}"
 
 # ---- the firmware binary ---------------------------------------------------
 # tests/packaging/CMakeLists.txt strips the static agent into firmware/.
@@ -102,6 +104,6 @@ if [ "$target" != s390x ]; then
 fi
 
 if [ $run_tests = 1 ]; then
-  step ctest ctest --test-dir "$BUILD" -j2 --output-on-failure --timeout 600
+  step ctest ctest --test-dir "$BUILD" -j"${MISTORE_CTEST_JOBS:-2}" --output-on-failure --timeout 600
 fi
 echo "build.sh: $target done; timings in $TIMINGS"

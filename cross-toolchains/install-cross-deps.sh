@@ -12,7 +12,9 @@
 #   - the Debian source packages of gf-complete and jerasure (deb-src lines are
 #     added if absent), unpacked in build/src-deb: Debian ships no static
 #     archives of them, so the build compiles their .c files into static
-#     libraries of its own (cross-toolchains/static-deps.cmake).
+#     libraries of its own (cross-toolchains/static-deps.cmake). Fetching,
+#     checksums and the error messages that name why a file is missing
+#     (e.g. the mirror's 404 for jerasure's Debian diff): src-deb.sh.
 #
 # Multi-Arch: same packages (linux-libc-dev, libssl3, ...) must have the same
 # version on every architecture. When the foreign architecture's index lacks
@@ -155,34 +157,11 @@ EOF
   fi
   apt_update
 }
-# Unpacks source package $1 into $SRC_DIR and records the folder in $1.dir.
-# apt verifies the .dsc against the signed Sources index, and dpkg-source (or
-# this function) the tarballs against the .dsc. When the mirror lacks the
-# Debian diff (seen here: jerasure's debian.tar.xz answers 404), the verified
-# upstream tarball is unpacked alone; that is recorded in $1.note.
+# The fetching itself, its checks and its error messages: src-deb.sh.
+. cross-toolchains/src-deb.sh
 fetch_src() {
-  local name=$1 dsc dir orig sum
-  have_src "$name" && return 0
-  add_deb_src
-  (cd "$SRC_DIR" && apt-get source --download-only -qq "$name" 2>&1 | grep -v unsandboxed) || true
-  dsc=$(ls "$SRC_DIR/${name}"_*.dsc 2>/dev/null | sort -V | tail -1)
-  [ -n "$dsc" ] || { echo "install-cross-deps: apt-get source $name failed" >&2; exit 1; }
-  rm -f "$SRC_DIR/$name.note"
-  local ver=${dsc##*/${name}_}; ver=${ver%.dsc}; local upver=${ver%-*}
-  dir="$name-$upver"
-  rm -rf "${SRC_DIR:?}/$dir"
-  if ! (cd "$SRC_DIR" && dpkg-source --no-check -x "${dsc##*/}" "$dir" >/dev/null 2>&1); then
-    orig=$(ls "$SRC_DIR/${name}_${upver}".orig.tar.* | head -1)
-    sum=$(sed -n '/^Checksums-Sha256:/,/^[A-Z]/p' "$dsc" | awk -v f="${orig##*/}" '$3==f{print $1}')
-    [ -n "$sum" ] && echo "$sum  $orig" | sha256sum -c --quiet - ||
-      { echo "install-cross-deps: $orig does not match $dsc" >&2; exit 1; }
-    rm -rf "${SRC_DIR:?}/$dir"
-    mkdir -p "$SRC_DIR/$dir"
-    tar xf "$orig" -C "$SRC_DIR/$dir" --strip-components=1
-    echo "debian diff of $name $ver unavailable on the mirror: upstream tarball (sha256 checked against the .dsc) unpacked without Debian's changes" > "$SRC_DIR/$name.note"
-    cat "$SRC_DIR/$name.note"
-  fi
-  echo "$dir" > "$SRC_DIR/$name.dir"
+  have_src "$1" || add_deb_src
+  src_fetch "$1" || exit 1
 }
 fetch_src gf-complete
 fetch_src jerasure

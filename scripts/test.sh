@@ -2,7 +2,8 @@
 # The README's test command: installs what is missing, builds the release
 # preset (assertions stay on) and runs every test (unit, simulator, system)
 # with ctest; then cross-builds the gateway agent for armhf and runs its
-# unit tests under qemu-user, and checks the packages.
+# unit tests under qemu-user, runs the agent from its .ipk with a real POP,
+# and checks the packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -11,6 +12,8 @@ cmake --build --preset release -j2
 ctest --preset release -j2 --timeout 900 "$@"
 if [ "${MISTORE_SKIP_CROSS:-0}" != 1 ]; then
   bash cross-toolchains/build.sh armhf
+  # The agent out of the armhf .ipk, under qemu-arm, with a real POP.
+  python3 tests/packaging/test_ipk_real_pop.py
   bash packaging/build-deb.sh all armhf
   python3 tests/packaging/test_deb.py
 fi

@@ -93,6 +93,13 @@ class IpkTest(unittest.TestCase):
                                  capture_output=True, text=True)
             self.assertEqual(run.returncode, 0, run.stderr)
             self.assertNotIn("/etc/init.d", run.stderr, script)
+            # On a running gateway (no $IPKG_INSTROOT) they do act: the
+            # trace shows the init script called (absent on the build host,
+            # so the call fails harmlessly and the script still exits 0).
+            live = subprocess.run(["sh", "-x", "-c", body.decode(), script],
+                                  env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+            self.assertEqual(live.returncode, 0, live.stderr)
+            self.assertIn("/etc/init.d/mistore", live.stderr, script)
 
     def test_data_files(self):
         want = {"./usr/bin/mistore-agent": 0o755, "./etc/init.d/mistore": 0o755,
@@ -111,6 +118,58 @@ class IpkTest(unittest.TestCase):
         uci = self.data["./etc/config/mistore"][1].decode()
         for opt in ("store_dir", "disk_share_bytes", "pop", "enrolment_token", "failure_domain"):
             self.assertRegex(uci, r"(option|list) %s " % opt)
+
+    def test_init_script_under_stub_procd(self):
+        """Runs the packaged init script's start_service and service_triggers
+        with procd's shell API stubbed (each call recorded), the packaged
+        uci2conf and UCI file: disabled -> no instance; enabled -> one
+        foreground instance with respawn, the config file watched, and a
+        reload trigger on the `mistore` UCI package."""
+        work = tempfile.mkdtemp(prefix="mistore-init-")
+        self.addCleanup(shutil.rmtree, work, True)
+        init = self.data["./etc/init.d/mistore"][1].decode()
+        uci2conf = os.path.join(work, "uci2conf")
+        with open(uci2conf, "wb") as f:
+            f.write(self.data["./usr/libexec/mistore/uci2conf"][1])
+        os.chmod(uci2conf, 0o755)
+        init = (init.replace("/usr/libexec/mistore/uci2conf", uci2conf)
+                .replace("/etc/config/mistore", os.path.join(work, "mistore"))
+                .replace("/var/etc/", work + "/var-etc/"))
+        with open(os.path.join(work, "init"), "w") as f:
+            f.write(init)
+        stubs = "".join("%s() { echo \"%s $*\" >> %s/calls; }\n" % (fn, fn, work) for fn in (
+            "procd_open_instance", "procd_set_param", "procd_close_instance",
+            "procd_add_reload_trigger"))
+        uci = self.data["./etc/config/mistore"][1].decode()
+
+        def run(enabled):
+            with open(os.path.join(work, "mistore"), "w") as f:
+                f.write(uci.replace("option enabled '0'", "option enabled '%s'" % enabled))
+            if os.path.exists(os.path.join(work, "calls")):
+                os.unlink(os.path.join(work, "calls"))
+            r = subprocess.run(["sh", "-c", stubs + ". %s/init; start_service; echo rc=$?; service_triggers"
+                                % work], capture_output=True, text=True,
+                               env={"PATH": "/usr/bin:/bin", "MISTORE_AGENT_BIN": "/nonexistent"})
+            calls = ""
+            if os.path.exists(os.path.join(work, "calls")):
+                with open(os.path.join(work, "calls")) as f:
+                    calls = f.read()
+            return r, [c.rstrip() for c in calls.splitlines()]
+
+        r, calls = run("0")
+        self.assertIn("rc=0", r.stdout, r.stderr)
+        self.assertIn("disabled", r.stderr)
+        self.assertEqual(calls, ["procd_add_reload_trigger mistore"])
+        r, calls = run("1")
+        self.assertIn("rc=0", r.stdout, r.stderr)
+        conf = work + "/var-etc/mistore-agent.conf"
+        self.assertEqual(calls[0], "procd_open_instance agent")
+        self.assertIn("procd_set_param command /usr/bin/mistore-agent --config %s" % conf, calls)
+        self.assertTrue(any(c.startswith("procd_set_param respawn ") for c in calls), calls)
+        self.assertIn("procd_set_param file %s/mistore" % work, calls)
+        self.assertEqual(calls[-2:], ["procd_close_instance", "procd_add_reload_trigger mistore"])
+        with open(conf) as f:
+            self.assertIn("data_dir = /mnt/mistore\n", f.read())
 
     def test_agent_from_ipk_registers_with_pop(self):
         work = tempfile.mkdtemp(prefix="mistore-ipk-")

@@ -198,22 +198,30 @@ TEST_F(ConnectionLimitsTest, ConnectionsPerAddressAreBounded) {
 }
 
 TEST_F(ConnectionLimitsTest, IdleConnectionClosedBusyOneKept) {
-  server_limits.idle_timeout_ms = 150;
+  // Wide margins on a real clock: `busy` sends every 40 ms against a 600 ms
+  // idle limit, from right after it connects. With 150 ms and the pings
+  // starting only after `quiet`'s first call, qemu-user on a loaded host
+  // (arm64 cross suite, load 17) stalled long enough for `busy` to be closed
+  // as idle too.
+  server_limits.idle_timeout_ms = 600;
   StartServer();
   auto busy = DialOk();
-  auto quiet = DialOk();
-  ASSERT_TRUE(CallOn(quiet).ok());
-  // `busy` calls every 40 ms while `quiet` says nothing.
+  ASSERT_TRUE(busy);
   int calls = 0;
   TimerId t = loop.Every(40, [&] {
     calls++;
     busy->Call(Ping(), [](Result<pb::Envelope>) {}, 5000);
   });
-  ASSERT_TRUE(RunUntil([&] { return quiet->closed(); }, 3000));
+  auto quiet = DialOk();
+  ASSERT_TRUE(CallOn(quiet).ok());
+  // `quiet` says nothing more: closed once idle.
+  ASSERT_TRUE(RunUntil([&] { return quiet->closed(); }, 5000));
   const int closed_after_calls = calls;
-  // Keep going well past another idle period: busy stays open.
-  RunUntil([&] { return calls >= closed_after_calls + 8; }, 3000);
+  // Keep going past another whole idle period (20 x 40 ms > 600 ms): busy
+  // stays open.
+  RunUntil([&] { return calls >= closed_after_calls + 20; }, 5000);
   loop.Cancel(t);
+  EXPECT_GE(calls, closed_after_calls + 20);
   EXPECT_FALSE(busy->closed());
   EXPECT_EQ(refusals->value(Refusal::kIdle), 1u);
   ASSERT_TRUE(CallOn(busy).ok());

@@ -24,6 +24,28 @@ TEST(FrameTest, HeaderIsLittleEndianLength) {
   EXPECT_EQ(f[3], 0x00);
 }
 
+// Known answer of a whole Envelope frame (issue 10: every wire format
+// byte-level, catches a big-endian host): the frame's u32 LE length, then
+// protobuf's own little-endian encodings, a varint (request_id 0x0102 ->
+// 82 02) and, inside a message, a double (fixed64 LE: 1.5 ->
+// 00 00 00 00 00 00 f8 3f).
+TEST(FrameTest, EnvelopeFrameKnownBytes) {
+  pb::Envelope env;
+  env.set_request_id(0x0102);
+  env.mutable_hello()->set_role(pb::ROLE_GATEWAY);
+  env.mutable_hello()->set_node_id(1003);
+  const Bytes want = {0x0a, 0x00, 0x00, 0x00,         // frame length 10, LE
+                      0x08, 0x82, 0x02,               // request_id = 0x0102
+                      0x52, 0x05,                     // hello (field 10), 5 bytes
+                      0x08, 0x02, 0x10, 0xeb, 0x07};  // role 2, node_id 1003
+  EXPECT_EQ(ToHex(EncodeEnvelopeFrame(env)), ToHex(want));
+
+  pb::MonitorPopSummary s;
+  s.set_request_seconds_total(1.5);  // field 17, wire type 1: tag 89 01
+  const std::string got = s.SerializeAsString();
+  EXPECT_EQ(ToHex(got), "8901000000000000f83f");
+}
+
 TEST(FrameTest, RoundTripsAcrossArbitrarySplits) {
   std::mt19937 rng(42);
   Bytes stream;

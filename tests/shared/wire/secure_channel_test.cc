@@ -119,6 +119,30 @@ TEST_F(SecureChannelTest, HandshakeAuthenticatesBothSidesAndCarriesMessages) {
   EXPECT_EQ(p.b->buffered_bytes(), 0u);
 }
 
+// Known answer of the record layout (issue 10: byte-level, catches a
+// big-endian host): the initiator's first bytes are the preamble "MSN2" and
+// the u16 LE length of Noise XX message 1 (its 32-byte ephemeral key:
+// 20 00); a transport record of a 300-byte message is LE16(300 + 1 flags
+// byte + 16 tag = 317 = 0x013d): 3d 01.
+TEST_F(SecureChannelTest, RecordHeadersAreLittleEndianKnownBytes) {
+  Pair p(gw, pop);
+  ASSERT_EQ(p.a_to_b.size(), 4u + 2u + 32u);
+  EXPECT_EQ(ToHex(Bytes(p.a_to_b.begin(), p.a_to_b.begin() + 6)), "4d534e322000");
+  p.Pump();
+  ASSERT_TRUE(p.a->established());
+  ASSERT_TRUE(p.b->established());
+  Bytes wire;
+  ASSERT_TRUE(p.a->Seal(Msg(300, 3), &wire).ok());
+  ASSERT_EQ(wire.size(), 2u + 317u);
+  EXPECT_EQ(wire[0], 0x3d);
+  EXPECT_EQ(wire[1], 0x01);
+  // The receiver reads the same header: the record decrypts to the message.
+  Bytes out;
+  ASSERT_TRUE(p.b->Receive(wire, kNow, &out, &p.at_b).ok());
+  ASSERT_EQ(p.at_b.size(), 1u);
+  EXPECT_EQ(p.at_b[0], Msg(300, 3));
+}
+
 TEST_F(SecureChannelTest, ByteAtATimeDeliveryWorks) {
   Pair p(gw, pop);
   p.Pump();
