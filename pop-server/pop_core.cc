@@ -186,6 +186,7 @@ void PopCore::OnTick(uint64_t now_ms) {
   TickGc();  // garbage collection and cold tier (pop_gc.cc; issue 7)
   TrackReportedRepairs();  // operators' events (pop_report.cc)
   held_.Expire(now_ms);
+  SaveHeldResults();
   AskPlacedChunks();
 }
 

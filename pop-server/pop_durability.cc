@@ -415,7 +415,9 @@ std::vector<uint32_t> PopCore::PickGateways(int n, const std::set<uint32_t>& exc
 
 bool PopCore::AnswerOrJoinRetry(const Incoming& in, const pb::PutCommit& m) {
   if (m.write_id().empty()) return false;
-  if (const pb::PutReply* held = held_.Find(now_ms_, m.subscriber(), m.write_id())) {
+  const pb::PutReply* held = held_.Find(now_ms_, m.subscriber(), m.write_id());
+  SaveHeldResults();  // Find drops an expired one
+  if (held) {
     MS_INFO("pop", "retried commit answered with its kept result",
             "gateway=" + std::to_string(m.gateway_id()) + " version=" + std::to_string(held->version()));
     pb::Envelope r;
@@ -457,6 +459,7 @@ void PopCore::FinishCommit(const Incoming& in, const pb::PutCommit& m, Result<pb
   // it again is safe.
   if (!r.ok() || m.write_id().empty()) return;
   held_.Put(now_ms_, m.gateway_id(), m.subscriber(), m.write_id(), r.value(), !delivered);
+  SaveHeldResults();
   if (!delivered)
     MS_INFO("pop", "commit finished after its gateway went away; result kept",
             "gateway=" + std::to_string(m.gateway_id()) + " version=" + std::to_string(r->version()));
@@ -474,11 +477,48 @@ void PopCore::DeliverHeldResults(uint32_t gateway_id) {
          if (!r.ok()) return;  // kept; offered again when it registers next
          size_t before = held_.stats().undelivered;
          held_.MarkDelivered(gateway_id, sent);
+         SaveHeldResults();
          MS_INFO("pop", "kept results delivered to returning gateway",
                  "gateway=" + std::to_string(gateway_id) +
                      " results=" + std::to_string(sent.results_size()));
          if (held_.stats().undelivered < before) DeliverHeldResults(gateway_id);  // the rest
        });
+}
+
+void PopCore::SaveHeldResults() {
+  HeldResultsChanges c = held_.TakeChanges();
+  if (c.empty()) return;
+  for (auto& r : c.put) r.at_ms = uint64_t(int64_t(r.at_ms) + held_wall_offset_ms_);
+  // On failure the results stay in memory; only a restart would lose them.
+  if (Status st = store_->SaveHeldResults(c.put, c.erase); !st.ok())
+    MS_WARN("pop", "kept results not stored", "error=\"" + st.ToString() + "\"");
+}
+
+void PopCore::LoadHeldResults(uint64_t now_ms, uint64_t wall_ms) {
+  now_ms_ = now_ms;
+  held_wall_offset_ms_ = int64_t(wall_ms) - int64_t(now_ms);
+  std::vector<HeldResultRecord> stored = store_->LoadHeldResults(p_.held_results_max);
+  std::vector<HeldResultRecord> live;
+  std::vector<std::pair<std::string, std::string>> expired;
+  for (auto& r : stored) {
+    // A wall clock that went back counts as age 0.
+    uint64_t age_ms = wall_ms > r.at_ms ? wall_ms - r.at_ms : 0;
+    if (age_ms >= p_.held_results_ms) {
+      expired.push_back({r.subscriber, r.write_id});
+      continue;
+    }
+    r.at_ms = now_ms > age_ms ? now_ms - age_ms : 0;  // onto now_ms's clock
+    live.push_back(std::move(r));
+  }
+  if (Status st = store_->SaveHeldResults({}, expired); !st.ok())
+    MS_WARN("pop", "expired kept results not removed", "error=\"" + st.ToString() + "\"");
+  held_.Load(now_ms, live);
+  SaveHeldResults();  // what the bounds dropped
+  HeldResultsStats s = held_.stats();
+  if (!stored.empty())
+    MS_INFO("pop", "kept commit results loaded",
+            "kept=" + std::to_string(s.held) + " undelivered=" + std::to_string(s.undelivered) +
+                " expired=" + std::to_string(expired.size()));
 }
 
 // ---------------------------------------------------------------------------

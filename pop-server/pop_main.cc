@@ -2,6 +2,7 @@
 // around PopCore: it owns the listener, the connections to gateways, other
 // POPs and the DC, the timers and the worker pool, and moves PopCore's
 // Outbox onto them. One loop thread; erasure coding runs on libuv's pool.
+#include <chrono>
 #include <netdb.h>
 #include <signal.h>
 #include <sodium.h>
@@ -93,6 +94,11 @@ class PopDaemon {
     auto bound = listener_.Listen(cfg_.Str("listen"));
     if (!bound.ok()) FatalExit("listen", bound.status().ToString().c_str());
     listen_addr_ = bound.value();
+    // Commit results kept before a restart (issue 6), before any input.
+    core_.LoadHeldResults(loop_.NowMs(),
+                          uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count()));
     renewer_.Start();  // certificate renewal (issue 4)
     pops_.set_on_connect([this](const std::string&, const Connection::Ptr& c) {
       pb::Envelope hello;
