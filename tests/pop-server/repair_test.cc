@@ -425,6 +425,32 @@ TEST_F(RepairCore, CorruptFragmentIsDetectedOnReadAndRepaired) {
   ExpectFullRedundancy();
 }
 
+// The payload hashes of fetched fragments are checked with the decode, off
+// the loop: with exactly k reachable and one of them corrupt the decode
+// fails, and the corrupt one is still named and marked bad.
+TEST_F(RepairCore, CorruptFragmentAmongExactlyKIsMarkedBad) {
+  Start(0);
+  uint32_t g = HolderOf(1);
+  for (uint32_t i : {4u, 5u}) {
+    region_.down.insert(HolderOf(i));
+    core_->OnGatewayDown(50, HolderOf(i));
+  }
+  Bytes& blob = region_.disks[g][{key_.chunk_id, 1}];
+  blob[blob.size() - 10] ^= 0x40;
+  pb::Envelope env;
+  env.set_request_id(9);
+  Oid oid{1, 2, 3, 4};
+  env.mutable_fetch_chunk()->set_subscriber("s");
+  env.mutable_fetch_chunk()->set_oid(Str(oid.Encode()));
+  env.mutable_fetch_chunk()->set_chunk_id(Str(key_.chunk_id));
+  env.mutable_fetch_chunk()->set_no_forward(true);
+  core_->OnRequest(100, Peer{1, pb::ROLE_POP, 2, ""}, env);
+  region_.Drive(*core_, 100);
+  ASSERT_EQ(region_.replies.size(), 1u);
+  EXPECT_FALSE(region_.replies[0].msg.has_chunk_data()) << "decoded from a corrupt fragment";
+  EXPECT_EQ(core_->fragments_bad_total(), 1u) << "the corrupt fragment was not marked bad";
+}
+
 TEST_F(RepairCore, HeartbeatCountMismatchFetchesInventoryAndRepairsWhatIsMissing) {
   Start(1u << 30);
   uint32_t g = HolderOf(4);
