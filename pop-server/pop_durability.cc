@@ -361,7 +361,11 @@ void PopCore::StoreRepairFragments(const ChunkKey& key, std::shared_ptr<std::vec
 
 void PopCore::FinishRepair(const ChunkKey& key, bool ok, int fragments, uint64_t bytes) {
   repair_.Done(now_ms_, key, ok, fragments, bytes);
-  below_counted_ms_ = 0;
+  // Recount at once when the repair goes idle; while it runs, every
+  // kRecountMs (a recount per finished repair made the loop's work grow
+  // with the square of the lost gateway's fragments).
+  RepairStats rs = repair_.stats();
+  if (rs.queued_chunks == 0 && rs.in_flight_chunks == 0) below_counted_ms_ = 0;
   // Anything still missing (a store failed, or more was lost meanwhile)
   // goes back in the queue at its new priority.
   if (ok) EnqueueRepair(key);
@@ -394,6 +398,15 @@ void PopCore::RecountBelowRedundancy() {
   for (auto& [id, g] : members_.all()) {
     if (g.state == GwState::kAlive && g.connected) continue;
     for (auto& [key, idx] : store_->FragmentsOnGateway(id, kAll)) {
+      if (chunks.count(key.chunk_id)) continue;
+      // Queued or being repaired: placed and below redundancy, known
+      // without asking the store (during a repair that is nearly every
+      // fragment of the lost gateway; asking cost O(fragments) SQLite
+      // queries per recount on the loop).
+      if (repair_.Contains(key)) {
+        chunks.insert(key.chunk_id);
+        continue;
+      }
       auto info = store_->GetChunkInfo(key);
       if (info.ok() && info->state == ChunkState::kPlaced) chunks.insert(key.chunk_id);
     }
