@@ -7,14 +7,19 @@ namespace mistore {
 void HeldResults::Put(uint64_t now_ms, uint32_t gateway_id, const std::string& subscriber,
                       const std::string& write_id, const pb::PutReply& reply, bool undelivered) {
   if (write_id.empty() || p_.per_gateway_max == 0 || p_.total_max == 0) return;
-  Key key{subscriber, write_id};
+  Insert(Key{subscriber, write_id}, Entry{gateway_id, 0, now_ms, undelivered, reply});
+}
+
+void HeldResults::Insert(const Key& key, const Entry& entry) {
   Erase(key);
   uint64_t seq = ++seq_;
-  entries_[key] = Entry{gateway_id, seq, now_ms, undelivered, reply};
+  Entry& e = entries_[key] = entry;
+  e.seq = seq;
   order_[seq] = key;
-  auto& mine = by_gateway_[gateway_id];
+  auto& mine = by_gateway_[e.gateway_id];
   mine[seq] = key;
-  if (undelivered) undelivered_++;
+  if (e.undelivered) undelivered_++;
+  dirty_.insert(key);
   while (mine.size() > p_.per_gateway_max) {
     dropped_total_++;
     Erase(Key(mine.begin()->second));  // may erase `mine` itself only when empty
@@ -23,6 +28,36 @@ void HeldResults::Put(uint64_t now_ms, uint32_t gateway_id, const std::string& s
     dropped_total_++;
     Erase(Key(order_.begin()->second));
   }
+}
+
+void HeldResults::Load(uint64_t now_ms, const std::vector<HeldResultRecord>& records) {
+  for (auto& r : records) {
+    Key key{r.subscriber, r.write_id};
+    if (r.write_id.empty() || now_ms >= r.at_ms + p_.keep_ms) {
+      dirty_.insert(key);  // expired while the owner was down: removed from the store
+      continue;
+    }
+    Insert(key, Entry{r.gateway_id, 0, r.at_ms, r.undelivered, r.reply});
+  }
+  // Loaded records are already stored as they are; only what the bounds
+  // dropped (and the expired ones) needs writing.
+  std::erase_if(dirty_, [this](const Key& k) { return entries_.count(k) > 0; });
+}
+
+HeldResultsChanges HeldResults::TakeChanges() {
+  HeldResultsChanges c;
+  for (const Key& key : dirty_) {
+    auto it = entries_.find(key);
+    if (it == entries_.end()) {
+      c.erase.push_back(key);
+      continue;
+    }
+    const Entry& e = it->second;
+    c.put.push_back(HeldResultRecord{key.first, key.second, e.gateway_id, e.at_ms, e.undelivered,
+                                     e.reply});
+  }
+  dirty_.clear();
+  return c;
 }
 
 const pb::PutReply* HeldResults::Find(uint64_t now_ms, const std::string& subscriber,
@@ -59,6 +94,7 @@ void HeldResults::MarkDelivered(uint32_t gateway_id, const pb::HeldResults& sent
     if (it == entries_.end() || it->second.gateway_id != gateway_id || !it->second.undelivered)
       continue;
     it->second.undelivered = false;
+    dirty_.insert(it->first);
     undelivered_--;
     delivered_total_++;
   }
@@ -82,6 +118,7 @@ void HeldResults::Erase(const Key& key) {
   g->second.erase(e.seq);
   if (g->second.empty()) by_gateway_.erase(g);
   if (e.undelivered) undelivered_--;
+  dirty_.insert(key);
   entries_.erase(it);
 }
 

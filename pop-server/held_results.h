@@ -18,14 +18,23 @@
 // Bounds: per_gateway_max results per gateway and total_max overall (the
 // oldest are dropped and counted), keep_ms of life each. Pure data
 // structure, time as now_ms arguments; owned by PopCore, loop thread only.
+//
+// Durability: every change (a result put, marked delivered, dropped or
+// expired) marks its key; TakeChanges hands the marked records (or their
+// removal) to the owner, which writes them to its PopStore after each call
+// that may change something, so the marks never outlive one input. On
+// start the owner gives the stored records back to Load (their at_ms
+// already moved onto its clock); the bounds apply to them again.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "pop-server/pop_store.h"
 #include "shared/proto/mistore.pb.h"
 
 namespace mistore {
@@ -35,6 +44,14 @@ struct HeldResultsParams {
   size_t per_gateway_max = 256;  // results kept per gateway
   size_t total_max = 100000;     // results kept in all
   size_t push_max = 64;          // results per HeldResults message
+};
+
+// What changed since the last TakeChanges: records to write (at_ms on the
+// owner's clock given to Put/Load) and (subscriber, write id) to remove.
+struct HeldResultsChanges {
+  std::vector<HeldResultRecord> put;
+  std::vector<std::pair<std::string, std::string>> erase;
+  bool empty() const { return put.empty() && erase.empty(); }
 };
 
 struct HeldResultsStats {
@@ -63,6 +80,12 @@ class HeldResults {
   // The gateway acknowledged these (from a message built by Undelivered).
   void MarkDelivered(uint32_t gateway_id, const pb::HeldResults& sent);
   void Expire(uint64_t now_ms);
+  // Takes back results kept before a restart (oldest first; at_ms on this
+  // clock). Expired ones are dropped and the bounds apply, as for Put;
+  // what is dropped shows up in TakeChanges.
+  void Load(uint64_t now_ms, const std::vector<HeldResultRecord>& records);
+  // The changes since the last call (and forgets them).
+  HeldResultsChanges TakeChanges();
 
   HeldResultsStats stats() const;
   const HeldResultsParams& params() const { return p_; }
@@ -77,11 +100,13 @@ class HeldResults {
     pb::PutReply reply;
   };
   void Erase(const Key& key);
+  void Insert(const Key& key, const Entry& e);
 
   HeldResultsParams p_;
   std::map<Key, Entry> entries_;
   std::map<uint64_t, Key> order_;                         // seq -> key, oldest first
   std::map<uint32_t, std::map<uint64_t, Key>> by_gateway_;  // gateway -> seq -> key
+  std::set<Key> dirty_;  // changed since TakeChanges; drained by the owner per input
   uint64_t seq_ = 0;
   size_t undelivered_ = 0;
   uint64_t answered_total_ = 0;

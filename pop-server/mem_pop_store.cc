@@ -294,4 +294,27 @@ std::vector<PopStore::ObjectUse> MemPopStore::ObjectUses(size_t limit) {
   return out;
 }
 
+// ---- kept commit results (issue 6) ----
+
+Status MemPopStore::SaveHeldResults(const std::vector<HeldResultRecord>& put,
+                                    const std::vector<std::pair<std::string, std::string>>& erase) {
+  MS_RETURN_IF_ERROR(CheckWritable());
+  for (auto& r : put) held_[{r.subscriber, r.write_id}] = {++held_seq_, r};
+  for (auto& key : erase) held_.erase(key);
+  return Status::Ok();
+}
+
+std::vector<HeldResultRecord> MemPopStore::LoadHeldResults(size_t limit) {
+  std::vector<std::pair<std::pair<uint64_t, uint64_t>, const HeldResultRecord*>> order;
+  for (auto& [key, v] : held_) order.push_back({{v.second.at_ms, v.first}, &v.second});
+  std::sort(order.begin(), order.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<HeldResultRecord> out;
+  for (auto& [rank, r] : order) {
+    if (out.size() >= limit) break;
+    out.push_back(*r);
+  }
+  return out;
+}
+
 }  // namespace mistore

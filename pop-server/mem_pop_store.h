@@ -55,6 +55,10 @@ class MemPopStore : public PopStore {
   Status ClearPlacementWaits(const std::vector<ChunkKey>& keys, uint32_t pop_id) override;
   std::vector<PlacementWait> PlacementWaits(uint64_t after_seq, size_t limit) override;
 
+  Status SaveHeldResults(const std::vector<HeldResultRecord>& put,
+                         const std::vector<std::pair<std::string, std::string>>& erase) override;
+  std::vector<HeldResultRecord> LoadHeldResults(size_t limit) override;
+
  private:
   struct Chunk {
     uint64_t seq;  // insertion order
@@ -86,6 +90,9 @@ class MemPopStore : public PopStore {
   std::map<uint32_t, uint32_t> counters_;
   std::map<std::pair<ChunkKey, uint32_t>, uint64_t> waits_;  // (chunk, pop) -> seq
   uint64_t wait_seq_ = 0;
+  // (subscriber, write id) -> (write seq, record): kept commit results
+  std::map<std::pair<std::string, std::string>, std::pair<uint64_t, HeldResultRecord>> held_;
+  uint64_t held_seq_ = 0;
   std::map<Bytes, ObjectUse> uses_;  // cold tier: oid -> last use
 };
 

@@ -188,6 +188,7 @@ void PopCore::OnTick(uint64_t now_ms) {
   TickGc();  // garbage collection and cold tier (pop_gc.cc; issue 7)
   TrackReportedRepairs();  // operators' events (pop_report.cc)
   held_.Expire(now_ms);
+  SaveHeldResults();
   AskPlacedChunks();
 }
 
@@ -392,6 +393,7 @@ void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Res
     size_t outstanding = 0;
     std::vector<Bytes> blobs;
     std::map<uint32_t, std::vector<uint32_t>> senders;  // index -> gateways
+    std::vector<FragmentLoc> from;  // where blobs[i] came from
   };
   auto g = std::make_shared<Gather>();
   auto finish = [this, key, g, done, background]() {
@@ -402,12 +404,21 @@ void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Res
     auto hdr = ParseFragmentHeader(g->blobs[0].data(), g->blobs[0].size());
     if (!hdr.ok()) return done(hdr.status());
     auto result = std::make_shared<Result<CheckedChunk>>(Internal("decode did not run"));
+    auto bad = std::make_shared<std::vector<size_t>>();  // indexes into g->blobs
     int k = p_.k, m = p_.m;
     size_t chunk_len = hdr->chunk_len;
     Bytes chunk_id = key.chunk_id;
-    RunJob([g, result, chunk_id, k, m, chunk_len] {
+    // The payload checks run here, on a worker, not on the loop (issue 6:
+    // the loop's CPU is what a repair waits for on a busy box).
+    RunJob([g, result, bad, chunk_id, k, m, chunk_len] {
       *result = DecodeChunkChecked(chunk_id, g->blobs, k, m, chunk_len);
-    }, [this, key, g, result, done, background] {
+      // Exactly k blobs decoded: every one was good. Otherwise name the ones
+      // failing their own checks (the decode skips them as erasures).
+      if (result->ok() && g->blobs.size() == size_t(k)) return;
+      for (size_t i = 0; i < g->blobs.size(); i++)
+        if (!ParseFragment(g->blobs[i].data(), g->blobs[i].size()).ok()) bad->push_back(i);
+    }, [this, key, g, result, bad, done, background] {
+      for (size_t i : *bad) MarkBad(g->from[i].gateway_id, key, g->from[i].index);
       if (result->ok()) {
         for (int idx : (*result)->forged) {
           for (uint32_t gw : g->senders[uint32_t(idx)]) {
@@ -442,15 +453,17 @@ void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Res
         MarkBad(loc.gateway_id, key, loc.index);  // the gateway lost or refuses it
       if (r.ok()) {
         Bytes blob = ToBytes(r->fragment_data().fragment());
-        // A fragment failing its checks, or not the one asked for, is an
-        // erasure here and is rebuilt (issue 6: detected on read).
-        auto parsed = ParseFragment(blob.data(), blob.size());
-        if (parsed.ok() && parsed->first.index == loc.index && parsed->first.chunk_id == key.chunk_id) {
+        // A fragment that is not the one asked for is an erasure here and
+        // is rebuilt (issue 6: detected on read); its payload check runs
+        // with the decode, off the loop.
+        auto hdr = ParseFragmentHeader(blob.data(), blob.size());
+        if (hdr.ok() && hdr->index == loc.index && hdr->chunk_id == key.chunk_id) {
           g->blobs.push_back(std::move(blob));
           g->senders[loc.index].push_back(loc.gateway_id);
-        }
-        else
+          g->from.push_back(loc);
+        } else {
           MarkBad(loc.gateway_id, key, loc.index);
+        }
       }
       if (--g->outstanding == 0) finish();
     }, p_.fragment_timeout_ms);

@@ -229,6 +229,12 @@ class PopCore {
   PopEventBuffer& events() { return events_; }
   void FillRepairSummary(pb::MonitorPopSummary* s) const;
   HeldResultsStats held_results_stats() const { return held_.stats(); }
+  // Takes back the commit results kept in the store before a restart
+  // (held_results.h). wall_ms: the wall clock now, in milliseconds since
+  // the epoch; the store keeps results' ages on it, so that a restart does
+  // not renew them. Call once, before the first input. Without it (the
+  // simulator) the store holds now_ms times and nothing is loaded.
+  void LoadHeldResults(uint64_t now_ms, uint64_t wall_ms);
   // What a gateway agent gets of the cluster map (pop_map_push.cc): the
   // epoch, this region's POPs with addresses and states, revoked node ids.
   // Sent in the HelloReply at registration and pushed on epoch changes.
@@ -345,6 +351,7 @@ class PopCore {
   bool AnswerOrJoinRetry(const Incoming& in, const pb::PutCommit& m);
   void FinishCommit(const Incoming& in, const pb::PutCommit& m, Result<pb::PutReply> r);
   void DeliverHeldResults(uint32_t gateway_id);
+  void SaveHeldResults();  // held_'s changes to the store (after each change)
   // Placement confirmed between the POPs holding an object's chunks: a
   // chunk is kept until the other POPs it waits on have placed it.
   void HandlePlacedChunks(const Incoming& in, const Peer& from, const pb::PlacedChunks& m);
@@ -521,6 +528,7 @@ class PopCore {
   std::map<uint32_t, RepairWatch> repair_watch_;   // lost gateway -> its repair
   std::map<uint32_t, uint64_t> bad_found_;         // gateway -> bad fragments this tick
   HeldResults held_;
+  int64_t held_wall_offset_ms_ = 0;  // wall clock minus now_ms, for stored results
   // ---- cluster map pushed to gateways (pop_map_push.cc): at most one push
   // in flight per gateway; a gateway gets the newest epoch once the one in
   // flight is answered. Entries only for gateways in gateways_.

@@ -361,7 +361,11 @@ void PopCore::StoreRepairFragments(const ChunkKey& key, std::shared_ptr<std::vec
 
 void PopCore::FinishRepair(const ChunkKey& key, bool ok, int fragments, uint64_t bytes) {
   repair_.Done(now_ms_, key, ok, fragments, bytes);
-  below_counted_ms_ = 0;
+  // Recount at once when the repair goes idle; while it runs, every
+  // kRecountMs (a recount per finished repair made the loop's work grow
+  // with the square of the lost gateway's fragments).
+  RepairStats rs = repair_.stats();
+  if (rs.queued_chunks == 0 && rs.in_flight_chunks == 0) below_counted_ms_ = 0;
   // Anything still missing (a store failed, or more was lost meanwhile)
   // goes back in the queue at its new priority.
   if (ok) EnqueueRepair(key);
@@ -394,6 +398,15 @@ void PopCore::RecountBelowRedundancy() {
   for (auto& [id, g] : members_.all()) {
     if (g.state == GwState::kAlive && g.connected) continue;
     for (auto& [key, idx] : store_->FragmentsOnGateway(id, kAll)) {
+      if (chunks.count(key.chunk_id)) continue;
+      // Queued or being repaired: placed and below redundancy, known
+      // without asking the store (during a repair that is nearly every
+      // fragment of the lost gateway; asking cost O(fragments) SQLite
+      // queries per recount on the loop).
+      if (repair_.Contains(key)) {
+        chunks.insert(key.chunk_id);
+        continue;
+      }
       auto info = store_->GetChunkInfo(key);
       if (info.ok() && info->state == ChunkState::kPlaced) chunks.insert(key.chunk_id);
     }
@@ -415,7 +428,9 @@ std::vector<uint32_t> PopCore::PickGateways(int n, const std::set<uint32_t>& exc
 
 bool PopCore::AnswerOrJoinRetry(const Incoming& in, const pb::PutCommit& m) {
   if (m.write_id().empty()) return false;
-  if (const pb::PutReply* held = held_.Find(now_ms_, m.subscriber(), m.write_id())) {
+  const pb::PutReply* held = held_.Find(now_ms_, m.subscriber(), m.write_id());
+  SaveHeldResults();  // Find drops an expired one
+  if (held) {
     MS_INFO("pop", "retried commit answered with its kept result",
             "gateway=" + std::to_string(m.gateway_id()) + " version=" + std::to_string(held->version()));
     pb::Envelope r;
@@ -457,6 +472,7 @@ void PopCore::FinishCommit(const Incoming& in, const pb::PutCommit& m, Result<pb
   // it again is safe.
   if (!r.ok() || m.write_id().empty()) return;
   held_.Put(now_ms_, m.gateway_id(), m.subscriber(), m.write_id(), r.value(), !delivered);
+  SaveHeldResults();
   if (!delivered)
     MS_INFO("pop", "commit finished after its gateway went away; result kept",
             "gateway=" + std::to_string(m.gateway_id()) + " version=" + std::to_string(r->version()));
@@ -474,11 +490,48 @@ void PopCore::DeliverHeldResults(uint32_t gateway_id) {
          if (!r.ok()) return;  // kept; offered again when it registers next
          size_t before = held_.stats().undelivered;
          held_.MarkDelivered(gateway_id, sent);
+         SaveHeldResults();
          MS_INFO("pop", "kept results delivered to returning gateway",
                  "gateway=" + std::to_string(gateway_id) +
                      " results=" + std::to_string(sent.results_size()));
          if (held_.stats().undelivered < before) DeliverHeldResults(gateway_id);  // the rest
        });
+}
+
+void PopCore::SaveHeldResults() {
+  HeldResultsChanges c = held_.TakeChanges();
+  if (c.empty()) return;
+  for (auto& r : c.put) r.at_ms = uint64_t(int64_t(r.at_ms) + held_wall_offset_ms_);
+  // On failure the results stay in memory; only a restart would lose them.
+  if (Status st = store_->SaveHeldResults(c.put, c.erase); !st.ok())
+    MS_WARN("pop", "kept results not stored", "error=\"" + st.ToString() + "\"");
+}
+
+void PopCore::LoadHeldResults(uint64_t now_ms, uint64_t wall_ms) {
+  now_ms_ = now_ms;
+  held_wall_offset_ms_ = int64_t(wall_ms) - int64_t(now_ms);
+  std::vector<HeldResultRecord> stored = store_->LoadHeldResults(p_.held_results_max);
+  std::vector<HeldResultRecord> live;
+  std::vector<std::pair<std::string, std::string>> expired;
+  for (auto& r : stored) {
+    // A wall clock that went back counts as age 0.
+    uint64_t age_ms = wall_ms > r.at_ms ? wall_ms - r.at_ms : 0;
+    if (age_ms >= p_.held_results_ms) {
+      expired.push_back({r.subscriber, r.write_id});
+      continue;
+    }
+    r.at_ms = now_ms > age_ms ? now_ms - age_ms : 0;  // onto now_ms's clock
+    live.push_back(std::move(r));
+  }
+  if (Status st = store_->SaveHeldResults({}, expired); !st.ok())
+    MS_WARN("pop", "expired kept results not removed", "error=\"" + st.ToString() + "\"");
+  held_.Load(now_ms, live);
+  SaveHeldResults();  // what the bounds dropped
+  HeldResultsStats s = held_.stats();
+  if (!stored.empty())
+    MS_INFO("pop", "kept commit results loaded",
+            "kept=" + std::to_string(s.held) + " undelivered=" + std::to_string(s.undelivered) +
+                " expired=" + std::to_string(expired.size()));
 }
 
 // ---------------------------------------------------------------------------

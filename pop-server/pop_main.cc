@@ -101,6 +101,11 @@ class PopDaemon {
     auto bound = listener_.Listen(cfg_.Str("listen"));
     if (!bound.ok()) FatalExit("listen", bound.status().ToString().c_str());
     listen_addr_ = bound.value();
+    // Commit results kept before a restart (issue 6), before any input.
+    core_.LoadHeldResults(loop_.NowMs(),
+                          uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count()));
     renewer_.Start();  // certificate renewal (issue 4)
     pops_.set_on_connect([this](const std::string&, const Connection::Ptr& c) {
       pb::Envelope hello;

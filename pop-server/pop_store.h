@@ -44,6 +44,18 @@ struct PlacementWait {
   uint64_t seq;
 };
 
+// A commit result kept for retries (held_results.h), as the store holds it.
+// at_ms is in whatever clock the caller keeps it (PopCore: wall-clock
+// milliseconds, so that its age survives a restart).
+struct HeldResultRecord {
+  std::string subscriber;
+  std::string write_id;
+  uint32_t gateway_id = 0;
+  uint64_t at_ms = 0;
+  bool undelivered = false;
+  pb::PutReply reply;
+};
+
 struct ChunkInfo {
   ChunkState state;
   bool has_data;
@@ -139,6 +151,16 @@ class PopStore {
   virtual Status ClearPlacementWaits(const std::vector<ChunkKey>& keys, uint32_t pop_id) = 0;
   // Waits with seq > after_seq, oldest first, at most limit.
   virtual std::vector<PlacementWait> PlacementWaits(uint64_t after_seq, size_t limit) = 0;
+
+  // ---- kept commit results (issue 6; held_results.h) ----
+  // Writes `put` (replacing a record of the same (subscriber, write id))
+  // and removes the records named in `erase` (absent: Ok), in one
+  // transaction.
+  virtual Status SaveHeldResults(
+      const std::vector<HeldResultRecord>& put,
+      const std::vector<std::pair<std::string, std::string>>& erase) = 0;
+  // Kept results, oldest at_ms first, at most limit.
+  virtual std::vector<HeldResultRecord> LoadHeldResults(size_t limit) = 0;
 };
 
 }  // namespace mistore

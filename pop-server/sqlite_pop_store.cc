@@ -27,6 +27,11 @@ CREATE TABLE IF NOT EXISTS counters(gateway INTEGER PRIMARY KEY, next INTEGER NO
 CREATE INDEX IF NOT EXISTS chunks_chunk_id ON chunks(chunk_id);
 CREATE TABLE IF NOT EXISTS placement_waits(
   chunk INTEGER NOT NULL, pop INTEGER NOT NULL, UNIQUE(chunk, pop));
+CREATE TABLE IF NOT EXISTS held_results(
+  subscriber TEXT NOT NULL, write_id BLOB NOT NULL, gateway INTEGER NOT NULL,
+  at_ms INTEGER NOT NULL, undelivered INTEGER NOT NULL, reply BLOB NOT NULL,
+  PRIMARY KEY(subscriber, write_id));
+CREATE INDEX IF NOT EXISTS held_results_at ON held_results(at_ms);
 )";
 }  // namespace
 
@@ -503,6 +508,65 @@ std::vector<PopStore::ObjectUse> SqlitePopStore::ObjectUses(size_t limit) {
   Status st;
   while (q->Step(&st))
     out.push_back(ObjectUse{q->Blob(0), q->Text(1), q->Int(2), q->Int(3) != 0, UnpackIds(q->Blob(4))});
+  return out;
+}
+
+// ---- kept commit results (issue 6) ----
+
+namespace {
+Bytes HeldBytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
+}  // namespace
+
+Status SqlitePopStore::SaveHeldResults(
+    const std::vector<HeldResultRecord>& put,
+    const std::vector<std::pair<std::string, std::string>>& erase) {
+  if (put.empty() && erase.empty()) return Status::Ok();
+  return InTransaction(db_, [&]() -> Status {
+    if (!put.empty()) {
+      MS_ASSIGN_OR_RETURN(Stmt u, db_.Prepare(
+          "INSERT OR REPLACE INTO held_results(subscriber, write_id, gateway, at_ms, "
+          "undelivered, reply) VALUES(?,?,?,?,?,?)"));
+      for (auto& r : put) {
+        std::string reply;
+        if (!r.reply.SerializeToString(&reply)) return Internal("kept result does not serialize");
+        u.Bind(1, r.subscriber).Bind(2, HeldBytes(r.write_id)).Bind(3, int64_t(r.gateway_id))
+            .Bind(4, int64_t(std::min<uint64_t>(r.at_ms, INT64_MAX))).Bind(5, int64_t(r.undelivered))
+            .Bind(6, HeldBytes(reply));
+        MS_RETURN_IF_ERROR(u.Run());
+      }
+    }
+    if (!erase.empty()) {
+      MS_ASSIGN_OR_RETURN(Stmt d, db_.Prepare(
+          "DELETE FROM held_results WHERE subscriber=? AND write_id=?"));
+      for (auto& [subscriber, write_id] : erase) {
+        d.Bind(1, subscriber).Bind(2, HeldBytes(write_id));
+        MS_RETURN_IF_ERROR(d.Run());
+      }
+    }
+    return Status::Ok();
+  });
+}
+
+std::vector<HeldResultRecord> SqlitePopStore::LoadHeldResults(size_t limit) {
+  std::vector<HeldResultRecord> out;
+  auto q = db_.Prepare(
+      "SELECT subscriber, write_id, gateway, at_ms, undelivered, reply FROM held_results "
+      "ORDER BY at_ms, rowid LIMIT ?");
+  if (!q.ok()) return out;
+  q->Bind(1, int64_t(std::min<size_t>(limit, INT64_MAX)));
+  Status st;
+  while (q->Step(&st)) {
+    HeldResultRecord r;
+    r.subscriber = q->Text(0);
+    Bytes write_id = q->Blob(1);
+    r.write_id.assign(write_id.begin(), write_id.end());
+    r.gateway_id = uint32_t(q->Int(2));
+    r.at_ms = uint64_t(q->Int(3));
+    r.undelivered = q->Int(4) != 0;
+    Bytes reply = q->Blob(5);
+    if (!r.reply.ParseFromArray(reply.data(), int(reply.size()))) continue;  // skipped, as lost
+    out.push_back(std::move(r));
+  }
   return out;
 }
 

@@ -56,6 +56,10 @@ class SqlitePopStore : public PopStore {
   Status ClearPlacementWaits(const std::vector<ChunkKey>& keys, uint32_t pop_id) override;
   std::vector<PlacementWait> PlacementWaits(uint64_t after_seq, size_t limit) override;
 
+  Status SaveHeldResults(const std::vector<HeldResultRecord>& put,
+                         const std::vector<std::pair<std::string, std::string>>& erase) override;
+  std::vector<HeldResultRecord> LoadHeldResults(size_t limit) override;
+
  private:
   SqlitePopStore(std::string dir, Db db) : dir_(std::move(dir)), db_(std::move(db)) {}
   Status Init();

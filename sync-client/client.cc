@@ -25,6 +25,14 @@ using namespace crypto;  // NOLINT: the client is crypto throughout
 
 namespace {
 constexpr char kChunkKeyContext[] = "mschunke";
+// A commit whose answer is lost (link to the agent dropped, deadline passed,
+// agent or POP unavailable) is sent again with the same write id, so that
+// the agent or the entry POP answers it from the result it kept instead of
+// committing a second version (issue 6; pop-server/held_results.h). At
+// most this many sends in all, pausing kCommitRetryPauseMs x the attempt
+// number before each retry.
+constexpr int kCommitAttemptsMax = 4;
+constexpr uint64_t kCommitRetryPauseMs = 250;
 std::string ToStr(const Bytes& b) { return std::string(b.begin(), b.end()); }
 Bytes ToBytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
 }  // namespace
@@ -171,6 +179,28 @@ struct Client::Impl {
 
   TransferStats stats;
 
+  // Sends an idempotent request (a commit carrying its write id) until it
+  // is answered, at most kCommitAttemptsMax times: a retry follows only a
+  // kUnavailable failure (connection lost or refused, deadline exceeded,
+  // peer unavailable); any other answer is final. bytes_sent counts every
+  // send.
+  Result<pb::Envelope> CallWithRetries(const pb::Envelope& req, uint64_t* bytes_sent) {
+    Result<pb::Envelope> r = Internal("not sent");
+    for (int attempt = 1; attempt <= kCommitAttemptsMax; attempt++) {
+      if (attempt > 1) Pause(kCommitRetryPauseMs * uint64_t(attempt - 1));
+      *bytes_sent += req.ByteSizeLong();
+      r = Call(req);
+      // A closed connection is dialled again by Call.
+      if (r.ok() || r.status().code() != Code::kUnavailable) return r;
+    }
+    return r;
+  }
+
+  void Pause(uint64_t ms) {
+    loop.After(ms, [this] { loop.Stop(); });
+    loop.Run();
+  }
+
   // Seals the manifest and commits it as the next version of `name`:
   // (oid, (version, bytes sent)).
   Result<std::pair<Oid, std::pair<uint64_t, uint64_t>>> Commit(const std::string& name,
@@ -196,8 +226,7 @@ struct Client::Impl {
     c->set_manifest_sealed(ToStr(msealed));
     for (auto& ch : manifest.chunks()) c->add_chunk_ids(ch.id());
     const uint64_t wire = commit.ByteSizeLong();
-    MS_ASSIGN_OR_RETURN(pb::Envelope reply, Call(std::move(commit)));
-    stats.bytes_sent += wire;
+    MS_ASSIGN_OR_RETURN(pb::Envelope reply, CallWithRetries(commit, &stats.bytes_sent));
     MS_ASSIGN_OR_RETURN(Oid oid, Oid::Decode(reply.put_reply().oid()));
     Saw(ToHex(name_key), reply.put_reply().version());
     Saw(oid.Hex(), reply.put_reply().version());

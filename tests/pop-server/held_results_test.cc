@@ -11,10 +11,14 @@
 
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
+#include <filesystem>
 #include <random>
 
 #include "pop-server/mem_pop_store.h"
 #include "pop-server/pop_core.h"
+#include "pop-server/sqlite_pop_store.h"
 #include "shared/core/oid.h"
 #include "shared/erasure/fragment.h"
 
@@ -103,6 +107,66 @@ TEST(HeldResults, SameWriteAgainReplacesTheOldResult) {
   EXPECT_EQ(h.Undelivered(6, 1).results_size(), 0);
 }
 
+// Durability: every change is reported once by TakeChanges; Load takes
+// stored records back under the same expiry and bounds.
+TEST(HeldResults, ChangesNameEveryPutDeliveryDropAndExpiry) {
+  HeldResults h(HeldResultsParams{.keep_ms = 1000, .per_gateway_max = 2});
+  h.Put(0, 7, "s", "w1", Reply(1), true);
+  h.Put(1, 7, "s", "w2", Reply(2), true);
+  HeldResultsChanges c = h.TakeChanges();
+  ASSERT_EQ(c.put.size(), 2u);
+  EXPECT_TRUE(c.erase.empty());
+  EXPECT_EQ(c.put[0].write_id, "w1");
+  EXPECT_EQ(c.put[0].gateway_id, 7u);
+  EXPECT_TRUE(c.put[0].undelivered);
+  EXPECT_EQ(c.put[1].reply.version(), 2u);
+  EXPECT_TRUE(h.TakeChanges().empty()) << "changes reported twice";
+
+  h.MarkDelivered(7, h.Undelivered(2, 7));
+  c = h.TakeChanges();
+  ASSERT_EQ(c.put.size(), 2u);
+  EXPECT_FALSE(c.put[0].undelivered) << "delivery not reported";
+
+  h.Put(3, 7, "s", "w3", Reply(3), false);  // per-gateway bound drops w1
+  c = h.TakeChanges();
+  ASSERT_EQ(c.erase.size(), 1u);
+  EXPECT_EQ(c.erase[0], (std::pair<std::string, std::string>{"s", "w1"}));
+  ASSERT_EQ(c.put.size(), 1u);
+
+  h.Expire(1001);  // w2 (put at 1) expires; w3 stays
+  c = h.TakeChanges();
+  ASSERT_EQ(c.erase.size(), 1u);
+  EXPECT_EQ(c.erase[0].second, "w2");
+  EXPECT_TRUE(c.put.empty());
+  EXPECT_EQ(h.Find(1003, "s", "w3"), nullptr);  // expired on Find
+  c = h.TakeChanges();
+  ASSERT_EQ(c.erase.size(), 1u);
+  EXPECT_EQ(c.erase[0].second, "w3");
+}
+
+TEST(HeldResults, LoadKeepsLiveResultsAndDropsExpiredAndOverBound) {
+  HeldResults h(HeldResultsParams{.keep_ms = 1000, .per_gateway_max = 2});
+  std::vector<HeldResultRecord> stored;
+  for (int i = 0; i < 4; i++)
+    stored.push_back(HeldResultRecord{"s", "w" + std::to_string(i), 7, uint64_t(100 * i), true,
+                                      Reply(i)});
+  // now 1150: w0 (at 0) and w1 (at 100) are expired; bound 2 keeps w2, w3.
+  h.Load(1150, stored);
+  EXPECT_EQ(h.stats().held, 2u);
+  EXPECT_EQ(h.stats().undelivered, 2u);
+  ASSERT_NE(h.Find(1150, "s", "w3"), nullptr);
+  EXPECT_EQ(h.Find(1150, "s", "w3")->version(), 3u);
+  EXPECT_EQ(h.Undelivered(1150, 7).results_size(), 2);
+  HeldResultsChanges c = h.TakeChanges();
+  EXPECT_TRUE(c.put.empty()) << "loaded records written back unchanged";
+  std::set<std::string> erased;
+  for (auto& [sub, w] : c.erase) erased.insert(w);
+  EXPECT_EQ(erased, (std::set<std::string>{"w0", "w1"}));
+  // Loaded ones keep their age: w2 (at 200) expires at 1200.
+  h.Expire(1200);
+  EXPECT_EQ(h.stats().held, 1u);
+}
+
 // ---------------------------------------------------------------------------
 // PopCore: entry POP 1 (region r1, 6 gateways) whose objects' backup is POP
 // 2; the DC and POP 2 are answered by this fixture.
@@ -120,7 +184,9 @@ class World : public ::testing::Test {
     p.m = 1;
     p.cache_bytes_max = cache_bytes_max;
     p.placed_confirm_interval_ms = 1000;
-    core_ = std::make_unique<PopCore>(p, &store_, 11);
+    p.held_results_ms = held_results_ms_;
+    core_ = std::make_unique<PopCore>(p, sql_ ? static_cast<PopStore*>(sql_.get()) : &store_, 11);
+    if (wall_ms_) core_->LoadHeldResults(now_, wall_ms_);
     pb::ClusterMap map;
     map.set_epoch(kEpoch);
     for (uint32_t id : {1u, 2u, 3u}) {
@@ -253,8 +319,34 @@ class World : public ::testing::Test {
 
   Bytes oid() { return B(names_.at(std::string(32, 'n'))); }
 
+  // A POP on SQLite that can be restarted: the store is reopened from disk.
+  void UseSqlite() {
+    char tmpl[] = "/tmp/mistore_held_results_test.XXXXXX";
+    char* d = mkdtemp(tmpl);
+    ASSERT_NE(d, nullptr);
+    sql_dir_ = d;
+    ReopenSqlite();
+  }
+  void ReopenSqlite() {
+    core_.reset();
+    sql_.reset();
+    auto s = SqlitePopStore::Open(sql_dir_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    sql_ = std::move(s).value();
+  }
+  void TearDown() override {
+    core_.reset();
+    sql_.reset();
+    std::error_code ec;
+    if (!sql_dir_.empty()) std::filesystem::remove_all(sql_dir_, ec);
+  }
+
   uint64_t now_ = 1000;
+  uint64_t wall_ms_ = 0;  // 0: LoadHeldResults not called (as in the simulator)
+  uint64_t held_results_ms_ = 3600000;
   uint64_t request_id_ = 0;
+  std::string sql_dir_;
+  std::unique_ptr<SqlitePopStore> sql_;
   MemPopStore store_;
   std::unique_ptr<PopCore> core_;
   std::map<std::string, std::string> names_;  // name key -> oid
@@ -320,6 +412,74 @@ TEST_F(World, CommitFinishingAfterItsGatewayLeftIsDeliveredOnReturnAndAnswersThe
   EXPECT_EQ(store_.LatestVersion(oid()), 2u) << "the retry made a duplicate version";
   EXPECT_EQ(calls_seen_.size(), calls_before);
   EXPECT_EQ(core_->held_results_stats().answered_total, 1u);
+}
+
+// Issue 6: the kept result survives a restart of the POP (SQLite store
+// reopened, new PopCore, monotonic clock started again near zero); the
+// returning gateway gets it and the retry is answered with the original
+// version, not a second one.
+TEST_F(World, KeptResultSurvivesAPopRestartAndIsDeliveredOnReturn) {
+  UseSqlite();
+  wall_ms_ = 1'700'000'000'000;
+  Start();
+  Upload(10, kGw, kChunkA);
+  hold_ = {pb::Envelope::kCommitVersion};
+  Commit(10, kGw, "write-1", kChunkA);
+  ASSERT_EQ(held_calls_.size(), 1u);
+  core_->OnConnectionClosed(now_, 10);
+  core_->OnGatewayDown(now_, kGw);
+  Drive();
+  Release();
+  ASSERT_EQ(core_->held_results_stats().undelivered, 1u);
+  ASSERT_EQ(sql_->LoadHeldResults(10).size(), 1u) << "the kept result is not in the store";
+
+  // The POP restarts 60 s later (wall clock); its monotonic clock restarts.
+  ReopenSqlite();
+  wall_ms_ += 60'000;
+  now_ = 5;
+  ASSERT_TRUE(delivered_.empty());
+  Start();  // loads the kept results, then its gateways register (kGw among them)
+  EXPECT_EQ(core_->held_results_stats().held, 1u) << "kept result lost by the restart";
+  ASSERT_EQ(delivered_.size(), 1u) << "not delivered to the returning gateway";
+  EXPECT_EQ(delivered_[0].first, kGw);
+  EXPECT_EQ(core_->held_results_stats().undelivered, 0u);
+  ASSERT_EQ(delivered_[0].second.results_size(), 1);
+  EXPECT_EQ(delivered_[0].second.results(0).write_id(), "write-1");
+  EXPECT_EQ(delivered_[0].second.results(0).put_reply().version(), 1u);
+  auto stored = sql_->LoadHeldResults(10);
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_FALSE(stored[0].undelivered) << "the delivery was not stored";
+
+  Commit(12, kGw, "write-1", kChunkA);
+  const OutReply* r = LastReplyOn(12);
+  ASSERT_NE(r, nullptr);
+  ASSERT_TRUE(r->msg.has_put_reply()) << r->msg.error().message();
+  EXPECT_EQ(r->msg.put_reply().version(), 1u);
+  EXPECT_EQ(sql_->LatestVersion(oid()), 1u) << "the retry made a second version";
+  EXPECT_EQ(core_->held_results_stats().answered_total, 1u);
+}
+
+// A result older than held_results_s at restart is not loaded, and is
+// deleted from the store.
+TEST_F(World, KeptResultExpiredAcrossARestartIsDeleted) {
+  UseSqlite();
+  held_results_ms_ = 10'000;
+  wall_ms_ = 1'700'000'000'000;
+  Start();
+  Upload(10, kGw, kChunkA);
+  hold_ = {pb::Envelope::kCommitVersion};
+  Commit(10, kGw, "write-1", kChunkA);
+  core_->OnConnectionClosed(now_, 10);
+  Drive();
+  Release();
+  ASSERT_EQ(sql_->LoadHeldResults(10).size(), 1u);
+
+  ReopenSqlite();
+  wall_ms_ += 10'000;  // exactly its life: expired
+  now_ = 5;
+  Start();
+  EXPECT_EQ(core_->held_results_stats().held, 0u);
+  EXPECT_TRUE(sql_->LoadHeldResults(10).empty()) << "expired result left in the store";
 }
 
 TEST_F(World, RetryWhileTheOriginalRunsJoinsIt) {

@@ -459,6 +459,86 @@ TEST_F(RepairCore, ForgedFragmentIsLocatedOnReadNamedAndReplaced) {
   ExpectFullRedundancy();
 }
 
+// The payload hashes of fetched fragments are checked with the decode, off
+// the loop: with exactly k reachable and one of them corrupt the decode
+// fails, and the corrupt one is still named and marked bad.
+TEST_F(RepairCore, CorruptFragmentAmongExactlyKIsMarkedBad) {
+  Start(0);
+  uint32_t g = HolderOf(1);
+  for (uint32_t i : {4u, 5u}) {
+    region_.down.insert(HolderOf(i));
+    core_->OnGatewayDown(50, HolderOf(i));
+  }
+  Bytes& blob = region_.disks[g][{key_.chunk_id, 1}];
+  blob[blob.size() - 10] ^= 0x40;
+  pb::Envelope env;
+  env.set_request_id(9);
+  Oid oid{1, 2, 3, 4};
+  env.mutable_fetch_chunk()->set_subscriber("s");
+  env.mutable_fetch_chunk()->set_oid(Str(oid.Encode()));
+  env.mutable_fetch_chunk()->set_chunk_id(Str(key_.chunk_id));
+  env.mutable_fetch_chunk()->set_no_forward(true);
+  core_->OnRequest(100, Peer{1, pb::ROLE_POP, 2, ""}, env);
+  region_.Drive(*core_, 100);
+  ASSERT_EQ(region_.replies.size(), 1u);
+  EXPECT_FALSE(region_.replies[0].msg.has_chunk_data()) << "decoded from a corrupt fragment";
+  EXPECT_EQ(core_->fragments_bad_total(), 1u) << "the corrupt fragment was not marked bad";
+}
+
+// Issue 6 (session 4): the below-redundancy recount asked the store about
+// every fragment of a lost gateway on every recount, and recounted after
+// each finished repair: O(fragments^2) SQLite queries on the loop over one
+// repair. Chunks already queued are now counted without asking.
+class CountingStore : public MemPopStore {
+ public:
+  Result<ChunkInfo> GetChunkInfo(const ChunkKey& key) override {
+    info_calls++;
+    return MemPopStore::GetChunkInfo(key);
+  }
+  uint64_t info_calls = 0;
+};
+
+TEST(RepairRecount, QueuedChunksAreCountedWithoutAskingTheStore) {
+  CountingStore store;
+  Region region;
+  const int kChunks = 40;
+  for (int i = 0; i < kChunks; i++)
+    ASSERT_TRUE(store.PutChunk(Key(i), Bytes(4000, uint8_t(i)), ChunkState::kReplica).ok());
+  PopParams p;
+  p.pop_id = 1;
+  p.region = "r";
+  p.k = 4;
+  p.m = 2;
+  p.cache_bytes_max = 0;
+  p.gateway_grace_ms = 1000;
+  p.repair_bytes_per_s = 1;  // one repair starts, the rest stay queued
+  PopCore core(p, &store, 7);
+  for (uint32_t id = 1; id <= 7; id++) core.OnGatewayUp(0, GatewayState{id, "s", 1u << 30, true});
+  region.Drive(core, 0);
+  core.OnTick(1);
+  region.Drive(core, 1);
+  size_t on_g = store.FragmentsOnGateway(1, 1000).size();
+  ASSERT_GE(on_g, 20u) << "placement put too little on gateway 1 for the test";
+  region.down.insert(1);
+  core.OnGatewayDown(10, 1);
+  region.Drive(core, 10);
+  core.OnTick(5000);  // lost: its chunks are queued
+  region.Drive(core, 5000);
+  // At most the one repair the budget let through has finished.
+  ASSERT_GE(core.repair_stats().queued_chunks, on_g - 1);
+  // (A repair finishing after the recount of this tick is counted next time.)
+  EXPECT_NEAR(double(core.chunks_below_redundancy()),
+              double(on_g - core.repair_stats().repaired_chunks_total), 1.0);
+  store.info_calls = 0;
+  core.OnTick(8000);  // a recount is due (kRecountMs)
+  region.Drive(core, 8000);
+  // The budget lets a repair through now and then; the rest are counted.
+  // (A repair finishing after the recount of this tick is counted next time.)
+  EXPECT_NEAR(double(core.chunks_below_redundancy()),
+              double(on_g - core.repair_stats().repaired_chunks_total), 1.0);
+  EXPECT_LT(store.info_calls, on_g / 2) << "the recount asked the store about queued chunks";
+}
+
 TEST_F(RepairCore, HeartbeatCountMismatchFetchesInventoryAndRepairsWhatIsMissing) {
   Start(1u << 30);
   uint32_t g = HolderOf(4);

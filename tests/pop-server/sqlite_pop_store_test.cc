@@ -428,5 +428,32 @@ TEST_F(PopStoreTest, PutLeavesNoTemporaryFiles) {
     EXPECT_EQ(it->path().extension(), "") << it->path();
 }
 
+// Kept commit results (issue 6): stored, replaced, removed, and read back
+// oldest first after the store is reopened.
+TEST_F(PopStoreTest, HeldResultsSurviveReopenOldestFirst) {
+  auto rec = [](const std::string& w, uint64_t at_ms, bool undelivered, uint64_t version) {
+    HeldResultRecord r{"alice", w, 1001, at_ms, undelivered, {}};
+    r.reply.set_oid(std::string(16, 'o'));
+    r.reply.set_version(version);
+    return r;
+  };
+  ASSERT_TRUE(store_->SaveHeldResults({rec("w2", 200, true, 2), rec("w1", 100, true, 1),
+                                       rec("w3", 300, false, 3)}, {}).ok());
+  ASSERT_TRUE(store_->SaveHeldResults({rec("w2", 200, false, 2)}, {{"alice", "w3"}}).ok());
+  ASSERT_TRUE(store_->SaveHeldResults({}, {{"alice", "absent"}}).ok());
+  Reopen();
+  auto got = store_->LoadHeldResults(10);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].write_id, "w1");
+  EXPECT_EQ(got[0].at_ms, 100u);
+  EXPECT_TRUE(got[0].undelivered);
+  EXPECT_EQ(got[0].gateway_id, 1001u);
+  EXPECT_EQ(got[0].subscriber, "alice");
+  EXPECT_EQ(got[0].reply.version(), 1u);
+  EXPECT_EQ(got[1].write_id, "w2");
+  EXPECT_FALSE(got[1].undelivered) << "the replacing record was not kept";
+  EXPECT_EQ(store_->LoadHeldResults(1).size(), 1u) << "limit not applied";
+}
+
 }  // namespace
 }  // namespace mistore

@@ -280,6 +280,18 @@ class FakeAgent {
 
   // Fails the n-th PutChunk (1-based) with kUnavailable.
   void FailPutChunk(int n) { fail_put_chunk_ = n; }
+  // The next n commits are carried out but their answers are lost: the
+  // connection is closed instead of replying (a link drop after the commit).
+  void LoseCommitAnswers(int n) {
+    std::lock_guard<std::mutex> l(mu_);
+    lose_commit_answers_ = n;
+  }
+  // The next n commits are refused with `code` before anything is done.
+  void RefuseCommits(int n, Code code) {
+    std::lock_guard<std::mutex> l(mu_);
+    refuse_commits_ = n;
+    refuse_code_ = code;
+  }
   // Flips one byte of every stored chunk served by GetChunk for `id`.
   void TamperWith(const std::string& id) {
     std::lock_guard<std::mutex> l(mu_);
@@ -293,6 +305,8 @@ class FakeAgent {
     std::vector<std::string> chunk_ids;  // in arrival order
     std::vector<size_t> sealed_sizes;
     std::vector<std::string> commit_chunk_ids;  // of the last commit
+    std::vector<std::string> commit_write_ids;  // of every commit, in arrival order
+    int commits_answered_from_kept = 0;
     uint64_t commit_size = 0;
   };
   Stats stats() {
@@ -356,6 +370,19 @@ class FakeAgent {
       case pb::Envelope::kPutCommit: {
         const auto& pc = env.put_commit();
         stats_.commits++;
+        stats_.commit_write_ids.push_back(pc.write_id());
+        if (refuse_commits_ > 0) {
+          refuse_commits_--;
+          c->ReplyError(rid, Status(refuse_code_, "injected commit refusal"));
+          return;
+        }
+        // As the agent and the entry POP do: a write id seen before is
+        // answered with its kept result.
+        if (auto k = kept_.find(pc.write_id()); !pc.write_id().empty() && k != kept_.end()) {
+          stats_.commits_answered_from_kept++;
+          *reply.mutable_put_reply() = k->second;
+          break;
+        }
         stats_.commit_chunk_ids.assign(pc.chunk_ids().begin(), pc.chunk_ids().end());
         stats_.commit_size = pc.size_bytes();
         for (const auto& id : pc.chunk_ids()) {
@@ -379,6 +406,12 @@ class FakeAgent {
         history_[v.oid()].push_back(v);
         reply.mutable_put_reply()->set_oid(v.oid());
         reply.mutable_put_reply()->set_version(v.version());
+        kept_[pc.write_id()] = reply.put_reply();
+        if (lose_commit_answers_ > 0) {
+          lose_commit_answers_--;
+          c->Close(Unavailable("injected link drop after the commit"));
+          return;
+        }
         break;
       }
       case pb::Envelope::kGetVersion: {
@@ -436,6 +469,10 @@ class FakeAgent {
   std::string addr_;
   std::atomic<bool> stop_{false};
   std::atomic<int> fail_put_chunk_{0};
+  int lose_commit_answers_ = 0;  // guarded by mu_ (as the two below)
+  int refuse_commits_ = 0;
+  Code refuse_code_ = Code::kUnavailable;
+  std::map<std::string, pb::PutReply> kept_;  // write id -> result
   std::mutex mu_;
   Stats stats_;
   size_t outstanding_ = 0;
@@ -610,6 +647,65 @@ TEST_F(ClientTest, FailedPutChunkFailsThePutWithoutACommit) {
   ASSERT_FALSE(put.ok());
   EXPECT_EQ(put.status().code(), Code::kUnavailable) << put.status().ToString();
   EXPECT_EQ(agent_.stats().commits, 0);
+}
+
+// Issue 6: the answer to a commit is lost (the link drops after the agent
+// committed). The client sends the commit again with the same write id and
+// gets the kept (oid, version); no second version is made.
+TEST_F(ClientTest, CommitWhoseAnswerIsLostIsRetriedWithTheSameWriteId) {
+  const Bytes data = RandomBytes(61, 100 * kKiB);
+  WriteFile(dir_ + "/f", data);
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  agent_.LoseCommitAnswers(1);
+  auto put = client->Put(dir_ + "/f", "r");
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  FakeAgent::Stats st = agent_.stats();
+  ASSERT_EQ(st.commits, 2) << "the lost answer was not retried";
+  EXPECT_EQ(st.commit_write_ids[0], st.commit_write_ids[1]) << "the retry used a new write id";
+  EXPECT_EQ(st.commit_write_ids[0].size(), 16u);
+  EXPECT_EQ(st.commits_answered_from_kept, 1);
+  EXPECT_EQ(put->version, 1u) << "the retry made a second version";
+  // The object has exactly one version, and it reads back.
+  auto v2 = client->Get(put->oid.Hex(), 2, [](const uint8_t*, size_t) { return Status::Ok(); });
+  EXPECT_FALSE(v2.ok()) << "a second version exists";
+  auto v1 = client->Get(put->oid.Hex(), 1, [](const uint8_t*, size_t) { return Status::Ok(); });
+  EXPECT_TRUE(v1.ok()) << v1.status().ToString();
+  auto got = GetAll(client.get(), "r");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, data);
+  // A later put of the same name is a new write: a new id, version 2.
+  ASSERT_TRUE(client->Put(dir_ + "/f", "r").ok());
+  st = agent_.stats();
+  ASSERT_EQ(st.commits, 3);
+  EXPECT_NE(st.commit_write_ids[2], st.commit_write_ids[0]);
+}
+
+TEST_F(ClientTest, CommitRetriesAreBoundedAndOnlyForRetryableFailures) {
+  const Bytes data = RandomBytes(62, 10 * kKiB);
+  WriteFile(dir_ + "/f", data);
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  // Unavailable every time: a bounded number of sends, then the error.
+  agent_.RefuseCommits(100, Code::kUnavailable);
+  auto put = client->Put(dir_ + "/f", "a");
+  ASSERT_FALSE(put.ok());
+  EXPECT_EQ(put.status().code(), Code::kUnavailable);
+  FakeAgent::Stats st = agent_.stats();
+  EXPECT_EQ(st.commits, 4) << "kCommitAttemptsMax sends expected";
+  for (auto& w : st.commit_write_ids) EXPECT_EQ(w, st.commit_write_ids[0]);
+  // A final answer (here: permission denied) is not retried.
+  agent_.RefuseCommits(1, Code::kPermissionDenied);
+  put = client->Put(dir_ + "/f", "b");
+  ASSERT_FALSE(put.ok());
+  EXPECT_EQ(put.status().code(), Code::kPermissionDenied);
+  EXPECT_EQ(agent_.stats().commits, 5);
+  // One refusal, then the commit goes through on the retry.
+  agent_.RefuseCommits(1, Code::kUnavailable);
+  put = client->Put(dir_ + "/f", "c");
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_EQ(agent_.stats().commits, 7);
+  EXPECT_EQ(put->version, 1u);
 }
 
 // Issue 9: `mistore ls` left removed objects in the list (0 bytes). A

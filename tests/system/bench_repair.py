@@ -23,6 +23,8 @@ I/O limit (reads spread over the live gateways), and CPU (2 cores here).
 import argparse
 import os
 import re
+import signal
+import subprocess
 import sys
 import time
 
@@ -76,6 +78,42 @@ def cpu_s(pid):
         return 0.0
 
 
+def schedstat(pid):
+    """(on-CPU s, run-queue wait s) of a process's main thread (the loop)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
+            run_ns, wait_ns, _ = f.read().split()
+        return int(run_ns) / 1e9, int(wait_ns) / 1e9
+    except (OSError, ValueError):
+        return 0.0, 0.0
+
+
+def start_strace(pid, out):
+    """strace -c (syscall counts and wall time in each, all threads) on pid."""
+    return subprocess.Popen(["strace", "-c", "-w", "-f", "-o", out, "-p", str(pid)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_strace(proc, out):
+    """Ends an strace -c and returns {syscall: (calls, seconds)}."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    table = {}
+    try:
+        with open(out) as f:
+            for line in f:
+                p = line.split()
+                # % time, seconds, usecs/call, calls, [errors], syscall
+                if len(p) >= 5 and p[0][0].isdigit() and not p[-1].startswith("total"):
+                    table[p[-1]] = (int(p[3]), float(p[1]))
+    except OSError:
+        pass
+    return table
+
+
 def pop_metric(lab, name):
     return metric_value(parse_metrics(lab_metrics(lab, "pop1")), name) or 0
 
@@ -92,6 +130,9 @@ def main():
                     help="agents' background_io_bytes_per_s (scrub and repair reads)")
     ap.add_argument("--gateway-store-bytes", type=int, default=1 << 30)
     ap.add_argument("--scrub-period-s", type=int, default=604800)
+    ap.add_argument("--strace-dir", default="",
+                    help="attach strace -c -w -f to pop1 and the live agents of r1 during the "
+                         "repair, write the tables here and print fsync counts per fragment")
     ap.add_argument("--pop-arg", action="append", default=[], metavar="--NAME=VALUE",
                     help="extra POP option, e.g. --pop-arg=--repairs-in-flight-max=16")
     a = ap.parse_args()
@@ -135,6 +176,15 @@ def main():
         pop1_pid = lab.node("pop1")["pid"]
         live = [g for g in r1 if g["id"] != victim]
         cpu0 = cpu_s(pop1_pid), sum(cpu_s(g["pid"]) for g in live)
+        traces = []
+        if a.strace_dir:
+            os.makedirs(a.strace_dir, exist_ok=True)
+            for name, pid in [("pop1", pop1_pid)] + [(g["id"], g["pid"]) for g in live]:
+                out = os.path.join(a.strace_dir, f"{name}.strace")
+                traces.append((name, start_strace(pid, out), out))
+            time.sleep(1)  # attached before the loss
+        sched0 = {g["id"]: schedstat(g["pid"]) for g in live}
+        sched0["pop1"] = schedstat(pop1_pid)
         lab.kill(victim, "KILL")
         t0 = time.monotonic()
         repair_rss = 0
@@ -148,6 +198,9 @@ def main():
                 raise SystemExit("repair did not finish in 3600 s:\n" + out)
             time.sleep(0.2)
         t1 = time.monotonic()
+        sys_tables = {name: stop_strace(p, out) for name, p, out in traces}
+        sched1 = {g["id"]: schedstat(g["pid"]) for g in live}
+        sched1["pop1"] = schedstat(pop1_pid)
         cpu1 = cpu_s(pop1_pid), sum(cpu_s(g["pid"]) for g in live)
         traffic = pop_metric(lab, "mistore_repair_bytes_total") - before
         frags = pop_metric(lab, "mistore_repair_fragments_total")
@@ -168,6 +221,21 @@ def main():
         print(f"CPU during repair: pop1 {cpu1[0] - cpu0[0]:.1f} s, agents of r1 "
               f"{cpu1[1] - cpu0[1]:.1f} s, together {(cpu1[0] - cpu0[0] + cpu1[1] - cpu0[1]) / repair_s:.2f}"
               f" cores of 2 (load from other work not counted)")
+        # Where each loop thread's wall time went: on a CPU, runnable but
+        # waiting for one (the box's other load; the lab runs at its nice
+        # level), or asleep (idle in epoll, or blocked in fsync/disk I/O).
+        wall = t1 - t0
+        for name in sched1:
+            run, wait = (sched1[name][0] - sched0[name][0]), (sched1[name][1] - sched0[name][1])
+            print(f"loop thread {name}: on CPU {run:.1f} s, waiting for a CPU {wait:.1f} s, "
+                  f"asleep {max(wall - run - wait, 0):.1f} s of {wall:.1f} s")
+        for name, table in sys_tables.items():
+            syncs = sum(table.get(c, (0, 0))[0] for c in ("fsync", "fdatasync"))
+            sync_s = sum(table.get(c, (0, 0))[1] for c in ("fsync", "fdatasync"))
+            top = sorted(table.items(), key=lambda kv: -kv[1][1])[:4]
+            print(f"strace {name}: {syncs} fsync+fdatasync ({syncs / max(frags, 1):.2f} per rebuilt "
+                  f"fragment), {sync_s:.1f} s in them; most time in: " +
+                  ", ".join(f"{c} {n} calls {t:.1f} s" for c, (n, t) in top))
         print(f"agent RSS: scrubbing (scrub_period_s={a.scrub_period_s}) max {scrub_rss / 1024:.1f} MiB; "
               f"repairing max {repair_rss / 1024:.1f} MiB")
     finally:

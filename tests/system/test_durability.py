@@ -286,8 +286,9 @@ class KeptResultsForAGatewayThatWentAway(LabTestCase):
     A commit relayed by gw1001 is held up at the backup POP (SIGSTOP), the
     agent is killed with SIGKILL, the backup continues and the commit
     completes with nobody to answer. Meanwhile another device commits the
-    same object through gw1002 (version 2). The agent restarts, its POP
-    delivers the kept result, and the client's retry of the same write id is
+    same object through gw1002 (version 2). pop1 is SIGKILLed and restarted
+    while the agent is still away (the kept result is in its store). The
+    agent restarts, its POP delivers the kept result, and the client's retry of the same write id is
     answered by the agent with the original (oid, version 1); no third
     version exists."""
 
@@ -350,6 +351,15 @@ class KeptResultsForAGatewayThatWentAway(LabTestCase):
         self.assertIsNone(err, f"second writer failed: {err}")
         oid_2, v2 = self.reply_version(env)
         self.assertEqual(v2, 2)
+        c2.close()
+        # pop1 loses power while the agent is still away: the kept result
+        # is in its store and loaded again at start.
+        lab.kill("pop1", "KILL")
+        pop1_log = lab.log_offset("pop1")
+        lab.start("pop1")
+        self.assertTrue(lab.wait_log("pop1", pop1_log, "kept commit results loaded", timeout=60),
+                        "pop1 did not load its kept results after the restart")
+        self.assertIn("undelivered=1", lab.log_since("pop1", pop1_log))
         # The agent comes back: its POP delivers the kept result.
         lab.start("gw1001")
         self.assertTrue(lab.wait_log("gw1001", gw1_log,
@@ -365,15 +375,21 @@ class KeptResultsForAGatewayThatWentAway(LabTestCase):
                                         "mistore_agent_results_answered_total")
         self.assertEqual(answered, 1, "the retry was not answered by the agent from the kept result")
         # No duplicate: the latest is 2, and there is no version 3.
-        env, err = self.latest(c2, name_key)
+        c2 = RawClient(gw2["addr"])
+        deadline = time.monotonic() + 30
+        while True:  # gw1002 registers with the restarted pop1 again
+            env, err = self.latest(c2, name_key)
+            if err is None or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         self.assertIsNone(err, f"GetVersion failed: {err}")
         self.assertEqual(parse(env[VERSION_INFO][0]).get(2, [0])[0], 2)
         env, err = self.latest(c2, name_key, version=3)
         self.assertIsNotNone(err, "a third version exists: the retry ran the write again")
         c1.close()
         c2.close()
-        print("\n[durability] commit finished while its agent was dead: kept at pop1, delivered "
-              "on restart, retry answered with version 1 (version 2 by another device; no v3)")
+        print("\n[durability] commit finished while its agent was dead: kept at pop1 (which was "
+              "SIGKILLed and restarted meanwhile), delivered on restart, retry answered with version 1 (version 2 by another device; no v3)")
 
 if __name__ == "__main__":
     unittest.main()
