@@ -59,16 +59,52 @@ void LockTable::GrantWaiters(const Bytes& oid, Object& o, uint64_t now_ms,
 void LockTable::Forget(const Bytes& oid) {
   auto it = objects_.find(oid);
   // The epoch must survive: keep objects whose epoch moved (fencing tokens
-  // only grow). Objects never write-locked carry nothing worth keeping.
+  // only grow), and remembered releases until they age out. Objects never
+  // write-locked carry nothing else worth keeping.
   if (it != objects_.end() && it->second.held.empty() && it->second.waiters.empty() &&
-      it->second.epoch == 0)
+      it->second.epoch == 0 && it->second.released.empty())
     objects_.erase(it);
+}
+
+bool LockTable::WasReleased(const Object& o, uint64_t lock_id) {
+  for (auto& r : o.released)
+    if (r.lock_id == lock_id) return true;
+  return false;
+}
+
+void LockTable::Remember(Object& o, uint64_t lock_id, uint64_t now_ms) {
+  if (WasReleased(o, lock_id)) return;
+  if (o.released.size() >= kReleasedPerObjectMax) o.released.pop_front();
+  o.released.push_back(Released{lock_id, now_ms});
+}
+
+bool LockTable::DropOldReleases(Object& o, uint64_t now_ms) {
+  bool dropped = false;
+  while (!o.released.empty() && o.released.front().at_ms + released_keep_ms_ <= now_ms) {
+    o.released.pop_front();
+    dropped = true;
+  }
+  return dropped;
+}
+
+bool LockTable::IsDormant(const Bytes& oid, uint64_t lock_id) const {
+  auto it = objects_.find(oid);
+  if (it == objects_.end()) return false;
+  auto h = it->second.held.find(lock_id);
+  return h != it->second.held.end() && h->second.expires_ms == kDormant;
+}
+
+size_t LockTable::released_remembered(const Bytes& oid) const {
+  auto it = objects_.find(oid);
+  return it == objects_.end() ? 0 : it->second.released.size();
 }
 
 std::vector<LockDecision> LockTable::Release(const Bytes& oid, uint64_t lock_id, uint64_t now_ms) {
   std::vector<LockDecision> out;
-  auto it = objects_.find(oid);
-  if (it == objects_.end()) return out;
+  // Remembered even when unknown here: the lock may still arrive in a
+  // snapshot sent before this release (a crossing FetchLocks reply).
+  auto it = objects_.try_emplace(oid).first;
+  Remember(it->second, lock_id, now_ms);
   if (it->second.held.erase(lock_id)) {
     dirty_.insert(oid);
     changes_++;
@@ -82,6 +118,7 @@ std::vector<LockDecision> LockTable::Expire(uint64_t now_ms, std::vector<uint64_
   std::vector<LockDecision> out;
   std::vector<Bytes> touched;
   for (auto& [oid, o] : objects_) {
+    if (DropOldReleases(o, now_ms) && o.held.empty()) touched.push_back(oid);
     bool changed = false;
     for (auto h = o.held.begin(); h != o.held.end();) {
       if (h->second.expires_ms <= now_ms) {
@@ -168,7 +205,8 @@ Status LockTable::Install(const Bytes& oid, const ObjectLocks& s) {
   if (s.held.size() > held_max_) return ResourceExhausted("too many locks in a lock snapshot");
   if (s.held.empty() && s.epoch == 0) {
     if (it != objects_.end() && !it->second.held.empty()) changes_++;
-    if (it != objects_.end() && it->second.epoch == 0) objects_.erase(it);
+    if (it != objects_.end() && it->second.epoch == 0 && it->second.released.empty())
+      objects_.erase(it);
     else if (it != objects_.end()) it->second.held.clear();
     return Status::Ok();
   }
@@ -177,7 +215,8 @@ Status LockTable::Install(const Bytes& oid, const ObjectLocks& s) {
   Object& o = objects_[oid];
   o.epoch = std::max(o.epoch, s.epoch);
   o.held.clear();
-  for (auto& r : s.held) o.held[r.lock_id] = Held{r.type, kDormant, r.token, r.lease_ms};
+  for (auto& r : s.held)
+    if (!WasReleased(o, r.lock_id)) o.held[r.lock_id] = Held{r.type, kDormant, r.token, r.lease_ms};
   changes_++;
   return Status::Ok();
 }

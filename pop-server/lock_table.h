@@ -22,6 +22,13 @@
 // epoch, so tokens stay strictly monotonic per object across role changes
 // even when the last grants never reached the backup.
 //
+// Releases are remembered (per object, the last kReleasedPerObjectMax lock
+// ids, each for released_keep_ms): a snapshot that left its sender before a
+// release reached this table — a FetchLocks reply crossing the release on
+// another connection — cannot bring the released lock back (Install skips
+// it). The owner sets released_keep_ms to at least its call timeout, the
+// longest a stale reply can still arrive.
+//
 // Pure and deterministic: time is an argument, nothing is scheduled; the
 // owner (PopCore) calls Expire(now) on its ticks. Loop thread only.
 #pragma once
@@ -96,8 +103,11 @@ class LockTable {
   // Extends a held lock's lease. kAborted if it expired, is unknown or is
   // dormant (this table is not the object's acting primary).
   Status Renew(const Bytes& oid, uint64_t lock_id, uint64_t lease_ms, uint64_t now_ms);
-  // Releases a held lock (unknown ids are ignored: releases are idempotent).
+  // Releases a held lock (unknown ids are ignored: releases are idempotent)
+  // and remembers the id as released, held here or not.
   std::vector<LockDecision> Release(const Bytes& oid, uint64_t lock_id, uint64_t now_ms);
+  // True when `lock_id` is held here as a dormant (backup) copy.
+  bool IsDormant(const Bytes& oid, uint64_t lock_id) const;
   // Drops expired locks and grants waiters; `expired_writes` gets the lock
   // ids of write locks that expired (their writes must abort).
   std::vector<LockDecision> Expire(uint64_t now_ms, std::vector<uint64_t>* expired_writes);
@@ -113,6 +123,9 @@ class LockTable {
   // New write grants get tokens >= floor (the owner sets epoch << 32).
   void SetTokenFloor(uint64_t floor) { token_floor_ = std::max(token_floor_, floor); }
   uint64_t token_floor() const { return token_floor_; }
+  // How long a release is remembered against stale snapshots.
+  void SetReleasedKeepMs(uint64_t ms) { released_keep_ms_ = ms; }
+  static constexpr size_t kReleasedPerObjectMax = 64;
   // Objects whose held locks changed since the last call (at most `max`;
   // the rest stay marked).
   std::vector<Bytes> TakeDirty(size_t max);
@@ -123,7 +136,7 @@ class LockTable {
   // The object's held locks (active or dormant) and epoch.
   ObjectLocks Snapshot(const Bytes& oid) const;
   // Backup: replaces the object's held locks with dormant copies of `s`
-  // (the epoch only grows). Refused (kAborted) when the object
+  // (the epoch only grows; locks released here lately are left out). Refused (kAborted) when the object
   // has active locks or waiters here: this table is acting as its primary.
   Status Install(const Bytes& oid, const ObjectLocks& s);
   // Takeover: dormant locks of the object get a full lease (their granted
@@ -145,6 +158,7 @@ class LockTable {
   size_t held(const Bytes& oid) const;  // read + write locks held
   size_t waiting(const Bytes& oid) const;
   uint64_t expired_total() const { return expired_total_; }  // leases run out, ever
+  size_t released_remembered(const Bytes& oid) const;
   // Number of objects with any lock state (for bounds and metrics).
   size_t objects() const { return objects_.size(); }
 
@@ -161,11 +175,19 @@ class LockTable {
     LockType type;
     uint64_t lease_ms;
   };
+  struct Released {
+    uint64_t lock_id;
+    uint64_t at_ms;
+  };
   struct Object {
     uint64_t epoch = 0;
     std::map<uint64_t, Held> held;  // lock id -> lock
     std::deque<Waiter> waiters;
+    std::deque<Released> released;  // oldest first, at most kReleasedPerObjectMax
   };
+  static bool WasReleased(const Object& o, uint64_t lock_id);
+  void Remember(Object& o, uint64_t lock_id, uint64_t now_ms);
+  bool DropOldReleases(Object& o, uint64_t now_ms);
   bool Compatible(const Object& o, LockType type) const;
   LockGrant Grant(const Bytes& oid, Object& o, LockType type, uint64_t lease_ms, uint64_t now_ms);
   void GrantWaiters(const Bytes& oid, Object& o, uint64_t now_ms, std::vector<LockDecision>* out);
@@ -174,6 +196,7 @@ class LockTable {
   size_t waiters_max_;
   size_t held_max_;
   uint64_t token_floor_ = 0;
+  uint64_t released_keep_ms_ = 30000;
   uint64_t changes_ = 0;
   std::set<Bytes> dirty_;
   uint64_t expired_total_ = 0;

@@ -63,16 +63,13 @@ Status MemPopStore::DropChunkData(const ChunkKey& key) {
   Unindex(key, it->second);
   it->second.has_data = false;
   it->second.data.clear();
+  Index(key, it->second);  // still unplaced if it was
   return Status::Ok();
 }
 
 std::vector<ChunkKey> MemPopStore::UnplacedChunks(size_t limit) {
-  std::vector<std::pair<uint64_t, ChunkKey>> v;
-  for (auto& [k, c] : chunks_)
-    if (c.state == ChunkState::kReplica) v.push_back({c.seq, k});
-  std::sort(v.begin(), v.end());
-  std::vector<ChunkKey> out;
-  for (auto& [s, k] : v) {
+  std::vector<ChunkKey> out;  // in (seq, key) order, as a sorted scan gave
+  for (auto& [s, k] : unplaced_) {
     if (out.size() >= limit) break;
     out.push_back(k);
   }
@@ -91,11 +88,13 @@ bool MemPopStore::Evictable(const Chunk& c) {
 void MemPopStore::Unindex(const ChunkKey& key, const Chunk& c) {
   if (c.has_data) cached_bytes_ -= c.size;
   if (Evictable(c)) evictable_.erase({c.last_used, key});
+  if (c.state == ChunkState::kReplica) unplaced_.erase({c.seq, key});
 }
 
 void MemPopStore::Index(const ChunkKey& key, const Chunk& c) {
   if (c.has_data) cached_bytes_ += c.size;
   if (Evictable(c)) evictable_.insert({c.last_used, key});
+  if (c.state == ChunkState::kReplica) unplaced_.insert({c.seq, key});
 }
 
 // Least recently used first (last_used values are unique).

@@ -77,12 +77,15 @@ class MemPopStore : public PopStore {
   bool Waiting(const ChunkKey& key) const;  // a placement wait holds its data
   // Kept in step with chunks_ so that CachedBytes and EvictionCandidates
   // need no scan (the simulator calls them after every placement): bytes
-  // of chunks holding data, and (last_used, key) of those eviction may take.
+  // of chunks holding data, and (last_used, key) of those eviction may take;
+  // likewise (seq, key) of the chunks not yet placed (UnplacedChunks, which
+  // PopCore calls on every tick with nothing queued).
   static bool Evictable(const Chunk& c);
   void Unindex(const ChunkKey& key, const Chunk& c);
   void Index(const ChunkKey& key, const Chunk& c);
   uint64_t cached_bytes_ = 0;
   std::set<std::pair<uint64_t, ChunkKey>> evictable_;
+  std::set<std::pair<uint64_t, ChunkKey>> unplaced_;
   uint64_t clock_ = 0;
   std::map<ChunkKey, Chunk> chunks_;
   std::map<std::pair<Bytes, uint64_t>, Version> versions_;

@@ -31,6 +31,8 @@ PopCore::PopCore(PopParams params, PopStore* store, uint64_t seed)
       held_(HeldResultsParams{.keep_ms = p_.held_results_ms,
                               .per_gateway_max = p_.held_results_per_gateway_max,
                               .total_max = p_.held_results_max}) {
+  // A FetchLocks reply can arrive up to a call timeout after it was sent.
+  locks_.SetReleasedKeepMs(p_.call_timeout_ms);
   for (auto& key : store_->UnplacedChunks(1u << 20)) EnqueuePlacement(key);
 }
 

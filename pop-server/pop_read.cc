@@ -434,7 +434,14 @@ void PopCore::HandleReleaseLock(const Incoming& in, const Peer& from, const pb::
     UntrackEntryLock(m.lock_id());
     ReleaseLockAt(oid.value(), holder, m.lock_id());
   } else if (from.role == pb::ROLE_POP) {
+    // A release sent here by an entry POP on an older map (or forwarded by
+    // the other replica): this POP keeps only a dormant copy of the lock, so
+    // the acting primary, which may have fetched that copy already, must
+    // hear of it too. Each forward erases one copy, so it cannot loop.
+    bool copy_only = locks_.IsDormant(ToBytes(m.oid()), m.lock_id());
     AnswerLockDecisions(locks_.Release(ToBytes(m.oid()), m.lock_id(), now_ms_));
+    if (copy_only && ActingPrimary(oid.value()) != p_.pop_id)
+      ReleaseLockAt(oid.value(), 0, m.lock_id());
   } else {
     return ReplyError(in, Status(Code::kPermissionDenied, "cannot release that lock here"));
   }

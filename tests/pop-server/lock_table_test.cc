@@ -252,5 +252,44 @@ TEST(LockTable, HeldLocksPerObjectAreBounded) {
   EXPECT_EQ(t.Install(kOther, big).code(), Code::kResourceExhausted);
 }
 
+// Regression (the LockSync/FetchLocks crossing): a release that reaches a
+// table before a snapshot sent earlier, which still holds the lock, is not
+// undone by that snapshot.
+TEST(LockTable, AStaleSnapshotDoesNotResurrectAReleasedLock) {
+  LockTable standin(64, 1), returned(64, 1001);
+  auto w = standin.Acquire(kOid, LockType::kWrite, 1000, 0, 1);
+  ASSERT_TRUE(w.ok());
+  ObjectLocks stale = standin.Snapshot(kOid);  // in flight, holding w
+  EXPECT_TRUE(returned.Release(kOid, w->lock_id, 10).empty());  // unknown here yet
+  ASSERT_TRUE(returned.Install(kOid, stale).ok());
+  EXPECT_EQ(returned.held(kOid), 0u) << "the stale snapshot brought the released lock back";
+  EXPECT_EQ(returned.epoch(kOid), w->token) << "the epoch must still be taken over";
+  EXPECT_EQ(returned.StartLeases(kOid, 20), 0u);
+  EXPECT_TRUE(returned.Acquire(kOid, LockType::kWrite, 1000, 20, 2).ok());
+}
+
+TEST(LockTable, RemembersReleasesForABoundedTimeAndNumber) {
+  LockTable t(64, 1);
+  t.SetReleasedKeepMs(1000);
+  for (uint64_t id = 1; id <= LockTable::kReleasedPerObjectMax + 10; id++) (void)t.Release(kOid, id, 0);
+  EXPECT_EQ(t.released_remembered(kOid), LockTable::kReleasedPerObjectMax);
+  // The oldest are forgotten first: id 1 may come back, the newest may not.
+  ObjectLocks s;
+  s.held.push_back(LockRecord{1, LockType::kRead, 0, 1000});
+  s.held.push_back(LockRecord{LockTable::kReleasedPerObjectMax + 10, LockType::kRead, 0, 1000});
+  ASSERT_TRUE(t.Install(kOid, s).ok());
+  EXPECT_EQ(t.held(kOid), 1u);
+  EXPECT_TRUE(t.IsDormant(kOid, 1));
+  (void)t.Expire(999, nullptr);
+  EXPECT_EQ(t.released_remembered(kOid), LockTable::kReleasedPerObjectMax);
+  (void)t.Expire(1000, nullptr);
+  EXPECT_EQ(t.released_remembered(kOid), 0u);
+  // An object that only remembered releases is forgotten with them.
+  (void)t.Release(kOther, 5, 2000);
+  EXPECT_EQ(t.objects(), 2u);
+  (void)t.Expire(3000, nullptr);
+  EXPECT_EQ(t.objects(), 1u);
+}
+
 }  // namespace
 }  // namespace mistore

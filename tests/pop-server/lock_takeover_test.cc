@@ -10,6 +10,8 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
+#include <vector>
 
 #include "pop-server/mem_pop_store.h"
 #include "pop-server/pop_core.h"
@@ -111,6 +113,7 @@ class LockTakeover : public ::testing::Test {
     if (!cores_.count(to)) return Done(from, call.token, Unavailable("pop down"));
     uint64_t rid = next_rid_++;
     pending_[{to, rid}] = {from, call.token};
+    if (call.msg.has_fetch_locks()) fetch_locks_calls_.insert({to, rid});
     pb::Envelope env = call.msg;
     env.set_request_id(rid);
     cores_[to]->OnRequest(now_, Peer{1000 + from, pb::ROLE_POP, from, ""}, env);
@@ -125,6 +128,10 @@ class LockTakeover : public ::testing::Test {
     ASSERT_NE(it, pending_.end());
     auto [caller, token] = it->second;
     pending_.erase(it);
+    if (hold_fetch_locks_replies_ && fetch_locks_calls_.count({at, r.request_id})) {
+      held_.push_back({caller, token, r.msg});  // delayed: delivered by DeliverHeld()
+      return;
+    }
     Done(caller, token, r.msg);
   }
 
@@ -187,6 +194,24 @@ class LockTakeover : public ::testing::Test {
     if (!r.has_commit_reply()) return Internal("no answer");
     return r.commit_reply().version();
   }
+
+  // Replies to FetchLocks held back, to cross them with other messages (the
+  // daemons carry them on another connection than releases).
+  void DeliverHeld() {
+    hold_fetch_locks_replies_ = false;
+    auto held = std::move(held_);
+    held_.clear();
+    for (auto& h : held) Done(h.caller, h.token, h.msg);
+    Pump();
+  }
+  struct HeldReply {
+    uint32_t caller;
+    Token token;
+    pb::Envelope msg;
+  };
+  bool hold_fetch_locks_replies_ = false;
+  std::set<std::pair<uint32_t, uint64_t>> fetch_locks_calls_;
+  std::vector<HeldReply> held_;
 
   uint64_t now_ = 1000;
   uint64_t starts_ = 0;
@@ -307,6 +332,71 @@ TEST_F(LockTakeover, AGrantTheBackupNeverHeardOfCannotCommitThere) {
   EXPECT_FALSE(v.ok()) << "a lock unknown to the new primary committed";
   pb::LockGrantMsg g2 = AcquireWrite(2);
   EXPECT_GT(g2.token(), g.token()) << "the new primary reused a token of the old one";
+}
+
+// The lock g3, granted by the stand-in primary (POP 2), is held when POP 1
+// returns and, while catching up, fetches POP 2's locks. Sets up the
+// return and leaves POP 1's FetchLocks reply (holding g3) in flight, with
+// a write-lock request waiting at POP 1 for the catch-up. Returns g3.
+class LockSyncCrossing : public LockTakeover {
+ protected:
+  pb::LockGrantMsg ReturnWithFetchInFlight() {
+    now_ = 3000;
+    Crash(1);
+    SetMap(6, {2, 3});
+    pb::LockGrantMsg g3 = AcquireWrite(2);  // granted by the stand-in primary
+    now_ = 5000;
+    Start(1);
+    hold_fetch_locks_replies_ = true;
+    SetMap(7, {1, 2, 3});  // gives the role back to POP 1
+    pb::Envelope e;
+    e.mutable_acquire_lock()->set_oid(std::string(oid_.begin(), oid_.end()));
+    e.mutable_acquire_lock()->set_type(pb::LOCK_WRITE);
+    e.mutable_acquire_lock()->set_lease_ms(kLeaseMs);
+    waiting_rid_ = next_rid_;
+    EXPECT_FALSE(Ask(1, e).has_lock_grant()) << "granted before catching up";
+    EXPECT_EQ(held_.size(), 1u) << "POP 1 did not fetch the locks of the object";
+    return g3;
+  }
+  // The waiting request's answer (empty while it still waits).
+  pb::Envelope WaitingAnswer() { return entry_answers_[waiting_rid_]; }
+  uint64_t waiting_rid_ = 0;
+};
+
+// Regression (the gap documented in session 3): the release of g3 reaches
+// the returning primary before the reply to its FetchLocks (which still
+// holds g3). Before the fix the reply resurrected g3 and blocked the object
+// for a whole lease.
+TEST_F(LockSyncCrossing, AReleaseBeforeTheFetchReplyIsNotUndoneByIt) {
+  pb::LockGrantMsg g3 = ReturnWithFetchInFlight();
+  Release(1, g3.lock_id());  // unknown at POP 1 yet
+  DeliverHeld();
+  EXPECT_EQ(cores_[1]->locks().held(oid_), 1u) << "expected only the waiting writer's lock";
+  pb::Envelope r = WaitingAnswer();
+  ASSERT_TRUE(r.has_lock_grant()) << "the waiting writer is blocked by a released lock: "
+                                  << r.ShortDebugString();
+  EXPECT_GT(r.lock_grant().token(), g3.token());
+  EXPECT_FALSE(Commit(1, g3, "w3").ok()) << "a released lock committed";
+}
+
+// The same release sent to the old stand-in (an entry POP still on the old
+// map) after it answered the FetchLocks: it forwards the release to the
+// acting primary, whichever of the two messages arrives first there.
+TEST_F(LockSyncCrossing, AReleaseAtTheOldStandInReachesTheNewPrimary) {
+  pb::LockGrantMsg g3 = ReturnWithFetchInFlight();
+  Release(2, g3.lock_id());  // forwarded to POP 1 before the held reply
+  DeliverHeld();
+  ASSERT_TRUE(WaitingAnswer().has_lock_grant()) << WaitingAnswer().ShortDebugString();
+}
+
+TEST_F(LockSyncCrossing, AReleaseAtTheOldStandInAfterTheFetchReplyReachesTheNewPrimary) {
+  pb::LockGrantMsg g3 = ReturnWithFetchInFlight();
+  DeliverHeld();
+  EXPECT_FALSE(WaitingAnswer().has_lock_grant()) << "granted while g3 is held";
+  Release(2, g3.lock_id());
+  pb::Envelope r = WaitingAnswer();
+  ASSERT_TRUE(r.has_lock_grant()) << r.ShortDebugString();
+  EXPECT_EQ(cores_[2]->locks().held(oid_), 1u) << "the backup did not learn the new grant";
 }
 
 }  // namespace

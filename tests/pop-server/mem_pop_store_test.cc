@@ -45,5 +45,24 @@ TEST(MemPopStoreIndex, CachedBytesAndEvictionOrderFollowEveryChange) {
   EXPECT_EQ(c[0].second, 50u);
 }
 
+// UnplacedChunks is a running index too: replica chunks in the order they
+// were first stored, leaving it when placed or deleted.
+TEST(MemPopStoreIndex, UnplacedChunksFollowEveryChange) {
+  MemPopStore s;
+  ASSERT_TRUE(s.PutChunk(Key(3), Bytes(10, 3), ChunkState::kReplica).ok());
+  ASSERT_TRUE(s.PutChunk(Key(1), Bytes(10, 1), ChunkState::kCached).ok());
+  ASSERT_TRUE(s.PutChunk(Key(2), Bytes(10, 2), ChunkState::kReplica).ok());
+  ASSERT_TRUE(s.PutChunk(Key(1), Bytes(10, 1), ChunkState::kReplica).ok());  // cached -> replica
+  // Key(1) keeps the place of its first store.
+  EXPECT_EQ(s.UnplacedChunks(10), (std::vector<ChunkKey>{Key(3), Key(1), Key(2)}));
+  EXPECT_EQ(s.UnplacedChunks(2), (std::vector<ChunkKey>{Key(3), Key(1)}));
+  ASSERT_TRUE(s.SetChunkState(Key(3), ChunkState::kPlaced).ok());
+  ASSERT_TRUE(s.DeleteChunk(Key(2)).ok());
+  ASSERT_TRUE(s.DropChunkData(Key(1)).ok());  // no data, still not placed
+  EXPECT_EQ(s.UnplacedChunks(10), (std::vector<ChunkKey>{Key(1)}));
+  ASSERT_TRUE(s.SetChunkState(Key(1), ChunkState::kPlaced).ok());
+  EXPECT_TRUE(s.UnplacedChunks(10).empty());
+}
+
 }  // namespace
 }  // namespace mistore
