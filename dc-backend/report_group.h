@@ -1,0 +1,57 @@
+// ReportGroup: the DC's group commit of POP version reports (issue 7).
+//
+// Each POP version report must be durable in the catalog before the POP gets
+// its reply (POPs re-report until acknowledged). One commit per report is
+// bound by the disk's fsync (100-160 reports/s); instead mistore-dc collects
+// the reports that arrive in one loop turn (Add), commits them together
+// (Flush: one Catalog::ReportVersions transaction, one fsync) and only then
+// answers each request: ok when the group committed, the commit's error for
+// every request of a group that did not (the POPs re-report). Nothing is
+// acknowledged that is not durable.
+//
+// Bounded: at most group_max reports wait (knob report_group_max); Add says
+// when the group is full so that the caller flushes at once, and refuses a
+// report beyond the bound. Pure: no loop, no clock, no catalog. The daemon
+// (dc_main.cc) schedules Flush at the end of the loop turn and gives the
+// commit function. Loop thread only.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <vector>
+
+#include "shared/core/status.h"
+#include "shared/proto/mistore.pb.h"
+
+namespace mistore {
+
+class ReportGroup {
+ public:
+  // How a request is answered once its group's fate is known.
+  using Done = std::function<void(const Status&)>;
+  // Commits the group in one transaction, all or nothing.
+  using Commit = std::function<Status(const std::vector<pb::VersionInfo>&)>;
+
+  // group_max: 1 .. Catalog::kReportBatchMax (checked by the caller's knob).
+  explicit ReportGroup(size_t group_max);
+
+  // Queues one report with its answer. ResourceExhausted (done not kept)
+  // when group_max reports already wait.
+  [[nodiscard]] Status Add(pb::VersionInfo info, Done done);
+  bool full() const { return infos_.size() >= group_max_; }
+  size_t pending() const { return infos_.size(); }
+  size_t group_max() const { return group_max_; }
+
+  // Commits everything waiting as one group, then answers each of its
+  // requests in arrival order with the commit's status, which it returns.
+  // Nothing waiting: no commit, Ok. Reports added from inside a Done go to
+  // the next group.
+  Status Flush(const Commit& commit);
+
+ private:
+  size_t group_max_;
+  std::vector<pb::VersionInfo> infos_;
+  std::vector<Done> done_;
+};
+
+}  // namespace mistore
