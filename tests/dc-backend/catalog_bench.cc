@@ -686,6 +686,7 @@ Status PgAdmin(const std::string& base, const std::string& sql) {
     PQfinish(c);
     return Unavailable("postgres: " + m);
   }
+  PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);  // "does not exist, skipping"
   Status st = Pq(c).Exec(sql);
   PQfinish(c);
   return st;
