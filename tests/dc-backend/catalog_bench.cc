@@ -6,7 +6,7 @@
 //   catalog_bench [--objects=N] [--fill=bulk|reports] [--single=S] [--grouped=G]
 //                 [--group=B] [--queries=Q] [--chunks=C] [--verify-fill=K]
 //                 [--sample=M] [--phase=all|fill|measure] [--backends=sqlite,postgres]
-//                 [--dir=DIR] [--pg-base=CONNINFO]
+//                 [--dir=DIR] [--pg-base=CONNINFO] [--new-from=I]
 //
 // 1. Verify the bulk fill (--verify-fill=K, default 3,000; 0 skips): two
 //    fresh catalogs, one fed K reports through Catalog::ReportVersion, one
@@ -29,7 +29,9 @@
 //    oids (p50/p99).
 //
 // --phase=fill stops after 2 and keeps the catalogs; --phase=measure runs 3
-// on catalogs a fill phase kept (same --objects, --dir, --pg-base). SQLite:
+// on catalogs a fill phase kept (same --objects, --dir, --pg-base; a second
+// measure phase on the same catalogs needs --new-from past the reports the
+// first one added, or its reports would be re-reports). SQLite:
 // WAL, synchronous=FULL, in DIR (default /tmp). PostgreSQL: a throw-away
 // server with its default (durable) settings (pg_server.h), or the running
 // server --pg-base names ("host=... port=... user=...", database "bench").
@@ -64,6 +66,7 @@ using Clock = std::chrono::steady_clock;
 constexpr uint64_t kSubscribers = 100000;
 
 struct Options {
+  uint64_t new_from = 0;  // first index of the measured new reports (0: objects)
   uint64_t objects = 1000000, single = 2000, grouped = 20000, group = 256, queries = 20000,
            chunks = 2, verify_fill = 3000, sample = 1000;
   std::string fill = "bulk", phase = "all", backends = "sqlite,postgres", dir = "/tmp", pg_base;
@@ -577,7 +580,7 @@ Status CheckSample(Catalog* cat, uint64_t n, const Options& opt) {
 }
 
 Status Measure(const Backend& b, Catalog* cat, const Options& opt) {
-  uint64_t n = opt.objects, i = n;
+  uint64_t n = opt.objects, i = opt.new_from ? opt.new_from : n;
   auto t0 = Clock::now();
   for (uint64_t k = 0; k < opt.single; k++, i++)
     MS_RETURN_IF_ERROR(cat->ReportVersion(MakeReport(i, opt.chunks), int64_t(i)));
@@ -730,6 +733,7 @@ int main(int argc, char** argv) {
     };
     if (auto v = val("--objects=")) opt.objects = std::strtoull(v, nullptr, 10);
     else if (auto v = val("--single=")) opt.single = std::strtoull(v, nullptr, 10);
+    else if (auto v = val("--new-from=")) opt.new_from = std::strtoull(v, nullptr, 10);
     else if (auto v = val("--grouped=")) opt.grouped = std::strtoull(v, nullptr, 10);
     else if (auto v = val("--group=")) opt.group = std::strtoull(v, nullptr, 10);
     else if (auto v = val("--queries=")) opt.queries = std::strtoull(v, nullptr, 10);
