@@ -10,8 +10,8 @@ ReportGroup::ReportGroup(size_t group_max) : group_max_(group_max) {
 
 Status ReportGroup::Add(pb::VersionInfo info, Done done) {
   if (full())
-    return ResourceExhausted("the DC's report group is full (" + std::to_string(group_max_) +
-                             " reports); retry");
+    return ResourceExhausted("the DC's report group is full (" +
+                             std::to_string(group_max_) + " reports); retry");
   infos_.push_back(std::move(info));
   done_.push_back(std::move(done));
   return Status::Ok();

@@ -3,9 +3,11 @@
 // size, on SQLite and on PostgreSQL in the same run. Not part of the default
 // test run; see docs/benchmarks.md "DC catalog (issue 7)".
 //
-//   catalog_bench [--objects=N] [--fill=bulk|reports] [--single=S] [--grouped=G]
+//   catalog_bench [--objects=N] [--fill=bulk|reports] [--single=S]
+//   [--grouped=G]
 //                 [--group=B] [--queries=Q] [--chunks=C] [--verify-fill=K]
-//                 [--sample=M] [--phase=all|fill|measure] [--backends=sqlite,postgres]
+//                 [--sample=M] [--phase=all|fill|measure]
+//                 [--backends=sqlite,postgres]
 //                 [--dir=DIR] [--pg-base=CONNINFO] [--new-from=I]
 //
 // 1. Verify the bulk fill (--verify-fill=K, default 3,000; 0 skips): two
@@ -47,8 +49,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <set>
 #include <string>
@@ -66,13 +68,17 @@ using Clock = std::chrono::steady_clock;
 constexpr uint64_t kSubscribers = 100000;
 
 struct Options {
-  uint64_t new_from = 0;  // first index of the measured new reports (0: objects)
-  uint64_t objects = 1000000, single = 2000, grouped = 20000, group = 256, queries = 20000,
-           chunks = 2, verify_fill = 3000, sample = 1000;
-  std::string fill = "bulk", phase = "all", backends = "sqlite,postgres", dir = "/tmp", pg_base;
+  uint64_t new_from =
+      0;  // first index of the measured new reports (0: objects)
+  uint64_t objects = 1000000, single = 2000, grouped = 20000, group = 256,
+           queries = 20000, chunks = 2, verify_fill = 3000, sample = 1000;
+  std::string fill = "bulk", phase = "all", backends = "sqlite,postgres",
+              dir = "/tmp", pg_base;
 };
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double Seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 // ---- the synthetic reports ----
 
@@ -88,7 +94,8 @@ struct Gen {
   Oid oid;
   std::string subscriber, name;
   uint64_t size = 0;
-  std::vector<std::string> chunks;  // as reported (the catalog keeps the distinct ones)
+  std::vector<std::string>
+      chunks;  // as reported (the catalog keeps the distinct ones)
 };
 
 Gen Generate(uint64_t i, uint64_t chunks) {
@@ -147,7 +154,8 @@ std::vector<std::pair<OidKey, uint32_t>> OidOrder(uint64_t n) {
 
 // Every distinct chunk id of every report with its reference count, in
 // byte order (the chunks primary key).
-std::vector<std::pair<ChunkKey, uint32_t>> ChunkCounts(uint64_t n, uint64_t chunks) {
+std::vector<std::pair<ChunkKey, uint32_t>> ChunkCounts(uint64_t n,
+                                                       uint64_t chunks) {
   std::vector<ChunkKey> all;
   all.reserve(n * chunks);
   for (uint64_t i = 0; i < n; i++)
@@ -170,12 +178,14 @@ std::vector<std::pair<ChunkKey, uint32_t>> ChunkCounts(uint64_t n, uint64_t chun
 
 std::vector<std::string> SubscriberNames(uint64_t n) {
   std::vector<std::string> v;
-  for (uint64_t i = 0; i < std::min(n, kSubscribers); i++) v.push_back("sub" + std::to_string(i));
+  for (uint64_t i = 0; i < std::min(n, kSubscribers); i++)
+    v.push_back("sub" + std::to_string(i));
   std::sort(v.begin(), v.end());
   return v;
 }
 
-const char* kFilledTables = "'subscribers','objects','versions','version_chunks','chunks'";
+const char* kFilledTables =
+    "'subscribers','objects','versions','version_chunks','chunks'";
 
 // ---- SQLite bulk fill ----
 
@@ -184,7 +194,8 @@ class Lite {
   explicit Lite(sqlite3* db) : db_(db) {}
   Status Exec(const std::string& sql) {
     char* err = nullptr;
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) == SQLITE_OK) return Status::Ok();
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) == SQLITE_OK)
+      return Status::Ok();
     std::string m = err ? err : "?";
     sqlite3_free(err);
     return IoError("sqlite: " + m + " in " + sql);
@@ -199,7 +210,8 @@ class Lite {
   Status Step(sqlite3_stmt* s) {
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
-    if (rc != SQLITE_DONE) return IoError(std::string("sqlite: ") + sqlite3_errmsg(db_));
+    if (rc != SQLITE_DONE)
+      return IoError(std::string("sqlite: ") + sqlite3_errmsg(db_));
     return Status::Ok();
   }
   ~Lite() {
@@ -220,15 +232,18 @@ void BindText(sqlite3_stmt* s, int i, const std::string& t) {
 }
 
 Status SqliteFillRows(Lite* db, uint64_t n, uint64_t chunks) {
-  MS_ASSIGN_OR_RETURN(auto sub, db->Prepare("INSERT INTO subscribers(name) VALUES(?1)"));
+  MS_ASSIGN_OR_RETURN(auto sub,
+                      db->Prepare("INSERT INTO subscribers(name) VALUES(?1)"));
   for (auto& s : SubscriberNames(n)) {
     BindText(sub, 1, s);
     MS_RETURN_IF_ERROR(db->Step(sub));
   }
   // objects: id in report order (as ReportVersion assigns it).
-  MS_ASSIGN_OR_RETURN(auto obj, db->Prepare("INSERT INTO objects(id, oid, subscriber, name_sealed, "
-                                            "latest_version, size, primary_pop, backup_pop) "
-                                            "VALUES(?1,?2,?3,?4,1,?5,?6,?7)"));
+  MS_ASSIGN_OR_RETURN(
+      auto obj,
+      db->Prepare("INSERT INTO objects(id, oid, subscriber, name_sealed, "
+                  "latest_version, size, primary_pop, backup_pop) "
+                  "VALUES(?1,?2,?3,?4,1,?5,?6,?7)"));
   for (uint64_t i = 0; i < n; i++) {
     Gen g = Generate(i, chunks);
     Bytes oid = g.oid.Encode();
@@ -241,10 +256,13 @@ Status SqliteFillRows(Lite* db, uint64_t n, uint64_t chunks) {
     sqlite3_bind_int64(obj, 7, g.oid.backup_pop);
     MS_RETURN_IF_ERROR(db->Step(obj));
   }
-  MS_ASSIGN_OR_RETURN(auto ver, db->Prepare("INSERT INTO versions(oid, version, size, created_ms, "
-                                            "collected) VALUES(?1,1,?2,?3,0)"));
-  MS_ASSIGN_OR_RETURN(auto vc, db->Prepare("INSERT INTO version_chunks(oid, version, chunk_id) "
-                                           "VALUES(?1,1,?2)"));
+  MS_ASSIGN_OR_RETURN(
+      auto ver,
+      db->Prepare("INSERT INTO versions(oid, version, size, created_ms, "
+                  "collected) VALUES(?1,1,?2,?3,0)"));
+  MS_ASSIGN_OR_RETURN(
+      auto vc, db->Prepare("INSERT INTO version_chunks(oid, version, chunk_id) "
+                           "VALUES(?1,1,?2)"));
   for (auto& [key, i] : OidOrder(n)) {
     Gen g = Generate(i, chunks);
     BindBlob(ver, 1, key.data(), 16);
@@ -257,7 +275,8 @@ Status SqliteFillRows(Lite* db, uint64_t n, uint64_t chunks) {
       MS_RETURN_IF_ERROR(db->Step(vc));
     }
   }
-  MS_ASSIGN_OR_RETURN(auto ch, db->Prepare("INSERT INTO chunks(chunk_id, refs) VALUES(?1,?2)"));
+  MS_ASSIGN_OR_RETURN(
+      auto ch, db->Prepare("INSERT INTO chunks(chunk_id, refs) VALUES(?1,?2)"));
   for (auto& [key, refs] : ChunkCounts(n, chunks)) {
     BindBlob(ch, 1, key.data(), 32);
     sqlite3_bind_int64(ch, 2, refs);
@@ -276,22 +295,27 @@ Status SqliteBulkFill(const std::string& path, uint64_t n, uint64_t chunks) {
   }
   Status st = [&]() -> Status {
     Lite db(raw);
-    MS_RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
-                               "PRAGMA cache_size=-1000000"));
+    MS_RETURN_IF_ERROR(
+        db.Exec("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
+                "PRAGMA cache_size=-1000000"));
     // The secondary indexes, as the catalog's schema made them.
     std::vector<std::pair<std::string, std::string>> indexes;
     {
-      MS_ASSIGN_OR_RETURN(auto q, db.Prepare(std::string("SELECT name, sql FROM sqlite_master "
-                                                         "WHERE type='index' AND sql IS NOT NULL "
-                                                         "AND tbl_name IN (") +
-                                             kFilledTables + ")"));
+      MS_ASSIGN_OR_RETURN(
+          auto q,
+          db.Prepare(std::string("SELECT name, sql FROM sqlite_master "
+                                 "WHERE type='index' AND sql IS NOT NULL "
+                                 "AND tbl_name IN (") +
+                     kFilledTables + ")"));
       while (sqlite3_step(q) == SQLITE_ROW)
-        indexes.push_back({reinterpret_cast<const char*>(sqlite3_column_text(q, 0)),
-                           reinterpret_cast<const char*>(sqlite3_column_text(q, 1))});
+        indexes.push_back(
+            {reinterpret_cast<const char*>(sqlite3_column_text(q, 0)),
+             reinterpret_cast<const char*>(sqlite3_column_text(q, 1))});
       sqlite3_reset(q);
     }
     MS_RETURN_IF_ERROR(db.Exec("BEGIN"));
-    for (auto& [name, sql] : indexes) MS_RETURN_IF_ERROR(db.Exec("DROP INDEX " + name));
+    for (auto& [name, sql] : indexes)
+      MS_RETURN_IF_ERROR(db.Exec("DROP INDEX " + name));
     MS_RETURN_IF_ERROR(SqliteFillRows(&db, n, chunks));
     for (auto& [name, sql] : indexes) MS_RETURN_IF_ERROR(db.Exec(sql));
     MS_RETURN_IF_ERROR(db.Exec("COMMIT"));
@@ -311,7 +335,8 @@ class Pq {
     auto s = PQresultStatus(r);
     Status st = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK
                     ? Status::Ok()
-                    : IoError(std::string("postgres: ") + PQresultErrorMessage(r) + " in " + sql);
+                    : IoError(std::string("postgres: ") +
+                              PQresultErrorMessage(r) + " in " + sql);
     PQclear(r);
     return st;
   }
@@ -324,7 +349,8 @@ class Pq {
     }
     std::vector<std::vector<std::string>> out(size_t(PQntuples(r)));
     for (int i = 0; i < PQntuples(r); i++)
-      for (int c = 0; c < PQnfields(r); c++) out[size_t(i)].push_back(PQgetvalue(r, i, c));
+      for (int c = 0; c < PQnfields(r); c++)
+        out[size_t(i)].push_back(PQgetvalue(r, i, c));
     PQclear(r);
     return out;
   }
@@ -335,7 +361,8 @@ class Pq {
     PGresult* r = PQexec(c_, ("COPY " + target + " FROM STDIN").c_str());
     bool ok = PQresultStatus(r) == PGRES_COPY_IN;
     PQclear(r);
-    if (!ok) return IoError(std::string("postgres COPY: ") + PQerrorMessage(c_));
+    if (!ok)
+      return IoError(std::string("postgres COPY: ") + PQerrorMessage(c_));
     std::string buf;
     Status st = Status::Ok();
     auto flush = [&](bool force) {
@@ -372,39 +399,42 @@ void AppendBytea(std::string* out, const void* p, size_t n) {
 }
 
 Status PgFillRows(Pq* db, uint64_t n, uint64_t chunks) {
-  MS_RETURN_IF_ERROR(db->Copy("subscribers(name)", [&](std::string* buf, auto& flush) {
-    for (auto& s : SubscriberNames(n)) {
-      buf->append(s).push_back('\n');
-      flush(false);
-    }
-  }));
-  MS_RETURN_IF_ERROR(db->Copy("objects(id, oid, subscriber, name_sealed, latest_version, size, "
-                              "primary_pop, backup_pop)",
-                              [&](std::string* buf, auto& flush) {
-                                for (uint64_t i = 0; i < n; i++) {
-                                  Gen g = Generate(i, chunks);
-                                  Bytes oid = g.oid.Encode();
-                                  buf->append(std::to_string(i + 1)).push_back('\t');
-                                  AppendBytea(buf, oid.data(), oid.size());
-                                  buf->append("\t" + g.subscriber + "\t");
-                                  AppendBytea(buf, g.name.data(), g.name.size());
-                                  buf->append("\t1\t" + std::to_string(g.size) + "\t" +
-                                              std::to_string(g.oid.primary_pop) + "\t" +
-                                              std::to_string(g.oid.backup_pop) + "\n");
-                                  flush(false);
-                                }
-                              }));
-  MS_RETURN_IF_ERROR(db->Copy("versions(oid, version, size, created_ms, collected)",
-                              [&](std::string* buf, auto& flush) {
-                                for (uint64_t i = 0; i < n; i++) {
-                                  Gen g = Generate(i, chunks);
-                                  Bytes oid = g.oid.Encode();
-                                  AppendBytea(buf, oid.data(), oid.size());
-                                  buf->append("\t1\t" + std::to_string(g.size) + "\t" +
-                                              std::to_string(i) + "\t0\n");
-                                  flush(false);
-                                }
-                              }));
+  MS_RETURN_IF_ERROR(
+      db->Copy("subscribers(name)", [&](std::string* buf, auto& flush) {
+        for (auto& s : SubscriberNames(n)) {
+          buf->append(s).push_back('\n');
+          flush(false);
+        }
+      }));
+  MS_RETURN_IF_ERROR(db->Copy(
+      "objects(id, oid, subscriber, name_sealed, latest_version, size, "
+      "primary_pop, backup_pop)",
+      [&](std::string* buf, auto& flush) {
+        for (uint64_t i = 0; i < n; i++) {
+          Gen g = Generate(i, chunks);
+          Bytes oid = g.oid.Encode();
+          buf->append(std::to_string(i + 1)).push_back('\t');
+          AppendBytea(buf, oid.data(), oid.size());
+          buf->append("\t" + g.subscriber + "\t");
+          AppendBytea(buf, g.name.data(), g.name.size());
+          buf->append("\t1\t" + std::to_string(g.size) + "\t" +
+                      std::to_string(g.oid.primary_pop) + "\t" +
+                      std::to_string(g.oid.backup_pop) + "\n");
+          flush(false);
+        }
+      }));
+  MS_RETURN_IF_ERROR(
+      db->Copy("versions(oid, version, size, created_ms, collected)",
+               [&](std::string* buf, auto& flush) {
+                 for (uint64_t i = 0; i < n; i++) {
+                   Gen g = Generate(i, chunks);
+                   Bytes oid = g.oid.Encode();
+                   AppendBytea(buf, oid.data(), oid.size());
+                   buf->append("\t1\t" + std::to_string(g.size) + "\t" +
+                               std::to_string(i) + "\t0\n");
+                   flush(false);
+                 }
+               }));
   MS_RETURN_IF_ERROR(db->Copy("version_chunks(oid, version, chunk_id)",
                               [&](std::string* buf, auto& flush) {
                                 for (uint64_t i = 0; i < n; i++) {
@@ -441,26 +471,33 @@ Status PgBulkFill(const std::string& conninfo, uint64_t n, uint64_t chunks) {
     MS_RETURN_IF_ERROR(db.Exec("BEGIN"));
     // Primary keys, unique constraints and indexes as the catalog's schema
     // made them; dropped for the load, re-created from these definitions.
-    MS_ASSIGN_OR_RETURN(auto cons, db.Rows(std::string(
-                                       "SELECT conrelid::regclass::text, conname, "
-                                       "pg_get_constraintdef(oid) FROM pg_constraint WHERE "
-                                       "contype IN ('p','u') AND conrelid::regclass::text IN (") +
-                                       kFilledTables + ")"));
-    MS_ASSIGN_OR_RETURN(auto idx, db.Rows(std::string(
-                                      "SELECT indexname, indexdef FROM pg_indexes WHERE "
-                                      "schemaname='public' AND indexname NOT IN (SELECT conname "
-                                      "FROM pg_constraint) AND tablename IN (") +
-                                      kFilledTables + ")"));
+    MS_ASSIGN_OR_RETURN(
+        auto cons,
+        db.Rows(std::string(
+                    "SELECT conrelid::regclass::text, conname, "
+                    "pg_get_constraintdef(oid) FROM pg_constraint WHERE "
+                    "contype IN ('p','u') AND conrelid::regclass::text IN (") +
+                kFilledTables + ")"));
+    MS_ASSIGN_OR_RETURN(
+        auto idx,
+        db.Rows(std::string(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE "
+                    "schemaname='public' AND indexname NOT IN (SELECT conname "
+                    "FROM pg_constraint) AND tablename IN (") +
+                kFilledTables + ")"));
     for (auto& r : idx) MS_RETURN_IF_ERROR(db.Exec("DROP INDEX " + r[0]));
     for (auto& r : cons)
-      MS_RETURN_IF_ERROR(db.Exec("ALTER TABLE " + r[0] + " DROP CONSTRAINT " + r[1]));
+      MS_RETURN_IF_ERROR(
+          db.Exec("ALTER TABLE " + r[0] + " DROP CONSTRAINT " + r[1]));
     MS_RETURN_IF_ERROR(PgFillRows(&db, n, chunks));
     for (auto& r : cons)
-      MS_RETURN_IF_ERROR(db.Exec("ALTER TABLE " + r[0] + " ADD CONSTRAINT " + r[1] + " " + r[2]));
+      MS_RETURN_IF_ERROR(db.Exec("ALTER TABLE " + r[0] + " ADD CONSTRAINT " +
+                                 r[1] + " " + r[2]));
     for (auto& r : idx) MS_RETURN_IF_ERROR(db.Exec(r[1]));
     if (n > 0)
-      MS_RETURN_IF_ERROR(db.Exec("SELECT setval(pg_get_serial_sequence('objects', 'id'), " +
-                                 std::to_string(n) + ")"));
+      MS_RETURN_IF_ERROR(
+          db.Exec("SELECT setval(pg_get_serial_sequence('objects', 'id'), " +
+                  std::to_string(n) + ")"));
     MS_RETURN_IF_ERROR(db.Exec("COMMIT"));
     return db.Exec("ANALYZE");
   }();
@@ -472,14 +509,18 @@ Status PgBulkFill(const std::string& conninfo, uint64_t n, uint64_t chunks) {
 
 struct Backend {
   std::string name;
-  std::function<Result<std::unique_ptr<Catalog>>(const std::string& store)> open;
-  std::function<Result<std::unique_ptr<SqlDriver>>(const std::string& store)> driver;
+  std::function<Result<std::unique_ptr<Catalog>>(const std::string& store)>
+      open;
+  std::function<Result<std::unique_ptr<SqlDriver>>(const std::string& store)>
+      driver;
   std::function<Status(const std::string& store, uint64_t n)> bulk_fill;
-  std::function<Result<std::string>(const std::string& label)> new_store;  // empty store
+  std::function<Result<std::string>(const std::string& label)>
+      new_store;  // empty store
   std::function<void(const std::string& store)> drop_store;
 };
 
-Status FillByReports(Catalog* cat, uint64_t n, uint64_t chunks, uint64_t batch) {
+Status FillByReports(Catalog* cat, uint64_t n, uint64_t chunks,
+                     uint64_t batch) {
   std::vector<pb::VersionInfo> infos;
   for (uint64_t i = 0; i < n; i++) {
     if (batch <= 1) {
@@ -496,10 +537,12 @@ Status FillByReports(Catalog* cat, uint64_t n, uint64_t chunks, uint64_t batch) 
   return Status::Ok();
 }
 
-Status Fill(const Backend& b, const std::string& store, uint64_t n, const Options& opt) {
+Status Fill(const Backend& b, const std::string& store, uint64_t n,
+            const Options& opt) {
   {  // the schema, as the daemon makes it
     MS_ASSIGN_OR_RETURN(auto cat, b.open(store));
-    if (opt.fill == "reports") return FillByReports(cat.get(), n, opt.chunks, 1000);
+    if (opt.fill == "reports")
+      return FillByReports(cat.get(), n, opt.chunks, 1000);
   }
   return b.bulk_fill(store, n);
 }
@@ -521,18 +564,22 @@ Status VerifyFill(const Backend& b, uint64_t k, const Options& opt) {
     MS_ASSIGN_OR_RETURN(auto x, b.driver(by_reports));
     MS_ASSIGN_OR_RETURN(auto y, b.driver(by_bulk));
     std::vector<std::string> dumps = {
-        "SELECT * FROM subscribers ORDER BY name", "SELECT * FROM objects ORDER BY id",
+        "SELECT * FROM subscribers ORDER BY name",
+        "SELECT * FROM objects ORDER BY id",
         "SELECT * FROM versions ORDER BY oid, version",
         "SELECT * FROM version_chunks ORDER BY oid, version, chunk_id",
-        "SELECT * FROM chunks ORDER BY chunk_id", "SELECT COUNT(*) FROM backups",
+        "SELECT * FROM chunks ORDER BY chunk_id",
+        "SELECT COUNT(*) FROM backups",
         "SELECT COUNT(*) FROM names"};
-    dumps.push_back(b.name == "sqlite"
-                        ? "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name"
-                        : "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname='public' "
-                          "ORDER BY indexname");
+    dumps.push_back(b.name == "sqlite" ? "SELECT type, name, tbl_name, sql "
+                                         "FROM sqlite_master ORDER BY name"
+                                       : "SELECT indexname, indexdef FROM "
+                                         "pg_indexes WHERE schemaname='public' "
+                                         "ORDER BY indexname");
     if (b.name == "postgres") {
-      dumps.push_back("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                      "ORDER BY conname");
+      dumps.push_back(
+          "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+          "ORDER BY conname");
       dumps.push_back("SELECT last_value FROM objects_id_seq");
     }
     uint64_t rows = 0;
@@ -540,16 +587,21 @@ Status VerifyFill(const Backend& b, uint64_t k, const Options& opt) {
       MS_ASSIGN_OR_RETURN(auto rx, Dump(x.get(), sql));
       MS_ASSIGN_OR_RETURN(auto ry, Dump(y.get(), sql));
       if (rx.size() != ry.size())
-        return Internal(sql + ": " + std::to_string(rx.size()) + " rows by reports, " +
-                        std::to_string(ry.size()) + " by the bulk fill");
+        return Internal(sql + ": " + std::to_string(rx.size()) +
+                        " rows by reports, " + std::to_string(ry.size()) +
+                        " by the bulk fill");
       for (size_t r = 0; r < rx.size(); r++) {
         bool same = rx[r].size() == ry[r].size();
-        for (size_t c = 0; same && c < rx[r].size(); c++) same = rx[r][c].v == ry[r][c].v;
-        if (!same) return Internal(sql + ": row " + std::to_string(r) + " differs");
+        for (size_t c = 0; same && c < rx[r].size(); c++)
+          same = rx[r][c].v == ry[r][c].v;
+        if (!same)
+          return Internal(sql + ": row " + std::to_string(r) + " differs");
       }
       rows += rx.size();
     }
-    std::fprintf(stderr, "%s: bulk fill of %" PRIu64 " objects equals the report path (%" PRIu64
+    std::fprintf(stderr,
+                 "%s: bulk fill of %" PRIu64
+                 " objects equals the report path (%" PRIu64
                  " rows and definitions compared)\n",
                  b.name.c_str(), k, rows);
     return Status::Ok();
@@ -569,12 +621,16 @@ Status CheckSample(Catalog* cat, uint64_t n, const Options& opt) {
     MS_ASSIGN_OR_RETURN(auto rec, cat->FindObject(oid));
     MS_ASSIGN_OR_RETURN(auto vs, cat->ListVersions(oid, 10));
     std::vector<Bytes> want;
-    for (auto& c : DistinctSorted(g.chunks)) want.emplace_back(c.begin(), c.end());
-    bool ok = rec.subscriber == g.subscriber && rec.latest_version == 1 && rec.size_bytes == g.size &&
-              rec.primary_pop == 1 && rec.backup_pop == 2 && vs.size() == 1 &&
-              vs[0].size_bytes == g.size && vs[0].created_ms == int64_t(i) && !vs[0].collected &&
-              vs[0].chunk_ids == want;
-    if (!ok) return Internal("filled object " + std::to_string(i) + " does not read back as reported");
+    for (auto& c : DistinctSorted(g.chunks))
+      want.emplace_back(c.begin(), c.end());
+    bool ok = rec.subscriber == g.subscriber && rec.latest_version == 1 &&
+              rec.size_bytes == g.size && rec.primary_pop == 1 &&
+              rec.backup_pop == 2 && vs.size() == 1 &&
+              vs[0].size_bytes == g.size && vs[0].created_ms == int64_t(i) &&
+              !vs[0].collected && vs[0].chunk_ids == want;
+    if (!ok)
+      return Internal("filled object " + std::to_string(i) +
+                      " does not read back as reported");
   }
   return Status::Ok();
 }
@@ -583,7 +639,8 @@ Status Measure(const Backend& b, Catalog* cat, const Options& opt) {
   uint64_t n = opt.objects, i = opt.new_from ? opt.new_from : n;
   auto t0 = Clock::now();
   for (uint64_t k = 0; k < opt.single; k++, i++)
-    MS_RETURN_IF_ERROR(cat->ReportVersion(MakeReport(i, opt.chunks), int64_t(i)));
+    MS_RETURN_IF_ERROR(
+        cat->ReportVersion(MakeReport(i, opt.chunks), int64_t(i)));
   double single_s = Seconds(Clock::now() - t0);
   auto t1 = Clock::now();
   std::vector<pb::VersionInfo> group;
@@ -607,14 +664,19 @@ Status Measure(const Backend& b, Catalog* cat, const Options& opt) {
       return Internal("FindObject returned another object's record");
   }
   std::sort(lat.begin(), lat.end());
-  auto pct = [&](double p) { return lat.empty() ? 0.0 : lat[size_t(p * double(lat.size() - 1))]; };
+  auto pct = [&](double p) {
+    return lat.empty() ? 0.0 : lat[size_t(p * double(lat.size() - 1))];
+  };
   std::printf("%-9s objects=%" PRIu64 " chunks/report=%" PRIu64
               "  ingest: %.0f reports/s one per transaction (%" PRIu64
               "), %.0f reports/s in groups of %" PRIu64 " (%" PRIu64
-              ")  FindObject p50 %.1f us  p99 %.1f us  max %.1f us (%" PRIu64 " queries)\n",
-              b.name.c_str(), n, opt.chunks, single_s > 0 ? double(opt.single) / single_s : 0.0,
-              opt.single, grouped_s > 0 ? double(opt.grouped) / grouped_s : 0.0, opt.group,
-              opt.grouped, pct(0.5), pct(0.99), lat.empty() ? 0.0 : lat.back(), opt.queries);
+              ")  FindObject p50 %.1f us  p99 %.1f us  max %.1f us (%" PRIu64
+              " queries)\n",
+              b.name.c_str(), n, opt.chunks,
+              single_s > 0 ? double(opt.single) / single_s : 0.0, opt.single,
+              grouped_s > 0 ? double(opt.grouped) / grouped_s : 0.0, opt.group,
+              opt.grouped, pct(0.5), pct(0.99), lat.empty() ? 0.0 : lat.back(),
+              opt.queries);
   std::fflush(stdout);
   return Status::Ok();
 }
@@ -625,7 +687,8 @@ double LoadAverage() {
 }
 
 Status RunBackend(const Backend& b, const Options& opt) {
-  std::fprintf(stderr, "%s: start, load average %.1f\n", b.name.c_str(), LoadAverage());
+  std::fprintf(stderr, "%s: start, load average %.1f\n", b.name.c_str(),
+               LoadAverage());
   if (opt.phase != "measure" && opt.verify_fill > 0 && opt.fill == "bulk")
     MS_RETURN_IF_ERROR(VerifyFill(b, opt.verify_fill, opt));
   std::string store;
@@ -635,18 +698,21 @@ Status RunBackend(const Backend& b, const Options& opt) {
     MS_ASSIGN_OR_RETURN(store, b.new_store("bench"));
     auto t = Clock::now();
     MS_RETURN_IF_ERROR(Fill(b, store, opt.objects, opt));
-    std::printf("%-9s filled %" PRIu64 " objects by %s in %.0f s (load average %.1f)\n",
-                b.name.c_str(), opt.objects, opt.fill.c_str(), Seconds(Clock::now() - t),
-                LoadAverage());
+    std::printf("%-9s filled %" PRIu64
+                " objects by %s in %.0f s (load average %.1f)\n",
+                b.name.c_str(), opt.objects, opt.fill.c_str(),
+                Seconds(Clock::now() - t), LoadAverage());
     std::fflush(stdout);
   }
   MS_ASSIGN_OR_RETURN(auto cat, b.open(store));
   MS_RETURN_IF_ERROR(CheckSample(cat.get(), opt.objects, opt));
-  std::fprintf(stderr, "%s: %" PRIu64 " sampled objects read back as reported\n", b.name.c_str(),
-               std::min(opt.sample, opt.objects));
+  std::fprintf(stderr,
+               "%s: %" PRIu64 " sampled objects read back as reported\n",
+               b.name.c_str(), std::min(opt.sample, opt.objects));
   if (opt.phase != "fill") {
     MS_RETURN_IF_ERROR(Measure(b, cat.get(), opt));
-    std::fprintf(stderr, "%s: done, load average %.1f\n", b.name.c_str(), LoadAverage());
+    std::fprintf(stderr, "%s: done, load average %.1f\n", b.name.c_str(),
+                 LoadAverage());
   }
   cat.reset();
   if (opt.phase == "all") b.drop_store(store);
@@ -657,12 +723,15 @@ Backend SqliteBackend(const Options& opt) {
   Backend b;
   b.name = "sqlite";
   b.open = [](const std::string& dir) { return OpenSqliteCatalog(dir); };
-  b.driver = [](const std::string& dir) { return OpenSqliteDriver(dir + "/catalog.sqlite"); };
+  b.driver = [](const std::string& dir) {
+    return OpenSqliteDriver(dir + "/catalog.sqlite");
+  };
   b.bulk_fill = [chunks = opt.chunks](const std::string& dir, uint64_t n) {
     return SqliteBulkFill(dir + "/catalog.sqlite", n, chunks);
   };
   bool keep = opt.phase != "all";
-  b.new_store = [dir = opt.dir, keep](const std::string& label) -> Result<std::string> {
+  b.new_store = [dir = opt.dir,
+                 keep](const std::string& label) -> Result<std::string> {
     bool kept = keep && (label.empty() || label == "bench");
     std::string d = dir + "/mistore_catalog_bench";
     if (!kept) d += "." + std::to_string(getpid());
@@ -689,7 +758,8 @@ Status PgAdmin(const std::string& base, const std::string& sql) {
     PQfinish(c);
     return Unavailable("postgres: " + m);
   }
-  PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);  // "does not exist, skipping"
+  PQsetNoticeProcessor(
+      c, [](void*, const char*) {}, nullptr);  // "does not exist, skipping"
   Status st = Pq(c).Exec(sql);
   PQfinish(c);
   return st;
@@ -711,7 +781,8 @@ Backend PgBackend(const Options& opt, const std::string& base) {
     }
     return base + " dbname=" + db;
   };
-  b.drop_store = [base, keep = opt.phase != "all"](const std::string& conninfo) {
+  b.drop_store = [base,
+                  keep = opt.phase != "all"](const std::string& conninfo) {
     std::string db = conninfo.substr(conninfo.rfind('=') + 1);
     if (db == "bench" && keep) return;
     (void)PgAdmin(base, "DROP DATABASE IF EXISTS " + db);
@@ -731,34 +802,57 @@ int main(int argc, char** argv) {
       size_t n = std::strlen(name);
       return a.compare(0, n, name) == 0 ? argv[i] + n : nullptr;
     };
-    if (auto v = val("--objects=")) opt.objects = std::strtoull(v, nullptr, 10);
-    else if (auto v = val("--single=")) opt.single = std::strtoull(v, nullptr, 10);
-    else if (auto v = val("--new-from=")) opt.new_from = std::strtoull(v, nullptr, 10);
-    else if (auto v = val("--grouped=")) opt.grouped = std::strtoull(v, nullptr, 10);
-    else if (auto v = val("--group=")) opt.group = std::strtoull(v, nullptr, 10);
-    else if (auto v = val("--queries=")) opt.queries = std::strtoull(v, nullptr, 10);
-    else if (auto v = val("--chunks=")) opt.chunks = std::strtoull(v, nullptr, 10);
-    else if (auto v = val("--verify-fill=")) opt.verify_fill = std::strtoull(v, nullptr, 10);
-    else if (auto v = val("--sample=")) opt.sample = std::strtoull(v, nullptr, 10);
-    else if (auto v = val("--fill=")) opt.fill = v;
-    else if (auto v = val("--phase=")) opt.phase = v;
-    else if (auto v = val("--backends=")) opt.backends = v;
-    else if (auto v = val("--dir=")) opt.dir = v;
-    else if (auto v = val("--pg-base=")) opt.pg_base = v;
+    if (auto v = val("--objects="))
+      opt.objects = std::strtoull(v, nullptr, 10);
+    else if (auto v = val("--single="))
+      opt.single = std::strtoull(v, nullptr, 10);
+    else if (auto v = val("--new-from="))
+      opt.new_from = std::strtoull(v, nullptr, 10);
+    else if (auto v = val("--grouped="))
+      opt.grouped = std::strtoull(v, nullptr, 10);
+    else if (auto v = val("--group="))
+      opt.group = std::strtoull(v, nullptr, 10);
+    else if (auto v = val("--queries="))
+      opt.queries = std::strtoull(v, nullptr, 10);
+    else if (auto v = val("--chunks="))
+      opt.chunks = std::strtoull(v, nullptr, 10);
+    else if (auto v = val("--verify-fill="))
+      opt.verify_fill = std::strtoull(v, nullptr, 10);
+    else if (auto v = val("--sample="))
+      opt.sample = std::strtoull(v, nullptr, 10);
+    else if (auto v = val("--fill="))
+      opt.fill = v;
+    else if (auto v = val("--phase="))
+      opt.phase = v;
+    else if (auto v = val("--backends="))
+      opt.backends = v;
+    else if (auto v = val("--dir="))
+      opt.dir = v;
+    else if (auto v = val("--pg-base="))
+      opt.pg_base = v;
     else {
-      std::fprintf(stderr, "catalog_bench: unknown argument %s (see the file's header)\n", argv[i]);
+      std::fprintf(
+          stderr,
+          "catalog_bench: unknown argument %s (see the file's header)\n",
+          argv[i]);
       return 2;
     }
   }
-  bool phase_ok = opt.phase == "all" || opt.phase == "fill" || opt.phase == "measure";
-  if (opt.objects == 0 || opt.group == 0 || opt.group > Catalog::kReportBatchMax || !phase_ok ||
-      (opt.fill != "bulk" && opt.fill != "reports") || opt.objects > UINT32_MAX) {
+  bool phase_ok =
+      opt.phase == "all" || opt.phase == "fill" || opt.phase == "measure";
+  if (opt.objects == 0 || opt.group == 0 ||
+      opt.group > Catalog::kReportBatchMax || !phase_ok ||
+      (opt.fill != "bulk" && opt.fill != "reports") ||
+      opt.objects > UINT32_MAX) {
     std::fprintf(stderr, "catalog_bench: bad arguments\n");
     return 2;
   }
-  if (opt.phase != "all" && opt.backends.find("postgres") != std::string::npos &&
+  if (opt.phase != "all" &&
+      opt.backends.find("postgres") != std::string::npos &&
       opt.pg_base.empty()) {
-    std::fprintf(stderr, "catalog_bench: --phase=fill|measure on PostgreSQL needs --pg-base\n");
+    std::fprintf(
+        stderr,
+        "catalog_bench: --phase=fill|measure on PostgreSQL needs --pg-base\n");
     return 2;
   }
   int rc = 0;
@@ -778,7 +872,8 @@ int main(int argc, char** argv) {
         report("postgres", st);
         return rc;
       }
-      auto c = server.CreateDatabase("bench_admin");  // conninfo ends in dbname=bench_admin
+      auto c = server.CreateDatabase(
+          "bench_admin");  // conninfo ends in dbname=bench_admin
       if (!c.ok()) {
         report("postgres", c.status());
         return rc;

@@ -36,7 +36,8 @@ TEST(ReportGroup, OneCommitForTheGroupThenEveryReply) {
     commits++;
     EXPECT_EQ(infos.size(), 3u);
     EXPECT_EQ(infos[2].oid(), "oid2");
-    for (auto& s : a.got) EXPECT_EQ(s.code(), Code::kInternal);  // nobody answered yet
+    for (auto& s : a.got)
+      EXPECT_EQ(s.code(), Code::kInternal);  // nobody answered yet
     return Status::Ok();
   });
   EXPECT_TRUE(st.ok());
@@ -49,7 +50,8 @@ TEST(ReportGroup, FailedCommitFailsEveryRequestOfTheGroup) {
   ReportGroup g(8);
   Answers a;
   for (int i = 0; i < 5; i++) ASSERT_TRUE(g.Add(Info(i), a.Slot()).ok());
-  Status st = g.Flush([](const std::vector<pb::VersionInfo>&) { return IoError("disk full"); });
+  Status st = g.Flush(
+      [](const std::vector<pb::VersionInfo>&) { return IoError("disk full"); });
   EXPECT_EQ(st.code(), Code::kIo);
   ASSERT_EQ(a.got.size(), 5u);
   for (auto& s : a.got) EXPECT_EQ(s.code(), Code::kIo);
@@ -100,8 +102,9 @@ TEST(ReportGroup, NothingPendingCommitsNothing) {
 TEST(ReportGroup, ReportsAddedWhileAnsweringGoToTheNextGroup) {
   ReportGroup g(4);
   Answers later;
-  ASSERT_TRUE(g.Add(Info(0), [&](const Status&) { ASSERT_TRUE(g.Add(Info(1), later.Slot()).ok()); })
-                  .ok());
+  ASSERT_TRUE(g.Add(Info(0), [&](const Status&) {
+                 ASSERT_TRUE(g.Add(Info(1), later.Slot()).ok());
+               }).ok());
   std::vector<size_t> sizes;
   auto commit = [&](const std::vector<pb::VersionInfo>& infos) {
     sizes.push_back(infos.size());
