@@ -24,8 +24,28 @@ Status ReportGroup::Flush(const Commit& commit) {
   infos_.clear();
   done_.clear();
   Status st = commit(infos);
-  for (auto& d : done) d(st);
-  return st;
+  if (st.ok() || IsWholeDatabaseFailure(st) || infos.size() == 1) {
+    for (auto& d : done) d(st);
+    return st;
+  }
+  return CommitSingly(commit, infos, done);
+}
+
+bool ReportGroup::IsWholeDatabaseFailure(const Status& st) {
+  return st.code() == Code::kUnavailable;
+}
+
+Status ReportGroup::CommitSingly(const Commit& commit, std::vector<pb::VersionInfo>& infos,
+                                 std::vector<Done>& done) {
+  Status first_error = Status::Ok();
+  Status db_down = Status::Ok();  // set by the first whole-database failure
+  for (size_t i = 0; i < infos.size(); i++) {
+    Status st = db_down.ok() ? commit({std::move(infos[i])}) : db_down;
+    if (IsWholeDatabaseFailure(st)) db_down = st;
+    if (!st.ok() && first_error.ok()) first_error = st;
+    done[i](st);
+  }
+  return first_error;
 }
 
 }  // namespace mistore
