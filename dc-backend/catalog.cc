@@ -1,6 +1,7 @@
 #include "dc-backend/catalog.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "dc-backend/sql_driver.h"
@@ -165,59 +166,170 @@ class SqlCatalog : public Catalog {
 
   // ---- objects and versions ----
   Status ReportVersion(const pb::VersionInfo& info, int64_t now_ms) override {
-    return InSqlTransaction(db_.get(), [&]() -> Status { return ReportOne(info, now_ms); });
+    return InSqlTransaction(db_.get(), [&]() -> Status { return ReportMany({&info}, now_ms); });
   }
 
   Status ReportVersions(const std::vector<pb::VersionInfo>& infos, int64_t now_ms) override {
     if (infos.size() > kReportBatchMax) return InvalidArgument("report batch too large");
-    return InSqlTransaction(db_.get(), [&]() -> Status {
-      for (const auto& info : infos) MS_RETURN_IF_ERROR(ReportOne(info, now_ms));
-      return Status::Ok();
-    });
+    std::vector<const pb::VersionInfo*> all;
+    for (const auto& info : infos) all.push_back(&info);
+    return InSqlTransaction(db_.get(), [&]() -> Status { return ReportMany(all, now_ms); });
   }
 
-  // One report, inside the caller's transaction.
-  Status ReportOne(const pb::VersionInfo& info, int64_t now_ms) {
-    Bytes oid = ToBytes(info.oid());
-    uint32_t primary = 0, backup = 0;
-    if (auto o = Oid::Decode(info.oid()); o.ok()) {
-      primary = o->primary_pop;
-      backup = o->backup_pop;
+  // Reports, inside the caller's transaction, set-based: each step is one
+  // multi-row statement per kRowsPerStatement rows (a few round trips per
+  // batch on PostgreSQL instead of several per report). The end state is
+  // what applying the reports one by one in order gives: a re-reported
+  // (oid, version) changes nothing, an object shows its highest version.
+  Status ReportMany(const std::vector<const pb::VersionInfo*>& infos, int64_t now_ms) {
+    std::vector<const pb::VersionInfo*> firsts;  // first report of each (oid, version)
+    std::set<std::pair<std::string, uint64_t>> seen;
+    std::map<std::string, const pb::VersionInfo*> newest;  // per oid
+    std::vector<std::string> oid_order;                    // first appearance
+    std::set<std::string> subscribers;
+    for (const auto* info : infos) {
+      if (!seen.insert({info->oid(), info->version()}).second) continue;
+      firsts.push_back(info);
+      subscribers.insert(info->subscriber());
+      auto [it, fresh] = newest.emplace(info->oid(), info);
+      if (fresh) oid_order.push_back(info->oid());
+      if (info->version() > it->second->version()) it->second = info;
     }
-    {
-      MS_RETURN_IF_ERROR(AddSubscriber(info.subscriber()));
-      MS_RETURN_IF_ERROR(
-          db_->Exec("INSERT INTO objects(oid, subscriber, name_sealed, latest_version, size, "
-                    "primary_pop, backup_pop) VALUES($1,$2,$3,$4,$5,$6,$7) "
-                    "ON CONFLICT(oid) DO UPDATE SET "
-                    "name_sealed=CASE WHEN excluded.latest_version > objects.latest_version "
-                    "THEN excluded.name_sealed ELSE objects.name_sealed END, "
-                    "size=CASE WHEN excluded.latest_version > objects.latest_version "
-                    "THEN excluded.size ELSE objects.size END, "
-                    "latest_version=CASE WHEN excluded.latest_version > objects.latest_version "
-                    "THEN excluded.latest_version ELSE objects.latest_version END",
-                    {oid, info.subscriber(), ToBytes(info.name_sealed()), info.version(),
-                     info.size_bytes(), primary, backup})
-              .status());
-      MS_ASSIGN_OR_RETURN(int64_t added,
-                          db_->Exec("INSERT INTO versions(oid, version, size, created_ms, "
-                                    "collected) VALUES($1,$2,$3,$4,0) ON CONFLICT DO NOTHING",
-                                    {oid, info.version(), info.size_bytes(), now_ms}));
-      if (added == 0) return Status::Ok();  // a re-report: its chunks are counted
-      MS_RETURN_IF_ERROR(QueueBackup(oid, info.version(), info.subscriber()));
-      std::set<std::string> chunks(info.chunk_ids().begin(), info.chunk_ids().end());
-      for (const auto& c : chunks) {
-        MS_RETURN_IF_ERROR(db_->Exec("INSERT INTO version_chunks(oid, version, chunk_id) "
-                                     "VALUES($1,$2,$3)",
-                                     {oid, info.version(), ToBytes(c)})
-                               .status());
-        MS_RETURN_IF_ERROR(db_->Exec("INSERT INTO chunks(chunk_id, refs) VALUES($1,1) "
-                                     "ON CONFLICT(chunk_id) DO UPDATE SET refs=chunks.refs+1",
-                                     {ToBytes(c)})
-                               .status());
+    std::vector<SqlParams> rows;
+    for (const auto& s : subscribers) rows.push_back({s});
+    MS_RETURN_IF_ERROR(ExecRows("INSERT INTO subscribers(name) VALUES ", 1,
+                                " ON CONFLICT DO NOTHING", rows, nullptr));
+    rows.clear();
+    for (const auto& oid : oid_order) {
+      const pb::VersionInfo& info = *newest[oid];
+      uint32_t primary = 0, backup = 0;
+      if (auto o = Oid::Decode(info.oid()); o.ok()) {
+        primary = o->primary_pop;
+        backup = o->backup_pop;
       }
-      return Status::Ok();
+      rows.push_back({ToBytes(info.oid()), info.subscriber(), ToBytes(info.name_sealed()),
+                      info.version(), info.size_bytes(), primary, backup});
     }
+    MS_RETURN_IF_ERROR(ExecRows(
+        "INSERT INTO objects(oid, subscriber, name_sealed, latest_version, size, primary_pop, "
+        "backup_pop) VALUES ",
+        7,
+        " ON CONFLICT(oid) DO UPDATE SET "
+        "name_sealed=CASE WHEN excluded.latest_version > objects.latest_version "
+        "THEN excluded.name_sealed ELSE objects.name_sealed END, "
+        "size=CASE WHEN excluded.latest_version > objects.latest_version "
+        "THEN excluded.size ELSE objects.size END, "
+        "latest_version=CASE WHEN excluded.latest_version > objects.latest_version "
+        "THEN excluded.latest_version ELSE objects.latest_version END",
+        rows, nullptr));
+    rows.clear();
+    for (const auto* info : firsts)
+      rows.push_back({ToBytes(info->oid()), info->version(), info->size_bytes(), now_ms});
+    std::vector<SqlRow> added_rows;
+    MS_RETURN_IF_ERROR(ExecRows("INSERT INTO versions(oid, version, size, created_ms, collected) "
+                                "VALUES ",
+                                4, " ON CONFLICT DO NOTHING RETURNING oid, version", rows,
+                                &added_rows, /*extra_values=*/",0"));
+    std::set<std::pair<std::string, uint64_t>> added;  // new versions; re-reports are counted
+    for (auto& r : added_rows) added.insert({r[0].Text(), uint64_t(r[1].Int())});
+    std::vector<const pb::VersionInfo*> fresh;
+    for (const auto* info : firsts)
+      if (added.count({info->oid(), info->version()})) fresh.push_back(info);
+    return AddVersionsData(fresh);
+  }
+
+  // The backups, chunk references and reference counts of newly added
+  // versions (in report order).
+  Status AddVersionsData(const std::vector<const pb::VersionInfo*>& fresh) {
+    if (fresh.empty()) return Status::Ok();
+    std::set<std::string> volumes;
+    for (const auto* info : fresh) volumes.insert(info->subscriber());
+    MS_ASSIGN_OR_RETURN(auto modes, BackupModes(volumes));
+    std::vector<SqlParams> refs;
+    std::map<std::string, int64_t> counts;  // chunk id -> new references
+    for (const auto* info : fresh) {
+      Bytes oid = ToBytes(info->oid());
+      auto m = modes.find(info->subscriber());
+      if (m != modes.end() && m->second != BackupMode::kNone)
+        MS_RETURN_IF_ERROR(QueueBackup(oid, info->version(), info->subscriber(), m->second));
+      std::set<std::string> chunks(info->chunk_ids().begin(), info->chunk_ids().end());
+      for (const auto& c : chunks) {
+        refs.push_back({oid, info->version(), ToBytes(c)});
+        counts[c]++;
+      }
+    }
+    MS_RETURN_IF_ERROR(ExecRows("INSERT INTO version_chunks(oid, version, chunk_id) VALUES ", 3,
+                                "", refs, nullptr));
+    std::vector<SqlParams> rows;
+    for (const auto& [c, n] : counts) rows.push_back({ToBytes(c), n});
+    return ExecRows("INSERT INTO chunks(chunk_id, refs) VALUES ", 2,
+                    " ON CONFLICT(chunk_id) DO UPDATE SET refs=chunks.refs+excluded.refs", rows,
+                    nullptr);
+  }
+
+  // The backup modes set for these volumes (absent: kNone).
+  Result<std::map<std::string, BackupMode>> BackupModes(const std::set<std::string>& volumes) {
+    std::vector<SqlParams> rows;
+    for (const auto& v : volumes) rows.push_back({v});
+    std::vector<SqlRow> found;
+    MS_RETURN_IF_ERROR(ForEachStatement(rows, [&](size_t begin, size_t n) -> Status {
+      std::string sql = "SELECT volume, mode FROM backup_policy WHERE volume IN (";
+      SqlParams params;
+      for (size_t i = 0; i < n; i++) {
+        sql += (i ? ",$" : "$") + std::to_string(i + 1);
+        params.push_back(rows[begin + i][0]);
+      }
+      MS_ASSIGN_OR_RETURN(auto r, db_->Query(sql + ")", params, n));
+      for (auto& row : r) found.push_back(std::move(row));
+      return Status::Ok();
+    }));
+    std::map<std::string, BackupMode> out;
+    for (auto& r : found) {
+      int64_t m = r[1].Int();
+      if (m < 0 || m > int64_t(BackupMode::kAll)) return Corrupt("stored backup mode out of range");
+      out[r[0].Text()] = BackupMode(m);
+    }
+    return out;
+  }
+
+  // Rows go in statements of a power-of-two number of rows, at most
+  // kRowsPerStatement, so that a driver prepares few distinct texts (at most
+  // log2(kRowsPerStatement)+1 per statement).
+  static constexpr size_t kRowsPerStatement = 256;
+  template <typename F>
+  static Status ForEachStatement(const std::vector<SqlParams>& rows, F&& run) {
+    for (size_t begin = 0; begin < rows.size();) {
+      size_t n = kRowsPerStatement;
+      while (n > rows.size() - begin) n /= 2;
+      MS_RETURN_IF_ERROR(run(begin, n));
+      begin += n;
+    }
+    return Status::Ok();
+  }
+
+  // head + "($1,...,$cols<extra_values>),(...)" + tail for every row; the
+  // rows a RETURNING tail gives are appended to *returned.
+  Status ExecRows(const std::string& head, size_t cols, const std::string& tail,
+                  const std::vector<SqlParams>& rows, std::vector<SqlRow>* returned,
+                  const std::string& extra_values = "") {
+    return ForEachStatement(rows, [&](size_t begin, size_t n) -> Status {
+      std::string sql = head;
+      SqlParams params;
+      params.reserve(n * cols);
+      for (size_t i = 0; i < n; i++) {
+        sql += i ? ",(" : "(";
+        for (size_t c = 0; c < cols; c++) {
+          sql += (c ? ",$" : "$") + std::to_string(i * cols + c + 1);
+          params.push_back(rows[begin + i][c]);
+        }
+        sql += extra_values + ")";
+      }
+      sql += tail;
+      if (!returned) return db_->Exec(sql, params).status();
+      MS_ASSIGN_OR_RETURN(auto r, db_->Query(sql, params, n));
+      for (auto& row : r) returned->push_back(std::move(row));
+      return Status::Ok();
+    });
   }
 
   Result<pb::ObjectList> ListObjects(const std::string& subscriber) override {
@@ -520,8 +632,8 @@ class SqlCatalog : public Catalog {
   // Inside the caller's transaction: a newly reported version, backed up
   // when its volume's policy says so (kLatest: pending older ones of the
   // object are dropped, the newest wins).
-  Status QueueBackup(const Bytes& oid, uint64_t version, const std::string& subscriber) {
-    MS_ASSIGN_OR_RETURN(BackupMode mode, GetBackupMode(subscriber));
+  Status QueueBackup(const Bytes& oid, uint64_t version, const std::string& subscriber,
+                     BackupMode mode) {
     if (mode == BackupMode::kNone) return Status::Ok();
     if (mode == BackupMode::kLatest) {
       MS_ASSIGN_OR_RETURN(auto newer, db_->Query("SELECT 1 FROM backups WHERE oid=$1 AND "

@@ -13,9 +13,10 @@
 // (sql_driver.h): OpenSqliteCatalog (WAL; the embedded default) and
 // OpenPgCatalog (PostgreSQL through libpq). Every change runs in one
 // transaction, so a DC killed mid-update holds either all of a change or
-// none of it; POPs re-report versions until the DC acknowledged them
-// (ReportVersion replies after its commit), so nothing acknowledged is lost
-// and nothing lost stays missing.
+// none of it; POPs re-report versions until the DC acknowledged them (the
+// DC replies after the commit; it groups the reports of one loop turn into
+// one ReportVersions transaction, report_group.h), so nothing acknowledged is
+// lost and nothing lost stays missing.
 //
 // Time comes in as arguments (now_ms, wall clock); the catalog reads no
 // clock. Not thread-safe: the DC's loop thread, or an operator subcommand.
@@ -70,7 +71,9 @@ class Catalog {
   virtual Status ReportVersion(const pb::VersionInfo& info, int64_t now_ms) = 0;
   Status ReportVersion(const pb::VersionInfo& info) { return ReportVersion(info, 0); }
   // Several reports in one transaction (group commit: one fsync for the
-  // batch); at most kReportBatchMax. All or none.
+  // batch); at most kReportBatchMax. All or none. Applied set-based (a few
+  // multi-row statements per batch); the result is that of the reports
+  // applied one by one in order.
   static constexpr size_t kReportBatchMax = 10000;
   virtual Status ReportVersions(const std::vector<pb::VersionInfo>& infos, int64_t now_ms) = 0;
   virtual Result<pb::ObjectList> ListObjects(const std::string& subscriber) = 0;

@@ -15,6 +15,7 @@
 #include "dc-backend/dc_cli.h"
 #include "dc-backend/dc_gc.h"
 #include "dc-backend/enroll.h"
+#include "dc-backend/report_group.h"
 #include "dc-backend/standin.h"
 #include "shared/core/config.h"
 #include "shared/core/log.h"
@@ -55,6 +56,10 @@ std::vector<Knob> DcKnobs() {
        "bytes the backup store (data_dir/backup) may hold; copies beyond wait", Knob::kInt},
       {"backup_object_bytes_max", "67108864",
        "largest single object (chunk or version record) the backup store takes", Knob::kInt},
+      {"report_group_max", "256",
+       "most POP version reports committed in one catalog transaction (group commit: the "
+       "reports that arrive in one loop turn share one durable commit, and each POP is "
+       "answered after it); 1 commits each report on its own", Knob::kInt},
       {"event_log_max", "100000",
        "events kept in the operators' event log (data_dir/events.sqlite, or the PostgreSQL "
        "catalog's database); the oldest are dropped beyond it", Knob::kInt},
@@ -145,7 +150,7 @@ class DcDaemon {
       case pb::Envelope::kGetClusterMap: st = HandleGetClusterMap(&reply); break;
       case pb::Envelope::kClaimName: st = HandleClaimName(env.claim_name(), &reply); break;
       case pb::Envelope::kLookupName: st = HandleLookupName(env.lookup_name(), &reply); break;
-      case pb::Envelope::kReportVersion: st = HandleReportVersion(env.report_version(), &reply); break;
+      case pb::Envelope::kReportVersion: return HandleReportVersion(c, env, op);
       case pb::Envelope::kListObjects: st = HandleListObjects(env.list_objects(), &reply); break;
       case pb::Envelope::kMonitorPopSummary:
         st = admin_.OnPopSummary(conns_[c], env.monitor_pop_summary(), &reply);
@@ -236,10 +241,46 @@ class DcDaemon {
     return Status::Ok();
   }
 
-  Status HandleReportVersion(const pb::ReportVersion& m, pb::Envelope* reply) {
-    MS_RETURN_IF_ERROR(catalog_->ReportVersion(m.info(), WallMs()));
-    reply->mutable_empty();
-    return Status::Ok();
+  // Group commit (report_group.h): the report waits for the end of this
+  // loop turn (or a full group) and is answered after its group's commit.
+  void HandleReportVersion(const Connection::Ptr& c, const pb::Envelope& env,
+                           const DaemonMetrics::Op& op) {
+    uint64_t id = env.request_id();
+    Status st = reports_.Add(env.report_version().info(), [this, c, id, op](const Status& st) {
+      pb::Envelope reply;
+      reply.mutable_empty();
+      metrics_.Replied(op, st.ok() ? &reply : nullptr, st.ok());
+      if (c->closed()) return;
+      if (!st.ok()) return c->ReplyError(id, st);
+      c->Reply(id, std::move(reply));
+    });
+    if (!st.ok()) {
+      metrics_.Replied(op, nullptr, false);
+      return c->ReplyError(id, st);
+    }
+    if (reports_.full()) return CommitReports();
+    if (reports_flush_armed_) return;
+    reports_flush_armed_ = true;
+    loop_.After(0, [this] {  // after the I/O of this loop turn
+      reports_flush_armed_ = false;
+      CommitReports();
+    });
+  }
+
+  void CommitReports() {
+    Status st = reports_.Flush([this](const std::vector<pb::VersionInfo>& infos) {
+      return catalog_->ReportVersions(infos, WallMs());
+    });
+    if (!st.ok())
+      MS_ERROR("dc", "version reports not committed; the POPs re-report",
+               "error=\"" + st.ToString() + "\"");
+  }
+
+  static size_t ReportGroupMax(const Config& cfg) {
+    int64_t n = cfg.Int("report_group_max");
+    if (n < 1 || n > int64_t(Catalog::kReportBatchMax))
+      FatalExit("report_group_max", ("must be 1.." + std::to_string(Catalog::kReportBatchMax)).c_str());
+    return size_t(n);
   }
 
   Status HandleListObjects(const pb::ListObjects& m, pb::Envelope* reply) {
@@ -287,6 +328,8 @@ class DcDaemon {
   Listener listener_;
   std::map<Connection::Ptr, uint32_t> conns_;  // connection -> POP id (0: not yet known)
   std::unique_ptr<StandIn> standin_;
+  ReportGroup reports_{ReportGroupMax(cfg_)};  // POP version reports awaiting their commit
+  bool reports_flush_armed_ = false;
   // Retention GC, backups, cold tier (issue 7): the backup store in
   // data_dir/backup, and the POPs reached as "POP 0" to copy versions.
   void StartGc() {

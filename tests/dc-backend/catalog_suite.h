@@ -642,6 +642,79 @@ TYPED_TEST_P(CatalogSuite, ReportBatchesAreAllOrNothing) {
   EXPECT_EQ(cat->ListObjects("dave")->objects_size(), 0);
 }
 
+// A batch (the DC's group commit) ends as the same reports applied one by
+// one: a re-report in the batch changes nothing, the object shows its highest
+// version, a chunk referenced several times in the batch is counted each time.
+TYPED_TEST_P(CatalogSuite, ReportBatchEqualsReportsOneByOne) {
+  auto& cat = this->cat_;
+  auto r = [](const std::string& oid, uint64_t v, uint64_t size,
+              std::vector<std::string> chunks) {
+    auto info = Report(oid, v, size, "erin", "n" + std::to_string(v));
+    for (auto& c : chunks) info.add_chunk_ids(c);
+    return info;
+  };
+  std::vector<pb::VersionInfo> batch = {r("x", 1, 10, {"c1", "c2"}), r("y", 1, 20, {"c2"}),
+                                        r("x", 1, 99, {"c9"}),  // re-report: ignored
+                                        r("x", 3, 30, {"c3"}), r("x", 2, 25, {"c2"})};
+  ASSERT_TRUE(cat->ReportVersions(batch, 7).ok());
+  ASSERT_TRUE(cat->ReportVersions({r("y", 1, 21, {"c4"})}, 8).ok());  // re-report, next batch
+  auto x = cat->FindObject(B("x"));
+  ASSERT_TRUE(x.ok()) << x.status().ToString();
+  EXPECT_EQ(x->latest_version, 3u);
+  EXPECT_EQ(x->size_bytes, 30u);
+  auto vs = cat->ListVersions(B("x"), 10);
+  ASSERT_TRUE(vs.ok());
+  ASSERT_EQ(vs->size(), 3u);
+  EXPECT_EQ((*vs)[0].size_bytes, 10u);
+  ASSERT_EQ((*vs)[0].chunk_ids.size(), 2u);  // not c9
+  EXPECT_EQ(S((*vs)[0].chunk_ids[1]), "c2");
+  EXPECT_EQ((*vs)[1].created_ms, 7);
+  auto y = cat->ListVersions(B("y"), 10);
+  ASSERT_TRUE(y.ok());
+  ASSERT_EQ(y->size(), 1u);
+  EXPECT_EQ((*y)[0].size_bytes, 20u);
+  // c2 has three references (x v1, x v2, y v1): freed with the last only.
+  auto c = cat->CollectVersions(B("x"), {1, 2});
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c->chunks_freed.size(), 1u);
+  EXPECT_EQ(S(c->chunks_freed[0]), "c1");
+  c = cat->CollectVersions(B("y"), {1});
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c->chunks_freed.size(), 1u);
+  EXPECT_EQ(S(c->chunks_freed[0]), "c2");
+}
+
+// Batches larger than one statement's rows (split into several) lose nothing.
+TYPED_TEST_P(CatalogSuite, LargeReportBatchesKeepEveryReport) {
+  auto& cat = this->cat_;
+  std::vector<pb::VersionInfo> batch;
+  for (int i = 0; i < 301; i++) {
+    auto info = Report("big" + std::to_string(i), 1, uint64_t(i), "frank", "n");
+    info.add_chunk_ids("shared");
+    info.add_chunk_ids("own" + std::to_string(i));
+    batch.push_back(info);
+  }
+  ASSERT_TRUE(cat->ReportVersions(batch, 1).ok());
+  auto list = cat->ListObjects("frank");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->objects_size(), 301);
+  for (int i = 0; i < 301; i++) EXPECT_EQ(list->objects(i).size_bytes(), uint64_t(i));
+  auto vs = cat->ListVersions(B("big300"), 10);
+  ASSERT_TRUE(vs.ok());
+  ASSERT_EQ(vs->size(), 1u);
+  EXPECT_EQ(vs->at(0).chunk_ids.size(), 2u);
+  // "shared" has 301 references: collecting 300 of them frees it not.
+  for (int i = 0; i < 300; i++) {
+    auto c = cat->CollectVersions(B("big" + std::to_string(i)), {1});
+    ASSERT_TRUE(c.ok());
+    ASSERT_EQ(c->chunks_freed.size(), 1u);
+    EXPECT_EQ(S(c->chunks_freed[0]), "own" + std::to_string(i));
+  }
+  auto last = cat->CollectVersions(B("big300"), {1});
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(last->chunks_freed.size(), 2u);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(CatalogSuite, ClaimNameIsIdempotent, NamesAreScopedBySubscriber,
                             LookupUnknownNameIsNotFound, NamesSurviveReopen,
                             ReportVersionKeepsTheNewest, ListObjectsOnlyTheSubscribersOwn,
@@ -654,7 +727,9 @@ REGISTER_TYPED_TEST_SUITE_P(CatalogSuite, ClaimNameIsIdempotent, NamesAreScopedB
                             ObjectRolesComeFromTheOid, ReportBatchesAreAllOrNothing,
                             CollectingQueuesGcTasksForEveryHolder,
                             GcTasksLeaveOutChunksReferencedAgain, GcTasksAreBoundedAndOldestFirst,
-                            BackupPolicyQueuesVersions, ColdMarksPersist);
+                            BackupPolicyQueuesVersions, ColdMarksPersist,
+                            ReportBatchEqualsReportsOneByOne,
+                            LargeReportBatchesKeepEveryReport);
 
 }  // namespace catalog_suite
 }  // namespace mistore
