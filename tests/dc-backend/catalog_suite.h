@@ -369,6 +369,22 @@ TYPED_TEST_P(CatalogSuite, RetentionPolicyPersistsAndApplies) {
   for (auto& v : *bob) EXPECT_FALSE(v.collected);
 }
 
+// Automatic retention touches only volumes listed here: those whose policy
+// was set explicitly (a volume without one keeps every version).
+TYPED_TEST_P(CatalogSuite, RetentionVolumesAreOnlyThoseWithASetPolicy) {
+  auto& cat = this->cat_;
+  ASSERT_TRUE(cat->ReportVersion(Report("a", 1, 5, "alice", "n"), 1).ok());
+  EXPECT_TRUE(cat->ListRetentionVolumes(10).value().empty());
+  RetentionPolicy p;
+  p.keep_last = 3;
+  for (const char* v : {"carol", "bob", "dave"}) ASSERT_TRUE(cat->SetRetention(v, p).ok());
+  ASSERT_TRUE(cat->SetRetention("bob", p).ok());  // set again: listed once
+  this->Reopen();
+  EXPECT_EQ(cat->ListRetentionVolumes(10).value(),
+            (std::vector<std::string>{"bob", "carol", "dave"}));
+  EXPECT_EQ(cat->ListRetentionVolumes(2).value(), (std::vector<std::string>{"bob", "carol"}));
+}
+
 // ---- GC queue, backups, cold tier (issue 7) ----------------------------------
 
 inline std::string OidFor(uint32_t primary, uint32_t backup, uint32_t counter) {
@@ -722,7 +738,8 @@ REGISTER_TYPED_TEST_SUITE_P(CatalogSuite, ClaimNameIsIdempotent, NamesAreScopedB
                             PopUpAtNewAddressIsAChange, EpochNeverGoesBackAcrossReopen,
                             GetPopGivesRegionAndState, VersionsAreKeptWithSizesTimesAndChunks,
                             CollectingFreesOnlyUnreferencedChunks,
-                            RetentionPolicyPersistsAndApplies, GatewaysKeepLabelsAndCurrentState,
+                            RetentionPolicyPersistsAndApplies, RetentionVolumesAreOnlyThoseWithASetPolicy,
+                            GatewaysKeepLabelsAndCurrentState,
                             SummariesAnswerTimeRanges, AdminQueriesCountWhatWasReported,
                             ObjectRolesComeFromTheOid, ReportBatchesAreAllOrNothing,
                             CollectingQueuesGcTasksForEveryHolder,
