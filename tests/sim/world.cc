@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "shared/erasure/fragment.h"
 #include "shared/wire/envelope.h"
 
 namespace mistore::sim {
@@ -542,12 +543,13 @@ void SimWorld::DeliverToGateway(uint32_t from_pop, const OutCall& call) {
       reply = ErrorResponse(0, Unavailable("gateway crashed"));
     } else if (env.has_store_fragment()) {
       const std::string& f = env.store_fragment().fragment();
-      // Header: chunk id at offset 8 (32 bytes), index at 40.
-      if (f.size() < 100) {
-        reply = ErrorResponse(0, Corrupt("short fragment"));
+      // Any fragment format version the parser knows (v1: 100-byte header,
+      // v2: 72 bytes); a short or unknown one is refused as corrupt.
+      auto hdr = ParseFragmentHeader(reinterpret_cast<const uint8_t*>(f.data()), f.size());
+      if (!hdr.ok()) {
+        reply = ErrorResponse(0, Corrupt("bad fragment: " + hdr.status().ToString()));
       } else {
-        Bytes id(f.begin() + 8, f.begin() + 40);
-        g.fragments[{id, uint8_t(f[40])}] = ToBytes(f);
+        g.fragments[{hdr->chunk_id, uint8_t(hdr->index)}] = ToBytes(f);
         reply.mutable_empty();
       }
     } else if (env.has_fetch_fragment()) {
