@@ -43,9 +43,11 @@ TEST(AeadTest, RoundTripManySizes) {
     Bytes plain = Pattern(n);
     Bytes sealed = Seal(key, plain.data(), plain.size(), U8(ad), ad.size());
     ASSERT_EQ(sealed.size(), n + kSealOverhead);
-    // The plaintext is not visible in the output.
+    // The plaintext is not visible in the output. (Only from 8 bytes on: a
+    // 1-byte ciphertext equals its plaintext by chance once in 256 runs,
+    // which failed CI once; 8 bytes make that 2^-64.)
     Bytes body(sealed.begin() + kAeadNonceBytes, sealed.end() - kAeadTagBytes);
-    EXPECT_NE(body, plain) << n;
+    if (n >= 8) EXPECT_NE(body, plain) << n;
     Result<Bytes> opened = Open(key, sealed.data(), sealed.size(), U8(ad), ad.size());
     ASSERT_TRUE(opened.ok()) << n << ": " << opened.status().ToString();
     EXPECT_EQ(*opened, plain) << n;
