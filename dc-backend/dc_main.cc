@@ -3,7 +3,11 @@
 // catalog (SQLite or PostgreSQL, catalog.h) is used on the loop thread. With
 // a subcommand (catalog, map, retention, monitor; dc_cli.h) it is instead an
 // operator's tool that opens the catalog, answers and exits. A POP's connection dropping marks it
-// down in the map (a new epoch); its Hello marks it up again.
+// down in the map (a new epoch); its Hello marks it up again. A registered POP
+// that sends nothing for pop_silence_ms (it refreshes its map every second)
+// is treated the same way: its connection is closed, which marks it down —
+// so a hung POP, or one cut off without its connection being reset, fails
+// over too.
 #include <signal.h>
 
 #include <chrono>
@@ -60,6 +64,11 @@ std::vector<Knob> DcKnobs() {
        "most POP version reports committed in one catalog transaction (group commit: the "
        "reports that arrive in one loop turn share one durable commit, and each POP is "
        "answered after it); 1 commits each report on its own", Knob::kInt},
+      {"pop_silence_ms", "10000",
+       "a registered POP that sends nothing for this long (POPs refresh their map every "
+       "map_refresh_ms, 1 s by default) has its connection closed and is marked down, so its "
+       "objects fail over; it is marked up again when it says Hello (0: only a closed "
+       "connection marks a POP down)", Knob::kInt},
       {"event_log_max", "100000",
        "events kept in the operators' event log (data_dir/events.sqlite, or the PostgreSQL "
        "catalog's database); the oldest are dropped beyond it", Knob::kInt},
@@ -82,10 +91,17 @@ class DcDaemon {
     if (auto map = catalog_->Map(); map.ok()) standin_->OnClusterMap(map.value());
     loop_.Every(500, [this] { standin_->Tick(); });
     loop_.Every(60000, [this] { PruneSummaries(); });
+    if (cfg_.Int("pop_silence_ms") > 0)
+      loop_.Every(std::max<uint64_t>(1, uint64_t(cfg_.Int("pop_silence_ms")) / 4),
+                  [this] { CloseSilentPops(); });
     StartGc();  // retention GC, backups, cold tier (issue 7; dc_gc.h)
     loop_.OnSignal(SIGTERM, [this] { Shutdown(); });
     loop_.OnSignal(SIGINT, [this] { Shutdown(); });
     ExportRefusalMetrics(&metrics_.registry());  // issue 4
+    metrics_.registry().AddCounterFn(
+        "mistore_dc_pops_silenced_total",
+        "POP connections the DC closed because the POP sent nothing for pop_silence_ms.",
+        [this] { return double(pops_silenced_total_); });
     auto metrics = metrics_.Serve(cfg_.Str("metrics_listen"));
     if (!metrics.ok()) FatalExit("metrics_listen", metrics.status().ToString().c_str());
     auto admin = admin_.Start(cfg_);
@@ -120,11 +136,13 @@ class DcDaemon {
 
   void OnAccept(const Connection::Ptr& c) {
     conns_[c] = 0;
+    last_heard_ms_[c] = loop_.NowMs();
     c->set_on_request([this](const Connection::Ptr& c, pb::Envelope&& env) { Dispatch(c, env); });
     c->set_on_close([this](const Connection::Ptr& c, const Status&) {
       if (standin_) standin_->ForgetConnection(c);
       uint32_t pop = conns_[c];
       conns_.erase(c);
+      last_heard_ms_.erase(c);
       if (pop == 0) return;
       for (auto& [other, id] : conns_)
         if (id == pop) return;  // it still has another connection
@@ -137,6 +155,7 @@ class DcDaemon {
 
   // One dispatch for the DC role; one handler per message type.
   void Dispatch(const Connection::Ptr& c, const pb::Envelope& env) {
+    last_heard_ms_[c] = loop_.NowMs();
     if (!env.has_hello() && conns_[c] == 0)
       return c->ReplyError(env.request_id(),
                            Status(Code::kPermissionDenied, "say Hello before anything else"));
@@ -191,6 +210,26 @@ class DcDaemon {
     reply->mutable_hello_reply()->set_node_id(0);
     *reply->mutable_hello_reply()->mutable_map() = map;
     return Status::Ok();
+  }
+
+  // Closes the connections of registered POPs silent for pop_silence_ms; the
+  // close handler marks the POP down (unless it has another live connection).
+  void CloseSilentPops() {
+    const uint64_t silence_ms = uint64_t(cfg_.Int("pop_silence_ms"));
+    const uint64_t now_ms = loop_.NowMs();
+    std::vector<Connection::Ptr> silent;
+    for (auto& [c, pop] : conns_) {
+      auto it = last_heard_ms_.find(c);
+      if (pop == 0 || c->closed() || it == last_heard_ms_.end()) continue;
+      if (now_ms - it->second >= silence_ms) silent.push_back(c);
+    }
+    for (auto& c : silent) {
+      MS_WARN("dc", "POP silent; closing its connection", "pop=" + std::to_string(conns_[c]) +
+                                                              " silent_ms=" +
+                                                              std::to_string(now_ms - last_heard_ms_[c]));
+      pops_silenced_total_++;
+      c->Close(Unavailable("POP silent for " + std::to_string(silence_ms) + " ms"));
+    }
   }
 
   // Sends the map to every registered POP when its epoch moved, so role
@@ -327,6 +366,8 @@ class DcDaemon {
   EventLoop loop_;
   Listener listener_;
   std::map<Connection::Ptr, uint32_t> conns_;  // connection -> POP id (0: not yet known)
+  std::map<Connection::Ptr, uint64_t> last_heard_ms_;  // connection -> loop time of its last request
+  uint64_t pops_silenced_total_ = 0;  // connections closed by CloseSilentPops
   std::unique_ptr<StandIn> standin_;
   ReportGroup reports_{ReportGroupMax(cfg_)};  // POP version reports awaiting their commit
   bool reports_flush_armed_ = false;

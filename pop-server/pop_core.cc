@@ -163,15 +163,36 @@ void PopCore::OnClusterMap(uint64_t now_ms, const pb::ClusterMap& map) {
   bool was_up = false, is_up = PopUp(p_.pop_id);
   for (auto& p : old.pops())
     if (p.pop_id() == p_.pop_id) was_up = p.up();
-  // Down and up again (or new): what this POP holds may be stale.
-  if (is_up && !was_up) synced_.clear();
+  // Down and up again (or new): what this POP holds may be stale. So it may
+  // after a gap in epochs: a map that marked it down can be among those it
+  // missed (it hung, or its connection to the DC dropped and came back).
+  bool missed_maps = old.epoch() != 0 && map.epoch() > old.epoch() + 1;
+  if (is_up && (!was_up || missed_maps)) synced_.clear();
   TakeOverPrepared(old);
   NoteMapChange(old);  // operators' events (pop_report.cc)
   PushMapToGateways();  // pop_map_push.cc
 }
 
+void PopCore::OnDcContact(uint64_t now_ms) {
+  now_ms_ = now_ms;
+  dc_contact_ms_ = now_ms;
+  if (!map_stale_) return;
+  map_stale_ = false;
+  MS_INFO("pop", "the DC answers again; objects stay caught up once re-synced", "");
+}
+
+// No DC reply for map_lease_ms: see PopParams::map_lease_ms.
+void PopCore::CheckMapLease() {
+  if (p_.map_lease_ms == 0 || map_stale_ || now_ms_ - dc_contact_ms_ <= p_.map_lease_ms) return;
+  map_stale_ = true;
+  synced_.clear();
+  MS_WARN("pop", "no reply from the DC; re-syncing each object with its other replica before serving it",
+          "silent_ms=" + std::to_string(now_ms_ - dc_contact_ms_));
+}
+
 void PopCore::OnTick(uint64_t now_ms) {
   now_ms_ = now_ms;
+  CheckMapLease();
   if (place_queue_.empty() && placing_.empty()) {
     for (auto& key : store_->UnplacedChunks(1024)) EnqueuePlacement(key);
   }

@@ -91,6 +91,13 @@ struct PopParams {
   // Cluster map forwarded to the connected gateways when its epoch grows
   // (pop_map_push.cc; the daemon turns it on, the simulator leaves it off).
   bool push_map_to_gateways = false;
+  // Without a reply from the DC for this long, this POP's map may be stale:
+  // the DC may have marked it down (it does so after its pop_silence_ms,
+  // which must be longer) and the other replica may have committed versions
+  // meanwhile. Until the DC answers again, every replicated object is
+  // re-synced with its other replica before it is served. 0: off (the
+  // simulator, which has no map refreshes).
+  uint64_t map_lease_ms = 0;
 };
 
 // Destination of an outgoing call.
@@ -162,6 +169,8 @@ class PopCore {
   void OnGatewayUp(uint64_t now_ms, const GatewayState& gw);
   void OnGatewayDown(uint64_t now_ms, uint32_t gateway_id);
   void OnClusterMap(uint64_t now_ms, const pb::ClusterMap& map);
+  // The DC answered this POP (a map refresh): its map is fresh (map_lease_ms).
+  void OnDcContact(uint64_t now_ms);
   void OnTick(uint64_t now_ms);  // retries: placement, reports to the DC
   // A connection the adapter reported requests from is gone: lock requests
   // it left waiting are dropped (a grant nobody would release would block
@@ -404,6 +413,7 @@ class PopCore {
   void EnsureSynced(const Oid& o, std::function<void(Status)> then);
   void SyncFrom(const Oid& o, uint32_t source, uint64_t upto);
   void TakeOverPrepared(const pb::ClusterMap& old_map);
+  void CheckMapLease();  // PopParams::map_lease_ms
   Status CheckSubscriber(const Peer& from, const std::string& subscriber) const;
 
   PopParams p_;
@@ -457,6 +467,8 @@ class PopCore {
   std::map<std::pair<Bytes, uint64_t>, pb::VersionInfo> version_cache_;
   std::deque<std::pair<Bytes, uint64_t>> version_cache_order_;
   std::set<Bytes> synced_;                    // objects caught up since boot
+  uint64_t dc_contact_ms_ = 0;                // last OnDcContact
+  bool map_stale_ = false;                    // no DC reply for map_lease_ms
   std::map<Bytes, std::vector<std::function<void(Status)>>> syncing_;
   std::set<std::pair<Bytes, uint64_t>> reporting_;
   bool placement_blocked_ = false;  // too few live gateways (logged once)

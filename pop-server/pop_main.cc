@@ -46,6 +46,11 @@ std::vector<Knob> PopKnobs() {
       {"frame_bytes_max", "8388608", "largest frame accepted from a peer", Knob::kInt},
       {"tick_ms", "500", "period of background retries (placement, reports)", Knob::kInt},
       {"map_refresh_ms", "1000", "period of cluster map refreshes from the DC", Knob::kInt},
+      {"map_lease_ms", "5000",
+       "without a reply from the DC for this long the POP no longer trusts its map: the DC may "
+       "have marked it down (after its pop_silence_ms, which must be longer) and the other "
+       "replica of an object may hold newer versions, so each object is re-synced with it "
+       "before being served, until the DC answers again (0: off)", Knob::kInt},
       {"metrics_listen", "127.0.0.1:0",
        "address of the Prometheus /metrics listener (port 0: any free port; off: none)"},
       {"monitor_report_ms", "1000", "period of this POP's summary to the DC's admin API",
@@ -200,6 +205,7 @@ class PopDaemon {
     p.push_map_to_gateways = true;  // map changes reach the agents (pop_map_push.cc)
     p.event_buffer_max = cfg.Int("event_buffer_max") < 1 ? 1 : size_t(cfg.Int("event_buffer_max"));
     p.held_results_ms = uint64_t(cfg.Int("held_results_s")) * 1000;
+    p.map_lease_ms = uint64_t(std::max<int64_t>(0, cfg.Int("map_lease_ms")));
     p.held_results_per_gateway_max = size_t(cfg.Int("held_results_per_gateway_max"));
     return p;
   }
@@ -239,6 +245,7 @@ class PopDaemon {
       if (r->hello_reply().map().epoch() != core_.cluster_map().epoch())
         MS_INFO("pop", "cluster map", "epoch=" + std::to_string(r->hello_reply().map().epoch()) +
                                           " pops=" + std::to_string(r->hello_reply().map().pops_size()));
+      core_.OnDcContact(loop_.NowMs());
       core_.OnClusterMap(loop_.NowMs(), r->hello_reply().map());
       ApplyRevocations(r->hello_reply().map());
       Flush();

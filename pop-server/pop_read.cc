@@ -86,6 +86,7 @@ Result<pb::VersionInfo> PopCore::LocalVersion(const Oid& o, uint64_t version) {
 
 void PopCore::EnsureSynced(const Oid& o, std::function<void(Status)> then) {
   Bytes oid = o.Encode();
+  CheckMapLease();  // a request can be handled before the tick that would notice
   if (!IsReplica(o) || synced_.count(oid)) return then(Status::Ok());
   auto& waiting = syncing_[oid];
   waiting.push_back(std::move(then));
@@ -100,7 +101,7 @@ void PopCore::SyncFrom(const Oid& o, uint32_t source, uint64_t upto) {
   Bytes oid = o.Encode();
   auto finish = [this, o, oid, source](Status st) {
     auto complete = [this, oid](Status st) {
-      if (st.ok()) synced_.insert(oid);
+      if (st.ok() && !map_stale_) synced_.insert(oid);
       auto waiters = std::move(syncing_[oid]);
       syncing_.erase(oid);
       for (auto& w : waiters) w(st);

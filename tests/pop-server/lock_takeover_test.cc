@@ -53,8 +53,9 @@ class LockTakeover : public ::testing::Test {
   }
   void Crash(uint32_t id) { cores_.erase(id); }
 
-  // The DC publishes a map with `up` up; every live core gets it at once.
-  void SetMap(uint64_t epoch, std::vector<uint32_t> up) {
+  // The DC publishes a map with `up` up; every live core gets it at once,
+  // except `hung` (a POP that is stopped, or cut off from the DC).
+  void SetMap(uint64_t epoch, std::vector<uint32_t> up, uint32_t hung = UINT32_MAX) {
     map_.Clear();
     map_.set_epoch(epoch);
     for (uint32_t id : {1u, 2u, 3u}) {
@@ -63,7 +64,8 @@ class LockTakeover : public ::testing::Test {
       pi->set_region("r" + std::to_string(id));
       pi->set_up(std::find(up.begin(), up.end(), id) != up.end());
     }
-    for (auto& [id, core] : cores_) core->OnClusterMap(now_, map_);
+    for (auto& [id, core] : cores_)
+      if (id != hung) core->OnClusterMap(now_, map_);
     Pump();
   }
 
@@ -150,6 +152,30 @@ class LockTakeover : public ::testing::Test {
     auto it = entry_answers_.find(rid);
     if (it == entry_answers_.end()) return pb::Envelope();  // still waiting
     return it->second;
+  }
+
+  uint64_t CommittedVersion(uint32_t at, const pb::LockGrantMsg& g, const std::string& write_id) {
+    auto v = Commit(at, g, write_id);
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() ? v.value() : 0;
+  }
+
+  // FetchVersion 0 at `at`: the version, or the error.
+  Result<uint64_t> LatestOrStatus(uint32_t at) {
+    pb::Envelope e;
+    e.mutable_fetch_version()->set_oid(std::string(oid_.begin(), oid_.end()));
+    pb::Envelope r = Ask(at, e);
+    if (!r.has_version_info()) return ResponseStatus(r);
+    return r.version_info().version();
+  }
+
+  // The latest version `at` serves (FetchVersion 0), 0 on an error.
+  uint64_t Latest(uint32_t at) {
+    pb::Envelope e;
+    e.mutable_fetch_version()->set_oid(std::string(oid_.begin(), oid_.end()));
+    pb::Envelope r = Ask(at, e);
+    if (!r.has_version_info()) ADD_FAILURE() << "no version: " << ResponseStatus(r).ToString();
+    return r.has_version_info() ? r.version_info().version() : 0;
   }
 
   pb::LockGrantMsg AcquireWrite(uint32_t at) {
@@ -316,6 +342,61 @@ TEST_F(LockTakeover, FencingTokensGrowAcrossTakeoverAndGiveBack) {
   for (size_t i = 1; i < tokens.size(); i++)
     EXPECT_GT(tokens[i], tokens[i - 1]) << "token " << i << " did not grow";
   EXPECT_FALSE(Commit(1, g3, "w4").ok()) << "a released lock committed";
+}
+
+// Regression (session 5, found by stopping a primary with SIGSTOP in a real
+// lab): a POP that was marked down and up again while it hung never saw the
+// map marking it down, kept "caught up" flags from before, and served
+// version 1 as the latest after its backup had committed version 2. A gap in
+// epochs now makes it re-sync before serving.
+TEST_F(LockTakeover, APrimaryThatMissedItsDownMapCatchesUpBeforeServing) {
+  pb::LockGrantMsg g = AcquireWrite(1);
+  ASSERT_EQ(CommittedVersion(1, g, "w1"), 1u);
+  Release(1, g.lock_id());
+  ASSERT_EQ(Latest(1), 1u);
+  now_ = 3000;
+  SetMap(6, {2, 3}, /*hung=*/1);  // POP 1 hangs; its backup takes over
+  pb::LockGrantMsg g2 = AcquireWrite(2);
+  ASSERT_EQ(CommittedVersion(2, g2, "w2"), 2u);
+  Release(2, g2.lock_id());
+  now_ = 5000;
+  SetMap(7, {1, 2, 3});  // POP 1 runs again: it sees epoch 7 after 5
+  EXPECT_EQ(Latest(1), 2u) << "the returning primary served a stale latest version";
+}
+
+// The same hang seen from inside: POP 1 hears nothing from the DC for longer
+// than its map lease (the DC marks a POP down only after a longer silence),
+// so it no longer trusts its map and re-syncs before serving — before any
+// new map reaches it.
+TEST_F(LockTakeover, APrimaryWithoutDcContactForItsMapLeaseReSyncsBeforeServing) {
+  PopParams p;
+  p.pop_id = 1;
+  p.region = "r1";
+  p.lease_ms = kLeaseMs;
+  p.map_lease_ms = 1500;
+  cores_[1] = std::make_unique<PopCore>(p, stores_[1].get(), 77);
+  cores_[1]->OnDcContact(now_);
+  cores_[1]->OnClusterMap(now_, map_);
+  Pump();
+  pb::LockGrantMsg g = AcquireWrite(1);
+  ASSERT_EQ(CommittedVersion(1, g, "w1"), 1u);
+  Release(1, g.lock_id());
+  ASSERT_EQ(Latest(1), 1u);
+  now_ = 2000;  // within the map lease: still trusted
+  cores_[1]->OnDcContact(now_);
+  SetMap(6, {2, 3}, /*hung=*/1);
+  pb::LockGrantMsg g2 = AcquireWrite(2);
+  ASSERT_EQ(CommittedVersion(2, g2, "w2"), 2u);
+  Release(2, g2.lock_id());
+  now_ = 2000 + 1500 + 1;  // POP 1 resumes: no DC reply for longer than its lease
+  // It asks POP 2 first; POP 2, at epoch 6, refuses its epoch-5 lock fetch,
+  // so POP 1 answers "unavailable" — never the stale version 1.
+  EXPECT_EQ(LatestOrStatus(1).status().code(), Code::kUnavailable)
+      << "served with an expired map without checking the other replica";
+  // The DC answers again, with the current map: it catches up and serves 2.
+  cores_[1]->OnDcContact(now_);
+  SetMap(7, {1, 2, 3});
+  EXPECT_EQ(Latest(1), 2u) << "did not catch up from the other replica";
 }
 
 TEST_F(LockTakeover, AGrantTheBackupNeverHeardOfCannotCommitThere) {

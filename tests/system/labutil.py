@@ -148,8 +148,10 @@ class Lab:
     """One lab: a DC, POPs and gateway agents started by tools/mistore-lab."""
 
     def __init__(self, pops=3, gateways_per_pop=6, k=4, m=2, pop_cache_bytes=None,
-                 subscriber="alice", secure=False):
+                 subscriber="alice", secure=False, dc_args=None, pop_args=None):
         self.pops, self.gpp, self.k, self.m = pops, gateways_per_pop, k, m
+        self.dc_args = list(dc_args or [])  # extra --NAME=VALUE options of the DC
+        self.pop_args = list(pop_args or [])  # ... and of every POP
         self.secure = secure  # issue 4: --secure lab
         self.pop_cache_bytes = pop_cache_bytes
         self.subscriber = subscriber
@@ -182,6 +184,8 @@ class Lab:
             args += ["--pop-cache-bytes", str(self.pop_cache_bytes)]
         if self.secure:
             args += ["--secure"]
+        args += [f"--dc-arg={a}" for a in self.dc_args]
+        args += [f"--pop-arg={a}" for a in self.pop_args]
         self.lab_cmd(*args, timeout=180)
         self.up_ok = True
         self.reload()

@@ -109,5 +109,68 @@ class FailoverUnderWrites(LabTestCase):
         self.assertAllAlive()
 
 
+class FailoverOfAHungPrimary(LabTestCase):
+    """A primary that hangs (SIGSTOP: its connections stay open, it answers
+    nothing) is marked down by the DC after pop_silence_ms, so writes go on
+    through the backup; once it runs again it re-registers, catches up and
+    serves the latest version."""
+    SILENCE_MS = 3000
+    LAB_OPTIONS = {"pops": 3, "gateways_per_pop": 6, "k": 4, "m": 2,
+                   "dc_args": [f"--pop-silence-ms={SILENCE_MS}"],
+                   "pop_args": ["--map-lease-ms=1500"]}
+
+    def test_stopped_primary_is_marked_down_and_rejoins(self):
+        first = write_random_file(self.scratch("v1"), 20 * KIB)
+        _, oid, v = self.lab.put(first, "doc")  # through pop1: pop1 is the primary
+        primary, backup, _, _ = decode_oid(oid)
+        self.assertEqual((primary, v), (1, 1))
+        conf_backup = self.scratch("client-backup.conf")
+        self.lab.write_client_conf(f"gw{backup}001", conf_backup,
+                                   state_dir=self.scratch("state-backup"))
+        dc_log = self.lab.log_offset("dc")
+        self.lab.kill(f"pop{primary}", "STOP")
+        stopped = time.monotonic()
+        try:
+            self.assertTrue(self.lab.wait_log("dc", dc_log, "POP silent; closing its connection",
+                                              timeout=self.SILENCE_MS / 1000 + 10),
+                            "the DC did not notice the stopped primary")
+            noticed_s = time.monotonic() - stopped
+            # Its last request (a map refresh, every second) came at most
+            # ~1 s before the stop.
+            self.assertGreaterEqual(noticed_s, self.SILENCE_MS / 1000 - 1.2,
+                                    "marked down long before pop_silence_ms had passed")
+            second = write_random_file(self.scratch("v2"), 20 * KIB)
+            deadline = time.monotonic() + 30
+            while True:
+                cmd = [self.lab.client_bin(), "--config", conf_backup, "put", second,
+                       "--name", "doc"]
+                p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=self.lab.client_env(), timeout=60)
+                m = PUT_RE.search(p.stdout.decode())
+                if p.returncode == 0 and m:
+                    break
+                self.assertLess(time.monotonic(), deadline,
+                                f"no write through the backup: {p.stderr.decode()[-300:]}")
+                time.sleep(0.3)
+            self.assertEqual(int(m.group(3)), 2, "the write through the backup is version 2")
+        finally:
+            self.lab.kill(f"pop{primary}", "CONT")
+        # It re-registers, catches up and serves version 2 through its own gateway.
+        conf_primary = self.scratch("client-primary.conf")
+        self.lab.write_client_conf(f"gw{primary}001", conf_primary,
+                                   state_dir=self.scratch("state-primary"))
+        out = self.scratch("got")
+        deadline = time.monotonic() + 30
+        while True:
+            p = self.lab.client("get", "doc", "-o", out, "--consistency", "atomic",
+                                conf=conf_primary, check=False)
+            if p.returncode == 0 and read(out) == read(second):
+                break
+            self.assertLess(time.monotonic(), deadline,
+                            "the resumed primary did not serve version 2")
+            time.sleep(0.5)
+        self.assertAllAlive()
+
+
 if __name__ == "__main__":
     unittest.main()
