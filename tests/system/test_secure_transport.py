@@ -222,6 +222,13 @@ class SecureTransport(LabTestCase):
         self.assertPopLogs(off, "plaintext connection refused")
         self.assertPopLogs(off, "reason=plaintext")
         self.assertCounted("pop1", "plaintext", before)
+        # The DC's node listener too.
+        off = self.lab.log_offset("dc")
+        before = self.refused("dc", "plaintext")
+        self.assertEqual(send_raw(self.lab.node("dc")["addr"], frame(hello)), "closed")
+        self.assertTrue(self.lab.wait_log("dc", off, "plaintext connection refused", 10),
+                        "dc never refused the plaintext peer:\n" + self.lab.log_since("dc", off))
+        self.assertCounted("dc", "plaintext", before)
         self.assertStillServes()
 
     def test_certificate_from_another_ca_refused(self):
@@ -342,6 +349,28 @@ class SecureTransport(LabTestCase):
         finally:
             relay.close()
         self.assertStillServes()
+
+    def test_insecure_daemon_says_so(self):
+        # secure=false (the opt-out) is logged as a warning at start-up; the
+        # lab's daemons (secure by default) never log it.
+        for n in self.lab.nodes():
+            self.assertNotIn("INSECURE", read(n["log"]), n["id"])
+        port, mport = labtool.pick_free_ports(2)
+        data_dir = os.path.join(self.lab.work, "insecure-dc")
+        log = os.path.join(self.lab.work, "insecure-dc.log")
+        with open(log, "ab") as f:
+            p = subprocess.Popen([self.dc_bin(), "--secure=false", "--listen=127.0.0.1:%d" % port,
+                                  "--data-dir=" + data_dir, "--metrics-listen=off",
+                                  "--admin-listen=off"], stdout=f, stderr=subprocess.STDOUT)
+        try:
+            self.assertTrue(self.wait_file(log, 'msg="ready"', 20), read(log))
+            lines = [l for l in read(log).splitlines() if "INSECURE" in l]
+            self.assertEqual(len(lines), 1, read(log))
+            self.assertIn("level=warn", lines[0])
+            self.assertIn('msg="INSECURE: secure transport is off"', lines[0])
+        finally:
+            p.kill()
+            p.wait()
 
     def test_gateway_certificate_where_a_pop_is_expected_refused(self):
         # A "POP" holding a genuine gateway certificate dials the DC, which
