@@ -556,9 +556,9 @@ void WarnInsecure() {
   static std::once_flag once;  // a daemon builds its limits more than once
   std::call_once(once, [] {
     MS_WARN("wire", "INSECURE: secure transport is off",
-            "secure=false: node links are plaintext and unauthenticated; any host that reaches "
-            "this daemon's ports can read and forge its traffic. For labs only; production "
-            "runs secure=true (the default)");
+            "secure=false detail=\"node links are plaintext and unauthenticated; any host "
+            "that reaches this daemon's ports can read and forge its traffic; for labs only, "
+            "production runs secure=true (the default)\"");
   });
 }
 
