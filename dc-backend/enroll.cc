@@ -145,7 +145,10 @@ Result<DcIdentity> LoadOrCreateDcIdentity(const std::string& dir) {
 }
 
 ConnectionLimits DcSecureLimits(ConnectionLimits base, const Config& cfg) {
-  if (!cfg.Bool("secure")) return base;
+  if (!cfg.Bool("secure")) {
+    WarnInsecure();
+    return base;
+  }
   const std::string dir = cfg.Str("data_dir");
   auto dc_id = LoadOrCreateDcIdentity(dir);
   if (!dc_id.ok()) FatalExit("DC identity", dc_id.status().ToString().c_str());

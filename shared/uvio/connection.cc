@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <mutex>
 
 #include "shared/core/log.h"
 #include "shared/uvio/authz.h"
@@ -497,11 +498,16 @@ Result<std::shared_ptr<SecureConfig>> LoadSecureConfig(const std::string& key_fi
 
 std::vector<Knob> SecureTransportKnobs() {
   return {
-      {"secure", "false",
-       "mutually authenticated, encrypted node links (Noise XX + DC certificates)", Knob::kBool},
-      {"node_key_file", "", "this node's X25519 private key (mode 0600), when secure"},
-      {"node_cert_file", "", "this node's certificate issued by the DC, when secure"},
-      {"ca_public_key_file", "", "the DC's Ed25519 public key (its ca.pub), when secure"},
+      {"secure", "true",
+       "mutually authenticated, encrypted node links (Noise XX + DC certificates); false "
+       "runs plaintext, unauthenticated links (labs only; logged as a warning)",
+       Knob::kBool},
+      {"node_key_file", "",
+       "this node's X25519 private key (mode 0600); empty = data_dir/node.key"},
+      {"node_cert_file", "",
+       "this node's certificate issued by the DC; empty = data_dir/node.cert"},
+      {"ca_public_key_file", "",
+       "the DC's Ed25519 public key (its ca.pub); empty = data_dir/ca.pub"},
       {"handshake_timeout_ms", "10000", "a peer must finish the secure handshake within this",
        Knob::kInt},
   };
@@ -546,12 +552,39 @@ std::vector<Knob> WithSecureTransportKnobs(std::vector<Knob> knobs) {
   return knobs;
 }
 
+void WarnInsecure() {
+  static std::once_flag once;  // a daemon builds its limits more than once
+  std::call_once(once, [] {
+    MS_WARN("wire", "INSECURE: secure transport is off",
+            "secure=false detail=\"node links are plaintext and unauthenticated; any host "
+            "that reaches this daemon's ports can read and forge its traffic; for labs only, "
+            "production runs secure=true (the default)\"");
+  });
+}
+
 ConnectionLimits WithSecureTransport(ConnectionLimits base, const Config& cfg,
                                      std::set<crypto::NodeRole> peer_roles) {
-  if (!cfg.Bool("secure")) return base;
-  auto sc = LoadSecureConfig(cfg.Str("node_key_file"), cfg.Str("node_cert_file"),
-                             cfg.Str("ca_public_key_file"), std::move(peer_roles));
-  if (!sc.ok()) FatalExit("secure transport", sc.status().ToString().c_str());
+  if (!cfg.Bool("secure")) {
+    WarnInsecure();
+    return base;
+  }
+  // Empty paths: the files enrolment writes (data_dir/node.key, node.cert,
+  // ca.pub; enrol::IdentityFilePaths).
+  const std::string dir = cfg.Str("data_dir");
+  auto pick = [&](const char* knob, const char* file) {
+    return cfg.Str(knob).empty() ? dir + "/" + file : cfg.Str(knob);
+  };
+  auto sc = LoadSecureConfig(pick("node_key_file", "node.key"), pick("node_cert_file", "node.cert"),
+                             pick("ca_public_key_file", "ca.pub"), std::move(peer_roles));
+  if (!sc.ok()) {
+    const std::string why =
+        sc.status().ToString() +
+        "; the secure transport is on (the default) and needs this node's identity: enrol it "
+        "(enrolment_token + enrolment_dc, docs/security.md) or install the files of `mistore-dc "
+        "issue` (node_key_file, node_cert_file, ca_public_key_file); secure=false runs "
+        "plaintext links (labs only)";
+    FatalExit("secure transport", why.c_str());
+  }
   sc.value()->channel.handshake_timeout_ms = uint64_t(cfg.Int("handshake_timeout_ms"));
   const crypto::Certificate& c = sc.value()->channel.identity->cert;
   MS_INFO("wire", "secure transport on",

@@ -238,11 +238,16 @@ ConnectionLimits ApplyConnectionKnobs(ConnectionLimits base, const Config& cfg);
 // `knobs` followed by SecureTransportKnobs() and ConnectionKnobs() (a
 // daemon's knob table).
 std::vector<Knob> WithSecureTransportKnobs(std::vector<Knob> knobs);
-// `base` with `secure` set from those knobs when secure=true (FatalExit if
-// the files are missing, unreadable, of the wrong mode or do not match);
-// `base` unchanged when secure=false.
+// `base` with `secure` set from those knobs when secure=true, the default
+// (FatalExit naming the fix if the files are missing, unreadable, of the
+// wrong mode or do not match; empty paths mean data_dir/node.key,
+// node.cert, ca.pub, where enrolment writes them); `base` unchanged, and
+// WarnInsecure() logged, when secure=false.
 ConnectionLimits WithSecureTransport(ConnectionLimits base, const Config& cfg,
                                      std::set<crypto::NodeRole> peer_roles);
+// The warning every daemon logs at start-up when it runs with secure=false
+// (msg="INSECURE: secure transport is off", level warn), once per process.
+void WarnInsecure();
 // The same identity, stats and revocation set accepting other peer roles
 // (e.g. a POP's connections to other POPs); unchanged in plain mode.
 ConnectionLimits WithPeerRoles(const ConnectionLimits& limits,

@@ -89,7 +89,8 @@ def start(bin_dir, pop, data_dir, log, rate, period_s):
     argv = [os.path.join(bin_dir, "mistore-agent"), "--gateway-id=7", "--subscriber=bench",
             f"--pop={pop.addr}", "--client-listen=127.0.0.1:0", "--metrics-listen=off",
             f"--data-dir={data_dir}", f"--background-io-bytes-per-s={rate}",
-            f"--scrub-period-s={period_s}", "--store-bytes-max=107374182400"]
+            f"--scrub-period-s={period_s}", "--store-bytes-max=107374182400",
+            "--secure=false"]  # the stand-in POP speaks plain framing (issue 4 opt-out)
     logf = open(log, "ab")
     p = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     if not pop.registered.wait(30):

@@ -36,7 +36,8 @@ def load():
 
 
 def lockbench(runs):
-    lab = Lab(pops=2, gateways_per_pop=6)
+    # mistore-lockbench dials pop1 in plain framing: an --insecure lab.
+    lab = Lab(pops=2, gateways_per_pop=6, secure=False)
     try:
         lab.up()
         pop1 = lab.node("pop1")["addr"]

@@ -245,6 +245,9 @@ def start_agent(binary, pop_addr, data_dir, emulator=(), gateway_id=1003,
         "--client-listen=127.0.0.1:0",
         "--data-dir=" + data_dir,
         "--log-level=warn",
+        # FakePop speaks plain framing, not the secure transport (on by
+        # default since issue 4): the one place the opt-out is needed.
+        "--secure=false",
     ] + list(extra)
     os.makedirs(data_dir, exist_ok=True)
     with open(os.path.join(data_dir, "agent.log"), "wb") as log:

@@ -248,7 +248,10 @@ class IpkTest(unittest.TestCase):
 
         log = open(os.path.join(work, "agent.log"), "wb")
         self.addCleanup(log.close)
-        proc = subprocess.Popen(EMULATOR + [agent, "--config", conf], stdout=log, stderr=log)
+        # The stand-in POP (agentpop.FakePop) speaks plain framing; the
+        # packaged agent runs the secure transport by default (issue 4).
+        proc = subprocess.Popen(EMULATOR + [agent, "--config", conf, "--secure=false"],
+                                stdout=log, stderr=log)
         self.addCleanup(agentpop.stop, proc)
         hello = pop.accept_agent(timeout=120)
         self.assertEqual(hello.get(1), [agentpop.ROLE_GATEWAY])

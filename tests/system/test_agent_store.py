@@ -331,7 +331,10 @@ class FakePopAgentTest(unittest.TestCase):
                 f"--pop={self.pop.addr}", "--client-listen=127.0.0.1:0",
                 "--metrics-listen=off", f"--data-dir={os.path.join(self.dir, 'agent')}",
                 "--heartbeat-ms=200", "--log-level=debug",
-                "--failure-domains=cabinet=c12,power=p3"] + list(extra)
+                "--failure-domains=cabinet=c12,power=p3",
+                # The stand-in POP here is Python speaking plain framing; node
+                # links are secure by default (issue 4).
+                "--secure=false"] + list(extra)
         with open(self.log, "ab") as logf:
             self.proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)

@@ -1,5 +1,5 @@
 """A device away from home works directly through a POP (issue 9, `mistore
---pop ADDR`), with real daemons on a --secure lab. The device first stores a
+--pop ADDR`), with real daemons on a (secure) lab. The device first stores a
 file through its home gateway; it is enrolled with a one-time client token
 (`mistore-dc enroll --role client --subscriber alice`, then `mistore enroll
 TOKEN --dc ADDR`: a 0600 key and a DC-signed certificate of role client);

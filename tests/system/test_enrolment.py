@@ -1,5 +1,5 @@
 """Enrolment by one-time token and certificate renewal (issue 4) with real
-daemons: on a --secure lab whose DC serves enrol_listen and issues 8-second
+daemons: on a (secure) lab whose DC serves enrol_listen and issues 8-second
 certificates, `mistore-dc enroll` tokens turn a fresh POP and a fresh gateway
 agent (no id, region or subscriber in their config) into enrolled nodes
 (key 0600, DC-assigned ids); an object is stored and read back through them;
@@ -25,7 +25,7 @@ CERT_LIFETIME_S = 8
 
 
 class EnrolLab(Lab):
-    """A --secure lab whose DC issues short-lived certificates."""
+    """A lab whose DC issues short-lived certificates."""
 
     def lab_cmd(self, *args, **kw):
         if args and args[0] == "up":

@@ -21,7 +21,7 @@ import tempfile
 import time
 import unittest
 
-from labutil import http_get, labtool, metric_value, parse_metrics
+from labutil import http_get, labtool, metric_value, node_identity_flags, parse_metrics
 
 HOST = "127.0.0.1"
 
@@ -61,6 +61,14 @@ class MapPushToAgents(unittest.TestCase):
                               f"--listen={cls.addr[name]}", f"--dc={cls.addr['dc']}",
                               f"--data-dir={cls.dir}/{name}", "--k=2", "--m=1",
                               "--map-refresh-ms=1000"]
+        # Node links are secure by default (issue 4): keys and certificates
+        # from the DC's CA.
+        bin_dir = os.path.dirname(bin_path("mistore-dc"))
+        for name, role, nid, region in (("pop1", "pop", 1, "r1"), ("pop2", "pop", 2, "r1"),
+                                        ("pop3", "pop", 3, "r2"), ("gw", "gateway", 1001, "r1")):
+            cls.argv[name] += node_identity_flags(
+                bin_dir, f"{cls.dir}/dc", role, nid, region, f"{cls.dir}/{name}-id",
+                "alice" if role == "gateway" else "-")
         try:
             for name in ("dc", "pop1", "pop2", "pop3"):
                 cls.start(name)

@@ -135,13 +135,19 @@ class SdNotifyTest(unittest.TestCase):
             "--pop-id=1", "--region=r1", "--listen=127.0.0.1:%d" % port,
             "--dc=127.0.0.1:%d" % dc_port, "--data-dir=" + os.path.join(self.dir, "pop"),
             "--metrics-listen=127.0.0.1:%d" % mport,
-        ], port)
+        ] + self.identity("pop", 1), port)
+
+    def identity(self, role, node_id):
+        """Key and certificate flags (node links are secure by default)."""
+        return labutil.node_identity_flags(self.bin_dir, os.path.join(self.dir, "dc"), role,
+                                           node_id, "r1", os.path.join(self.dir, role),
+                                           "alice" if role == "gateway" else "-")
 
     def agent_argv(self, port, mport, pop_port):
         return ["--gateway-id=1001", "--subscriber=alice", "--pop=127.0.0.1:%d" % pop_port,
                 "--client-listen=127.0.0.1:%d" % port,
                 "--data-dir=" + os.path.join(self.dir, "agent"),
-                "--metrics-listen=127.0.0.1:%d" % mport]
+                "--metrics-listen=127.0.0.1:%d" % mport] + self.identity("gateway", 1001)
 
     def test_agent_abstract_socket(self):
         port, mport, pop_port = labutil.labtool.pick_free_ports(3)

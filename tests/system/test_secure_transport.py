@@ -1,10 +1,11 @@
-"""Secure transport (issue 4) with real daemons: a lab started with --secure
-(every POP and gateway holds a DC-issued key and certificate) serves a round
+"""Secure transport (issue 4) with real daemons: a lab (secure by default:
+every POP and gateway holds a DC-issued key and certificate) serves a round
 trip; the POP refuses a plaintext peer, a gateway certificate from another
 CA, an expired one, a revoked one (and closes the revoked gateway's open
 connection) and a gateway acting for another subscriber; the DC refuses a
 gateway certificate where it expects a POP; a bit flipped in flight and a
-record replayed in flight by a relay close the connection. Each refusal
+record replayed in flight by a relay close the connection; a gateway of
+subscriber bob cannot read alice's object. Each refusal
 leaves one clear log line, moves its mistore_connections_refused_total
 {reason} (or mistore_requests_refused_total) counter on the refusing
 daemon's /metrics, and the daemon keeps serving."""
@@ -100,6 +101,7 @@ class SecureTransport(LabTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.extra = []  # (Popen, log file) of agents started by the tests
+        cls.agent_addrs = {}  # gateway id -> client_listen of agents started by the tests
         cls.next_gid = 9001
 
     @classmethod
@@ -143,6 +145,7 @@ class SecureTransport(LabTestCase):
                  "--node-key-file=" + prefix + ".key", "--node-cert-file=" + prefix + ".cert",
                  "--ca-public-key-file=" + (ca_pub or os.path.join(self.dc_dir(), "ca.pub")),
                  "--pop=" + pop, "--reconnect-ms=200"]
+        self.agent_addrs[gid] = "127.0.0.1:%d" % port
         log = os.path.join(self.lab.work, "agent%d.log" % gid)
         f = open(log, "ab")
         p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT)
@@ -219,6 +222,13 @@ class SecureTransport(LabTestCase):
         self.assertPopLogs(off, "plaintext connection refused")
         self.assertPopLogs(off, "reason=plaintext")
         self.assertCounted("pop1", "plaintext", before)
+        # The DC's node listener too.
+        off = self.lab.log_offset("dc")
+        before = self.refused("dc", "plaintext")
+        self.assertEqual(send_raw(self.lab.node("dc")["addr"], frame(hello)), "closed")
+        self.assertTrue(self.lab.wait_log("dc", off, "plaintext connection refused", 10),
+                        "dc never refused the plaintext peer:\n" + self.lab.log_since("dc", off))
+        self.assertCounted("dc", "plaintext", before)
         self.assertStillServes()
 
     def test_certificate_from_another_ca_refused(self):
@@ -266,15 +276,29 @@ class SecureTransport(LabTestCase):
         self.assertStillServes()
 
     def test_gateway_of_another_subscriber_refused(self):
-        # A genuine certificate of subscriber bob, in an agent configured for
-        # alice: its Hello (and every alice request) is refused.
+        # A genuine gateway certificate of subscriber bob, in an agent
+        # reconfigured for alice, tries to read alice's object: its Hello
+        # (and every alice request) is refused, so the read fails and no
+        # byte of alice's object reaches it.
+        src = write_random_file(self.scratch("alices.bin"), 30000)
+        self.lab.put(src, "alices")
         prefix = self.issue(self.dc_dir(), 9105, subscriber="bob")
         off = self.lab.log_offset("pop1")
         before = self.refused("pop1", "unauthorized", "mistore_requests_refused_total")
         p, log = self.start_agent(prefix, 9105)
         self.assertPopLogs(off, "subscriber 'alice' is not this gateway's (bob)")
+        self.assertPopLogs(off, 'msg="request refused"')
         self.assertCounted("pop1", "unauthorized", before, "mistore_requests_refused_total")
         self.assertNotIn("registered with POP", read(log))
+        with open(self.lab.client_conf) as f:
+            conf = re.sub(r"(?m)^agent = .*$", "agent = " + self.agent_addrs[9105], f.read())
+        rogue_conf = self.scratch("rogue-client.conf")
+        with open(rogue_conf, "w") as f:
+            f.write(conf)
+        out = self.scratch("alices.stolen")
+        r = self.lab.client("get", "alices", "-o", out, conf=rogue_conf, check=False)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertFalse(os.path.exists(out) and os.path.getsize(out) > 0)
         p.kill()
         p.wait()
         self.assertStillServes()
@@ -301,6 +325,7 @@ class SecureTransport(LabTestCase):
             p.wait()
         finally:
             relay.close()
+        self.assertStillServes()
 
 
     def test_replayed_record_in_flight_closes_the_connection(self):
@@ -324,6 +349,28 @@ class SecureTransport(LabTestCase):
         finally:
             relay.close()
         self.assertStillServes()
+
+    def test_insecure_daemon_says_so(self):
+        # secure=false (the opt-out) is logged as a warning at start-up; the
+        # lab's daemons (secure by default) never log it.
+        for n in self.lab.nodes():
+            self.assertNotIn("INSECURE", read(n["log"]), n["id"])
+        port, mport = labtool.pick_free_ports(2)
+        data_dir = os.path.join(self.lab.work, "insecure-dc")
+        log = os.path.join(self.lab.work, "insecure-dc.log")
+        with open(log, "ab") as f:
+            p = subprocess.Popen([self.dc_bin(), "--secure=false", "--listen=127.0.0.1:%d" % port,
+                                  "--data-dir=" + data_dir, "--metrics-listen=off",
+                                  "--admin-listen=off"], stdout=f, stderr=subprocess.STDOUT)
+        try:
+            self.assertTrue(self.wait_file(log, 'msg="ready"', 20), read(log))
+            lines = [l for l in read(log).splitlines() if "INSECURE" in l]
+            self.assertEqual(len(lines), 1, read(log))
+            self.assertIn("level=warn", lines[0])
+            self.assertIn('msg="INSECURE: secure transport is off"', lines[0])
+        finally:
+            p.kill()
+            p.wait()
 
     def test_gateway_certificate_where_a_pop_is_expected_refused(self):
         # A "POP" holding a genuine gateway certificate dials the DC, which

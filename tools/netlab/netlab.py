@@ -348,6 +348,26 @@ class Netlab:
                     f"--subscriber={self.subscriber}", f"--pop=127.0.0.1:{POP_PORT}",
                     f"--client-listen=127.0.0.1:{AGENT_PORT}", f"--data-dir={d}/gw{gid}",
                     "--metrics-listen=off", "--reconnect-ms=300"])
+        self.issue_certs()
+
+    def issue_certs(self):
+        """Node links are secure by default (issue 4): the DC's CA issues every
+        POP and agent a key and certificate (workdir/certs/, `mistore-dc
+        issue`, before the DC starts; it creates the CA key the DC then uses)."""
+        d = self.workdir
+        certs = os.path.join(d, "certs")
+        os.makedirs(certs, exist_ok=True)
+        for nid, n in self.nodes.items():
+            if nid == "dc":
+                continue
+            role, num = ("pop", nid[3:]) if nid.startswith("pop") else ("gateway", nid[2:])
+            region = f"r{num}" if role == "pop" else f"r{int(num) // 1000}"
+            prefix = os.path.join(certs, nid)
+            if not os.path.exists(prefix + ".cert"):
+                run([self._bin("mistore-dc"), f"--data-dir={d}/dc", "issue", role, num, region,
+                     prefix, self.subscriber if role == "gateway" else "-"])
+            n.argv += [f"--node-key-file={prefix}.key", f"--node-cert-file={prefix}.cert",
+                       f"--ca-public-key-file={d}/dc/ca.pub"]
 
     def start(self):
         self.plan_nodes()

@@ -243,14 +243,23 @@ TEST_F(SecureConnectionTest, GatewayActsOnlyForItsSubscriberAndOnlyAsAGateway) {
   Status st = ResponseStatus(*rep);
   EXPECT_EQ(st.code(), Code::kPermissionDenied);
   EXPECT_NE(st.message().find("subscriber 'bob'"), std::string::npos);
+  // Reading another subscriber's object (issue 4's "a gateway of subscriber
+  // A reading B's object"): refused the same way.
+  pb::Envelope read;
+  read.mutable_get_version()->set_subscriber("bob");
+  read.mutable_get_version()->set_name_key("bobs-file");
+  rep = DialAndCall(Gateway(gw), addr, read);
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  EXPECT_EQ(ResponseStatus(*rep).code(), Code::kPermissionDenied);
+  EXPECT_NE(ResponseStatus(*rep).message().find("subscriber 'bob'"), std::string::npos);
   // A POP-only request (fragment store) from a gateway.
   pb::Envelope store;
   store.mutable_store_fragment();
   rep = DialAndCall(Gateway(gw), addr, store);
   ASSERT_TRUE(rep.ok());
   EXPECT_EQ(ResponseStatus(*rep).code(), Code::kPermissionDenied);
-  EXPECT_EQ(pop_cfg->stats->requests_refused.value(), 2u);
-  EXPECT_EQ(refusals->requests_unauthorized.value(), 2u);
+  EXPECT_EQ(pop_cfg->stats->requests_refused.value(), 3u);
+  EXPECT_EQ(refusals->requests_unauthorized.value(), 3u);
   EXPECT_TRUE(seen_subscribers.empty());
   // Its own subscriber's request goes through.
   rep = DialAndCall(Gateway(gw), addr);
@@ -491,6 +500,43 @@ TEST_F(IdentityFilesTest, KeyFileIsPrivateAndLoadsWithItsCertificate) {
   // A CA file of the wrong size.
   WriteFile(dir + "/bad.pub", Bytes(33, 1));
   EXPECT_FALSE(LoadSecureConfig(dir + "/node.key", dir + "/node.cert", dir + "/bad.pub", {}).ok());
+}
+
+// Issue 4: the secure transport is the default. A daemon's knob table says
+// so; an identity in data_dir (where enrolment writes it) is found without
+// naming the files; a daemon without one refuses to start, naming the fix;
+// secure=false runs plain and logs the INSECURE warning.
+TEST_F(IdentityFilesTest, SecureIsTheDefaultAndFindsTheIdentityInDataDir) {
+  std::vector<Knob> knobs = {{"data_dir", "", "x"}};
+  Config cfg(WithSecureTransportKnobs(std::move(knobs)));
+  EXPECT_TRUE(cfg.Bool("secure"));
+  auto ca = crypto::CaKey::FromSeed(Bytes(32, 4)).value();
+  noise::KeyPair kp = noise::KeyPair::Generate();
+  ASSERT_TRUE(WriteNodeKeyFile(dir + "/node.key", kp).ok());
+  crypto::Certificate c;
+  c.node_id = 7;
+  c.role = NodeRole::kGateway;
+  c.subscriber = "alice";
+  c.expires_ms = UINT64_MAX;
+  c.static_public_key = kp.public_key;
+  WriteFile(dir + "/node.cert", ca.Sign(&c).value());
+  WriteFile(dir + "/ca.pub", ca.public_key());
+  ASSERT_TRUE(cfg.Set("data_dir", dir, "test").ok());
+  ConnectionLimits l = WithSecureTransport(ConnectionLimits{}, cfg, {NodeRole::kPop});
+  ASSERT_TRUE(l.secure);
+  EXPECT_EQ(l.secure->channel.identity->cert.node_id, 7u);
+
+  ASSERT_TRUE(cfg.Set("data_dir", dir + "/nothing-here", "test").ok());
+  EXPECT_DEATH(WithSecureTransport(ConnectionLimits{}, cfg, {NodeRole::kPop}),
+               "nothing-here/node.key.*secure transport is on \\(the default\\).*enrol");
+
+  ASSERT_TRUE(cfg.Set("secure", "false", "test").ok());
+  testing::internal::CaptureStderr();
+  ConnectionLimits plain = WithSecureTransport(ConnectionLimits{}, cfg, {NodeRole::kPop});
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(plain.secure);
+  EXPECT_NE(err.find("level=warn"), std::string::npos) << err;
+  EXPECT_NE(err.find("INSECURE: secure transport is off"), std::string::npos) << err;
 }
 
 }  // namespace
