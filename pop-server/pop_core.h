@@ -46,6 +46,9 @@ struct PopParams {
   int m = 2;
   uint64_t cache_bytes_max = 1ull << 30;
   size_t placements_in_flight_max = 4;
+  // StoreChunks outstanding per push of a version's chunks to a replica
+  // (entry POP -> primary and backup, primary -> backup); each holds one chunk.
+  size_t push_chunks_in_flight_max = 8;
   size_t chunk_bytes_max = (4u << 20) + 64;
   size_t chunks_per_version_max = 1u << 20;
   size_t manifest_bytes_max = 64u << 20;
@@ -182,6 +185,10 @@ class PopCore {
   // Fragments that passed their own check but were located as forged by the
   // code's redundancy on a read (DecodeChunkChecked); also in bad_total.
   uint64_t fragments_forged_total() const { return fragments_forged_total_; }
+  // Chunks sent to a replica POP by pushes (StoreChunk), and chunks a push
+  // skipped because the replica held them already (HaveChunks).
+  uint64_t chunks_pushed_total() const { return chunks_pushed_total_; }
+  uint64_t chunks_push_skipped_total() const { return chunks_push_skipped_total_; }
 
   // ---- outputs ----
   Outbox TakeOutbox();
@@ -271,8 +278,13 @@ class PopCore {
   // Write path (pop_write.cc).
   void ResolveOidForWrite(const pb::PutCommit& m, std::function<void(Result<Oid>)> done);
   void WriteWithLock(const Oid& o, pb::VersionInfo info, std::function<void(Result<uint64_t>)> done);
+  // Moves a version's chunks to a replica POP (or the DC standing in):
+  // only those it lacks (HaveChunks first), with up to
+  // push_chunks_in_flight_max StoreChunks outstanding.
+  struct PushState;
   void PushChunks(uint32_t pop, const std::string& subscriber, std::vector<std::string> ids,
-                  size_t next, std::function<void(Status)> done);
+                  std::function<void(Status)> done);
+  void PumpPush(std::shared_ptr<PushState> state);
   void CommitAsPrimary(pb::VersionInfo info, uint64_t lock_id, uint64_t token,
                        std::function<void(Result<uint64_t>)> done);
   void StoreReplicaChunks(const pb::VersionInfo& info);
@@ -444,6 +456,8 @@ class PopCore {
   uint64_t cache_misses_total_ = 0;
   uint64_t fragments_bad_total_ = 0;
   uint64_t fragments_forged_total_ = 0;
+  uint64_t chunks_pushed_total_ = 0;
+  uint64_t chunks_push_skipped_total_ = 0;
   static constexpr size_t kClosedConnsRemembered = 4096;
   std::set<uint64_t> closed_conns_;  // recently closed requester connections
   struct EntryLock {
