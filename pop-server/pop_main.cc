@@ -42,7 +42,9 @@ std::vector<Knob> PopKnobs() {
       {"m", "2", "parity fragments per chunk (Reed-Solomon)", Knob::kInt},
       {"cache_bytes_max", "1073741824",
        "bytes of chunk copies kept once fragments are placed (0: drop them at once)", Knob::kInt},
-      {"placements_in_flight_max", "4", "chunks being placed on gateways at once", Knob::kInt},
+      {"placements_in_flight_max", "16",
+       "chunks being placed on gateways at once (each holds the chunk and its fragments)",
+       Knob::kInt},
       {"push_chunks_in_flight_max", "8",
        "chunks sent at once to a replica POP when a write moves there (each holds one chunk "
        "in memory)", Knob::kInt},
@@ -188,7 +190,8 @@ class PopDaemon {
     p.m = int(cfg.Int("m"));
     p.cache_bytes_max = uint64_t(cfg.Int("cache_bytes_max"));
     p.placements_in_flight_max = size_t(cfg.Int("placements_in_flight_max"));
-    p.push_chunks_in_flight_max = size_t(std::max<int64_t>(1, cfg.Int("push_chunks_in_flight_max")));
+    p.push_chunks_in_flight_max =
+        size_t(std::max<int64_t>(1, cfg.Int("push_chunks_in_flight_max")));
     p.gateway_grace_ms = uint64_t(cfg.Int("gateway_grace_s")) * 1000;
     p.gateway_suspect_ms = uint64_t(cfg.Int("gateway_suspect_ms"));
     p.repair_bytes_per_s = uint64_t(cfg.Int("repair_bytes_per_s"));
