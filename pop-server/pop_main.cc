@@ -42,7 +42,12 @@ std::vector<Knob> PopKnobs() {
       {"m", "2", "parity fragments per chunk (Reed-Solomon)", Knob::kInt},
       {"cache_bytes_max", "1073741824",
        "bytes of chunk copies kept once fragments are placed (0: drop them at once)", Knob::kInt},
-      {"placements_in_flight_max", "4", "chunks being placed on gateways at once", Knob::kInt},
+      {"placements_in_flight_max", "16",
+       "chunks being placed on gateways at once (each holds the chunk and its fragments)",
+       Knob::kInt},
+      {"push_chunks_in_flight_max", "8",
+       "chunks sent at once to a replica POP when a write moves there (each holds one chunk "
+       "in memory)", Knob::kInt},
       {"frame_bytes_max", "8388608", "largest frame accepted from a peer", Knob::kInt},
       {"tick_ms", "500", "period of background retries (placement, reports)", Knob::kInt},
       {"map_refresh_ms", "1000", "period of cluster map refreshes from the DC", Knob::kInt},
@@ -190,6 +195,8 @@ class PopDaemon {
     p.m = int(cfg.Int("m"));
     p.cache_bytes_max = uint64_t(cfg.Int("cache_bytes_max"));
     p.placements_in_flight_max = size_t(cfg.Int("placements_in_flight_max"));
+    p.push_chunks_in_flight_max =
+        size_t(std::max<int64_t>(1, cfg.Int("push_chunks_in_flight_max")));
     p.gateway_grace_ms = uint64_t(cfg.Int("gateway_grace_s")) * 1000;
     p.gateway_suspect_ms = uint64_t(cfg.Int("gateway_suspect_ms"));
     p.repair_bytes_per_s = uint64_t(cfg.Int("repair_bytes_per_s"));
@@ -481,6 +488,12 @@ class PopDaemon {
                    "Fragments that passed their own check but disagreed with the other "
                    "fragments of their chunk on a read (located by redundancy, re-placed).",
                    [this] { return double(core_.fragments_forged_total()); });
+    r.AddCounterFn("mistore_pop_chunks_pushed_total",
+                   "Chunks sent to a replica POP (StoreChunk) when a write moved there.",
+                   [this] { return double(core_.chunks_pushed_total()); });
+    r.AddCounterFn("mistore_pop_chunks_push_skipped_total",
+                   "Chunks a push to a replica POP skipped because it held them already.",
+                   [this] { return double(core_.chunks_push_skipped_total()); });
     r.AddCounterFn("mistore_pop_gc_chunk_bytes_dropped_total",
                    "Chunk payload bytes garbage collection removed from this POP.",
                    [this] { return double(core_.gc_stats().chunk_bytes_dropped_total); });

@@ -36,6 +36,7 @@ import ctypes
 import ipaddress
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -52,6 +53,10 @@ MB = 1_000_000
 HG_POP = {"up": 5 * MB, "down": 20 * MB, "delay": 0.075}
 POP_POP = {"up": 40_000 * MB, "down": 40_000 * MB, "delay": 0.005}
 POP_DC = {"up": 10_000 * MB, "down": 10_000 * MB, "delay": 0.005}
+
+# Initial congestion/receive window (segments) on every link's route when
+# tcp_tuning is on (Linux default: 10).
+TCP_INITCWND = 64
 
 POP_PORT = 7100        # the POP's own listener (127.0.1.<i>)
 POP_EDGE_PORT = 7101   # the forwarder on the POP namespace's veth addresses
@@ -205,13 +210,16 @@ class Netlab:
     run the relays with Table I's delays, False for 0 ms (tests)."""
 
     def __init__(self, workdir, bin_dir, regions=3, gateways=2, k=1, m=1,
-                 pop_cache_bytes=1 << 30, subscriber="alice", link_delay=True):
+                 pop_cache_bytes=1 << 30, subscriber="alice", link_delay=True,
+                 tcp_tuning=True, pop_args=()):
         self.workdir = os.path.abspath(workdir)
         self.bin_dir = bin_dir
         self.regions, self.gateways, self.k, self.m = regions, gateways, k, m
         self.pop_cache_bytes = pop_cache_bytes
         self.subscriber = subscriber
         self.link_delay = link_delay
+        self.tcp_tuning = tcp_tuning
+        self.pop_args = list(pop_args)  # extra mistore-pop flags (e.g. knobs to compare)
         self.tag = f"{NS_PREFIX}{os.getpid()}-"
         self.namespaces = []
         self.relays = {}     # ns -> Proc
@@ -220,6 +228,7 @@ class Netlab:
         self.routes = {}     # ns -> [route strings]
         self.edge_addr = {}  # (ns_from, ns_to) -> address of ns_to on their link
         self.closed = False
+        self.last_client_cpu_s = 0.0
 
     # ------------------------------------------------------------ names
 
@@ -242,6 +251,12 @@ class Netlab:
         self.namespaces.append(name)
         run(["ip", "-n", name, "link", "set", "lo", "up"])
         self.routes[name] = []
+        if self.tcp_tuning:
+            # As an ISP tunes its own access network: no return to slow
+            # start after an idle period (per namespace). See README.md
+            # ("TCP") for why it changes little here.
+            run(["ip", "netns", "exec", name, "sysctl", "-q", "-w",
+                 "net.ipv4.tcp_slow_start_after_idle=0"])
 
     def _link(self, ns_a, ns_b, rate_a_to_b, rate_b_to_a):
         """veth between ns_a and ns_b with a /30; tbf on each side's egress.
@@ -259,6 +274,12 @@ class Netlab:
             run(["ip", "-n", ns, "addr", "add", f"{ip}/30", "dev", ifname])
             run(["ip", "-n", ns, "link", "set", ifname, "up"])
             run(["tc", "-n", ns, "qdisc", "add", "dev", ifname, "root", "tbf"] + tbf_args(rate))
+            if self.tcp_tuning:
+                # Larger initial congestion and receive windows on the link's route.
+                net = str(ipaddress.IPv4Network(f"{ip}/30", strict=False))
+                run(["ip", "-n", ns, "route", "change", net, "dev", ifname, "proto", "kernel",
+                     "scope", "link", "src", ip, "initcwnd", str(TCP_INITCWND),
+                     "initrwnd", str(TCP_INITCWND)])
         self.edge_addr[(ns_a, ns_b)] = b_ip
         self.edge_addr[(ns_b, ns_a)] = a_ip
         return a_ip, b_ip
@@ -341,7 +362,7 @@ class Netlab:
                 f"--listen={self.pop_addr(i)}", f"--dc=127.0.2.1:{DC_PORT}",
                 f"--data-dir={d}/pop{i}", f"--k={self.k}", f"--m={self.m}",
                 f"--cache-bytes-max={self.pop_cache_bytes}", "--metrics-listen=off",
-                "--tick-ms=200"])
+                "--tick-ms=200"] + self.pop_args)
             for gid in self.gateway_ids(i):
                 self.nodes[f"gw{gid}"] = self._node(f"gw{gid}", self.ns_gw(gid), [
                     self._bin("mistore-agent"), f"--gateway-id={gid}",
@@ -414,10 +435,17 @@ class Netlab:
         env = dict(os.environ, MISTORE_PASSPHRASE="netlab passphrase", MISTORE_PWHASH_FAST="1")
         cmd = ["ip", "netns", "exec", self.ns_gw(gid), self._bin("mistore"),
                "--config", self.client_conf(gid)] + list(args)
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.monotonic()
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                            timeout=timeout)
-        return time.monotonic() - t0, p
+        dt = time.monotonic() - t0
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # CPU time (user + system) of the client process: on a shared
+        # machine the wall time of its CPU-bound steps (chunking, hashing,
+        # sealing) grows with the load, this does not.
+        self.last_client_cpu_s = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+        return dt, p
 
     def init_client(self):
         key = os.path.join(self.workdir, "client", "master.key")

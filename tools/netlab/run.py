@@ -198,6 +198,12 @@ def main(argv=None):
     ap.add_argument("--bin-dir")
     ap.add_argument("--keep", action="store_true", help="keep the workdir (logs, data)")
     ap.add_argument("--no-delay", action="store_true", help="relays without delay (debugging)")
+    ap.add_argument("--no-tcp-tuning", action="store_true",
+                    help="leave the namespaces' TCP at the kernel defaults (slow start after "
+                    "idle, initcwnd 10); see tools/netlab/README.md")
+    ap.add_argument("--pop-arg", action="append", default=[],
+                    help="extra flag for every mistore-pop (repeatable), e.g. "
+                    "--pop-arg=--placements-in-flight-max=16")
     ap.add_argument("--merge", help="an earlier netlab-results.csv whose rows this run does "
                     "not measure are kept in the report (limits recomputed)")
     ap.add_argument("--cleanup", action="store_true",
@@ -261,7 +267,8 @@ def main(argv=None):
             ap.error(f"unknown lab {name}")
         cfg = configs[name]
         lab = netlab.Netlab(os.path.join(workdir, name), bin_dir, regions=args.regions,
-                            link_delay=not args.no_delay, **cfg)
+                            link_delay=not args.no_delay,
+                            tcp_tuning=not args.no_tcp_tuning, pop_args=args.pop_arg, **cfg)
         current.append(lab)
         runner = scenarios.Runner(lab, workdir, args.reps, sizes, results,
                                   log=lambda s: print(s, flush=True))

@@ -82,8 +82,12 @@ def limit_for(scenario, size, k):
 
 # Scenarios the system cannot express yet: name -> what is missing.
 NOT_EXPRESSIBLE = {
-    "write_hg_dc": "the DC stores no object data (catalog only: names, versions, cluster map); "
-                   "there is no write path from a gateway to the DC",
+    "write_hg_dc": "the DC takes no writes from clients: its listener accepts only POPs (a Hello "
+                   "with role POP, else 'the DC serves POPs'), it has no PutChunk/PutCommit "
+                   "handler, and its stand-in replica only stores copies pushed by a POP for an "
+                   "oid whose primary is a POP (POP id 0 is reserved); `mistore --pop` needs a "
+                   "POP's certificate on a secure channel. A gateway's data reaches the DC only "
+                   "through a POP (the stand-in backup while a POP is down: write_*_down)",
     "read_dc": "the DC holds no chunks or fragments, so nothing can be read from it",
     "read_home_gateway_cache": "the gateway agent keeps no cache of its subscriber's own "
                                "objects (it stores only other people's fragments); every get "
@@ -137,6 +141,7 @@ class Runner:
             raise RuntimeError(f"put {name} via gw{gid}: exit {p.returncode}: "
                                f"{p.stderr.decode(errors='replace').strip()[-300:]}")
         oid = out.split(" as ")[1].split()[0]
+        self.log(f"    put {name}: {dt:.3f} s, client CPU {self.lab.last_client_cpu_s:.3f} s")
         return dt, oid
 
     def get(self, gid, name, size):

@@ -1,0 +1,319 @@
+// Issue 11 (writes on the emulated ISP network): how a version's chunks move
+// to a replica POP on commit (PopCore::PushChunks, pop_write.cc). POP 1 is
+// the primary of a new object written through its own gateway, POP 2 the
+// backup; this fixture plays the DC, POP 2 and the gateways, on a fake
+// clock, and holds POP 2's StoreChunk answers to look at what is in flight.
+//  - at most push_chunks_in_flight_max StoreChunks are outstanding, more
+//    than one at a time, and the commit reaches the backup only after the
+//    last chunk is acknowledged (durability rule unchanged);
+//  - chunks the backup reports holding (HaveChunks) are not sent (the
+//    delta write: a new version sharing most chunks with the old one);
+//  - a refused HaveChunks means every chunk is sent;
+//  - a failed StoreChunk fails the write once, with no version left behind.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "pop-server/mem_pop_store.h"
+#include "pop-server/pop_core.h"
+#include "shared/core/oid.h"
+
+namespace mistore {
+namespace {
+
+std::string Str(const Bytes& b) { return std::string(b.begin(), b.end()); }
+Bytes B(const std::string& s) { return Bytes(s.begin(), s.end()); }
+
+constexpr uint32_t kGw = 1001;
+
+Bytes ChunkId(int i) {
+  Bytes id(32, 0);
+  id[0] = uint8_t(i + 1);
+  id[1] = 0x5c;
+  return id;
+}
+
+class PushWorld : public ::testing::Test {
+ protected:
+  void Start(size_t window, std::vector<uint32_t> pops = {1, 2}) {
+    PopParams p;
+    p.pop_id = 1;
+    p.region = "r1";
+    p.k = 1;
+    p.m = 1;
+    p.push_chunks_in_flight_max = window;
+    core_ = std::make_unique<PopCore>(p, &store_, 7);
+    pb::ClusterMap map;
+    map.set_epoch(3);
+    for (uint32_t id : pops) {  // {1, 2}: POP 2 is the only possible backup
+      auto* pi = map.add_pops();
+      pi->set_pop_id(id);
+      pi->set_region("r" + std::to_string(id));
+      pi->set_up(true);
+    }
+    core_->OnClusterMap(now_, map);
+    for (uint32_t g = 1001; g <= 1003; g++)
+      core_->OnGatewayUp(now_, GatewayState{g, "s", 1u << 30, true});
+    Drive();
+  }
+
+  // Answers every call, except POP 2's StoreChunks, which wait in held_.
+  void Drive() {
+    for (int round = 0; round < 1000; round++) {
+      Outbox out = core_->TakeOutbox();
+      if (out.empty()) return;
+      for (auto& r : out.replies) replies_.push_back(r);
+      for (auto& j : out.jobs) {
+        j.run();
+        core_->OnJobDone(now_, j.token);
+      }
+      for (auto& c : out.calls) {
+        order_.push_back(c.msg.body_case());
+        if (c.to.kind == Dest::kPop && c.msg.has_commit_version())
+          commit_to_.push_back({c.to.id, held_.size()});
+        if (c.to.kind == Dest::kPop && c.msg.has_store_chunk()) {
+          stored_to_[c.to.id]++;
+          stored_.push_back(B(c.msg.store_chunk().chunk_id()));
+          held_.push_back(c);
+          max_in_flight_ = std::max(max_in_flight_, held_.size());
+          continue;
+        }
+        core_->OnCallDone(now_, c.token, Answer(c));
+      }
+    }
+    FAIL() << "outbox never drained";
+  }
+
+  // Acknowledges the oldest held StoreChunk (or fails it).
+  void AnswerOneStore(Status st = Status::Ok()) {
+    ASSERT_FALSE(held_.empty());
+    OutCall c = held_.front();
+    held_.erase(held_.begin());
+    if (st.ok()) {
+      pb::Envelope r;
+      r.mutable_empty();
+      core_->OnCallDone(now_, c.token, r);
+    } else {
+      core_->OnCallDone(now_, c.token, st);
+    }
+    Drive();
+  }
+
+  Result<pb::Envelope> Answer(const OutCall& c) {
+    pb::Envelope r;
+    const pb::Envelope& m = c.msg;
+    if (c.to.kind == Dest::kDc) {
+      if (m.has_lookup_name()) {
+        if (existing_oid_.empty()) return NotFound("no such name");
+        oid_ = existing_oid_;
+        r.mutable_claim_name_reply()->set_oid(Str(existing_oid_));
+        return r;
+      }
+      if (m.has_claim_name()) {
+        oid_ = B(m.claim_name().proposed_oid());
+        r.mutable_claim_name_reply()->set_oid(m.claim_name().proposed_oid());
+        r.mutable_claim_name_reply()->set_created(true);
+        return r;
+      }
+      r.mutable_empty();
+      return r;
+    }
+    if (c.to.kind == Dest::kPop) {
+      if (m.has_acquire_lock()) {
+        r.mutable_lock_grant()->set_lock_id(77);
+        r.mutable_lock_grant()->set_token(5);
+        return r;
+      }
+      if (m.has_have_chunks()) {
+        have_asked_.insert(c.to.id);
+        if (!have_status_.ok()) return have_status_;
+        auto* rep = r.mutable_have_chunks_reply();
+        for (auto& id : m.have_chunks().chunk_ids())
+          if (backup_has_.count(B(id))) rep->add_present(id);
+        return r;
+      }
+      if (m.has_commit_version()) {
+        backup_commit_after_stores_ = stored_.size();
+        backup_commit_held_ = held_.size();
+        r.mutable_commit_reply()->set_version(m.commit_version().info().version());
+        return r;
+      }
+      if (m.has_finalize_version()) finalized_commit_.push_back(m.finalize_version().commit());
+      if (m.has_fetch_version()) return NotFound("nothing there");
+      r.mutable_empty();
+      return r;
+    }
+    if (m.has_get_inventory()) {
+      r.mutable_gateway_inventory();
+      return r;
+    }
+    r.mutable_empty();  // StoreFragment and the rest
+    return r;
+  }
+
+  void Request(pb::Envelope e) {
+    e.set_request_id(++request_id_);
+    core_->OnRequest(now_, Peer{10, pb::ROLE_GATEWAY, kGw, "s"}, e);
+    Drive();
+  }
+
+  void Upload(int chunks) {
+    for (int i = 0; i < chunks; i++) {
+      pb::Envelope e;
+      e.mutable_put_chunk()->set_subscriber("s");
+      e.mutable_put_chunk()->set_chunk_id(Str(ChunkId(i)));
+      e.mutable_put_chunk()->set_data(std::string(2000, char('a' + i)));
+      Request(e);
+    }
+  }
+
+  void Commit(int chunks) {
+    pb::Envelope e;
+    auto* c = e.mutable_put_commit();
+    c->set_subscriber("s");
+    c->set_name_key(std::string(32, 'n'));
+    c->set_name_sealed("sealed");
+    c->set_size_bytes(2000 * uint64_t(chunks));
+    c->set_manifest_sealed("manifest");
+    for (int i = 0; i < chunks; i++) c->add_chunk_ids(Str(ChunkId(i)));
+    c->add_chunk_ids(Str(ChunkId(0)));  // a chunk repeated in the file: pushed once
+    c->set_write_id("w1");
+    Request(e);
+    commit_rid_ = request_id_;
+  }
+
+  // Replies to the commit (put_reply or error).
+  std::vector<const OutReply*> CommitReplies() const {
+    std::vector<const OutReply*> out;
+    for (auto& r : replies_)
+      if (r.request_id == commit_rid_) out.push_back(&r);
+    return out;
+  }
+
+  uint64_t now_ = 1000;
+  uint64_t request_id_ = 0, commit_rid_ = 0;
+  MemPopStore store_;
+  std::unique_ptr<PopCore> core_;
+  Bytes oid_;
+  std::vector<OutCall> held_;
+  std::vector<Bytes> stored_;
+  std::vector<int> order_;
+  std::vector<OutReply> replies_;
+  std::set<Bytes> backup_has_;
+  Status have_status_;
+  size_t max_in_flight_ = 0;
+  size_t backup_commit_after_stores_ = SIZE_MAX, backup_commit_held_ = SIZE_MAX;
+  std::vector<bool> finalized_commit_;
+  Bytes existing_oid_;                 // the DC's answer to LookupName (empty: a new name)
+  std::map<uint32_t, int> stored_to_;  // POP -> StoreChunks sent to it
+  std::set<uint32_t> have_asked_;
+  std::vector<std::pair<uint32_t, size_t>> commit_to_;  // (POP, StoreChunks held then)
+};
+
+TEST_F(PushWorld, WindowBoundsStoreChunksInFlightAndCommitWaitsForTheLastAck) {
+  Start(/*window=*/3);
+  Upload(10);
+  Commit(10);
+  // The window is full at once: 3 outstanding, not 1 (one at a time) and
+  // not 10 (unbounded).
+  EXPECT_EQ(held_.size(), 3u);
+  EXPECT_EQ(backup_commit_after_stores_, SIZE_MAX) << "commit sent before the chunks";
+  while (!held_.empty()) {
+    AnswerOneStore();
+    EXPECT_LE(held_.size(), 3u);
+  }
+  EXPECT_EQ(max_in_flight_, 3u);
+  EXPECT_EQ(stored_.size(), 10u) << "a chunk pushed twice or left out (repeat in the version)";
+  EXPECT_EQ(std::set<Bytes>(stored_.begin(), stored_.end()).size(), 10u);
+  EXPECT_EQ(backup_commit_after_stores_, 10u);
+  EXPECT_EQ(backup_commit_held_, 0u) << "backup asked to prepare with chunks unacknowledged";
+  auto rs = CommitReplies();
+  ASSERT_EQ(rs.size(), 1u);
+  ASSERT_TRUE(rs[0]->msg.has_put_reply()) << rs[0]->msg.error().message();
+  EXPECT_EQ(rs[0]->msg.put_reply().version(), 1u);
+  EXPECT_EQ(store_.LatestVersion(oid_), 1u);
+  EXPECT_EQ(core_->chunks_pushed_total(), 10u);
+  EXPECT_EQ(core_->chunks_push_skipped_total(), 0u);
+}
+
+TEST_F(PushWorld, ChunksTheBackupHoldsAreNotSent) {
+  Start(8);
+  Upload(10);
+  for (int i = 0; i < 10; i++)
+    if (i != 4) backup_has_.insert(ChunkId(i));  // a delta write: one chunk changed
+  Commit(10);
+  ASSERT_EQ(held_.size(), 1u);
+  EXPECT_EQ(stored_[0], ChunkId(4));
+  AnswerOneStore();
+  auto rs = CommitReplies();
+  ASSERT_EQ(rs.size(), 1u);
+  ASSERT_TRUE(rs[0]->msg.has_put_reply()) << rs[0]->msg.error().message();
+  EXPECT_EQ(core_->chunks_pushed_total(), 1u);
+  EXPECT_EQ(core_->chunks_push_skipped_total(), 9u);
+  EXPECT_EQ(store_.LatestVersion(oid_), 1u);
+}
+
+TEST_F(PushWorld, RefusedQueryMeansEveryChunkIsSent) {
+  Start(4);
+  Upload(6);
+  backup_has_.insert(ChunkId(1));
+  have_status_ = Status(Code::kInvalidArgument, "unknown message");
+  Commit(6);
+  while (!held_.empty()) AnswerOneStore();
+  EXPECT_EQ(stored_.size(), 6u);
+  auto rs = CommitReplies();
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_TRUE(rs[0]->msg.has_put_reply());
+}
+
+TEST_F(PushWorld, FailedStoreFailsTheWriteOnceAndLeavesNoVersion) {
+  Start(4);
+  Upload(8);
+  Commit(8);
+  ASSERT_EQ(held_.size(), 4u);
+  AnswerOneStore(Unavailable("backup went away"));
+  // The others in flight come back later: ignored, nothing more is sent.
+  size_t sent = stored_.size();
+  while (!held_.empty()) AnswerOneStore();
+  EXPECT_EQ(stored_.size(), sent) << "kept pushing after the write failed";
+  EXPECT_EQ(backup_commit_after_stores_, SIZE_MAX) << "backup asked to prepare";
+  auto rs = CommitReplies();
+  ASSERT_EQ(rs.size(), 1u) << "the write answered more than once";
+  EXPECT_TRUE(rs[0]->msg.has_error());
+  EXPECT_EQ(store_.LatestVersion(oid_), 0u);
+  EXPECT_EQ(store_.PreparedVersion(oid_), 0u) << "a prepared version left behind";
+}
+
+// Written through a third region's POP: the chunks go to the primary and the
+// backup at the same time, and the commit goes to the primary once both
+// pushes are acknowledged (the primary's own push to the backup then finds
+// them there).
+TEST_F(PushWorld, EntryPopPushesToPrimaryAndBackupAtOnce) {
+  Oid o;
+  o.primary_pop = 2;
+  o.backup_pop = 3;
+  o.gateway = 2001;
+  o.counter = 1;
+  existing_oid_ = o.Encode();
+  Start(2, {1, 2, 3});
+  Upload(5);
+  Commit(5);
+  // Both destinations have their window full at once.
+  EXPECT_EQ(held_.size(), 4u);
+  EXPECT_EQ(stored_to_[2], 2);
+  EXPECT_EQ(stored_to_[3], 2);
+  EXPECT_TRUE(have_asked_.count(2) && have_asked_.count(3));
+  while (!held_.empty()) AnswerOneStore();
+  EXPECT_EQ(stored_to_[2], 5);
+  EXPECT_EQ(stored_to_[3], 5);
+  ASSERT_EQ(commit_to_.size(), 1u);
+  EXPECT_EQ(commit_to_[0].first, 2u) << "commit not sent to the primary";
+  EXPECT_EQ(commit_to_[0].second, 0u) << "commit sent with chunks unacknowledged";
+  auto rs = CommitReplies();
+  ASSERT_EQ(rs.size(), 1u);
+  ASSERT_TRUE(rs[0]->msg.has_put_reply()) << rs[0]->msg.error().message();
+}
+
+}  // namespace
+}  // namespace mistore
