@@ -140,8 +140,11 @@ class BadInput(LabTestCase):
                 self.assertIn(outcome, ("closed", "reset"),
                               f"{node_id} kept the connection open after {what}")
                 self.assertTrue(self.lab.alive(node_id), f"{node_id} died after {what}")
-                self.assertTrue(self.lab.wait_log(node_id, off, "protocol error"),
-                                f"{node_id} log has no 'protocol error' after {what}:\n"
+                # The agent's client port speaks only the device link (issue 4):
+                # anything else is a refused plaintext connection.
+                needle = "reason=plaintext" if node_id.startswith("gw") else "protocol error"
+                self.assertTrue(self.lab.wait_log(node_id, off, needle),
+                                f"{node_id} log has no '{needle}' after {what}:\n"
                                 + self.lab.log_since(node_id, off)[-2000:])
                 self.assertAllAlive()
                 self.assertGoodGetWorks()
