@@ -95,7 +95,8 @@ PopSelectorParams PopSelectorParamsOf(const Config& cfg) {
 // The device link on the client port (issue 4): the agent's client-link key
 // (data_dir/pairing/agent.key), any device key accepted at the handshake
 // (the request handler checks pairing).
-ConnectionLimits ClientLinkLimits(const ConnectionLimits& base, const Config& cfg) {
+ConnectionLimits ClientLinkLimits(const ConnectionLimits& base,
+                                  const Config& cfg) {
   auto key = LoadOrCreateAgentLinkKey(cfg.Str("data_dir"));
   if (!key.ok()) FatalExit("pairing", key.status().ToString().c_str());
   auto link = std::make_shared<secure::DeviceLinkConfig>();
@@ -115,7 +116,8 @@ class Agent {
       : cfg_(cfg),
         store_(std::move(store)),
         limits_(Limits(cfg)),
-        clients_(&loop_, client_limits_, [this](const Connection::Ptr& c) { OnClient(c); }),
+        clients_(&loop_, client_limits_,
+                 [this](const Connection::Ptr& c) { OnClient(c); }),
         core_(std::move(params), &store_, loop_.NowMs()) {}
 
   int Run() {
@@ -335,7 +337,9 @@ class Agent {
   // ---- the subscriber's devices ----
   void OnClient(const Connection::Ptr& c) {
     client_conns_.insert(c);
-    c->set_on_close([this](const Connection::Ptr& c, const Status&) { client_conns_.erase(c); });
+    c->set_on_close([this](const Connection::Ptr& c, const Status&) {
+      client_conns_.erase(c);
+    });
     c->set_on_request([this](const Connection::Ptr& c, pb::Envelope&& env) { OnClientRequest(c, env); });
   }
 
@@ -366,16 +370,18 @@ class Agent {
     if (env.has_pair_device()) {
       auto r = pairing_.Redeem(Bytes(env.pair_device().proof().begin(),
                                      env.pair_device().proof().end()),
-                               c->handshake_hash(), device_key, env.pair_device().device(),
-                               PairingNowMs());
+                               c->handshake_hash(), device_key,
+                               env.pair_device().device(), PairingNowMs());
       if (!r.ok()) {
         devices_refused_.Inc();
-        MS_WARN("agent", "device refused", "peer=" + c->peer() + " error=\"" +
-                                               r.status().message() + "\"");
+        MS_WARN(
+            "agent", "device refused",
+            "peer=" + c->peer() + " error=\"" + r.status().message() + "\"");
         return refuse(r.status());
       }
       pb::Envelope rep;
-      rep.mutable_pair_device_reply()->set_agent_proof(std::string(r->begin(), r->end()));
+      rep.mutable_pair_device_reply()->set_agent_proof(
+          std::string(r->begin(), r->end()));
       MS_INFO("agent", "device paired",
               "peer=" + c->peer() + " key=" + ToHex(device_key).substr(0, 16) +
                   " devices=" + std::to_string(pairing_.devices()));
@@ -384,10 +390,12 @@ class Agent {
     }
     if (env.has_client_hello()) {
       devices_refused_.Inc();
-      MS_WARN("agent", "device refused", "peer=" + c->peer() + " error=\"bearer credential\"");
-      return refuse(Status(Code::kPermissionDenied,
-                           "pairing credentials are no longer accepted: pair again with "
-                           "`mistore pair CODE`"));
+      MS_WARN("agent", "device refused",
+              "peer=" + c->peer() + " error=\"bearer credential\"");
+      return refuse(
+          Status(Code::kPermissionDenied,
+                 "pairing credentials are no longer accepted: pair again with "
+                 "`mistore pair CODE`"));
     }
     const bool paired = pairing_.IsPaired(device_key);
     if (!paired && (pairing_.any_paired() || !IsLoopbackPeer(c->peer()))) {
@@ -510,10 +518,12 @@ class Agent {
     r.AddGaugeFn("mistore_agent_client_connections", "Open connections from devices.",
                  [this] { return double(client_conns_.size()); });
     r.AddCounterFn("mistore_agent_devices_refused_total",
-                   "Device requests refused for pairing: not paired, wrong or expired code, "
+                   "Device requests refused for pairing: not paired, wrong or "
+                   "expired code, "
                    "an old bearer credential.",
                    [this] { return double(devices_refused_.value()); });
-    r.AddGaugeFn("mistore_agent_devices_paired", "Devices paired with this agent.",
+    r.AddGaugeFn("mistore_agent_devices_paired",
+                 "Devices paired with this agent.",
                  [this] { return double(pairing_.devices()); });
   }
 
@@ -530,7 +540,8 @@ class Agent {
   Connection::Ptr pop_;
   std::set<Connection::Ptr> client_conns_;
   PairingStore pairing_ = OpenPairingOrDie(cfg_.Str("data_dir"));  // issue 4
-  Counter devices_refused_;  // requests refused for pairing (mistore_agent_devices_refused_total)
+  Counter devices_refused_;  // requests refused for pairing
+                             // (mistore_agent_devices_refused_total)
   bool pop_warned_ = false;
   bool stopping_ = false;
   // ---- monitoring (issue 8)

@@ -52,7 +52,9 @@ Result<PairingStore> PairingStore::Open(const std::string& data_dir) {
     }
     Bytes key;
     size_t sp = line.find(' ', 3);
-    if (!FromHex(line.substr(3, sp == std::string::npos ? std::string::npos : sp - 3), &key) ||
+    if (!FromHex(line.substr(
+                     3, sp == std::string::npos ? std::string::npos : sp - 3),
+                 &key) ||
         key.size() != noise::kDhLen)
       return Corrupt(s.dir_ + "/devices: malformed line");
     s.devices_[key] = sp == std::string::npos ? "" : line.substr(sp + 1);
@@ -64,7 +66,8 @@ Result<PairingStore> PairingStore::Open(const std::string& data_dir) {
 
 Status PairingStore::SaveDevices() const {
   std::string text;
-  for (const auto& [key, name] : devices_) text += "k1 " + ToHex(key) + " " + name + "\n";
+  for (const auto& [key, name] : devices_)
+    text += "k1 " + ToHex(key) + " " + name + "\n";
   return WriteText(dir_ + "/devices", text);
 }
 
@@ -79,11 +82,13 @@ Result<std::string> PairingStore::NewCode(uint64_t now_ms, uint64_t ttl_ms) {
   return code.substr(0, 5) + "-" + code.substr(5);
 }
 
-Result<Bytes> PairingStore::Redeem(const Bytes& proof, const Bytes& handshake_hash,
-                                   const Bytes& device_key, const std::string& device,
-                                   uint64_t now_ms) {
+Result<Bytes> PairingStore::Redeem(const Bytes& proof,
+                                   const Bytes& handshake_hash,
+                                   const Bytes& device_key,
+                                   const std::string& device, uint64_t now_ms) {
   if (device_key.size() != noise::kDhLen)
-    return InvalidArgument("device key of " + std::to_string(device_key.size()) + " bytes");
+    return InvalidArgument("device key of " +
+                           std::to_string(device_key.size()) + " bytes");
   const std::string path = dir_ + "/code";
   auto raw = ReadFileBytes(path, 256);
   if (!raw.ok() && raw.status().code() == Code::kNotFound)
@@ -94,15 +99,17 @@ Result<Bytes> PairingStore::Redeem(const Bytes& proof, const Bytes& handshake_ha
   unsigned long long expires = 0;
   int attempts = 0;
   Bytes code_hash;
-  if (std::sscanf(text.c_str(), "%64s %llu %d", hex, &expires, &attempts) != 3 ||
+  if (std::sscanf(text.c_str(), "%64s %llu %d", hex, &expires, &attempts) !=
+          3 ||
       !FromHex(hex, &code_hash) || code_hash.size() != pairing::kCodeHashBytes)
     return Corrupt(path + " is malformed");
   if (now_ms >= expires) {
     (void)RemoveFile(path);
     return Denied("pairing code expired (make a new one with `mistore-agent pair`)");
   }
-  if (!pairing::ProofsEqual(proof, pairing::Proof(code_hash, /*from_device=*/true,
-                                                  handshake_hash))) {
+  if (!pairing::ProofsEqual(
+          proof,
+          pairing::Proof(code_hash, /*from_device=*/true, handshake_hash))) {
     attempts++;
     if (attempts >= kPairAttemptsMax) {
       (void)RemoveFile(path);
@@ -115,7 +122,8 @@ Result<Bytes> PairingStore::Redeem(const Bytes& proof, const Bytes& handshake_ha
   }
   if (devices_.size() >= kPairedDevicesMax && !devices_.count(device_key))
     return ResourceExhausted(std::to_string(kPairedDevicesMax) + " devices are paired already");
-  MS_RETURN_IF_ERROR(RemoveFile(path));  // single use, before anything is granted
+  MS_RETURN_IF_ERROR(
+      RemoveFile(path));  // single use, before anything is granted
   std::string name;
   for (char c : device.substr(0, kPairDeviceNameBytesMax))
     name.push_back(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'
@@ -131,7 +139,8 @@ Result<noise::KeyPair> LoadOrCreateAgentLinkKey(const std::string& data_dir) {
   MS_RETURN_IF_ERROR(MakeDirs(dir));
   (void)::chmod(dir.c_str(), 0700);
   const std::string path = dir + "/agent.key";
-  if (!FileExists(path)) MS_RETURN_IF_ERROR(WriteNodeKeyFile(path, noise::KeyPair::Generate()));
+  if (!FileExists(path))
+    MS_RETURN_IF_ERROR(WriteNodeKeyFile(path, noise::KeyPair::Generate()));
   return ReadNodeKeyFile(path);
 }
 
@@ -156,9 +165,11 @@ PairingStore OpenPairingOrDie(const std::string& data_dir) {
   auto s = PairingStore::Open(data_dir);
   if (!s.ok()) FatalExit("pairing", s.status().ToString().c_str());
   if (s->legacy_dropped() > 0)
-    MS_WARN("agent", "bearer-credential pairings dropped: those devices must pair again",
+    MS_WARN("agent",
+            "bearer-credential pairings dropped: those devices must pair again",
             "devices=" + std::to_string(s->legacy_dropped()) +
-                " hint=\"mistore-agent pair, then mistore pair CODE on each device\"");
+                " hint=\"mistore-agent pair, then mistore pair CODE on each "
+                "device\"");
   return std::move(s).value();
 }
 

@@ -78,9 +78,12 @@ class PairingStore {
   // kPairAttemptsMax); kResourceExhausted when kPairedDevicesMax devices are
   // paired; kInvalidArgument for a key that is not 32 bytes. Returns the
   // agent's proof for the device. A device already paired is renamed.
-  Result<Bytes> Redeem(const Bytes& proof, const Bytes& handshake_hash, const Bytes& device_key,
-                       const std::string& device, uint64_t now_ms);
-  bool IsPaired(const Bytes& device_key) const { return devices_.count(device_key) > 0; }
+  Result<Bytes> Redeem(const Bytes& proof, const Bytes& handshake_hash,
+                       const Bytes& device_key, const std::string& device,
+                       uint64_t now_ms);
+  bool IsPaired(const Bytes& device_key) const {
+    return devices_.count(device_key) > 0;
+  }
   bool any_paired() const { return !devices_.empty(); }
   size_t devices() const { return devices_.size(); }
   // Lines of the older bearer-credential pairing found (and dropped) at Open.

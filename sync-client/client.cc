@@ -77,9 +77,10 @@ struct Client::Impl {
         // it was reset or re-installed since this device paired.
         if (pinned && st.code() == Code::kUnavailable &&
             r.status().message().find("peer closed") != std::string::npos)
-          st = Unavailable(st.message() +
-                           " (the agent closed the handshake: if it was reset since this "
-                           "device paired, pair again with `mistore pair CODE`)");
+          st = Unavailable(
+              st.message() +
+              " (the agent closed the handshake: if it was reset since this "
+              "device paired, pair again with `mistore pair CODE`)");
         return;
       }
       conn = r.value();

@@ -39,7 +39,9 @@ Status WriteSecretFile(const std::string& path, const std::string& data) {
   return Status::Ok();
 }
 
-Status Denied(std::string m) { return Status(Code::kPermissionDenied, std::move(m)); }
+Status Denied(std::string m) {
+  return Status(Code::kPermissionDenied, std::move(m));
+}
 }  // namespace
 
 Status PairWithAgent(const std::string& agent_addr, const std::string& code,
@@ -72,8 +74,10 @@ Status PairWithAgent(const std::string& agent_addr, const std::string& code,
       agent_key = conn->peer_static_key();
       handshake_hash = conn->handshake_hash();
       pb::Envelope req;
-      const Bytes proof = pairing::Proof(code_hash, /*from_device=*/true, handshake_hash);
-      req.mutable_pair_device()->set_proof(std::string(proof.begin(), proof.end()));
+      const Bytes proof =
+          pairing::Proof(code_hash, /*from_device=*/true, handshake_hash);
+      req.mutable_pair_device()->set_proof(
+          std::string(proof.begin(), proof.end()));
       req.mutable_pair_device()->set_device(device);
       conn->Call(std::move(req), [&](Result<pb::Envelope> rep) {
         reply = std::move(rep);
@@ -86,28 +90,35 @@ Status PairWithAgent(const std::string& agent_addr, const std::string& code,
   if (!reply) return Unavailable("no answer from the gateway agent");
   if (!reply->ok()) return reply->status();
   if (Status st = ResponseStatus(reply->value()); !st.ok()) return st;
-  if (!(*reply)->has_pair_device_reply()) return ProtocolError("the agent answered without a proof");
+  if (!(*reply)->has_pair_device_reply())
+    return ProtocolError("the agent answered without a proof");
   const std::string& ap = (*reply)->pair_device_reply().agent_proof();
-  if (!pairing::ProofsEqual(Bytes(ap.begin(), ap.end()),
-                            pairing::Proof(code_hash, /*from_device=*/false, handshake_hash)))
-    return Denied("the gateway agent at " + agent_addr +
-                  " did not prove it knows the pairing code (another host answered?); "
-                  "nothing was saved");
-  if (agent_key.size() != noise::kDhLen) return ProtocolError("the agent proved no static key");
-  const std::string text = std::string(kHeader) + "\ndevice_key " +
-                           ToHex(Bytes(link->static_key.private_key.data(),
-                                       link->static_key.private_key.data() +
-                                           link->static_key.private_key.size())) +
-                           "\nagent_key " + ToHex(agent_key) + "\n";
+  if (!pairing::ProofsEqual(
+          Bytes(ap.begin(), ap.end()),
+          pairing::Proof(code_hash, /*from_device=*/false, handshake_hash)))
+    return Denied(
+        "the gateway agent at " + agent_addr +
+        " did not prove it knows the pairing code (another host answered?); "
+        "nothing was saved");
+  if (agent_key.size() != noise::kDhLen)
+    return ProtocolError("the agent proved no static key");
+  const std::string text =
+      std::string(kHeader) + "\ndevice_key " +
+      ToHex(Bytes(link->static_key.private_key.data(),
+                  link->static_key.private_key.data() +
+                      link->static_key.private_key.size())) +
+      "\nagent_key " + ToHex(agent_key) + "\n";
   return WriteSecretFile(pairing_file, text);
 }
 
-Result<secure::DeviceLinkConfig> ReadPairingFile(const std::string& pairing_file) {
+Result<secure::DeviceLinkConfig> ReadPairingFile(
+    const std::string& pairing_file) {
   struct stat st;
   if (::stat(pairing_file.c_str(), &st) != 0)
     return NotFound("this device is not paired (no " + pairing_file + ")");
   if (st.st_mode & 077)
-    return Denied(pairing_file + " is accessible by group or others (chmod 600 it)");
+    return Denied(pairing_file +
+                  " is accessible by group or others (chmod 600 it)");
   MS_ASSIGN_OR_RETURN(Bytes raw, ReadFileBytes(pairing_file, 512));
   std::string text(raw.begin(), raw.end());
   if (text.rfind(kHeader, 0) != 0) {
@@ -116,8 +127,10 @@ Result<secure::DeviceLinkConfig> ReadPairingFile(const std::string& pairing_file
     while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
     if (FromHex(t, &old) && old.size() == 32)
       return Denied(pairing_file +
-                    " holds a pairing credential of an older version (it was sent in clear "
-                    "and is no longer accepted): pair again with `mistore pair CODE` using a "
+                    " holds a pairing credential of an older version (it was "
+                    "sent in clear "
+                    "and is no longer accepted): pair again with `mistore pair "
+                    "CODE` using a "
                     "code from `mistore-agent pair`");
     return Corrupt(pairing_file + " is not a pairing file");
   }
@@ -125,7 +138,8 @@ Result<secure::DeviceLinkConfig> ReadPairingFile(const std::string& pairing_file
   size_t at = 0;
   while (at < text.size()) {
     size_t nl = text.find('\n', at);
-    std::string line = text.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+    std::string line =
+        text.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
     at = nl == std::string::npos ? text.size() : nl + 1;
     if (line.rfind("device_key ", 0) == 0 && !FromHex(line.substr(11), &priv))
       return Corrupt(pairing_file + ": malformed device_key");
@@ -133,7 +147,8 @@ Result<secure::DeviceLinkConfig> ReadPairingFile(const std::string& pairing_file
       return Corrupt(pairing_file + ": malformed agent_key");
   }
   if (priv.size() != noise::kDhLen || agent.size() != noise::kDhLen)
-    return Corrupt(pairing_file + ": device_key and agent_key must be 32 bytes each");
+    return Corrupt(pairing_file +
+                   ": device_key and agent_key must be 32 bytes each");
   auto kp = noise::KeyPair::FromPrivate(priv);
   sodium_memzero(priv.data(), priv.size());
   if (!kp.ok()) return kp.status();
@@ -146,12 +161,14 @@ Result<secure::DeviceLinkConfig> ReadPairingFile(const std::string& pairing_file
 Result<std::shared_ptr<const secure::DeviceLinkConfig>> DeviceLinkFor(
     const std::string& pairing_file) {
   auto link = std::make_shared<secure::DeviceLinkConfig>();
-  auto r = pairing_file.empty() ? Result<secure::DeviceLinkConfig>(NotFound("no pairing file"))
-                                : ReadPairingFile(pairing_file);
+  auto r = pairing_file.empty()
+               ? Result<secure::DeviceLinkConfig>(NotFound("no pairing file"))
+               : ReadPairingFile(pairing_file);
   if (r.ok()) {
     *link = std::move(r).value();
   } else if (r.status().code() == Code::kNotFound) {
-    link->static_key = noise::KeyPair::Generate();  // XX, served only if the agent allows
+    link->static_key =
+        noise::KeyPair::Generate();  // XX, served only if the agent allows
   } else {
     return r.status();
   }

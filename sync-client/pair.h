@@ -51,6 +51,7 @@ Result<std::shared_ptr<const secure::DeviceLinkConfig>> DeviceLinkFor(
     const std::string& pairing_file);
 
 // The pairing file's keys; kNotFound when this device is not paired.
-Result<secure::DeviceLinkConfig> ReadPairingFile(const std::string& pairing_file);
+Result<secure::DeviceLinkConfig> ReadPairingFile(
+    const std::string& pairing_file);
 
 }  // namespace mistore

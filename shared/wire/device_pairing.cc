@@ -27,21 +27,25 @@ Bytes CodeHash(const std::string& code) {
   const std::string norm = NormalizeCode(code);
   Bytes out(kCodeHashBytes);
   MS_ASSERT(crypto_generichash(out.data(), out.size(),
-                               reinterpret_cast<const uint8_t*>(norm.data()), norm.size(),
-                               nullptr, 0) == 0);
+                               reinterpret_cast<const uint8_t*>(norm.data()),
+                               norm.size(), nullptr, 0) == 0);
   return out;
 }
 
-Bytes Proof(const Bytes& code_hash, bool from_device, const Bytes& handshake_hash) {
+Bytes Proof(const Bytes& code_hash, bool from_device,
+            const Bytes& handshake_hash) {
   MS_ASSERT(crypto::internal::SodiumReady());
   MS_ASSERT(code_hash.size() == kCodeHashBytes);
   const std::string_view label =
       from_device ? "mistore-pair-v1 device" : "mistore-pair-v1 agent";
   crypto_generichash_state st;
-  MS_ASSERT(crypto_generichash_init(&st, code_hash.data(), code_hash.size(), kProofBytes) == 0);
-  MS_ASSERT(crypto_generichash_update(&st, reinterpret_cast<const uint8_t*>(label.data()),
-                                      label.size()) == 0);
-  MS_ASSERT(crypto_generichash_update(&st, handshake_hash.data(), handshake_hash.size()) == 0);
+  MS_ASSERT(crypto_generichash_init(&st, code_hash.data(), code_hash.size(),
+                                    kProofBytes) == 0);
+  MS_ASSERT(crypto_generichash_update(
+                &st, reinterpret_cast<const uint8_t*>(label.data()),
+                label.size()) == 0);
+  MS_ASSERT(crypto_generichash_update(&st, handshake_hash.data(),
+                                      handshake_hash.size()) == 0);
   Bytes out(kProofBytes);
   MS_ASSERT(crypto_generichash_final(&st, out.data(), out.size()) == 0);
   sodium_memzero(&st, sizeof st);

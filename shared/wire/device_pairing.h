@@ -30,7 +30,8 @@ std::string NormalizeCode(const std::string& code);
 Bytes CodeHash(const std::string& code);
 // The proof of `code_hash` bound to `handshake_hash`, made by the device
 // (from_device) or by the agent.
-Bytes Proof(const Bytes& code_hash, bool from_device, const Bytes& handshake_hash);
+Bytes Proof(const Bytes& code_hash, bool from_device,
+            const Bytes& handshake_hash);
 // Constant-time comparison of two proofs (false if either has the wrong size).
 bool ProofsEqual(const Bytes& a, const Bytes& b);
 

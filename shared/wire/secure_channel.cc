@@ -13,7 +13,8 @@ std::span<const uint8_t> PrologueSpan() {
   return {reinterpret_cast<const uint8_t*>(kPrologue), sizeof(kPrologue) - 1};
 }
 std::span<const uint8_t> DevicePrologueSpan() {
-  return {reinterpret_cast<const uint8_t*>(kDevicePrologue), sizeof(kDevicePrologue) - 1};
+  return {reinterpret_cast<const uint8_t*>(kDevicePrologue),
+          sizeof(kDevicePrologue) - 1};
 }
 }  // namespace
 
@@ -34,7 +35,8 @@ Result<SecureChannel> SecureChannel::Create(const ChannelConfig& config, bool in
   if (const DeviceLinkConfig* d = config.device_link.get()) {
     if (d->static_key.private_key.size() != noise::kDhLen ||
         d->static_key.public_key.size() != noise::kDhLen)
-      return InvalidArgument("device link needs a 32-byte X25519 static key pair");
+      return InvalidArgument(
+          "device link needs a 32-byte X25519 static key pair");
     if (!initiator) {
       if (!d->peer_static_key.empty())
         return InvalidArgument("device link responder must not pin a peer key");
@@ -43,12 +45,15 @@ Result<SecureChannel> SecureChannel::Create(const ChannelConfig& config, bool in
     }
     const bool ik = !d->peer_static_key.empty();
     if (ik && d->peer_static_key.size() != noise::kDhLen)
-      return InvalidArgument("device link: the pinned agent key must be 32 bytes");
-    MS_ASSIGN_OR_RETURN(noise::HandshakeState hs,
-                        noise::HandshakeState::Create(ik ? "IK" : "XX", true, DevicePrologueSpan(),
-                                                      &d->static_key,
-                                                      ik ? &d->peer_static_key : nullptr));
-    return SecureChannel(config, initiator, deadline_ms, std::move(hs), ik ? "IK" : "XX");
+      return InvalidArgument(
+          "device link: the pinned agent key must be 32 bytes");
+    MS_ASSIGN_OR_RETURN(
+        noise::HandshakeState hs,
+        noise::HandshakeState::Create(ik ? "IK" : "XX", true,
+                                      DevicePrologueSpan(), &d->static_key,
+                                      ik ? &d->peer_static_key : nullptr));
+    return SecureChannel(config, initiator, deadline_ms, std::move(hs),
+                         ik ? "IK" : "XX");
   }
   if (!config.identity) return InvalidArgument("secure channel needs an identity");
   if (config.ca_public_key.size() != crypto::kCaPublicKeyBytes)
@@ -104,7 +109,7 @@ Status SecureChannel::Start(Bytes* wire) {
   if (!initiator_) return Status::Ok();
   auto msg = hs_->WriteMessage({});
   if (!msg.ok()) return Fail(msg.status(), Failure::kProtocol);
-  const uint8_t* preamble = !device_link()   ? kPreamble
+  const uint8_t* preamble = !device_link()     ? kPreamble
                             : pattern_ == "IK" ? kDevicePreambleIK
                                                : kDevicePreambleXX;
   wire->insert(wire->end(), preamble, preamble + sizeof kPreamble);
@@ -209,8 +214,10 @@ Status SecureChannel::OnHandshakeRecord(std::span<const uint8_t> body, uint64_t 
 
 // Device link, both patterns and both sides: payloads are empty; answer
 // when it is our turn; established once the pattern is complete.
-Status SecureChannel::OnDeviceHandshake(std::span<const uint8_t> payload, Bytes* wire) {
-  if (!payload.empty()) return ProtocolError("device handshake message carries a payload");
+Status SecureChannel::OnDeviceHandshake(std::span<const uint8_t> payload,
+                                        Bytes* wire) {
+  if (!payload.empty())
+    return ProtocolError("device handshake message carries a payload");
   if (!hs_->Complete()) {
     MS_ASSERT(hs_->IsMyTurn());
     auto msg = hs_->WriteMessage({});
@@ -224,10 +231,12 @@ Status SecureChannel::OnDeviceHandshake(std::span<const uint8_t> payload, Bytes*
 // device links "MSDI" / "MSDX", which also fixes the Noise pattern.
 Status SecureChannel::OnPreamble() {
   if (!device_link()) return Status::Ok();
-  const bool ik = std::memcmp(in_.data(), kDevicePreambleIK, sizeof kPreamble) == 0;
+  const bool ik =
+      std::memcmp(in_.data(), kDevicePreambleIK, sizeof kPreamble) == 0;
   MS_ASSIGN_OR_RETURN(noise::HandshakeState hs,
-                      noise::HandshakeState::Create(ik ? "IK" : "XX", false, DevicePrologueSpan(),
-                                                    &config_.device_link->static_key));
+                      noise::HandshakeState::Create(
+                          ik ? "IK" : "XX", false, DevicePrologueSpan(),
+                          &config_.device_link->static_key));
   hs_.emplace(std::move(hs));
   pattern_ = ik ? "IK" : "XX";
   return Status::Ok();
@@ -298,15 +307,17 @@ Status SecureChannel::Receive(std::span<const uint8_t> bytes, uint64_t now_ms, B
     left -= take;
     if (device_link()) {
       // "MSD" then 'I' or 'X'.
-      if (std::memcmp(in_.data(), kDevicePreambleIK, std::min<size_t>(in_.size(), 3)) != 0)
+      if (std::memcmp(in_.data(), kDevicePreambleIK,
+                      std::min<size_t>(in_.size(), 3)) != 0)
         return Fail(ProtocolError("plaintext connection refused: the peer did "
                                   "not start a device handshake"),
                     Failure::kPlaintext);
       if (in_.size() == sizeof kPreamble && in_[3] != kDevicePreambleIK[3] &&
           in_[3] != kDevicePreambleXX[3])
-        return Fail(ProtocolError(std::string("device handshake '") + char(in_[3]) +
-                                  "' refused: this agent speaks IK ('I') and XX ('X')"),
-                    Failure::kPlaintext);
+        return Fail(
+            ProtocolError(std::string("device handshake '") + char(in_[3]) +
+                          "' refused: this agent speaks IK ('I') and XX ('X')"),
+            Failure::kPlaintext);
     } else if (std::memcmp(in_.data(), kPreamble, in_.size()) != 0) {
       if (in_.size() == sizeof kPreamble && std::memcmp(in_.data(), kPreamble, 3) == 0)
         return Fail(ProtocolError(std::string("secure protocol version ") + char(in_[3]) +

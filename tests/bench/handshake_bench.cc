@@ -21,14 +21,17 @@ namespace {
 using namespace mistore;
 
 void RawHandshake(benchmark::State& state, const char* pattern) {
-  const noise::KeyPair is = noise::KeyPair::Generate(), rs = noise::KeyPair::Generate();
+  const noise::KeyPair is = noise::KeyPair::Generate(),
+                       rs = noise::KeyPair::Generate();
   const std::string p = pattern;
-  const bool init_pre = p[0] == 'K';                 // KK: initiator's key known
-  const bool resp_pre = p[1] == 'K';                 // IK, KK: responder's key known
+  const bool init_pre = p[0] == 'K';  // KK: initiator's key known
+  const bool resp_pre = p[1] == 'K';  // IK, KK: responder's key known
   for (auto _ : state) {
-    auto i = noise::HandshakeState::Create(p, true, {}, &is, resp_pre ? &rs.public_key : nullptr)
+    auto i = noise::HandshakeState::Create(p, true, {}, &is,
+                                           resp_pre ? &rs.public_key : nullptr)
                  .value();
-    auto r = noise::HandshakeState::Create(p, false, {}, &rs, init_pre ? &is.public_key : nullptr)
+    auto r = noise::HandshakeState::Create(p, false, {}, &rs,
+                                           init_pre ? &is.public_key : nullptr)
                  .value();
     while (!i.Complete() || !r.Complete()) {
       noise::HandshakeState& w = i.IsMyTurn() ? i : r;
@@ -72,7 +75,8 @@ void Channel(benchmark::State& state, const secure::ChannelConfig& ic,
 
 constexpr uint64_t kNow = 1'800'000'000'000ull;
 
-std::shared_ptr<const secure::Identity> Identity(const crypto::CaKey& ca, crypto::NodeRole role,
+std::shared_ptr<const secure::Identity> Identity(const crypto::CaKey& ca,
+                                                 crypto::NodeRole role,
                                                  uint32_t id) {
   noise::KeyPair kp = noise::KeyPair::Generate();
   crypto::Certificate c;

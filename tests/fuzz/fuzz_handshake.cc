@@ -86,10 +86,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool device = data[0] & 0x80;
   const bool initiator = data[0] & 1;
   const size_t split = device ? (data[0] >> 2) & 31 : (data[0] >> 1) & 63;
-  const secure::ChannelConfig& cfg = !device               ? base
-                                     : !initiator          ? agent
-                                     : (data[0] & 2) != 0  ? device_ik
-                                                           : device_xx;
+  const secure::ChannelConfig& cfg = !device              ? base
+                                     : !initiator         ? agent
+                                     : (data[0] & 2) != 0 ? device_ik
+                                                          : device_xx;
   data++;
   size--;
   auto ch = secure::SecureChannel::Create(cfg, initiator, 1000);

@@ -144,7 +144,8 @@ int main(int argc, char** argv) {
     dev_ik.device_link = k;
   }
   for (const bool ik : {true, false}) {
-    auto dv = secure::SecureChannel::Create(ik ? dev_ik : dev_xx, true, 1000).value();
+    auto dv =
+        secure::SecureChannel::Create(ik ? dev_ik : dev_xx, true, 1000).value();
     auto ag = secure::SecureChannel::Create(agent, false, 1000).value();
     Bytes d1, a0, a1, d2, rec;
     std::vector<Bytes> got;
@@ -158,12 +159,15 @@ int main(int argc, char** argv) {
     in.insert(in.end(), d1.begin(), d1.end());
     in.insert(in.end(), d2.begin(), d2.end());
     in.insert(in.end(), rec.begin(), rec.end());
-    W("handshake", ik ? "device_responder_ik_msg1_record" : "device_responder_xx_msg1_msg3_record",
+    W("handshake",
+      ik ? "device_responder_ik_msg1_record"
+         : "device_responder_xx_msg1_msg3_record",
       in);
     // To the device after its message 1: the agent's message 2.
     in = {uint8_t(0x80 | (ik ? 2 : 0) | 1 | (10 << 2))};
     in.insert(in.end(), a1.begin(), a1.end());
-    W("handshake", ik ? "device_initiator_ik_msg2" : "device_initiator_xx_msg2", in);
+    W("handshake", ik ? "device_initiator_ik_msg2" : "device_initiator_xx_msg2",
+      in);
   }
   in = {0x80, 'M', 'S', 'D', 'K', 32, 0};  // an unknown device pattern
   W("handshake", "device_unknown_pattern", in);

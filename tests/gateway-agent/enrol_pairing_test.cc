@@ -47,16 +47,19 @@ TEST_F(Pairing, CodeIsSingleUseAndDeviceKeyPersists) {
   std::string code = s.NewCode(kNow, 300000).value();
   ASSERT_EQ(code.size(), 11u);
   EXPECT_EQ(code[5], '-');
-  auto agent_proof = s.Redeem(DeviceProof(code, Hh(1)), Hh(1), Key(7), "laptop", kNow + 1000);
+  auto agent_proof =
+      s.Redeem(DeviceProof(code, Hh(1)), Hh(1), Key(7), "laptop", kNow + 1000);
   ASSERT_TRUE(agent_proof.ok()) << agent_proof.status().ToString();
   // The agent proves the code back, for this handshake only.
   EXPECT_TRUE(pairing::ProofsEqual(
-      *agent_proof, pairing::Proof(pairing::CodeHash(code), /*from_device=*/false, Hh(1))));
+      *agent_proof,
+      pairing::Proof(pairing::CodeHash(code), /*from_device=*/false, Hh(1))));
   EXPECT_FALSE(pairing::ProofsEqual(*agent_proof, DeviceProof(code, Hh(1))));
   EXPECT_TRUE(s.IsPaired(Key(7)));
   EXPECT_FALSE(s.IsPaired(Key(8)));
   EXPECT_TRUE(s.any_paired());
-  auto again = s.Redeem(DeviceProof(code, Hh(2)), Hh(2), Key(8), "phone", kNow + 2000);
+  auto again =
+      s.Redeem(DeviceProof(code, Hh(2)), Hh(2), Key(8), "phone", kNow + 2000);
   ASSERT_FALSE(again.ok());
   EXPECT_NE(again.status().message().find("no pairing code pending"), std::string::npos);
   EXPECT_FALSE(s.IsPaired(Key(8)));
@@ -83,7 +86,8 @@ TEST_F(Pairing, ProofForAnotherHandshakeRefusedAndCounted) {
   EXPECT_EQ(r.status().message(), "wrong pairing code");
   EXPECT_FALSE(s.IsPaired(Key(7)));
   // The code stays pending for the real device (one attempt used).
-  EXPECT_TRUE(s.Redeem(DeviceProof(code, Hh(3)), Hh(3), Key(9), "real", kNow).ok());
+  EXPECT_TRUE(
+      s.Redeem(DeviceProof(code, Hh(3)), Hh(3), Key(9), "real", kNow).ok());
   // An agent proof is no device proof (the labels differ).
   std::string code2 = s.NewCode(kNow, 300000).value();
   Bytes agent_side = pairing::Proof(pairing::CodeHash(code2), false, Hh(4));
@@ -94,10 +98,11 @@ TEST_F(Pairing, BearerCredentialLinesDroppedAtOpen) {
   ASSERT_TRUE(MakeDirs(dir_ + "/pairing").ok());
   const std::string old = ToHex(Bytes(32, 0xab)) + " old-laptop\n";
   const std::string now = "k1 " + ToHex(Key(5)) + " new-laptop\n";
-  ASSERT_TRUE(WriteFileDurable(dir_ + "/pairing/devices",
-                               reinterpret_cast<const uint8_t*>((old + now).data()),
-                               (old + now).size())
-                  .ok());
+  ASSERT_TRUE(
+      WriteFileDurable(dir_ + "/pairing/devices",
+                       reinterpret_cast<const uint8_t*>((old + now).data()),
+                       (old + now).size())
+          .ok());
   PairingStore s = Open();
   EXPECT_EQ(s.legacy_dropped(), 1u);
   EXPECT_EQ(s.devices(), 1u);
@@ -136,7 +141,8 @@ TEST_F(Pairing, LoopbackPeers) {
 TEST_F(Pairing, ExpiredCodeRefused) {
   PairingStore s = Open();
   std::string code = s.NewCode(kNow, 300000).value();
-  auto r = s.Redeem(DeviceProof(code, Hh(1)), Hh(1), Key(1), "laptop", kNow + 300000);
+  auto r = s.Redeem(DeviceProof(code, Hh(1)), Hh(1), Key(1), "laptop",
+                    kNow + 300000);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
   EXPECT_NE(r.status().message().find("pairing code expired"), std::string::npos);
@@ -169,7 +175,8 @@ TEST_F(Pairing, TypedCodeToleratesCaseSeparatorsAndLookAlikes) {
     typed.push_back(c == '0' ? 'o' : c == '1' ? 'l' : char(std::tolower(c)));
   }
   typed.insert(3, " ");
-  EXPECT_TRUE(s.Redeem(DeviceProof(typed, Hh(1)), Hh(1), Key(1), "phone", kNow).ok());
+  EXPECT_TRUE(
+      s.Redeem(DeviceProof(typed, Hh(1)), Hh(1), Key(1), "phone", kNow).ok());
 }
 
 TEST_F(Pairing, PairedDevicesAreBounded) {

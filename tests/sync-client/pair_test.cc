@@ -79,17 +79,20 @@ class FakeAgent {
         std::lock_guard<std::mutex> l(mu_);
         if (env.has_pair_device()) {
           const std::string& p = env.pair_device().proof();
-          auto r = store_->Redeem(Bytes(p.begin(), p.end()), c->handshake_hash(),
-                                  c->peer_static_key(), env.pair_device().device(), now_ms);
+          auto r = store_->Redeem(Bytes(p.begin(), p.end()),
+                                  c->handshake_hash(), c->peer_static_key(),
+                                  env.pair_device().device(), now_ms);
           if (!r.ok()) return c->ReplyError(env.request_id(), r.status());
           if (forge_proof) (*r)[0] ^= 1;
           pb::Envelope rep;
-          rep.mutable_pair_device_reply()->set_agent_proof(std::string(r->begin(), r->end()));
+          rep.mutable_pair_device_reply()->set_agent_proof(
+              std::string(r->begin(), r->end()));
           return c->Reply(env.request_id(), std::move(rep));
         }
         if (!store_->IsPaired(c->peer_static_key()))
-          return c->ReplyError(env.request_id(),
-                               Status(Code::kPermissionDenied, "this device is not paired"));
+          return c->ReplyError(
+              env.request_id(),
+              Status(Code::kPermissionDenied, "this device is not paired"));
         pb::Envelope rep;
         rep.mutable_empty();
         c->Reply(env.request_id(), std::move(rep));
@@ -117,7 +120,8 @@ class FakeAgent {
 };
 
 // One request over the device link `link` to `addr`: the reply's status.
-Status Ask(const std::string& addr, std::shared_ptr<const secure::DeviceLinkConfig> link) {
+Status Ask(const std::string& addr,
+           std::shared_ptr<const secure::DeviceLinkConfig> link) {
   EventLoop loop(1);
   ConnectionLimits limits;
   auto sc = std::make_shared<SecureConfig>();
@@ -125,21 +129,24 @@ Status Ask(const std::string& addr, std::shared_ptr<const secure::DeviceLinkConf
   limits.secure = std::move(sc);
   Status out = Internal("no reply");
   Connection::Ptr conn;
-  Dial(&loop, addr, limits, [&](Result<Connection::Ptr> r) {
-    if (!r.ok()) {
-      out = r.status();
-      loop.Stop();
-      return;
-    }
-    conn = r.value();
-    pb::Envelope req;
-    req.mutable_list_objects()->set_subscriber("alice");
-    conn->Call(std::move(req), [&](Result<pb::Envelope> rep) {
-      out = rep.ok() ? ResponseStatus(rep.value()) : rep.status();
-      conn->Close(Unavailable("done"));
-      loop.Stop();
-    });
-  }, 10000);
+  Dial(
+      &loop, addr, limits,
+      [&](Result<Connection::Ptr> r) {
+        if (!r.ok()) {
+          out = r.status();
+          loop.Stop();
+          return;
+        }
+        conn = r.value();
+        pb::Envelope req;
+        req.mutable_list_objects()->set_subscriber("alice");
+        conn->Call(std::move(req), [&](Result<pb::Envelope> rep) {
+          out = rep.ok() ? ResponseStatus(rep.value()) : rep.status();
+          conn->Close(Unavailable("done"));
+          loop.Stop();
+        });
+      },
+      10000);
   loop.Run();
   return out;
 }
@@ -173,7 +180,8 @@ TEST_F(PairTest, GoodCodePinsTheAgentAndTheNextConnectionIsServed) {
   EXPECT_EQ(keys->peer_static_key, agent_->public_key());
   EXPECT_TRUE(agent_->IsPaired(keys->static_key.public_key));
   // The code is spent.
-  EXPECT_FALSE(PairWithAgent(agent_->addr(), code, "phone", dir_ + "/other").ok());
+  EXPECT_FALSE(
+      PairWithAgent(agent_->addr(), code, "phone", dir_ + "/other").ok());
 
   // Next connection: IK with the pinned key, served.
   auto link = DeviceLinkFor(file_);
@@ -196,10 +204,12 @@ TEST_F(PairTest, GoodCodePinsTheAgentAndTheNextConnectionIsServed) {
 
 TEST_F(PairTest, WrongCodeRefusedAndNothingWritten) {
   std::string code = agent_->NewCode(300000);
-  std::string wrong = code[0] == '2' ? "3" + code.substr(1) : "2" + code.substr(1);
+  std::string wrong =
+      code[0] == '2' ? "3" + code.substr(1) : "2" + code.substr(1);
   Status st = PairWithAgent(agent_->addr(), wrong, "laptop", file_);
   EXPECT_EQ(st.code(), Code::kPermissionDenied);
-  EXPECT_NE(st.message().find("wrong pairing code"), std::string::npos) << st.ToString();
+  EXPECT_NE(st.message().find("wrong pairing code"), std::string::npos)
+      << st.ToString();
   EXPECT_FALSE(FileExists(file_));
   // The right code still works (one wrong attempt counted).
   EXPECT_TRUE(PairWithAgent(agent_->addr(), code, "laptop", file_).ok());
@@ -210,15 +220,18 @@ TEST_F(PairTest, ExpiredCodeRefused) {
   agent_->now_ms = kNow + 1000;
   Status st = PairWithAgent(agent_->addr(), code, "laptop", file_);
   EXPECT_EQ(st.code(), Code::kPermissionDenied);
-  EXPECT_NE(st.message().find("pairing code expired"), std::string::npos) << st.ToString();
+  EXPECT_NE(st.message().find("pairing code expired"), std::string::npos)
+      << st.ToString();
   EXPECT_FALSE(FileExists(file_));
 }
 
 TEST_F(PairTest, AgentThatCannotProveTheCodeIsNotPinned) {
   agent_->forge_proof = true;
-  Status st = PairWithAgent(agent_->addr(), agent_->NewCode(300000), "laptop", file_);
+  Status st =
+      PairWithAgent(agent_->addr(), agent_->NewCode(300000), "laptop", file_);
   EXPECT_EQ(st.code(), Code::kPermissionDenied);
-  EXPECT_NE(st.message().find("did not prove it knows the pairing code"), std::string::npos);
+  EXPECT_NE(st.message().find("did not prove it knows the pairing code"),
+            std::string::npos);
   EXPECT_FALSE(FileExists(file_));
 }
 
@@ -226,7 +239,9 @@ TEST_F(PairTest, PairingFileRefusals) {
   ASSERT_TRUE(MakeDirs(dir_ + "/device").ok());
   // The older bearer credential: 64 hex characters.
   const std::string old = ToHex(Bytes(32, 0x5a)) + "\n";
-  ASSERT_TRUE(WriteFileDurable(file_, reinterpret_cast<const uint8_t*>(old.data()), old.size())
+  ASSERT_TRUE(WriteFileDurable(file_,
+                               reinterpret_cast<const uint8_t*>(old.data()),
+                               old.size())
                   .ok());
   ASSERT_EQ(::chmod(file_.c_str(), 0600), 0);
   auto r = DeviceLinkFor(file_);
@@ -235,7 +250,9 @@ TEST_F(PairTest, PairingFileRefusals) {
   EXPECT_NE(r.status().message().find("older version"), std::string::npos);
   EXPECT_NE(r.status().message().find("mistore pair CODE"), std::string::npos);
   // A real pairing, then made group-readable.
-  ASSERT_TRUE(PairWithAgent(agent_->addr(), agent_->NewCode(300000), "laptop", file_).ok());
+  ASSERT_TRUE(
+      PairWithAgent(agent_->addr(), agent_->NewCode(300000), "laptop", file_)
+          .ok());
   ASSERT_EQ(::chmod(file_.c_str(), 0640), 0);
   auto g = DeviceLinkFor(file_);
   ASSERT_FALSE(g.ok());

@@ -519,8 +519,8 @@ TEST_F(DeviceLinkTest, XxWithoutPinThenIkWithThePinnedKey) {
     EXPECT_EQ(p.a->handshake_hash().size(), noise::kHashLen);
     ASSERT_TRUE(p.a->Seal(Msg(5000, 1), &p.a_to_b).ok());
     ASSERT_TRUE(p.b->Seal(Msg(40, 2), &p.b_to_a).ok());
-    EXPECT_EQ(std::search(p.a_to_b.begin(), p.a_to_b.end(), Msg(5000, 1).begin() + 8,
-                          Msg(5000, 1).begin() + 40),
+    EXPECT_EQ(std::search(p.a_to_b.begin(), p.a_to_b.end(),
+                          Msg(5000, 1).begin() + 8, Msg(5000, 1).begin() + 40),
               p.a_to_b.end());
     p.Pump();
     ASSERT_EQ(p.at_b.size(), 1u);
@@ -531,7 +531,8 @@ TEST_F(DeviceLinkTest, XxWithoutPinThenIkWithThePinnedKey) {
 }
 
 TEST_F(DeviceLinkTest, TwoConnectionsHaveDifferentHandshakeHashes) {
-  Pair p1(Device(agent_key.public_key), Agent()), p2(Device(agent_key.public_key), Agent());
+  Pair p1(Device(agent_key.public_key), Agent()),
+      p2(Device(agent_key.public_key), Agent());
   p1.Pump();
   p2.Pump();
   ASSERT_TRUE(p1.b->established() && p2.b->established());
@@ -572,7 +573,8 @@ TEST_F(DeviceLinkTest, PlaintextAndNodeHandshakesRefused) {
     EncodeFrame(payload, sizeof payload, &plain);
     Status st = b.Receive(plain, kNow, &out, &msgs);
     EXPECT_EQ(st.code(), Code::kProtocol);
-    EXPECT_NE(st.message().find("plaintext connection refused"), std::string::npos);
+    EXPECT_NE(st.message().find("plaintext connection refused"),
+              std::string::npos);
     EXPECT_EQ(b.failure(), Failure::kPlaintext);
     EXPECT_TRUE(out.empty());
   }
@@ -608,7 +610,8 @@ TEST_F(DeviceLinkTest, PlaintextAndNodeHandshakesRefused) {
     ASSERT_TRUE(b.Start(&out).ok());
     Status st = b.Receive(bad, kNow, &out, &msgs);
     EXPECT_EQ(st.code(), Code::kProtocol);
-    EXPECT_NE(st.message().find("device handshake 'K' refused"), std::string::npos);
+    EXPECT_NE(st.message().find("device handshake 'K' refused"),
+              std::string::npos);
   }
   EXPECT_TRUE(msgs.empty());
 }
@@ -637,7 +640,8 @@ TEST_F(DeviceLinkTest, FlippedBitInARecordOrTheHandshakeRefused) {
 
 TEST_F(DeviceLinkTest, CreateChecksTheKeys) {
   ChannelConfig pinned_agent = Device(agent_key.public_key);
-  EXPECT_FALSE(SecureChannel::Create(pinned_agent, false, kNow).ok());  // responder pins nothing
+  EXPECT_FALSE(SecureChannel::Create(pinned_agent, false, kNow)
+                   .ok());  // responder pins nothing
   EXPECT_FALSE(SecureChannel::Create(Device(Bytes(31, 1)), true, kNow).ok());
   ChannelConfig no_key;
   no_key.device_link = std::make_shared<DeviceLinkConfig>();
