@@ -92,13 +92,32 @@ PopSelectorParams PopSelectorParamsOf(const Config& cfg) {
   return std::move(p.value());
 }
 
+// The device link on the client port (issue 4): the agent's client-link key
+// (data_dir/pairing/agent.key), any device key accepted at the handshake
+// (the request handler checks pairing).
+ConnectionLimits ClientLinkLimits(const ConnectionLimits& base,
+                                  const Config& cfg) {
+  auto key = LoadOrCreateAgentLinkKey(cfg.Str("data_dir"));
+  if (!key.ok()) FatalExit("pairing", key.status().ToString().c_str());
+  auto link = std::make_shared<secure::DeviceLinkConfig>();
+  link->static_key = std::move(key).value();
+  auto sc = std::make_shared<SecureConfig>();
+  sc->channel.device_link = std::move(link);
+  sc->channel.handshake_timeout_ms = uint64_t(cfg.Int("handshake_timeout_ms"));
+  sc->stats = std::make_shared<SecureStats>();
+  ConnectionLimits l = base;
+  l.secure = std::move(sc);
+  return l;
+}
+
 class Agent {
  public:
   Agent(const Config& cfg, FragmentStore store, AgentParams params)
       : cfg_(cfg),
         store_(std::move(store)),
         limits_(Limits(cfg)),
-        clients_(&loop_, limits_, [this](const Connection::Ptr& c) { OnClient(c); }),
+        clients_(&loop_, client_limits_,
+                 [this](const Connection::Ptr& c) { OnClient(c); }),
         core_(std::move(params), &store_, loop_.NowMs()) {}
 
   int Run() {
@@ -320,7 +339,6 @@ class Agent {
     client_conns_.insert(c);
     c->set_on_close([this](const Connection::Ptr& c, const Status&) {
       client_conns_.erase(c);
-      paired_clients_.erase(c.get());
     });
     c->set_on_request([this](const Connection::Ptr& c, pb::Envelope&& env) { OnClientRequest(c, env); });
   }
@@ -345,40 +363,46 @@ class Agent {
       metrics_.Replied(op, nullptr, false);
       c->ReplyError(id, st);
     };
-    // Client pairing (issue 4, enrol_pairing.h).
-    if (env.has_pair_device() || env.has_client_hello()) {
-      Status st;
-      Bytes cred;
-      if (env.has_pair_device()) {
-        auto r = pairing_.Redeem(env.pair_device().code(), env.pair_device().device(), PairingNowMs());
-        if (r.ok()) cred = std::move(r).value();
-        st = r.status();
-      } else {
-        const std::string& c0 = env.client_hello().credential();
-        // An agent without paired devices serves everybody (a stale
-        // credential from elsewhere is harmless there).
-        if (pairing_.any_paired() && !pairing_.IsPaired(Bytes(c0.begin(), c0.end())))
-          st = Status(Code::kPermissionDenied,
-                      "unknown device credential: pair again with `mistore pair CODE`");
+    // Client pairing (issue 4, enrol_pairing.h): the device link proved
+    // the device's static key; pairing records it, and only a paired key
+    // is served (or, before the first pairing, a device on this host).
+    const Bytes& device_key = c->peer_static_key();
+    if (env.has_pair_device()) {
+      auto r = pairing_.Redeem(Bytes(env.pair_device().proof().begin(),
+                                     env.pair_device().proof().end()),
+                               c->handshake_hash(), device_key,
+                               env.pair_device().device(), PairingNowMs());
+      if (!r.ok()) {
+        devices_refused_.Inc();
+        MS_WARN(
+            "agent", "device refused",
+            "peer=" + c->peer() + " error=\"" + r.status().message() + "\"");
+        return refuse(r.status());
       }
-      if (!st.ok()) {
-        MS_WARN("agent", "device refused", "peer=" + c->peer() + " error=\"" + st.message() + "\"");
-        return refuse(st);
-      }
-      paired_clients_.insert(c.get());
-      pb::Envelope r;
-      if (env.has_pair_device()) {
-        r.mutable_pair_device_reply()->set_credential(std::string(cred.begin(), cred.end()));
-        MS_INFO("agent", "device paired", "peer=" + c->peer() + " devices=" +
-                                              std::to_string(pairing_.devices()));
-      } else {
-        r.mutable_empty();
-      }
-      metrics_.Replied(op, &r, true);
-      return c->Reply(id, std::move(r));
+      pb::Envelope rep;
+      rep.mutable_pair_device_reply()->set_agent_proof(
+          std::string(r->begin(), r->end()));
+      MS_INFO("agent", "device paired",
+              "peer=" + c->peer() + " key=" + ToHex(device_key).substr(0, 16) +
+                  " devices=" + std::to_string(pairing_.devices()));
+      metrics_.Replied(op, &rep, true);
+      return c->Reply(id, std::move(rep));
     }
-    if (pairing_.any_paired() && !paired_clients_.count(c.get())) {
-      MS_WARN("agent", "device refused", "peer=" + c->peer() + " error=\"not paired\"");
+    if (env.has_client_hello()) {
+      devices_refused_.Inc();
+      MS_WARN("agent", "device refused",
+              "peer=" + c->peer() + " error=\"bearer credential\"");
+      return refuse(
+          Status(Code::kPermissionDenied,
+                 "pairing credentials are no longer accepted: pair again with "
+                 "`mistore pair CODE`"));
+    }
+    const bool paired = pairing_.IsPaired(device_key);
+    if (!paired && (pairing_.any_paired() || !IsLoopbackPeer(c->peer()))) {
+      devices_refused_.Inc();
+      MS_WARN("agent", "device refused",
+              "peer=" + c->peer() + " key=" + ToHex(device_key).substr(0, 16) +
+                  " error=\"not paired\"");
       return refuse(Status(Code::kPermissionDenied,
                            "this device is not paired with the gateway: run `mistore pair CODE` "
                            "with a code from `mistore-agent pair`"));
@@ -493,21 +517,31 @@ class Agent {
                  [this] { return pop_ ? 1.0 : 0.0; });
     r.AddGaugeFn("mistore_agent_client_connections", "Open connections from devices.",
                  [this] { return double(client_conns_.size()); });
+    r.AddCounterFn("mistore_agent_devices_refused_total",
+                   "Device requests refused for pairing: not paired, wrong or "
+                   "expired code, "
+                   "an old bearer credential.",
+                   [this] { return double(devices_refused_.value()); });
+    r.AddGaugeFn("mistore_agent_devices_paired",
+                 "Devices paired with this agent.",
+                 [this] { return double(pairing_.devices()); });
   }
 
   const Config& cfg_;
   FragmentStore store_;
   EventLoop loop_;
   ConnectionLimits limits_;
-  // To the POP: secure when the secure knob is on (issue 4); clients stay
-  // on limits_ (local, plain) until pairing exists.
+  // To the POP: secure when the secure knob is on (issue 4); devices: always
+  // the device link (Noise IK/XX, plaintext refused; enrol_pairing.h).
   ConnectionLimits pop_limits_ = WithSecureTransport(limits_, cfg_, {crypto::NodeRole::kPop});
   enrol::CertRenewer renewer_{&loop_, cfg_, pop_limits_, crypto::NodeRole::kGateway};
+  ConnectionLimits client_limits_ = ClientLinkLimits(limits_, cfg_);
   Listener clients_;
   Connection::Ptr pop_;
   std::set<Connection::Ptr> client_conns_;
   PairingStore pairing_ = OpenPairingOrDie(cfg_.Str("data_dir"));  // issue 4
-  std::set<Connection*> paired_clients_;  // connections that presented a credential
+  Counter devices_refused_;  // requests refused for pairing
+                             // (mistore_agent_devices_refused_total)
   bool pop_warned_ = false;
   bool stopping_ = false;
   // ---- monitoring (issue 8)

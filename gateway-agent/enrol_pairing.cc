@@ -12,31 +12,14 @@
 #include "shared/core/assert.h"
 #include "shared/core/log.h"
 #include "shared/store/file_util.h"
+#include "shared/uvio/connection.h"
+#include "shared/wire/device_pairing.h"
 
 namespace mistore {
 
 namespace {
 
 constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";  // Crockford base32
-
-Bytes Hash(const uint8_t* data, size_t len) {
-  Bytes out(32);
-  crypto_generichash(out.data(), out.size(), data, len, nullptr, 0);
-  return out;
-}
-
-// Upper case, without separators; Crockford's look-alikes folded.
-std::string NormalizeCode(const std::string& code) {
-  std::string out;
-  for (char c : code) {
-    if (c == '-' || c == ' ') continue;
-    c = char(std::toupper(static_cast<unsigned char>(c)));
-    if (c == 'O') c = '0';
-    if (c == 'I' || c == 'L') c = '1';
-    out.push_back(c);
-  }
-  return out;
-}
 
 Status WriteText(const std::string& path, const std::string& text) {
   return WriteFileDurable(path, reinterpret_cast<const uint8_t*>(text.data()), text.size());
@@ -59,18 +42,32 @@ Result<PairingStore> PairingStore::Open(const std::string& data_dir) {
     std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
     pos = nl == std::string::npos ? text.size() : nl + 1;
     if (line.empty()) continue;
-    Bytes h;
-    size_t sp = line.find(' ');
-    if (!FromHex(line.substr(0, sp), &h) || h.size() != 32)
+    if (line.rfind("k1 ", 0) != 0) {
+      // "<credential hash hex> <name>": the bearer-credential pairing.
+      Bytes h;
+      if (!FromHex(line.substr(0, line.find(' ')), &h) || h.size() != 32)
+        return Corrupt(s.dir_ + "/devices: malformed line");
+      s.legacy_dropped_++;
+      continue;
+    }
+    Bytes key;
+    size_t sp = line.find(' ', 3);
+    if (!FromHex(line.substr(
+                     3, sp == std::string::npos ? std::string::npos : sp - 3),
+                 &key) ||
+        key.size() != noise::kDhLen)
       return Corrupt(s.dir_ + "/devices: malformed line");
-    s.devices_[h] = sp == std::string::npos ? "" : line.substr(sp + 1);
+    s.devices_[key] = sp == std::string::npos ? "" : line.substr(sp + 1);
   }
+  // Rewritten without the dropped lines, so the warning is given once.
+  if (s.legacy_dropped_ > 0) MS_RETURN_IF_ERROR(s.SaveDevices());
   return s;
 }
 
 Status PairingStore::SaveDevices() const {
   std::string text;
-  for (const auto& [h, name] : devices_) text += ToHex(h) + " " + name + "\n";
+  for (const auto& [key, name] : devices_)
+    text += "k1 " + ToHex(key) + " " + name + "\n";
   return WriteText(dir_ + "/devices", text);
 }
 
@@ -79,14 +76,19 @@ Result<std::string> PairingStore::NewCode(uint64_t now_ms, uint64_t ttl_ms) {
     return IoError("cannot create " + dir_ + ": " + std::strerror(errno));
   std::string code;
   for (int i = 0; i < 10; i++) code.push_back(kAlphabet[randombytes_uniform(32)]);
-  Bytes h = Hash(reinterpret_cast<const uint8_t*>(code.data()), code.size());
+  Bytes h = pairing::CodeHash(code);
   MS_RETURN_IF_ERROR(
       WriteText(dir_ + "/code", ToHex(h) + " " + std::to_string(now_ms + ttl_ms) + " 0\n"));
   return code.substr(0, 5) + "-" + code.substr(5);
 }
 
-Result<Bytes> PairingStore::Redeem(const std::string& code, const std::string& device,
-                                   uint64_t now_ms) {
+Result<Bytes> PairingStore::Redeem(const Bytes& proof,
+                                   const Bytes& handshake_hash,
+                                   const Bytes& device_key,
+                                   const std::string& device, uint64_t now_ms) {
+  if (device_key.size() != noise::kDhLen)
+    return InvalidArgument("device key of " +
+                           std::to_string(device_key.size()) + " bytes");
   const std::string path = dir_ + "/code";
   auto raw = ReadFileBytes(path, 256);
   if (!raw.ok() && raw.status().code() == Code::kNotFound)
@@ -96,17 +98,18 @@ Result<Bytes> PairingStore::Redeem(const std::string& code, const std::string& d
   char hex[65] = {0};
   unsigned long long expires = 0;
   int attempts = 0;
-  Bytes want;
-  if (std::sscanf(text.c_str(), "%64s %llu %d", hex, &expires, &attempts) != 3 ||
-      !FromHex(hex, &want) || want.size() != 32)
+  Bytes code_hash;
+  if (std::sscanf(text.c_str(), "%64s %llu %d", hex, &expires, &attempts) !=
+          3 ||
+      !FromHex(hex, &code_hash) || code_hash.size() != pairing::kCodeHashBytes)
     return Corrupt(path + " is malformed");
   if (now_ms >= expires) {
     (void)RemoveFile(path);
     return Denied("pairing code expired (make a new one with `mistore-agent pair`)");
   }
-  const std::string norm = NormalizeCode(code);
-  Bytes got = Hash(reinterpret_cast<const uint8_t*>(norm.data()), norm.size());
-  if (sodium_memcmp(got.data(), want.data(), 32) != 0) {
+  if (!pairing::ProofsEqual(
+          proof,
+          pairing::Proof(code_hash, /*from_device=*/true, handshake_hash))) {
     attempts++;
     if (attempts >= kPairAttemptsMax) {
       (void)RemoveFile(path);
@@ -117,19 +120,33 @@ Result<Bytes> PairingStore::Redeem(const std::string& code, const std::string& d
                   "\n"));
     return Denied("wrong pairing code");
   }
-  if (devices_.size() >= kPairedDevicesMax)
+  if (devices_.size() >= kPairedDevicesMax && !devices_.count(device_key))
     return ResourceExhausted(std::to_string(kPairedDevicesMax) + " devices are paired already");
-  MS_RETURN_IF_ERROR(RemoveFile(path));  // single use, before anything is granted
-  Bytes cred(kPairCredentialBytes);
-  randombytes_buf(cred.data(), cred.size());
+  MS_RETURN_IF_ERROR(
+      RemoveFile(path));  // single use, before anything is granted
   std::string name;
   for (char c : device.substr(0, kPairDeviceNameBytesMax))
     name.push_back(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'
                        ? c
                        : '_');
-  devices_[Hash(cred.data(), cred.size())] = name;
+  devices_[device_key] = name;
   MS_RETURN_IF_ERROR(SaveDevices());
-  return cred;
+  return pairing::Proof(code_hash, /*from_device=*/false, handshake_hash);
+}
+
+Result<noise::KeyPair> LoadOrCreateAgentLinkKey(const std::string& data_dir) {
+  const std::string dir = data_dir + "/pairing";
+  MS_RETURN_IF_ERROR(MakeDirs(dir));
+  (void)::chmod(dir.c_str(), 0700);
+  const std::string path = dir + "/agent.key";
+  if (!FileExists(path))
+    MS_RETURN_IF_ERROR(WriteNodeKeyFile(path, noise::KeyPair::Generate()));
+  return ReadNodeKeyFile(path);
+}
+
+bool IsLoopbackPeer(const std::string& peer) {
+  return peer.rfind("127.", 0) == 0 || peer.rfind("[::1]:", 0) == 0 ||
+         peer.rfind("[::ffff:127.", 0) == 0;
 }
 
 uint64_t PairingNowMs() {
@@ -147,6 +164,12 @@ std::vector<Knob> WithPairingKnobs(std::vector<Knob> knobs) {
 PairingStore OpenPairingOrDie(const std::string& data_dir) {
   auto s = PairingStore::Open(data_dir);
   if (!s.ok()) FatalExit("pairing", s.status().ToString().c_str());
+  if (s->legacy_dropped() > 0)
+    MS_WARN("agent",
+            "bearer-credential pairings dropped: those devices must pair again",
+            "devices=" + std::to_string(s->legacy_dropped()) +
+                " hint=\"mistore-agent pair, then mistore pair CODE on each "
+                "device\"");
   return std::move(s).value();
 }
 
@@ -173,11 +196,6 @@ int RunPairSubcommand(const Config& cfg, FILE* out, FILE* err) {
                "(%zu device(s) paired so far)\n",
                (long long)cfg.Int("pair_code_ttl_s"), code.value().c_str(), store->devices());
   return 0;
-}
-
-bool PairingStore::IsPaired(const Bytes& credential) const {
-  if (credential.size() != kPairCredentialBytes) return false;
-  return devices_.count(Hash(credential.data(), credential.size())) > 0;
 }
 
 }  // namespace mistore

@@ -54,8 +54,16 @@ struct Client::Impl {
     ConnectionLimits limits;
     limits.call_timeout_ms = s.call_timeout_ms;
     const bool via_pop = !s.pop_addr.empty();
+    bool pinned = false;
     if (via_pop) {
       MS_ASSIGN_OR_RETURN(limits.secure, DeviceIdentity());
+    } else {
+      // The agent: always the device link (pair.h), IK once paired.
+      MS_ASSIGN_OR_RETURN(auto link, DeviceLinkFor(s.pairing_file));
+      pinned = !link->peer_static_key.empty();
+      auto sc = std::make_shared<SecureConfig>();
+      sc->channel.device_link = std::move(link);
+      limits.secure = std::move(sc);
     }
     const std::string addr = via_pop ? s.pop_addr : s.agent_addr;
     const std::string what = via_pop ? "POP" : "gateway agent";
@@ -65,13 +73,20 @@ struct Client::Impl {
       loop.Stop();
       if (!r.ok()) {
         st = DialFailure(what, addr, r.status());
+        // The agent closes an IK handshake for another key than its own:
+        // it was reset or re-installed since this device paired.
+        if (pinned && st.code() == Code::kUnavailable &&
+            r.status().message().find("peer closed") != std::string::npos)
+          st = Unavailable(
+              st.message() +
+              " (the agent closed the handshake: if it was reset since this "
+              "device paired, pair again with `mistore pair CODE`)");
         return;
       }
       conn = r.value();
       st = Status::Ok();
     });
     while (!done) loop.Run();
-    if (st.ok() && !via_pop && !s.pairing_file.empty()) st = Hello();
     return st;
   }
 
@@ -104,18 +119,6 @@ struct Client::Impl {
     const size_t colon = m.rfind(": ");
     return Unavailable("cannot reach " + what + " at " + addr + ": " +
                        (colon == std::string::npos ? m : m.substr(colon + 2)));
-  }
-
-  // A paired device presents its credential first (pair.h); an unpaired one
-  // sends nothing and is refused by an agent that has paired devices.
-  Status Hello() {
-    auto cred = ReadPairingCredential(s.pairing_file);
-    if (!cred.ok() && cred.status().code() == Code::kNotFound) return Status::Ok();
-    if (!cred.ok()) return cred.status();
-    pb::Envelope req;
-    req.mutable_client_hello()->set_credential(std::string(cred->begin(), cred->end()));
-    MS_ASSIGN_OR_RETURN(pb::Envelope rep, Call(std::move(req)));
-    return ResponseStatus(rep);
   }
 
   // Sends one request and runs the loop until its reply.

@@ -54,8 +54,9 @@ struct ClientSettings {
   std::string subscriber;
   std::string key_file;
   std::string state_dir;
-  // This device's pairing credential (sync-client/pair.h), presented first
-  // on every connection when the file exists; empty: none.
+  // This device's pairing with its agent (sync-client/pair.h): the keys of
+  // the Noise IK link when the file exists; empty or absent: Noise XX with a
+  // throwaway key (served only by an unpaired agent on the same host).
   std::string pairing_file;
   // Content-defined chunk sizes (min / avg / max). Changing them changes
   // where files are cut, hence every chunk id: new versions of old files

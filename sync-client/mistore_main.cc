@@ -131,7 +131,7 @@ std::vector<Knob> ClientKnobs() {
       {"state_dir", "", "client state (default: $XDG_STATE_HOME/mistore)"},
       {"device", "", "this device's name in conflict copies (default: the host name)"},
       {"pairing_file", "",
-       "this device's pairing credential from `mistore pair` (default: "
+       "this device's pairing keys from `mistore pair` (default: "
        "$XDG_CONFIG_HOME/mistore/pairing)"},
       {"pop", "",
        "away from home: the POP to work through directly instead of the agent (HOST:PORT; "
@@ -772,7 +772,7 @@ int CmdPair(const Args& a, const Loaded& l) {
   if (g_json)
     JsonLine({{"event", JsonStr("paired")}, {"pairing_file", JsonStr(l.s.pairing_file)}});
   else if (g_verbosity > 0)
-    std::printf("paired with the gateway agent at %s (credential in %s)\n",
+    std::printf("paired with the gateway agent at %s (keys in %s)\n",
                 l.s.agent_addr.c_str(), l.s.pairing_file.c_str());
   return kExitOk;
 }

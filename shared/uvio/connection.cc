@@ -195,10 +195,16 @@ void Connection::OnSecureBytes(const uint8_t* data, size_t len) {
     if (handshake_timer_) loop_->Cancel(handshake_timer_);
     handshake_timer_ = 0;
     if (limits_.secure->stats) limits_.secure->stats->handshakes_ok.Inc();
-    const crypto::Certificate& pc = channel_->peer_certificate();
-    MS_DEBUG("wire", "secure channel established",
-             "peer=" + peer_ + " node=" + std::to_string(pc.node_id) +
-                 " role=" + crypto::NodeRoleName(pc.role));
+    if (channel_->device_link()) {
+      MS_DEBUG("wire", "device channel established",
+               "peer=" + peer_ + " pattern=" + channel_->pattern() +
+                   " key=" + ToHex(channel_->peer_static_key()).substr(0, 16));
+    } else {
+      const crypto::Certificate& pc = channel_->peer_certificate();
+      MS_DEBUG("wire", "secure channel established",
+               "peer=" + peer_ + " node=" + std::to_string(pc.node_id) +
+                   " role=" + crypto::NodeRoleName(pc.role));
+    }
     FinishReady(Status::Ok());
   }
   for (Bytes& m : messages) {
@@ -255,7 +261,9 @@ void Connection::OnFrame(const Bytes& payload) {
     call.reply(std::move(env));
     return;
   }
-  if (channel_ && channel_->established()) {
+  // A device link has no certificate: its owner (the agent) authorizes each
+  // request by the device's proven key.
+  if (channel_ && channel_->established() && !channel_->device_link()) {
     Status allowed = AuthorizeRequest(channel_->peer_certificate(), env);
     if (!allowed.ok()) {
       if (limits_.secure->stats) limits_.secure->stats->requests_refused.Inc();

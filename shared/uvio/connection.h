@@ -29,7 +29,8 @@
 // Secure mode (ConnectionLimits::secure set; issue 4): the connection runs a
 // SecureChannel (shared/wire/secure_channel.h) over the stream. The dialler
 // is the Noise initiator. No Envelope flows before the mutually
-// authenticated handshake has finished: Dial reports the connection, and a
+// authenticated handshake has finished (node links: certificates; device
+// links, SecureConfig::channel.device_link: keys only): Dial reports the connection, and a
 // Listener hands it to its accept callback, only once the peer's certificate
 // has been verified; every Envelope then travels AEAD-protected. Any refusal
 // (certificate, plaintext peer, tampered/replayed record, handshake timeout)
@@ -144,7 +145,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Secure mode: the peer's verified certificate once the handshake is
   // done; nullptr in plain mode or before.
   const crypto::Certificate* peer_certificate() const {
-    return channel_ && channel_->established() ? &channel_->peer_certificate() : nullptr;
+    return channel_ && channel_->established() && !channel_->device_link()
+               ? &channel_->peer_certificate()
+               : nullptr;
+  }
+  // Secure mode, once established: the static key the peer proved and the
+  // handshake hash (channel binding); empty otherwise. On a device link
+  // (SecureChannel's device flavour, issue 4) these are all there is: no
+  // certificate, no authz.h check; the owner authorizes by the key.
+  const Bytes& peer_static_key() const {
+    static const Bytes kNone;
+    return channel_ && channel_->established() ? channel_->peer_static_key() : kNone;
+  }
+  const Bytes& handshake_hash() const {
+    static const Bytes kNone;
+    return channel_ && channel_->established() ? channel_->handshake_hash() : kNone;
   }
   bool secure() const { return channel_.has_value(); }
 

@@ -12,6 +12,10 @@ constexpr uint8_t kFlagLast = 1;
 std::span<const uint8_t> PrologueSpan() {
   return {reinterpret_cast<const uint8_t*>(kPrologue), sizeof(kPrologue) - 1};
 }
+std::span<const uint8_t> DevicePrologueSpan() {
+  return {reinterpret_cast<const uint8_t*>(kDevicePrologue),
+          sizeof(kDevicePrologue) - 1};
+}
 }  // namespace
 
 Result<Identity> Identity::Create(noise::KeyPair static_key, Bytes cert_bytes) {
@@ -27,13 +31,37 @@ Result<Identity> Identity::Create(noise::KeyPair static_key, Bytes cert_bytes) {
 
 Result<SecureChannel> SecureChannel::Create(const ChannelConfig& config, bool initiator,
                                             uint64_t now_ms) {
+  const uint64_t deadline_ms = now_ms + config.handshake_timeout_ms;
+  if (const DeviceLinkConfig* d = config.device_link.get()) {
+    if (d->static_key.private_key.size() != noise::kDhLen ||
+        d->static_key.public_key.size() != noise::kDhLen)
+      return InvalidArgument(
+          "device link needs a 32-byte X25519 static key pair");
+    if (!initiator) {
+      if (!d->peer_static_key.empty())
+        return InvalidArgument("device link responder must not pin a peer key");
+      // The pattern comes with the device's preamble (OnPreamble).
+      return SecureChannel(config, initiator, deadline_ms, std::nullopt, "");
+    }
+    const bool ik = !d->peer_static_key.empty();
+    if (ik && d->peer_static_key.size() != noise::kDhLen)
+      return InvalidArgument(
+          "device link: the pinned agent key must be 32 bytes");
+    MS_ASSIGN_OR_RETURN(
+        noise::HandshakeState hs,
+        noise::HandshakeState::Create(ik ? "IK" : "XX", true,
+                                      DevicePrologueSpan(), &d->static_key,
+                                      ik ? &d->peer_static_key : nullptr));
+    return SecureChannel(config, initiator, deadline_ms, std::move(hs),
+                         ik ? "IK" : "XX");
+  }
   if (!config.identity) return InvalidArgument("secure channel needs an identity");
   if (config.ca_public_key.size() != crypto::kCaPublicKeyBytes)
     return InvalidArgument("secure channel needs the DC's 32-byte public key");
   MS_ASSIGN_OR_RETURN(
       noise::HandshakeState hs,
       noise::HandshakeState::Create("XX", initiator, PrologueSpan(), &config.identity->static_key));
-  return SecureChannel(config, initiator, now_ms + config.handshake_timeout_ms, std::move(hs));
+  return SecureChannel(config, initiator, deadline_ms, std::move(hs), "XX");
 }
 
 const char* FailureName(Failure f) {
@@ -81,7 +109,10 @@ Status SecureChannel::Start(Bytes* wire) {
   if (!initiator_) return Status::Ok();
   auto msg = hs_->WriteMessage({});
   if (!msg.ok()) return Fail(msg.status(), Failure::kProtocol);
-  wire->insert(wire->end(), kPreamble, kPreamble + sizeof kPreamble);
+  const uint8_t* preamble = !device_link()     ? kPreamble
+                            : pattern_ == "IK" ? kDevicePreambleIK
+                                               : kDevicePreambleXX;
+  wire->insert(wire->end(), preamble, preamble + sizeof kPreamble);
   AppendRecord(*msg, wire);
   return Status::Ok();
 }
@@ -138,6 +169,7 @@ Status SecureChannel::CheckPeer(std::span<const uint8_t> payload, uint64_t now_m
 Status SecureChannel::Finish() {
   MS_ASSERT(hs_->Complete());
   handshake_hash_ = hs_->handshake_hash();
+  peer_static_ = hs_->remote_static();
   auto t = noise::Transport::FromHandshake(*hs_);
   if (!t.ok()) return t.status();
   transport_ = std::move(t).value();
@@ -152,11 +184,13 @@ Status SecureChannel::OnHandshakeRecord(std::span<const uint8_t> body, uint64_t 
   auto payload = hs_->ReadMessage(body);
   if (!payload.ok()) {
     // An authentication failure here is a peer on another prologue/version
-    // or a tampered handshake.
+    // or a tampered handshake (or, on a device link, a device pinning
+    // another agent key).
     *kind = payload.status().code() == Code::kCorrupt ? Failure::kDecryptFailed
                                                       : Failure::kProtocol;
     return payload.status();
   }
+  if (device_link()) return OnDeviceHandshake(*payload, wire);
   if (initiator_) {
     // Message 2: the responder's certificate. Answer with message 3.
     MS_RETURN_IF_ERROR(CheckPeer(*payload, now_ms, kind));
@@ -176,6 +210,36 @@ Status SecureChannel::OnHandshakeRecord(std::span<const uint8_t> body, uint64_t 
   // Message 3: the initiator's certificate.
   MS_RETURN_IF_ERROR(CheckPeer(*payload, now_ms, kind));
   return Finish();
+}
+
+// Device link, both patterns and both sides: payloads are empty; answer
+// when it is our turn; established once the pattern is complete.
+Status SecureChannel::OnDeviceHandshake(std::span<const uint8_t> payload,
+                                        Bytes* wire) {
+  if (!payload.empty())
+    return ProtocolError("device handshake message carries a payload");
+  if (!hs_->Complete()) {
+    MS_ASSERT(hs_->IsMyTurn());
+    auto msg = hs_->WriteMessage({});
+    if (!msg.ok()) return msg.status();
+    AppendRecord(*msg, wire);
+  }
+  return hs_->Complete() ? Finish() : Status::Ok();
+}
+
+// Responder: the four preamble bytes are in in_. Node links accept "MSN2";
+// device links "MSDI" / "MSDX", which also fixes the Noise pattern.
+Status SecureChannel::OnPreamble() {
+  if (!device_link()) return Status::Ok();
+  const bool ik =
+      std::memcmp(in_.data(), kDevicePreambleIK, sizeof kPreamble) == 0;
+  MS_ASSIGN_OR_RETURN(noise::HandshakeState hs,
+                      noise::HandshakeState::Create(
+                          ik ? "IK" : "XX", false, DevicePrologueSpan(),
+                          &config_.device_link->static_key));
+  hs_.emplace(std::move(hs));
+  pattern_ = ik ? "IK" : "XX";
+  return Status::Ok();
 }
 
 Status SecureChannel::OnTransportRecord(std::span<const uint8_t> body,
@@ -241,7 +305,20 @@ Status SecureChannel::Receive(std::span<const uint8_t> bytes, uint64_t now_ms, B
     in_.insert(in_.end(), p, p + take);
     p += take;
     left -= take;
-    if (std::memcmp(in_.data(), kPreamble, in_.size()) != 0) {
+    if (device_link()) {
+      // "MSD" then 'I' or 'X'.
+      if (std::memcmp(in_.data(), kDevicePreambleIK,
+                      std::min<size_t>(in_.size(), 3)) != 0)
+        return Fail(ProtocolError("plaintext connection refused: the peer did "
+                                  "not start a device handshake"),
+                    Failure::kPlaintext);
+      if (in_.size() == sizeof kPreamble && in_[3] != kDevicePreambleIK[3] &&
+          in_[3] != kDevicePreambleXX[3])
+        return Fail(
+            ProtocolError(std::string("device handshake '") + char(in_[3]) +
+                          "' refused: this agent speaks IK ('I') and XX ('X')"),
+            Failure::kPlaintext);
+    } else if (std::memcmp(in_.data(), kPreamble, in_.size()) != 0) {
       if (in_.size() == sizeof kPreamble && std::memcmp(in_.data(), kPreamble, 3) == 0)
         return Fail(ProtocolError(std::string("secure protocol version ") + char(in_[3]) +
                                   " refused: this node speaks version " + char(kPreamble[3])),
@@ -252,6 +329,7 @@ Status SecureChannel::Receive(std::span<const uint8_t> bytes, uint64_t now_ms, B
                     Failure::kPlaintext);
     }
     if (in_.size() < sizeof kPreamble) return Status::Ok();
+    if (Status st = OnPreamble(); !st.ok()) return Fail(st, Failure::kProtocol);
     preamble_seen_ = true;
     in_.clear();
   }

@@ -41,6 +41,26 @@
 // kResourceExhausted for limits, kUnavailable for the handshake deadline;
 // failure() names the reason from a bounded set.
 //
+// Device link (ChannelConfig::device_link set; issue 4): the flavour for a
+// subscriber's device <-> its gateway agent, where the device has no
+// certificate and trust comes from pairing (gateway-agent/enrol_pairing.h,
+// sync-client/pair.h). Prologue "mistore-device-v1"; the device (initiator)
+// picks the pattern with its preamble, the agent accepts either:
+//   "MSDI"  Noise_IK: the device knows the agent's static key (pinned at
+//           pairing) and sends its own encrypted in message 1
+//             -> e, es, s, ss      <- e, ee, se
+//           (the agent learns which device calls from message 1; KK would
+//           need the agent to know that before the first byte).
+//   "MSDX"  Noise_XX: pairing, or a device that never paired
+//             -> e    <- e, ee, s, es    -> s, se
+// Handshake payloads are empty. No certificate is checked here: the channel
+// only establishes both static keys (peer_static_key()) and the handshake
+// hash; the agent decides per request whether that key is paired, and
+// pairing proves the code bound to handshake_hash(). A responder whose
+// first bytes are not "MSD" refuses the plaintext connection; a device
+// handshake sent to a node port is refused as plaintext there, and the
+// reverse likewise.
+//
 // Ownership: the channel owns its Noise state (keys wiped on destruction)
 // and shares the read-only Identity and the revocation set with its config
 // (the daemon may update the revocation set between handshakes; both live on
@@ -68,6 +88,9 @@ inline constexpr size_t kHandshakeRecordBytesMax = 1024;
 // Largest piece of a message carried by one transport record.
 inline constexpr size_t kPieceBytesMax = noise::kMaxTransportPlaintext - 1;
 inline constexpr char kPrologue[] = "mistore-secure-v2";
+inline constexpr uint8_t kDevicePreambleIK[4] = {'M', 'S', 'D', 'I'};
+inline constexpr uint8_t kDevicePreambleXX[4] = {'M', 'S', 'D', 'X'};
+inline constexpr char kDevicePrologue[] = "mistore-device-v1";
 // Accepted tags remembered to tell a replayed record from a forged one.
 inline constexpr size_t kRecentTagsMax = 16;
 
@@ -98,8 +121,19 @@ struct Identity {
   static Result<Identity> Create(noise::KeyPair static_key, Bytes cert_bytes);
 };
 
+// The device link's keys (see the header comment).
+struct DeviceLinkConfig {
+  noise::KeyPair static_key;  // the device's key, or the agent's client-link key
+  // Initiator (the device) only: the agent's static key pinned at pairing
+  // (32 bytes: Noise IK), or empty (Noise XX). Must be empty on the agent.
+  Bytes peer_static_key;
+};
+
 struct ChannelConfig {
-  std::shared_ptr<const Identity> identity;  // required
+  // Set: a device link; identity, ca_public_key, peer_roles and
+  // revoked_node_ids are then unused.
+  std::shared_ptr<const DeviceLinkConfig> device_link;
+  std::shared_ptr<const Identity> identity;  // required for node links
   Bytes ca_public_key;                       // the DC's Ed25519 key
   std::set<crypto::NodeRole> peer_roles;     // accepted peer roles; empty = any
   // Node ids refused from now on (shared with the daemon, which updates it
@@ -111,7 +145,8 @@ struct ChannelConfig {
 
 class SecureChannel {
  public:
-  // Errors (kInvalidArgument): no identity, CA key not 32 bytes.
+  // Errors (kInvalidArgument): no identity, CA key not 32 bytes; for a
+  // device link, keys of the wrong length or a pinned key on the responder.
   static Result<SecureChannel> Create(const ChannelConfig& config, bool initiator, uint64_t now_ms);
   SecureChannel(SecureChannel&&) noexcept = default;
   SecureChannel& operator=(SecureChannel&&) noexcept = default;
@@ -139,8 +174,14 @@ class SecureChannel {
   // After failed(): why (kNone before).
   Failure failure() const { return failure_kind_; }
   uint64_t handshake_deadline_ms() const { return deadline_ms_; }
-  // After established(): the peer's verified certificate.
+  // After established(), node links only: the peer's verified certificate.
   const crypto::Certificate& peer_certificate() const { return *peer_cert_; }
+  bool device_link() const { return config_.device_link != nullptr; }
+  // After established(): the static key the peer proved (both flavours).
+  const Bytes& peer_static_key() const { return peer_static_; }
+  // The Noise pattern in use ("XX", "IK"); empty on a device-link responder
+  // before the preamble arrived.
+  const std::string& pattern() const { return pattern_; }
   // After established(): the Noise handshake hash (channel binding).
   const Bytes& handshake_hash() const { return handshake_hash_; }
   // Bytes held for an incomplete record plus an incomplete message.
@@ -149,11 +190,12 @@ class SecureChannel {
 
  private:
   SecureChannel(ChannelConfig config, bool initiator, uint64_t deadline_ms,
-                noise::HandshakeState hs)
+                std::optional<noise::HandshakeState> hs, std::string pattern)
       : config_(std::move(config)),
         initiator_(initiator),
         deadline_ms_(deadline_ms),
-        hs_(std::move(hs)) {}
+        hs_(std::move(hs)),
+        pattern_(std::move(pattern)) {}
   Status Fail(Status st, Failure kind);
   Status OnRecord(std::span<const uint8_t> body, uint64_t now_ms, Bytes* wire,
                   std::vector<Bytes>* messages, Failure* kind);
@@ -164,6 +206,8 @@ class SecureChannel {
   Status CheckPeer(std::span<const uint8_t> payload, uint64_t now_ms, Failure* kind);
   Failure ClassifyCertRefusal(const crypto::Certificate& cert, uint64_t now_ms) const;
   Status Finish();
+  Status OnPreamble();
+  Status OnDeviceHandshake(std::span<const uint8_t> payload, Bytes* wire);
   static void AppendRecord(std::span<const uint8_t> body, Bytes* wire);
 
   ChannelConfig config_;
@@ -178,6 +222,8 @@ class SecureChannel {
   Status failure_;
   Failure failure_kind_ = Failure::kNone;
   std::optional<crypto::Certificate> peer_cert_;
+  Bytes peer_static_;
+  std::string pattern_;
   Bytes handshake_hash_;
   Bytes in_;          // the preamble, or one record straddling two reads
   Bytes reassembly_;  // pieces of the message being received

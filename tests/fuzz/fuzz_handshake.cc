@@ -1,11 +1,20 @@
 // Fuzz target: the secure channel's handshake and record parser
-// (shared/wire/secure_channel.h). The first input byte picks the side and a
-// split point; the rest is what a hostile peer sends, fed in two pieces:
-//   mode even: to a responder (preamble check, record limits, message 1,
-//              and message 3 after the responder's reply);
-//   mode odd:  to an initiator after its message 1 (message 2 parsing,
-//              the encrypted certificate, certificate checks).
-// Identities are fixed (CA seed 32 x 0x07, static keys from fixed bytes).
+// (shared/wire/secure_channel.h), both flavours. The first input byte picks
+// the flavour, the side and a split point; the rest is what a hostile peer
+// sends, fed in two pieces.
+//   bit 7 clear, node links (Noise XX with certificates):
+//     bit 0 = initiator, split = bits 1-6;
+//     responder: preamble check, record limits, message 1, and message 3
+//     after the responder's reply; initiator (after its message 1): message
+//     2 parsing, the encrypted certificate, certificate checks.
+//   bit 7 set, device links (issue 4; no certificates):
+//     bit 0 = initiator, bit 1 = IK (initiator; the responder takes the
+//     pattern from the preamble), split = bits 2-6;
+//     responder (the agent): "MSDI"/"MSDX" preamble, IK message 1 (encrypted
+//     static key), XX messages 1 and 3, transport records; initiator (the
+//     device, after its message 1): IK or XX message 2.
+// Identities are fixed (CA seed 32 x 0x07, static keys from fixed bytes; the
+// device link's agent key is 32 x 0x31, the device's 32 x 0x32).
 //
 // Properties: no crash, no out-of-bounds read; errors are only kProtocol,
 // kCorrupt, kPermissionDenied, kResourceExhausted or kInvalidArgument (a
@@ -49,12 +58,41 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     c.message_bytes_max = 1 << 16;
     return c;
   }();
+  static const secure::ChannelConfig agent = [] {
+    secure::ChannelConfig c;
+    auto d = std::make_shared<secure::DeviceLinkConfig>();
+    d->static_key = noise::KeyPair::FromPrivate(Bytes(32, 0x31)).value();
+    c.device_link = d;
+    c.message_bytes_max = 1 << 16;
+    return c;
+  }();
+  static const secure::ChannelConfig device_xx = [] {
+    secure::ChannelConfig c;
+    auto d = std::make_shared<secure::DeviceLinkConfig>();
+    d->static_key = noise::KeyPair::FromPrivate(Bytes(32, 0x32)).value();
+    c.device_link = d;
+    c.message_bytes_max = 1 << 16;
+    return c;
+  }();
+  static const secure::ChannelConfig device_ik = [] {
+    secure::ChannelConfig c = device_xx;
+    auto d = std::make_shared<secure::DeviceLinkConfig>();
+    d->static_key = device_xx.device_link->static_key.Clone();
+    d->peer_static_key = agent.device_link->static_key.public_key;
+    c.device_link = d;
+    return c;
+  }();
   if (size == 0) return 0;
+  const bool device = data[0] & 0x80;
   const bool initiator = data[0] & 1;
-  const size_t split = data[0] >> 1;
+  const size_t split = device ? (data[0] >> 2) & 31 : (data[0] >> 1) & 63;
+  const secure::ChannelConfig& cfg = !device              ? base
+                                     : !initiator         ? agent
+                                     : (data[0] & 2) != 0 ? device_ik
+                                                          : device_xx;
   data++;
   size--;
-  auto ch = secure::SecureChannel::Create(base, initiator, 1000);
+  auto ch = secure::SecureChannel::Create(cfg, initiator, 1000);
   MS_ASSERT(ch.ok());
   Bytes out;
   MS_ASSERT(ch->Start(&out).ok());

@@ -127,5 +127,52 @@ int main(int argc, char** argv) {
   W("handshake", "old_version", in);
   in = {0, 'M', 'S'};
   W("handshake", "partial_preamble", in);
+
+  // Device links (issue 4): first byte 0x80 | IK << 1 | initiator | split << 2,
+  // the target's fixed keys (agent 32 x 0x31, device 32 x 0x32).
+  secure::ChannelConfig agent, dev_xx, dev_ik;
+  {
+    auto d = std::make_shared<secure::DeviceLinkConfig>();
+    d->static_key = noise::KeyPair::FromPrivate(Bytes(32, 0x31)).value();
+    agent.device_link = d;
+    auto x = std::make_shared<secure::DeviceLinkConfig>();
+    x->static_key = noise::KeyPair::FromPrivate(Bytes(32, 0x32)).value();
+    dev_xx.device_link = x;
+    auto k = std::make_shared<secure::DeviceLinkConfig>();
+    k->static_key = x->static_key.Clone();
+    k->peer_static_key = d->static_key.public_key;
+    dev_ik.device_link = k;
+  }
+  for (const bool ik : {true, false}) {
+    auto dv =
+        secure::SecureChannel::Create(ik ? dev_ik : dev_xx, true, 1000).value();
+    auto ag = secure::SecureChannel::Create(agent, false, 1000).value();
+    Bytes d1, a0, a1, d2, rec;
+    std::vector<Bytes> got;
+    (void)dv.Start(&d1);
+    (void)ag.Start(&a0);
+    (void)ag.Receive(d1, 1000, &a1, &got);  // IK: message 2; XX: message 2
+    (void)dv.Receive(a1, 1000, &d2, &got);  // XX: message 3
+    (void)dv.Seal(Bytes(100, 3), &rec);
+    // To the agent: message 1 (and 3), then a transport record.
+    in = {uint8_t(0x80 | (6 << 2))};
+    in.insert(in.end(), d1.begin(), d1.end());
+    in.insert(in.end(), d2.begin(), d2.end());
+    in.insert(in.end(), rec.begin(), rec.end());
+    W("handshake",
+      ik ? "device_responder_ik_msg1_record"
+         : "device_responder_xx_msg1_msg3_record",
+      in);
+    // To the device after its message 1: the agent's message 2.
+    in = {uint8_t(0x80 | (ik ? 2 : 0) | 1 | (10 << 2))};
+    in.insert(in.end(), a1.begin(), a1.end());
+    W("handshake", ik ? "device_initiator_ik_msg2" : "device_initiator_xx_msg2",
+      in);
+  }
+  in = {0x80, 'M', 'S', 'D', 'K', 32, 0};  // an unknown device pattern
+  W("handshake", "device_unknown_pattern", in);
+  in = {0x80};
+  in.insert(in.end(), plain.begin(), plain.end());
+  W("handshake", "device_plaintext_frame", in);
   return 0;
 }

@@ -318,7 +318,15 @@ class FakeAgent {
   void Run(std::promise<std::string>* addr) {
     EventLoop loop;
     std::vector<Connection::Ptr> conns;
-    Listener listener(&loop, ConnectionLimits{}, [&](const Connection::Ptr& c) {
+    // The client port speaks only the device link (issue 4): XX from a
+    // client without a pairing file, any key served here.
+    ConnectionLimits limits;
+    auto link = std::make_shared<secure::DeviceLinkConfig>();
+    link->static_key = noise::KeyPair::Generate();
+    auto sc = std::make_shared<SecureConfig>();
+    sc->channel.device_link = std::move(link);
+    limits.secure = std::move(sc);
+    Listener listener(&loop, limits, [&](const Connection::Ptr& c) {
       conns.push_back(c);
       c->set_on_request([this, &loop](const Connection::Ptr& c, pb::Envelope&& env) {
         Handle(&loop, c, std::move(env));

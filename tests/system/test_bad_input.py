@@ -134,8 +134,10 @@ class BadInput(LabTestCase):
     def hostile(self, payload, what):
         # The POP's node port runs the secure transport (the default since
         # issue 4): garbage never reaches its frame decoder but is refused
-        # before the handshake. The agent's client port is plain framing.
-        expected = {"pop1": "plaintext connection refused", "gw1001": "protocol error"}
+        # before the handshake. The agent's client port speaks only the
+        # device link (issue 4): anything else is a refused plaintext
+        # connection.
+        expected = {"pop1": "plaintext connection refused", "gw1001": "reason=plaintext"}
         for node_id in ("pop1", "gw1001"):
             with self.subTest(node=node_id, payload=what):
                 node = self.lab.node(node_id)

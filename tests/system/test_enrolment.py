@@ -7,11 +7,14 @@ a reused, an expired and a wrong-role token are refused with one clear line
 and counted on the DC's /metrics; enrolled nodes renew their certificates
 before expiry and a restarted agent, whose first certificate has expired by
 then, registers again with the renewed one; a revoked node's renewal is
-refused. Client pairing: once `mistore pair CODE` paired a device, the agent
-serves only paired devices."""
+refused. Client pairing over the device link (Noise XX with the code bound to
+the handshake, then IK): once `mistore pair CODE` paired a device, the agent
+serves only paired devices; wrong, replayed and expired codes, an old bearer
+credential and a plaintext client are refused."""
 
 import os
 import re
+import socket
 import stat
 import subprocess
 import sys
@@ -116,7 +119,7 @@ class Enrolment(LabTestCase):
         return [labtool.binary_path(cls.lab.state["bin_dir"], "gateway"),
                 "--enrolment-token=" + token, "--enrolment-dc=" + cls.dc()["enrol_addr"],
                 "--pop=" + pop_addr, "--client-listen=127.0.0.1:%d" % port,
-                "--data-dir=" + data_dir, "--metrics-listen=off", "--reconnect-ms=200",
+                "--data-dir=" + data_dir, "--metrics-listen=127.0.0.1:0", "--reconnect-ms=200",
                 "--cert-renew-at-fraction=0.5"]
 
     @classmethod
@@ -208,53 +211,110 @@ class Enrolment(LabTestCase):
         self.assertFilesEqual(src, out)
         self.assertGreaterEqual(self.dc_metric("enrolled"), 2)
 
-    def test_1p_pairing(self):
-        """mistore pair: once a device is paired, the agent serves only paired
-        devices; an unpaired one exits 5 with a clear line."""
+    def agent_pair_code(self, *extra):
         agent_bin = labtool.binary_path(self.lab.state["bin_dir"], "gateway")
-        p = subprocess.run([agent_bin, "--data-dir=" + self.agent_dir, "pair"],
+        p = subprocess.run([agent_bin, "--data-dir=" + self.agent_dir, "pair"] + list(extra),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)
         code = p.stdout.decode().strip()
         self.assertRegex(code, r"^[0-9A-Z]{5}-[0-9A-Z]{5}$")
-        unpaired = self.client_conf()
-        paired = self.scratch("paired-client.conf")
-        pairing_file = self.scratch("xdg/mistore/pairing")
-        with open(unpaired) as f, open(paired, "w") as g:
+        return code
+
+    def conf_with_pairing(self, name, pairing_file):
+        path = self.scratch(name)
+        with open(self.client_conf()) as f, open(path, "w") as g:
             g.write(f.read() + "pairing_file = %s\n" % pairing_file)
-        # A stale credential (from another agent) is harmless while this
-        # agent has no paired device, and refused once it has.
-        stale = self.scratch("stale-client.conf")
+        return path
+
+    def agent_metric(self, name):
+        m = re.search(r'msg="ready" .*metrics=(\S+)', read(self.agent_log))
+        self.assertIsNotNone(m, "agent ready line without metrics address")
+        text = urllib.request.urlopen("http://%s/metrics" % m.group(1), timeout=10).read().decode()
+        m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+        return float(m.group(1)) if m else 0.0
+
+    def test_1p_pairing(self):
+        """mistore pair over the device link (Noise XX, the code proven bound
+        to the handshake; IK afterwards): before any pairing the agent serves
+        a device on its own host; once a device is paired, only paired keys;
+        wrong, replayed and expired codes, an old bearer credential and a
+        plaintext client are refused."""
+        unpaired = self.conf_with_pairing("unpaired-client.conf", self.scratch("no-pairing"))
+        pairing_file = self.scratch("xdg/mistore/pairing")
+        paired = self.conf_with_pairing("paired-client.conf", pairing_file)
+        # An old bearer credential is refused by the client itself (exit 5).
         stale_file = self.scratch("stale-pairing")
         fd = os.open(stale_file, os.O_WRONLY | os.O_CREAT, 0o600)
         os.write(fd, b"ab" * 32 + b"\n")
         os.close(fd)
-        with open(unpaired) as f, open(stale, "w") as g:
-            g.write(f.read() + "pairing_file = %s\n" % stale_file)
-        self.lab.client("ls", conf=stale)
+        stale = self.conf_with_pairing("stale-client.conf", stale_file)
+        stale_refused = self.lab.client("ls", conf=stale, check=False)
+        self.assertEqual(stale_refused.returncode, 5, stale_refused.stderr)
+        self.assertIn(b"older version", stale_refused.stderr)
+        self.assertIn(b"mistore pair CODE", stale_refused.stderr)
+        # No device paired yet: a client on the agent's host is served (XX).
+        self.lab.client("ls", conf=unpaired)
+        self.assertTrue(os.path.exists(os.path.join(self.agent_dir, "pairing", "agent.key")))
+        self.assertEqual(stat.S_IMODE(os.stat(
+            os.path.join(self.agent_dir, "pairing", "agent.key")).st_mode), 0o600)
+        # A plaintext client is refused: logged and counted.
+        refused_before = self.agent_metric(
+            'mistore_connections_refused_total{reason="plaintext"}')
+        with socket.create_connection(("127.0.0.1", self.agent_port), timeout=10) as s:
+            s.sendall(b"\x04\x00\x00\x00\x08\x01\x10\x00")  # a plain frame
+            s.settimeout(10)
+            self.assertEqual(s.recv(100), b"")  # closed without an answer
+        self.assertTrue(self.wait_for(self.agent_log, "reason=plaintext", 5))
+        self.assertGreater(self.agent_metric(
+            'mistore_connections_refused_total{reason="plaintext"}'), refused_before)
+        # A wrong code: refused, nothing written, the code stays pending.
+        code = self.agent_pair_code()
+        wrong = ("2" if code[0] != "2" else "3") + code[1:]
+        w = self.lab.client("pair", wrong, conf=paired, check=False)
+        self.assertEqual(w.returncode, 5, w.stderr)
+        self.assertIn(b"wrong pairing code", w.stderr)
+        self.assertFalse(os.path.exists(pairing_file))
+        # The right one pairs; the file holds this device's key and the
+        # agent's pinned key, mode 0600.
         r = self.lab.client("pair", code, conf=paired, check=False)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(stat.S_IMODE(os.stat(pairing_file).st_mode), 0o600)
+        text = read(pairing_file)
+        self.assertTrue(text.startswith("mistore-pairing v2\n"), text)
+        self.assertRegex(text, r"device_key [0-9a-f]{64}\n")
+        self.assertRegex(text, r"agent_key [0-9a-f]{64}\n")
         self.assertTrue(self.wait_for(self.agent_log, 'msg="device paired"', 5))
-        # The code was single use.
-        again = self.lab.client("pair", code, conf=paired, check=False)
+        with open(os.path.join(self.agent_dir, "pairing", "devices")) as f:
+            self.assertRegex(f.read(), r"^k1 [0-9a-f]{64} \S+\n$")
+        # The code was single use (replayed: refused).
+        again = self.lab.client("pair", code, conf=self.conf_with_pairing(
+            "again-client.conf", self.scratch("again-pairing")), check=False)
         self.assertEqual(again.returncode, 5, again.stderr)
         self.assertIn(b"no pairing code pending", again.stderr)
-        # An unpaired device is refused (exit 5, one line naming the fix).
+        # An expired code.
+        short = self.agent_pair_code("--pair-code-ttl-s=1")
+        time.sleep(1.5)
+        expired = self.lab.client("pair", short, conf=self.conf_with_pairing(
+            "expired-client.conf", self.scratch("expired-pairing")), check=False)
+        self.assertEqual(expired.returncode, 5, expired.stderr)
+        self.assertIn(b"pairing code expired", expired.stderr)
+        # Now that a device is paired, an unpaired one is refused (exit 5,
+        # one line naming the fix), and counted.
+        denied_before = self.agent_metric("mistore_agent_devices_refused_total")
         refused = self.lab.client("ls", conf=unpaired, check=False)
         self.assertEqual(refused.returncode, 5, refused.stderr)
         err = refused.stderr.decode(errors="replace").strip().splitlines()
         self.assertEqual(len(err), 1, err)
         self.assertIn("not paired with the gateway: run `mistore pair CODE`", err[0])
-        stale_refused = self.lab.client("ls", conf=stale, check=False)
-        self.assertEqual(stale_refused.returncode, 5, stale_refused.stderr)
-        self.assertIn(b"unknown device credential", stale_refused.stderr)
-        # The paired device is served.
+        self.assertGreater(self.agent_metric("mistore_agent_devices_refused_total"),
+                           denied_before)
+        # The paired device is served over IK: put and get.
         src = write_random_file(self.scratch("paired.bin"), 50000)
         self.lab.put(src, "via-paired", conf=paired)
         out = self.scratch("paired.out")
         self.lab.get("via-paired", out, conf=paired)
         self.assertFilesEqual(src, out)
+        self.assertEqual(self.agent_metric("mistore_agent_devices_paired"), 1.0)
 
     def test_2_reused_token_refused(self):
         before = self.dc_metric("refused_used")

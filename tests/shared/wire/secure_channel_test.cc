@@ -470,5 +470,184 @@ TEST_F(SecureChannelTest, SealBeforeEstablishedAndCreateErrors) {
   EXPECT_FALSE(SecureChannel::Create(bad, true, kNow).ok());
 }
 
+// ---------------------------------------------------------------- device link
+// The device flavour (issue 4): no certificates; XX to pair, IK with the
+// agent's pinned key afterwards; both keys and the handshake hash exposed.
+
+class DeviceLinkTest : public ::testing::Test {
+ protected:
+  noise::KeyPair agent_key = noise::KeyPair::Generate();
+  noise::KeyPair device_key = noise::KeyPair::Generate();
+  ChannelConfig Agent() const {
+    ChannelConfig c;
+    auto d = std::make_shared<DeviceLinkConfig>();
+    d->static_key = agent_key.Clone();
+    c.device_link = d;
+    return c;
+  }
+  ChannelConfig Device(const Bytes& pinned) const {
+    ChannelConfig c;
+    auto d = std::make_shared<DeviceLinkConfig>();
+    d->static_key = device_key.Clone();
+    d->peer_static_key = pinned;
+    c.device_link = d;
+    return c;
+  }
+};
+
+TEST_F(DeviceLinkTest, XxWithoutPinThenIkWithThePinnedKey) {
+  for (const bool pinned : {false, true}) {
+    SCOPED_TRACE(pinned ? "IK" : "XX");
+    Pair p(Device(pinned ? agent_key.public_key : Bytes()), Agent());
+    const Bytes& preamble = p.a_to_b;
+    ASSERT_GE(preamble.size(), 6u);
+    // "MSDI" + LE16(96: e 32, encrypted s 48, empty payload's tag 16) or
+    // "MSDX" + LE16(32: e).
+    EXPECT_EQ(ToHex(Bytes(preamble.begin(), preamble.begin() + 6)),
+              pinned ? "4d5344496000" : "4d5344582000");
+    p.Pump();
+    ASSERT_TRUE(p.a_st.ok()) << p.a_st.ToString();
+    ASSERT_TRUE(p.b_st.ok()) << p.b_st.ToString();
+    ASSERT_TRUE(p.a->established());
+    ASSERT_TRUE(p.b->established());
+    EXPECT_TRUE(p.a->device_link());
+    EXPECT_EQ(p.a->pattern(), pinned ? "IK" : "XX");
+    EXPECT_EQ(p.b->pattern(), pinned ? "IK" : "XX");
+    EXPECT_EQ(p.a->peer_static_key(), agent_key.public_key);
+    EXPECT_EQ(p.b->peer_static_key(), device_key.public_key);
+    EXPECT_EQ(p.a->handshake_hash(), p.b->handshake_hash());
+    EXPECT_EQ(p.a->handshake_hash().size(), noise::kHashLen);
+    ASSERT_TRUE(p.a->Seal(Msg(5000, 1), &p.a_to_b).ok());
+    ASSERT_TRUE(p.b->Seal(Msg(40, 2), &p.b_to_a).ok());
+    EXPECT_EQ(std::search(p.a_to_b.begin(), p.a_to_b.end(),
+                          Msg(5000, 1).begin() + 8, Msg(5000, 1).begin() + 40),
+              p.a_to_b.end());
+    p.Pump();
+    ASSERT_EQ(p.at_b.size(), 1u);
+    EXPECT_EQ(p.at_b[0], Msg(5000, 1));
+    ASSERT_EQ(p.at_a.size(), 1u);
+    EXPECT_EQ(p.at_a[0], Msg(40, 2));
+  }
+}
+
+TEST_F(DeviceLinkTest, TwoConnectionsHaveDifferentHandshakeHashes) {
+  Pair p1(Device(agent_key.public_key), Agent()),
+      p2(Device(agent_key.public_key), Agent());
+  p1.Pump();
+  p2.Pump();
+  ASSERT_TRUE(p1.b->established() && p2.b->established());
+  EXPECT_NE(p1.b->handshake_hash(), p2.b->handshake_hash());
+}
+
+TEST_F(DeviceLinkTest, IkPinningAnotherAgentKeyFails) {
+  // The device pinned another agent (or this agent was reset): message 1
+  // does not decrypt at this agent; neither side is established.
+  Pair p(Device(noise::KeyPair::Generate().public_key), Agent());
+  p.Pump();
+  EXPECT_EQ(p.b_st.code(), Code::kCorrupt);
+  EXPECT_EQ(p.b->failure(), Failure::kDecryptFailed);
+  EXPECT_FALSE(p.a->established());
+}
+
+TEST_F(DeviceLinkTest, ImpostorAgentCannotAnswerAnIkDevice) {
+  // Another host holding the device's pinned public key but not the private
+  // key cannot complete IK: the device fails on message 2.
+  noise::KeyPair impostor = noise::KeyPair::Generate();
+  ChannelConfig fake = Agent();
+  auto d = std::make_shared<DeviceLinkConfig>();
+  d->static_key = impostor.Clone();
+  fake.device_link = d;
+  Pair p(Device(agent_key.public_key), fake);
+  p.Pump();
+  EXPECT_FALSE(p.b_st.ok());  // message 1 was encrypted to the real agent's key
+  EXPECT_FALSE(p.a->established());
+}
+
+TEST_F(DeviceLinkTest, PlaintextAndNodeHandshakesRefused) {
+  std::vector<Bytes> msgs;
+  {
+    auto b = SecureChannel::Create(Agent(), false, kNow).value();
+    Bytes out, plain;
+    ASSERT_TRUE(b.Start(&out).ok());
+    uint8_t payload[] = {8, 1, 16, 0};
+    EncodeFrame(payload, sizeof payload, &plain);
+    Status st = b.Receive(plain, kNow, &out, &msgs);
+    EXPECT_EQ(st.code(), Code::kProtocol);
+    EXPECT_NE(st.message().find("plaintext connection refused"),
+              std::string::npos);
+    EXPECT_EQ(b.failure(), Failure::kPlaintext);
+    EXPECT_TRUE(out.empty());
+  }
+  {
+    // A node's "MSN2" handshake on the device port.
+    CaKey ca = Ca(1);
+    ChannelConfig node;
+    node.identity = MakeIdentity(ca, NodeRole::kGateway, 11);
+    node.ca_public_key = ca.public_key();
+    auto a = SecureChannel::Create(node, true, kNow).value();
+    Bytes hello, out;
+    ASSERT_TRUE(a.Start(&hello).ok());
+    auto b = SecureChannel::Create(Agent(), false, kNow).value();
+    ASSERT_TRUE(b.Start(&out).ok());
+    EXPECT_EQ(b.Receive(hello, kNow, &out, &msgs).code(), Code::kProtocol);
+    EXPECT_EQ(b.failure(), Failure::kPlaintext);
+    // And a device's handshake on a node port.
+    ChannelConfig pop;
+    pop.identity = MakeIdentity(ca, NodeRole::kPop, 2);
+    pop.ca_public_key = ca.public_key();
+    auto dev = SecureChannel::Create(Device(Bytes()), true, kNow).value();
+    Bytes dhello;
+    ASSERT_TRUE(dev.Start(&dhello).ok());
+    auto n = SecureChannel::Create(pop, false, kNow).value();
+    ASSERT_TRUE(n.Start(&out).ok());
+    EXPECT_EQ(n.Receive(dhello, kNow, &out, &msgs).code(), Code::kProtocol);
+    EXPECT_EQ(n.failure(), Failure::kPlaintext);
+  }
+  {
+    // An unknown device pattern letter.
+    auto b = SecureChannel::Create(Agent(), false, kNow).value();
+    Bytes out, bad = {'M', 'S', 'D', 'K', 0x20, 0};
+    ASSERT_TRUE(b.Start(&out).ok());
+    Status st = b.Receive(bad, kNow, &out, &msgs);
+    EXPECT_EQ(st.code(), Code::kProtocol);
+    EXPECT_NE(st.message().find("device handshake 'K' refused"),
+              std::string::npos);
+  }
+  EXPECT_TRUE(msgs.empty());
+}
+
+TEST_F(DeviceLinkTest, FlippedBitInARecordOrTheHandshakeRefused) {
+  for (const bool pinned : {false, true}) {
+    Pair p(Device(pinned ? agent_key.public_key : Bytes()), Agent());
+    p.Pump();
+    ASSERT_TRUE(p.b->established());
+    Bytes rec;
+    ASSERT_TRUE(p.a->Seal(Msg(100, 7), &rec).ok());
+    rec[10] ^= 0x01;
+    Bytes out;
+    std::vector<Bytes> msgs;
+    EXPECT_EQ(p.b->Receive(rec, kNow, &out, &msgs).code(), Code::kCorrupt);
+    EXPECT_EQ(p.b->failure(), Failure::kDecryptFailed);
+    EXPECT_TRUE(msgs.empty());
+  }
+  // Message 1 of IK with one bit of the encrypted static key flipped.
+  Pair q(Device(agent_key.public_key), Agent());
+  q.a_to_b[4 + 2 + 40] ^= 0x80;
+  q.Pump();
+  EXPECT_EQ(q.b_st.code(), Code::kCorrupt);
+  EXPECT_FALSE(q.b->established());
+}
+
+TEST_F(DeviceLinkTest, CreateChecksTheKeys) {
+  ChannelConfig pinned_agent = Device(agent_key.public_key);
+  EXPECT_FALSE(SecureChannel::Create(pinned_agent, false, kNow)
+                   .ok());  // responder pins nothing
+  EXPECT_FALSE(SecureChannel::Create(Device(Bytes(31, 1)), true, kNow).ok());
+  ChannelConfig no_key;
+  no_key.device_link = std::make_shared<DeviceLinkConfig>();
+  EXPECT_FALSE(SecureChannel::Create(no_key, true, kNow).ok());
+  EXPECT_FALSE(SecureChannel::Create(no_key, false, kNow).ok());
+}
+
 }  // namespace
 }  // namespace mistore::secure
