@@ -30,7 +30,8 @@ Status WriteWhole(const std::string& path, const std::string& data) {
     ssize_t n = write(fd, data.data() + done, data.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      Status st = IoError("write " + path + ": " + std::strerror(n < 0 ? errno : EIO));
+      Status st =
+          IoError("write " + path + ": " + std::strerror(n < 0 ? errno : EIO));
       close(fd);
       (void)RemoveFile(path);
       return st;
@@ -47,11 +48,13 @@ Status WriteWhole(const std::string& path, const std::string& data) {
 
 }  // namespace
 
-Result<std::unique_ptr<ChunkCache>> ChunkCache::Open(const std::string& dir, uint64_t bytes_max,
+Result<std::unique_ptr<ChunkCache>> ChunkCache::Open(const std::string& dir,
+                                                     uint64_t bytes_max,
                                                      size_t entries_max) {
   std::unique_ptr<ChunkCache> c(new ChunkCache(dir, bytes_max, entries_max));
   if (bytes_max == 0) return c;
-  if (entries_max == 0) return InvalidArgument("chunk cache: entries_max must be at least 1");
+  if (entries_max == 0)
+    return InvalidArgument("chunk cache: entries_max must be at least 1");
   MS_RETURN_IF_ERROR(MakeDirs(dir));
   // Not persisted: whatever an earlier run left is removed.
   std::vector<std::string> names;
@@ -64,7 +67,8 @@ Result<std::unique_ptr<ChunkCache>> ChunkCache::Open(const std::string& dir, uin
   } else {
     return IoError("opendir " + dir + ": " + std::strerror(errno));
   }
-  for (const auto& n : names) (void)RemoveFile(dir + "/" + n);  // not ours (a directory): left
+  for (const auto& n : names)
+    (void)RemoveFile(dir + "/" + n);  // not ours (a directory): left
   return c;
 }
 
@@ -123,8 +127,8 @@ void ChunkCache::Drop(const std::string& chunk_id) {
 }
 
 void ChunkCache::EvictUntil(uint64_t incoming_bytes) {
-  while (!lru_.empty() &&
-         (bytes_ + incoming_bytes > bytes_max_ || index_.size() + 1 > entries_max_)) {
+  while (!lru_.empty() && (bytes_ + incoming_bytes > bytes_max_ ||
+                           index_.size() + 1 > entries_max_)) {
     std::string victim = lru_.back();
     Drop(victim);
     stats_.evictions_total++;

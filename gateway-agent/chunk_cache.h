@@ -51,7 +51,8 @@ class ChunkCache {
 
   // Creates `dir` if needed and deletes every file in it. bytes_max 0: off
   // (dir is left alone).
-  static Result<std::unique_ptr<ChunkCache>> Open(const std::string& dir, uint64_t bytes_max,
+  static Result<std::unique_ptr<ChunkCache>> Open(const std::string& dir,
+                                                  uint64_t bytes_max,
                                                   size_t entries_max);
 
   // The sealed chunk, counted as a hit (and made most recently used), or
@@ -71,11 +72,14 @@ class ChunkCache {
 
  private:
   ChunkCache(std::string dir, uint64_t bytes_max, size_t entries_max)
-      : dir_(std::move(dir)), bytes_max_(bytes_max), entries_max_(entries_max) {}
+      : dir_(std::move(dir)),
+        bytes_max_(bytes_max),
+        entries_max_(entries_max) {}
   struct Entry {
     uint64_t size;
     uint32_t crc;
-    std::list<std::string>::iterator lru;  // position in lru_ (front: most recent)
+    std::list<std::string>::iterator
+        lru;  // position in lru_ (front: most recent)
   };
   std::string PathOf(const std::string& chunk_id) const;
   void Drop(const std::string& chunk_id);

@@ -68,11 +68,13 @@ struct ClientSettings {
   size_t window = 4;                    // chunks in flight (put), >= 1
   // Get: most bytes of sealed chunks requested and not yet handed to the
   // sink (in flight plus those waiting for an earlier chunk), so a read keeps
-  // the path's bandwidth x round trip in flight: 16 MiB covers 20 MB/s over
-  // a 0.5 s chunk round trip (client-POP-gateways). One chunk always goes,
-  // whatever its size. The memory a Get holds: this plus one chunk.
-  // kGetWindowBytesMin..kGetWindowBytesMax.
-  size_t get_window_bytes = size_t{16} << 20;
+  // the path's bandwidth x round trip in flight. A chunk rebuilt from remote
+  // gateways takes two 150 ms round trips plus its transfer and decode
+  // (0.5-1.5 s measured on the netlab under load): 32 MiB keeps a 20 MB/s
+  // downlink busy (issue 11: 4 MiB 15.6 s, 16 MiB 7.5 s, 48 MiB 6.3 s for
+  // 100 MB striped). One chunk always goes, whatever its size. The memory a
+  // Get holds: this plus one chunk. kGetWindowBytesMin..kGetWindowBytesMax.
+  size_t get_window_bytes = size_t{32} << 20;
   uint64_t call_timeout_ms = 60000;
 
   // kInvalidArgument naming the bad setting (checked by Open).

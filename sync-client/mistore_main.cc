@@ -146,9 +146,9 @@ std::vector<Knob> ClientKnobs() {
       {"sync_interval_s", "60", "continuous sync: rescan at least this often (seconds)",
        Knob::kInt},
       {"sync_workers", "4", "sync: files transferred at once (1..16)", Knob::kInt},
-      {"get_window_bytes", "16777216",
+      {"get_window_bytes", "33554432",
        "reads: most bytes of chunks requested and not yet written out (keep it >= the "
-       "path's bandwidth x round trip: 20 MB/s x 0.5 s ~ 10 MB from remote gateways; "
+       "path's bandwidth x a chunk's round trip: 20 MB/s x 0.5-1.5 s from remote gateways; "
        "65536..268435456; memory held by a read)",
        Knob::kInt},
   };

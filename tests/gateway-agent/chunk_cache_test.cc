@@ -48,8 +48,9 @@ TEST(ChunkCache, StaysWithinItsByteLimitEvictingLeastRecentlyUsed) {
   cache.Put(Id(1), Chunk(1, 1000));
   cache.Put(Id(2), Chunk(2, 1000));
   cache.Put(Id(3), Chunk(3, 1000));
-  ASSERT_TRUE(cache.Get(Id(1)).has_value());  // 1 is now the most recent; 2 the least
-  cache.Put(Id(4), Chunk(4, 1500));           // needs 1500: evicts 2, then 3
+  ASSERT_TRUE(
+      cache.Get(Id(1)).has_value());  // 1 is now the most recent; 2 the least
+  cache.Put(Id(4), Chunk(4, 1500));   // needs 1500: evicts 2, then 3
   EXPECT_LE(cache.bytes(), 3000u);
   EXPECT_EQ(cache.bytes(), 2500u);
   EXPECT_EQ(cache.stats().evictions_total, 2u);
@@ -57,7 +58,8 @@ TEST(ChunkCache, StaysWithinItsByteLimitEvictingLeastRecentlyUsed) {
   EXPECT_TRUE(cache.Get(Id(4)).has_value());
   EXPECT_FALSE(cache.Get(Id(2)).has_value());
   EXPECT_FALSE(cache.Get(Id(3)).has_value());
-  EXPECT_EQ(FilesUnder(tmp.path() + "/cc").size(), 2u) << "evicted files are deleted";
+  EXPECT_EQ(FilesUnder(tmp.path() + "/cc").size(), 2u)
+      << "evicted files are deleted";
 }
 
 TEST(ChunkCache, StaysWithinItsEntryLimit) {
@@ -96,7 +98,8 @@ TEST(ChunkCache, ACorruptedFileIsAMissAndIsDropped) {
   auto files = FilesUnder(tmp.path() + "/cc");
   ASSERT_EQ(files.size(), 1u);
   {
-    std::fstream f(tmp.path() + "/cc/" + files[0], std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream f(tmp.path() + "/cc/" + files[0],
+                   std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(50);
     f.put('X');
   }
@@ -118,7 +121,8 @@ TEST(ChunkCache, NotPersistedAcrossOpen) {
   ASSERT_EQ(FilesUnder(tmp.path() + "/cc").size(), 1u);
   auto c = ChunkCache::Open(tmp.path() + "/cc", 1 << 20, 100);
   ASSERT_TRUE(c.ok());
-  EXPECT_TRUE(FilesUnder(tmp.path() + "/cc").empty()) << "an earlier run's files are removed";
+  EXPECT_TRUE(FilesUnder(tmp.path() + "/cc").empty())
+      << "an earlier run's files are removed";
   EXPECT_FALSE((*c)->Get(Id(1)).has_value());
 }
 

@@ -34,8 +34,8 @@ trip), Rc = 0.010 s (core round trip), k = data fragments:
   read_gateways_stripe  max(S/D, S/(2kU)) + 3Rh + 2Rc   (also read_gw_down_, read_backup_down_;
                         each chunk comes from the gateways of primary or backup, at random)
   read_gateways_nostripe max(S/D, S/(kU)) + 3Rh + 2Rc  (also ...; one region: read_primary_first)
-  read_pop_fail_*       read_gateways_* + min(S, 16 MiB)/min(D, kU) (the chunks in flight,
-                        at most the client's get window, fetched again from one region)
+  read_pop_fail_*       read_gateways_* + Rh (an ideal cut-through POP loses nothing it had
+                        fetched; the chunks it held are asked again: one more round trip)
   read_home_cache       Rh + Rc   (GetVersion at the POP and its name lookup at the DC; the
                         chunks come from the home gateway's disk over the LAN: no Table I link)
   read_dc               S/D + 2Rh + 4Rc (name lookup; FetchChunk at primary and backup, which
@@ -84,7 +84,7 @@ def limit_for(scenario, size, k):
         # DC's stand-in replica acting as backup) serve: no faster than both.
         return r_gw
     if scenario.startswith("read_pop_fail"):
-        return r_gw + min(S, 16 * MIB) / min(D, k * U)
+        return r_gw + RH
     if scenario == "read_home_cache":
         return RH + RC
     if scenario == "read_dc":
