@@ -360,7 +360,7 @@ class Netlab:
                     self._bin("mistore-agent"), f"--gateway-id={gid}",
                     f"--subscriber={self.subscriber}", f"--pop=127.0.0.1:{POP_PORT}",
                     f"--client-listen=127.0.0.1:{AGENT_PORT}", f"--data-dir={d}/gw{gid}",
-                    "--metrics-listen=off", "--reconnect-ms=300",
+                    "--metrics-listen=off", "--reconnect-ms=300", "--reconnect-max-ms=2000",
                     f"--chunk-cache-bytes-max={(1 << 30) if gid in self.cache_gateways else 0}"])
 
     def start(self):
@@ -392,6 +392,13 @@ class Netlab:
         n.start()
         if wait:
             wait_logs([n], REGISTERED_RE if nid.startswith("gw") else READY_RE, "ready", 60)
+        if wait and nid.startswith("pop"):
+            # Its gateways too (they redial with backoff): a read that needs
+            # this POP's fragments right after must find them registered.
+            for gid in self.gateway_ids(int(nid[3:])):
+                if self.nodes[f"gw{gid}"].alive():
+                    wait_logs([n], re.compile(r'msg="gateway registered" gateway=%d\b' % gid),
+                              f"gateway {gid} registered", 60)
 
     # ------------------------------------------------------------ client
 

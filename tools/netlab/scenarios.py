@@ -354,6 +354,7 @@ class Runner:
                         k = self.lab.k
                         expect = max(size / D, size / (k * U))
                         out = os.path.join(self.workdir, "out", "popfail")
+                        os.makedirs(os.path.dirname(out), exist_ok=True)
                         env = dict(os.environ, MISTORE_PASSPHRASE="netlab passphrase")
                         cmd = ["ip", "netns", "exec", self.lab.ns_gw(self.home(t)),
                                os.path.join(self.lab.bin_dir, "mistore"), "--config",
