@@ -70,7 +70,7 @@ struct ClientSettings {
   // sink (in flight plus those waiting for an earlier chunk), so a read keeps
   // the path's bandwidth x round trip in flight. A chunk rebuilt from remote
   // gateways takes two 150 ms round trips plus its transfer and decode
-  // (0.5-1.5 s measured on the netlab under load): 32 MiB keeps a 20 MB/s
+  // (~1.2 s inferred on the loaded netlab): 32 MiB keeps a 20 MB/s
   // downlink busy (issue 11: 4 MiB 15.6 s, 16 MiB 7.5 s, 48 MiB 6.3 s for
   // 100 MB striped). One chunk always goes, whatever its size. The memory a
   // Get holds: this plus one chunk. kGetWindowBytesMin..kGetWindowBytesMax.
