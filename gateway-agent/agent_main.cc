@@ -9,7 +9,10 @@
 //    its next wake-up);
 //  - listens for the subscriber's devices (the `mistore` client) on the LAN
 //    and relays their requests to its POP, stamped with its gateway id; it
-//    refuses requests for any other subscriber.
+//    refuses requests for any other subscriber;
+//  - keeps the sealed chunks its devices read or wrote in a bounded cache
+//    (chunk_cache.h, issue 11) and answers a GetChunk for one of them
+//    without asking the POP.
 // Fragment files are small (chunk/k); their fsync runs on the loop thread.
 #include <signal.h>
 
@@ -19,6 +22,7 @@
 #include <set>
 
 #include "gateway-agent/agent_core.h"
+#include "gateway-agent/chunk_cache.h"
 #include "gateway-agent/enrol_pairing.h"
 #include "gateway-agent/pop_selector.h"
 #include "shared/core/config.h"
@@ -71,6 +75,12 @@ std::vector<Knob> AgentKnobs() {
        "address of the Prometheus /metrics listener (port 0: any free port; off: none)"},
       {"log_level", "info",
        "debug, info, warn or error; per component: info,pop=debug,uvio=warn"},
+      {"chunk_cache_bytes_max", "1073741824",
+       "disk given to a cache of the subscriber's own chunks (sealed, as read or written "
+       "through this gateway; in DATA_DIR/chunk-cache, emptied at start; 0: none): a read of "
+       "a cached chunk does not go to the POP",
+       Knob::kInt},
+      {"chunk_cache_entries_max", "65536", "most chunks in that cache", Knob::kInt},
   };
 }
 
@@ -112,9 +122,11 @@ ConnectionLimits ClientLinkLimits(const ConnectionLimits& base,
 
 class Agent {
  public:
-  Agent(const Config& cfg, FragmentStore store, AgentParams params)
+  Agent(const Config& cfg, FragmentStore store, std::unique_ptr<ChunkCache> cache,
+        AgentParams params)
       : cfg_(cfg),
         store_(std::move(store)),
+        cache_(std::move(cache)),
         limits_(Limits(cfg)),
         clients_(&loop_, client_limits_,
                  [this](const Connection::Ptr& c) { OnClient(c); }),
@@ -427,15 +439,41 @@ class Agent {
               "version=" + std::to_string(held->version()));
       return c->Reply(id, std::move(r));
     }
+    // The home gateway's chunk cache (issue 11): a hit is answered here.
+    if (env.has_get_chunk() && cache_->enabled()) {
+      if (auto sealed = cache_->Get(env.get_chunk().chunk_id())) {
+        pb::Envelope r;
+        r.mutable_chunk_data()->set_data(std::move(*sealed));
+        metrics_.Replied(op, &r, true);
+        return c->Reply(id, std::move(r));
+      }
+    }
     if (!pop_) return refuse(Unavailable("gateway agent is not connected to its POP"));
+    // What to keep in the cache once the POP has answered: a written chunk
+    // (its id and sealed bytes; copied, the envelope moves on) or the id of
+    // a chunk read.
+    std::string cache_id, cache_data;
+    if (cache_->enabled() && env.has_put_chunk()) {
+      cache_id = env.put_chunk().chunk_id();
+      cache_data = env.put_chunk().data();
+    } else if (cache_->enabled() && env.has_get_chunk()) {
+      cache_id = env.get_chunk().chunk_id();
+    }
     std::weak_ptr<Connection> weak = c;
     // A commit's time grows with its chunks (see CommitTimeoutMs).
     uint64_t timeout_ms = env.has_put_commit()
                               ? CommitTimeoutMs(limits_.call_timeout_ms,
                                                 size_t(env.put_commit().chunk_ids_size()))
                               : 0;
-    pop_->Call(std::move(env), [this, weak, id, op, write_id](Result<pb::Envelope> r) {
+    pop_->Call(std::move(env), [this, weak, id, op, write_id, cache_id = std::move(cache_id),
+                                cache_data = std::move(cache_data)](Result<pb::Envelope> r) {
       metrics_.Replied(op, r.ok() ? &r.value() : nullptr, r.ok());
+      if (!cache_id.empty() && r.ok() && !r->has_error()) {
+        if (r->has_chunk_data())
+          cache_->Put(cache_id, r->chunk_data().data());
+        else if (!cache_data.empty())
+          cache_->Put(cache_id, cache_data);
+      }
       auto c = weak.lock();
       if (!c || c->closed()) {
         // The device went away: keep a commit's result for its retry.
@@ -525,10 +563,30 @@ class Agent {
     r.AddGaugeFn("mistore_agent_devices_paired",
                  "Devices paired with this agent.",
                  [this] { return double(pairing_.devices()); });
+    // The home gateway's chunk cache (issue 11, chunk_cache.h).
+    const ChunkCacheStats& cs = cache_->stats();
+    counter("mistore_agent_chunk_cache_hits_total",
+            "Chunk reads answered from this gateway's chunk cache (not sent to the POP).",
+            &cs.hits_total);
+    counter("mistore_agent_chunk_cache_misses_total",
+            "Chunk reads the chunk cache could not answer (relayed to the POP).",
+            &cs.misses_total);
+    counter("mistore_agent_chunk_cache_inserts_total", "Chunks copied into the chunk cache.",
+            &cs.inserts_total);
+    counter("mistore_agent_chunk_cache_evictions_total",
+            "Chunks evicted from the chunk cache to stay within its bounds.", &cs.evictions_total);
+    counter("mistore_agent_chunk_cache_corrupt_total",
+            "Cached chunks dropped because their file no longer matched its checksum.",
+            &cs.corrupt_total);
+    r.AddGaugeFn("mistore_agent_chunk_cache_bytes", "Bytes of chunks in the chunk cache.",
+                 [this] { return double(cache_->bytes()); });
+    r.AddGaugeFn("mistore_agent_chunk_cache_entries", "Chunks in the chunk cache.",
+                 [this] { return double(cache_->entries()); });
   }
 
   const Config& cfg_;
   FragmentStore store_;
+  std::unique_ptr<ChunkCache> cache_;  // never null (off: bytes_max 0)
   EventLoop loop_;
   ConnectionLimits limits_;
   // To the POP: secure when the secure knob is on (issue 4); devices: always
@@ -632,6 +690,12 @@ int main(int argc, char** argv) {
   opts.verify_payloads_at_open = cfg.Bool("store_verify_at_start");
   auto store = FragmentStore::Open(cfg.Str("data_dir") + "/fragments", opts);
   if (!store.ok()) FatalExit("open fragment store", store.status().ToString().c_str());
-  Agent a(cfg, std::move(store.value()), std::move(params));
+  if (cfg.Int("chunk_cache_bytes_max") < 0 || cfg.Int("chunk_cache_entries_max") < 1)
+    FatalExit("chunk cache", "need chunk_cache_bytes_max >= 0 and chunk_cache_entries_max >= 1");
+  auto cache = ChunkCache::Open(cfg.Str("data_dir") + "/chunk-cache",
+                                uint64_t(cfg.Int("chunk_cache_bytes_max")),
+                                size_t(cfg.Int("chunk_cache_entries_max")));
+  if (!cache.ok()) FatalExit("open chunk cache", cache.status().ToString().c_str());
+  Agent a(cfg, std::move(store.value()), std::move(cache.value()), std::move(params));
   return a.Run();
 }

@@ -12,6 +12,7 @@ Status MemPopStore::CheckWritable() const {
 }
 
 Status MemPopStore::PutChunk(const ChunkKey& key, const Bytes& data, ChunkState state) {
+  chunk_puts++;
   MS_RETURN_IF_ERROR(CheckWritable());
   auto [it, inserted] = chunks_.try_emplace(key);
   Chunk& c = it->second;

@@ -14,6 +14,7 @@ namespace mistore {
 class MemPopStore : public PopStore {
  public:
   bool fail_writes = false;  // every mutating call returns kIo while set
+  uint64_t chunk_puts = 0;    // PutChunk calls (tests: what a read writes)
 
   Status PutChunk(const ChunkKey& key, const Bytes& data, ChunkState state) override;
   Result<Bytes> GetChunk(const ChunkKey& key) override;

@@ -347,7 +347,10 @@ void PopCore::ObtainChunk(const Oid& o, const ChunkKey& key, bool forward,
       if (!r.ok()) return done(r.status());
       Bytes data = ToBytes(r->chunk_data().data());
       bool replica = IsReplica(o);
-      if (store_->PutChunk(key, data, replica ? ChunkState::kStaged : ChunkState::kCached).ok()) {
+      // An entry POP without a cache (cache_bytes_max 0) keeps no copy: see
+      // ReadChunkFromFragments. A replica keeps it and places it.
+      if ((replica || p_.cache_bytes_max > 0) &&
+          store_->PutChunk(key, data, replica ? ChunkState::kStaged : ChunkState::kCached).ok()) {
         if (replica) {
           pb::VersionInfo one;
           one.set_subscriber(key.subscriber);
@@ -456,7 +459,11 @@ void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Res
         // A read's chunk is cached; a repair's is not (issue 6): it would
         // cost the loop a durable write and, with little cache, an
         // eviction per chunk, serialising the repair behind fsyncs.
-        if (!background && store_->PutChunk(key, data, ChunkState::kCached).ok()) EvictIfNeeded();
+        // With no cache (cache_bytes_max 0) nothing is written: the copy
+        // would cost a durable write on the loop and be evicted at once.
+        if (!background && p_.cache_bytes_max > 0 &&
+            store_->PutChunk(key, data, ChunkState::kCached).ok())
+          EvictIfNeeded();
         return done(std::move(data));
       }
       done(result->status());

@@ -64,6 +64,11 @@ struct PopParams {
   uint64_t lock_wait_ms = 30000;    // how long a lock request may wait
   size_t lock_waiters_max = 64;     // per object
   size_t version_cache_entries_max = 4096;
+  // Reads (issue 11): false = an entry POP asks primary or backup at random
+  // per request (paper fig. 11; spreads a read over both replica regions);
+  // true = the acting primary first, the backup only when that fails (a
+  // read comes from one region: the paper's "object read from one HG").
+  bool read_primary_first = false;
   bool place_fragments = true;      // false for the DC standing in as a replica
   uint64_t upload_pin_ms = 600000;  // uploaded chunks wait this long for their commit
   size_t upload_pins_max = 100000;

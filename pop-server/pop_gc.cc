@@ -419,7 +419,8 @@ void PopCore::FetchFromBackup(const Oid& o, const ChunkKey& key,
     if (!r->has_chunk_data()) return done(ProtocolError("FetchBackupChunk: no chunk in the reply"));
     Bytes data = B(r->chunk_data().data());
     gc_.backup_reads_total++;
-    if (store_->PutChunk(key, data, ChunkState::kCached).ok()) EvictIfNeeded();
+    if (p_.cache_bytes_max > 0 && store_->PutChunk(key, data, ChunkState::kCached).ok())
+      EvictIfNeeded();
     done(std::move(data));
   });
 }

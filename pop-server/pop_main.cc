@@ -48,6 +48,10 @@ std::vector<Knob> PopKnobs() {
       {"push_chunks_in_flight_max", "8",
        "chunks sent at once to a replica POP when a write moves there (each holds one chunk "
        "in memory)", Knob::kInt},
+      {"read_primary_first", "false",
+       "reads entering here ask an object's acting primary first, its backup only when that "
+       "fails (false: either at random per chunk, spreading a read over both replica regions)",
+       Knob::kBool},
       {"frame_bytes_max", "8388608", "largest frame accepted from a peer", Knob::kInt},
       {"tick_ms", "500", "period of background retries (placement, reports)", Knob::kInt},
       {"map_refresh_ms", "1000", "period of cluster map refreshes from the DC", Knob::kInt},
@@ -197,6 +201,7 @@ class PopDaemon {
     p.placements_in_flight_max = size_t(cfg.Int("placements_in_flight_max"));
     p.push_chunks_in_flight_max =
         size_t(std::max<int64_t>(1, cfg.Int("push_chunks_in_flight_max")));
+    p.read_primary_first = cfg.Bool("read_primary_first");
     p.gateway_grace_ms = uint64_t(cfg.Int("gateway_grace_s")) * 1000;
     p.gateway_suspect_ms = uint64_t(cfg.Int("gateway_suspect_ms"));
     p.repair_bytes_per_s = uint64_t(cfg.Int("repair_bytes_per_s"));

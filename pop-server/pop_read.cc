@@ -22,12 +22,13 @@ pb::LockType ToPb(LockType t) { return t == LockType::kWrite ? pb::LOCK_WRITE : 
 }  // namespace
 
 std::vector<uint32_t> PopCore::ReplicaOrder(const Oid& oid) {
-  // Atomic reads: primary or backup at random (paper, fig. 11); a replica
-  // the cluster map shows down goes last.
+  // Atomic reads: primary or backup at random (paper, fig. 11), or the
+  // acting primary first (read_primary_first); a replica the cluster map
+  // shows down goes last.
   std::vector<uint32_t> order;
   if (uint32_t ap = ActingPrimary(oid); ap != kNoPop) order.push_back(ap);
   order.push_back(ActingBackup(oid));
-  if (order.size() == 2 && (rng_() & 1)) std::swap(order[0], order[1]);
+  if (order.size() == 2 && !p_.read_primary_first && (rng_() & 1)) std::swap(order[0], order[1]);
   return order;
 }
 

@@ -295,6 +295,10 @@ Status ClientSettings::Validate() const {
   if (read_block < 1 || read_block > (size_t{64} << 20))
     return InvalidArgument("read_block " + std::to_string(read_block) + " out of range 1..64 MiB");
   if (window < 1) return InvalidArgument("window must be at least 1");
+  if (get_window_bytes < kGetWindowBytesMin || get_window_bytes > kGetWindowBytesMax)
+    return InvalidArgument("get_window_bytes " + std::to_string(get_window_bytes) +
+                           " out of range " + std::to_string(kGetWindowBytesMin) + ".." +
+                           std::to_string(kGetWindowBytesMax));
   return Status::Ok();
 }
 
@@ -604,6 +608,7 @@ void Client::AddStats(const TransferStats& o) {
   t.chunks_received += o.chunks_received;
   t.chunks_reused += o.chunks_reused;
   t.bytes_reused += o.bytes_reused;
+  t.get_held_bytes_max = std::max(t.get_held_bytes_max, o.get_held_bytes_max);
 }
 
 std::unique_ptr<Client> Client::Clone() const {
@@ -647,26 +652,34 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
                     std::to_string(info.version()) +
                     " (see 'mistore versions' and 'mistore restore')");
 
-  // Fetch with a window, deliver strictly in order.
+  // Fetch with a window of bytes, deliver strictly in order. `held` counts
+  // the sealed bytes of every chunk between next_deliver and next_send
+  // (requested, or arrived/found locally and waiting for an earlier one):
+  // at most get_window_bytes, or one chunk when that alone is larger.
   size_t n = size_t(manifest.chunks_size());
   size_t next_send = 0, next_deliver = 0, in_flight = 0;
+  uint64_t held = 0;
   std::map<size_t, Bytes> ready;
   Status failure;
   uint64_t delivered = 0;
+  auto sealed_len = [&](size_t idx) {
+    return uint64_t(manifest.chunks(int(idx)).plain_len()) + crypto::kSealOverhead;
+  };
   auto deliver = [&] {
     while (failure.ok() && ready.count(next_deliver)) {
       Bytes& b = ready[next_deliver];
       failure = sink(b.data(), b.size());
       delivered += b.size();
+      held -= std::min(held, sealed_len(next_deliver));
       ready.erase(next_deliver++);
     }
   };
   auto pump = [&](auto& self) -> void {
-    // At most 2 x window chunks between the next to deliver and the next to
-    // send: chunks found locally cannot pile up in `ready` without bound.
-    while (failure.ok() && next_send < n && in_flight < I.s.window &&
-           next_send - next_deliver < 2 * I.s.window) {
+    while (failure.ok() && next_send < n &&
+           (held == 0 || held + sealed_len(next_send) <= I.s.get_window_bytes)) {
       size_t idx = next_send++;
+      held += sealed_len(idx);
+      I.stats.get_held_bytes_max = std::max(I.stats.get_held_bytes_max, held);
       const pb::ManifestChunk& mc = manifest.chunks(int(idx));
       if (local) {
         Bytes copy;

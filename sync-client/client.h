@@ -41,6 +41,9 @@ namespace mistore {
 // chunk limit (4 MiB + 64).
 inline constexpr size_t kClientChunkBytesMax = size_t{4} << 20;
 
+inline constexpr size_t kGetWindowBytesMin = size_t{64} << 10;
+inline constexpr size_t kGetWindowBytesMax = size_t{256} << 20;
+
 struct ClientSettings {
   std::string agent_addr;
   // Away from home (issue 9): a POP to work through directly instead of the
@@ -63,7 +66,16 @@ struct ClientSettings {
   // would stop sharing chunks. max_bytes <= kClientChunkBytesMax.
   CdcParams chunking;
   size_t read_block = size_t{1} << 20;  // bytes per read() of the file, 1..64 MiB
-  size_t window = 4;                    // chunks in flight (put and get), >= 1
+  size_t window = 4;                    // chunks in flight (put), >= 1
+  // Get: most bytes of sealed chunks requested and not yet handed to the
+  // sink (in flight plus those waiting for an earlier chunk), so a read keeps
+  // the path's bandwidth x round trip in flight. A chunk rebuilt from remote
+  // gateways takes two 150 ms round trips plus its transfer and decode
+  // (~1.2 s inferred on the loaded netlab): 32 MiB keeps a 20 MB/s
+  // downlink busy (issue 11: 4 MiB 15.6 s, 16 MiB 7.5 s, 48 MiB 6.3 s for
+  // 100 MB striped). One chunk always goes, whatever its size. The memory a
+  // Get holds: this plus one chunk. kGetWindowBytesMin..kGetWindowBytesMax.
+  size_t get_window_bytes = size_t{32} << 20;
   uint64_t call_timeout_ms = 60000;
 
   // kInvalidArgument naming the bad setting (checked by Open).
@@ -109,6 +121,9 @@ struct TransferStats {
   uint64_t chunks_received = 0;
   uint64_t chunks_reused = 0;  // found on this device (Get's local source)
   uint64_t bytes_reused = 0;
+  // Most sealed bytes one Get held at once (<= get_window_bytes, or one
+  // chunk when larger).
+  uint64_t get_held_bytes_max = 0;
 };
 
 // Most chunk ids per HaveChunks query (the POP's limit, pop_core.h).

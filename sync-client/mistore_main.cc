@@ -146,6 +146,11 @@ std::vector<Knob> ClientKnobs() {
       {"sync_interval_s", "60", "continuous sync: rescan at least this often (seconds)",
        Knob::kInt},
       {"sync_workers", "4", "sync: files transferred at once (1..16)", Knob::kInt},
+      {"get_window_bytes", "33554432",
+       "reads: most bytes of chunks requested and not yet written out (keep it >= the "
+       "path's bandwidth x a chunk's round trip: 20 MB/s x 0.5-1.5 s from remote gateways; "
+       "65536..268435456; memory held by a read)",
+       Knob::kInt},
   };
 }
 
@@ -436,6 +441,7 @@ Result<Loaded> LoadSettings(const Args& a) {
   if (cfg.Int("sync_workers") < 1 || cfg.Int("sync_workers") > 16)
     return InvalidArgument("config: sync_workers must be 1..16");
   l.sync_workers = size_t(cfg.Int("sync_workers"));
+  s.get_window_bytes = size_t(std::max<int64_t>(0, cfg.Int("get_window_bytes")));
   if (s.subscriber.empty() && a.command != "status")
     return InvalidArgument("config " + (path.empty() ? std::string("(none found)") : path) +
                            ": 'subscriber' is not set");

@@ -114,6 +114,87 @@ TEST(SimTest, ReadsSurviveMGatewayCrashesPerRegion) {
   }
 }
 
+// Issue 11. Writes an object of 12 chunks through POP 1, waits until its
+// fragments are placed and both replicas dropped their copies (cache 0),
+// then reads it through the POP that is neither replica. Returns the
+// chunk requests each replica served (its cache misses: every one rebuilds
+// from fragments) and the chunks the entry POP wrote meanwhile.
+struct ReplicaReads {
+  uint64_t primary = 0, backup = 0;
+  uint64_t entry_chunk_puts = 0;  // chunks the entry POP wrote to its store
+};
+ReplicaReads ReadThroughThirdPop(SimConfig cfg, uint64_t seed) {
+  SimWorld w(seed, cfg);
+  std::vector<Bytes> chunks;
+  for (int i = 0; i < 12; i++) chunks.push_back(Bytes(3000 + i, uint8_t(i)));
+  bool put_done = false;
+  w.Put(1, "obj", chunks, [&](Status st, uint64_t) {
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    put_done = true;
+  });
+  EXPECT_TRUE(w.RunUntilTrue([&] { return put_done; }, 600000));
+  EXPECT_TRUE(w.RunUntilTrue([&] { return w.AllPlaced(); }, 600000));
+  w.RunUntil(w.now_ms() + 10000);  // the replicas confirm each other's placement
+  std::vector<uint32_t> replicas;
+  uint32_t entry = 0;
+  for (uint32_t p = 1; p <= 3; p++) {
+    if (w.pop_store(p).SubscriberVersions("alice", 10).empty())
+      entry = p;
+    else
+      replicas.push_back(p);
+  }
+  EXPECT_EQ(replicas.size(), 2u);
+  EXPECT_NE(entry, 0u);
+  if (replicas.size() != 2 || entry == 0) return {};
+  auto version = w.pop_store(replicas[0]).SubscriberVersions("alice", 10)[0];
+  auto oid = Oid::Decode(version.oid());
+  EXPECT_TRUE(oid.ok());
+  if (!oid.ok()) return {};
+  uint32_t primary = oid->primary_pop, backup = oid->backup_pop;
+  uint64_t p0 = w.pop(primary).cache_misses_total(), b0 = w.pop(backup).cache_misses_total();
+  uint64_t e0 = w.pop_store(entry).chunk_puts;
+  bool done = false;
+  w.Get(entry, "obj", 0, [&](Status st, uint64_t, std::vector<Bytes> got) {
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    EXPECT_EQ(got, chunks);
+    done = true;
+  });
+  EXPECT_TRUE(w.RunUntilTrue([&] { return done; }, 600000));
+  ReplicaReads r;
+  r.primary = w.pop(primary).cache_misses_total() - p0;
+  r.backup = w.pop(backup).cache_misses_total() - b0;
+  r.entry_chunk_puts = w.pop_store(entry).chunk_puts - e0;
+  return r;
+}
+
+TEST(SimTest, ReadsAskPrimaryOrBackupAtRandomByDefault) {
+  SimConfig cfg;
+  cfg.pop_cache_bytes_max = 0;
+  ReplicaReads r = ReadThroughThirdPop(cfg, 21);
+  EXPECT_EQ(r.primary + r.backup, 12u) << "each chunk rebuilt by one replica";
+  EXPECT_GT(r.primary, 0u);
+  EXPECT_GT(r.backup, 0u) << "a read is spread over both replica regions";
+}
+
+TEST(SimTest, ReadPrimaryFirstReadsFromTheActingPrimaryOnly) {
+  SimConfig cfg;
+  cfg.pop_cache_bytes_max = 0;
+  cfg.read_primary_first = true;
+  ReplicaReads r = ReadThroughThirdPop(cfg, 21);
+  EXPECT_EQ(r.primary, 12u);
+  EXPECT_EQ(r.backup, 0u) << "one replica region serves the whole read";
+}
+
+// With no cache an entry POP keeps no copy of the chunks it relays (it used
+// to write each one durably and evict it at once).
+TEST(SimTest, EntryPopWithoutCacheKeepsNoCopyOfAReadChunk) {
+  SimConfig cfg;
+  cfg.pop_cache_bytes_max = 0;
+  EXPECT_EQ(ReadThroughThirdPop(cfg, 22).entry_chunk_puts, 0u);
+  cfg.pop_cache_bytes_max = 1ull << 20;
+  EXPECT_EQ(ReadThroughThirdPop(cfg, 22).entry_chunk_puts, 12u) << "with a cache it does";
+}
+
 TEST(CheckerTest, CatchesStaleAndWrongReads) {
   std::vector<OpRecord> h;
   OpRecord put1{OpRecord::kPut, "a", 0, 10, Status::Ok(), 1, 0, Bytes{1}};

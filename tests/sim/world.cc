@@ -54,6 +54,7 @@ PopParams SimWorld::ParamsFor(uint32_t pop_id) const {
   params.m = cfg_.m;
   params.cache_bytes_max = pop_id == kDcReplica ? UINT64_MAX : cfg_.pop_cache_bytes_max;
   params.place_fragments = pop_id != kDcReplica;
+  params.read_primary_first = cfg_.read_primary_first;
   return params;
 }
 

@@ -33,6 +33,7 @@ struct SimConfig {
   int k = 4;
   int m = 2;
   uint64_t pop_cache_bytes_max = 1ull << 30;
+  bool read_primary_first = false;  // PopParams::read_primary_first (issue 11)
   // Message delay ranges (uniform, ms) per kind of link.
   uint64_t pop_pop_delay_min_ms = 1, pop_pop_delay_max_ms = 10;
   uint64_t pop_dc_delay_min_ms = 1, pop_dc_delay_max_ms = 10;

@@ -107,6 +107,11 @@ TEST(ClientSettingsTest, RejectsBadSettings) {
   s = {};
   s.window = 0;
   expect_bad(s, "window 0");
+  s = ClientSettings{};
+  s.get_window_bytes = kGetWindowBytesMin - 1;
+  expect_bad(s, "get window below its minimum");
+  s.get_window_bytes = kGetWindowBytesMax + 1;
+  expect_bad(s, "get window above its maximum");
   s = {};
   s.read_block = 0;
   expect_bad(s, "read_block 0");
@@ -308,6 +313,8 @@ class FakeAgent {
     std::vector<std::string> commit_write_ids;  // of every commit, in arrival order
     int commits_answered_from_kept = 0;
     uint64_t commit_size = 0;
+    int get_chunks = 0;
+    size_t max_get_outstanding_bytes = 0;  // sealed bytes of GetChunks not yet answered
   };
   Stats stats() {
     std::lock_guard<std::mutex> l(mu_);
@@ -461,8 +468,21 @@ class FakeAgent {
         }
         std::string data = it->second;
         if (tamper_.count(it->first)) data[data.size() / 2] ^= 0x40;
-        reply.mutable_chunk_data()->set_data(std::move(data));
-        break;
+        // Answered after a short delay, like PutChunk: the read window fills.
+        get_outstanding_bytes_ += data.size();
+        stats_.max_get_outstanding_bytes =
+            std::max(stats_.max_get_outstanding_bytes, get_outstanding_bytes_);
+        stats_.get_chunks++;
+        loop->After(2, [this, c, rid, data = std::move(data)]() mutable {
+          {
+            std::lock_guard<std::mutex> l(mu_);
+            get_outstanding_bytes_ -= data.size();
+          }
+          pb::Envelope r;
+          r.mutable_chunk_data()->set_data(std::move(data));
+          c->Reply(rid, std::move(r));
+        });
+        return;
       }
       default:
         c->ReplyError(rid, ProtocolError("fake agent: unexpected message"));
@@ -484,6 +504,7 @@ class FakeAgent {
   std::mutex mu_;
   Stats stats_;
   size_t outstanding_ = 0;
+  size_t get_outstanding_bytes_ = 0;
   std::map<std::string, std::string> chunks_;
   std::map<std::string, pb::VersionInfo> versions_;          // name key -> latest
   std::map<std::string, std::vector<pb::VersionInfo>> history_;  // oid -> every version
@@ -555,6 +576,47 @@ TEST_F(ClientTest, PutCutsWithFastCdcKeepsTheWindowAndGetRoundTrips) {
   Result<Bytes> got = GetAll(client.get(), "doc");
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_TRUE(*got == data);
+}
+
+// Issue 11: the read window is in bytes (get_window_bytes), not chunks.
+// Its requests fill it but never exceed it, and it is not the put window.
+TEST_F(ClientTest, GetKeepsItsWindowInBytes) {
+  s_.chunking = {16 * kKiB, 64 * kKiB, 256 * kKiB};
+  s_.window = 1;                      // the put window does not bound reads
+  s_.get_window_bytes = 512 * kKiB;  // 2..32 chunks of 16..256 KiB
+  const Bytes data = RandomBytes(22, 6 * kMiB + 123);
+  const std::string path = dir_ + "/file";
+  WriteFile(path, data);
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Put(path, "doc").ok());
+  Result<Bytes> got = GetAll(client.get(), "doc");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(*got == data);
+  FakeAgent::Stats st = agent_.stats();
+  EXPECT_LE(st.max_get_outstanding_bytes, s_.get_window_bytes) << "never more in flight";
+  EXPECT_GT(st.max_get_outstanding_bytes, 256 * kKiB + crypto::kSealOverhead)
+      << "more than one largest chunk in flight: the window fills";
+  EXPECT_LE(client->stats().get_held_bytes_max, s_.get_window_bytes);
+  EXPECT_GE(client->stats().get_held_bytes_max, st.max_get_outstanding_bytes);
+}
+
+// A chunk larger than the whole window still goes (alone).
+TEST_F(ClientTest, GetWindowSmallerThanAChunkStillReadsOneAtATime) {
+  s_.chunking = {64 * kKiB, 256 * kKiB, 1 * kMiB};
+  s_.get_window_bytes = 64 * kKiB;
+  const Bytes data = RandomBytes(23, 3 * kMiB);
+  WriteFile(dir_ + "/file", data);
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Put(dir_ + "/file", "doc").ok());
+  Result<Bytes> got = GetAll(client.get(), "doc");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(*got == data);
+  FakeAgent::Stats st = agent_.stats();
+  EXPECT_GE(st.get_chunks, 3);
+  EXPECT_LE(st.max_get_outstanding_bytes, 1 * kMiB + crypto::kSealOverhead)
+      << "one chunk at a time";
 }
 
 TEST_F(ClientTest, DefaultChunkingRoundTripsEmptySmallAndMultiChunkFiles) {

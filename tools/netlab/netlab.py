@@ -207,11 +207,18 @@ class Netlab:
     regions: POPs (one per region, ids 1..regions); gateways: agents per
     region (gateway id = 1000 * region + j); k, m: each POP's Reed-Solomon
     parameters; pop_cache_bytes: each POP's cache_bytes_max; delays: True to
-    run the relays with Table I's delays, False for 0 ms (tests)."""
+    run the relays with Table I's delays, False for 0 ms (tests).
+    Reads (issue 11): read_primary_first sets the POPs' knob of that name
+    (reads from one replica region); cache_gateways: ids of the agents whose
+    chunk cache is on (1 GiB; every other agent runs with
+    chunk_cache_bytes_max=0 so that repeated reads measure the network);
+    dc_backup: the subscriber's volume gets DC backup mode "latest" (every
+    committed version copied into the DC's backup store)."""
 
     def __init__(self, workdir, bin_dir, regions=3, gateways=2, k=1, m=1,
                  pop_cache_bytes=1 << 30, subscriber="alice", link_delay=True,
-                 tcp_tuning=True, pop_args=()):
+                 tcp_tuning=True, pop_args=(), read_primary_first=False, cache_gateways=(),
+                 dc_backup=False, get_window_bytes=None):
         self.workdir = os.path.abspath(workdir)
         self.bin_dir = bin_dir
         self.regions, self.gateways, self.k, self.m = regions, gateways, k, m
@@ -220,6 +227,10 @@ class Netlab:
         self.link_delay = link_delay
         self.tcp_tuning = tcp_tuning
         self.pop_args = list(pop_args)  # extra mistore-pop flags (e.g. knobs to compare)
+        self.read_primary_first = read_primary_first
+        self.cache_gateways = set(cache_gateways)
+        self.dc_backup = dc_backup
+        self.get_window_bytes = get_window_bytes  # None: the client's default
         self.tag = f"{NS_PREFIX}{os.getpid()}-"
         self.namespaces = []
         self.relays = {}     # ns -> Proc
@@ -362,13 +373,16 @@ class Netlab:
                 f"--listen={self.pop_addr(i)}", f"--dc=127.0.2.1:{DC_PORT}",
                 f"--data-dir={d}/pop{i}", f"--k={self.k}", f"--m={self.m}",
                 f"--cache-bytes-max={self.pop_cache_bytes}", "--metrics-listen=off",
-                "--tick-ms=200"] + self.pop_args)
+                "--tick-ms=200",
+                f"--read-primary-first={'true' if self.read_primary_first else 'false'}"]
+                + self.pop_args)
             for gid in self.gateway_ids(i):
                 self.nodes[f"gw{gid}"] = self._node(f"gw{gid}", self.ns_gw(gid), [
                     self._bin("mistore-agent"), f"--gateway-id={gid}",
                     f"--subscriber={self.subscriber}", f"--pop=127.0.0.1:{POP_PORT}",
                     f"--client-listen=127.0.0.1:{AGENT_PORT}", f"--data-dir={d}/gw{gid}",
-                    "--metrics-listen=off", "--reconnect-ms=300"])
+                    "--metrics-listen=off", "--reconnect-ms=300", "--reconnect-max-ms=2000",
+                    f"--chunk-cache-bytes-max={(1 << 30) if gid in self.cache_gateways else 0}"])
         self.issue_certs()
 
     def issue_certs(self):
@@ -394,6 +408,10 @@ class Netlab:
         self.plan_nodes()
         dc = self.nodes["dc"].start()
         wait_logs([dc], READY_RE, 'msg="ready"', 30)
+        if self.dc_backup:
+            # The CLI opens the DC's catalog directly (SQLite in WAL mode).
+            run([self._bin("mistore-dc"), f"--data-dir={self.workdir}/dc", "backup", "set",
+                 self.subscriber, "latest"])
         pops = [self.nodes[f"pop{i}"].start() for i in range(1, self.regions + 1)]
         wait_logs(pops, READY_RE, 'msg="ready"', 30)
         gws = [n.start() for nid, n in self.nodes.items() if nid.startswith("gw")]
@@ -415,6 +433,13 @@ class Netlab:
         n.start()
         if wait:
             wait_logs([n], REGISTERED_RE if nid.startswith("gw") else READY_RE, "ready", 60)
+        if wait and nid.startswith("pop"):
+            # Its gateways too (they redial with backoff): a read that needs
+            # this POP's fragments right after must find them registered.
+            for gid in self.gateway_ids(int(nid[3:])):
+                if self.nodes[f"gw{gid}"].alive():
+                    wait_logs([n], re.compile(r'msg="gateway registered" gateway=%d\b' % gid),
+                              f"gateway {gid} registered", 60)
 
     # ------------------------------------------------------------ client
 
@@ -428,6 +453,8 @@ class Netlab:
                 f.write(f"subscriber = {self.subscriber}\n")
                 f.write(f"key_file = {os.path.join(self.workdir, 'client', 'master.key')}\n")
                 f.write(f"state_dir = {os.path.join(self.workdir, 'client', f'state-{gid}')}\n")
+                if self.get_window_bytes:
+                    f.write(f"get_window_bytes = {self.get_window_bytes}\n")
         return path
 
     def client(self, gid, args, timeout=600):

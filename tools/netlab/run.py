@@ -6,7 +6,7 @@ Owner: tools/netlab (issue 11). One thread; needs root. Entry point of
 tests/netlab/run.
 
   run.py [--regions 3] [--gateways 20] [--sizes 100K,1M,10M,100M] [--reps 3]
-         [--scenarios a,b,...] [--delta-size 100M] [--labs cached,stripe,nostripe]
+         [--scenarios a,b,...] [--delta-size 100M] [--labs cached,stripe,nostripe,dc]
          [--out docs/benchmarks] [--workdir DIR] [--bin-dir DIR] [--keep]
 
 Exit codes: 0 every scenario ran, 1 some scenario failed (still reported),
@@ -28,10 +28,11 @@ import netlab  # noqa: E402
 import scenarios  # noqa: E402
 
 SKIP = 77
-ALL_CACHED = ["read_local_pop", "read_remote_pop", "read_primary_down", "write_pop_down",
-              "write_hg_pop_pb", "write_delta"]
+ALL_CACHED = ["read_local_pop", "read_remote_pop", "read_home_cache", "read_primary_down",
+              "write_pop_down", "write_hg_pop_pb", "write_delta"]
 ALL_GW = ["read_gateways", "read_backup_down", "read_gw_down", "read_pop_fail",
           "write_hg_pop_pb_hg"]
+ALL_DC = ["read_dc"]
 UNITS = {"K": 1000, "M": 1000_000, "KI": 1024, "MI": 1 << 20}
 
 
@@ -121,7 +122,7 @@ def targets(rows):
     sizes = sorted({s for _, s in med if s != ""})
     for size in reversed(sizes):
         b = med.get(("read_gateways_stripe", size))
-        for uns, what in (("read_gateways_nostripe", "unstriped (k=1, both replica regions)"),):
+        for uns, what in (("read_gateways_nostripe", "unstriped (k=1, the primary's region only)"),):
             a = med.get((uns, size))
             if a and b:
                 out.append(f"striped read from remote gateways vs {what}, {human(size)}: "
@@ -150,7 +151,8 @@ def plot(rows, out_dir):
         "netlab-writes.png": ("Writes (paper Fig. 14)", lambda s: s.startswith("write")
                               and not s.endswith("_down")),
         "netlab-reads.png": ("Reads (paper Fig. 15)", lambda s: s in (
-            "read_local_pop", "read_remote_pop", "read_gateways_stripe", "read_gateways_nostripe")),
+            "read_local_pop", "read_remote_pop", "read_gateways_stripe", "read_gateways_nostripe",
+            "read_home_cache", "read_dc")),
         "netlab-failures.png": ("With failures (paper Fig. 16, 17)", lambda s: s.startswith(
             ("read_primary_down", "read_backup_down", "read_gw_down", "read_pop_fail"))
             or s.endswith("_down")),
@@ -188,9 +190,9 @@ def main(argv=None):
     ap.add_argument("--gateways", type=int, default=20, help="gateways per region in the stripe lab")
     ap.add_argument("--sizes", default="100K,1M,10M,100M")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--labs", default="cached,stripe,nostripe")
-    ap.add_argument("--scenarios", default=",".join(ALL_CACHED + ALL_GW),
-                    help="subset of: " + ",".join(ALL_CACHED + ALL_GW)
+    ap.add_argument("--labs", default="cached,stripe,nostripe,dc")
+    ap.add_argument("--scenarios", default=",".join(ALL_CACHED + ALL_GW + ALL_DC),
+                    help="subset of: " + ",".join(ALL_CACHED + ALL_GW + ALL_DC)
                     + " (the writes that create the objects always run)")
     ap.add_argument("--delta-size", default="100M", help="object size of the delta write (0: none)")
     ap.add_argument("--out", default=os.path.join(netlab.REPO, "docs", "benchmarks"))
@@ -204,6 +206,8 @@ def main(argv=None):
     ap.add_argument("--pop-arg", action="append", default=[],
                     help="extra flag for every mistore-pop (repeatable), e.g. "
                     "--pop-arg=--placements-in-flight-max=16")
+    ap.add_argument("--get-window", help="the client's get_window_bytes (e.g. 4Mi; default: "
+                    "the client's own default)")
     ap.add_argument("--merge", help="an earlier netlab-results.csv whose rows this run does "
                     "not measure are kept in the report (limits recomputed)")
     ap.add_argument("--cleanup", action="store_true",
@@ -218,7 +222,7 @@ def main(argv=None):
         ap.error("--gateways must be at least 2")
     sizes = [parse_size(s) for s in args.sizes.split(",") if s]
     want = set(s for s in args.scenarios.split(",") if s)
-    unknown = want - set(ALL_CACHED + ALL_GW)
+    unknown = want - set(ALL_CACHED + ALL_GW + ALL_DC)
     if unknown:
         ap.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     labs = [l for l in args.labs.split(",") if l]
@@ -257,9 +261,10 @@ def main(argv=None):
     g = args.gateways
     m = max(1, g // 5)
     configs = {
-        "cached": dict(gateways=2, k=1, m=1, pop_cache_bytes=1 << 30),
+        "cached": dict(gateways=2, k=1, m=1, pop_cache_bytes=1 << 30, cache_gateways=(1002,)),
         "stripe": dict(gateways=g, k=g - m, m=m, pop_cache_bytes=0),
-        "nostripe": dict(gateways=2, k=1, m=1, pop_cache_bytes=0),
+        "nostripe": dict(gateways=2, k=1, m=1, pop_cache_bytes=0, read_primary_first=True),
+        "dc": dict(gateways=2, k=1, m=1, pop_cache_bytes=0, dc_backup=True),
     }
     t_start = time.monotonic()
     for name in labs:
@@ -268,7 +273,9 @@ def main(argv=None):
         cfg = configs[name]
         lab = netlab.Netlab(os.path.join(workdir, name), bin_dir, regions=args.regions,
                             link_delay=not args.no_delay,
-                            tcp_tuning=not args.no_tcp_tuning, pop_args=args.pop_arg, **cfg)
+                            tcp_tuning=not args.no_tcp_tuning, pop_args=args.pop_arg,
+                            get_window_bytes=parse_size(args.get_window) if args.get_window else None,
+                            **cfg)
         current.append(lab)
         runner = scenarios.Runner(lab, workdir, args.reps, sizes, results,
                                   log=lambda s: print(s, flush=True))
@@ -280,6 +287,8 @@ def main(argv=None):
                   f"k={cfg['k']} m={cfg['m']}", flush=True)
             if name == "cached":
                 runner.run_cached(want, parse_size(args.delta_size) if "write_delta" in want else 0)
+            elif name == "dc":
+                runner.run_dc(want)
             else:
                 runner.run_gateways(name, want)
         except netlab.NetlabError as e:

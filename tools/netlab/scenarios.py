@@ -7,10 +7,17 @@ operation is one `mistore` client process in a gateway's namespace, timed
 from its start to its exit (the client's own start-up, ~60 ms with the fast
 KDF, is inside every figure).
 
-Three labs (each its own set of namespaces and daemons, 3 regions):
-  cached     2 gateways/region, k=1 m=1, POP cache 1 GiB: paths served by POPs
+Labs (each its own set of namespaces and daemons, 3 regions):
+  cached     2 gateways/region, k=1 m=1, POP cache 1 GiB: paths served by POPs;
+             gateway 1002's chunk cache on (read_home_cache), every other off
   stripe     G gateways/region, k=G-m, m=max(1,G//5), POP cache 0: striped xG
-  nostripe   2 gateways/region, k=1 m=1, POP cache 0: a chunk is whole on a gateway
+  nostripe   2 gateways/region, k=1 m=1, POP cache 0, POPs read_primary_first:
+             a chunk is whole on a gateway and a read comes from the primary's
+             region only (the paper's "object read entirely from one HG": its
+             two gateways each hold and send every chunk, so the region's
+             useful rate is one gateway's uplink)
+  dc         2 gateways/region, k=1 m=1, POP cache 0, DC backup "latest":
+             read_dc (the gateways of both replica regions down)
 Objects are written from region 1, so the oid's primary is POP 1; the backup
 B is chosen by the system (read from the oid); the "third" region T is the one
 that is neither (that is why 3 regions are the minimum).
@@ -24,11 +31,15 @@ trip), Rc = 0.010 s (core round trip), k = data fragments:
                         Rh (the `placement` call that observes it)
   read_local_pop        S/D + 2Rh + 1Rc
   read_remote_pop       S/D + 2Rh + 2Rc       (also read_primary_down)
-  read_gateways_*       max(S/D, S/(2kU)) + 3Rh + 2Rc   (also read_gw_down_*; each chunk
-                        comes from the gateways of primary or backup, at random)
-  read_backup_down_*    S/D + 2Rh + 2Rc (the DC's stand-in replica takes the backup's place
-                        and serves its caught-up copy at best)
-  read_pop_fail_*       read_gateways_* + min(S, 4 MiB)/(kU) (the chunks in flight refetched)
+  read_gateways_stripe  max(S/D, S/(2kU)) + 3Rh + 2Rc   (also read_gw_down_, read_backup_down_;
+                        each chunk comes from the gateways of primary or backup, at random)
+  read_gateways_nostripe max(S/D, S/(kU)) + 3Rh + 2Rc  (also ...; one region: read_primary_first)
+  read_pop_fail_*       read_gateways_* + Rh (an ideal cut-through POP loses nothing it had
+                        fetched; the chunks it held are asked again: one more round trip)
+  read_home_cache       Rh + Rc   (GetVersion at the POP and its name lookup at the DC; the
+                        chunks come from the home gateway's disk over the LAN: no Table I link)
+  read_dc               S/D + 2Rh + 4Rc (name lookup; FetchChunk at primary and backup, which
+                        have neither copy nor reachable fragments; FetchBackupChunk at the DC)
   write_delta           1 MB/U + 3Rh + 4Rc    (only the changed bytes travel)
 """
 
@@ -51,9 +62,11 @@ def limit_for(scenario, size, k):
     S = float(size)
     w_pb = S / U + 2 * RH + 4 * RC
     w_pop = S / U + 2 * RH + 5 * RC
-    # The entry POP asks primary or backup at random for each chunk, so the
-    # gateways of both replica regions send at once: 2k uplinks of S/k each.
-    r_gw = max(S / D, S / (2 * k * U)) + 3 * RH + 2 * RC
+    # The stripe lab's entry POP asks primary or backup at random for each
+    # chunk, so the gateways of both replica regions send at once: 2k uplinks
+    # of S/k each. The nostripe lab's POPs read from the primary's region only.
+    regions = 1 if scenario.endswith("_nostripe") else 2
+    r_gw = max(S / D, S / (regions * k * U)) + 3 * RH + 2 * RC
     if scenario in ("write_hg_pb", "write_hg_pb_backup_down"):
         return w_pb
     if scenario in ("write_hg_pop_pb", "write_hg_pop_pb_primary_down"):
@@ -66,15 +79,16 @@ def limit_for(scenario, size, k):
         return S / D + 2 * RH + RC
     if scenario in ("read_remote_pop", "read_primary_down"):
         return S / D + 2 * RH + 2 * RC
-    if scenario.startswith("read_gateways") or scenario.startswith("read_gw_down"):
+    if scenario.startswith(("read_gateways", "read_gw_down", "read_backup_down")):
+        # Backup POP down: the primary's gateways (or, in the stripe lab, the
+        # DC's stand-in replica acting as backup) serve: no faster than both.
         return r_gw
     if scenario.startswith("read_pop_fail"):
-        return r_gw + min(S, 4 * MIB) / (k * U)
-    if scenario.startswith("read_backup_down"):
-        # Backup POP down: the DC's stand-in replica becomes acting backup and
-        # serves the copies it caught up from the primary: at best a replica
-        # holding the object, as read_remote_pop.
-        return S / D + 2 * RH + 2 * RC
+        return r_gw + RH
+    if scenario == "read_home_cache":
+        return RH + RC
+    if scenario == "read_dc":
+        return S / D + 2 * RH + 4 * RC
     if scenario == "write_delta":
         return 1e6 / U + 3 * RH + 4 * RC
     raise ValueError(scenario)
@@ -88,10 +102,6 @@ NOT_EXPRESSIBLE = {
                    "oid whose primary is a POP (POP id 0 is reserved); `mistore --pop` needs a "
                    "POP's certificate on a secure channel. A gateway's data reaches the DC only "
                    "through a POP (the stand-in backup while a POP is down: write_*_down)",
-    "read_dc": "the DC holds no chunks or fragments, so nothing can be read from it",
-    "read_home_gateway_cache": "the gateway agent keeps no cache of its subscriber's own "
-                               "objects (it stores only other people's fragments); every get "
-                               "goes to the POP",
 }
 
 
@@ -213,6 +223,16 @@ class Runner:
                 if "read_local_pop" in want:
                     self.attempt("read_local_pop", size,
                                  lambda: self.record("read_local_pop", size, self.get(self.home(p), name, size)))
+                if "read_home_cache" in want:
+                    # Gateway 1002 (region 1, the object's primary region) is
+                    # the one with its chunk cache on: one untimed read fills
+                    # it, the timed one is served from it (only GetVersion
+                    # goes to the POP).
+                    def hc():
+                        gw = 1 * 1000 + 2
+                        self.get(gw, name, size)
+                        self.record("read_home_cache", size, self.get(gw, name, size))
+                    self.attempt("read_home_cache", size, hc)
                 if "read_remote_pop" in want:
                     self.attempt("read_remote_pop", size,
                                  lambda: self.record("read_remote_pop", size, self.get(self.home(t), name, size)))
@@ -339,6 +359,7 @@ class Runner:
                         k = self.lab.k
                         expect = max(size / D, size / (k * U))
                         out = os.path.join(self.workdir, "out", "popfail")
+                        os.makedirs(os.path.dirname(out), exist_ok=True)
                         env = dict(os.environ, MISTORE_PASSPHRASE="netlab passphrase")
                         cmd = ["ip", "netns", "exec", self.lab.ns_gw(self.home(t)),
                                os.path.join(self.lab.bin_dir, "mistore"), "--config",
@@ -372,6 +393,48 @@ class Runner:
                         self.record("write_hg_pop_pb_hg" + sfx, size,
                                     self.wait_placed(self.home(t), name, t0, 120 + size / 1e6))
                     self.attempt("write_hg_pop_pb_hg" + sfx, size, w2)
+
+
+    def run_dc(self, want):
+        """Reads served by the DC's backup store: the lab's volume has DC backup
+        mode "latest", POP caches are 0, and the gateways of both replica
+        regions are down during the read, so neither replica has a copy or
+        reachable fragments and the entry POP falls back to FetchBackupChunk."""
+        self.labname = "dc"
+        if "read_dc" not in want:
+            return
+        dc_log = self.lab.nodes["dc"]
+        for size in self.sizes:
+            for rep in range(self.reps):
+                name = f"dc-{size}-{rep}"
+                path = self.datafile(size, rep)
+
+                def rd():
+                    _, oid = self.put(self.home(1), path, name)
+                    # Backed up (the DC copies from the primary, chunk by chunk)
+                    # and placed; then the replicas drop their copies (cache 0,
+                    # once the other replica confirmed placement, every 2 s).
+                    self.wait_placed(self.home(1), name, time.monotonic(), 120 + size / 1e6)
+                    deadline = time.monotonic() + 120 + size / 1e6
+                    pat = f'msg="version backed up" oid={oid}'
+                    while pat not in dc_log.log_since_start():
+                        if time.monotonic() > deadline:
+                            raise RuntimeError(f"{name}: not backed up by the DC in time")
+                        time.sleep(0.5)
+                    time.sleep(4.5)
+                    p, b = self.roles(oid)
+                    t = self.third(p, b)
+                    victims = [f"gw{r * 1000 + j}" for r in (p, b)
+                               for j in range(1, self.lab.gateways + 1)]
+                    for v in victims:
+                        self.lab.kill(v)
+                    time.sleep(1.0)  # the POPs see the connections close
+                    try:
+                        self.record("read_dc", size, self.get(self.home(t), name, size))
+                    finally:
+                        for v in victims:
+                            self.lab.restart(v)
+                self.attempt("read_dc", size, rd)
 
 
 def summarize(results):
