@@ -241,7 +241,9 @@ Status SecureChannel::Receive(std::span<const uint8_t> bytes, uint64_t now_ms, B
     in_.insert(in_.end(), p, p + take);
     p += take;
     left -= take;
-    if (std::memcmp(in_.data(), kPreamble, in_.size()) != 0) {
+    // Empty (a zero-length read): nothing to compare, and memcmp must not
+    // get the null data() of an empty vector (UBSan, fuzz_handshake).
+    if (!in_.empty() && std::memcmp(in_.data(), kPreamble, in_.size()) != 0) {
       if (in_.size() == sizeof kPreamble && std::memcmp(in_.data(), kPreamble, 3) == 0)
         return Fail(ProtocolError(std::string("secure protocol version ") + char(in_[3]) +
                                   " refused: this node speaks version " + char(kPreamble[3])),
