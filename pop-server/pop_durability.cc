@@ -579,7 +579,9 @@ void PopCore::AskPlacedChunks() {
     pc->set_subscriber(subscriber);
     pc->set_sender_placed(here);
     for (auto& id : ids) pc->add_chunk_ids(ToStr(id));
-    Call(Dest{Dest::kPop, pop}, std::move(req), [this, pop, subscriber](Result<pb::Envelope> r) {
+    // Copies: clang 14 cannot capture structured bindings (the fuzz preset).
+    Call(Dest{Dest::kPop, pop}, std::move(req),
+         [this, pop = pop, subscriber = subscriber](Result<pb::Envelope> r) {
       placed_asking_.erase({pop, subscriber});
       if (!r.ok()) return;  // asked again next round
       std::vector<ChunkKey> done;

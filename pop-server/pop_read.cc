@@ -562,13 +562,15 @@ void PopCore::PushLockState() {
     pb::Envelope req;
     for (auto& oid_b : oids) *req.mutable_lock_sync()->add_objects() = ToMsg(oid_b, locks_.Snapshot(oid_b));
     lock_sync_in_flight_.insert(backup);
-    Call(ReplicaDest(backup), std::move(req), [this, backup, oids](Result<pb::Envelope> r) {
-      lock_sync_in_flight_.erase(backup);
-      if (r.ok()) return;
-      // Refused (another map epoch) or unreachable: resent on the next
-      // tick, to whichever POP is then the acting backup.
-      for (auto& oid_b : oids) lock_sync_retry_.insert(oid_b);
-    });
+    // Copies: clang 14 cannot capture structured bindings (the fuzz preset).
+    Call(ReplicaDest(backup), std::move(req),
+         [this, backup = backup, oids = oids](Result<pb::Envelope> r) {
+           lock_sync_in_flight_.erase(backup);
+           if (r.ok()) return;
+           // Refused (another map epoch) or unreachable: resent on the next
+           // tick, to whichever POP is then the acting backup.
+           for (auto& oid_b : oids) lock_sync_retry_.insert(oid_b);
+         });
   }
 }
 

@@ -12,6 +12,9 @@ PACKAGES=(
   python3 procps prometheus chromium
   iproute2 python3-matplotlib
   postgresql libpq-dev
+  # The CI fuzz step (tests/fuzz/ci.sh): clang with libFuzzer and the
+  # sanitizer runtimes, llvm-symbolizer for readable crash stacks.
+  clang libclang-rt-14-dev llvm
 )
 
 missing=()

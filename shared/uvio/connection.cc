@@ -236,13 +236,43 @@ void Connection::OnRead(uv_stream_t* stream, long nread, const void* bufp) {
 void Connection::OnBytes(const uint8_t* data, size_t len) {
   if (channel_) {
     OnSecureBytes(data, len);
-    return;
+  } else {
+    Status st = decoder_.Feed(data, len);
+    Bytes payload;
+    while (!closing_ && decoder_.Next(&payload)) OnFrame(payload);
+    // The decoder fails only on a frame over frame_bytes_max.
+    if (!st.ok() && !closing_) Refuse(Refusal::kLimitFrame, st);
   }
-  Status st = decoder_.Feed(data, len);
-  Bytes payload;
-  while (!closing_ && decoder_.Next(&payload)) OnFrame(payload);
-  // The decoder fails only on a frame over frame_bytes_max.
-  if (!st.ok() && !closing_) Refuse(Refusal::kLimitFrame, st);
+  if (!closing_) (void)AccountReadBuffer();
+}
+
+bool Connection::AccountReadBuffer() {
+  RefusalCounters* total = limits_.refusals.get();
+  if (!total) return true;
+  const size_t now = read_buffered_bytes();
+  if (now <= read_accounted_bytes_) {
+    total->buffered_bytes.fetch_sub(read_accounted_bytes_ - now, std::memory_order_relaxed);
+    read_accounted_bytes_ = now;
+    return true;
+  }
+  const uint64_t grow = now - read_accounted_bytes_;
+  const uint64_t after = total->buffered_bytes.fetch_add(grow, std::memory_order_relaxed) + grow;
+  read_accounted_bytes_ = now;
+  if (after <= limits_.buffered_bytes_total_max) return true;
+  Refuse(Refusal::kLimitBufferedTotal,
+         ResourceExhausted("daemon-wide buffer limit reached: " + std::to_string(after) +
+                           " bytes held by all connections, " + std::to_string(now) +
+                           " of them a partial frame from this peer (buffered_bytes_total_max " +
+                           std::to_string(limits_.buffered_bytes_total_max) + ")"));
+  return false;
+}
+
+void Connection::ReleaseBuffers() {
+  const size_t held = read_accounted_bytes_ + write_accounted_bytes_;
+  if (limits_.refusals && held)
+    limits_.refusals->buffered_bytes.fetch_sub(held, std::memory_order_relaxed);
+  read_accounted_bytes_ = 0;
+  write_accounted_bytes_ = 0;
 }
 
 void Connection::OnFrame(const Bytes& payload) {
@@ -349,14 +379,43 @@ void Connection::WriteBytes(Bytes data) {
                       *w->queued -= w->data.size();
                       Connection::Ptr c = std::move(w->conn);
                       delete w;
-                      if (status < 0 && !c->closed())
+                      if (c->closed()) return;
+                      if (status < 0) {
                         c->Close(Unavailable(std::string("write: ") + uv_strerror(status)));
+                        return;
+                      }
+                      (void)c->AccountWriteQueue();
                     });
   if (rc != 0) {
     write_queue_bytes_ -= w->data.size();
     delete w;
     Close(Unavailable(std::string("write: ") + uv_strerror(rc)));
+    return;
   }
+  (void)AccountWriteQueue();
+}
+
+bool Connection::AccountWriteQueue() {
+  RefusalCounters* total = limits_.refusals.get();
+  if (!total || closing_) return true;
+  // What libuv could not hand to the kernel yet: a peer that reads keeps
+  // this at 0 however much it is sent.
+  const size_t now = uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(tcp_));
+  if (now <= write_accounted_bytes_) {
+    total->buffered_bytes.fetch_sub(write_accounted_bytes_ - now, std::memory_order_relaxed);
+    write_accounted_bytes_ = now;
+    return true;
+  }
+  const uint64_t grow = now - write_accounted_bytes_;
+  const uint64_t after = total->buffered_bytes.fetch_add(grow, std::memory_order_relaxed) + grow;
+  write_accounted_bytes_ = now;
+  if (after <= limits_.buffered_bytes_total_max) return true;
+  Refuse(Refusal::kLimitBufferedTotal,
+         ResourceExhausted("daemon-wide buffer limit reached: " + std::to_string(after) +
+                           " bytes held by all connections, " + std::to_string(now) +
+                           " of them waiting for this peer to read (buffered_bytes_total_max " +
+                           std::to_string(limits_.buffered_bytes_total_max) + ")"));
+  return false;
 }
 
 void Connection::Call(pb::Envelope request, ReplyFn reply, uint64_t timeout_ms) {
@@ -406,6 +465,9 @@ void Connection::Close(const Status& why) {
   if (closing_) return;
   closing_ = true;
   Ptr keep = self_;
+  // What it held no longer counts against the daemon-wide cap: a partial
+  // frame is dropped, queued writes are cancelled by the close.
+  ReleaseBuffers();
   if (handshake_timer_) loop_->Cancel(handshake_timer_);
   handshake_timer_ = 0;
   if (idle_timer_) loop_->Cancel(idle_timer_);
@@ -535,6 +597,10 @@ std::vector<Knob> ConnectionKnobs() {
        "close a connection on which nothing was received (and nothing is pending) for this "
        "long; 0 = never",
        Knob::kInt},
+      {"buffered_bytes_total_max", std::to_string(d.buffered_bytes_total_max),
+       "bytes all connections together may hold (not yet taken by the kernel for slow readers, "
+       "plus partial frames received); the connection that takes the total over it is closed",
+       Knob::kInt},
   };
 }
 
@@ -543,10 +609,14 @@ ConnectionLimits ApplyConnectionKnobs(ConnectionLimits base, const Config& cfg) 
   const int64_t inflight = cfg.Int("requests_in_flight_max");
   const int64_t per_addr = cfg.Int("connections_per_address_max");
   const int64_t idle = cfg.Int("idle_timeout_ms");
-  if (wq < int64_t(base.frame_bytes_max) + 64 || inflight < 1 || per_addr < 1 || idle < 0)
+  const int64_t total = cfg.Int("buffered_bytes_total_max");
+  if (wq < int64_t(base.frame_bytes_max) + 64 || inflight < 1 || per_addr < 1 || idle < 0 ||
+      total < wq)
     FatalExit("connection limits",
               "need write_queue_bytes_max > frame_bytes_max, requests_in_flight_max >= 1, "
-              "connections_per_address_max >= 1, idle_timeout_ms >= 0");
+              "connections_per_address_max >= 1, idle_timeout_ms >= 0, "
+              "buffered_bytes_total_max >= write_queue_bytes_max");
+  base.buffered_bytes_total_max = size_t(total);
   base.write_queue_bytes_max = size_t(wq);
   base.requests_in_flight_max = size_t(inflight);
   base.connections_per_address_max = size_t(per_addr);

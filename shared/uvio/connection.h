@@ -21,6 +21,18 @@
 //   idle_timeout_ms              nothing received, no call pending and no
 //                                request unanswered for this long: idle.
 //   handshake_timeout_ms (secure, ChannelConfig): handshake_timeout.
+//   buffered_bytes_total_max     bytes held by ALL connections sharing the
+//                                RefusalCounters (the daemon's): written but
+//                                not yet taken by the kernel (a peer that
+//                                reads keeps this at 0) plus partial
+//                                frames/messages received — a slow-reader
+//                                or slowloris flood over many connections.
+//                                The connection whose write or read takes
+//                                the total over the cap is closed
+//                                (limit_buffered_total) and what it held is
+//                                released at once. The total is
+//                                RefusalCounters::buffered_bytes (gauge
+//                                mistore_connection_buffered_bytes).
 // A slowloris peer (bytes trickled in) is therefore bounded in memory by
 // frame_bytes_max + one record, and in time by idle_timeout_ms once it stops.
 // calls_in_flight_max and call_timeout_ms bound this side's own calls (a
@@ -96,7 +108,11 @@ struct ConnectionLimits {
   size_t requests_in_flight_max = 1024;
   size_t connections_per_address_max = 256;
   uint64_t idle_timeout_ms = 600000;  // 0: never
-  // Where refusals are counted (never null in practice).
+  // Daemon-wide: bytes buffered by every connection counting into the same
+  // `refusals` (see the header comment).
+  size_t buffered_bytes_total_max = size_t(1) << 30;
+  // Where refusals are counted, and the daemon-wide buffered bytes (never
+  // null in practice).
   std::shared_ptr<RefusalCounters> refusals = ProcessRefusals();
   // Set: every connection made with these limits is secure (see above).
   std::shared_ptr<const SecureConfig> secure;
@@ -201,6 +217,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closing_ = false;
   Ptr self_;  // keeps us alive while the handle is open
   size_t write_queue_bytes_ = 0;
+  // What this connection counts in limits_.refusals->buffered_bytes: its
+  // read_buffered_bytes() and the bytes libuv still holds for writing, as
+  // last re-counted (AccountReadBuffer / AccountWriteQueue; false, and the
+  // connection refused, when that takes the total over
+  // buffered_bytes_total_max). ReleaseBuffers (on close) takes both out.
+  size_t read_accounted_bytes_ = 0;
+  size_t write_accounted_bytes_ = 0;
+  bool AccountReadBuffer();
+  bool AccountWriteQueue();
+  void ReleaseBuffers();
   uint64_t next_request_id_ = 1;
   struct PendingCall {
     ReplyFn reply;
@@ -244,8 +270,8 @@ Result<std::shared_ptr<SecureConfig>> LoadSecureConfig(const std::string& key_fi
 std::vector<Knob> SecureTransportKnobs();
 // The connection limits every daemon declares (their defaults are
 // ConnectionLimits' defaults): write_queue_bytes_max, requests_in_flight_max,
-// connections_per_address_max, idle_timeout_ms. frame_bytes_max stays in
-// each daemon's own table.
+// connections_per_address_max, idle_timeout_ms, buffered_bytes_total_max.
+// frame_bytes_max stays in each daemon's own table.
 std::vector<Knob> ConnectionKnobs();
 // `base` with the ConnectionKnobs() values from cfg (FatalExit on a value
 // out of range: a limit of 0 where 0 makes no sense).

@@ -20,6 +20,7 @@ const char* RefusalName(Refusal r) {
     case Refusal::kLimitBuffered: return "limit_buffered";
     case Refusal::kIdle: return "idle";
     case Refusal::kProtocol: return "protocol";
+    case Refusal::kLimitBufferedTotal: return "limit_buffered_total";
     case Refusal::kCount: break;
   }
   MS_ASSERT(false);
@@ -47,6 +48,11 @@ void ExportRefusalMetrics(MetricsRegistry* registry, std::shared_ptr<RefusalCoun
       "requests refused on an open connection, by reason (unauthorized: role or subscriber)",
       [counters] { return double(counters->requests_unauthorized.value()); },
       {{"reason", "unauthorized"}});
+  registry->AddGaugeFn(
+      "mistore_connection_buffered_bytes",
+      "bytes held by all connections now: not yet taken by the kernel for slow readers plus "
+      "partial frames received (capped by buffered_bytes_total_max)",
+      [counters] { return double(counters->buffered_bytes.load(std::memory_order_relaxed)); });
 }
 
 }  // namespace mistore

@@ -8,6 +8,9 @@
 // bounded. Each refusal is also logged once, with the peer address, by the
 // code that refuses (shared/uvio/connection.cc).
 //
+// The same object holds the daemon-wide count of bytes buffered by its
+// connections (buffered_bytes below).
+//
 // Ownership: one RefusalCounters per process by default (ProcessRefusals(),
 // the one every ConnectionLimits points at unless told otherwise; tests make
 // their own). Counters are lock-free atomics: any thread may bump them; the
@@ -16,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <atomic>
 #include <memory>
 
 #include "shared/core/metrics.h"
@@ -37,6 +41,7 @@ enum class Refusal : uint8_t {
   kLimitBuffered,     // a slow reader: write queue over write_queue_bytes_max
   kIdle,              // nothing received for idle_timeout_ms
   kProtocol,          // malformed frame, envelope or handshake
+  kLimitBufferedTotal,  // all connections together over buffered_bytes_total_max
   kCount
 };
 inline constexpr size_t kRefusalCount = size_t(Refusal::kCount);
@@ -47,6 +52,12 @@ const char* RefusalName(Refusal r);
 struct RefusalCounters {
   Counter connections[kRefusalCount];
   Counter requests_unauthorized;  // authz.h refused a request
+  // Bytes every connection counting here holds now: written but not yet
+  // taken by the kernel, plus received but not yet a whole frame/message
+  // (read_buffered_bytes). Connections compare it with their
+  // buffered_bytes_total_max (the daemon-wide cap, connection.h); exposed as
+  // the gauge mistore_connection_buffered_bytes.
+  std::atomic<uint64_t> buffered_bytes{0};
 
   void Count(Refusal r) { connections[size_t(r)].Inc(); }
   uint64_t value(Refusal r) const { return connections[size_t(r)].value(); }

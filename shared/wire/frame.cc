@@ -6,10 +6,12 @@ namespace mistore {
 
 void EncodeFrame(const uint8_t* payload, size_t len, Bytes* out) {
   MS_ASSERT(len <= UINT32_MAX);
-  size_t at = out->size();
-  out->resize(at + kFrameHeaderBytes + len);
-  PutLe32(out->data() + at, uint32_t(len));
-  if (len) std::copy(payload, payload + len, out->data() + at + kFrameHeaderBytes);
+  // Appended, not resized then overwritten: a 1 MiB frame is not zeroed first.
+  out->reserve(out->size() + kFrameHeaderBytes + len);
+  uint8_t header[kFrameHeaderBytes];
+  PutLe32(header, uint32_t(len));
+  out->insert(out->end(), header, header + kFrameHeaderBytes);
+  if (len) out->insert(out->end(), payload, payload + len);
 }
 
 Status FrameDecoder::Feed(const uint8_t* data, size_t len) {

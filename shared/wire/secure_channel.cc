@@ -305,7 +305,9 @@ Status SecureChannel::Receive(std::span<const uint8_t> bytes, uint64_t now_ms, B
     in_.insert(in_.end(), p, p + take);
     p += take;
     left -= take;
-    if (device_link()) {
+    // Empty (a zero-length read): nothing to compare, and memcmp must not
+    // get the null data() of an empty vector (UBSan, fuzz_handshake).
+    if (!in_.empty() && device_link()) {
       // "MSD" then 'I' or 'X'.
       if (std::memcmp(in_.data(), kDevicePreambleIK,
                       std::min<size_t>(in_.size(), 3)) != 0)
@@ -318,7 +320,7 @@ Status SecureChannel::Receive(std::span<const uint8_t> bytes, uint64_t now_ms, B
             ProtocolError(std::string("device handshake '") + char(in_[3]) +
                           "' refused: this agent speaks IK ('I') and XX ('X')"),
             Failure::kPlaintext);
-    } else if (std::memcmp(in_.data(), kPreamble, in_.size()) != 0) {
+    } else if (!in_.empty() && std::memcmp(in_.data(), kPreamble, in_.size()) != 0) {
       if (in_.size() == sizeof kPreamble && std::memcmp(in_.data(), kPreamble, 3) == 0)
         return Fail(ProtocolError(std::string("secure protocol version ") + char(in_[3]) +
                                   " refused: this node speaks version " + char(kPreamble[3])),
@@ -385,24 +387,29 @@ Status SecureChannel::Seal(std::span<const uint8_t> message, Bytes* wire) {
   constexpr size_t kOverhead = kRecordHeaderBytes + 1 + noise::kTagLen;
   const size_t pieces = message.empty() ? 1 : (message.size() + kPieceBytesMax - 1) / kPieceBytesMax;
   const size_t at = wire->size();
-  wire->resize(at + message.size() + pieces * kOverhead);
-  uint8_t* w = wire->data() + at;
+  // Each record is appended (header, piece, flags, room for the tag) and
+  // encrypted in place: the plaintext is copied once and nothing is zeroed
+  // first.
+  wire->reserve(at + message.size() + pieces * kOverhead);
   size_t off = 0;
   do {
     const size_t n = std::min(message.size() - off, kPieceBytesMax);
     const bool last = off + n == message.size();
-    PutLe16(w, uint16_t(n + 1 + noise::kTagLen));
-    if (n) std::memcpy(w + kRecordHeaderBytes, message.data() + off, n);
-    w[kRecordHeaderBytes + n] = last ? kFlagLast : 0;
-    Status st = transport_.EncryptInPlace(w + kRecordHeaderBytes, n + 1);
+    uint8_t header[kRecordHeaderBytes];
+    PutLe16(header, uint16_t(n + 1 + noise::kTagLen));
+    wire->insert(wire->end(), header, header + kRecordHeaderBytes);
+    const size_t body = wire->size();
+    if (n) wire->insert(wire->end(), message.data() + off, message.data() + off + n);
+    wire->push_back(last ? kFlagLast : 0);
+    wire->resize(wire->size() + noise::kTagLen);
+    Status st = transport_.EncryptInPlace(wire->data() + body, n + 1);
     if (!st.ok()) {
       wire->resize(at);
       return Fail(st, Failure::kProtocol);
     }
-    w += n + kOverhead;
     off += n;
   } while (off < message.size());
-  MS_ASSERT(w == wire->data() + wire->size());
+  MS_ASSERT(wire->size() == at + message.size() + pieces * kOverhead);
   return Status::Ok();
 }
 

@@ -191,6 +191,111 @@ void Configs() {
 
 }  // namespace
 
+// pop_request: [selector][Envelope] frames (fuzz_pop_request.cc). Every
+// body type of Envelope (found by field number, so new types are covered
+// without editing this) as a request from a gateway, a POP and the DC, and a
+// gateway's put + commit with the DC's answers.
+Bytes Sel(uint8_t sel, const pb::Envelope& env) {
+  const std::string s = env.SerializeAsString();
+  Bytes payload{sel};
+  payload.insert(payload.end(), s.begin(), s.end());
+  Bytes out;
+  EncodeFrame(payload.data(), payload.size(), &out);
+  return out;
+}
+
+// One Envelope per body type, each with an empty message of that type. The
+// generated code is lite (no descriptors), so the types are found by field
+// number: an empty length-delimited field N that parses into a body is one.
+std::vector<pb::Envelope> EveryBody() {
+  std::vector<pb::Envelope> out;
+  for (uint32_t n = 5; n < 2048; n++) {
+    std::string wire;
+    for (uint64_t tag = (uint64_t(n) << 3) | 2; ; tag >>= 7) {
+      if (tag < 0x80) {
+        wire.push_back(char(tag));
+        break;
+      }
+      wire.push_back(char((tag & 0x7f) | 0x80));
+    }
+    wire.push_back('\0');  // length 0
+    pb::Envelope env;
+    if (env.ParseFromString(wire) && env.body_case() != pb::Envelope::BODY_NOT_SET)
+      out.push_back(env);
+  }
+  MS_ASSERT(out.size() >= 40);
+  return out;
+}
+
+void PopRequests() {
+  const std::vector<pb::Envelope> bodies = EveryBody();
+  for (uint8_t sel : {uint8_t(0), uint8_t(1), uint8_t(2)}) {
+    Bytes stream;
+    for (const pb::Envelope& env : bodies) stream = Cat(stream, Sel(sel, env));
+    const char* who[] = {"gateway", "pop", "dc_or_replies"};
+    Write("pop_request", std::string("every_body_from_") + who[sel], stream);
+  }
+  pb::Envelope put;
+  put.mutable_put_chunk()->set_subscriber("alice");
+  put.mutable_put_chunk()->set_chunk_id(std::string(32, 'c'));
+  put.mutable_put_chunk()->set_data(std::string(100, 'd'));
+  pb::Envelope commit;
+  auto* pc = commit.mutable_put_commit();
+  pc->set_subscriber("alice");
+  pc->set_name_key(std::string(32, 'n'));
+  pc->set_name_sealed("sealed-name");
+  pc->set_size_bytes(100);
+  pc->set_manifest_sealed("sealed-manifest");
+  pc->add_chunk_ids(std::string(32, 'c'));
+  pc->set_gateway_id(11);
+  pc->set_write_id(std::string(16, 'w'));
+  const pb::Envelope not_found = ErrorResponse(0, NotFound("no such name"));
+  pb::Envelope empty;
+  empty.mutable_empty();
+  pb::Envelope tick;
+  Bytes flow = Cat(Cat(Sel(0, put), Sel(0, commit)), Sel(2, not_found));
+  for (int i = 0; i < 6; i++) flow = Cat(flow, Sel(2, empty));
+  flow = Cat(flow, Sel(3 | (4 << 2), tick));
+  Write("pop_request", "put_and_commit_dc_answers", flow);
+  Write("pop_request", "put_and_commit_calls_fail",
+        Cat(Cat(Cat(Sel(0, put), Sel(0, commit)), Sel(2 | 4, empty)), Sel(3, tick)));
+  pb::Envelope other = put;
+  other.mutable_put_chunk()->set_subscriber("bob");
+  Write("pop_request", "put_for_another_subscriber", Sel(0, other));
+}
+
+// agent_request: the same frames (fuzz_agent_request.cc). Every body type
+// from the POP, and a real fragment stored, fetched (now and as a
+// background repair read), listed and deleted.
+void AgentRequests() {
+  Bytes every;
+  for (const pb::Envelope& env : EveryBody()) every = Cat(every, Sel(0, env));
+  Write("agent_request", "every_body_from_pop", every);
+  const Bytes id = Pattern(32, 1);
+  const Bytes frag = EncodeChunkToFragments(id, Pattern(300, 2).data(), 300, 2, 1).value()[1];
+  pb::Envelope store;
+  store.mutable_store_fragment()->set_fragment(std::string(frag.begin(), frag.end()));
+  pb::Envelope fetch;
+  fetch.mutable_fetch_fragment()->set_chunk_id(std::string(id.begin(), id.end()));
+  fetch.mutable_fetch_fragment()->set_index(1);
+  pb::Envelope repair = fetch;
+  repair.mutable_fetch_fragment()->set_background(true);
+  pb::Envelope inv;
+  inv.mutable_get_inventory();
+  pb::Envelope del;
+  auto* ref = del.mutable_delete_fragments()->add_fragments();
+  ref->set_chunk_id(std::string(id.begin(), id.end()));
+  ref->set_index(1);
+  pb::Envelope empty;
+  empty.mutable_empty();
+  pb::Envelope tick;
+  Bytes flow = Cat(Cat(Cat(Sel(0, store), Sel(0, fetch)), Sel(0, repair)), Sel(3, tick));
+  flow = Cat(Cat(Cat(Cat(flow, Sel(0, inv)), Sel(2, empty)), Sel(2, empty)), Sel(0, del));
+  flow = Cat(Cat(flow, Sel(0, fetch)), Sel(3 | (8 << 2), tick));
+  Write("agent_request", "store_fetch_list_delete", flow);
+  Write("agent_request", "store_on_old_generation", Sel(0 | 4, store));
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
@@ -201,6 +306,8 @@ int main(int argc, char** argv) {
   Frames();
   MasterKeys();
   Configs();
+  PopRequests();
+  AgentRequests();
   std::printf("seeds written under %s\n", g_dir.c_str());
   return 0;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes one target for a given time:
 #   tests/fuzz/run.sh TARGET SECONDS [extra libFuzzer flags...]
-# TARGET: fragment | frame_envelope | master_key | config.
+# TARGET: a directory of tests/fuzz/corpus/ (fragment, frame_envelope,
+# master_key, config, cert, handshake, ...).
 # Configures and builds the `fuzz` preset (clang, libFuzzer, ASan + UBSan)
 # if needed, then runs build/fuzz/bin/fuzz_TARGET for SECONDS seconds. The
 # seed corpus tests/fuzz/corpus/TARGET is only read; new inputs go to
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ $# -lt 2 ]; then
   echo "usage: $0 TARGET SECONDS [libFuzzer flags...]" >&2
-  echo "targets: fragment frame_envelope master_key config" >&2
+  echo "targets: $(ls tests/fuzz/corpus | tr '\n' ' ')" >&2
   exit 2
 fi
 target=$1

@@ -61,6 +61,7 @@ class ConnectionLimitsTest : public ::testing::Test {
   std::vector<pb::Envelope> held;  // requests the server did not answer
   bool answer = true;
   size_t reply_bytes = 0;
+  uint64_t buffered_peak = 0;  // refusals->buffered_bytes after each reply
 
   void SetUp() override { server_limits.refusals = refusals; }
 
@@ -76,6 +77,7 @@ class ConnectionLimitsTest : public ::testing::Test {
         rep.mutable_put_reply()->set_version(req.put_chunk().data().size());
         if (reply_bytes) rep.mutable_put_chunk()->set_data(std::string(reply_bytes, 'r'));
         conn->Reply(req.request_id(), std::move(rep));
+        buffered_peak = std::max(buffered_peak, refusals->buffered_bytes.load());
       });
     });
     auto bound = listener->Listen("127.0.0.1:0");
@@ -273,6 +275,87 @@ TEST_F(ConnectionLimitsTest, SlowlorisHoldsAtMostOneFrameAndIsClosedWhenIdle) {
   ExpectStillServing();
 }
 
+// A slow-reader flood over many connections: each stays under its own
+// write_queue_bytes_max, but together they would hold several times the
+// daemon-wide cap. The connection whose write takes the total over
+// buffered_bytes_total_max is closed and its bytes released at once; the
+// total seen after every reply never exceeds the cap and drops back to 0
+// once the connections are gone; a client that reads is served throughout.
+TEST_F(ConnectionLimitsTest, SlowReaderFloodOverManyConnectionsHitsTheDaemonWideCap) {
+  // Each connection's own limit is out of reach: only the total can close it.
+  server_limits.write_queue_bytes_max = 16u << 20;
+  server_limits.buffered_bytes_total_max = 3u << 20;
+  reply_bytes = 256 << 10;
+  StartServer();
+  Bytes req;
+  for (int i = 0; i < 200; i++) {
+    pb::Envelope e = Ping();
+    e.set_request_id(uint64_t(i + 1));
+    Bytes f = Framed(e);
+    req.insert(req.end(), f.begin(), f.end());
+  }
+  // A client that reads, connected before the flood.
+  Connection::Ptr good = DialOk();
+  ASSERT_TRUE(good);
+  ASSERT_TRUE(RunUntil([&] { return server_conns.size() == 1; }));
+  std::vector<int> fds;
+  for (int i = 0; i < 4; i++) {
+    int fd = RawConnect(addr, 16 << 10);
+    ASSERT_EQ(send(fd, req.data(), req.size(), 0), ssize_t(req.size()));
+    fds.push_back(fd);
+  }
+  ASSERT_TRUE(RunUntil([&] {
+    size_t closed = 0;
+    for (auto& c : server_conns) closed += c->closed();
+    return server_conns.size() == 5 && closed >= 2 &&
+           refusals->value(Refusal::kLimitBufferedTotal) >= 2;
+  }));
+  EXPECT_FALSE(server_conns[0]->closed());
+  reply_bytes = 1024;  // fits the socket buffer: nothing waits in libuv
+  auto rep = CallOn(good, Ping(10));
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  EXPECT_EQ(rep->put_chunk().data().size(), 1024u);
+  good->Close(Unavailable("test done"));
+  EXPECT_LE(buffered_peak, server_limits.buffered_bytes_total_max);
+  EXPECT_GT(buffered_peak, 2u << 20);  // the flood did fill it
+  EXPECT_EQ(refusals->value(Refusal::kLimitBuffered), 0u);
+  for (int fd : fds) close(fd);
+  for (auto& c : server_conns) c->Close(Unavailable("test done"));
+  ASSERT_TRUE(RunUntil([&] { return refusals->buffered_bytes.load() == 0; }));
+  reply_bytes = 0;
+  ExpectStillServing();
+}
+
+// The read side of the same cap: partial frames held for slowloris peers
+// over many connections count into the daemon-wide total too.
+TEST_F(ConnectionLimitsTest, SlowlorisOverManyConnectionsHitsTheDaemonWideCap) {
+  server_limits.frame_bytes_max = 64 << 10;
+  server_limits.buffered_bytes_total_max = 150 << 10;
+  StartServer();
+  Bytes part(4 + (60 << 10), 'z');
+  PutLe32(part.data(), 64 << 10);
+  std::vector<int> fds;
+  for (int i = 0; i < 3; i++) {
+    int fd = RawConnect(addr);
+    ASSERT_EQ(send(fd, part.data(), part.size(), 0), ssize_t(part.size()));
+    fds.push_back(fd);
+    // One at a time, so which one goes over is known: the third.
+    if (i < 2) {
+      ASSERT_TRUE(
+          RunUntil([&] { return refusals->buffered_bytes.load() == (i + 1) * part.size(); }));
+    }
+  }
+  ASSERT_TRUE(RunUntil([&] { return refusals->value(Refusal::kLimitBufferedTotal) == 1; }));
+  ASSERT_EQ(server_conns.size(), 3u);
+  EXPECT_FALSE(server_conns[0]->closed());
+  EXPECT_FALSE(server_conns[1]->closed());
+  EXPECT_TRUE(server_conns[2]->closed());
+  EXPECT_EQ(refusals->buffered_bytes.load(), 2 * part.size());
+  for (int fd : fds) close(fd);
+  ASSERT_TRUE(RunUntil([&] { return refusals->buffered_bytes.load() == 0; }));
+  ExpectStillServing();
+}
+
 TEST_F(ConnectionLimitsTest, UndecodableEnvelopeCountedAsProtocol) {
   StartServer();
   int fd = RawConnect(addr);
@@ -308,7 +391,10 @@ TEST(RefusalMetrics, EveryReasonExposedAndCounted) {
             std::string::npos);
   EXPECT_NE(text.find("mistore_requests_refused_total{reason=\"unauthorized\"} 1\n"),
             std::string::npos);
-  EXPECT_EQ(reg.series(), kRefusalCount + 1);
+  counters->buffered_bytes = 12345;
+  text = reg.Exposition();
+  EXPECT_NE(text.find("mistore_connection_buffered_bytes 12345\n"), std::string::npos) << text;
+  EXPECT_EQ(reg.series(), kRefusalCount + 2);
 }
 
 TEST(ConnectionKnobs, DeclaredOnceAppliedAndChecked) {
@@ -320,6 +406,7 @@ TEST(ConnectionKnobs, DeclaredOnceAppliedAndChecked) {
   EXPECT_EQ(l.requests_in_flight_max, d.requests_in_flight_max);
   EXPECT_EQ(l.connections_per_address_max, d.connections_per_address_max);
   EXPECT_EQ(l.idle_timeout_ms, d.idle_timeout_ms);
+  EXPECT_EQ(l.buffered_bytes_total_max, d.buffered_bytes_total_max);
   ASSERT_TRUE(cfg.Set("requests_in_flight_max", "7", "test").ok());
   ASSERT_TRUE(cfg.Set("connections_per_address_max", "3", "test").ok());
   ASSERT_TRUE(cfg.Set("idle_timeout_ms", "0", "test").ok());
@@ -329,6 +416,11 @@ TEST(ConnectionKnobs, DeclaredOnceAppliedAndChecked) {
   EXPECT_EQ(l.connections_per_address_max, 3u);
   EXPECT_EQ(l.idle_timeout_ms, 0u);
   EXPECT_EQ(l.write_queue_bytes_max, 16u << 20);
+  ASSERT_TRUE(cfg.Set("buffered_bytes_total_max", "33554432", "test").ok());
+  EXPECT_EQ(ApplyConnectionKnobs(d, cfg).buffered_bytes_total_max, 32u << 20);
+  ASSERT_TRUE(cfg.Set("buffered_bytes_total_max", "8388608", "test").ok());
+  EXPECT_DEATH(ApplyConnectionKnobs(d, cfg), "buffered_bytes_total_max >= write_queue_bytes_max");
+  ASSERT_TRUE(cfg.Set("buffered_bytes_total_max", "33554432", "test").ok());
   ASSERT_TRUE(cfg.Set("requests_in_flight_max", "0", "test").ok());
   EXPECT_DEATH(ApplyConnectionKnobs(d, cfg), "requests_in_flight_max >= 1");
 }
