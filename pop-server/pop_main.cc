@@ -474,6 +474,10 @@ class PopDaemon {
                    "Fragments that passed their own check but disagreed with the other "
                    "fragments of their chunk on a read (located by redundancy, re-placed).",
                    [this] { return double(core_.fragments_forged_total()); });
+    r.AddCounterFn("mistore_pop_fragments_forged_reported_total",
+                   "Fragments a client found failing their keyed tag and reported "
+                   "(also in fragments_forged_total).",
+                   [this] { return double(core_.fragments_forged_reported_total()); });
     r.AddCounterFn("mistore_pop_gc_chunk_bytes_dropped_total",
                    "Chunk payload bytes garbage collection removed from this POP.",
                    [this] { return double(core_.gc_stats().chunk_bytes_dropped_total); });
