@@ -268,6 +268,14 @@ struct Client::Impl {
       if (!st.ok()) return done(Status(st.code(), "fetching its fragments: " + st.message()));
       const pb::ChunkFragments& cf = r->chunk_fragments();
       stats.bytes_received += cf.ByteSizeLong();
+      // Fragments of another code (the replica answering places with a
+      // different (k, m) than the entry POP the put asked) cannot be checked
+      // against these tags: nothing is named then.
+      if (cf.k() != uint32_t(w->k) || cf.m() != uint32_t(w->m))
+        return done(Unavailable("its fragments are of code (" + std::to_string(cf.k()) + ", " +
+                                std::to_string(cf.m()) + "), the manifest's tags of (" +
+                                std::to_string(w->k) + ", " + std::to_string(w->m) +
+                                "): cannot be checked"));
       std::vector<NamedFragment> bad;
       auto chk = CheckChunkFragments(frag_tag_key, w->id, w->nonce.data(), w->tags, w->k, w->m,
                                      w->plain_len + kSealOverhead, cf, &bad);

@@ -404,7 +404,11 @@ class FakeAgent {
     pop_ = std::make_unique<PopRegion>();
     return pop_->PlaceAndForge(id, chunks_.at(id), forge);
   }
-  void AnswerHaveChunks() { answer_have_chunks_ = true; }
+  void AnswerHaveChunks(uint32_t k = 4, uint32_t m = 2) {
+    have_k_ = k;
+    have_m_ = m;
+    answer_have_chunks_ = true;
+  }
   // After the get: the POP core's counters and the holder of an index.
   struct PopView {
     uint64_t forged_total = 0, forged_reported = 0, bad_total = 0;
@@ -577,8 +581,8 @@ class FakeAgent {
           c->ReplyError(rid, ProtocolError("fake agent: unexpected message"));
           return;
         }
-        reply.mutable_have_chunks_reply()->set_k(4);
-        reply.mutable_have_chunks_reply()->set_m(2);
+        reply.mutable_have_chunks_reply()->set_k(have_k_);
+        reply.mutable_have_chunks_reply()->set_m(have_m_);
         break;
       }
       case pb::Envelope::kGetChunkFragments:
@@ -633,6 +637,7 @@ class FakeAgent {
   std::set<std::string> tamper_;
   std::unique_ptr<PopRegion> pop_;
   std::atomic<bool> answer_have_chunks_{false};
+  std::atomic<uint32_t> have_k_{4}, have_m_{2};
 };
 
 class ClientTest : public ::testing::Test {
@@ -844,6 +849,30 @@ TEST_F(ClientTest, ForgedFragmentIsNamedByTheClientAndReplacedByThePop) {
   EXPECT_EQ(pop.bad_total, 1u);
   EXPECT_NE(pop.holder, 0u);
   EXPECT_NE(pop.holder, forger) << "the forged fragment was re-placed elsewhere";
+}
+
+// Tags for another code than the one the answering POP placed with (its
+// region's (k, m) differs from the entry POP's): the fragments cannot be
+// checked, so nothing is named or reported, and the get fails as before.
+TEST_F(ClientTest, FragmentsOfAnotherCodeAreNotReportedAsForged) {
+  agent_.AnswerHaveChunks(3, 2);  // the POP core places with (4, 2)
+  const Bytes data = RandomBytes(52, 3 * kMiB);
+  WriteFile(dir_ + "/f", data);
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Put(dir_ + "/f", "t").ok());
+  const auto ids = agent_.stats().commit_chunk_ids;
+  ASSERT_GE(ids.size(), 2u);
+  ASSERT_NE(agent_.ServeFragmentsThroughPop(ids[1], 2), 0u);
+  agent_.TamperWith(ids[1]);
+  auto out = GetAll(client.get(), "t");
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), Code::kCorrupt) << out.status().ToString();
+  EXPECT_NE(out.status().message().find("cannot be checked"), std::string::npos)
+      << out.status().message();
+  EXPECT_TRUE(client->forged_fragments().empty());
+  EXPECT_TRUE(agent_.stats().reports.empty());
+  EXPECT_EQ(agent_.Pop(ids[1], 2, 1000).bad_total, 0u);
 }
 
 TEST_F(ClientTest, FailedPutChunkFailsThePutWithoutACommit) {
