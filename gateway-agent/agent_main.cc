@@ -361,6 +361,8 @@ class Agent {
       case pb::Envelope::kPutCommit: return &env.put_commit().subscriber();
       case pb::Envelope::kGetVersion: return &env.get_version().subscriber();
       case pb::Envelope::kGetChunk: return &env.get_chunk().subscriber();
+      case pb::Envelope::kGetChunkFragments: return &env.get_chunk_fragments().subscriber();
+      case pb::Envelope::kReportForgedFragments: return &env.report_forged_fragments().subscriber();
       case pb::Envelope::kListObjects: return &env.list_objects().subscriber();
       case pb::Envelope::kReleaseLock: return &env.release_lock().subscriber();
       case pb::Envelope::kHaveChunks: return &env.have_chunks().subscriber();

@@ -23,6 +23,10 @@ const std::string* NamedSubscriber(const pb::Envelope& e) {
       return &e.release_lock().subscriber();
     case B::kHaveChunks:
       return &e.have_chunks().subscriber();
+    case B::kGetChunkFragments:
+      return &e.get_chunk_fragments().subscriber();
+    case B::kReportForgedFragments:
+      return &e.report_forged_fragments().subscriber();
     default:
       return nullptr;  // get_placement: the core checks the object's owner
   }
@@ -44,6 +48,8 @@ bool DeviceMayCall(pb::Envelope::BodyCase body) {
     case B::kGetPlacement:
     case B::kHaveChunks:
     case B::kReleaseLock:
+    case B::kGetChunkFragments:      // issue 3: naming forged fragments
+    case B::kReportForgedFragments:
       return true;
     default:
       return false;

@@ -290,6 +290,10 @@ void PopCore::OnRequest(uint64_t now_ms, const Peer& from, const pb::Envelope& r
     case pb::Envelope::kFragmentsBad: return HandleFragmentsBad(in, from, req.fragments_bad());
     case pb::Envelope::kHaveChunks: return HandleHaveChunks(in, from, req.have_chunks());
     case pb::Envelope::kPlacedChunks: return HandlePlacedChunks(in, from, req.placed_chunks());
+    case pb::Envelope::kGetChunkFragments:
+      return HandleGetChunkFragments(in, from, req.get_chunk_fragments());
+    case pb::Envelope::kReportForgedFragments:
+      return HandleReportForgedFragments(in, from, req.report_forged_fragments());
     default:
       return ReplyError(in, ProtocolError("POP does not serve message type " +
                                           std::to_string(int(req.body_case()))));

@@ -207,6 +207,9 @@ class PopCore {
   // skipped because the replica held them already (HaveChunks).
   uint64_t chunks_pushed_total() const { return chunks_pushed_total_; }
   uint64_t chunks_push_skipped_total() const { return chunks_push_skipped_total_; }
+  // Of those, fragments a client found failing their keyed tag and reported
+  // (ReportForgedFragments; issue 3, pop_client_fragments.cc).
+  uint64_t fragments_forged_reported_total() const { return fragments_forged_reported_total_; }
 
   // ---- outputs ----
   Outbox TakeOutbox();
@@ -292,6 +295,11 @@ class PopCore {
   void HandleFetchChunk(const Incoming& in, const Peer& from, const pb::FetchChunk& m);
   // Dedup query (pop_dedup.cc): which chunks this POP already holds.
   void HandleHaveChunks(const Incoming& in, const Peer& from, const pb::HaveChunks& m);
+  // A chunk's fragments for the client, and its report of forged ones
+  // (issue 3; pop_client_fragments.cc).
+  void HandleGetChunkFragments(const Incoming& in, const Peer& from, const pb::GetChunkFragments& m);
+  void HandleReportForgedFragments(const Incoming& in, const Peer& from,
+                                   const pb::ReportForgedFragments& m);
 
   // Write path (pop_write.cc).
   void ResolveOidForWrite(const pb::PutCommit& m, std::function<void(Result<Oid>)> done);
@@ -477,6 +485,7 @@ class PopCore {
   uint64_t fragments_forged_total_ = 0;
   uint64_t chunks_pushed_total_ = 0;
   uint64_t chunks_push_skipped_total_ = 0;
+  uint64_t fragments_forged_reported_total_ = 0;
   static constexpr size_t kClosedConnsRemembered = 4096;
   std::set<uint64_t> closed_conns_;  // recently closed requester connections
   struct EntryLock {

@@ -25,6 +25,10 @@ void PopCore::HandleHaveChunks(const Incoming& in, const Peer& from, const pb::H
   if (!st.ok()) return ReplyError(in, st);
   pb::Envelope r;
   auto* reply = r.mutable_have_chunks_reply();
+  // The code this POP places with: the client tags the fragments it makes
+  // (issue 3; sync-client/fragment_tags.h).
+  reply->set_k(uint32_t(p_.k));
+  reply->set_m(uint32_t(p_.m));
   for (const std::string& id : m.chunk_ids()) {
     ChunkKey key{m.subscriber(), Bytes(id.begin(), id.end())};
     auto info = store_->GetChunkInfo(key);

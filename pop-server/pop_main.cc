@@ -499,6 +499,10 @@ class PopDaemon {
     r.AddCounterFn("mistore_pop_chunks_push_skipped_total",
                    "Chunks a push to a replica POP skipped because it held them already.",
                    [this] { return double(core_.chunks_push_skipped_total()); });
+    r.AddCounterFn("mistore_pop_fragments_forged_reported_total",
+                   "Fragments a client found failing their keyed tag and reported "
+                   "(also in fragments_forged_total).",
+                   [this] { return double(core_.fragments_forged_reported_total()); });
     r.AddCounterFn("mistore_pop_gc_chunk_bytes_dropped_total",
                    "Chunk payload bytes garbage collection removed from this POP.",
                    [this] { return double(core_.gc_stats().chunk_bytes_dropped_total); });

@@ -13,11 +13,15 @@
 #include <span>
 #include <unordered_set>
 
+#include "shared/core/log.h"
 #include "shared/crypto/aead.h"
 #include "shared/crypto/keys.h"
+#include "shared/erasure/reed_solomon.h"
 #include "shared/store/file_util.h"
 #include "shared/uvio/connection.h"
 #include "shared/wire/envelope.h"
+#include "sync-client/fragment_tags.h"
+#include "sync-client/manifest.h"
 
 namespace mistore {
 
@@ -41,6 +45,8 @@ struct Client::Impl {
   ClientSettings s;
   SecretBytes master;
   SecretBytes name_hash_key, name_seal_key, chunk_id_key, chunk_key;
+  SecretBytes frag_tag_key;  // fragment_tags.h
+  std::vector<ForgedFragmentReport> forged;  // at most kForgedReportsMax
   EventLoop loop;
   Connection::Ptr conn;
 
@@ -236,6 +242,86 @@ struct Client::Impl {
     return std::make_pair(oid, std::make_pair(reply.put_reply().version(), wire));
   }
 
+  // Issue 3: chunk `idx` of `man` failed its AEAD open or id check. Fetches
+  // its fragments through the POP, checks each against the manifest's tags,
+  // names (logs, records, reports to the POP whose records they came from)
+  // every one that fails, and decodes the chunk from good ones. Runs on the
+  // loop: `done` gets the plaintext (checked against its id) or the error,
+  // after the report's answer.
+  void RecoverChunk(const pb::VersionInfo& info, const pb::Manifest& man, int idx,
+                    std::function<void(Result<Bytes>)> done) {
+    const pb::ManifestChunk& mc = man.chunks(idx);
+    struct Want {
+      Bytes id, nonce, tags;
+      int k, m;
+      uint64_t plain_len;
+      std::string oid;
+    };
+    auto w = std::make_shared<Want>(Want{ToBytes(mc.id()), ToBytes(mc.seal_nonce()),
+                                         ToBytes(mc.fragment_tags()), int(man.fragment_k()),
+                                         int(man.fragment_m()), mc.plain_len(), info.oid()});
+    pb::Envelope req;
+    auto* g = req.mutable_get_chunk_fragments();
+    g->set_subscriber(s.subscriber);
+    g->set_oid(info.oid());
+    g->set_chunk_id(mc.id());
+    g->set_lock_id(info.lock_id());
+    conn->Call(std::move(req), [this, w, done](Result<pb::Envelope> r) {
+      Status st = r.ok() ? ResponseStatus(r.value()) : r.status();
+      if (!st.ok()) return done(Status(st.code(), "fetching its fragments: " + st.message()));
+      const pb::ChunkFragments& cf = r->chunk_fragments();
+      stats.bytes_received += cf.ByteSizeLong();
+      // Fragments of another code (the replica answering places with a
+      // different (k, m) than the entry POP the put asked) cannot be checked
+      // against these tags: nothing is named then.
+      if (cf.k() != uint32_t(w->k) || cf.m() != uint32_t(w->m))
+        return done(Unavailable("its fragments are of code (" + std::to_string(cf.k()) + ", " +
+                                std::to_string(cf.m()) + "), the manifest's tags of (" +
+                                std::to_string(w->k) + ", " + std::to_string(w->m) +
+                                "): cannot be checked"));
+      std::vector<NamedFragment> bad;
+      auto chk = CheckChunkFragments(frag_tag_key, w->id, w->nonce.data(), w->tags, w->k, w->m,
+                                     w->plain_len + kSealOverhead, cf, &bad);
+      Result<Bytes> plain = chk.ok() ? Result<Bytes>(Internal("not opened")) : chk.status();
+      if (chk.ok()) {
+        plain = crypto::Open(chunk_key, chk->sealed.data(), chk->sealed.size(), w->id.data(),
+                             w->id.size());
+        if (plain.ok() && (plain->size() != w->plain_len ||
+                           KeyedHash32(chunk_id_key, plain->data(), plain->size()) != w->id))
+          plain = Corrupt("rebuilt from fragments, it still does not match its id");
+        else if (!plain.ok())
+          plain = Corrupt("rebuilt from fragments matching their tags, it fails authentication");
+      }
+      if (bad.empty()) return done(std::move(plain));
+      pb::Envelope rep;
+      auto* rf = rep.mutable_report_forged_fragments();
+      rf->set_subscriber(s.subscriber);
+      rf->set_oid(w->oid);
+      rf->set_chunk_id(ToStr(w->id));
+      rf->set_pop_id(cf.pop_id());
+      for (const NamedFragment& b : bad) {
+        MS_WARN("client", "forged fragment",
+                "chunk=" + ToHex(w->id).substr(0, 12) + " index=" + std::to_string(b.index) +
+                    " gateway=" + std::to_string(b.gateway_id) + " pop=" +
+                    std::to_string(cf.pop_id()) + " why=\"" + b.why + "\"");
+        stats.fragments_forged++;
+        if (forged.size() >= kForgedReportsMax) forged.erase(forged.begin());
+        forged.push_back({w->id, b.index, b.gateway_id, cf.pop_id(), b.why});
+        auto* f = rf->add_forged();
+        f->set_index(b.index);
+        f->set_gateway_id(b.gateway_id);
+      }
+      auto p = std::make_shared<Result<Bytes>>(std::move(plain));
+      conn->Call(std::move(rep), [p, done, w](Result<pb::Envelope> r) {
+        Status st = r.ok() ? ResponseStatus(r.value()) : r.status();
+        if (!st.ok())
+          MS_WARN("client", "forged fragments not reported",
+                  "chunk=" + ToHex(w->id).substr(0, 12) + " error=\"" + st.message() + "\"");
+        done(std::move(*p));
+      });
+    });
+  }
+
   Result<pb::Manifest> OpenManifest(const pb::VersionInfo& info) {
     Bytes name_key = ToBytes(info.name_key());
     if (name_key.size() != 32) return Corrupt("version record carries no valid name key");
@@ -245,10 +331,7 @@ struct Client::Impl {
                                name_key.data(), name_key.size());
     if (!mplain.ok())
       return Corrupt("manifest fails authentication (tampered, or not your object)");
-    pb::Manifest manifest;
-    if (!manifest.ParseFromArray(mplain->data(), int(mplain->size())))
-      return Corrupt("manifest does not parse");
-    return manifest;
+    return DecodeManifest(mplain->data(), mplain->size());
   }
 
   Bytes NameKey(const std::string& name) {
@@ -366,6 +449,7 @@ Result<std::unique_ptr<Client>> Client::Open(const ClientSettings& s,
   impl->name_seal_key = NameSealKey(master);
   impl->chunk_id_key = ChunkIdKey(master);
   impl->chunk_key = DeriveSubkey(master, kSingletonSubkeyId, kChunkKeyContext);
+  impl->frag_tag_key = FragmentTagRootKey(master);
   impl->master = std::move(master);
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
@@ -387,7 +471,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
     return InvalidArgument(path + " is not a regular file");
   MS_RETURN_IF_ERROR(I.Connect());
   pb::Manifest manifest;
-  manifest.set_format(1);
+  manifest.set_format(kManifestFormat);
   manifest.set_name(name);
   manifest.set_mtime_s(st.st_mtime);
   manifest.set_mode(st.st_mode & 07777);
@@ -404,6 +488,10 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
   // Pass 1: chunk ids only (nothing sealed), then ask the entry POP which
   // of them it holds already.
   std::unordered_set<std::string> present;
+  // The entry POP's erasure code, from its HaveChunks answer: the fragments
+  // of each sealed chunk are tagged for it (issue 3). 0: not known (no
+  // chunks, or a POP without the query), the chunks go untagged.
+  int code_k = 0, code_m = 0;
   {
     std::vector<std::string> ids;
     std::unordered_set<std::string> unique;
@@ -428,6 +516,12 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
         break;
       }
       for (auto& id : r->have_chunks_reply().present()) present.insert(id);
+      const auto& hr = r->have_chunks_reply();
+      if (hr.k() >= 1 && hr.k() <= uint32_t(ReedSolomon::kMaxK) && hr.m() >= 1 &&
+          hr.m() <= uint32_t(ReedSolomon::kMaxM)) {
+        code_k = int(hr.k());
+        code_m = int(hr.m());
+      }
     }
     if (lseek(fd, 0, SEEK_SET) != 0) return IoError("seek " + path + ": " + std::strerror(errno));
   }
@@ -440,6 +534,12 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
   // in between, the new chunks are simply not in `present` and travel.
   ChunkSealer sealer(I.chunk_id_key, I.chunk_key, I.s.chunking, reader, I.s.read_block);
   std::unordered_set<std::string> sent;
+  // Seal nonce and fragment tags of each chunk sealed here, for its repeats.
+  std::map<std::string, std::pair<std::string, std::string>> tagged;
+  if (code_k) {
+    manifest.set_fragment_k(uint32_t(code_k));
+    manifest.set_fragment_m(uint32_t(code_m));
+  }
   const bool dry = opts.dry_run;
   sealer.set_skip([&sent, &present, dry](const Bytes& id) {
     std::string k = ToStr(id);
@@ -486,6 +586,10 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
       mc->set_id(ToStr(chunk.id));
       mc->set_plain_len(chunk.plain_len);
       if (chunk.skipped) {
+        if (auto t = tagged.find(mc->id()); t != tagged.end()) {
+          mc->set_seal_nonce(t->second.first);
+          mc->set_fragment_tags(t->second.second);
+        }
         if (dry && !present.count(mc->id()) && sent.insert(mc->id()).second) {
           result.chunks_sent++;
           result.bytes_sent += chunk.plain_len + kSealOverhead;
@@ -494,6 +598,18 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
         continue;
       }
       sent.insert(mc->id());
+      if (code_k) {
+        auto tags = ComputeFragmentTags(I.frag_tag_key, chunk.id,
+                                        reinterpret_cast<const uint8_t*>(chunk.sealed.data()),
+                                        chunk.sealed.size(), code_k, code_m);
+        if (!tags.ok()) {
+          failure = tags.status();
+          return;
+        }
+        mc->set_seal_nonce(chunk.sealed.substr(0, kAeadNonceBytes));
+        mc->set_fragment_tags(ToStr(tags.value()));
+        tagged[mc->id()] = {mc->seal_nonce(), mc->fragment_tags()};
+      }
       pb::Envelope req;
       req.mutable_put_chunk()->set_subscriber(I.s.subscriber);
       req.mutable_put_chunk()->set_chunk_id(mc->id());
@@ -542,7 +658,7 @@ Result<uint64_t> Client::Remove(const std::string& name, int64_t now_ms) {
     return NotFound("'" + name + "' is removed already (version " + std::to_string(info.version()) +
                     ")");
   pb::Manifest m;
-  m.set_format(1);
+  m.set_format(kManifestFormat);
   m.set_name(name);
   m.set_put_time_ms(now_ms);
   m.set_mtime_s(now_ms / 1000);
@@ -589,6 +705,9 @@ Result<uint64_t> Client::VersionAt(const std::string& name, int64_t time_ms) {
 }
 
 const TransferStats& Client::stats() const { return impl_->stats; }
+const std::vector<ForgedFragmentReport>& Client::forged_fragments() const {
+  return impl_->forged;
+}
 
 Result<pb::VersionInfo> Client::Stat(const std::string& name_or_oid, uint64_t version) {
   return impl_->Resolve(name_or_oid, version);
@@ -609,6 +728,8 @@ void Client::AddStats(const TransferStats& o) {
   t.chunks_reused += o.chunks_reused;
   t.bytes_reused += o.bytes_reused;
   t.get_held_bytes_max = std::max(t.get_held_bytes_max, o.get_held_bytes_max);
+  t.chunks_recovered += o.chunks_recovered;
+  t.fragments_forged += o.fragments_forged;
 }
 
 std::unique_ptr<Client> Client::Clone() const {
@@ -621,6 +742,7 @@ std::unique_ptr<Client> Client::Clone() const {
   impl->name_seal_key = copy(I.name_seal_key);
   impl->chunk_id_key = copy(I.chunk_id_key);
   impl->chunk_key = copy(I.chunk_key);
+  impl->frag_tag_key = copy(I.frag_tag_key);
   impl->read_mode = I.read_mode;
   impl->persist_seen = false;
   return std::unique_ptr<Client>(new Client(std::move(impl)));
@@ -712,11 +834,33 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
             I.stats.chunks_received++;
             auto plain = crypto::Open(I.chunk_key, reinterpret_cast<const uint8_t*>(d.data()),
                                       d.size(), id.data(), id.size());
+            Status bad;
             if (!plain.ok()) {
-              failure = Corrupt("chunk " + ToHex(id).substr(0, 12) + " fails authentication");
+              bad = Corrupt("chunk " + ToHex(id).substr(0, 12) + " fails authentication");
             } else if (KeyedHash32(I.chunk_id_key, plain->data(), plain->size()) != id ||
                        plain->size() != mc.plain_len()) {
-              failure = Corrupt("chunk " + ToHex(id).substr(0, 12) + " does not match its id");
+              bad = Corrupt("chunk " + ToHex(id).substr(0, 12) + " does not match its id");
+            }
+            if (!bad.ok() && ChunkHasTags(manifest, int(idx))) {
+              // Issue 3: rebuild it from fragments checked against their
+              // tags, naming the forged ones.
+              in_flight++;
+              I.RecoverChunk(info, manifest, int(idx), [&, idx, bad](Result<Bytes> p) {
+                in_flight--;
+                if (failure.ok()) {
+                  if (p.ok()) {
+                    I.stats.chunks_recovered++;
+                    ready[idx] = std::move(p.value());
+                    deliver();
+                  } else {
+                    failure = Corrupt(bad.message() + "; " + p.status().message());
+                  }
+                }
+                self(self);
+                if (!failure.ok() || (next_deliver == n && in_flight == 0)) I.loop.Stop();
+              });
+            } else if (!bad.ok()) {
+              failure = bad;
             } else {
               ready[idx] = std::move(plain.value());
               deliver();

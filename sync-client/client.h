@@ -17,7 +17,16 @@
 // key_file; subkeys by crypto_kdf: name hash key (name -> name_key), name
 // seal key (names stored sealed), chunk id key (chunk ids = keyed BLAKE2b of
 // the plaintext), chunk key (chunks sealed with XChaCha20-Poly1305, the
-// chunk id as associated data) and per-object keys for manifests.
+// chunk id as associated data), per-object keys for manifests, and the
+// fragment-tag key (fragment_tags.h).
+//
+// Fragment tags (issue 3): Put also computes the erasure code's fragments
+// of each sealed chunk for the entry POP's (k, m) (from HaveChunksReply)
+// and records their keyed tags in the sealed manifest (format 2). When a
+// chunk fails its AEAD open on Get, the client fetches its fragments
+// (GetChunkFragments), checks each against its tag, decodes from good ones,
+// and reports the bad ones with the gateways that served them
+// (ReportForgedFragments), which the POP marks bad and re-places.
 #pragma once
 
 #include <cstdint>
@@ -124,7 +133,23 @@ struct TransferStats {
   // Most sealed bytes one Get held at once (<= get_window_bytes, or one
   // chunk when larger).
   uint64_t get_held_bytes_max = 0;
+  // Chunks that failed their AEAD open and were rebuilt from fragments that
+  // match the manifest's tags (issue 3), and fragments named forged.
+  uint64_t chunks_recovered = 0;
+  uint64_t fragments_forged = 0;
 };
+
+// A fragment a Get found not matching its tag (issue 3), as reported to the
+// POP: which chunk, which fragment, which gateway served it, and why.
+struct ForgedFragmentReport {
+  Bytes chunk_id;
+  uint32_t index = 0;
+  uint32_t gateway_id = 0;
+  uint32_t pop_id = 0;  // whose fragment records named the gateway
+  std::string why;
+};
+// Most reports a Client keeps (the oldest are dropped).
+inline constexpr size_t kForgedReportsMax = 1024;
 
 // Most chunk ids per HaveChunks query (the POP's limit, pop_core.h).
 inline constexpr size_t kHaveChunksBatch = 4096;
@@ -207,6 +232,9 @@ class Client {
   // The newest version put at or before time_ms (kNotFound if none).
   Result<uint64_t> VersionAt(const std::string& name, int64_t time_ms);
   const TransferStats& stats() const;
+  // Forged fragments named by Gets since Open (at most kForgedReportsMax,
+  // the newest); each was also logged and reported to the POP.
+  const std::vector<ForgedFragmentReport>& forged_fragments() const;
   // Adds another client's transfer counts to this one's (parallel workers).
   void AddStats(const TransferStats& other);
   // A second client with the same keys and settings and its own connection

@@ -14,6 +14,8 @@ bool ClientDataPath(B b) {
     case B::kPutCommit:
     case B::kGetVersion:
     case B::kGetChunk:
+    case B::kGetChunkFragments:
+    case B::kReportForgedFragments:
     case B::kListObjects:
     case B::kGetPlacement:
     case B::kHaveChunks:
@@ -50,6 +52,10 @@ const std::string* NamedSubscriber(const pb::Envelope& e) {
       return &e.get_version().subscriber();
     case B::kGetChunk:
       return &e.get_chunk().subscriber();
+    case B::kGetChunkFragments:
+      return &e.get_chunk_fragments().subscriber();
+    case B::kReportForgedFragments:
+      return &e.report_forged_fragments().subscriber();
     case B::kListObjects:
       return &e.list_objects().subscriber();
     case B::kAcquireLock:

@@ -30,6 +30,9 @@ std::string MessageTypeName(const pb::Envelope& env) {
     case E::kVersionInfo: return "version_info";
     case E::kGetChunk: return "get_chunk";
     case E::kChunkData: return "chunk_data";
+    case E::kGetChunkFragments: return "get_chunk_fragments";
+    case E::kChunkFragments: return "chunk_fragments";
+    case E::kReportForgedFragments: return "report_forged_fragments";
     case E::kListObjects: return "list_objects";
     case E::kObjectList: return "object_list";
     case E::kGetPlacement: return "get_placement";

@@ -17,6 +17,8 @@
 #include "shared/erasure/fragment.h"
 #include "shared/wire/envelope.h"
 #include "shared/wire/frame.h"
+#include "sync-client/fragment_tags.h"
+#include "sync-client/manifest.h"
 
 namespace {
 
@@ -294,6 +296,67 @@ void AgentRequests() {
   flow = Cat(Cat(flow, Sel(0, fetch)), Sel(3 | (8 << 2), tick));
   Write("agent_request", "store_fetch_list_delete", flow);
   Write("agent_request", "store_on_old_generation", Sel(0 | 4, store));
+// Sealed-manifest plaintexts (sync-client/manifest.h): both formats, a
+// tagged chunk (real tags of a real sealed-size buffer) and an untagged one,
+// a tombstone, and one seed per inconsistency the decoder rejects.
+void Manifests() {
+  auto put = [](const std::string& name, const pb::Manifest& m) {
+    const std::string s = m.SerializeAsString();
+    Write("manifest", name, Bytes(s.begin(), s.end()));
+  };
+  const Bytes sealed = Pattern(5000, 3);
+  const Bytes id = Pattern(32, 4);
+  crypto::SecretBytes root(Pattern(32, 5).data(), 32);
+  const Bytes tags = ComputeFragmentTags(root, id, sealed.data(), sealed.size(), 4, 2).value();
+  pb::Manifest v2;
+  v2.set_format(kManifestFormat);
+  v2.set_name("dir/file.bin");
+  v2.set_size_bytes(4960 + 777);
+  v2.set_mtime_s(1700000000);
+  v2.set_mode(0644);
+  v2.set_put_time_ms(1700000000123);
+  v2.set_fragment_k(4);
+  v2.set_fragment_m(2);
+  auto* c = v2.add_chunks();
+  c->set_id(std::string(id.begin(), id.end()));
+  c->set_plain_len(4960);
+  c->set_seal_nonce(std::string(sealed.begin(), sealed.begin() + 24));
+  c->set_fragment_tags(std::string(tags.begin(), tags.end()));
+  c = v2.add_chunks();
+  const Bytes id2 = Pattern(32, 6);
+  c->set_id(std::string(id2.begin(), id2.end()));
+  c->set_plain_len(777);
+  MS_ASSERT(ValidateManifest(v2).ok());
+  put("v2_tagged_and_untagged", v2);
+  pb::Manifest v1 = v2;
+  v1.set_format(kManifestFormatV1);
+  v1.clear_fragment_k();
+  v1.clear_fragment_m();
+  v1.mutable_chunks(0)->clear_seal_nonce();
+  v1.mutable_chunks(0)->clear_fragment_tags();
+  MS_ASSERT(ValidateManifest(v1).ok());
+  put("v1_two_chunks", v1);
+  pb::Manifest tomb;
+  tomb.set_format(kManifestFormat);
+  tomb.set_name("gone");
+  tomb.set_deleted(true);
+  put("v2_tombstone", tomb);
+  pb::Manifest bad = v2;
+  bad.mutable_chunks(0)->mutable_fragment_tags()->append(16, 'x');
+  put("bad_one_tag_too_many", bad);
+  bad = v2;
+  bad.set_fragment_m(3);
+  put("bad_code_disagrees_with_tags", bad);
+  bad = v2;
+  bad.mutable_chunks(0)->clear_seal_nonce();
+  put("bad_tags_without_nonce", bad);
+  bad = v2;
+  bad.set_format(kManifestFormatV1);
+  put("bad_v1_with_tags", bad);
+  bad = v2;
+  bad.set_size_bytes(1);
+  put("bad_sizes_disagree", bad);
+  Write("manifest", "bad_not_protobuf", Bytes{0xff, 0xff, 0xff, 0x0f});
 }
 
 int main(int argc, char** argv) {
@@ -308,6 +371,7 @@ int main(int argc, char** argv) {
   Configs();
   PopRequests();
   AgentRequests();
+  Manifests();
   std::printf("seeds written under %s\n", g_dir.c_str());
   return 0;
 }

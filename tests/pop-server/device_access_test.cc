@@ -61,6 +61,15 @@ TEST(DeviceAccess, AnotherSubscriberIsRefusedAtAdmissionAndLater) {
             Code::kPermissionDenied);
   put.mutable_put_commit()->set_subscriber("bob");
   EXPECT_TRUE(CheckDeviceRequest(ok.value(), put).ok());
+  // Issue 3: the fragment fetch and the forgery report name a subscriber too.
+  pb::Envelope frag;
+  frag.mutable_get_chunk_fragments()->set_subscriber("alice");
+  EXPECT_EQ(CheckDeviceRequest(ok.value(), frag).code(), Code::kPermissionDenied);
+  pb::Envelope rep;
+  rep.mutable_report_forged_fragments()->set_subscriber("alice");
+  EXPECT_EQ(CheckDeviceRequest(ok.value(), rep).code(), Code::kPermissionDenied);
+  rep.mutable_report_forged_fragments()->set_subscriber("bob");
+  EXPECT_TRUE(CheckDeviceRequest(ok.value(), rep).ok());
 }
 
 TEST(DeviceAccess, OtherRolesCertificatesAreNotDevices) {
@@ -79,7 +88,8 @@ TEST(DeviceAccess, OnlyTheClientDataPath) {
   using B = pb::Envelope::BodyCase;
   for (B b :
        {B::kPutChunk, B::kPutCommit, B::kGetVersion, B::kGetChunk,
-        B::kListObjects, B::kGetPlacement, B::kHaveChunks, B::kReleaseLock})
+        B::kListObjects, B::kGetPlacement, B::kHaveChunks, B::kReleaseLock,
+        B::kGetChunkFragments, B::kReportForgedFragments})
     EXPECT_TRUE(DeviceMayCall(b)) << int(b);
   for (B b : {B::kHello, B::kGatewayHeartbeat, B::kGatewayInventory,
               B::kFragmentsBad, B::kStoreFragment, B::kFetchFragment,

@@ -459,6 +459,73 @@ TEST_F(RepairCore, ForgedFragmentIsLocatedOnReadNamedAndReplaced) {
   ExpectFullRedundancy();
 }
 
+// Issue 3: a client's GetChunkFragments gets every recorded fragment with
+// its index and gateway; its ReportForgedFragments marks only (index,
+// gateway) pairs the POP recorded, is bounded, goes only to a replica, and
+// what it marks is counted and re-placed.
+TEST_F(RepairCore, ClientFetchesFragmentsAndItsForgeryReportIsCheckedCountedAndRepaired) {
+  Start(0);
+  const Peer gw{1, pb::ROLE_GATEWAY, 7, "s"};
+  const Oid oid{1, 2, 3, 4};
+  pb::Envelope get;
+  get.set_request_id(9);
+  get.mutable_get_chunk_fragments()->set_subscriber("s");
+  get.mutable_get_chunk_fragments()->set_oid(Str(oid.Encode()));
+  get.mutable_get_chunk_fragments()->set_chunk_id(Str(key_.chunk_id));
+  core_->OnRequest(100, gw, get);
+  region_.Drive(*core_, 100);
+  ASSERT_EQ(region_.replies.size(), 1u);
+  ASSERT_TRUE(region_.replies[0].msg.has_chunk_fragments()) << region_.replies[0].msg.error().message();
+  const pb::ChunkFragments& cf = region_.replies[0].msg.chunk_fragments();
+  EXPECT_EQ(cf.pop_id(), 1u);
+  EXPECT_EQ(cf.k(), 4u);
+  EXPECT_EQ(cf.m(), 2u);
+  ASSERT_EQ(cf.fragments_size(), 6);
+  for (int i = 0; i < 6; i++) {
+    EXPECT_EQ(cf.fragments(i).index(), uint32_t(i)) << "ascending index";
+    EXPECT_EQ(cf.fragments(i).gateway_id(), HolderOf(uint32_t(i)));
+    const Bytes& on_disk = region_.disks[HolderOf(uint32_t(i))][std::make_pair(key_.chunk_id, uint32_t(i))];
+    EXPECT_EQ(B(cf.fragments(i).fragment()), on_disk);
+  }
+  auto report = [&](uint32_t pop, std::vector<std::pair<uint32_t, uint32_t>> forged) {
+    region_.replies.clear();
+    pb::Envelope r;
+    r.set_request_id(10);
+    auto* rf = r.mutable_report_forged_fragments();
+    rf->set_subscriber("s");
+    rf->set_oid(Str(oid.Encode()));
+    rf->set_chunk_id(Str(key_.chunk_id));
+    rf->set_pop_id(pop);
+    for (auto [index, g] : forged) {
+      auto* f = rf->add_forged();
+      f->set_index(index);
+      f->set_gateway_id(g);
+    }
+    core_->OnRequest(200, gw, r);
+    region_.Drive(*core_, 200);
+    EXPECT_EQ(region_.replies.size(), 1u);
+    return region_.replies.empty() ? pb::Envelope() : region_.replies[0].msg;
+  };
+  const uint32_t g2 = HolderOf(2);
+  // A pair the POP never recorded: ignored.
+  EXPECT_TRUE(report(1, {{2, g2 + 100}}).has_empty());
+  EXPECT_EQ(core_->fragments_bad_total(), 0u);
+  // Too many entries, or a POP that is not a replica: refused.
+  EXPECT_EQ(Code(report(1, std::vector<std::pair<uint32_t, uint32_t>>(49, {2, g2})).error().code()),
+            Code::kResourceExhausted);
+  EXPECT_EQ(Code(report(5, {{2, g2}}).error().code()), Code::kInvalidArgument);
+  EXPECT_EQ(core_->fragments_bad_total(), 0u);
+  // The real one: counted once (a repeat is not), marked bad, re-placed.
+  EXPECT_TRUE(report(1, {{2, g2}}).has_empty());
+  EXPECT_TRUE(report(1, {{2, g2}}).has_empty());
+  EXPECT_EQ(core_->fragments_forged_reported_total(), 1u);
+  EXPECT_EQ(core_->fragments_forged_total(), 1u);
+  EXPECT_EQ(core_->fragments_bad_total(), 1u);
+  Tick(300);
+  EXPECT_NE(HolderOf(2), g2);
+  ExpectFullRedundancy();
+}
+
 // The payload hashes of fetched fragments are checked with the decode, off
 // the loop: with exactly k reachable and one of them corrupt the decode
 // fails, and the corrupt one is still named and marked bad.

@@ -22,7 +22,10 @@
 #include <thread>
 #include <vector>
 
+#include "pop-server/mem_pop_store.h"
+#include "pop-server/pop_core.h"
 #include "shared/chunking/cdc.h"
+#include "shared/erasure/fragment.h"
 #include "shared/crypto/aead.h"
 #include "shared/crypto/keys.h"
 #include "shared/store/file_util.h"
@@ -266,6 +269,101 @@ TEST(ChunkSealerTest, EmptyStreamAndReaderErrors) {
 
 // ---------------------------------------------------------------- fake agent
 
+// A POP core (pop-server/pop_core.h) with its in-memory region of gateways,
+// driven synchronously: the fake agent hands it the client's fragment
+// requests (issue 3) for a chunk it placed, with one gateway forging the
+// fragment it holds (payload changed, CRC32C recomputed).
+struct PopRegion {
+  MemPopStore store;
+  std::unique_ptr<PopCore> core;
+  std::map<uint32_t, std::map<std::pair<std::string, uint32_t>, Bytes>> disks;  // gateway -> fragments
+  std::vector<OutReply> replies;
+
+  PopRegion() {
+    PopParams p;
+    p.pop_id = 1;  // the fake agent's oids name POP 1 as primary
+    p.region = "r";
+    p.k = 4;
+    p.m = 2;
+    p.cache_bytes_max = 0;
+    core = std::make_unique<PopCore>(p, &store, 99);
+    for (uint32_t id = 1; id <= 8; id++) core->OnGatewayUp(0, GatewayState{id, "alice", 1u << 30, true});
+    Drive(0);
+  }
+  Result<pb::Envelope> Answer(const OutCall& c) {
+    if (c.to.kind != Dest::kGateway) return Unavailable("not modelled");
+    auto& disk = disks[c.to.id];
+    pb::Envelope r;
+    if (c.msg.has_store_fragment()) {
+      const std::string& f = c.msg.store_fragment().fragment();
+      auto h = ParseFragmentHeader(reinterpret_cast<const uint8_t*>(f.data()), f.size());
+      if (!h.ok()) return h.status();
+      disk[{std::string(h->chunk_id.begin(), h->chunk_id.end()), h->index}] = Bytes(f.begin(), f.end());
+      r.mutable_empty();
+    } else if (c.msg.has_fetch_fragment()) {
+      auto it = disk.find({c.msg.fetch_fragment().chunk_id(), c.msg.fetch_fragment().index()});
+      if (it == disk.end()) return NotFound("no such fragment");
+      r.mutable_fragment_data()->set_fragment(std::string(it->second.begin(), it->second.end()));
+    } else if (c.msg.has_delete_fragments()) {
+      for (auto& f : c.msg.delete_fragments().fragments()) disk.erase({f.chunk_id(), f.index()});
+      r.mutable_empty();
+    } else {
+      return Unavailable("not modelled");
+    }
+    return r;
+  }
+  void Drive(uint64_t now) {
+    for (int round = 0; round < 1000; round++) {
+      Outbox out = core->TakeOutbox();
+      if (out.empty()) return;
+      for (auto& j : out.jobs) {
+        j.run();
+        core->OnJobDone(now, j.token);
+      }
+      for (auto& c : out.calls) core->OnCallDone(now, c.token, Answer(c));
+      for (auto& r : out.replies) replies.push_back(r);
+    }
+  }
+  // Places the sealed chunk on 6 of the 8 gateways; the holder of fragment
+  // `forge` then forges it. Returns that gateway.
+  uint32_t PlaceAndForge(const std::string& id, const std::string& sealed, uint32_t forge) {
+    ChunkKey key{"alice", Bytes(id.begin(), id.end())};
+    EXPECT_TRUE(store.PutChunk(key, Bytes(sealed.begin(), sealed.end()), ChunkState::kReplica).ok());
+    core->OnTick(1);
+    Drive(1);
+    EXPECT_EQ(store.Fragments(key).size(), 6u);
+    uint32_t g = HolderOf(id, forge);
+    Bytes& b = disks[g][{id, forge}];
+    auto h = ParseFragmentHeader(b.data(), b.size()).value();
+    b[h.header_len() + 5] ^= 0x21;
+    FinishFragmentInPlace(h, b.data(), b.size() - h.header_len());
+    EXPECT_TRUE(ParseFragment(b.data(), b.size()).ok()) << "the forgery passes its CRC32C";
+    // The POP's copy goes (as after an eviction): reads need the fragments.
+    (void)store.DropChunkData(key);
+    return g;
+  }
+  uint32_t HolderOf(const std::string& id, uint32_t index) {
+    for (auto& l : store.Fragments(ChunkKey{"alice", Bytes(id.begin(), id.end())}))
+      if (l.index == index) return l.gateway_id;
+    return 0;
+  }
+  // One request from the agent (a gateway of subscriber alice), answered.
+  pb::Envelope Serve(const pb::Envelope& req, uint64_t now) {
+    replies.clear();
+    pb::Envelope env = req;
+    env.set_request_id(77);
+    core->OnRequest(now, Peer{1, pb::ROLE_GATEWAY, 1, "alice"}, env);
+    Drive(now);
+    if (replies.size() != 1) {
+      pb::Envelope e;
+      e.mutable_error()->set_code(uint32_t(Code::kInternal));
+      e.mutable_error()->set_message("POP core gave " + std::to_string(replies.size()) + " replies");
+      return e;
+    }
+    return replies[0].msg;
+  }
+};
+
 // A gateway agent stand-in on its own thread and event loop: stores sealed
 // chunks and committed versions in memory, answers PutChunk after a short
 // delay (so the client's window fills), and serves GetVersion / GetChunk.
@@ -302,6 +400,37 @@ class FakeAgent {
     std::lock_guard<std::mutex> l(mu_);
     tamper_.insert(id);
   }
+  // Answers HaveChunks (nothing present) with the code (k, m) = (4, 2), so
+  // puts tag their fragments, and serves GetChunkFragments /
+  // ReportForgedFragments for `id` through a POP core whose region holds its
+  // fragments, fragment `forge` forged by its gateway (returned).
+  uint32_t ServeFragmentsThroughPop(const std::string& id, uint32_t forge) {
+    std::lock_guard<std::mutex> l(mu_);
+    pop_ = std::make_unique<PopRegion>();
+    return pop_->PlaceAndForge(id, chunks_.at(id), forge);
+  }
+  void AnswerHaveChunks(uint32_t k = 4, uint32_t m = 2) {
+    have_k_ = k;
+    have_m_ = m;
+    answer_have_chunks_ = true;
+  }
+  // After the get: the POP core's counters and the holder of an index.
+  struct PopView {
+    uint64_t forged_total = 0, forged_reported = 0, bad_total = 0;
+    uint32_t holder = 0;
+  };
+  PopView Pop(const std::string& id, uint32_t index, uint64_t tick_ms) {
+    std::lock_guard<std::mutex> l(mu_);
+    PopView v;
+    if (!pop_) return v;
+    pop_->core->OnTick(tick_ms);  // repair re-places what was marked bad
+    pop_->Drive(tick_ms);
+    v.forged_total = pop_->core->fragments_forged_total();
+    v.forged_reported = pop_->core->fragments_forged_reported_total();
+    v.bad_total = pop_->core->fragments_bad_total();
+    v.holder = pop_->HolderOf(id, index);
+    return v;
+  }
 
   struct Stats {
     int put_chunks = 0;
@@ -315,6 +444,8 @@ class FakeAgent {
     uint64_t commit_size = 0;
     int get_chunks = 0;
     size_t max_get_outstanding_bytes = 0;  // sealed bytes of GetChunks not yet answered
+    int fragment_requests = 0;
+    std::vector<pb::ReportForgedFragments> reports;
   };
   Stats stats() {
     std::lock_guard<std::mutex> l(mu_);
@@ -460,6 +591,30 @@ class FakeAgent {
         }
         break;
       }
+      case pb::Envelope::kHaveChunks: {
+        if (!answer_have_chunks_) {
+          c->ReplyError(rid, ProtocolError("fake agent: unexpected message"));
+          return;
+        }
+        reply.mutable_have_chunks_reply()->set_k(have_k_);
+        reply.mutable_have_chunks_reply()->set_m(have_m_);
+        break;
+      }
+      case pb::Envelope::kGetChunkFragments:
+      case pb::Envelope::kReportForgedFragments: {
+        if (!pop_) {
+          c->ReplyError(rid, ProtocolError("fake agent: unexpected message"));
+          return;
+        }
+        stats_.fragment_requests++;
+        if (env.has_report_forged_fragments()) stats_.reports.push_back(env.report_forged_fragments());
+        reply = pop_->Serve(env, 100);
+        if (reply.has_error()) {
+          c->ReplyError(rid, Status(Code(reply.error().code()), reply.error().message()));
+          return;
+        }
+        break;
+      }
       case pb::Envelope::kGetChunk: {
         auto it = chunks_.find(env.get_chunk().chunk_id());
         if (it == chunks_.end()) {
@@ -509,6 +664,9 @@ class FakeAgent {
   std::map<std::string, pb::VersionInfo> versions_;          // name key -> latest
   std::map<std::string, std::vector<pb::VersionInfo>> history_;  // oid -> every version
   std::set<std::string> tamper_;
+  std::unique_ptr<PopRegion> pop_;
+  std::atomic<bool> answer_have_chunks_{false};
+  std::atomic<uint32_t> have_k_{4}, have_m_{2};
 };
 
 class ClientTest : public ::testing::Test {
@@ -704,6 +862,87 @@ TEST_F(ClientTest, TamperedChunkFailsTheGetLoudly) {
   ASSERT_FALSE(info.ok());
   EXPECT_EQ(info.status().code(), Code::kCorrupt) << info.status().ToString();
   EXPECT_LT(out.size(), data.size()) << "nothing after the bad chunk is delivered";
+  EXPECT_EQ(client->stats().chunks_recovered, 0u);
+}
+
+// Issue 3: a gateway forges a fragment and recomputes its CRC32C, and the
+// chunk the POP returns fails its AEAD open (here the agent also flips a
+// byte of it: the POP had only k fragments, or too many forged, to locate
+// the forgery itself). The client fetches the chunk's fragments through the
+// POP core, checks each against the keyed tags in its sealed manifest,
+// delivers the right bytes decoded from good ones, names exactly the forged
+// fragment and its gateway, and reports it; the POP counts it, marks it bad
+// and re-places it on another gateway.
+TEST_F(ClientTest, ForgedFragmentIsNamedByTheClientAndReplacedByThePop) {
+  agent_.AnswerHaveChunks();
+  const Bytes data = RandomBytes(51, 3 * kMiB);
+  WriteFile(dir_ + "/f", data);
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Put(dir_ + "/f", "t").ok());
+  const auto ids = agent_.stats().commit_chunk_ids;
+  ASSERT_GE(ids.size(), 2u);
+  // The sealed manifest is format 2 with tags for (4, 2).
+  auto info = client->Stat("t", 0);
+  ASSERT_TRUE(info.ok());
+  auto man = client->OpenManifest(info.value());
+  ASSERT_TRUE(man.ok()) << man.status().ToString();
+  EXPECT_EQ(man->format(), 2u);
+  EXPECT_EQ(man->fragment_k(), 4u);
+  EXPECT_EQ(man->fragment_m(), 2u);
+  for (auto& c : man->chunks()) EXPECT_EQ(c.fragment_tags().size(), 6u * 16);
+
+  const uint32_t forged_index = 2;
+  const uint32_t forger = agent_.ServeFragmentsThroughPop(ids[1], forged_index);
+  ASSERT_NE(forger, 0u);
+  agent_.TamperWith(ids[1]);
+  auto out = GetAll(client.get(), "t");
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out.value(), data);
+  EXPECT_EQ(client->stats().chunks_recovered, 1u);
+  EXPECT_EQ(client->stats().fragments_forged, 1u);
+  ASSERT_EQ(client->forged_fragments().size(), 1u);
+  const ForgedFragmentReport& r = client->forged_fragments()[0];
+  EXPECT_EQ(std::string(r.chunk_id.begin(), r.chunk_id.end()), ids[1]);
+  EXPECT_EQ(r.index, forged_index);
+  EXPECT_EQ(r.gateway_id, forger);
+  EXPECT_EQ(r.pop_id, 1u);
+  const auto st = agent_.stats();
+  EXPECT_EQ(st.fragment_requests, 2) << "one fetch, one report";
+  ASSERT_EQ(st.reports.size(), 1u);
+  ASSERT_EQ(st.reports[0].forged_size(), 1);
+  EXPECT_EQ(st.reports[0].forged(0).index(), forged_index);
+  EXPECT_EQ(st.reports[0].forged(0).gateway_id(), forger);
+  auto pop = agent_.Pop(ids[1], forged_index, 1000);
+  EXPECT_EQ(pop.forged_reported, 1u);
+  EXPECT_EQ(pop.forged_total, 1u);
+  EXPECT_EQ(pop.bad_total, 1u);
+  EXPECT_NE(pop.holder, 0u);
+  EXPECT_NE(pop.holder, forger) << "the forged fragment was re-placed elsewhere";
+}
+
+// Tags for another code than the one the answering POP placed with (its
+// region's (k, m) differs from the entry POP's): the fragments cannot be
+// checked, so nothing is named or reported, and the get fails as before.
+TEST_F(ClientTest, FragmentsOfAnotherCodeAreNotReportedAsForged) {
+  agent_.AnswerHaveChunks(3, 2);  // the POP core places with (4, 2)
+  const Bytes data = RandomBytes(52, 3 * kMiB);
+  WriteFile(dir_ + "/f", data);
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Put(dir_ + "/f", "t").ok());
+  const auto ids = agent_.stats().commit_chunk_ids;
+  ASSERT_GE(ids.size(), 2u);
+  ASSERT_NE(agent_.ServeFragmentsThroughPop(ids[1], 2), 0u);
+  agent_.TamperWith(ids[1]);
+  auto out = GetAll(client.get(), "t");
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), Code::kCorrupt) << out.status().ToString();
+  EXPECT_NE(out.status().message().find("cannot be checked"), std::string::npos)
+      << out.status().message();
+  EXPECT_TRUE(client->forged_fragments().empty());
+  EXPECT_TRUE(agent_.stats().reports.empty());
+  EXPECT_EQ(agent_.Pop(ids[1], 2, 1000).bad_total, 0u);
 }
 
 TEST_F(ClientTest, FailedPutChunkFailsThePutWithoutACommit) {

@@ -23,8 +23,13 @@ TEST(AuthzTest, RoleTable) {
   for (B b :
        {B::kHello, B::kGetClusterMap, B::kPutChunk, B::kPutCommit, B::kGetVersion, B::kGetChunk,
         B::kListObjects, B::kGetPlacement, B::kHaveChunks, B::kAcquireLock, B::kRenewLock,
-        B::kReleaseLock, B::kGatewayHeartbeat, B::kGatewayInventory, B::kFragmentsBad})
+        B::kReleaseLock, B::kGatewayHeartbeat, B::kGatewayInventory, B::kFragmentsBad,
+        B::kGetChunkFragments, B::kReportForgedFragments})
     EXPECT_TRUE(RoleMayCall(NodeRole::kGateway, b)) << int(b);
+  // Issue 3: a client (through a POP) may fetch a chunk's fragments and
+  // report forged ones, like GetChunk.
+  EXPECT_TRUE(RoleMayCall(NodeRole::kClient, B::kGetChunkFragments));
+  EXPECT_TRUE(RoleMayCall(NodeRole::kClient, B::kReportForgedFragments));
   // POP/DC-only: replication, fragments, catalog, map pushes, monitoring.
   for (B b :
        {B::kStoreChunk, B::kCommitVersion, B::kFetchVersion, B::kFetchChunk, B::kFinalizeVersion,
@@ -57,7 +62,9 @@ TEST(AuthzTest, GatewayOnlyForItsSubscriber) {
            [](pb::Envelope* x) { x->mutable_list_objects()->set_subscriber("bob"); },
            [](pb::Envelope* x) { x->mutable_acquire_lock()->set_subscriber("bob"); },
            [](pb::Envelope* x) { x->mutable_release_lock()->set_subscriber("bob"); },
-           [](pb::Envelope* x) { x->mutable_have_chunks()->set_subscriber("bob"); }}) {
+           [](pb::Envelope* x) { x->mutable_have_chunks()->set_subscriber("bob"); },
+           [](pb::Envelope* x) { x->mutable_get_chunk_fragments()->set_subscriber("bob"); },
+           [](pb::Envelope* x) { x->mutable_report_forged_fragments()->set_subscriber("bob"); }}) {
     pb::Envelope x;
     set(&x);
     EXPECT_EQ(AuthorizeRequest(gw, x).code(), Code::kPermissionDenied) << x.body_case();
