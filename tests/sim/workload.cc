@@ -51,7 +51,8 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
   // random simulated time (not an op count: a hung POP's clients wait).
   std::map<int, std::vector<bool>> isolation_at;  // op index -> hang?
   for (int i = 0; i < opts.pop_cutoffs + opts.pop_hangs; i++)
-    isolation_at[int(rng() % uint64_t(std::max(1, opts.ops - 20)))].push_back(i >= opts.pop_cutoffs);
+    isolation_at[int(rng() % uint64_t(std::max(1, opts.ops - 20)))].push_back(
+        i >= opts.pop_cutoffs);
   uint32_t isolated = 0;  // the POP cut off or hung now
   bool isolated_hung = false;
   uint64_t isolated_since_ms = 0;
@@ -65,17 +66,21 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
     }
     isolated = 0;
     // The DC marks it up at its next refresh: a role change, 3 s to settle.
-    outages.push_back({isolated_since_ms, w.now_ms() + cfg.map_refresh_ms + 3000});
+    outages.push_back(
+        {isolated_since_ms, w.now_ms() + cfg.map_refresh_ms + 3000});
   };
   auto isolation_event = [&](int op_index) {
     auto it = isolation_at.find(op_index);
     if (it == isolation_at.end()) return;
     for (bool hang : it->second) {
       uint32_t pop = 1 + uint32_t(rng() % uint64_t(cfg.pops));
-      uint64_t span = opts.isolation_ms_max > opts.isolation_ms_min ? opts.isolation_ms_max - opts.isolation_ms_min : 0;
+      uint64_t span = opts.isolation_ms_max > opts.isolation_ms_min
+                          ? opts.isolation_ms_max - opts.isolation_ms_min
+                          : 0;
       uint64_t for_ms = opts.isolation_ms_min + rng() % (span + 1);
       bool all_up = true;
-      for (int p = 1; p <= cfg.pops; p++) all_up &= w.PopIsUp(uint32_t(p)) && w.PopUpInMap(uint32_t(p));
+      for (int p = 1; p <= cfg.pops; p++)
+        all_up &= w.PopIsUp(uint32_t(p)) && w.PopUpInMap(uint32_t(p));
       if (isolated != 0 || !all_up) continue;
       isolated = pop;
       isolated_hung = hang;
@@ -98,7 +103,8 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
     // Operations overlapping a role change (3 s after a crash or a
     // restart) may fail; any other failure is a violation.
     if (it->second > 0) {
-      if (isolated != 0) return;  // one POP out at a time (its restart is a no-op)
+      if (isolated != 0)
+        return;  // one POP out at a time (its restart is a no-op)
       w.CrashPop(uint32_t(it->second));
     } else {
       w.RestartPop(uint32_t(-it->second));
@@ -190,11 +196,13 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
   // A healed POP is marked up at its next refresh; the map then reaches
   // every POP (up to map_delay_max_ms later).
   if (any_isolation) {
-    w.RunUntilTrue([&] {
-      for (int p = 1; p <= cfg.pops; p++)
-        if (!w.PopUpInMap(uint32_t(p))) return false;
-      return true;
-    }, 60ull * 1000);
+    w.RunUntilTrue(
+        [&] {
+          for (int p = 1; p <= cfg.pops; p++)
+            if (!w.PopUpInMap(uint32_t(p))) return false;
+          return true;
+        },
+        60ull * 1000);
     w.RunUntil(w.now_ms() + cfg.map_delay_max_ms + 1000);
   }
   // Let placement settle, then read every name through every POP.

@@ -55,7 +55,8 @@ PopParams SimWorld::ParamsFor(uint32_t pop_id) const {
   params.cache_bytes_max = pop_id == kDcReplica ? UINT64_MAX : cfg_.pop_cache_bytes_max;
   params.place_fragments = pop_id != kDcReplica;
   // The DC's stand-in is the DC: it needs no lease on the DC's map.
-  params.map_lease_ms = pop_id == kDcReplica || cfg_.map_refresh_ms == 0 ? 0 : cfg_.map_lease_ms;
+  params.map_lease_ms =
+      pop_id == kDcReplica || cfg_.map_refresh_ms == 0 ? 0 : cfg_.map_lease_ms;
   return params;
 }
 
@@ -89,7 +90,8 @@ SimWorld::SimWorld(uint64_t seed, SimConfig cfg) : cfg_(cfg), rng_(seed) {
     uint32_t pid = id;
     auto tick = std::make_shared<std::function<void()>>();
     *tick = [this, pid, tick] {
-      if (pops_.at(pid)->core && !pops_.at(pid)->hung) {  // a hung POP's timer fires once it resumes
+      if (pops_.at(pid)->core &&
+          !pops_.at(pid)->hung) {  // a hung POP's timer fires once it resumes
         pops_.at(pid)->core->OnTick(PopNow(pid));
         Flush(pid);
       }
@@ -164,7 +166,8 @@ void SimWorld::CheckSilence() {
 }
 
 void SimWorld::SetPopCutOff(uint32_t pop_id, bool cut_off) {
-  Trace("pop" + std::to_string(pop_id) + (cut_off ? " cut off from the dc" : " reaches the dc again"));
+  Trace("pop" + std::to_string(pop_id) +
+        (cut_off ? " cut off from the dc" : " reaches the dc again"));
   pops_.at(pop_id)->cut_off = cut_off;
 }
 
@@ -193,7 +196,8 @@ void SimWorld::PushMap() {
 
 void SimWorld::DeliverMap() {
   for (auto& [id, node] : pops_) {
-    if (!node->core || node->cut_off) continue;  // a POP cut off from the DC misses it
+    if (!node->core || node->cut_off)
+      continue;  // a POP cut off from the DC misses it
     uint32_t pid = id;
     uint64_t inc = node->incarnation;
     pb::ClusterMap map = map_;
@@ -207,11 +211,13 @@ void SimWorld::DeliverMap() {
       AtPop(pid, deliver);
       continue;
     }
-    Schedule(now_ms_ + Delay(0, cfg_.map_delay_max_ms), [this, pid, inc, map, deliver] {
-      if (!Alive(pid, inc) || pops_.at(pid)->cut_off) return;
-      Trace("map epoch " + std::to_string(map.epoch()) + " reaches pop" + std::to_string(pid));
-      AtPop(pid, deliver);
-    });
+    Schedule(now_ms_ + Delay(0, cfg_.map_delay_max_ms),
+             [this, pid, inc, map, deliver] {
+               if (!Alive(pid, inc) || pops_.at(pid)->cut_off) return;
+               Trace("map epoch " + std::to_string(map.epoch()) +
+                     " reaches pop" + std::to_string(pid));
+               AtPop(pid, deliver);
+             });
   }
 }
 
@@ -513,7 +519,8 @@ void SimWorld::CompleteCall(uint32_t pop_id, uint64_t inc, Token token, Result<p
     AtPop(pop_id, [this, pop_id, token, shared, channel, inc] {
       if (!Alive(pop_id, inc)) return;  // the caller crashed meanwhile
       Trace("reply " + channel + (shared->ok() ? "" : " error"));
-      pops_.at(pop_id)->core->OnCallDone(PopNow(pop_id), token, std::move(*shared));
+      pops_.at(pop_id)->core->OnCallDone(PopNow(pop_id), token,
+                                         std::move(*shared));
       Flush(pop_id);
     });
   });
@@ -554,15 +561,17 @@ void SimWorld::DeliverCall(uint32_t from_pop, const OutCall& call, bool via_dc) 
   pb::Envelope env = call.msg;
   env.set_request_id(rid);
   uint64_t to_inc = pops_.at(to)->incarnation;
-  Schedule(ChannelTime(there, d), [this, from_pop, to, env, there, to_inc, conn] {
-    AtPop(to, [this, from_pop, to, env, there, to_inc, conn] {
-      if (!Alive(to, to_inc)) return;  // CrashPop answered it already
-      Trace("deliver " + there + " type=" + std::to_string(int(env.body_case())));
-      Peer peer{conn, pb::ROLE_POP, from_pop, ""};
-      pops_.at(to)->core->OnRequest(PopNow(to), peer, env);
-      Flush(to);
-    });
-  });
+  Schedule(ChannelTime(there, d),
+           [this, from_pop, to, env, there, to_inc, conn] {
+             AtPop(to, [this, from_pop, to, env, there, to_inc, conn] {
+               if (!Alive(to, to_inc)) return;  // CrashPop answered it already
+               Trace("deliver " + there +
+                     " type=" + std::to_string(int(env.body_case())));
+               Peer peer{conn, pb::ROLE_POP, from_pop, ""};
+               pops_.at(to)->core->OnRequest(PopNow(to), peer, env);
+               Flush(to);
+             });
+           });
 }
 
 static bool IsReplicaMessage(const pb::Envelope& e) {
@@ -711,7 +720,8 @@ void SimWorld::ClientCall(uint32_t entry_pop, pb::Envelope req,
   Schedule(at, [this, entry_pop, gw, conn, req, there, inc] {
     AtPop(entry_pop, [this, entry_pop, gw, conn, req, there, inc] {
       if (!Alive(entry_pop, inc)) return;
-      Trace("deliver " + there + " type=" + std::to_string(int(req.body_case())));
+      Trace("deliver " + there +
+            " type=" + std::to_string(int(req.body_case())));
       Peer peer{conn, pb::ROLE_GATEWAY, gw, kSubscriber};
       pops_.at(entry_pop)->core->OnRequest(PopNow(entry_pop), peer, req);
       Flush(entry_pop);

@@ -132,7 +132,9 @@ class SimWorld {
   // pop_id is up in the DC's current cluster map.
   bool PopUpInMap(uint32_t pop_id) const;
   // Runs fn at simulated time at_ms (the workload's timed faults).
-  void At(uint64_t at_ms, std::function<void()> fn) { Schedule(at_ms, std::move(fn)); }
+  void At(uint64_t at_ms, std::function<void()> fn) {
+    Schedule(at_ms, std::move(fn));
+  }
   bool PopIsUp(uint32_t pop_id) const { return pops_.at(pop_id)->core != nullptr; }
   bool AllPlaced();  // every replica chunk of every POP is placed
   PopCore& pop(uint32_t id) { return *pops_.at(id)->core; }
@@ -159,7 +161,7 @@ class SimWorld {
     bool cut_off = false;           // SetPopCutOff
     bool hung = false;              // SetPopHung
     std::vector<std::function<void()>> held;  // events that reached it hung
-    uint64_t dc_heard_ms = 0;       // the DC's last map refresh from it
+    uint64_t dc_heard_ms = 0;  // the DC's last map refresh from it
   };
   // Runs fn (an event addressed to pop_id) now, or holds it while pop_id hangs.
   void AtPop(uint32_t pop_id, std::function<void()> fn);
