@@ -147,10 +147,12 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
       }
     }
   };
-  auto live_entry = [&] {
+  // A hung POP's gateways wait on it: only client 0 may enter there (and
+  // wait), so the others keep writing through the other POPs meanwhile.
+  auto live_entry = [&](int client) {
     for (;;) {
       uint32_t p = 1 + uint32_t(rng() % uint64_t(cfg.pops));
-      if (w.PopIsUp(p)) return p;
+      if (w.PopIsUp(p) && (client == 0 || !w.PopIsHung(p))) return p;
     }
   };
   std::function<void(int)> issue = [&](int client) {
@@ -161,7 +163,7 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
     fault_event(index);
     isolation_event(index);
     std::string name = "obj" + std::to_string(rng() % opts.names);
-    uint32_t entry = live_entry();
+    uint32_t entry = live_entry(client);
     auto& mine = seen[size_t(client)];
     if (rng() % 3 == 0) {
       w.Put(entry, name, random_chunks(), [&, client, name](Status st, uint64_t v) {
