@@ -90,8 +90,8 @@ SimWorld::SimWorld(uint64_t seed, SimConfig cfg) : cfg_(cfg), rng_(seed) {
     uint32_t pid = id;
     auto tick = std::make_shared<std::function<void()>>();
     *tick = [this, pid, tick] {
-      if (pops_.at(pid)->core &&
-          !pops_.at(pid)->hung) {  // a hung POP's timer fires once it resumes
+      // No tick while hung: the next one after it resumes runs as usual.
+      if (pops_.at(pid)->core && !pops_.at(pid)->hung) {
         pops_.at(pid)->core->OnTick(PopNow(pid));
         Flush(pid);
       }
