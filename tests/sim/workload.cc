@@ -147,12 +147,15 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
       }
     }
   };
-  // A hung POP's gateways wait on it: only client 0 may enter there (and
-  // wait), so the others keep writing through the other POPs meanwhile.
+  // opts.clients_avoid_hung_pops: only client 0 may enter at a hung POP (and
+  // wait there), so the others keep writing through the other POPs.
   auto live_entry = [&](int client) {
     for (;;) {
       uint32_t p = 1 + uint32_t(rng() % uint64_t(cfg.pops));
-      if (w.PopIsUp(p) && (client == 0 || !w.PopIsHung(p))) return p;
+      if (!w.PopIsUp(p)) continue;
+      if (opts.clients_avoid_hung_pops && client != 0 && w.PopIsHung(p))
+        continue;
+      return p;
     }
   };
   std::function<void(int)> issue = [&](int client) {
