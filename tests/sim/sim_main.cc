@@ -3,11 +3,20 @@
 // its trace are printed), 2 on a usage error.
 //   mistore-sim [--seeds K] [--start-seed S] [--ops N] [--print-history-hash]
 //               [--map-delay-ms D] [--drift-ppm P] [--dc-outages N]
-//               [--disk-faults N] [--calm]
+//               [--disk-faults N] [--pop-cutoffs N] [--pop-hangs N]
+//               [--map-lease-ms L] [--avoid-hung-pops] [--calm]
 // By default every fault the simulator knows is on: POP crashes, gateway
 // crashes, cluster maps that reach POPs up to 300 ms apart, clocks drifting
-// by up to 0.2 %, one DC outage and one failing POP disk per run. --calm
-// turns off the last four (the faults of the first simulator version).
+// by up to 0.2 %, one DC outage, one failing POP disk and one hung POP per
+// run (for 2..25 s; past the DC's 10 s silence threshold it is marked down,
+// then up again). POPs refresh their map every 1 s with a 5 s map lease
+// (--map-lease-ms 0: off). --pop-cutoffs N adds POPs cut off from the DC;
+// off by default: they find write locks still valid at the cut-off POP
+// after the DC failed it over (docs/consistency.md, bug 11, not fixed).
+// --avoid-hung-pops: only one client may wait at a hung POP, the others
+// write elsewhere meanwhile; off by default: it finds bug 12 (not fixed).
+// --calm turns off the map delay, drift, DC outages, failing disks, cut-off
+// and hung POPs (the faults of the first simulator version).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +31,7 @@ int main(int argc, char** argv) {
   WorkloadOptions opts;
   opts.dc_outages = 1;
   opts.disk_faults = 1;
+  opts.pop_hangs = 1;
   SimConfig cfg;
   cfg.pop_cache_bytes_max = 0;  // reads exercise fragments
   cfg.map_delay_max_ms = 300;
@@ -44,16 +54,31 @@ int main(int argc, char** argv) {
     else if (a == "--drift-ppm") cfg.clock_drift_ppm_max = value();
     else if (a == "--dc-outages") opts.dc_outages = int(value());
     else if (a == "--disk-faults") opts.disk_faults = int(value());
+    else if (a == "--pop-cutoffs")
+      opts.pop_cutoffs = int(value());
+    else if (a == "--pop-hangs")
+      opts.pop_hangs = int(value());
+    else if (a == "--avoid-hung-pops")
+      opts.clients_avoid_hung_pops = true;
+    else if (a == "--map-lease-ms")
+      cfg.map_lease_ms = value();
     else if (a == "--calm") {
       cfg.map_delay_max_ms = 0;
       cfg.clock_drift_ppm_max = 0;
       opts.dc_outages = 0;
       opts.disk_faults = 0;
+      opts.pop_cutoffs = 0;
+      opts.pop_hangs = 0;
     } else {
       std::fprintf(stderr,
-                   "usage: mistore-sim [--seeds K] [--start-seed S] [--ops N] [--print-history-hash]\n"
-                   "                   [--map-delay-ms D] [--drift-ppm P] [--dc-outages N]\n"
-                   "                   [--disk-faults N] [--calm]\n");
+                   "usage: mistore-sim [--seeds K] [--start-seed S] [--ops N] "
+                   "[--print-history-hash]\n"
+                   "                   [--map-delay-ms D] [--drift-ppm P] "
+                   "[--dc-outages N]\n"
+                   "                   [--disk-faults N] [--pop-cutoffs N] "
+                   "[--pop-hangs N]\n"
+                   "                   [--map-lease-ms L] [--avoid-hung-pops] "
+                   "[--calm]\n");
       return 2;
     }
   }

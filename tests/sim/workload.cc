@@ -47,12 +47,64 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
     pop_events[at + opts.pop_down_ops] = -pop;
   }
   std::vector<std::pair<uint64_t, uint64_t>> outages;
+  // POPs cut off from the DC or hung: on at a random op, healed after a
+  // random simulated time (not an op count: a hung POP's clients wait).
+  std::map<int, std::vector<bool>> isolation_at;  // op index -> hang?
+  for (int i = 0; i < opts.pop_cutoffs + opts.pop_hangs; i++)
+    isolation_at[int(rng() % uint64_t(std::max(1, opts.ops - 20)))].push_back(
+        i >= opts.pop_cutoffs);
+  uint32_t isolated = 0;  // the POP cut off or hung now
+  bool isolated_hung = false;
+  uint64_t isolated_since_ms = 0;
+  bool any_isolation = false;
+  auto heal = [&] {
+    if (isolated == 0) return;
+    if (isolated_hung) {
+      w.SetPopHung(isolated, false);
+    } else {
+      w.SetPopCutOff(isolated, false);
+    }
+    isolated = 0;
+    // The DC marks it up at its next refresh: a role change, 3 s to settle.
+    outages.push_back(
+        {isolated_since_ms, w.now_ms() + cfg.map_refresh_ms + 3000});
+  };
+  auto isolation_event = [&](int op_index) {
+    auto it = isolation_at.find(op_index);
+    if (it == isolation_at.end()) return;
+    for (bool hang : it->second) {
+      uint32_t pop = 1 + uint32_t(rng() % uint64_t(cfg.pops));
+      uint64_t span = opts.isolation_ms_max > opts.isolation_ms_min
+                          ? opts.isolation_ms_max - opts.isolation_ms_min
+                          : 0;
+      uint64_t for_ms = opts.isolation_ms_min + rng() % (span + 1);
+      bool all_up = true;
+      for (int p = 1; p <= cfg.pops; p++)
+        all_up &= w.PopIsUp(uint32_t(p)) && w.PopUpInMap(uint32_t(p));
+      if (isolated != 0 || !all_up) continue;
+      isolated = pop;
+      isolated_hung = hang;
+      isolated_since_ms = w.now_ms();
+      any_isolation = true;
+      if (hang) {
+        w.SetPopHung(pop, true);
+      } else {
+        w.SetPopCutOff(pop, true);
+      }
+      uint64_t since = isolated_since_ms;
+      w.At(w.now_ms() + for_ms, [&, pop, since] {
+        if (isolated == pop && isolated_since_ms == since) heal();
+      });
+    }
+  };
   auto pop_event = [&](int op_index) {
     auto it = pop_events.find(op_index);
     if (it == pop_events.end()) return;
     // Operations overlapping a role change (3 s after a crash or a
     // restart) may fail; any other failure is a violation.
     if (it->second > 0) {
+      if (isolated != 0)
+        return;  // one POP out at a time (its restart is a no-op)
       w.CrashPop(uint32_t(it->second));
     } else {
       w.RestartPop(uint32_t(-it->second));
@@ -95,10 +147,15 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
       }
     }
   };
-  auto live_entry = [&] {
+  // opts.clients_avoid_hung_pops: only client 0 may enter at a hung POP (and
+  // wait there), so the others keep writing through the other POPs.
+  auto live_entry = [&](int client) {
     for (;;) {
       uint32_t p = 1 + uint32_t(rng() % uint64_t(cfg.pops));
-      if (w.PopIsUp(p)) return p;
+      if (!w.PopIsUp(p)) continue;
+      if (opts.clients_avoid_hung_pops && client != 0 && w.PopIsHung(p))
+        continue;
+      return p;
     }
   };
   std::function<void(int)> issue = [&](int client) {
@@ -107,8 +164,9 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
     maybe_crash(index);
     pop_event(index);
     fault_event(index);
+    isolation_event(index);
     std::string name = "obj" + std::to_string(rng() % opts.names);
-    uint32_t entry = live_entry();
+    uint32_t entry = live_entry(client);
     auto& mine = seen[size_t(client)];
     if (rng() % 3 == 0) {
       w.Put(entry, name, random_chunks(), [&, client, name](Status st, uint64_t v) {
@@ -134,11 +192,24 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
   };
   for (int c = 0; c < opts.clients; c++) issue(c);
   w.RunUntilTrue([&] { return finished == opts.ops; }, 10ull * 60 * 60 * 1000);
+  heal();
   for (int p = 1; p <= cfg.pops; p++)
     if (!w.PopIsUp(uint32_t(p))) {
       w.RestartPop(uint32_t(p));
       outages.push_back({w.now_ms(), w.now_ms() + 3000});
     }
+  // A healed POP is marked up at its next refresh; the map then reaches
+  // every POP (up to map_delay_max_ms later).
+  if (any_isolation) {
+    w.RunUntilTrue(
+        [&] {
+          for (int p = 1; p <= cfg.pops; p++)
+            if (!w.PopUpInMap(uint32_t(p))) return false;
+          return true;
+        },
+        60ull * 1000);
+    w.RunUntil(w.now_ms() + cfg.map_delay_max_ms + 1000);
+  }
   // Let placement settle, then read every name through every POP.
   w.RunUntilTrue([&] { return w.AllPlaced(); }, 60ull * 60 * 1000);
   int reads = 0, reads_done = 0;

@@ -55,6 +55,9 @@ PopParams SimWorld::ParamsFor(uint32_t pop_id) const {
   params.cache_bytes_max = pop_id == kDcReplica ? UINT64_MAX : cfg_.pop_cache_bytes_max;
   params.place_fragments = pop_id != kDcReplica;
   params.read_primary_first = cfg_.read_primary_first;
+  // The DC's stand-in is the DC: it needs no lease on the DC's map.
+  params.map_lease_ms =
+      pop_id == kDcReplica || cfg_.map_refresh_ms == 0 ? 0 : cfg_.map_lease_ms;
   return params;
 }
 
@@ -88,14 +91,98 @@ SimWorld::SimWorld(uint64_t seed, SimConfig cfg) : cfg_(cfg), rng_(seed) {
     uint32_t pid = id;
     auto tick = std::make_shared<std::function<void()>>();
     *tick = [this, pid, tick] {
-      if (pops_.at(pid)->core) {
+      // No tick while hung: the next one after it resumes runs as usual.
+      if (pops_.at(pid)->core && !pops_.at(pid)->hung) {
         pops_.at(pid)->core->OnTick(PopNow(pid));
         Flush(pid);
       }
       Schedule(now_ms_ + cfg_.tick_ms, *tick);
     };
     Schedule(cfg_.tick_ms + id, *tick);
+    if (cfg_.map_refresh_ms == 0 || id == kDcReplica) continue;
+    // The daemon's map refresh (pop_main.cc): each reply from the DC is
+    // OnDcContact + OnClusterMap. None while hung, cut off or the DC is down.
+    auto refresh = std::make_shared<std::function<void()>>();
+    *refresh = [this, pid, refresh] {
+      PopNode& n = *pops_.at(pid);
+      if (n.core && !n.hung && LinkedToDc(pid)) MapRefresh(pid);
+      Schedule(now_ms_ + cfg_.map_refresh_ms, *refresh);
+    };
+    Schedule(cfg_.map_refresh_ms + 3 * id, *refresh);
   }
+  if (cfg_.map_refresh_ms > 0) {
+    auto silence = std::make_shared<std::function<void()>>();
+    *silence = [this, silence] {
+      CheckSilence();
+      Schedule(now_ms_ + cfg_.map_refresh_ms, *silence);
+    };
+    Schedule(cfg_.map_refresh_ms + 2, *silence);
+  }
+}
+
+void SimWorld::AtPop(uint32_t pop_id, std::function<void()> fn) {
+  PopNode& node = *pops_.at(pop_id);
+  if (node.hung && node.core) {
+    node.held.push_back(std::move(fn));
+    return;
+  }
+  fn();
+}
+
+bool SimWorld::PopUpInMap(uint32_t pop_id) const {
+  for (auto& p : map_.pops())
+    if (p.pop_id() == pop_id) return p.up();
+  return false;
+}
+
+void SimWorld::MapRefresh(uint32_t pop_id) {
+  PopNode& node = *pops_.at(pop_id);
+  node.dc_heard_ms = now_ms_;
+  if (silenced_.erase(pop_id)) {
+    // The DC hears from a POP it marked down for silence: up again, a new
+    // epoch to everyone (as when a POP reconnects).
+    Trace("dc hears pop" + std::to_string(pop_id) + " again: marks it up");
+    for (auto& p : *map_.mutable_pops())
+      if (p.pop_id() == pop_id) p.set_up(true);
+    PushMap();
+  }
+  node.core->OnDcContact(PopNow(pop_id));
+  node.core->OnClusterMap(PopNow(pop_id), map_);
+  Flush(pop_id);
+}
+
+void SimWorld::CheckSilence() {
+  if (dc_down_) return;
+  bool changed = false;
+  for (auto& [id, node] : pops_) {
+    if (id == kDcReplica || !node->core || !PopUpInMap(id)) continue;
+    if (now_ms_ - node->dc_heard_ms <= cfg_.pop_silence_ms) continue;
+    Trace("dc marks silent pop" + std::to_string(id) + " down");
+    for (auto& p : *map_.mutable_pops())
+      if (p.pop_id() == id) p.set_up(false);
+    silenced_.insert(id);
+    changed = true;
+  }
+  if (changed) PushMap();
+}
+
+void SimWorld::SetPopCutOff(uint32_t pop_id, bool cut_off) {
+  Trace("pop" + std::to_string(pop_id) +
+        (cut_off ? " cut off from the dc" : " reaches the dc again"));
+  pops_.at(pop_id)->cut_off = cut_off;
+}
+
+void SimWorld::SetPopHung(uint32_t pop_id, bool hung) {
+  PopNode& node = *pops_.at(pop_id);
+  Trace("pop" + std::to_string(pop_id) + (hung ? " hangs" : " resumes"));
+  node.hung = hung;
+  if (hung || !node.core) return;
+  // Worst case for its lease: the DC's reply is the first thing it reads,
+  // so its clock never shows the silence (only the epoch gap does).
+  if (cfg_.map_refresh_ms > 0 && LinkedToDc(pop_id)) MapRefresh(pop_id);
+  auto held = std::move(node.held);
+  node.held.clear();
+  for (auto& fn : held) fn();
 }
 
 bool SimWorld::Alive(uint32_t pop_id, uint64_t inc) const {
@@ -110,22 +197,28 @@ void SimWorld::PushMap() {
 
 void SimWorld::DeliverMap() {
   for (auto& [id, node] : pops_) {
-    if (!node->core) continue;
-    // The DC's own stand-in replica learns a new map at once.
-    if (cfg_.map_delay_max_ms == 0 || id == kDcReplica) {
-      node->core->OnClusterMap(PopNow(id), map_);
-      Flush(id);
-      continue;
-    }
+    if (!node->core || node->cut_off)
+      continue;  // a POP cut off from the DC misses it
     uint32_t pid = id;
     uint64_t inc = node->incarnation;
     pb::ClusterMap map = map_;
-    Schedule(now_ms_ + Delay(0, cfg_.map_delay_max_ms), [this, pid, inc, map] {
+    auto deliver = [this, pid, inc, map] {
       if (!Alive(pid, inc)) return;
-      Trace("map epoch " + std::to_string(map.epoch()) + " reaches pop" + std::to_string(pid));
       pops_.at(pid)->core->OnClusterMap(PopNow(pid), map);
       Flush(pid);
-    });
+    };
+    // The DC's own stand-in replica learns a new map at once.
+    if (cfg_.map_delay_max_ms == 0 || id == kDcReplica) {
+      AtPop(pid, deliver);
+      continue;
+    }
+    Schedule(now_ms_ + Delay(0, cfg_.map_delay_max_ms),
+             [this, pid, inc, map, deliver] {
+               if (!Alive(pid, inc) || pops_.at(pid)->cut_off) return;
+               Trace("map epoch " + std::to_string(map.epoch()) +
+                     " reaches pop" + std::to_string(pid));
+               AtPop(pid, deliver);
+             });
   }
 }
 
@@ -210,6 +303,10 @@ std::vector<LockInterval> SimWorld::LockHistory() const {
 void SimWorld::SetDcDown(bool down) {
   Trace(down ? "dc down" : "dc up");
   dc_down_ = down;
+  // The DC back: it times POPs' silence from now on (their refreshes failed
+  // while it was down, through no fault of theirs).
+  if (!down)
+    for (auto& [id, node] : pops_) node->dc_heard_ms = now_ms_;
 }
 
 void SimWorld::SetDiskFailing(uint32_t pop_id, bool failing) {
@@ -227,10 +324,17 @@ void SimWorld::CrashPop(uint32_t pop_id) {
   const uint64_t dead_conn = (uint64_t(node.incarnation) << 32) | pop_id;
   node.incarnation++;
   // The other POPs see its connections close.
+  node.hung = false;
+  node.held.clear();
   for (auto& [id, other] : pops_)
     if (other->core) {
-      other->core->OnConnectionClosed(PopNow(id), dead_conn);
-      Flush(id);
+      uint32_t oid = id;
+      uint64_t oinc = other->incarnation;
+      AtPop(oid, [this, oid, oinc, dead_conn] {
+        if (!Alive(oid, oinc)) return;
+        pops_.at(oid)->core->OnConnectionClosed(PopNow(oid), dead_conn);
+        Flush(oid);
+      });
     }
   // Connections to it break: requests it had not answered fail.
   for (auto it = awaiting_.begin(); it != awaiting_.end();) {
@@ -260,6 +364,8 @@ void SimWorld::RestartPop(uint32_t pop_id) {
   // its stand-in had granted in — seed 5349.)
   for (auto& p : *map_.mutable_pops())
     if (p.pop_id() == pop_id) p.set_up(true);
+  silenced_.erase(pop_id);
+  node.dc_heard_ms = now_ms_;
   map_.set_epoch(map_.epoch() + 1);
   node.core->OnClusterMap(PopNow(pop_id), map_);
   for (auto& [gid, g] : gateways_)
@@ -341,8 +447,13 @@ void SimWorld::CrashGateway(uint32_t gateway_id) {
   g.fragments.clear();  // fail-stop: its disk is gone with it
   Trace("crash gw" + std::to_string(gateway_id));
   if (pops_.at(g.pop)->core) {
-    pops_.at(g.pop)->core->OnGatewayDown(PopNow(g.pop), gateway_id);
-    Flush(g.pop);
+    uint32_t pid = g.pop;
+    uint64_t inc = pops_.at(pid)->incarnation;
+    AtPop(pid, [this, pid, inc, gateway_id] {
+      if (!Alive(pid, inc)) return;
+      pops_.at(pid)->core->OnGatewayDown(PopNow(pid), gateway_id);
+      Flush(pid);
+    });
   }
 }
 
@@ -387,11 +498,13 @@ void SimWorld::Flush(uint32_t pop_id) {
       auto run = std::move(j.run);
       uint64_t inc = node.incarnation;
       Schedule(now_ms_ + cfg_.job_delay_ms, [this, pop_id, t, run, inc] {
-        if (!Alive(pop_id, inc)) return;
-        run();
-        Trace("job done pop" + std::to_string(pop_id));
-        pops_.at(pop_id)->core->OnJobDone(PopNow(pop_id), t);
-        Flush(pop_id);
+        AtPop(pop_id, [this, pop_id, t, run, inc] {
+          if (!Alive(pop_id, inc)) return;
+          run();
+          Trace("job done pop" + std::to_string(pop_id));
+          pops_.at(pop_id)->core->OnJobDone(PopNow(pop_id), t);
+          Flush(pop_id);
+        });
       });
     }
   }
@@ -404,10 +517,13 @@ void SimWorld::CompleteCall(uint32_t pop_id, uint64_t inc, Token token, Result<p
   uint64_t at = ChannelTime(channel, delay_ms);
   auto shared = std::make_shared<Result<pb::Envelope>>(std::move(reply));
   Schedule(at, [this, pop_id, token, shared, channel, inc] {
-    if (!Alive(pop_id, inc)) return;  // the caller crashed meanwhile
-    Trace("reply " + channel + (shared->ok() ? "" : " error"));
-    pops_.at(pop_id)->core->OnCallDone(PopNow(pop_id), token, std::move(*shared));
-    Flush(pop_id);
+    AtPop(pop_id, [this, pop_id, token, shared, channel, inc] {
+      if (!Alive(pop_id, inc)) return;  // the caller crashed meanwhile
+      Trace("reply " + channel + (shared->ok() ? "" : " error"));
+      pops_.at(pop_id)->core->OnCallDone(PopNow(pop_id), token,
+                                         std::move(*shared));
+      Flush(pop_id);
+    });
   });
 }
 
@@ -428,7 +544,9 @@ void SimWorld::DeliverCall(uint32_t from_pop, const OutCall& call, bool via_dc) 
   std::string there = "pop" + std::to_string(from_pop) + ">pop" + std::to_string(to);
   std::string back = "pop" + std::to_string(to) + ">pop" + std::to_string(from_pop);
   uint64_t d = Delay(cfg_.pop_pop_delay_min_ms, cfg_.pop_pop_delay_max_ms);
-  if (!pops_.count(to) || !pops_.at(to)->core) {
+  // The DC's stand-in cannot reach a POP cut off from the DC.
+  bool cut = from_pop == kDcReplica && pops_.count(to) && pops_.at(to)->cut_off;
+  if (!pops_.count(to) || !pops_.at(to)->core || cut) {
     return CompleteCall(from_pop, caller_inc, call.token, Unavailable("POP " + std::to_string(to) + " unreachable"),
                         d, back);
   }
@@ -444,13 +562,17 @@ void SimWorld::DeliverCall(uint32_t from_pop, const OutCall& call, bool via_dc) 
   pb::Envelope env = call.msg;
   env.set_request_id(rid);
   uint64_t to_inc = pops_.at(to)->incarnation;
-  Schedule(ChannelTime(there, d), [this, from_pop, to, env, there, to_inc, conn] {
-    if (!Alive(to, to_inc)) return;  // CrashPop answered it already
-    Trace("deliver " + there + " type=" + std::to_string(int(env.body_case())));
-    Peer peer{conn, pb::ROLE_POP, from_pop, ""};
-    pops_.at(to)->core->OnRequest(PopNow(to), peer, env);
-    Flush(to);
-  });
+  Schedule(ChannelTime(there, d),
+           [this, from_pop, to, env, there, to_inc, conn] {
+             AtPop(to, [this, from_pop, to, env, there, to_inc, conn] {
+               if (!Alive(to, to_inc)) return;  // CrashPop answered it already
+               Trace("deliver " + there +
+                     " type=" + std::to_string(int(env.body_case())));
+               Peer peer{conn, pb::ROLE_POP, from_pop, ""};
+               pops_.at(to)->core->OnRequest(PopNow(to), peer, env);
+               Flush(to);
+             });
+           });
 }
 
 static bool IsReplicaMessage(const pb::Envelope& e) {
@@ -470,7 +592,7 @@ static bool IsReplicaMessage(const pb::Envelope& e) {
 
 void SimWorld::DeliverToDc(uint32_t from_pop, const OutCall& call) {
   const uint64_t caller_inc = pops_.at(from_pop)->incarnation;
-  if (dc_down_) {
+  if (!LinkedToDc(from_pop)) {
     return CompleteCall(from_pop, caller_inc, call.token, Unavailable("the DC is not connected"),
                         Delay(cfg_.pop_dc_delay_min_ms, cfg_.pop_dc_delay_max_ms),
                         "dc>pop" + std::to_string(from_pop));
@@ -597,11 +719,14 @@ void SimWorld::ClientCall(uint32_t entry_pop, pb::Envelope req,
   }
   uint64_t inc = pops_.at(entry_pop)->incarnation;
   Schedule(at, [this, entry_pop, gw, conn, req, there, inc] {
-    if (!Alive(entry_pop, inc)) return;
-    Trace("deliver " + there + " type=" + std::to_string(int(req.body_case())));
-    Peer peer{conn, pb::ROLE_GATEWAY, gw, kSubscriber};
-    pops_.at(entry_pop)->core->OnRequest(PopNow(entry_pop), peer, req);
-    Flush(entry_pop);
+    AtPop(entry_pop, [this, entry_pop, gw, conn, req, there, inc] {
+      if (!Alive(entry_pop, inc)) return;
+      Trace("deliver " + there +
+            " type=" + std::to_string(int(req.body_case())));
+      Peer peer{conn, pb::ROLE_GATEWAY, gw, kSubscriber};
+      pops_.at(entry_pop)->core->OnRequest(PopNow(entry_pop), peer, req);
+      Flush(entry_pop);
+    });
   });
 }
 

@@ -46,6 +46,15 @@ struct SimConfig {
   // Each POP's clock runs at its own rate, within +-clock_drift_ppm_max of
   // true time (the paper's leases assume a bounded drift).
   uint64_t clock_drift_ppm_max = 0;
+  // Each live POP refreshes its map from the DC every map_refresh_ms (as the
+  // daemon does): the reply is PopCore::OnDcContact and OnClusterMap. Its
+  // PopParams::map_lease_ms is map_lease_ms. The DC marks a POP it has not
+  // heard from for pop_silence_ms down (longer than the lease, as in the
+  // daemons), and up again once it hears from it. map_refresh_ms 0: no
+  // refreshes, no lease, no silence detection.
+  uint64_t map_refresh_ms = 1000;
+  uint64_t map_lease_ms = 5000;
+  uint64_t pop_silence_ms = 10000;
 };
 
 // A client-visible operation and its outcome, for the history checker.
@@ -108,6 +117,25 @@ class SimWorld {
   void SetDcDown(bool down);
   // pop_id's disk refuses every write while set (its PopCore sees kIo).
   void SetDiskFailing(uint32_t pop_id, bool failing);
+  // pop_id is cut off from the DC: no map refreshes reach it and its calls
+  // to the DC (catalog, reports, the stand-in replica) fail as "not
+  // connected"; its links with the other POPs and its gateways keep working.
+  // Nothing is lost: it did not crash. The DC marks it down after
+  // pop_silence_ms and up again at its first refresh after the cut heals.
+  void SetPopCutOff(uint32_t pop_id, bool cut_off);
+  // pop_id hangs (SIGSTOP): every event addressed to it (requests, replies,
+  // finished jobs, maps, gateway news) is held, and no tick or map refresh
+  // runs. On resuming it first gets a map refresh's reply (if the DC is
+  // reachable) and then the held events, in order; ticks resume.
+  void SetPopHung(uint32_t pop_id, bool hung);
+  bool PopIsCutOff(uint32_t pop_id) const { return pops_.at(pop_id)->cut_off; }
+  bool PopIsHung(uint32_t pop_id) const { return pops_.at(pop_id)->hung; }
+  // pop_id is up in the DC's current cluster map.
+  bool PopUpInMap(uint32_t pop_id) const;
+  // Runs fn at simulated time at_ms (the workload's timed faults).
+  void At(uint64_t at_ms, std::function<void()> fn) {
+    Schedule(at_ms, std::move(fn));
+  }
   bool PopIsUp(uint32_t pop_id) const { return pops_.at(pop_id)->core != nullptr; }
   bool AllPlaced();  // every replica chunk of every POP is placed
   PopCore& pop(uint32_t id) { return *pops_.at(id)->core; }
@@ -131,7 +159,20 @@ class SimWorld {
     std::unique_ptr<PopCore> core;  // null while crashed
     uint64_t incarnation = 0;       // events of an earlier life are dropped
     int64_t drift_ppm = 0;          // this POP's clock rate error
+    bool cut_off = false;           // SetPopCutOff
+    bool hung = false;              // SetPopHung
+    std::vector<std::function<void()>> held;  // events that reached it hung
+    uint64_t dc_heard_ms = 0;  // the DC's last map refresh from it
   };
+  // Runs fn (an event addressed to pop_id) now, or holds it while pop_id hangs.
+  void AtPop(uint32_t pop_id, std::function<void()> fn);
+  // pop_id's map refresh reaches the DC and its reply reaches pop_id.
+  void MapRefresh(uint32_t pop_id);
+  void CheckSilence();  // the DC marks POPs silent for pop_silence_ms down
+  bool LinkedToDc(uint32_t pop_id) const {
+    return !dc_down_ && !pops_.at(pop_id)->cut_off;
+  }
+  std::set<uint32_t> silenced_;  // POPs the DC marked down for silence
   // pop_id's clock: true time scaled by its drift (monotonic).
   uint64_t PopNow(uint32_t pop_id) const;
   bool dc_down_ = false;
