@@ -214,16 +214,32 @@ void PopCore::CommitSynced(pb::VersionInfo info, uint64_t lock_id, uint64_t toke
   if (!PopUp(backup)) return abort(Unavailable("backup POP " + std::to_string(backup) + " is down"));
   std::vector<std::string> ids(info.chunk_ids().begin(), info.chunk_ids().end());
   Oid o = oid.value();
-  PushChunks(backup, info.subscriber(), ids, [this, o, backup, info, oid_b, v, abort, done](Status st) {
+  auto lock_held = [this, oid_b, lock_id, token] {
+    return locks_.CheckWrite(oid_b, lock_id, token, now_ms_);
+  };
+  PushChunks(backup, info.subscriber(), ids,
+             [this, o, backup, info, oid_b, v, abort, done, lock_held](Status st) {
     if (!st.ok()) return abort(st);
+    // The lease may have run out during the push: see below (nothing dropped).
+    if (Status held = lock_held(); !held.ok())
+      return done(Status(Code::kAborted, "write lock lost during the push; retry: " + held.message()));
     pb::Envelope req;
     *req.mutable_commit_version()->mutable_info() = info;
-    Call(ReplicaDest(backup), req, [this, o, backup, oid_b, v, abort, done](Result<pb::Envelope> r) {
+    Call(ReplicaDest(backup), req, [this, o, backup, oid_b, v, abort, done, lock_held](Result<pb::Envelope> r) {
       if (!r.ok()) return abort(r.status());
       // Roles may have moved while the backup prepared (the real primary
       // came back): only the acting primary may commit.
       if (ActingPrimary(o) != p_.pop_id || ActingBackup(o) != backup)
         return abort(Status(Code::kAborted, "roles changed during the write; retry"));
+      // The write lock must still be held (bug 12): its lease can run out
+      // while the backup prepares, and the next writer then prepares its own
+      // version v here and at the backup, in place of this one. Committing v
+      // now would acknowledge the other write's version to this writer.
+      // Nothing is dropped: what is prepared as v may be the other writer's,
+      // and a v of this write left prepared is replaced by the next prepare.
+      if (Status held = lock_held(); !held.ok())
+        return done(Status(Code::kAborted,
+                           "write lock lost while the backup prepared; retry: " + held.message()));
       Status st = store_->CommitPrepared(oid_b, v);
       if (!st.ok()) return abort(st);
       pb::Envelope fin;

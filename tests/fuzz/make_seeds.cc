@@ -296,6 +296,8 @@ void AgentRequests() {
   flow = Cat(Cat(flow, Sel(0, fetch)), Sel(3 | (8 << 2), tick));
   Write("agent_request", "store_fetch_list_delete", flow);
   Write("agent_request", "store_on_old_generation", Sel(0 | 4, store));
+}
+
 // Sealed-manifest plaintexts (sync-client/manifest.h): both formats, a
 // tagged chunk (real tags of a real sealed-size buffer) and an untagged one,
 // a tombstone, and one seed per inconsistency the decoder rejects.

@@ -26,19 +26,31 @@ wait_log() {  # file, pattern
   for _ in $(seq 1 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
   echo "timed out waiting for '$2' in $1"; cat "$1"; exit 1
 }
+# Secure node links (the default): the DC's CA issues each node a key and
+# certificate first (mistore-dc issue creates the CA key the DC then uses).
+ident() {  # role id region subscriber|- -> flags
+  "$B/mistore-dc" --data-dir="$D/dc" issue "$1" "$2" "$3" "$D/$1$2" "$4" > /dev/null
+  echo "--node-key-file=$D/$1$2.key --node-cert-file=$D/$1$2.cert --ca-public-key-file=$D/dc/ca.pub"
+}
+POP1="$(ident pop 1 r1 -)"; POP2="$(ident pop 2 r2 -)"
+GW1="$(ident gateway 1001 r1 alice)"; GW2="$(ident gateway 2001 r2 alice)"
 "${X[@]}" "$B/mistore-dc" --listen=127.0.0.1:7000 --data-dir="$D/dc" --metrics-listen=off \
   --admin-listen=off > "$D/dc.log" 2>&1 & pids+=($!)
 wait_log "$D/dc.log" 'msg="ready"'
 for i in 1 2; do
-  "${X[@]}" "$B/mistore-pop" --pop-id=$i --region=r$i --listen=127.0.1.$i:7100 \
+  v="POP$i"
+  # shellcheck disable=SC2086  # the identity flags split on purpose
+  "${X[@]}" "$B/mistore-pop" ${!v} --pop-id=$i --region=r$i --listen=127.0.1.$i:7100 \
     --dc=127.0.0.1:7000 --data-dir="$D/pop$i" --k=1 --m=1 --metrics-listen=off \
     > "$D/pop$i.log" 2>&1 & pids+=($!)
   wait_log "$D/pop$i.log" 'msg="ready"'
 done
-"${X[@]}" "$B/mistore-agent" --gateway-id=1001 --subscriber=alice --pop=127.0.1.1:7100 \
+# shellcheck disable=SC2086
+"${X[@]}" "$B/mistore-agent" $GW1 --gateway-id=1001 --subscriber=alice --pop=127.0.1.1:7100 \
   --client-listen=127.0.0.1:7300 --data-dir="$D/gw1" --metrics-listen=127.0.0.1:9911 \
   > "$D/gw1.log" 2>&1 & pids+=($!)
-"${X[@]}" "$B/mistore-agent" --gateway-id=2001 --subscriber=alice --pop=127.0.1.2:7100 \
+# shellcheck disable=SC2086
+"${X[@]}" "$B/mistore-agent" $GW2 --gateway-id=2001 --subscriber=alice --pop=127.0.1.2:7100 \
   --client-listen=127.0.0.1:7301 --data-dir="$D/gw2" --metrics-listen=off \
   --chunk-cache-bytes-max=0 > "$D/gw2.log" 2>&1 & pids+=($!)
 wait_log "$D/gw1.log" 'msg="registered with POP"'

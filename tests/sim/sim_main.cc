@@ -4,7 +4,7 @@
 //   mistore-sim [--seeds K] [--start-seed S] [--ops N] [--print-history-hash]
 //               [--map-delay-ms D] [--drift-ppm P] [--dc-outages N]
 //               [--disk-faults N] [--pop-cutoffs N] [--pop-hangs N]
-//               [--map-lease-ms L] [--avoid-hung-pops] [--calm]
+//               [--map-lease-ms L] [--all-clients-at-hung-pops] [--calm]
 // By default every fault the simulator knows is on: POP crashes, gateway
 // crashes, cluster maps that reach POPs up to 300 ms apart, clocks drifting
 // by up to 0.2 %, one DC outage, one failing POP disk and one hung POP per
@@ -13,8 +13,10 @@
 // (--map-lease-ms 0: off). --pop-cutoffs N adds POPs cut off from the DC;
 // off by default: they find write locks still valid at the cut-off POP
 // after the DC failed it over (docs/consistency.md, bug 11, not fixed).
-// --avoid-hung-pops: only one client may wait at a hung POP, the others
-// write elsewhere meanwhile; off by default: it finds bug 12 (not fixed).
+// Only one client may wait at a hung POP, the others write elsewhere
+// meanwhile (that is how bug 12 was found; fixed); --all-clients-at-hung-pops
+// lets every client queue there (the mix before bug 12's fix;
+// --avoid-hung-pops, the old name of the default, is still accepted).
 // --calm turns off the map delay, drift, DC outages, failing disks, cut-off
 // and hung POPs (the faults of the first simulator version).
 #include <cstdio>
@@ -32,6 +34,7 @@ int main(int argc, char** argv) {
   opts.dc_outages = 1;
   opts.disk_faults = 1;
   opts.pop_hangs = 1;
+  opts.clients_avoid_hung_pops = true;
   SimConfig cfg;
   cfg.pop_cache_bytes_max = 0;  // reads exercise fragments
   cfg.map_delay_max_ms = 300;
@@ -60,6 +63,8 @@ int main(int argc, char** argv) {
       opts.pop_hangs = int(value());
     else if (a == "--avoid-hung-pops")
       opts.clients_avoid_hung_pops = true;
+    else if (a == "--all-clients-at-hung-pops")
+      opts.clients_avoid_hung_pops = false;
     else if (a == "--map-lease-ms")
       cfg.map_lease_ms = value();
     else if (a == "--calm") {

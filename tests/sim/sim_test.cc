@@ -193,6 +193,8 @@ TEST(SimTest, EntryPopWithoutCacheKeepsNoCopyOfAReadChunk) {
   EXPECT_EQ(ReadThroughThirdPop(cfg, 22).entry_chunk_puts, 0u);
   cfg.pop_cache_bytes_max = 1ull << 20;
   EXPECT_EQ(ReadThroughThirdPop(cfg, 22).entry_chunk_puts, 12u) << "with a cache it does";
+}
+
 // Issue 5 / bug 10: a POP alive but isolated from the DC (cut off, or hung
 // and resumed) is marked down after the DC's pop_silence_ms while the other
 // replica commits newer versions; it must never serve its stale latest
@@ -296,6 +298,29 @@ TEST(SimTest, WorkloadsWithCutOffAndHungPopsAreClean) {
     for (auto& v : r.violations) ADD_FAILURE() << v;
     if (!r.violations.empty()) break;
   }
+}
+
+// Regression (bug 12, session 5): an entry POP hung for just under the DC's
+// silence threshold while holding an object's write lock; it resumed and
+// sent its commit a few ms before the lease ran out at the primary, which
+// checked the lock, prepared version v, and while the backup prepared, the
+// lease expired, the next writer prepared its own v in place, and the first
+// commit then committed — and acknowledged — the other write's v. The
+// primary now re-checks the lock before it commits. Same options as
+// `mistore-sim --seeds 1 --start-seed 157 --ops 1000 --avoid-hung-pops`.
+TEST(SimTest, ACommitWhoseLockLapsedWhileTheBackupPreparedIsNotAcknowledged) {
+  SimConfig cfg;
+  cfg.pop_cache_bytes_max = 0;
+  cfg.map_delay_max_ms = 300;
+  cfg.clock_drift_ppm_max = 2000;
+  WorkloadOptions opts;
+  opts.ops = 1000;
+  opts.dc_outages = 1;
+  opts.disk_faults = 1;
+  opts.pop_hangs = 1;
+  opts.clients_avoid_hung_pops = true;
+  RunResult r = RunWorkload(157, cfg, opts);
+  for (auto& v : r.violations) ADD_FAILURE() << "seed 157: " << v;
 }
 
 TEST(CheckerTest, CatchesStaleAndWrongReads) {
