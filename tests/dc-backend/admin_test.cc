@@ -14,6 +14,7 @@
 
 #include "pop-server/pop_report.h"
 #include "shared/core/oid.h"
+#include "tests/shared/store/store_test_util.h"
 
 namespace mistore {
 namespace {
@@ -21,23 +22,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/mistore_admin_test.XXXXXX";
-    char* p = mkdtemp(tmpl);
-    EXPECT_NE(p, nullptr);
-    path_ = p ? p : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using store_test::TempDir;
 
 const std::string kToken = "0123456789abcdef0123456789abcdef";
 

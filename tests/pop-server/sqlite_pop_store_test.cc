@@ -10,56 +10,19 @@
 #include <vector>
 
 #include "shared/store/file_util.h"
+#include "tests/shared/store/store_test_util.h"
 
 namespace mistore {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/mistore_pop_store_test.XXXXXX";
-    char* p = mkdtemp(tmpl);
-    EXPECT_NE(p, nullptr);
-    path_ = p ? p : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-uint32_t TestSeed() {
-  if (const char* env = std::getenv("MISTORE_TEST_SEED"))
-    return uint32_t(std::strtoul(env, nullptr, 10));
-  return std::random_device{}();
-}
-
-std::string SeedTrace(uint32_t seed) {
-  return "seed " + std::to_string(seed) + " (replay with MISTORE_TEST_SEED=" +
-         std::to_string(seed) + ")";
-}
+using store_test::FilesUnder;
+using store_test::RandomBytes;
+using store_test::SeedTrace;
+using store_test::TempDir;
+using store_test::TestSeed;
 
 Bytes Id(uint8_t fill) { return Bytes(32, fill); }
 ChunkKey Key(const std::string& sub, uint8_t fill) { return ChunkKey{sub, Id(fill)}; }
-
-Bytes Data(std::mt19937& rng, size_t n) {
-  Bytes b(n);
-  for (auto& x : b) x = uint8_t(rng());
-  return b;
-}
-
-size_t RegularFilesUnder(const std::string& dir) {
-  size_t n = 0;
-  std::error_code ec;
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
-    if (it->is_regular_file()) n++;
-  return n;
-}
 
 pb::VersionInfo Version(const Bytes& oid, uint64_t v, uint64_t size, const std::string& sub) {
   pb::VersionInfo info;
@@ -107,7 +70,7 @@ class PopStoreTest : public ::testing::Test {
 TEST_F(PopStoreTest, PutGetChunkAndInfo) {
   SCOPED_TRACE(SeedTrace(seed_));
   const ChunkKey k = Key("alice", 1);
-  const Bytes data = Data(rng_, 5000 + rng_() % 1000);
+  const Bytes data = RandomBytes(rng_, 5000 + rng_() % 1000);
   ASSERT_TRUE(store_->PutChunk(k, data, ChunkState::kCached).ok());
   auto got = store_->GetChunk(k);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -130,7 +93,7 @@ TEST_F(PopStoreTest, UnknownChunksAreNotFound) {
 
 TEST_F(PopStoreTest, ChunksAreKeyedBySubscriber) {
   SCOPED_TRACE(SeedTrace(seed_));
-  const Bytes a = Data(rng_, 100), b = Data(rng_, 200);
+  const Bytes a = RandomBytes(rng_, 100), b = RandomBytes(rng_, 200);
   ASSERT_TRUE(store_->PutChunk(Key("alice", 5), a, ChunkState::kCached).ok());
   EXPECT_EQ(store_->GetChunk(Key("bob", 5)).status().code(), Code::kNotFound);
   ASSERT_TRUE(store_->PutChunk(Key("bob", 5), b, ChunkState::kCached).ok());
@@ -202,9 +165,9 @@ TEST_F(PopStoreTest, RandomisedEvictionOrderMatchesModel) {
   std::vector<ChunkKey> all;
   for (int step = 0; step < 200; step++) {
     if (all.empty() || rng_() % 3 == 0) {
-      ChunkKey k{"s" + std::to_string(rng_() % 3), Data(rng_, 32)};
+      ChunkKey k{"s" + std::to_string(rng_() % 3), RandomBytes(rng_, 32)};
       ChunkState st = ChunkState(rng_() % 4);
-      ASSERT_TRUE(store_->PutChunk(k, Data(rng_, 1 + rng_() % 64), st).ok());
+      ASSERT_TRUE(store_->PutChunk(k, RandomBytes(rng_, 1 + rng_() % 64), st).ok());
       all.push_back(k);
       if (st == ChunkState::kPlaced || st == ChunkState::kCached) lru.push_back(k);
     } else {
@@ -244,7 +207,7 @@ TEST_F(PopStoreTest, PutChunkKeepsTheStrongerState) {
 TEST_F(PopStoreTest, RePutWithDifferentPayloadStaysReadable) {
   SCOPED_TRACE(SeedTrace(seed_));
   const ChunkKey k = Key("alice", 1);
-  const Bytes first = Data(rng_, 100), second = Data(rng_, 60);
+  const Bytes first = RandomBytes(rng_, 100), second = RandomBytes(rng_, 60);
   ASSERT_TRUE(store_->PutChunk(k, first, ChunkState::kCached).ok());
   ASSERT_TRUE(store_->PutChunk(k, second, ChunkState::kCached).ok());
   auto got = store_->GetChunk(k);
@@ -259,11 +222,11 @@ TEST_F(PopStoreTest, RePutWithDifferentPayloadStaysReadable) {
 TEST_F(PopStoreTest, DropChunkDataReleasesBytes) {
   SCOPED_TRACE(SeedTrace(seed_));
   const ChunkKey a = Key("s", 1), b = Key("s", 2);
-  const Bytes da = Data(rng_, 1000), db = Data(rng_, 300);
+  const Bytes da = RandomBytes(rng_, 1000), db = RandomBytes(rng_, 300);
   ASSERT_TRUE(store_->PutChunk(a, da, ChunkState::kCached).ok());
   ASSERT_TRUE(store_->PutChunk(b, db, ChunkState::kCached).ok());
   EXPECT_EQ(store_->CachedBytes(), 1300u);
-  EXPECT_EQ(RegularFilesUnder(dir() + "/chunks"), 2u);
+  EXPECT_EQ(FilesUnder(dir() + "/chunks").size(), 2u);
   ASSERT_TRUE(store_->DropChunkData(a).ok());
   EXPECT_EQ(store_->GetChunk(a).status().code(), Code::kNotFound);
   auto info = store_->GetChunkInfo(a);
@@ -271,7 +234,7 @@ TEST_F(PopStoreTest, DropChunkDataReleasesBytes) {
   EXPECT_FALSE(info->has_data);
   EXPECT_EQ(store_->CachedBytes(), 300u);
   EXPECT_EQ(EvictionKeys(), std::vector<ChunkKey>{b});
-  EXPECT_EQ(RegularFilesUnder(dir() + "/chunks"), 1u);  // payload file removed
+  EXPECT_EQ(FilesUnder(dir() + "/chunks").size(), 1u);  // payload file removed
   EXPECT_EQ(store_->GetChunk(b).value(), db);
   // Fetched again later: held again.
   ASSERT_TRUE(store_->PutChunk(a, da, ChunkState::kCached).ok());
@@ -361,8 +324,8 @@ TEST_F(PopStoreTest, EverythingSurvivesReopen) {
   SCOPED_TRACE(SeedTrace(seed_));
   const ChunkKey cached = Key("alice", 1), replica = Key("alice", 2), placed = Key("bob", 3),
                  staged = Key("bob", 4), dropped = Key("bob", 5);
-  const Bytes d1 = Data(rng_, 1111), d2 = Data(rng_, 2222), d3 = Data(rng_, 3333),
-              d4 = Data(rng_, 444), d5 = Data(rng_, 555);
+  const Bytes d1 = RandomBytes(rng_, 1111), d2 = RandomBytes(rng_, 2222), d3 = RandomBytes(rng_, 3333),
+              d4 = RandomBytes(rng_, 444), d5 = RandomBytes(rng_, 555);
   ASSERT_TRUE(store_->PutChunk(cached, d1, ChunkState::kCached).ok());
   ASSERT_TRUE(store_->PutChunk(replica, d2, ChunkState::kReplica).ok());
   ASSERT_TRUE(store_->PutChunk(placed, d3, ChunkState::kReplica).ok());

@@ -9,34 +9,23 @@
 #include <string>
 #include <vector>
 
+#include "tests/shared/store/store_test_util.h"
+
 namespace mistore {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// A fresh directory under /tmp, removed with everything in it.
-class TempDir {
+// A fresh directory under /tmp, removed with everything in it, that writes
+// config files into itself.
+class TempDir : public store_test::TempDir {
  public:
-  TempDir() {
-    char tmpl[] = "/tmp/mistore_core_test.XXXXXX";
-    char* p = mkdtemp(tmpl);
-    EXPECT_NE(p, nullptr);
-    path_ = p ? p : "/tmp";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (path_ != "/tmp") std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
   std::string Write(const std::string& name, const std::string& text) const {
-    std::string p = path_ + "/" + name;
+    std::string p = path() + "/" + name;
     std::ofstream(p, std::ios::binary) << text;
     return p;
   }
-
- private:
-  std::string path_;
 };
 
 // argv as the daemons get it: mutable C strings, argv[0] = program name.

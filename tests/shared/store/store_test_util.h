@@ -1,5 +1,6 @@
-// Helpers for the shared/store unit tests: temp directories and seeds.
-// Test-only, single-threaded.
+// Test helpers: temp directories, seeds, random bytes. Written for the
+// shared/store unit tests, used by any unit test that needs them (the POP
+// store and DC admin tests too). Test-only, single-threaded.
 #pragma once
 
 #include <dirent.h>
