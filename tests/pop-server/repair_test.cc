@@ -218,6 +218,20 @@ class RepairCore : public ::testing::Test {
     region_.Drive(*core_, now);
   }
 
+  // Another POP asks for the chunk (no forwarding) at `now`; the reply lands
+  // in region_.replies.
+  void FetchChunkAsPop(uint64_t now) {
+    pb::Envelope env;
+    env.set_request_id(9);
+    Oid oid{1, 2, 3, 4};
+    env.mutable_fetch_chunk()->set_subscriber("s");
+    env.mutable_fetch_chunk()->set_oid(Str(oid.Encode()));
+    env.mutable_fetch_chunk()->set_chunk_id(Str(key_.chunk_id));
+    env.mutable_fetch_chunk()->set_no_forward(true);
+    core_->OnRequest(now, Peer{1, pb::ROLE_POP, 2, ""}, env);
+    region_.Drive(*core_, now);
+  }
+
   MemPopStore store_;
   Region region_;
   std::unique_ptr<PopCore> core_;
@@ -408,15 +422,7 @@ TEST_F(RepairCore, CorruptFragmentIsDetectedOnReadAndRepaired) {
   uint32_t g = HolderOf(1);
   Bytes& blob = region_.disks[g][{key_.chunk_id, 1}];
   blob[blob.size() - 10] ^= 0x40;
-  pb::Envelope env;
-  env.set_request_id(9);
-  Oid oid{1, 2, 3, 4};
-  env.mutable_fetch_chunk()->set_subscriber("s");
-  env.mutable_fetch_chunk()->set_oid(Str(oid.Encode()));
-  env.mutable_fetch_chunk()->set_chunk_id(Str(key_.chunk_id));
-  env.mutable_fetch_chunk()->set_no_forward(true);
-  core_->OnRequest(100, Peer{1, pb::ROLE_POP, 2, ""}, env);
-  region_.Drive(*core_, 100);
+  FetchChunkAsPop(100);
   ASSERT_EQ(region_.replies.size(), 1u);
   ASSERT_TRUE(region_.replies[0].msg.has_chunk_data());
   EXPECT_EQ(B(region_.replies[0].msg.chunk_data().data()), data_);
@@ -440,15 +446,7 @@ TEST_F(RepairCore, ForgedFragmentIsLocatedOnReadNamedAndReplaced) {
   blob = EncodeFragment(parsed->first, payload.data(), payload.size());
   ASSERT_TRUE(ParseFragment(blob.data(), blob.size()).ok());
   const uint64_t bad_before = core_->fragments_bad_total();
-  pb::Envelope env;
-  env.set_request_id(9);
-  Oid oid{1, 2, 3, 4};
-  env.mutable_fetch_chunk()->set_subscriber("s");
-  env.mutable_fetch_chunk()->set_oid(Str(oid.Encode()));
-  env.mutable_fetch_chunk()->set_chunk_id(Str(key_.chunk_id));
-  env.mutable_fetch_chunk()->set_no_forward(true);
-  core_->OnRequest(100, Peer{1, pb::ROLE_POP, 2, ""}, env);
-  region_.Drive(*core_, 100);
+  FetchChunkAsPop(100);
   ASSERT_EQ(region_.replies.size(), 1u);
   ASSERT_TRUE(region_.replies[0].msg.has_chunk_data());
   EXPECT_EQ(B(region_.replies[0].msg.chunk_data().data()), data_);
@@ -538,15 +536,7 @@ TEST_F(RepairCore, CorruptFragmentAmongExactlyKIsMarkedBad) {
   }
   Bytes& blob = region_.disks[g][{key_.chunk_id, 1}];
   blob[blob.size() - 10] ^= 0x40;
-  pb::Envelope env;
-  env.set_request_id(9);
-  Oid oid{1, 2, 3, 4};
-  env.mutable_fetch_chunk()->set_subscriber("s");
-  env.mutable_fetch_chunk()->set_oid(Str(oid.Encode()));
-  env.mutable_fetch_chunk()->set_chunk_id(Str(key_.chunk_id));
-  env.mutable_fetch_chunk()->set_no_forward(true);
-  core_->OnRequest(100, Peer{1, pb::ROLE_POP, 2, ""}, env);
-  region_.Drive(*core_, 100);
+  FetchChunkAsPop(100);
   ASSERT_EQ(region_.replies.size(), 1u);
   EXPECT_FALSE(region_.replies[0].msg.has_chunk_data()) << "decoded from a corrupt fragment";
   EXPECT_EQ(core_->fragments_bad_total(), 1u) << "the corrupt fragment was not marked bad";
