@@ -10,29 +10,18 @@
 #include <vector>
 
 #include "shared/erasure/reed_solomon.h"
+#include "tests/shared/erasure/fragment_test_util.h"
 
 namespace mistore {
 namespace {
 
 using ::testing::HasSubstr;
-using ::testing::StartsWith;
+using fragment_test::ExpectCorrupt;
+using fragment_test::ParseStatus;
+using fragment_test::TestChunkId;
 
-Bytes TestChunkId() {
-  Bytes id(32);
-  for (int i = 0; i < 32; i++) id[i] = uint8_t(i);
-  return id;
-}
-
-FragmentHeader MakeHeader(uint8_t index, uint8_t k, uint8_t m,
-                          uint64_t chunk_len) {
-  FragmentHeader h;
-  h.version = kFragmentFormatV1;  // this file tests format version 1
-  h.chunk_id = TestChunkId();
-  h.index = index;
-  h.k = k;
-  h.m = m;
-  h.chunk_len = chunk_len;
-  return h;
+FragmentHeader MakeHeader(uint8_t index, uint8_t k, uint8_t m, uint64_t chunk_len) {
+  return fragment_test::MakeHeader(kFragmentFormatV1, index, k, m, chunk_len);  // format 1 here
 }
 
 std::array<uint8_t, 32> Blake2b256(const uint8_t* p, size_t n) {
@@ -53,19 +42,6 @@ Bytes SmallFragment() {
 void Reseal(Bytes* blob) {
   const auto h = Blake2b256(blob->data(), 96);
   std::memcpy(blob->data() + 96, h.data(), 4);
-}
-
-Status ParseStatus(const Bytes& blob) {
-  auto r = ParseFragment(blob.data(), blob.size());
-  return r.ok() ? Status::Ok() : r.status();
-}
-
-void ExpectCorrupt(const Bytes& blob, const std::string& what) {
-  Status st = ParseStatus(blob);
-  ASSERT_FALSE(st.ok()) << "expected: " << what;
-  EXPECT_EQ(st.code(), Code::kCorrupt) << st.ToString();
-  EXPECT_THAT(st.message(), StartsWith("fragment "));
-  EXPECT_THAT(st.message(), HasSubstr(what));
 }
 
 // Known-answer test of the byte layout. Fails on any format change and on a
@@ -177,31 +153,12 @@ TEST(FragmentTest, RejectsTrailingBytes) {
 
 // Every single-bit flip in the header is caught, by the right check.
 TEST(FragmentTest, RejectsEveryHeaderBitFlip) {
-  const Bytes good = SmallFragment();
-  for (size_t off = 0; off < 100; off++) {
-    for (int bit = 0; bit < 8; bit++) {
-      SCOPED_TRACE("offset " + std::to_string(off) + " bit " +
-                   std::to_string(bit));
-      Bytes b = good;
-      b[off] ^= uint8_t(1 << bit);
-      const char* expected = off < 4   ? "bad magic"
-                             : off < 6 ? "unknown format version"
-                             : off < 8 ? "bad header length"
-                                       : "bad header check";
-      ExpectCorrupt(b, expected);
-    }
-  }
+  fragment_test::ExpectEveryHeaderBitFlipRejected(SmallFragment(), 100, "bad header check");
 }
 
 TEST(FragmentTest, RejectsPayloadCorruption) {
-  const Bytes good = SmallFragment();
-  for (size_t off = 100; off < good.size(); off++) {
-    Bytes b = good;
-    b[off] ^= 0x80;
-    ExpectCorrupt(b, "payload hash mismatch");
-    // The header on its own is still fine: only ParseFragment hashes.
-    EXPECT_TRUE(ParseFragmentHeader(b.data(), b.size()).ok());
-  }
+  fragment_test::ExpectEveryPayloadFlipRejected(SmallFragment(), 100, 0x80,
+                                                "payload hash mismatch");
 }
 
 TEST(FragmentTest, RejectsWrongMagicVersionAndHeaderLength) {
