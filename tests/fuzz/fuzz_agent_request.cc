@@ -16,7 +16,6 @@
 // Properties: no crash, leak or UB; every reply answers a request given on
 // that generation, at most once, with a body or an error; every call carries
 // a known body.
-#include <google/protobuf/stubs/logging.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -30,6 +29,7 @@
 #include "shared/core/assert.h"
 #include "shared/wire/envelope.h"
 #include "shared/wire/frame.h"
+#include "tests/fuzz/fuzz_util.h"
 
 namespace {
 
@@ -51,12 +51,7 @@ const std::string& ScratchDir() {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const bool quiet = [] {
-    google::protobuf::SetLogHandler(
-        [](google::protobuf::LogLevel, const char*, int, const std::string&) {});
-    return true;
-  }();
-  (void)quiet;
+  fuzz::QuietProtobufLogs();
   const std::string dir = ScratchDir() + "/frags";
   std::filesystem::remove_all(dir);
   FragmentStoreOptions o;

@@ -10,8 +10,6 @@
 // the same frames; every yielded payload either decodes into an Envelope or
 // fails with kProtocol; a decoded envelope re-serialises and re-frames into
 // a frame that decodes to the same envelope.
-#include <google/protobuf/stubs/logging.h>
-
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -20,6 +18,7 @@
 #include "shared/core/bytes.h"
 #include "shared/wire/envelope.h"
 #include "shared/wire/frame.h"
+#include "tests/fuzz/fuzz_util.h"
 
 namespace {
 
@@ -60,14 +59,7 @@ Fed FeedAll(const uint8_t* data, size_t size, size_t limit, size_t piece) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  // libprotobuf logs an ERROR line for every string field with invalid
-  // UTF-8 (the parse then fails, which is what is tested): keep it quiet.
-  static const bool quiet = [] {
-    google::protobuf::SetLogHandler(
-        [](google::protobuf::LogLevel, const char*, int, const std::string&) {});
-    return true;
-  }();
-  (void)quiet;
+  fuzz::QuietProtobufLogs();
   if (size < 2) return 0;
   const size_t limit = size_t{64} << (data[0] % 18);
   const size_t piece = data[1];

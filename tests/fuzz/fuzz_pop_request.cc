@@ -20,8 +20,6 @@
 // or an error (a frame that decodes again); every call it makes carries a
 // known body and a deadline; at most 1,024 calls are left unanswered (the
 // rest are failed with kUnavailable, as a closed connection would).
-#include <google/protobuf/stubs/logging.h>
-
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -33,6 +31,7 @@
 #include "shared/core/assert.h"
 #include "shared/wire/envelope.h"
 #include "shared/wire/frame.h"
+#include "tests/fuzz/fuzz_util.h"
 
 namespace {
 
@@ -113,12 +112,7 @@ struct Harness {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const bool quiet = [] {
-    google::protobuf::SetLogHandler(
-        [](google::protobuf::LogLevel, const char*, int, const std::string&) {});
-    return true;
-  }();
-  (void)quiet;
+  fuzz::QuietProtobufLogs();
   FrameDecoder dec(1 << 20);
   (void)dec.Feed(data, size);  // a frame over the limit ends the stream
   Harness h;
