@@ -266,7 +266,7 @@ Result<std::shared_ptr<SecureConfig>> LoadSecureConfig(const std::string& key_fi
                                                        std::set<crypto::NodeRole> peer_roles);
 
 // The knobs every daemon appends to its knob table: secure, node_key_file,
-// node_cert_file, ca_public_key_file, handshake_timeout_ms.
+// node_cert_file, ca_public_key_file, handshake_timeout_ms, cipher.
 std::vector<Knob> SecureTransportKnobs();
 // The connection limits every daemon declares (their defaults are
 // ConnectionLimits' defaults): write_queue_bytes_max, requests_in_flight_max,
