@@ -559,6 +559,7 @@ Result<std::shared_ptr<SecureConfig>> LoadSecureConfig(const std::string& key_fi
   auto cfg = std::make_shared<SecureConfig>();
   cfg->identity = std::make_shared<secure::Identity>(std::move(id).value());
   cfg->channel.identity = cfg->identity;
+  cfg->channel.cipher = noise::AutoCipher();  // the `cipher` knob may override
   cfg->channel.ca_public_key = std::move(ca);
   cfg->channel.peer_roles = std::move(peer_roles);
   cfg->stats = std::make_shared<SecureStats>();
@@ -648,6 +649,13 @@ void WarnInsecure() {
   });
 }
 
+noise::Cipher CipherFromKnob(const Config& cfg) {
+  auto cipher = noise::ParseCipherKnob(cfg.Str("cipher"));
+  if (!cipher.ok())
+    FatalExit("secure transport", cipher.status().ToString().c_str());
+  return cipher.value();
+}
+
 ConnectionLimits WithSecureTransport(ConnectionLimits base, const Config& cfg,
                                      std::set<crypto::NodeRole> peer_roles) {
   if (!cfg.Bool("secure")) {
@@ -672,16 +680,14 @@ ConnectionLimits WithSecureTransport(ConnectionLimits base, const Config& cfg,
     FatalExit("secure transport", why.c_str());
   }
   sc.value()->channel.handshake_timeout_ms = uint64_t(cfg.Int("handshake_timeout_ms"));
-  auto cipher = noise::ParseCipherKnob(cfg.Str("cipher"));
-  if (!cipher.ok())
-    FatalExit("secure transport", cipher.status().ToString().c_str());
-  sc.value()->channel.cipher = cipher.value();
+  const noise::Cipher cipher = CipherFromKnob(cfg);
+  sc.value()->channel.cipher = cipher;
   const crypto::Certificate& c = sc.value()->channel.identity->cert;
   MS_INFO("wire", "secure transport on",
           "node=" + std::to_string(c.node_id) +
               " role=" + crypto::NodeRoleName(c.role) +
               " cert_expires_ms=" + std::to_string(c.expires_ms) +
-              " cipher=" + noise::CipherName(cipher.value()));
+              " cipher=" + noise::CipherName(cipher));
   base.secure = std::move(sc).value();
   return base;
 }
