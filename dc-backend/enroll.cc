@@ -159,6 +159,7 @@ ConnectionLimits DcSecureLimits(ConnectionLimits base, const Config& cfg) {
                              {crypto::NodeRole::kPop});
   if (!sc.ok()) FatalExit("DC identity", sc.status().ToString().c_str());
   sc.value()->channel.handshake_timeout_ms = uint64_t(cfg.Int("handshake_timeout_ms"));
+  sc.value()->channel.cipher = CipherFromKnob(cfg);
   auto revoked = RevokedNodes(dir);
   if (revoked.ok()) *sc.value()->revoked = std::move(revoked).value();
   base.secure = std::move(sc).value();

@@ -7,7 +7,7 @@
 #
 # servers: the native release build (cmake --preset release; its three
 # binaries are built here if missing or stale). Depends: computed by
-# dpkg-shlibdeps. agent ARCH (armhf|arm64|mipsel|native): the static agent of
+# dpkg-shlibdeps (libsodium23, libssl3 for the AES-GCM suite, ...). agent ARCH (armhf|arm64|mipsel|native): the static agent of
 # cross-toolchains/build.sh ARCH, no Depends. Each daemon gets a hardened
 # systemd unit (Type=notify, watchdog), its config in /etc/mistore/ (a
 # conffile, from the binary's --print-sample-config, required settings

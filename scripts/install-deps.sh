@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
-  libuv1-dev libprotobuf-dev protobuf-compiler libsqlite3-dev libsodium-dev
+  libuv1-dev libprotobuf-dev protobuf-compiler libsqlite3-dev libsodium-dev libssl-dev
   libjerasure-dev libgf-complete-dev libisal-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 procps prometheus chromium

@@ -203,7 +203,8 @@ void Connection::OnSecureBytes(const uint8_t* data, size_t len) {
       const crypto::Certificate& pc = channel_->peer_certificate();
       MS_DEBUG("wire", "secure channel established",
                "peer=" + peer_ + " node=" + std::to_string(pc.node_id) +
-                   " role=" + crypto::NodeRoleName(pc.role));
+                   " role=" + crypto::NodeRoleName(pc.role) +
+                   " cipher=" + noise::CipherName(channel_->cipher()));
     }
     FinishReady(Status::Ok());
   }
@@ -558,6 +559,7 @@ Result<std::shared_ptr<SecureConfig>> LoadSecureConfig(const std::string& key_fi
   auto cfg = std::make_shared<SecureConfig>();
   cfg->identity = std::make_shared<secure::Identity>(std::move(id).value());
   cfg->channel.identity = cfg->identity;
+  cfg->channel.cipher = noise::AutoCipher();  // the `cipher` knob may override
   cfg->channel.ca_public_key = std::move(ca);
   cfg->channel.peer_roles = std::move(peer_roles);
   cfg->stats = std::make_shared<SecureStats>();
@@ -569,7 +571,8 @@ Result<std::shared_ptr<SecureConfig>> LoadSecureConfig(const std::string& key_fi
 std::vector<Knob> SecureTransportKnobs() {
   return {
       {"secure", "true",
-       "mutually authenticated, encrypted node links (Noise XX + DC certificates); false "
+       "mutually authenticated, encrypted node links (Noise XX + DC "
+       "certificates); false "
        "runs plaintext, unauthenticated links (labs only; logged as a warning)",
        Knob::kBool},
       {"node_key_file", "",
@@ -578,8 +581,14 @@ std::vector<Knob> SecureTransportKnobs() {
        "this node's certificate issued by the DC; empty = data_dir/node.cert"},
       {"ca_public_key_file", "",
        "the DC's Ed25519 public key (its ca.pub); empty = data_dir/ca.pub"},
-      {"handshake_timeout_ms", "10000", "a peer must finish the secure handshake within this",
-       Knob::kInt},
+      {"handshake_timeout_ms", "10000",
+       "a peer must finish the secure handshake within this", Knob::kInt},
+      {"cipher", "auto",
+       "the Noise cipher suite this node dials with: auto (AES-256-GCM when "
+       "the CPU has AES "
+       "instructions and the binary has it, else ChaCha20-Poly1305), "
+       "chachapoly, aesgcm; as a "
+       "responder a node accepts every suite it was built with"},
   };
 }
 
@@ -640,6 +649,13 @@ void WarnInsecure() {
   });
 }
 
+noise::Cipher CipherFromKnob(const Config& cfg) {
+  auto cipher = noise::ParseCipherKnob(cfg.Str("cipher"));
+  if (!cipher.ok())
+    FatalExit("secure transport", cipher.status().ToString().c_str());
+  return cipher.value();
+}
+
 ConnectionLimits WithSecureTransport(ConnectionLimits base, const Config& cfg,
                                      std::set<crypto::NodeRole> peer_roles) {
   if (!cfg.Bool("secure")) {
@@ -664,10 +680,14 @@ ConnectionLimits WithSecureTransport(ConnectionLimits base, const Config& cfg,
     FatalExit("secure transport", why.c_str());
   }
   sc.value()->channel.handshake_timeout_ms = uint64_t(cfg.Int("handshake_timeout_ms"));
+  const noise::Cipher cipher = CipherFromKnob(cfg);
+  sc.value()->channel.cipher = cipher;
   const crypto::Certificate& c = sc.value()->channel.identity->cert;
   MS_INFO("wire", "secure transport on",
-          "node=" + std::to_string(c.node_id) + " role=" + crypto::NodeRoleName(c.role) +
-              " cert_expires_ms=" + std::to_string(c.expires_ms));
+          "node=" + std::to_string(c.node_id) +
+              " role=" + crypto::NodeRoleName(c.role) +
+              " cert_expires_ms=" + std::to_string(c.expires_ms) +
+              " cipher=" + noise::CipherName(cipher));
   base.secure = std::move(sc).value();
   return base;
 }

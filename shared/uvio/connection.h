@@ -259,14 +259,15 @@ Result<noise::KeyPair> ReadNodeKeyFile(const std::string& path);
 // Reads a whole small file (at most bytes_max, else kCorrupt) into *out.
 Status ReadSmallFile(const std::string& path, size_t bytes_max, Bytes* out);
 // Key + certificate (+ their match) + CA key -> a SecureConfig accepting
-// `peer_roles`, with fresh stats and an empty revocation set.
+// `peer_roles`, with fresh stats, an empty revocation set and the suite
+// cipher=auto picks (noise::AutoCipher()) for dialling.
 Result<std::shared_ptr<SecureConfig>> LoadSecureConfig(const std::string& key_file,
                                                        const std::string& cert_file,
                                                        const std::string& ca_public_key_file,
                                                        std::set<crypto::NodeRole> peer_roles);
 
 // The knobs every daemon appends to its knob table: secure, node_key_file,
-// node_cert_file, ca_public_key_file, handshake_timeout_ms.
+// node_cert_file, ca_public_key_file, handshake_timeout_ms, cipher.
 std::vector<Knob> SecureTransportKnobs();
 // The connection limits every daemon declares (their defaults are
 // ConnectionLimits' defaults): write_queue_bytes_max, requests_in_flight_max,
@@ -286,6 +287,9 @@ std::vector<Knob> WithSecureTransportKnobs(std::vector<Knob> knobs);
 // WarnInsecure() logged, when secure=false.
 ConnectionLimits WithSecureTransport(ConnectionLimits base, const Config& cfg,
                                      std::set<crypto::NodeRole> peer_roles);
+// The `cipher` knob of SecureTransportKnobs() resolved ("auto" ->
+// noise::AutoCipher()); FatalExit naming the values on anything else.
+noise::Cipher CipherFromKnob(const Config& cfg);
 // The warning every daemon logs at start-up when it runs with secure=false
 // (msg="INSECURE: secure transport is off", level warn), once per process.
 void WarnInsecure();

@@ -5,6 +5,11 @@
 #include <cstring>
 #include <initializer_list>
 
+#ifdef MISTORE_HAVE_AESGCM
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#endif
+
 #include "shared/core/assert.h"
 
 namespace mistore::noise {
@@ -19,8 +24,6 @@ static_assert(kKeyLen == crypto_aead_chacha20poly1305_ietf_KEYBYTES);
 static_assert(kTagLen == crypto_aead_chacha20poly1305_ietf_ABYTES);
 static_assert(crypto_aead_chacha20poly1305_ietf_NPUBBYTES == 12);
 static_assert(kHashLen == crypto_generichash_blake2b_BYTES_MAX);
-
-constexpr std::string_view kSuffix = "_25519_ChaChaPoly_BLAKE2b";
 
 // libsodium is happy with a null pointer for a zero length, but a non-null
 // pointer keeps every call unambiguous.
@@ -88,10 +91,27 @@ void Hkdf(ByteSpan chaining_key, ByteSpan ikm, uint8_t out1[kHashLen], uint8_t o
   sodium_memzero(temp_key, sizeof temp_key);
 }
 
+// ChaChaPoly (Noise 12.3): 32 bits of zeros, then the counter little-endian.
 void NoiseNonce(uint64_t n, uint8_t nonce[12]) {
   std::memset(nonce, 0, 4);
   PutLe64(nonce + 4, n);
 }
+
+#ifdef MISTORE_HAVE_AESGCM
+// AESGCM (Noise 12.4): 32 bits of zeros, then the counter big-endian.
+void AesGcmNonce(uint64_t n, uint8_t nonce[12]) {
+  std::memset(nonce, 0, 4);
+  for (int i = 0; i < 8; i++) nonce[4 + i] = uint8_t(n >> (8 * (7 - i)));
+}
+
+EVP_CIPHER_CTX* Ctx(void* p) { return static_cast<EVP_CIPHER_CTX*>(p); }
+
+// OpenSSL's int lengths: every Noise message is <= 65535 bytes.
+int Len(size_t n) {
+  MS_ASSERT(n <= kMaxMessageLen);
+  return int(n);
+}
+#endif
 
 Bytes PublicFromPrivate(const uint8_t* priv) {
   Bytes pub(kDhLen);
@@ -256,10 +276,46 @@ const Pattern* FindPattern(std::string_view name) {
 
 }  // namespace
 
-std::string ProtocolName(std::string_view pattern) {
+const char* CipherName(Cipher cipher) {
+  return cipher == Cipher::kAesGcm ? "AESGCM" : "ChaChaPoly";
+}
+
+bool CipherBuilt(Cipher cipher) {
+#ifdef MISTORE_HAVE_AESGCM
+  return true;
+#else
+  return cipher == Cipher::kChaChaPoly;
+#endif
+}
+
+Cipher AutoCipher() {
+  EnsureSodium();
+  return CipherBuilt(Cipher::kAesGcm) &&
+                 crypto_aead_aes256gcm_is_available() == 1
+             ? Cipher::kAesGcm
+             : Cipher::kChaChaPoly;
+}
+
+Result<Cipher> ParseCipherKnob(std::string_view value) {
+  if (value == "auto") return AutoCipher();
+  if (value == "chachapoly") return Cipher::kChaChaPoly;
+  if (value == "aesgcm") {
+    if (!CipherBuilt(Cipher::kAesGcm))
+      return InvalidArgument(
+          "cipher=aesgcm: AES-GCM is not built into this binary "
+          "(gateway agent-only build without OpenSSL)");
+    return Cipher::kAesGcm;
+  }
+  return InvalidArgument("cipher must be auto, chachapoly or aesgcm, not '" +
+                         std::string(value) + "'");
+}
+
+std::string ProtocolName(std::string_view pattern, Cipher cipher) {
   std::string name = "Noise_";
   name += pattern;
-  name += kSuffix;
+  name += "_25519_";
+  name += CipherName(cipher);
+  name += "_BLAKE2b";
   return name;
 }
 
@@ -295,10 +351,99 @@ KeyPair KeyPair::Clone() const {
 
 // ------------------------------------------------------------- CipherState
 
+void internal::AesGcmContextFree::operator()(void* ctx) const {
+#ifdef MISTORE_HAVE_AESGCM
+  EVP_CIPHER_CTX_free(Ctx(ctx));  // cleanses the expanded key
+#else
+  MS_ASSERT(ctx == nullptr);
+#endif
+}
+
+CipherState::CipherState(Cipher cipher) : cipher_(cipher) {
+  MS_ASSERT(CipherBuilt(cipher));
+}
+
 void CipherState::InitializeKey(std::span<const uint8_t> key) {
   MS_ASSERT(key.size() == kKeyLen);
   k_ = crypto::SecretBytes(key.data(), key.size());
   n_ = 0;
+#ifdef MISTORE_HAVE_AESGCM
+  if (cipher_ == Cipher::kAesGcm) {
+    // The key schedule once per key; each message then sets only its nonce
+    // (EVP_CipherInit_ex with a null cipher and key keeps the key).
+    if (!aes_) aes_.reset(EVP_CIPHER_CTX_new());
+    MS_ASSERT(aes_ != nullptr);
+    MS_ASSERT(EVP_CipherInit_ex(Ctx(aes_.get()), EVP_aes_256_gcm(), nullptr,
+                                k_.data(), nullptr, 1) == 1);
+  }
+#endif
+}
+
+void CipherState::Seal(std::span<const uint8_t> ad, const uint8_t* in,
+                       size_t in_len, uint8_t* out, uint64_t n) {
+  uint8_t nonce[12];
+#ifdef MISTORE_HAVE_AESGCM
+  if (cipher_ == Cipher::kAesGcm) {
+    EVP_CIPHER_CTX* c = Ctx(aes_.get());
+    AesGcmNonce(n, nonce);
+    int len = 0;
+    MS_ASSERT(EVP_CipherInit_ex(c, nullptr, nullptr, nullptr, nonce, 1) == 1);
+    if (!ad.empty())
+      MS_ASSERT(EVP_CipherUpdate(c, nullptr, &len, ad.data(), Len(ad.size())) ==
+                1);
+    if (in_len) MS_ASSERT(EVP_CipherUpdate(c, out, &len, in, Len(in_len)) == 1);
+    MS_ASSERT(EVP_CipherFinal_ex(c, out + in_len, &len) == 1 && len == 0);
+    MS_ASSERT(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, int(kTagLen),
+                                  out + in_len) == 1);
+    return;
+  }
+#endif
+  NoiseNonce(n, nonce);
+  unsigned long long clen = 0;
+  // libsodium's AEAD allows c == m (in-place encryption).
+  MS_ASSERT(crypto_aead_chacha20poly1305_ietf_encrypt(
+                out, &clen, in_len ? in : Ptr({}), in_len, Ptr(ad), ad.size(),
+                nullptr, nonce, k_.data()) == 0);
+  MS_ASSERT(clen == in_len + kTagLen);
+}
+
+bool CipherState::Open(std::span<const uint8_t> ad, const uint8_t* in,
+                       size_t in_len, uint8_t* out, uint64_t n) {
+  MS_ASSERT(in_len >= kTagLen);
+  const size_t plain_len = in_len - kTagLen;
+  uint8_t nonce[12];
+#ifdef MISTORE_HAVE_AESGCM
+  if (cipher_ == Cipher::kAesGcm) {
+    EVP_CIPHER_CTX* c = Ctx(aes_.get());
+    AesGcmNonce(n, nonce);
+    // The tag is copied first: an in-place decryption must not see it moved.
+    uint8_t tag[kTagLen];
+    std::memcpy(tag, in + plain_len, kTagLen);
+    int len = 0;
+    MS_ASSERT(EVP_CipherInit_ex(c, nullptr, nullptr, nullptr, nonce, 0) == 1);
+    if (!ad.empty())
+      MS_ASSERT(EVP_CipherUpdate(c, nullptr, &len, ad.data(), Len(ad.size())) ==
+                1);
+    if (plain_len)
+      MS_ASSERT(EVP_CipherUpdate(c, out, &len, in, Len(plain_len)) == 1);
+    MS_ASSERT(
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, int(kTagLen), tag) == 1);
+    // GCM decrypts before it checks the tag: on failure `out` holds
+    // unauthenticated bytes, which every caller discards (or overwrites).
+    return EVP_CipherFinal_ex(c, out + plain_len, &len) == 1;
+  }
+#endif
+  NoiseNonce(n, nonce);
+  uint8_t dummy = 0;
+  uint8_t* m = plain_len ? out : &dummy;
+  unsigned long long mlen = 0;
+  // The tag is checked before anything is decrypted; m == c is allowed.
+  if (crypto_aead_chacha20poly1305_ietf_decrypt(m, &mlen, nullptr, in, in_len,
+                                                Ptr(ad), ad.size(), nonce,
+                                                k_.data()) != 0)
+    return false;
+  MS_ASSERT(mlen == plain_len);
+  return true;
 }
 
 Status CipherState::EncryptWithAd(std::span<const uint8_t> ad,
@@ -315,15 +460,9 @@ Status CipherState::EncryptWithAd(std::span<const uint8_t> ad,
     return InvalidArgument("noise: message would exceed 65535 bytes");
   }
   EnsureSodium();
-  uint8_t nonce[12];
-  NoiseNonce(n_, nonce);
   const size_t at = out->size();
   out->resize(at + plaintext.size() + kTagLen);
-  unsigned long long clen = 0;
-  MS_ASSERT(crypto_aead_chacha20poly1305_ietf_encrypt(
-                out->data() + at, &clen, Ptr(plaintext), plaintext.size(), Ptr(ad), ad.size(),
-                nullptr, nonce, k_.data()) == 0);
-  MS_ASSERT(clen == plaintext.size() + kTagLen);
+  Seal(ad, plaintext.data(), plaintext.size(), out->data() + at, n_);
   n_++;
   return Status::Ok();
 }
@@ -337,21 +476,15 @@ Status CipherState::DecryptWithAd(std::span<const uint8_t> ad,
   if (n_ == kMaxNonce) return ResourceExhausted("noise: nonce exhausted");
   if (ciphertext.size() < kTagLen) return Corrupt("noise: ciphertext shorter than its tag");
   EnsureSodium();
-  uint8_t nonce[12];
-  NoiseNonce(n_, nonce);
   const size_t at = out->size();
   const size_t plain_len = ciphertext.size() - kTagLen;
   out->resize(at + plain_len);
   uint8_t dummy = 0;
-  uint8_t* m = plain_len ? out->data() + at : &dummy;
-  unsigned long long mlen = 0;
-  if (crypto_aead_chacha20poly1305_ietf_decrypt(m, &mlen, nullptr, ciphertext.data(),
-                                                ciphertext.size(), Ptr(ad), ad.size(), nonce,
-                                                k_.data()) != 0) {
+  if (!Open(ad, ciphertext.data(), ciphertext.size(),
+            plain_len ? out->data() + at : &dummy, n_)) {
     out->resize(at);
     return Corrupt("noise: authentication failed");
   }
-  MS_ASSERT(mlen == plain_len);
   n_++;
   return Status::Ok();
 }
@@ -362,13 +495,7 @@ Status CipherState::EncryptInPlace(uint8_t* buf, size_t plaintext_len) {
   if (plaintext_len > kMaxMessageLen - kTagLen)
     return InvalidArgument("noise: message would exceed 65535 bytes");
   EnsureSodium();
-  uint8_t nonce[12];
-  NoiseNonce(n_, nonce);
-  unsigned long long clen = 0;
-  // libsodium's AEAD allows c == m (in-place encryption).
-  MS_ASSERT(crypto_aead_chacha20poly1305_ietf_encrypt(buf, &clen, buf, plaintext_len, nullptr, 0,
-                                                      nullptr, nonce, k_.data()) == 0);
-  MS_ASSERT(clen == plaintext_len + kTagLen);
+  Seal({}, buf, plaintext_len, buf, n_);
   n_++;
   return Status::Ok();
 }
@@ -378,17 +505,10 @@ Status CipherState::DecryptTo(std::span<const uint8_t> ciphertext, uint8_t* out)
   if (n_ == kMaxNonce) return ResourceExhausted("noise: nonce exhausted");
   if (ciphertext.size() < kTagLen) return Corrupt("noise: ciphertext shorter than its tag");
   EnsureSodium();
-  uint8_t nonce[12];
-  NoiseNonce(n_, nonce);
   uint8_t dummy = 0;
-  uint8_t* m = ciphertext.size() > kTagLen ? out : &dummy;
-  unsigned long long mlen = 0;
-  // The tag is checked before anything is decrypted; m == c is allowed.
-  if (crypto_aead_chacha20poly1305_ietf_decrypt(m, &mlen, nullptr, ciphertext.data(),
-                                                ciphertext.size(), nullptr, 0, nonce,
-                                                k_.data()) != 0)
+  if (!Open({}, ciphertext.data(), ciphertext.size(),
+            ciphertext.size() > kTagLen ? out : &dummy, n_))
     return Corrupt("noise: authentication failed");
-  MS_ASSERT(mlen == ciphertext.size() - kTagLen);
   n_++;
   return Status::Ok();
 }
@@ -396,21 +516,20 @@ Status CipherState::DecryptTo(std::span<const uint8_t> ciphertext, uint8_t* out)
 Status CipherState::Rekey() {
   if (!HasKey()) return InvalidArgument("noise: rekey without a key");
   EnsureSodium();
-  uint8_t nonce[12];
-  NoiseNonce(kMaxNonce, nonce);
   uint8_t zeros[kKeyLen] = {0};
   uint8_t out[kKeyLen + kTagLen];
-  unsigned long long clen = 0;
-  MS_ASSERT(crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, zeros, kKeyLen, nullptr, 0,
-                                                      nullptr, nonce, k_.data()) == 0);
-  k_ = crypto::SecretBytes(out, kKeyLen);
+  Seal({}, zeros, kKeyLen, out, kMaxNonce);
+  const uint64_t n = n_;
+  InitializeKey(std::span<const uint8_t>(out, kKeyLen));
+  n_ = n;
   sodium_memzero(out, sizeof out);
   return Status::Ok();
 }
 
 // ---------------------------------------------------------- SymmetricState
 
-void SymmetricState::InitializeSymmetric(std::string_view protocol_name) {
+void SymmetricState::InitializeSymmetric(std::string_view protocol_name,
+                                         Cipher cipher) {
   EnsureSodium();
   h_.assign(kHashLen, 0);
   if (protocol_name.size() <= kHashLen) {
@@ -421,7 +540,7 @@ void SymmetricState::InitializeSymmetric(std::string_view protocol_name) {
             h_.data());
   }
   ck_ = crypto::SecretBytes(h_.data(), kHashLen);
-  cipher_ = CipherState();
+  cipher_ = CipherState(cipher);
 }
 
 void SymmetricState::MixKey(std::span<const uint8_t> input_key_material) {
@@ -469,7 +588,8 @@ std::pair<CipherState, CipherState> SymmetricState::Split() {
   MS_ASSERT(ck_.size() == kHashLen);
   uint8_t out1[kHashLen], out2[kHashLen];
   Hkdf(ByteSpan(ck_.data(), ck_.size()), ByteSpan(), out1, out2, nullptr);
-  std::pair<CipherState, CipherState> pair;
+  std::pair<CipherState, CipherState> pair{CipherState(cipher_.cipher()),
+                                           CipherState(cipher_.cipher())};
   pair.first.InitializeKey(ByteSpan(out1, kKeyLen));
   pair.second.InitializeKey(ByteSpan(out2, kKeyLen));
   sodium_memzero(out1, sizeof out1);
@@ -480,19 +600,22 @@ std::pair<CipherState, CipherState> SymmetricState::Split() {
 
 void SymmetricState::Wipe() {
   ck_ = crypto::SecretBytes();
-  cipher_ = CipherState();
+  cipher_ = CipherState(cipher_.cipher());
 }
 
 // ---------------------------------------------------------- HandshakeState
 
-Result<HandshakeState> HandshakeState::Create(std::string_view pattern, bool initiator,
-                                              std::span<const uint8_t> prologue,
-                                              const KeyPair* local_static,
-                                              const Bytes* remote_static,
-                                              const crypto::SecretBytes* test_ephemeral_private) {
+Result<HandshakeState> HandshakeState::Create(
+    std::string_view pattern, bool initiator, std::span<const uint8_t> prologue,
+    const KeyPair* local_static, const Bytes* remote_static,
+    const crypto::SecretBytes* test_ephemeral_private, Cipher cipher) {
   const Pattern* p = FindPattern(pattern);
   if (p == nullptr) {
     return InvalidArgument("noise: unknown handshake pattern '" + std::string(pattern) + "'");
+  }
+  if (!CipherBuilt(cipher)) {
+    return InvalidArgument(std::string("noise: cipher ") + CipherName(cipher) +
+                           " is not built into this binary");
   }
   EnsureSodium();
   const std::string role = initiator ? "initiator" : "responder";
@@ -512,7 +635,8 @@ Result<HandshakeState> HandshakeState::Create(std::string_view pattern, bool ini
 
   HandshakeState hs;
   hs.pattern_ = p;
-  hs.protocol_name_ = ProtocolName(p->name);
+  hs.protocol_name_ = ProtocolName(p->name, cipher);
+  hs.cipher_ = cipher;
   hs.initiator_ = initiator;
   if (local_static != nullptr) {
     if (local_static->private_key.size() != kDhLen || local_static->public_key.size() != kDhLen) {
@@ -534,7 +658,7 @@ Result<HandshakeState> HandshakeState::Create(std::string_view pattern, bool ini
     hs.fixed_e_ = test_ephemeral_private->Clone();
   }
 
-  hs.symmetric_.InitializeSymmetric(hs.protocol_name_);
+  hs.symmetric_.InitializeSymmetric(hs.protocol_name_, cipher);
   hs.symmetric_.MixHash(prologue);
   // Pre-message public keys: the initiator's first, then the responder's.
   if (p->initiator_pre_s) hs.symmetric_.MixHash(initiator ? hs.s_pub_ : hs.rs_);

@@ -1,10 +1,19 @@
-// Noise Protocol Framework (revision 34), suite 25519_ChaChaPoly_BLAKE2b:
-// the authenticated key exchange and transport encryption for Mistore links.
+// Noise Protocol Framework (revision 34), suites 25519_ChaChaPoly_BLAKE2b
+// and 25519_AESGCM_BLAKE2b: the authenticated key exchange and transport
+// encryption for Mistore links.
 //
 //   DH     X25519                      (crypto_scalarmult_curve25519)
 //   CIPHER ChaCha20-Poly1305 IETF      nonce = 4 zero bytes || LE64(counter)
+//          (libsodium), or
+//          AES-256-GCM                 nonce = 4 zero bytes || BE64(counter)
+//          (OpenSSL libcrypto EVP; compiled out where MISTORE_HAVE_AESGCM is
+//          not defined: the gateway agent-only builds, CipherBuilt())
 //   HASH   BLAKE2b-512                 HASHLEN 64, BLOCKLEN 128
 //   HKDF   HMAC-BLAKE2b (RFC 2104) as defined in Noise section 4.3
+//
+// The cipher is chosen per HandshakeState (Cipher); it is part of the
+// protocol name, which is the first input of the handshake hash, so two
+// sides that disagree on it fail the first encrypted handshake message.
 //
 // Patterns come from a generic table written in the spec's own notation
 // (pre-messages plus message patterns of e, s, ee, es, se, ss tokens): the
@@ -23,7 +32,9 @@
 // (handshake messages and transport ciphertexts alike, tag included).
 //
 // Ownership: each object exclusively owns its key material in
-// crypto::SecretBytes (wiped on destruction, move-only). Create() copies the
+// crypto::SecretBytes (wiped on destruction, move-only); an AES-GCM
+// CipherState also owns its OpenSSL context (the expanded key, freed and
+// cleansed with it). Create() copies the
 // keys it is given; callers keep ownership of theirs. Outputs are fresh Bytes
 // owned by the caller (decrypted payloads are user data, not wiped).
 //
@@ -33,6 +44,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -51,8 +63,8 @@ enum class Token : uint8_t;     // e, s, ee, es, se, ss
 }  // namespace internal
 
 inline constexpr size_t kDhLen = 32;        // X25519 public / private key
-inline constexpr size_t kKeyLen = 32;       // ChaCha20-Poly1305 key
-inline constexpr size_t kTagLen = 16;       // Poly1305 tag
+inline constexpr size_t kKeyLen = 32;  // ChaCha20-Poly1305 / AES-256-GCM key
+inline constexpr size_t kTagLen = 16;  // Poly1305 / GCM tag
 inline constexpr size_t kHashLen = 64;      // BLAKE2b-512
 inline constexpr size_t kBlockLen = 128;    // BLAKE2b block (for HMAC)
 inline constexpr size_t kMaxMessageLen = 65535;
@@ -61,8 +73,26 @@ inline constexpr size_t kMaxTransportPlaintext = kMaxMessageLen - kTagLen;
 // Nonce 2^64-1 is reserved (Noise 5.1): the last usable one is 2^64-2.
 inline constexpr uint64_t kMaxNonce = UINT64_MAX;
 
-// "Noise_<pattern>_25519_ChaChaPoly_BLAKE2b".
-std::string ProtocolName(std::string_view pattern);
+// The AEAD of a Noise suite (the CIPHER of Noise section 5.1).
+enum class Cipher : uint8_t {
+  kChaChaPoly,  // ChaCha20-Poly1305 (libsodium), always built
+  kAesGcm,      // AES-256-GCM (OpenSSL), only where CipherBuilt(kAesGcm)
+};
+// "ChaChaPoly" / "AESGCM" (the names in Noise protocol names).
+const char* CipherName(Cipher cipher);
+// False for kAesGcm in builds without OpenSSL (MISTORE_AGENT_ONLY).
+bool CipherBuilt(Cipher cipher);
+// The `cipher=auto` choice: kAesGcm when it is built and this CPU has AES
+// instructions (libsodium's crypto_aead_aes256gcm_is_available(): AES-NI and
+// PCLMUL on x86-64), else kChaChaPoly (as fast without AES hardware).
+Cipher AutoCipher();
+// The `cipher` knob: "auto" (AutoCipher()), "chachapoly", "aesgcm".
+// kInvalidArgument for anything else, and for "aesgcm" where it is not built.
+Result<Cipher> ParseCipherKnob(std::string_view value);
+
+// "Noise_<pattern>_25519_<ChaChaPoly|AESGCM>_BLAKE2b".
+std::string ProtocolName(std::string_view pattern,
+                         Cipher cipher = Cipher::kChaChaPoly);
 // True if `pattern` ("XX", "IK", ...) is in the table.
 bool IsKnownPattern(std::string_view pattern);
 
@@ -77,16 +107,28 @@ struct KeyPair {
   KeyPair Clone() const;
 };
 
-// CipherState (Noise 5.1): a key k (possibly absent) and a 64-bit nonce n.
+namespace internal {
+// Frees (and cleanses) an OpenSSL EVP_CIPHER_CTX; defined in noise.cc so
+// this header does not include OpenSSL.
+struct AesGcmContextFree {
+  void operator()(void* ctx) const;
+};
+}  // namespace internal
+
+// CipherState (Noise 5.1): a key k (possibly absent) and a 64-bit nonce n,
+// for one cipher (fixed at construction).
 class CipherState {
  public:
-  CipherState() = default;  // no key
+  CipherState() = default;  // ChaChaPoly, no key
+  // Asserts CipherBuilt(cipher).
+  explicit CipherState(Cipher cipher);
   CipherState(CipherState&&) noexcept = default;
   CipherState& operator=(CipherState&&) noexcept = default;
 
   // `key` must be kKeyLen bytes (asserted). Resets the nonce to 0.
   void InitializeKey(std::span<const uint8_t> key);
   bool HasKey() const { return !k_.empty(); }
+  Cipher cipher() const { return cipher_; }
   void SetNonce(uint64_t n) { n_ = n; }
   uint64_t nonce() const { return n_; }
 
@@ -118,8 +160,20 @@ class CipherState {
   Status Rekey();
 
  private:
+  // One AEAD operation with nonce n in this state's cipher (n_ untouched).
+  // Seal: in_len plaintext bytes -> in_len + kTagLen bytes at out. Open:
+  // in_len >= kTagLen ciphertext bytes -> in_len - kTagLen bytes at out, false
+  // if authentication fails (out then unspecified). `out` may equal `in`.
+  void Seal(std::span<const uint8_t> ad, const uint8_t* in, size_t in_len,
+            uint8_t* out, uint64_t n);
+  bool Open(std::span<const uint8_t> ad, const uint8_t* in, size_t in_len,
+            uint8_t* out, uint64_t n);
+
+  Cipher cipher_ = Cipher::kChaChaPoly;
   crypto::SecretBytes k_;
   uint64_t n_ = 0;
+  // kAesGcm: the key schedule, set up once per key (EVP_CIPHER_CTX).
+  std::unique_ptr<void, internal::AesGcmContextFree> aes_;
 };
 
 // The two CipherStates from Split(), already oriented for the caller's role.
@@ -137,7 +191,9 @@ class SymmetricState {
   SymmetricState(SymmetricState&&) noexcept = default;
   SymmetricState& operator=(SymmetricState&&) noexcept = default;
 
-  void InitializeSymmetric(std::string_view protocol_name);
+  // `cipher` must be the one the protocol name names.
+  void InitializeSymmetric(std::string_view protocol_name,
+                           Cipher cipher = Cipher::kChaChaPoly);
   void MixKey(std::span<const uint8_t> input_key_material);
   void MixHash(std::span<const uint8_t> data);
   void MixKeyAndHash(std::span<const uint8_t> input_key_material);
@@ -173,12 +229,16 @@ class HandshakeState {
   //   a key given where it would be silently ignored is a configuration error.
   // test_ephemeral_private: fixed ephemeral private key for test vectors
   //   only; null means a fresh random ephemeral (always, in production).
+  // cipher: the suite's AEAD (both sides must use the same one; it is in
+  //   the protocol name and so in the handshake hash).
   // Errors (kInvalidArgument): unknown pattern, a missing or superfluous key,
-  // a key of the wrong length.
+  // a key of the wrong length, a cipher not built in.
   static Result<HandshakeState> Create(
-      std::string_view pattern, bool initiator, std::span<const uint8_t> prologue,
-      const KeyPair* local_static = nullptr, const Bytes* remote_static = nullptr,
-      const crypto::SecretBytes* test_ephemeral_private = nullptr);
+      std::string_view pattern, bool initiator,
+      std::span<const uint8_t> prologue, const KeyPair* local_static = nullptr,
+      const Bytes* remote_static = nullptr,
+      const crypto::SecretBytes* test_ephemeral_private = nullptr,
+      Cipher cipher = Cipher::kChaChaPoly);
 
   HandshakeState(HandshakeState&&) noexcept = default;
   HandshakeState& operator=(HandshakeState&&) noexcept = default;
@@ -210,6 +270,7 @@ class HandshakeState {
   // handshake); empty if the pattern never provides one or not yet received.
   const Bytes& remote_static() const { return rs_; }
   const std::string& protocol_name() const { return protocol_name_; }
+  Cipher cipher() const { return cipher_; }
   bool initiator() const { return initiator_; }
 
  private:
@@ -226,6 +287,7 @@ class HandshakeState {
 
   const Pattern* pattern_ = nullptr;
   std::string protocol_name_;
+  Cipher cipher_ = Cipher::kChaChaPoly;
   bool initiator_ = false;
   State state_ = State::kInProgress;
   size_t next_message_ = 0;

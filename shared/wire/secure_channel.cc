@@ -12,6 +12,7 @@ constexpr uint8_t kFlagLast = 1;
 std::span<const uint8_t> PrologueSpan() {
   return {reinterpret_cast<const uint8_t*>(kPrologue), sizeof(kPrologue) - 1};
 }
+bool AesGcmBuilt() { return noise::CipherBuilt(noise::Cipher::kAesGcm); }
 std::span<const uint8_t> DevicePrologueSpan() {
   return {reinterpret_cast<const uint8_t*>(kDevicePrologue),
           sizeof(kDevicePrologue) - 1};
@@ -58,10 +59,16 @@ Result<SecureChannel> SecureChannel::Create(const ChannelConfig& config, bool in
   if (!config.identity) return InvalidArgument("secure channel needs an identity");
   if (config.ca_public_key.size() != crypto::kCaPublicKeyBytes)
     return InvalidArgument("secure channel needs the DC's 32-byte public key");
+  // The responder learns the suite from the preamble (OnPreamble).
+  if (!initiator)
+    return SecureChannel(config, initiator, deadline_ms, std::nullopt, "XX");
   MS_ASSIGN_OR_RETURN(
       noise::HandshakeState hs,
-      noise::HandshakeState::Create("XX", initiator, PrologueSpan(), &config.identity->static_key));
-  return SecureChannel(config, initiator, deadline_ms, std::move(hs), "XX");
+      noise::HandshakeState::Create("XX", initiator, PrologueSpan(),
+                                    &config.identity->static_key, nullptr,
+                                    nullptr, config.cipher));
+  return SecureChannel(config, initiator, deadline_ms, std::move(hs), "XX",
+                       config.cipher);
 }
 
 const char* FailureName(Failure f) {
@@ -109,9 +116,10 @@ Status SecureChannel::Start(Bytes* wire) {
   if (!initiator_) return Status::Ok();
   auto msg = hs_->WriteMessage({});
   if (!msg.ok()) return Fail(msg.status(), Failure::kProtocol);
-  const uint8_t* preamble = !device_link()     ? kPreamble
-                            : pattern_ == "IK" ? kDevicePreambleIK
-                                               : kDevicePreambleXX;
+  const uint8_t* preamble =
+      device_link() ? (pattern_ == "IK" ? kDevicePreambleIK : kDevicePreambleXX)
+      : cipher_ == noise::Cipher::kAesGcm ? kPreambleAesGcm
+                                          : kPreamble;
   wire->insert(wire->end(), preamble, preamble + sizeof kPreamble);
   AppendRecord(*msg, wire);
   return Status::Ok();
@@ -227,10 +235,21 @@ Status SecureChannel::OnDeviceHandshake(std::span<const uint8_t> payload,
   return hs_->Complete() ? Finish() : Status::Ok();
 }
 
-// Responder: the four preamble bytes are in in_. Node links accept "MSN2";
-// device links "MSDI" / "MSDX", which also fixes the Noise pattern.
+// Responder: the four preamble bytes are in in_ (already checked). Node
+// links: "MSN2" (ChaChaPoly) or "MSNG" (AESGCM) fixes the suite; device links
+// "MSDI" / "MSDX" fix the Noise pattern.
 Status SecureChannel::OnPreamble() {
-  if (!device_link()) return Status::Ok();
+  if (!device_link()) {
+    cipher_ = in_[3] == kPreambleAesGcm[3] ? noise::Cipher::kAesGcm
+                                           : noise::Cipher::kChaChaPoly;
+    MS_ASSIGN_OR_RETURN(
+        noise::HandshakeState hs,
+        noise::HandshakeState::Create("XX", false, PrologueSpan(),
+                                      &config_.identity->static_key, nullptr,
+                                      nullptr, cipher_));
+    hs_.emplace(std::move(hs));
+    return Status::Ok();
+  }
   const bool ik =
       std::memcmp(in_.data(), kDevicePreambleIK, sizeof kPreamble) == 0;
   MS_ASSIGN_OR_RETURN(noise::HandshakeState hs,
@@ -320,11 +339,18 @@ Status SecureChannel::Receive(std::span<const uint8_t> bytes, uint64_t now_ms, B
             ProtocolError(std::string("device handshake '") + char(in_[3]) +
                           "' refused: this agent speaks IK ('I') and XX ('X')"),
             Failure::kPlaintext);
-    } else if (!in_.empty() && std::memcmp(in_.data(), kPreamble, in_.size()) != 0) {
+    } else if (!in_.empty() &&
+               std::memcmp(in_.data(), kPreamble, in_.size()) != 0 &&
+               !(AesGcmBuilt() &&
+                 std::memcmp(in_.data(), kPreambleAesGcm, in_.size()) == 0)) {
       if (in_.size() == sizeof kPreamble && std::memcmp(in_.data(), kPreamble, 3) == 0)
-        return Fail(ProtocolError(std::string("secure protocol version ") + char(in_[3]) +
-                                  " refused: this node speaks version " + char(kPreamble[3])),
-                    Failure::kPlaintext);
+        return Fail(
+            ProtocolError(
+                std::string("secure protocol version ") + char(in_[3]) +
+                " refused: this node speaks version " + char(kPreamble[3]) +
+                (AesGcmBuilt() ? " (ChaChaPoly) and G (AES-GCM)"
+                               : " (ChaChaPoly; built without AES-GCM)")),
+            Failure::kPlaintext);
       if (std::memcmp(in_.data(), kPreamble, std::min<size_t>(in_.size(), 3)) != 0)
         return Fail(ProtocolError("plaintext connection refused: the peer did "
                                   "not start a secure handshake"),

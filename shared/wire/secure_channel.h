@@ -3,17 +3,28 @@
 // in as arguments, bytes to send go out as data). shared/uvio/Connection
 // drives one per connection when it is given a SecureConfig.
 //
-// Handshake: Noise_XX_25519_ChaChaPoly_BLAKE2b (shared/wire/noise.h) with
-// prologue "mistore-secure-v2". Each side's handshake payload is its DC-signed
-// certificate (shared/crypto/cert.h); the receiver checks that the certificate
-// names the static key the peer just proved, that the cluster's DC signed it,
-// that its role is one this side accepts, that it has not expired and that its
-// node is not in the revocation set. Any failure ends the channel.
-//   initiator -> responder:  "MSN2"  rec(-> e)                 (empty payload)
+// Handshake: Noise_XX_25519_ChaChaPoly_BLAKE2b or Noise_XX_25519_AESGCM_BLAKE2b
+// (shared/wire/noise.h) with prologue "mistore-secure-v2". Each side's
+// handshake payload is its DC-signed certificate (shared/crypto/cert.h); the
+// receiver checks that the certificate names the static key the peer just
+// proved, that the cluster's DC signed it, that its role is one this side
+// accepts, that it has not expired and that its node is not in the revocation
+// set. Any failure ends the channel.
+//   initiator -> responder:  "MSN2"|"MSNG"  rec(-> e)          (empty payload)
 //   responder -> initiator:          rec(<- e, ee, s, es)      (cert R)
 //   initiator -> responder:          rec(-> s, se)             (cert I)
 // then transport records in both directions. The initiator is established
 // once it has written message 3 and may send data right behind it.
+//
+// Cipher suite: the initiator picks it (ChannelConfig::cipher, the `cipher`
+// knob) and names it in the preamble's last byte: '2' ChaChaPoly (the
+// original v2 preamble, so older nodes interoperate), 'G' AES-256-GCM. The
+// responder accepts every suite built into it and runs the handshake in the
+// suite named. A rewritten preamble (a downgrade) cannot go unnoticed: the
+// suite is in the Noise protocol name, the first input of the handshake
+// hash, so the two sides' keys differ and message 2 fails authentication at
+// the initiator (kDecryptFailed). A responder built without AES-GCM (the
+// gateway agent-only builds) refuses 'G' as an unknown version (kPlaintext).
 //
 // Records: [u16 LE length][body]. Handshake bodies are at most
 // kHandshakeRecordBytesMax bytes; transport bodies are Noise transport
@@ -53,10 +64,11 @@
 //           need the agent to know that before the first byte).
 //   "MSDX"  Noise_XX: pairing, or a device that never paired
 //             -> e    <- e, ee, s, es    -> s, se
-// Handshake payloads are empty. No certificate is checked here: the channel
-// only establishes both static keys (peer_static_key()) and the handshake
-// hash; the agent decides per request whether that key is paired, and
-// pairing proves the code bound to handshake_hash(). A responder whose
+// Device links always run ChaChaPoly (the agent on a gateway is built
+// without AES-GCM). Handshake payloads are empty. No certificate is checked
+// here: the channel only establishes both static keys (peer_static_key()) and
+// the handshake hash; the agent decides per request whether that key is paired,
+// and pairing proves the code bound to handshake_hash(). A responder whose
 // first bytes are not "MSD" refuses the plaintext connection; a device
 // handshake sent to a node port is refused as plaintext there, and the
 // reverse likewise.
@@ -82,7 +94,8 @@
 
 namespace mistore::secure {
 
-inline constexpr uint8_t kPreamble[4] = {'M', 'S', 'N', '2'};
+inline constexpr uint8_t kPreamble[4] = {'M', 'S', 'N', '2'};  // ChaChaPoly
+inline constexpr uint8_t kPreambleAesGcm[4] = {'M', 'S', 'N', 'G'};  // AESGCM
 inline constexpr size_t kRecordHeaderBytes = 2;
 inline constexpr size_t kHandshakeRecordBytesMax = 1024;
 // Largest piece of a message carried by one transport record.
@@ -141,12 +154,16 @@ struct ChannelConfig {
   std::shared_ptr<const std::set<uint32_t>> revoked_node_ids;
   uint64_t handshake_timeout_ms = 10000;
   size_t message_bytes_max = 8u << 20;
+  // Node links, initiator: the suite it dials (must be built in; the
+  // `cipher` knob resolves "auto"). A responder accepts every built suite.
+  noise::Cipher cipher = noise::Cipher::kChaChaPoly;
 };
 
 class SecureChannel {
  public:
-  // Errors (kInvalidArgument): no identity, CA key not 32 bytes; for a
-  // device link, keys of the wrong length or a pinned key on the responder.
+  // Errors (kInvalidArgument): no identity, CA key not 32 bytes, a cipher
+  // not built in (initiator); for a device link, keys of the wrong length or a
+  // pinned key on the responder.
   static Result<SecureChannel> Create(const ChannelConfig& config, bool initiator, uint64_t now_ms);
   SecureChannel(SecureChannel&&) noexcept = default;
   SecureChannel& operator=(SecureChannel&&) noexcept = default;
@@ -182,6 +199,9 @@ class SecureChannel {
   // The Noise pattern in use ("XX", "IK"); empty on a device-link responder
   // before the preamble arrived.
   const std::string& pattern() const { return pattern_; }
+  // The suite's cipher: the initiator's from Create(), a node-link
+  // responder's from the preamble (ChaChaPoly until it arrived).
+  noise::Cipher cipher() const { return cipher_; }
   // After established(): the Noise handshake hash (channel binding).
   const Bytes& handshake_hash() const { return handshake_hash_; }
   // Bytes held for an incomplete record plus an incomplete message.
@@ -190,12 +210,14 @@ class SecureChannel {
 
  private:
   SecureChannel(ChannelConfig config, bool initiator, uint64_t deadline_ms,
-                std::optional<noise::HandshakeState> hs, std::string pattern)
+                std::optional<noise::HandshakeState> hs, std::string pattern,
+                noise::Cipher cipher = noise::Cipher::kChaChaPoly)
       : config_(std::move(config)),
         initiator_(initiator),
         deadline_ms_(deadline_ms),
         hs_(std::move(hs)),
-        pattern_(std::move(pattern)) {}
+        pattern_(std::move(pattern)),
+        cipher_(cipher) {}
   Status Fail(Status st, Failure kind);
   Status OnRecord(std::span<const uint8_t> body, uint64_t now_ms, Bytes* wire,
                   std::vector<Bytes>* messages, Failure* kind);
@@ -224,6 +246,7 @@ class SecureChannel {
   std::optional<crypto::Certificate> peer_cert_;
   Bytes peer_static_;
   std::string pattern_;
+  noise::Cipher cipher_;
   Bytes handshake_hash_;
   Bytes in_;          // the preamble, or one record straddling two reads
   Bytes reassembly_;  // pieces of the message being received

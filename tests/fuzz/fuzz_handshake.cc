@@ -3,10 +3,12 @@
 // the flavour, the side and a split point; the rest is what a hostile peer
 // sends, fed in two pieces.
 //   bit 7 clear, node links (Noise XX with certificates):
-//     bit 0 = initiator, split = bits 1-6;
-//     responder: preamble check, record limits, message 1, and message 3
-//     after the responder's reply; initiator (after its message 1): message
-//     2 parsing, the encrypted certificate, certificate checks.
+//     bit 0 = initiator, split = bits 1-5, bit 6 = the initiator dials the
+//     AESGCM suite (where it is built; else ChaChaPoly);
+//     responder (either suite, from the preamble "MSN2" / "MSNG"): preamble
+//     check, record limits, message 1, and message 3 after the responder's
+//     reply; initiator (after its message 1): message 2 parsing, the
+//     encrypted certificate, certificate checks.
 //   bit 7 set, device links (issue 4; no certificates):
 //     bit 0 = initiator, bit 1 = IK (initiator; the responder takes the
 //     pattern from the preamble), split = bits 2-6;
@@ -58,6 +60,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     c.message_bytes_max = 1 << 16;
     return c;
   }();
+  static const secure::ChannelConfig base_aesgcm = [] {
+    secure::ChannelConfig c = base;
+    if (noise::CipherBuilt(noise::Cipher::kAesGcm)) c.cipher = noise::Cipher::kAesGcm;
+    return c;
+  }();
   static const secure::ChannelConfig agent = [] {
     secure::ChannelConfig c;
     auto d = std::make_shared<secure::DeviceLinkConfig>();
@@ -85,8 +92,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const bool device = data[0] & 0x80;
   const bool initiator = data[0] & 1;
-  const size_t split = device ? (data[0] >> 2) & 31 : (data[0] >> 1) & 63;
-  const secure::ChannelConfig& cfg = !device              ? base
+  const size_t split = device ? (data[0] >> 2) & 31 : (data[0] >> 1) & 31;
+  const bool aesgcm = !device && (data[0] & 0x40) != 0;
+  const secure::ChannelConfig& cfg = !device && aesgcm    ? base_aesgcm
+                                     : !device            ? base
                                      : !initiator         ? agent
                                      : (data[0] & 2) != 0 ? device_ik
                                                           : device_xx;

@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
   l.subscriber.assign(64, 's');
   W("cert", "max_strings", ca.Sign(&l).value());
   // handshake seeds: first byte = mode (bit0 initiator) | split << 1
+  // (split < 32) | 0x40 (the initiator dials AESGCM)
   secure::ChannelConfig cfg;
   cfg.identity = Id(ca, crypto::NodeRole::kGateway, 0x22);
   cfg.ca_public_key = ca.public_key();
@@ -103,7 +104,7 @@ int main(int argc, char** argv) {
   Bytes m2;
   std::vector<Bytes> msgs;
   (void)b.Receive(m1, 1000, &m2, &msgs);
-  in = {uint8_t(1 | (40 << 1))};
+  in = {uint8_t(1 | (20 << 1))};
   in.insert(in.end(), m2.begin(), m2.end());
   W("handshake", "initiator_msg2", in);
   Bytes m3;
@@ -123,6 +124,35 @@ int main(int argc, char** argv) {
   W("handshake", "plaintext_frame", in);
   in = {0, 'M', 'S', 'N', '2', 0xff, 0xff};
   W("handshake", "oversized_record", in);
+  // The AESGCM suite ("MSNG"): the same three seeds with the suite both
+  // sides' (the initiator's mode bit 0x40).
+  if (noise::CipherBuilt(noise::Cipher::kAesGcm)) {
+    secure::ChannelConfig acfg = cfg;
+    acfg.cipher = noise::Cipher::kAesGcm;
+    auto ga = secure::SecureChannel::Create(acfg, true, 1000).value();
+    Bytes g1, gx, g2, g3, gr;
+    (void)ga.Start(&g1);
+    auto gb = secure::SecureChannel::Create(pcfg, false, 1000).value();
+    (void)gb.Start(&gx);
+    (void)gb.Receive(g1, 1000, &g2, &msgs);
+    (void)ga.Receive(g2, 1000, &g3, &msgs);
+    (void)ga.Seal(Bytes(100, 1), &gr);
+    in = {uint8_t(10 << 1)};
+    in.insert(in.end(), g1.begin(), g1.end());
+    W("handshake", "aesgcm_responder_msg1", in);
+    in = {uint8_t(0x40 | 1 | (20 << 1))};
+    in.insert(in.end(), g2.begin(), g2.end());
+    W("handshake", "aesgcm_initiator_msg2", in);
+    in = {uint8_t(2 << 1)};
+    in.insert(in.end(), g1.begin(), g1.end());
+    in.insert(in.end(), g3.begin(), g3.end());
+    in.insert(in.end(), gr.begin(), gr.end());
+    W("handshake", "aesgcm_responder_msg1_msg3_record", in);
+    // A ChaChaPoly message 2 to an AESGCM initiator (a downgrade).
+    in = {uint8_t(0x40 | 1 | (20 << 1))};
+    in.insert(in.end(), m2.begin(), m2.end());
+    W("handshake", "aesgcm_initiator_downgraded_msg2", in);
+  }
   in = {0, 'M', 'S', 'N', '1', 32, 0};  // an older protocol version
   W("handshake", "old_version", in);
   in = {0, 'M', 'S'};

@@ -76,6 +76,8 @@ class DebTest(unittest.TestCase):
             self.assertNotIn("Depends", f)
         elif pkg in ("mistore-pop", "mistore-dc", "mistore"):
             self.assertIn("libc6", f.get("Depends", ""))
+            # The Noise AESGCM suite (OpenSSL libcrypto, docs/security.md).
+            self.assertIn("libssl3", f.get("Depends", ""))
         if pkg == "mistore-agent" or pkg == "mistore-pop":
             self.assertNotIn("libsqlite3", f.get("Depends", "")) if pkg == "mistore-agent" else None
 

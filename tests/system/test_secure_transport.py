@@ -196,11 +196,17 @@ class SecureTransport(LabTestCase):
 
     # ---- tests
     def test_round_trip_over_secure_links(self):
+        # cipher=auto (the default): AES-GCM where the CPU has AES-NI and
+        # PCLMUL (these native builds have OpenSSL), else ChaChaPoly.
+        with open("/proc/cpuinfo") as f:
+            flags = set(re.findall(r"\w+", " ".join(l for l in f if l.startswith("flags"))))
+        suite = "AESGCM" if {"aes", "pclmulqdq"} <= flags else "ChaChaPoly"
         for n in self.lab.nodes():
             with open(n["log"], "rb") as f:
                 text = f.read().decode(errors="replace")
             if n["role"] != "dc":
                 self.assertIn('msg="secure transport on"', text, n["id"])
+                self.assertRegex(text, r'msg="secure transport on".* cipher=%s' % suite, n["id"])
         src = write_random_file(self.scratch("f.bin"), 300000)
         self.lab.put(src, "f")
         out = self.scratch("f.out")

@@ -1,6 +1,8 @@
 // uvio_secure_bench: the cost of the secure transport (issue 4), outside the
 // default test run. One command:
 //   build/<dir>/bin/uvio_secure_bench [messages=200] [message_bytes=1048576]
+// Every secure figure is given for each cipher suite built in (ChaChaPoly,
+// and AESGCM where OpenSSL is linked), all in the same run.
 // 1. Handshakes: full Noise XX + certificate checks between two in-memory
 //    SecureChannels (both sides' CPU), handshakes per second.
 // 2. Throughput of one Connection over loopback: `messages` calls carrying
@@ -11,10 +13,11 @@
 //    puts on the secure/plain ratio: plain cost + cipher cost per MiB.
 // 4. As deployed: the same channel with its two ends on two threads, each
 //    with its own EventLoop (as on two machines; loopback between them).
-//    Each end's CPU time is measured on its own thread (CLOCK_THREAD_CPUTIME_ID:
-//    user + system, the loopback's kernel work included), so the channel's
-//    rate is MiB / the busier end's CPU seconds — what one core per end can
-//    carry — plus the wall-clock rate (which a shared machine slows).
+//    Each end's CPU time is measured on its own thread
+//    (CLOCK_THREAD_CPUTIME_ID: user + system, the loopback's kernel work
+//    included), so the channel's rate is MiB / the busier end's CPU seconds —
+//    what one core per end can carry — plus the wall-clock rate (which a shared
+//    machine slows).
 // Figures 1-3 are per second of process CPU time (user + system).
 #include <time.h>
 
@@ -24,6 +27,7 @@
 #include <cstdlib>
 #include <future>
 #include <thread>
+#include <vector>
 
 #include "shared/uvio/connection.h"
 
@@ -132,11 +136,15 @@ double SealOpen(const SecureConfig& a, const SecureConfig& b, int messages, size
   return (Clock::now() - t0);
 }
 
-// The cipher alone: ChaCha20-Poly1305 seal + open of `bytes` in full-size
-// records (65,519-byte pieces), in place, hot buffers. Returns seconds.
-double CipherOnly(int messages, size_t bytes) {
-  auto i = noise::HandshakeState::Create("NN", true, {}).value();
-  auto r = noise::HandshakeState::Create("NN", false, {}).value();
+// The cipher alone: seal + open of `bytes` in full-size records (65,519-byte
+// pieces), in place, hot buffers. Returns seconds.
+double CipherOnly(noise::Cipher cipher, int messages, size_t bytes) {
+  auto i = noise::HandshakeState::Create("NN", true, {}, nullptr, nullptr,
+                                         nullptr, cipher)
+               .value();
+  auto r = noise::HandshakeState::Create("NN", false, {}, nullptr, nullptr,
+                                         nullptr, cipher)
+               .value();
   MS_ASSERT(r.ReadMessage(i.WriteMessage({}).value()).ok());
   MS_ASSERT(i.ReadMessage(r.WriteMessage({}).value()).ok());
   auto ti = noise::Transport::FromHandshake(i).value();
@@ -279,78 +287,113 @@ int main(int argc, char** argv) {
   auto ca = crypto::CaKey::Generate();
   auto gw = Make(ca, NodeRole::kGateway, 11);
   auto pop = Make(ca, NodeRole::kPop, 2);
+  const double mib_one = double(messages) * double(bytes) / (1 << 20);
+
+  // Every suite built into this binary, ChaChaPoly first.
+  std::vector<noise::Cipher> suites = {noise::Cipher::kChaChaPoly};
+  if (noise::CipherBuilt(noise::Cipher::kAesGcm))
+    suites.push_back(noise::Cipher::kAesGcm);
+  std::printf("cipher=auto here: %s\n", noise::CipherName(noise::AutoCipher()));
+  // The gateway (initiator) dials the suite; the POP follows its preamble.
+  auto dialler = [&](noise::Cipher c) {
+    auto cfg = std::make_shared<SecureConfig>(*gw);
+    cfg->channel.cipher = c;
+    return cfg;
+  };
 
   const int n = 500;
-  HandshakeCpu hc = Handshakes(*gw, *pop, n);
-  const double hs = hc.total_s;
-  std::printf(
-      "handshake (XX + 2 certificate checks, both sides' CPU): %.3f ms "
-      "each, %.0f/s; initiator %.3f ms, responder %.3f ms of CPU each (%.0f/s per core)\n",
-      hs * 1000 / n, n / hs, hc.initiator_s * 1000 / n, hc.responder_s * 1000 / n,
-      n / std::max(hc.initiator_s, hc.responder_s));
-
-  double co = CipherOnly(messages, bytes);
-  std::printf("cipher alone, seal + open (ChaCha20-Poly1305, 64 KiB records): %.1f MiB/s\n",
-              double(messages) * double(bytes) / (1 << 20) / co);
-  double so = SealOpen(*gw, *pop, messages, bytes);
-  std::printf("seal + open in memory (no sockets): %.1f MiB/s\n",
-              double(messages) * double(bytes) / (1 << 20) / so);
+  std::vector<double> cipher_ms_per_mib;  // seal + open, per suite
+  for (noise::Cipher c : suites) {
+    const char* name = noise::CipherName(c);
+    HandshakeCpu hc = Handshakes(*dialler(c), *pop, n);
+    const double hs = hc.total_s;
+    std::printf(
+        "%s handshake (XX + 2 certificate checks, both sides' CPU): %.3f ms "
+        "each, %.0f/s; initiator %.3f ms, responder %.3f ms of CPU each "
+        "(%.0f/s per core)\n",
+        name, hs * 1000 / n, n / hs, hc.initiator_s * 1000 / n,
+        hc.responder_s * 1000 / n,
+        n / std::max(hc.initiator_s, hc.responder_s));
+    double co = CipherOnly(c, messages, bytes);
+    cipher_ms_per_mib.push_back(co * 1000 / mib_one);
+    std::printf("%s cipher alone, seal + open (64 KiB records): %.1f MiB/s\n",
+                name, mib_one / co);
+    double so = SealOpen(*dialler(c), *pop, messages, bytes);
+    std::printf("%s seal + open in memory (no sockets): %.1f MiB/s\n", name,
+                mib_one / so);
+  }
 
   ConnectionLimits plain;
-  ConnectionLimits s_server, s_client;
+  ConnectionLimits s_server;
   s_server.secure = pop;
-  s_client.secure = gw;
+  std::vector<ConnectionLimits> s_client(suites.size());
+  for (size_t i = 0; i < suites.size(); i++)
+    s_client[i].secure = dialler(suites[i]);
   // Alternate to share out the noise of a loaded machine.
-  double plain_s = 0, secure_s = 0;
+  double plain_s = 0;
+  std::vector<double> secure_s(suites.size(), 0);
   for (int round = 0; round < 3; round++) {
     plain_s += Throughput(plain, plain, messages, bytes);
-    secure_s += Throughput(s_server, s_client, messages, bytes);
+    for (size_t i = 0; i < suites.size(); i++)
+      secure_s[i] += Throughput(s_server, s_client[i], messages, bytes);
   }
-  double mib = double(messages) * 3 * double(bytes) / (1 << 20);
-  std::printf("one connection, %d x %zu-byte messages x 3 rounds over loopback:\n", messages,
-              bytes);
-  std::printf("  plain  %.1f MiB/s\n", mib / plain_s);
-  std::printf("  secure %.1f MiB/s  (%.0f%% of plain)\n", mib / secure_s,
-              100.0 * plain_s / secure_s);
-  // The best a secure channel can do here: the plain path's cost plus the
-  // cipher's, per byte (both ends in this process).
-  double per_mib_plain = plain_s / mib;
-  double per_mib_cipher = co / (double(messages) * double(bytes) / (1 << 20));
-  std::printf("  ceiling with this cipher: %.0f%% of plain (plain %.2f ms/MiB + cipher %.2f ms/MiB)\n",
-              100.0 * per_mib_plain / (per_mib_plain + per_mib_cipher), per_mib_plain * 1000,
-              per_mib_cipher * 1000);
+  const double mib = mib_one * 3;
+  std::printf(
+      "one connection, %d x %zu-byte messages x 3 rounds over loopback (one "
+      "loop):\n",
+      messages, bytes);
+  std::printf("  plain      %.1f MiB/s\n", mib / plain_s);
+  const double per_mib_plain = plain_s / mib;
+  for (size_t i = 0; i < suites.size(); i++) {
+    // The best a secure channel can do here: the plain path's cost plus the
+    // cipher's, per byte (both ends in this process).
+    const double cipher = cipher_ms_per_mib[i] / 1000;
+    std::printf(
+        "  %-10s %.1f MiB/s  (%.0f%% of plain; ceiling with this cipher "
+        "%.0f%%)\n",
+        noise::CipherName(suites[i]), mib / secure_s[i],
+        100.0 * plain_s / secure_s[i],
+        100.0 * per_mib_plain / (per_mib_plain + cipher));
+  }
 
   // As deployed: two ends, two threads, a loop each.
-  TwoEnds p2, s2;
+  TwoEnds p2;
+  std::vector<TwoEnds> s2(suites.size());
+  auto add = [](TwoEnds* to, const TwoEnds& t) {
+    to->sender_cpu_s += t.sender_cpu_s;
+    to->receiver_cpu_s += t.receiver_cpu_s;
+    to->wall_s += t.wall_s;
+  };
   for (int round = 0; round < 3; round++) {
-    TwoEnds p = ThroughputTwoThreads(plain, plain, messages, bytes);
-    TwoEnds q = ThroughputTwoThreads(s_server, s_client, messages, bytes);
-    p2.sender_cpu_s += p.sender_cpu_s;
-    p2.receiver_cpu_s += p.receiver_cpu_s;
-    p2.wall_s += p.wall_s;
-    s2.sender_cpu_s += q.sender_cpu_s;
-    s2.receiver_cpu_s += q.receiver_cpu_s;
-    s2.wall_s += q.wall_s;
+    add(&p2, ThroughputTwoThreads(plain, plain, messages, bytes));
+    for (size_t i = 0; i < suites.size(); i++)
+      add(&s2[i], ThroughputTwoThreads(s_server, s_client[i], messages, bytes));
   }
   auto show = [&](const char* what, const TwoEnds& t) {
     const double busier = std::max(t.sender_cpu_s, t.receiver_cpu_s);
     std::printf(
-        "  %-6s sender %.2f ms CPU/MiB, receiver %.2f ms CPU/MiB -> %.1f MiB/s per core "
+        "  %-10s sender %.2f ms CPU/MiB, receiver %.2f ms CPU/MiB -> %.1f "
+        "MiB/s per core "
         "(busier end); wall %.1f MiB/s\n",
-        what, t.sender_cpu_s * 1000 / mib, t.receiver_cpu_s * 1000 / mib, mib / busier,
-        mib / t.wall_s);
+        what, t.sender_cpu_s * 1000 / mib, t.receiver_cpu_s * 1000 / mib,
+        mib / busier, mib / t.wall_s);
     return mib / busier;
   };
   std::printf("two ends on two threads (a loop each), same messages x 3 rounds:\n");
   const double rp = show("plain", p2);
-  const double rs = show("secure", s2);
-  std::printf("  secure/plain: %.0f%% (per busier end's CPU), %.0f%% (wall)\n", 100.0 * rs / rp,
-              100.0 * p2.wall_s / s2.wall_s);
-  // The ceiling for the busier end: its plain cost plus one direction of
-  // the cipher (seal or open: about half of seal + open).
   const double plain_end = std::max(p2.sender_cpu_s, p2.receiver_cpu_s) / mib;
-  std::printf("  ceiling with this cipher per end: %.0f%% of plain (%.2f + %.2f ms/MiB)\n",
-              100.0 * plain_end / (plain_end + per_mib_cipher / 2), plain_end * 1000,
-              per_mib_cipher * 500);
+  for (size_t i = 0; i < suites.size(); i++) {
+    const double rs = show(noise::CipherName(suites[i]), s2[i]);
+    // The ceiling for the busier end: its plain cost plus one direction of
+    // the cipher (seal or open: about half of seal + open).
+    std::printf(
+        "  %-10s secure/plain: %.0f%% (per busier end's CPU), %.0f%% (wall); "
+        "ceiling with this "
+        "cipher per end %.0f%% (%.2f + %.2f ms/MiB)\n",
+        noise::CipherName(suites[i]), 100.0 * rs / rp,
+        100.0 * p2.wall_s / s2[i].wall_s,
+        100.0 * plain_end / (plain_end + cipher_ms_per_mib[i] / 2000),
+        plain_end * 1000, cipher_ms_per_mib[i] / 2);
+  }
   return 0;
 }

@@ -308,15 +308,21 @@ TEST_F(SecureChannelTest, RandomlySplitStreamDeliversEveryMessage) {
   EXPECT_TRUE(out.empty());
 }
 
-class TamperTest : public SecureChannelTest {
+// Every tamper case under each cipher suite built in (the gateway dials it;
+// the POP follows the preamble).
+class TamperTest : public SecureChannelTest,
+                   public ::testing::WithParamInterface<noise::Cipher> {
  protected:
   std::optional<Pair> p;
   Bytes r1, r2, r3;  // three records from a to b
   void SetUp() override {
     SecureChannelTest::SetUp();
+    if (!noise::CipherBuilt(GetParam())) GTEST_SKIP() << "suite not built in";
+    gw.cipher = GetParam();
     p.emplace(gw, pop);
     p->Pump();
     ASSERT_TRUE(p->b->established());
+    ASSERT_EQ(p->b->cipher(), GetParam());
     ASSERT_TRUE(p->a->Seal(Msg(50, 1), &r1).ok());
     ASSERT_TRUE(p->a->Seal(Msg(60, 2), &r2).ok());
     ASSERT_TRUE(p->a->Seal(Msg(70, 3), &r3).ok());
@@ -324,7 +330,7 @@ class TamperTest : public SecureChannelTest {
   Status Deliver(const Bytes& b) { return p->b->Receive(b, kNow, &p->b_to_a, &p->at_b); }
 };
 
-TEST_F(TamperTest, FlippedBitInEveryPositionRefused) {
+TEST_P(TamperTest, FlippedBitInEveryPositionRefused) {
   for (size_t i = 0; i < r1.size(); i++) {
     Pair q(gw, pop);
     q.Pump();
@@ -342,7 +348,7 @@ TEST_F(TamperTest, FlippedBitInEveryPositionRefused) {
   }
 }
 
-TEST_F(TamperTest, ReplayedRecordRefused) {
+TEST_P(TamperTest, ReplayedRecordRefused) {
   ASSERT_TRUE(Deliver(r1).ok());
   Status st = Deliver(r1);
   EXPECT_EQ(st.code(), Code::kCorrupt);
@@ -352,19 +358,19 @@ TEST_F(TamperTest, ReplayedRecordRefused) {
   EXPECT_FALSE(Deliver(r2).ok());  // poisoned
 }
 
-TEST_F(TamperTest, ReorderedRecordsRefused) {
+TEST_P(TamperTest, ReorderedRecordsRefused) {
   EXPECT_EQ(Deliver(r2).code(), Code::kCorrupt);
   EXPECT_EQ(p->b->failure(), Failure::kDecryptFailed);
   EXPECT_TRUE(p->at_b.empty());
 }
 
-TEST_F(TamperTest, DroppedRecordRefused) {
+TEST_P(TamperTest, DroppedRecordRefused) {
   ASSERT_TRUE(Deliver(r1).ok());
   EXPECT_EQ(Deliver(r3).code(), Code::kCorrupt);
   EXPECT_EQ(p->at_b.size(), 1u);
 }
 
-TEST_F(TamperTest, TruncatedRecordRefused) {
+TEST_P(TamperTest, TruncatedRecordRefused) {
   // The body is cut short and the length header rewritten to match.
   Bytes cut(r1.begin(), r1.end() - 5);
   PutLe16(cut.data(), uint16_t(cut.size() - kRecordHeaderBytes));
@@ -378,12 +384,99 @@ TEST_F(TamperTest, TruncatedRecordRefused) {
   EXPECT_FALSE(q.b->Receive(tiny, kNow, &out, &msgs).ok());
 }
 
-TEST_F(TamperTest, SplicedRecordFromAnotherSessionRefused) {
+TEST_P(TamperTest, SplicedRecordFromAnotherSessionRefused) {
   Pair q(gw, pop);
   q.Pump();
   Bytes rec;
   ASSERT_TRUE(q.a->Seal(Msg(50, 1), &rec).ok());
   EXPECT_EQ(Deliver(rec).code(), Code::kCorrupt);
+}
+
+INSTANTIATE_TEST_SUITE_P(Suites, TamperTest,
+                         ::testing::Values(noise::Cipher::kChaChaPoly,
+                                           noise::Cipher::kAesGcm),
+                         [](const ::testing::TestParamInfo<noise::Cipher>& i) {
+                           return std::string(noise::CipherName(i.param));
+                         });
+
+// The AESGCM suite: named by the preamble ("MSNG"), followed by the
+// responder, and carrying messages of every size.
+TEST_F(SecureChannelTest, AesGcmSuiteChosenByTheInitiatorsPreamble) {
+  if (!noise::CipherBuilt(noise::Cipher::kAesGcm))
+    GTEST_SKIP() << "AES-GCM not built";
+  gw.cipher = noise::Cipher::kAesGcm;
+  Pair p(gw, pop);
+  EXPECT_EQ(ToHex(Bytes(p.a_to_b.begin(), p.a_to_b.begin() + 6)),
+            "4d534e472000");  // MSNG
+  p.Pump();
+  ASSERT_TRUE(p.a_st.ok()) << p.a_st.ToString();
+  ASSERT_TRUE(p.b_st.ok()) << p.b_st.ToString();
+  ASSERT_TRUE(p.a->established() && p.b->established());
+  EXPECT_EQ(p.a->cipher(), noise::Cipher::kAesGcm);
+  EXPECT_EQ(p.b->cipher(), noise::Cipher::kAesGcm);
+  EXPECT_EQ(p.a->handshake_hash(), p.b->handshake_hash());
+  std::vector<Bytes> sent = {Bytes(), Msg(10, 1), Msg(kPieceBytesMax + 1, 3),
+                             Msg(1 << 20, 4)};
+  for (const Bytes& m : sent) ASSERT_TRUE(p.a->Seal(m, &p.a_to_b).ok());
+  ASSERT_TRUE(p.b->Seal(Msg(300, 9), &p.b_to_a).ok());
+  p.Pump();
+  ASSERT_TRUE(p.b_st.ok()) << p.b_st.ToString();
+  EXPECT_EQ(p.at_b, sent);
+  ASSERT_EQ(p.at_a.size(), 1u);
+  EXPECT_EQ(p.at_a[0], Msg(300, 9));
+  // The same responder config still accepts ChaChaPoly.
+  gw.cipher = noise::Cipher::kChaChaPoly;
+  Pair q(gw, pop);
+  q.Pump();
+  ASSERT_TRUE(q.b->established());
+  EXPECT_EQ(q.b->cipher(), noise::Cipher::kChaChaPoly);
+}
+
+// A preamble rewritten on the way (a downgrade to ChaChaPoly, or the
+// reverse) is detected: the suite is in the protocol name, hence in the
+// handshake hash, so the initiator cannot authenticate message 2.
+TEST_F(SecureChannelTest, RewrittenSuiteInThePreambleRefused) {
+  if (!noise::CipherBuilt(noise::Cipher::kAesGcm))
+    GTEST_SKIP() << "AES-GCM not built";
+  for (const bool downgrade : {true, false}) {
+    SCOPED_TRACE(downgrade ? "MSNG -> MSN2" : "MSN2 -> MSNG");
+    gw.cipher = downgrade ? noise::Cipher::kAesGcm : noise::Cipher::kChaChaPoly;
+    Pair p(gw, pop);
+    p.a_to_b[3] = downgrade ? '2' : 'G';
+    p.Pump();
+    EXPECT_EQ(p.a_st.code(), Code::kCorrupt) << p.a_st.ToString();
+    EXPECT_EQ(p.a->failure(), Failure::kDecryptFailed);
+    EXPECT_FALSE(p.a->established());
+    EXPECT_FALSE(p.b->established());
+    EXPECT_EQ(p.b->cipher(),
+              downgrade ? noise::Cipher::kChaChaPoly : noise::Cipher::kAesGcm);
+  }
+}
+
+// Unknown suite bytes are refused as versions; a binary without AES-GCM (the
+// gateway agent-only build) refuses "MSNG" that way, and cannot dial it.
+TEST_F(SecureChannelTest, UnknownOrUnbuiltSuiteRefused) {
+  const bool aes = noise::CipherBuilt(noise::Cipher::kAesGcm);
+  for (const char v : {'X', 'G'}) {
+    if (v == 'G' && aes) continue;
+    auto b = SecureChannel::Create(pop, false, kNow).value();
+    Bytes out;
+    ASSERT_TRUE(b.Start(&out).ok());
+    const uint8_t pre[] = {'M', 'S', 'N', uint8_t(v), 32, 0};
+    std::vector<Bytes> msgs;
+    Status st = b.Receive(pre, kNow, &out, &msgs);
+    EXPECT_EQ(st.code(), Code::kProtocol);
+    EXPECT_NE(st.message().find(std::string("secure protocol version ") + v +
+                                " refused"),
+              std::string::npos)
+        << st.ToString();
+    EXPECT_EQ(b.failure(), Failure::kPlaintext);
+  }
+  if (!aes) {
+    gw.cipher = noise::Cipher::kAesGcm;
+    EXPECT_EQ(SecureChannel::Create(gw, true, kNow).status().code(),
+              Code::kInvalidArgument);
+  }
 }
 
 TEST_F(SecureChannelTest, TamperedHandshakeRefused) {
