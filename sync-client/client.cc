@@ -173,11 +173,17 @@ struct Client::Impl {
     }
   }
   bool persist_seen = true;  // false in clones (one writer of the file)
-  void Saw(const std::string& key, uint64_t version) {
+  // Records `version` as seen under both keys (name key and oid: one
+  // durable write of the file, not one per key).
+  void Saw(const std::string& key, const std::string& key2, uint64_t version) {
     LoadSeen();
-    if (seen[key] >= version) return;
-    seen[key] = version;
-    if (!persist_seen) return;
+    bool changed = false;
+    for (const std::string* k : {&key, &key2}) {
+      if (seen[*k] >= version) continue;
+      seen[*k] = version;
+      changed = true;
+    }
+    if (!changed || !persist_seen) return;
     std::string text;
     for (auto& [k, v] : seen) text += k + " " + std::to_string(v) + "\n";
     if (!MakeDirs(s.state_dir).ok()) return;
@@ -238,8 +244,7 @@ struct Client::Impl {
     const uint64_t wire = commit.ByteSizeLong();
     MS_ASSIGN_OR_RETURN(pb::Envelope reply, CallWithRetries(commit, &stats.bytes_sent));
     MS_ASSIGN_OR_RETURN(Oid oid, Oid::Decode(reply.put_reply().oid()));
-    Saw(ToHex(name_key), reply.put_reply().version());
-    Saw(oid.Hex(), reply.put_reply().version());
+    Saw(ToHex(name_key), oid.Hex(), reply.put_reply().version());
     return std::make_pair(oid, std::make_pair(reply.put_reply().version(), wire));
   }
 
@@ -1116,8 +1121,7 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
   MS_RETURN_IF_ERROR(failure);
   if (delivered != manifest.size_bytes())
     return Corrupt("object is shorter than its manifest says");
-  I.Saw(Impl::SeenKey(name_or_oid, name_key), info.version());
-  I.Saw(ToHex(ToBytes(info.oid())), info.version());
+  I.Saw(Impl::SeenKey(name_or_oid, name_key), ToHex(ToBytes(info.oid())), info.version());
   return info;
 }
 

@@ -1060,6 +1060,24 @@ TEST_F(ClientTest, UploadsStartBeforeTheFirstPassEnds) {
   EXPECT_TRUE(*got == data);
 }
 
+// A put records the version it committed as seen under the name key and
+// the oid (state_dir/seen, written once for both): the next reads of the
+// latest version are at least as new.
+TEST_F(ClientTest, PutRecordsItsVersionAsSeenUnderNameKeyAndOid) {
+  WriteFile(dir_ + "/f", RandomBytes(47, 5000));
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Put(dir_ + "/f", "f").ok());
+  auto put = client->Put(dir_ + "/f", "f");
+  ASSERT_TRUE(put.ok());
+  auto text = ReadFileBytes(dir_ + "/seen", 1 << 20);
+  ASSERT_TRUE(text.ok());
+  const std::string seen(text->begin(), text->end());
+  EXPECT_NE(seen.find(put->oid.Hex() + " 2\n"), std::string::npos) << seen;
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), '\n'), 2) << seen;
+  EXPECT_EQ(seen.find(" 1\n"), std::string::npos) << seen;
+}
+
 // Beyond the cap of remembered cuts the file is cut a second time (the
 // two-pass path), reading it all again; the put is the same.
 TEST_F(ClientTest, BeyondTheRememberedCutsThePutCutsTheFileAgain) {
