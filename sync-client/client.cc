@@ -556,16 +556,14 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
   bool cuts_kept = opts.remembered_cuts_max > 0;
   const bool dry = opts.dry_run;
   bool early = cuts_kept && !dry && opts.bwlimit_bytes_per_s == 0;
-  auto pread_exact = [fd, &path](uint64_t offset, uint8_t* buf,
-                                 size_t len) -> Status {
+  auto pread_exact = [fd, &path](uint64_t offset, uint8_t* buf, size_t len) -> Status {
     size_t got = 0;
     while (got < len) {
       ssize_t n = pread(fd, buf + got, len - got, off_t(offset + got));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return IoError("read " + path + ": " + std::strerror(errno));
       if (n == 0)
-        return Status(Code::kAborted,
-                      "the file " + path + " shrank while it was being put");
+        return Status(Code::kAborted, "the file " + path + " shrank while it was being put");
       got += size_t(n);
     }
     return Status::Ok();
@@ -577,16 +575,14 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
   size_t in_flight = 0;           // PutChunks
   uint64_t early_bytes_read = 0;  // by pass 1's uploads
   // Seals, tags and sends one chunk (not skipped); `after` runs on its answer.
-  auto send_chunk = [&](SealedChunk& chunk,
-                        std::function<void()> after) -> Status {
+  auto send_chunk = [&](SealedChunk& chunk, std::function<void()> after) -> Status {
     const std::string id = ToStr(chunk.id);
     sent.insert(id);
     if (code_k) {
-      MS_ASSIGN_OR_RETURN(
-          Bytes tags, ComputeFragmentTags(
-                          I.frag_tag_key, chunk.id,
-                          reinterpret_cast<const uint8_t*>(chunk.sealed.data()),
-                          chunk.sealed.size(), code_k, code_m));
+      MS_ASSIGN_OR_RETURN(Bytes tags, ComputeFragmentTags(
+                                          I.frag_tag_key, chunk.id,
+                                          reinterpret_cast<const uint8_t*>(chunk.sealed.data()),
+                                          chunk.sealed.size(), code_k, code_m));
       tagged[id] = {chunk.sealed.substr(0, kAeadNonceBytes), ToStr(tags)};
     }
     pb::Envelope req;
@@ -595,19 +591,17 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
     const size_t n = chunk.sealed.size();
     req.mutable_put_chunk()->set_data(std::move(chunk.sealed));
     in_flight++;
-    I.conn->Call(std::move(req),
-                 [&, n, after = std::move(after)](Result<pb::Envelope> r) {
-                   in_flight--;
-                   if (failure.ok())
-                     failure = r.ok() ? ResponseStatus(r.value()) : r.status();
-                   if (failure.ok()) {
-                     result.chunks_sent++;
-                     result.bytes_sent += n;
-                     I.stats.chunks_sent++;
-                     I.stats.bytes_sent += n;
-                   }
-                   after();
-                 });
+    I.conn->Call(std::move(req), [&, n, after = std::move(after)](Result<pb::Envelope> r) {
+      in_flight--;
+      if (failure.ok()) failure = r.ok() ? ResponseStatus(r.value()) : r.status();
+      if (failure.ok()) {
+        result.chunks_sent++;
+        result.bytes_sent += n;
+        I.stats.chunks_sent++;
+        I.stats.bytes_sent += n;
+      }
+      after();
+    });
     return Status::Ok();
   };
   {
@@ -633,8 +627,8 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
     });
     SealedChunk c, up;
     auto finished = [&] {
-      return pass1_done && batches.empty() && queries_in_flight == 0 &&
-             in_flight == 0 && (!early || upload_next == cuts.size());
+      return pass1_done && batches.empty() && queries_in_flight == 0 && in_flight == 0 &&
+             (!early || upload_next == cuts.size());
     };
     std::function<void()> drive;
     auto settle = [&] {
@@ -671,8 +665,8 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
           } else {
             const auto& hr = r->have_chunks_reply();
             for (auto& id : hr.present()) present.insert(id);
-            if (hr.k() >= 1 && hr.k() <= uint32_t(ReedSolomon::kMaxK) &&
-                hr.m() >= 1 && hr.m() <= uint32_t(ReedSolomon::kMaxM)) {
+            if (hr.k() >= 1 && hr.k() <= uint32_t(ReedSolomon::kMaxK) && hr.m() >= 1 &&
+                hr.m() <= uint32_t(ReedSolomon::kMaxM)) {
               code_k = int(hr.k());
               code_m = int(hr.m());
             }
@@ -683,8 +677,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
       }
       settle();
       // Early uploads of the answered cuts the POP lacks.
-      while (early && failure.ok() && in_flight < I.s.window &&
-             upload_next < answered_end) {
+      while (early && failure.ok() && in_flight < I.s.window && upload_next < answered_end) {
         Result<bool> more = early_sealer.Next(&up);
         upload_next++;
         if (!more.ok()) {
@@ -705,8 +698,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
         step_pending = true;
         I.loop.After(0, [&] {
           step_pending = false;
-          for (int i = 0; i < kCutsPerStep && failure.ok() && !pass1_done;
-               i++) {
+          for (int i = 0; i < kCutsPerStep && failure.ok() && !pass1_done; i++) {
             Result<bool> more = idpass.Next(&c);
             if (!more.ok()) {
               failure = more.status();
@@ -752,8 +744,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
                  now.st_mtim.tv_nsec != st.st_mtim.tv_nsec ||
                  idpass.bytes_out() != uint64_t(st.st_size)))
               failure =
-                  Status(Code::kAborted, "the file " + path +
-                                             " changed while it was being put");
+                  Status(Code::kAborted, "the file " + path + " changed while it was being put");
           }
           drive();
         });
@@ -783,14 +774,11 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
   if (cuts_kept)
     cut_sealer.emplace(I.chunk_id_key, I.chunk_key, cuts, pread_exact);
   else
-    cdc_sealer.emplace(I.chunk_id_key, I.chunk_key, I.s.chunking, reader,
-                       I.s.read_block);
+    cdc_sealer.emplace(I.chunk_id_key, I.chunk_key, I.s.chunking, reader, I.s.read_block);
   auto next_chunk = [&](SealedChunk* out) {
     return cut_sealer ? cut_sealer->Next(out) : cdc_sealer->Next(out);
   };
-  auto bytes_out = [&] {
-    return cut_sealer ? cut_sealer->bytes_out() : cdc_sealer->bytes_out();
-  };
+  auto bytes_out = [&] { return cut_sealer ? cut_sealer->bytes_out() : cdc_sealer->bytes_out(); };
   if (code_k) {
     manifest.set_fragment_k(uint32_t(code_k));
     manifest.set_fragment_m(uint32_t(code_m));
@@ -857,8 +845,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
       Status st = send_chunk(chunk, [&] {
         if (failure.ok()) report();
         self(self);
-        if (!failure.ok() || (eof && in_flight == 0 && !waiting_for_budget))
-          I.loop.Stop();
+        if (!failure.ok() || (eof && in_flight == 0 && !waiting_for_budget)) I.loop.Stop();
       });
       if (!st.ok()) {
         failure = st;
@@ -876,8 +863,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
   while (in_flight > 0 || waiting_for_budget) I.loop.Run();
   MS_RETURN_IF_ERROR(failure);
   const uint64_t total = bytes_out();
-  result.bytes_reread =
-      (cut_sealer ? cut_sealer->bytes_read() : total) + early_bytes_read;
+  result.bytes_reread = (cut_sealer ? cut_sealer->bytes_read() : total) + early_bytes_read;
   manifest.set_size_bytes(total);
   result.size_bytes = total;
   result.chunks = size_t(manifest.chunks_size());

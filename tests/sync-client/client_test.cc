@@ -562,8 +562,7 @@ class FakeAgent {
     int commits = 0;
     size_t max_outstanding = 0;
     std::vector<std::string> chunk_ids;  // in arrival order
-    std::string
-        arrivals;  // 'H' HaveChunks, 'P' PutChunk, 'C' PutCommit, in order
+    std::string arrivals;  // 'H' HaveChunks, 'P' PutChunk, 'C' PutCommit, in order
     std::vector<size_t> sealed_sizes;
     std::vector<std::string> commit_chunk_ids;  // of the last commit
     std::vector<std::string> commit_write_ids;  // of every commit, in arrival order
@@ -1046,8 +1045,7 @@ TEST_F(ClientTest, UploadsStartBeforeTheFirstPassEnds) {
   auto put = client->Put(dir_ + "/f", "f");
   ASSERT_TRUE(put.ok()) << put.status().ToString();
   const FakeAgent::Stats st = agent_.stats();
-  const size_t n =
-      ChunkBoundaries(data.data(), data.size(), s_.chunking).size();
+  const size_t n = ChunkBoundaries(data.data(), data.size(), s_.chunking).size();
   ASSERT_GT(n, 4 * kHaveChunksEarlyBatch);
   EXPECT_GE(std::count(st.arrivals.begin(), st.arrivals.end(), 'H'),
             std::ptrdiff_t(n / kHaveChunksEarlyBatch));
