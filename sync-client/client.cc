@@ -536,253 +536,119 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
   };
   PutResult result;
 
-  // Pass 1, on the loop: cut and hash the file (nothing sealed), asking the
-  // entry POP which chunks it holds already in batches of
-  // kHaveChunksEarlyBatch ids as they are cut (at most
-  // kHaveChunksEarlyInFlight queries out). While pass 1's cuts are
-  // remembered (up to opts.remembered_cuts_max) the chunks of an answered
-  // batch that the POP lacks are read again, checked, sealed and uploaded
-  // right away, while the rest of the file is still being cut: the upload
-  // of a changed region overlaps the hashing of the unchanged rest. A dry
-  // run or a rate-capped put uploads nothing here (pass 2 does).
+  // Pass 1: chunk ids only (nothing sealed), then ask the entry POP which
+  // of them it holds already.
   std::unordered_set<std::string> present;
   // The entry POP's erasure code, from its HaveChunks answer: the fragments
   // of each sealed chunk are tagged for it (issue 3). 0: not known (no
   // chunks, or a POP without the query), the chunks go untagged.
   int code_k = 0, code_m = 0;
-  // Pass 1's cuts, for the early uploads and pass 2 to read and seal only
-  // what travels; cleared (and the file cut again) past the cap.
+  // Pass 1's cuts, for pass 2 to read and seal only what travels; cleared
+  // (and the file cut again) past opts.remembered_cuts_max.
   std::vector<ChunkCut> cuts;
   bool cuts_kept = opts.remembered_cuts_max > 0;
-  const bool dry = opts.dry_run;
-  bool early = cuts_kept && !dry && opts.bwlimit_bytes_per_s == 0;
-  auto pread_exact = [fd, &path](uint64_t offset, uint8_t* buf, size_t len) -> Status {
-    size_t got = 0;
-    while (got < len) {
-      ssize_t n = pread(fd, buf + got, len - got, off_t(offset + got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return IoError("read " + path + ": " + std::strerror(errno));
-      if (n == 0)
-        return Status(Code::kAborted, "the file " + path + " shrank while it was being put");
-      got += size_t(n);
+  uint64_t pass1_bytes = 0;
+  {
+    std::vector<std::string> ids;
+    std::unordered_set<std::string> unique;
+    ChunkSealer idpass(I.chunk_id_key, I.chunk_key, I.s.chunking, reader, I.s.read_block);
+    idpass.set_skip([](const Bytes&) { return true; });
+    SealedChunk c;
+    for (;;) {
+      MS_ASSIGN_OR_RETURN(bool more, idpass.Next(&c));
+      if (!more) break;
+      if (cuts_kept && cuts.size() == opts.remembered_cuts_max) {
+        cuts_kept = false;
+        std::vector<ChunkCut>().swap(cuts);
+      }
+      if (cuts_kept) {
+        ChunkCut& cut = cuts.emplace_back();
+        cut.offset = c.offset;
+        cut.plain_len = uint32_t(c.plain_len);
+        MS_ASSERT(c.id.size() == cut.id.size());
+        std::copy(c.id.begin(), c.id.end(), cut.id.begin());
+      }
+      std::string id = ToStr(c.id);
+      if (unique.insert(id).second) ids.push_back(std::move(id));
     }
-    return Status::Ok();
+    pass1_bytes = idpass.bytes_out();
+    for (size_t at = 0; at < ids.size(); at += kHaveChunksBatch) {
+      pb::Envelope q;
+      q.mutable_have_chunks()->set_subscriber(I.s.subscriber);
+      for (size_t i = at; i < std::min(ids.size(), at + kHaveChunksBatch); i++)
+        q.mutable_have_chunks()->add_chunk_ids(ids[i]);
+      auto r = I.Call(std::move(q));
+      if (!r.ok()) {
+        // A POP without the query: upload everything. Unreachable: retry.
+        if (r.status().code() == Code::kUnavailable) return r.status();
+        break;
+      }
+      for (auto& id : r->have_chunks_reply().present()) present.insert(id);
+      const auto& hr = r->have_chunks_reply();
+      if (hr.k() >= 1 && hr.k() <= uint32_t(ReedSolomon::kMaxK) && hr.m() >= 1 &&
+          hr.m() <= uint32_t(ReedSolomon::kMaxM)) {
+        code_k = int(hr.k());
+        code_m = int(hr.m());
+      }
+    }
+    if (lseek(fd, 0, SEEK_SET) != 0) return IoError("seek " + path + ": " + std::strerror(errno));
+  }
+
+  // Pass 2: seal and upload what the POP lacks with up to `window` chunks
+  // in flight: memory stays bounded (see client.h) whatever the file size.
+  // A chunk that repeats within the file is sealed and sent once; the
+  // manifest lists every occurrence. With pass 1's cuts remembered
+  // (CutSealer) only the chunks that travel are read again, each checked
+  // against its id, and a file that changed in between fails the put
+  // (kAborted; a retry puts what it holds then). Beyond the cap the file is
+  // read (read_block at a time) and cut (FastCDC) again: if it changed in
+  // between, the new chunks are simply not in `present` and travel.
+  std::optional<CutSealer> cut_sealer;
+  std::optional<ChunkSealer> cdc_sealer;
+  if (cuts_kept) {
+    struct stat now;
+    if (fstat(fd, &now) != 0)
+      return IoError("stat " + path + ": " + std::strerror(errno));
+    if (now.st_size != st.st_size || now.st_mtim.tv_sec != st.st_mtim.tv_sec ||
+        now.st_mtim.tv_nsec != st.st_mtim.tv_nsec ||
+        pass1_bytes != uint64_t(st.st_size))
+      return Status(Code::kAborted,
+                    "the file " + path + " changed while it was being put");
+    cut_sealer.emplace(
+        I.chunk_id_key, I.chunk_key, cuts,
+        [fd, &path](uint64_t offset, uint8_t* buf, size_t len) -> Status {
+          size_t got = 0;
+          while (got < len) {
+            ssize_t n = pread(fd, buf + got, len - got, off_t(offset + got));
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0)
+              return IoError("read " + path + ": " + std::strerror(errno));
+            if (n == 0)
+              return Status(
+                  Code::kAborted,
+                  "the file " + path + " shrank while it was being put");
+            got += size_t(n);
+          }
+          return Status::Ok();
+        });
+  } else {
+    cdc_sealer.emplace(I.chunk_id_key, I.chunk_key, I.s.chunking, reader,
+                       I.s.read_block);
+  }
+  auto next_chunk = [&](SealedChunk* out) {
+    return cut_sealer ? cut_sealer->Next(out) : cdc_sealer->Next(out);
+  };
+  auto bytes_out = [&] {
+    return cut_sealer ? cut_sealer->bytes_out() : cdc_sealer->bytes_out();
   };
   std::unordered_set<std::string> sent;
   // Seal nonce and fragment tags of each chunk sealed here, for its repeats.
   std::map<std::string, std::pair<std::string, std::string>> tagged;
-  Status failure;
-  size_t in_flight = 0;           // PutChunks
-  uint64_t early_bytes_read = 0;  // by pass 1's uploads
-  // Seals, tags and sends one chunk (not skipped); `after` runs on its answer.
-  auto send_chunk = [&](SealedChunk& chunk, std::function<void()> after) -> Status {
-    const std::string id = ToStr(chunk.id);
-    sent.insert(id);
-    if (code_k) {
-      MS_ASSIGN_OR_RETURN(Bytes tags, ComputeFragmentTags(
-                                          I.frag_tag_key, chunk.id,
-                                          reinterpret_cast<const uint8_t*>(chunk.sealed.data()),
-                                          chunk.sealed.size(), code_k, code_m));
-      tagged[id] = {chunk.sealed.substr(0, kAeadNonceBytes), ToStr(tags)};
-    }
-    pb::Envelope req;
-    req.mutable_put_chunk()->set_subscriber(I.s.subscriber);
-    req.mutable_put_chunk()->set_chunk_id(id);
-    const size_t n = chunk.sealed.size();
-    req.mutable_put_chunk()->set_data(std::move(chunk.sealed));
-    in_flight++;
-    I.conn->Call(std::move(req), [&, n, after = std::move(after)](Result<pb::Envelope> r) {
-      in_flight--;
-      if (failure.ok()) failure = r.ok() ? ResponseStatus(r.value()) : r.status();
-      if (failure.ok()) {
-        result.chunks_sent++;
-        result.bytes_sent += n;
-        I.stats.chunks_sent++;
-        I.stats.bytes_sent += n;
-      }
-      after();
-    });
-    return Status::Ok();
-  };
-  {
-    struct Batch {
-      size_t end = 0;  // cuts [.., end) are answered with it
-      std::vector<std::string> ids;
-      bool asked = false, answered = false;
-    };
-    std::deque<std::shared_ptr<Batch>> batches;  // in cut order
-    size_t queries_in_flight = 0;
-    size_t answered_end = 0;  // cuts [0, answered_end) have their answers
-    size_t cut_count = 0;
-    size_t upload_next = 0;  // the next cut the early uploads look at
-    bool pass1_done = false, step_pending = false, no_query = false;
-    std::unordered_set<std::string> unique;
-    auto batch = std::make_shared<Batch>();
-    ChunkSealer idpass(I.chunk_id_key, I.chunk_key, I.s.chunking, reader, I.s.read_block);
-    idpass.set_skip([](const Bytes&) { return true; });
-    CutSealer early_sealer(I.chunk_id_key, I.chunk_key, cuts, pread_exact);
-    early_sealer.set_skip([&sent, &present](const Bytes& id) {
-      std::string k = ToStr(id);
-      return sent.count(k) > 0 || present.count(k) > 0;
-    });
-    SealedChunk c, up;
-    auto finished = [&] {
-      return pass1_done && batches.empty() && queries_in_flight == 0 && in_flight == 0 &&
-             (!early || upload_next == cuts.size());
-    };
-    std::function<void()> drive;
-    auto settle = [&] {
-      while (!batches.empty() && batches.front()->answered) {
-        answered_end = batches.front()->end;
-        batches.pop_front();
-      }
-    };
-    drive = [&] {
-      if (!failure.ok()) {
-        I.loop.Stop();
-        return;
-      }
-      // Queries: in order, at most kHaveChunksEarlyInFlight out.
-      for (auto& b : batches) {
-        if (b->asked) continue;
-        if (no_query) {
-          b->asked = b->answered = true;
-          continue;
-        }
-        if (queries_in_flight >= kHaveChunksEarlyInFlight) break;
-        b->asked = true;
-        pb::Envelope q;
-        q.mutable_have_chunks()->set_subscriber(I.s.subscriber);
-        for (auto& id : b->ids) q.mutable_have_chunks()->add_chunk_ids(id);
-        queries_in_flight++;
-        I.conn->Call(std::move(q), [&, b](Result<pb::Envelope> r) {
-          queries_in_flight--;
-          Status st = r.ok() ? ResponseStatus(r.value()) : r.status();
-          if (!st.ok()) {
-            // A POP without the query: upload everything. Unreachable: retry.
-            if (st.code() == Code::kUnavailable && failure.ok()) failure = st;
-            no_query = true;
-          } else {
-            const auto& hr = r->have_chunks_reply();
-            for (auto& id : hr.present()) present.insert(id);
-            if (hr.k() >= 1 && hr.k() <= uint32_t(ReedSolomon::kMaxK) && hr.m() >= 1 &&
-                hr.m() <= uint32_t(ReedSolomon::kMaxM)) {
-              code_k = int(hr.k());
-              code_m = int(hr.m());
-            }
-          }
-          b->answered = true;
-          drive();
-        });
-      }
-      settle();
-      // Early uploads of the answered cuts the POP lacks.
-      while (early && failure.ok() && in_flight < I.s.window && upload_next < answered_end) {
-        Result<bool> more = early_sealer.Next(&up);
-        upload_next++;
-        if (!more.ok()) {
-          failure = more.status();
-          break;
-        }
-        MS_ASSERT(*more);
-        if (up.skipped) continue;
-        Status st = send_chunk(up, [&] { drive(); });
-        if (!st.ok()) failure = st;
-      }
-      if (!failure.ok() || finished()) {
-        I.loop.Stop();
-        return;
-      }
-      // Cut a few more chunks, then give the loop a turn.
-      if (!pass1_done && !step_pending) {
-        step_pending = true;
-        I.loop.After(0, [&] {
-          step_pending = false;
-          for (int i = 0; i < kCutsPerStep && failure.ok() && !pass1_done; i++) {
-            Result<bool> more = idpass.Next(&c);
-            if (!more.ok()) {
-              failure = more.status();
-              break;
-            }
-            if (!*more) {
-              pass1_done = true;
-              break;
-            }
-            cut_count++;
-            if (cuts_kept && cuts.size() == opts.remembered_cuts_max) {
-              // Past the cap: no early uploads from here on, the file is
-              // cut a second time in pass 2.
-              cuts_kept = false;
-              early = false;
-              std::vector<ChunkCut>().swap(cuts);
-            }
-            if (cuts_kept) {
-              ChunkCut& cut = cuts.emplace_back();
-              cut.offset = c.offset;
-              cut.plain_len = uint32_t(c.plain_len);
-              MS_ASSERT(c.id.size() == cut.id.size());
-              std::copy(c.id.begin(), c.id.end(), cut.id.begin());
-            }
-            std::string id = ToStr(c.id);
-            if (unique.insert(id).second) batch->ids.push_back(std::move(id));
-            batch->end = cut_count;
-            if (batch->ids.size() >= kHaveChunksEarlyBatch) {
-              batches.push_back(std::move(batch));
-              batch = std::make_shared<Batch>();
-            }
-          }
-          if (pass1_done) {
-            if (!batch->ids.empty() || batch->end > 0) {
-              batch->end = cut_count;
-              batches.push_back(std::move(batch));
-              batch = std::make_shared<Batch>();
-            }
-            struct stat now;
-            if (cuts_kept && failure.ok() &&
-                (fstat(fd, &now) != 0 || now.st_size != st.st_size ||
-                 now.st_mtim.tv_sec != st.st_mtim.tv_sec ||
-                 now.st_mtim.tv_nsec != st.st_mtim.tv_nsec ||
-                 idpass.bytes_out() != uint64_t(st.st_size)))
-              failure =
-                  Status(Code::kAborted, "the file " + path + " changed while it was being put");
-          }
-          drive();
-        });
-      }
-    };
-    drive();
-    while (failure.ok() && !finished()) I.loop.Run();
-    // Let any stragglers finish before their captures go out of scope.
-    while (in_flight > 0 || queries_in_flight > 0 || step_pending) I.loop.Run();
-    early_bytes_read = early_sealer.bytes_read();
-    MS_RETURN_IF_ERROR(failure);
-    if (lseek(fd, 0, SEEK_SET) != 0) return IoError("seek " + path + ": " + std::strerror(errno));
-  }
-
-  // Pass 2: seal and upload what the POP lacks and pass 1 did not send,
-  // with up to `window` chunks in flight: memory stays bounded (see
-  // client.h) whatever the file size, and build the manifest. A chunk that
-  // repeats within the file is sealed and sent once; the manifest lists
-  // every occurrence. With pass 1's cuts remembered (CutSealer) only the
-  // chunks that travel now are read again, each checked against its id,
-  // and a file that changed in between fails the put (kAborted; a retry
-  // puts what it holds then). Beyond the cap the file is read (read_block
-  // at a time) and cut (FastCDC) again: if it changed in between, the new
-  // chunks are simply not in `present` and travel.
-  std::optional<CutSealer> cut_sealer;
-  std::optional<ChunkSealer> cdc_sealer;
-  if (cuts_kept)
-    cut_sealer.emplace(I.chunk_id_key, I.chunk_key, cuts, pread_exact);
-  else
-    cdc_sealer.emplace(I.chunk_id_key, I.chunk_key, I.s.chunking, reader, I.s.read_block);
-  auto next_chunk = [&](SealedChunk* out) {
-    return cut_sealer ? cut_sealer->Next(out) : cdc_sealer->Next(out);
-  };
-  auto bytes_out = [&] { return cut_sealer ? cut_sealer->bytes_out() : cdc_sealer->bytes_out(); };
   if (code_k) {
     manifest.set_fragment_k(uint32_t(code_k));
     manifest.set_fragment_m(uint32_t(code_m));
   }
+  const bool dry = opts.dry_run;
   auto skip = [&sent, &present, dry](const Bytes& id) {
     std::string k = ToStr(id);
     return dry || sent.count(k) > 0 || present.count(k) > 0;
@@ -791,6 +657,8 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
     cut_sealer->set_skip(skip);
   else
     cdc_sealer->set_skip(skip);
+  Status failure;
+  size_t in_flight = 0;
   bool eof = false;
   bool waiting_for_budget = false;
   const uint64_t start_ms = I.loop.NowMs();
@@ -841,20 +709,39 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
         report();
         continue;
       }
-      sent_bytes += chunk.sealed.size();
-      Status st = send_chunk(chunk, [&] {
-        if (failure.ok()) report();
+      sent.insert(mc->id());
+      if (code_k) {
+        auto tags = ComputeFragmentTags(I.frag_tag_key, chunk.id,
+                                        reinterpret_cast<const uint8_t*>(chunk.sealed.data()),
+                                        chunk.sealed.size(), code_k, code_m);
+        if (!tags.ok()) {
+          failure = tags.status();
+          return;
+        }
+        mc->set_seal_nonce(chunk.sealed.substr(0, kAeadNonceBytes));
+        mc->set_fragment_tags(ToStr(tags.value()));
+        tagged[mc->id()] = {mc->seal_nonce(), mc->fragment_tags()};
+      }
+      pb::Envelope req;
+      req.mutable_put_chunk()->set_subscriber(I.s.subscriber);
+      req.mutable_put_chunk()->set_chunk_id(mc->id());
+      const size_t n = chunk.sealed.size();
+      req.mutable_put_chunk()->set_data(std::move(chunk.sealed));
+      in_flight++;
+      sent_bytes += n;
+      I.conn->Call(std::move(req), [&, n](Result<pb::Envelope> r) {
+        in_flight--;
+        if (failure.ok()) failure = r.ok() ? ResponseStatus(r.value()) : r.status();
+        if (failure.ok()) {
+          result.chunks_sent++;
+          result.bytes_sent += n;
+          I.stats.chunks_sent++;
+          I.stats.bytes_sent += n;
+          report();
+        }
         self(self);
         if (!failure.ok() || (eof && in_flight == 0 && !waiting_for_budget)) I.loop.Stop();
       });
-      if (!st.ok()) {
-        failure = st;
-        return;
-      }
-      if (auto t = tagged.find(mc->id()); t != tagged.end()) {
-        mc->set_seal_nonce(t->second.first);
-        mc->set_fragment_tags(t->second.second);
-      }
     }
   };
   pump(pump);
@@ -863,7 +750,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
   while (in_flight > 0 || waiting_for_budget) I.loop.Run();
   MS_RETURN_IF_ERROR(failure);
   const uint64_t total = bytes_out();
-  result.bytes_reread = (cut_sealer ? cut_sealer->bytes_read() : total) + early_bytes_read;
+  result.bytes_reread = cut_sealer ? cut_sealer->bytes_read() : total;
   manifest.set_size_bytes(total);
   result.size_bytes = total;
   result.chunks = size_t(manifest.chunks_size());

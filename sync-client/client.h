@@ -166,13 +166,6 @@ inline constexpr size_t kForgedReportsMax = 1024;
 
 // Most chunk ids per HaveChunks query (the POP's limit, pop_core.h).
 inline constexpr size_t kHaveChunksBatch = 4096;
-// Put's first pass asks about the chunks as it cuts them: this many ids per
-// HaveChunks query (the last one fewer), at most kHaveChunksEarlyInFlight
-// queries out, and kCutsPerStep chunks cut before the loop gets a turn (to
-// send what was answered meanwhile).
-inline constexpr size_t kHaveChunksEarlyBatch = 8;
-inline constexpr size_t kHaveChunksEarlyInFlight = 4;
-inline constexpr int kCutsPerStep = 2;
 
 struct ListEntry {
   std::string name;

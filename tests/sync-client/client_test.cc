@@ -562,7 +562,6 @@ class FakeAgent {
     int commits = 0;
     size_t max_outstanding = 0;
     std::vector<std::string> chunk_ids;  // in arrival order
-    std::string arrivals;  // 'H' HaveChunks, 'P' PutChunk, 'C' PutCommit, in order
     std::vector<size_t> sealed_sizes;
     std::vector<std::string> commit_chunk_ids;  // of the last commit
     std::vector<std::string> commit_write_ids;  // of every commit, in arrival order
@@ -617,7 +616,6 @@ class FakeAgent {
     switch (env.body_case()) {
       case pb::Envelope::kPutChunk: {
         stats_.put_chunks++;
-        stats_.arrivals += 'P';
         const auto& pc = env.put_chunk();
         stats_.chunk_ids.push_back(pc.chunk_id());
         stats_.sealed_sizes.push_back(pc.data().size());
@@ -643,7 +641,6 @@ class FakeAgent {
       case pb::Envelope::kPutCommit: {
         const auto& pc = env.put_commit();
         stats_.commits++;
-        stats_.arrivals += 'C';
         stats_.commit_write_ids.push_back(pc.write_id());
         if (refuse_commits_ > 0) {
           refuse_commits_--;
@@ -720,7 +717,6 @@ class FakeAgent {
         break;
       }
       case pb::Envelope::kHaveChunks: {
-        stats_.arrivals += 'H';
         if (!answer_have_chunks_) {
           c->ReplyError(rid, ProtocolError("fake agent: unexpected message"));
           return;
@@ -1030,32 +1026,6 @@ TEST_F(ClientTest, FileChangedBetweenThePassesFailsThePutWithoutACommit) {
     EXPECT_EQ(put.status().code(), Code::kAborted) << put.status().ToString();
     EXPECT_EQ(agent_.stats().commits, 0);
   }
-}
-
-// Pass 1 asks about the chunks in batches as it cuts them, and the chunks
-// of an answered batch that the POP lacks travel while the rest of the
-// file is still being cut: uploads arrive before the last query.
-TEST_F(ClientTest, UploadsStartBeforeTheFirstPassEnds) {
-  agent_.AnswerHaveChunksWithStored();
-  s_.chunking = {16 * kKiB, 64 * kKiB, 256 * kKiB};
-  const Bytes data = RandomBytes(46, 6 * kMiB);
-  WriteFile(dir_ + "/f", data);
-  auto client = Open();
-  ASSERT_NE(client, nullptr);
-  auto put = client->Put(dir_ + "/f", "f");
-  ASSERT_TRUE(put.ok()) << put.status().ToString();
-  const FakeAgent::Stats st = agent_.stats();
-  const size_t n = ChunkBoundaries(data.data(), data.size(), s_.chunking).size();
-  ASSERT_GT(n, 4 * kHaveChunksEarlyBatch);
-  EXPECT_GE(std::count(st.arrivals.begin(), st.arrivals.end(), 'H'),
-            std::ptrdiff_t(n / kHaveChunksEarlyBatch));
-  EXPECT_LT(st.arrivals.find('P'), st.arrivals.rfind('H')) << st.arrivals;
-  EXPECT_EQ(st.arrivals.back(), 'C');
-  EXPECT_EQ(size_t(st.put_chunks), n);
-  EXPECT_EQ(put->bytes_reread, data.size());
-  Result<Bytes> got = GetAll(client.get(), "f");
-  ASSERT_TRUE(got.ok());
-  EXPECT_TRUE(*got == data);
 }
 
 // A put records the version it committed as seen under the name key and
