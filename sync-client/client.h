@@ -11,7 +11,9 @@
 // PutChunk, at most `window` chunks in flight. Memory is bounded whatever
 // the file size: the chunker's buffer (max_bytes + read_block) plus, per
 // chunk in flight, one sealed chunk (<= max_bytes + 40) in the connection's
-// write queue; with the defaults about 5 MiB + 4 x 4 MiB.
+// write queue; with the defaults about 5 MiB + 4 x 4 MiB; plus the first
+// pass's cuts (ChunkCut, 48 bytes a chunk, at most kRememberedCutsMax: 12
+// MiB), which let the second pass read only the chunks it sends.
 //
 // Keys (shared/crypto): a master key wrapped by the passphrase (Argon2id) in
 // key_file; subkeys by crypto_kdf: name hash key (name -> name_key), name
