@@ -10,6 +10,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <optional>
 #include <span>
 #include <unordered_set>
 
@@ -172,11 +173,17 @@ struct Client::Impl {
     }
   }
   bool persist_seen = true;  // false in clones (one writer of the file)
-  void Saw(const std::string& key, uint64_t version) {
+  // Records `version` as seen under both keys (name key and oid: one
+  // durable write of the file, not one per key).
+  void Saw(const std::string& key, const std::string& key2, uint64_t version) {
     LoadSeen();
-    if (seen[key] >= version) return;
-    seen[key] = version;
-    if (!persist_seen) return;
+    bool changed = false;
+    for (const std::string* k : {&key, &key2}) {
+      if (seen[*k] >= version) continue;
+      seen[*k] = version;
+      changed = true;
+    }
+    if (!changed || !persist_seen) return;
     std::string text;
     for (auto& [k, v] : seen) text += k + " " + std::to_string(v) + "\n";
     if (!MakeDirs(s.state_dir).ok()) return;
@@ -237,8 +244,7 @@ struct Client::Impl {
     const uint64_t wire = commit.ByteSizeLong();
     MS_ASSIGN_OR_RETURN(pb::Envelope reply, CallWithRetries(commit, &stats.bytes_sent));
     MS_ASSIGN_OR_RETURN(Oid oid, Oid::Decode(reply.put_reply().oid()));
-    Saw(ToHex(name_key), reply.put_reply().version());
-    Saw(oid.Hex(), reply.put_reply().version());
+    Saw(ToHex(name_key), oid.Hex(), reply.put_reply().version());
     return std::make_pair(oid, std::make_pair(reply.put_reply().version(), wire));
   }
 
@@ -412,6 +418,51 @@ Result<bool> ChunkSealer::Next(SealedChunk* out) {
   return true;
 }
 
+CutSealer::CutSealer(const SecretBytes& chunk_id_key,
+                     const SecretBytes& chunk_key,
+                     const std::vector<ChunkCut>& cuts, PositionalReader read)
+    : id_key_(chunk_id_key),
+      seal_key_(chunk_key),
+      cuts_(cuts),
+      read_(std::move(read)) {}
+
+Result<bool> CutSealer::Next(SealedChunk* out) {
+  MS_RETURN_IF_ERROR(failure_);
+  if (next_ == cuts_.size()) {
+    out->id.clear();
+    out->plain_len = 0;
+    out->sealed.clear();
+    out->skipped = false;
+    return false;
+  }
+  const ChunkCut& cut = cuts_[next_++];
+  out->id.assign(cut.id.begin(), cut.id.end());
+  out->offset = cut.offset;
+  out->plain_len = cut.plain_len;
+  bytes_out_ += cut.plain_len;
+  out->skipped = skip_ && skip_(out->id);
+  out->sealed.clear();
+  if (out->skipped) return true;
+  plain_.resize(cut.plain_len);
+  Status read = read_(cut.offset, plain_.data(), plain_.size());
+  if (read.ok() &&
+      KeyedHash32(id_key_, plain_.data(), plain_.size()) != out->id)
+    read = Status(
+        Code::kAborted,
+        "the file changed while it was being put (the chunk at offset " +
+            std::to_string(cut.offset) + " is not what the first pass read)");
+  if (!read.ok()) {
+    failure_ = read;
+    return read;
+  }
+  bytes_read_ += cut.plain_len;
+  const Bytes sealed = Seal(seal_key_, plain_.data(), plain_.size(),
+                            out->id.data(), out->id.size());
+  out->sealed.assign(reinterpret_cast<const char*>(sealed.data()),
+                     sealed.size());
+  return true;
+}
+
 Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Client::~Client() {
   if (impl_->conn) impl_->conn->Close(Unavailable("client done"));
@@ -492,6 +543,11 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
   // of each sealed chunk are tagged for it (issue 3). 0: not known (no
   // chunks, or a POP without the query), the chunks go untagged.
   int code_k = 0, code_m = 0;
+  // Pass 1's cuts, for pass 2 to read and seal only what travels; cleared
+  // (and the file cut again) past opts.remembered_cuts_max.
+  std::vector<ChunkCut> cuts;
+  bool cuts_kept = opts.remembered_cuts_max > 0;
+  uint64_t pass1_bytes = 0;
   {
     std::vector<std::string> ids;
     std::unordered_set<std::string> unique;
@@ -501,9 +557,21 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
     for (;;) {
       MS_ASSIGN_OR_RETURN(bool more, idpass.Next(&c));
       if (!more) break;
+      if (cuts_kept && cuts.size() == opts.remembered_cuts_max) {
+        cuts_kept = false;
+        std::vector<ChunkCut>().swap(cuts);
+      }
+      if (cuts_kept) {
+        ChunkCut& cut = cuts.emplace_back();
+        cut.offset = c.offset;
+        cut.plain_len = uint32_t(c.plain_len);
+        MS_ASSERT(c.id.size() == cut.id.size());
+        std::copy(c.id.begin(), c.id.end(), cut.id.begin());
+      }
       std::string id = ToStr(c.id);
       if (unique.insert(id).second) ids.push_back(std::move(id));
     }
+    pass1_bytes = idpass.bytes_out();
     for (size_t at = 0; at < ids.size(); at += kHaveChunksBatch) {
       pb::Envelope q;
       q.mutable_have_chunks()->set_subscriber(I.s.subscriber);
@@ -526,13 +594,53 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
     if (lseek(fd, 0, SEEK_SET) != 0) return IoError("seek " + path + ": " + std::strerror(errno));
   }
 
-  // Pass 2: read (read_block at a time), cut (FastCDC), seal and upload
-  // what the POP lacks with up to `window` chunks in flight: memory stays
-  // bounded (see client.h) whatever the file size. A chunk that repeats
-  // within the file is sealed and sent once; the manifest lists every
-  // occurrence. The file is cut again rather than remembered: if it changed
-  // in between, the new chunks are simply not in `present` and travel.
-  ChunkSealer sealer(I.chunk_id_key, I.chunk_key, I.s.chunking, reader, I.s.read_block);
+  // Pass 2: seal and upload what the POP lacks with up to `window` chunks
+  // in flight: memory stays bounded (see client.h) whatever the file size.
+  // A chunk that repeats within the file is sealed and sent once; the
+  // manifest lists every occurrence. With pass 1's cuts remembered
+  // (CutSealer) only the chunks that travel are read again, each checked
+  // against its id, and a file that changed in between fails the put
+  // (kAborted; a retry puts what it holds then). Beyond the cap the file is
+  // read (read_block at a time) and cut (FastCDC) again: if it changed in
+  // between, the new chunks are simply not in `present` and travel.
+  std::optional<CutSealer> cut_sealer;
+  std::optional<ChunkSealer> cdc_sealer;
+  if (cuts_kept) {
+    struct stat now;
+    if (fstat(fd, &now) != 0)
+      return IoError("stat " + path + ": " + std::strerror(errno));
+    if (now.st_size != st.st_size || now.st_mtim.tv_sec != st.st_mtim.tv_sec ||
+        now.st_mtim.tv_nsec != st.st_mtim.tv_nsec ||
+        pass1_bytes != uint64_t(st.st_size))
+      return Status(Code::kAborted,
+                    "the file " + path + " changed while it was being put");
+    cut_sealer.emplace(
+        I.chunk_id_key, I.chunk_key, cuts,
+        [fd, &path](uint64_t offset, uint8_t* buf, size_t len) -> Status {
+          size_t got = 0;
+          while (got < len) {
+            ssize_t n = pread(fd, buf + got, len - got, off_t(offset + got));
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0)
+              return IoError("read " + path + ": " + std::strerror(errno));
+            if (n == 0)
+              return Status(
+                  Code::kAborted,
+                  "the file " + path + " shrank while it was being put");
+            got += size_t(n);
+          }
+          return Status::Ok();
+        });
+  } else {
+    cdc_sealer.emplace(I.chunk_id_key, I.chunk_key, I.s.chunking, reader,
+                       I.s.read_block);
+  }
+  auto next_chunk = [&](SealedChunk* out) {
+    return cut_sealer ? cut_sealer->Next(out) : cdc_sealer->Next(out);
+  };
+  auto bytes_out = [&] {
+    return cut_sealer ? cut_sealer->bytes_out() : cdc_sealer->bytes_out();
+  };
   std::unordered_set<std::string> sent;
   // Seal nonce and fragment tags of each chunk sealed here, for its repeats.
   std::map<std::string, std::pair<std::string, std::string>> tagged;
@@ -541,10 +649,14 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
     manifest.set_fragment_m(uint32_t(code_m));
   }
   const bool dry = opts.dry_run;
-  sealer.set_skip([&sent, &present, dry](const Bytes& id) {
+  auto skip = [&sent, &present, dry](const Bytes& id) {
     std::string k = ToStr(id);
     return dry || sent.count(k) > 0 || present.count(k) > 0;
-  });
+  };
+  if (cut_sealer)
+    cut_sealer->set_skip(skip);
+  else
+    cdc_sealer->set_skip(skip);
   Status failure;
   size_t in_flight = 0;
   bool eof = false;
@@ -554,7 +666,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
   uint64_t sent_bytes = 0;
   SealedChunk chunk;
   auto report = [&] {
-    if (opts.progress) opts.progress(sealer.bytes_out(), total_bytes);
+    if (opts.progress) opts.progress(bytes_out(), total_bytes);
   };
   auto pump = [&](auto& self) -> void {
     while (failure.ok() && !eof && in_flight < I.s.window && !waiting_for_budget) {
@@ -573,7 +685,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
           return;
         }
       }
-      Result<bool> more = sealer.Next(&chunk);
+      Result<bool> more = next_chunk(&chunk);
       if (!more.ok()) {
         failure = more.status();
         return;
@@ -637,7 +749,8 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
   // Let any stragglers finish before their captures go out of scope.
   while (in_flight > 0 || waiting_for_budget) I.loop.Run();
   MS_RETURN_IF_ERROR(failure);
-  const uint64_t total = sealer.bytes_out();
+  const uint64_t total = bytes_out();
+  result.bytes_reread = cut_sealer ? cut_sealer->bytes_read() : total;
   manifest.set_size_bytes(total);
   result.size_bytes = total;
   result.chunks = size_t(manifest.chunks_size());
@@ -881,8 +994,7 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
   MS_RETURN_IF_ERROR(failure);
   if (delivered != manifest.size_bytes())
     return Corrupt("object is shorter than its manifest says");
-  I.Saw(Impl::SeenKey(name_or_oid, name_key), info.version());
-  I.Saw(ToHex(ToBytes(info.oid())), info.version());
+  I.Saw(Impl::SeenKey(name_or_oid, name_key), ToHex(ToBytes(info.oid())), info.version());
   return info;
 }
 

@@ -11,7 +11,9 @@
 // PutChunk, at most `window` chunks in flight. Memory is bounded whatever
 // the file size: the chunker's buffer (max_bytes + read_block) plus, per
 // chunk in flight, one sealed chunk (<= max_bytes + 40) in the connection's
-// write queue; with the defaults about 5 MiB + 4 x 4 MiB.
+// write queue; with the defaults about 5 MiB + 4 x 4 MiB; plus the first
+// pass's cuts (ChunkCut, 48 bytes a chunk, at most kRememberedCutsMax: 12
+// MiB), which let the second pass read only the chunks it sends.
 //
 // Keys (shared/crypto): a master key wrapped by the passphrase (Argon2id) in
 // key_file; subkeys by crypto_kdf: name hash key (name -> name_key), name
@@ -29,6 +31,7 @@
 // (ReportForgedFragments), which the POP marks bad and re-places.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -98,7 +101,16 @@ struct PutResult {
   size_t chunks = 0;        // in the manifest (repeats included)
   size_t chunks_sent = 0;   // uploaded by this put (the rest the POP had)
   uint64_t bytes_sent = 0;  // sealed chunk bytes + the commit message
+  // Plaintext bytes read by the second pass (sealing what is sent). With
+  // pass 1's cuts remembered only the chunks that travel are read again;
+  // beyond PutOptions::remembered_cuts_max the whole file is.
+  uint64_t bytes_reread = 0;
 };
+
+// Most chunk cuts Put remembers from its first pass (one ChunkCut, 48
+// bytes, per chunk: at most 12 MiB; with the default 1 MiB average chunk
+// that covers files up to ~256 GiB). A file with more chunks is cut twice.
+inline constexpr size_t kRememberedCutsMax = size_t{1} << 18;
 
 struct PutOptions {
   // Chunk, ask the POP what it has, report what would travel; send nothing.
@@ -110,6 +122,9 @@ struct PutOptions {
   // Called after each chunk is acknowledged (or skipped): plaintext bytes
   // done so far and the file's size.
   std::function<void(uint64_t done_bytes, uint64_t total_bytes)> progress;
+  // Most chunk cuts pass 1 remembers (see kRememberedCutsMax); 0 = always
+  // cut the file a second time. Tests lower it to cover the fallback.
+  size_t remembered_cuts_max = kRememberedCutsMax;
 };
 
 // One version of an object as `mistore versions` shows it (from its sealed
@@ -207,6 +222,58 @@ class ChunkSealer {
   std::function<bool(const Bytes& id)> skip_;
 };
 
+// One chunk as pass 1 of Put cut it: where it lies in the file and its id.
+struct ChunkCut {
+  uint64_t offset = 0;
+  uint32_t plain_len = 0;
+  std::array<uint8_t, 32> id{};  // crypto::kKeyedHashBytes
+};
+
+// Pass 2 of Put when pass 1's cuts are remembered: hands out the chunks of
+// `cuts` in order without cutting again. A chunk the skip predicate names
+// (the POP has it, or it was sent earlier in this file) is not read at all;
+// any other is read at its offset through `read`, its keyed hash checked
+// against the remembered id, and sealed as ChunkSealer does. A chunk whose
+// bytes are no longer what pass 1 saw (the file changed in between) is
+// kAborted, which sticks: nothing of a changed file is sent under an id it
+// no longer has.
+//
+// Ownership: borrows both keys and `cuts` (they must outlive the sealer);
+// owns one chunk's plaintext buffer (<= the largest cut).
+// Threads: one thread at a time.
+class CutSealer {
+ public:
+  // Reads exactly `len` bytes at `offset` into buf (a short read is an
+  // error: the file shrank).
+  using PositionalReader =
+      std::function<Status(uint64_t offset, uint8_t* buf, size_t len)>;
+  CutSealer(const crypto::SecretBytes& chunk_id_key,
+            const crypto::SecretBytes& chunk_key,
+            const std::vector<ChunkCut>& cuts, PositionalReader read);
+
+  // As ChunkSealer::Next.
+  Result<bool> Next(SealedChunk* out);
+  // Plaintext bytes handed out so far (skipped chunks included).
+  uint64_t bytes_out() const { return bytes_out_; }
+  // Plaintext bytes read (the chunks not skipped).
+  uint64_t bytes_read() const { return bytes_read_; }
+  void set_skip(std::function<bool(const Bytes& id)> skip) {
+    skip_ = std::move(skip);
+  }
+
+ private:
+  const crypto::SecretBytes& id_key_;
+  const crypto::SecretBytes& seal_key_;
+  const std::vector<ChunkCut>& cuts_;
+  PositionalReader read_;
+  std::function<bool(const Bytes& id)> skip_;
+  size_t next_ = 0;
+  uint64_t bytes_out_ = 0;
+  uint64_t bytes_read_ = 0;
+  Bytes plain_;
+  Status failure_;
+};
+
 class Client {
  public:
   // Creates a new master key wrapped under `passphrase` in key_file (0600);
@@ -221,7 +288,9 @@ class Client {
   // chunk ids, the POP is asked which it has (HaveChunks, which also pins
   // them until the commit), then the missing ones are sealed and sent. An
   // upload killed half-way therefore resumes: the chunks the POP
-  // acknowledged are not sent again.
+  // acknowledged are not sent again. The first pass's cuts are remembered
+  // (up to opts.remembered_cuts_max) so that only the chunks sent are read
+  // again (CutSealer); a file changed in between fails with kAborted.
   Result<PutResult> Put(const std::string& path, const std::string& name,
                         const PutOptions& opts = PutOptions());
   // Writes a tombstone version (its manifest says deleted): older versions

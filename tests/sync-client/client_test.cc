@@ -5,7 +5,9 @@
 // commit, round trips, tampering, edit locality through real chunk ids).
 #include "sync-client/client.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -267,6 +269,120 @@ TEST(ChunkSealerTest, EmptyStreamAndReaderErrors) {
   }
 }
 
+// ---------------------------------------------------------------- CutSealer
+
+// The cuts of `data` as pass 1 of Put records them.
+std::vector<ChunkCut> CutsOf(const Keys& keys, const Bytes& data,
+                             const CdcParams& p) {
+  std::vector<ChunkCut> cuts;
+  size_t start = 0;
+  for (size_t end : ChunkBoundaries(data.data(), data.size(), p)) {
+    ChunkCut& c = cuts.emplace_back();
+    c.offset = start;
+    c.plain_len = uint32_t(end - start);
+    const Bytes id =
+        crypto::KeyedHash32(keys.id_key, data.data() + start, end - start);
+    std::copy(id.begin(), id.end(), c.id.begin());
+    start = end;
+  }
+  return cuts;
+}
+
+TEST(CutSealerTest, ReadsAndSealsOnlyTheChunksNotSkipped) {
+  ASSERT_TRUE(crypto::CryptoInit().ok());
+  Keys keys;
+  const Bytes data = RandomBytes(13, 9 * kMiB + 77);
+  const std::vector<ChunkCut> cuts = CutsOf(keys, data, CdcParams{});
+  ASSERT_GE(cuts.size(), 5u);
+  std::vector<uint64_t> read_at;
+  CutSealer sealer(keys.id_key, keys.seal_key, cuts,
+                   [&](uint64_t off, uint8_t* buf, size_t len) -> Status {
+                     read_at.push_back(off);
+                     std::memcpy(buf, data.data() + off, len);
+                     return Status::Ok();
+                   });
+  // Only chunks 1 and 3 are wanted.
+  const std::set<Bytes> wanted = {Bytes(cuts[1].id.begin(), cuts[1].id.end()),
+                                  Bytes(cuts[3].id.begin(), cuts[3].id.end())};
+  sealer.set_skip([&](const Bytes& id) { return wanted.count(id) == 0; });
+  SealedChunk c;
+  uint64_t pos = 0;
+  for (size_t i = 0;; i++) {
+    Result<bool> more = sealer.Next(&c);
+    ASSERT_TRUE(more.ok()) << more.status().ToString();
+    if (!*more) {
+      EXPECT_EQ(i, cuts.size());
+      break;
+    }
+    EXPECT_EQ(c.offset, pos);
+    EXPECT_EQ(c.plain_len, cuts[i].plain_len);
+    EXPECT_EQ(c.id, Bytes(cuts[i].id.begin(), cuts[i].id.end()));
+    EXPECT_EQ(c.skipped, i != 1 && i != 3) << "chunk " << i;
+    if (!c.skipped) {
+      const auto* sealed = reinterpret_cast<const uint8_t*>(c.sealed.data());
+      Result<Bytes> opened = crypto::Open(
+          keys.seal_key, sealed, c.sealed.size(), c.id.data(), c.id.size());
+      ASSERT_TRUE(opened.ok());
+      EXPECT_TRUE(
+          std::equal(opened->begin(), opened->end(), data.data() + pos));
+    } else {
+      EXPECT_TRUE(c.sealed.empty());
+    }
+    pos += c.plain_len;
+    EXPECT_EQ(sealer.bytes_out(), pos);
+  }
+  EXPECT_EQ(pos, data.size());
+  EXPECT_EQ(read_at, (std::vector<uint64_t>{cuts[1].offset, cuts[3].offset}));
+  EXPECT_EQ(sealer.bytes_read(),
+            uint64_t(cuts[1].plain_len) + cuts[3].plain_len);
+}
+
+TEST(CutSealerTest, BytesThatNoLongerMatchTheirIdAbortAndTheFailureSticks) {
+  ASSERT_TRUE(crypto::CryptoInit().ok());
+  Keys keys;
+  Bytes data = RandomBytes(14, 6 * kMiB);
+  const std::vector<ChunkCut> cuts = CutsOf(keys, data, CdcParams{});
+  ASSERT_GE(cuts.size(), 3u);
+  data[cuts[1].offset + 10] ^= 0x01;  // the file changed after pass 1
+  int reads = 0;
+  CutSealer sealer(keys.id_key, keys.seal_key, cuts,
+                   [&](uint64_t off, uint8_t* buf, size_t len) -> Status {
+                     reads++;
+                     std::memcpy(buf, data.data() + off, len);
+                     return Status::Ok();
+                   });
+  SealedChunk c;
+  Result<bool> first = sealer.Next(&c);
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(*first);
+  EXPECT_FALSE(c.sealed.empty());
+  Result<bool> second = sealer.Next(&c);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), Code::kAborted);
+  Result<bool> third = sealer.Next(&c);
+  ASSERT_FALSE(third.ok()) << "the failure sticks";
+  EXPECT_EQ(third.status().code(), Code::kAborted);
+  EXPECT_EQ(reads, 2);
+  EXPECT_EQ(sealer.bytes_read(), cuts[0].plain_len);
+
+  // A reader error (e.g. the file shrank) is handed out as is.
+  CutSealer failing(
+      keys.id_key, keys.seal_key, cuts,
+      [](uint64_t, uint8_t*, size_t) -> Status { return IoError("gone"); });
+  Result<bool> r = failing.Next(&c);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kIo);
+  // No cuts: the end at once.
+  const std::vector<ChunkCut> none;
+  CutSealer empty(keys.id_key, keys.seal_key, none,
+                  [](uint64_t, uint8_t*, size_t) -> Status {
+                    return Internal("not called");
+                  });
+  Result<bool> e = empty.Next(&c);
+  ASSERT_TRUE(e.ok());
+  EXPECT_FALSE(*e);
+}
+
 // ---------------------------------------------------------------- fake agent
 
 // A POP core (pop-server/pop_core.h) with its in-memory region of gateways,
@@ -412,6 +528,15 @@ class FakeAgent {
   void AnswerHaveChunks(uint32_t k = 4, uint32_t m = 2) {
     have_k_ = k;
     have_m_ = m;
+    answer_have_chunks_ = true;
+  }
+  // HaveChunks answers name the asked chunks this agent stores, as a POP
+  // does; `on_query`, when set, runs (on the agent's thread) before each
+  // answer: between a put's two passes.
+  void AnswerHaveChunksWithStored(std::function<void()> on_query = nullptr) {
+    std::lock_guard<std::mutex> l(mu_);
+    answer_present_ = true;
+    on_have_chunks_ = std::move(on_query);
     answer_have_chunks_ = true;
   }
   // After the get: the POP core's counters and the holder of an index.
@@ -598,6 +723,11 @@ class FakeAgent {
         }
         reply.mutable_have_chunks_reply()->set_k(have_k_);
         reply.mutable_have_chunks_reply()->set_m(have_m_);
+        if (answer_present_)
+          for (const auto& id : env.have_chunks().chunk_ids())
+            if (chunks_.count(id))
+              reply.mutable_have_chunks_reply()->add_present(id);
+        if (on_have_chunks_) on_have_chunks_();
         break;
       }
       case pb::Envelope::kGetChunkFragments:
@@ -666,6 +796,8 @@ class FakeAgent {
   std::set<std::string> tamper_;
   std::unique_ptr<PopRegion> pop_;
   std::atomic<bool> answer_have_chunks_{false};
+  bool answer_present_ = false;           // guarded by mu_
+  std::function<void()> on_have_chunks_;  // guarded by mu_
   std::atomic<uint32_t> have_k_{4}, have_m_{2};
 };
 
@@ -820,6 +952,132 @@ TEST_F(ClientTest, OneByteInsertChangesAtMostTwoChunkIds) {
   Result<Bytes> got = GetAll(client.get(), "big");
   ASSERT_TRUE(got.ok());
   EXPECT_TRUE(*got == v2);
+}
+
+// A second version differing in a few chunks: pass 2 reads and seals only
+// the chunks the POP lacks (pass 1's cuts remembered); the rest is not read
+// again. The version reads back whole.
+TEST_F(ClientTest, PutOfAnEditedFileRereadsOnlyTheChunksThePopLacks) {
+  agent_.AnswerHaveChunksWithStored();
+  const Bytes v1 = RandomBytes(41, 24 * kMiB);
+  Bytes v2 = v1;
+  const Bytes edit = RandomBytes(42, 64 * kKiB);
+  std::copy(edit.begin(), edit.end(), v2.begin() + 11 * kMiB);
+  WriteFile(dir_ + "/v1", v1);
+  WriteFile(dir_ + "/v2", v2);
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  auto put1 = client->Put(dir_ + "/v1", "big");
+  ASSERT_TRUE(put1.ok()) << put1.status().ToString();
+  EXPECT_EQ(put1->bytes_reread, v1.size())
+      << "the POP had nothing: every chunk is read again";
+  const int sent_before = agent_.stats().put_chunks;
+  auto put2 = client->Put(dir_ + "/v2", "big");
+  ASSERT_TRUE(put2.ok()) << put2.status().ToString();
+  EXPECT_EQ(put2->version, 2u);
+  const FakeAgent::Stats st = agent_.stats();
+  const int sent = st.put_chunks - sent_before;
+  EXPECT_GE(sent, 1);
+  EXPECT_LE(sent, 2);
+  EXPECT_EQ(put2->chunks_sent, size_t(sent));
+  // Read again: exactly the plaintext of the chunks sent (<= 2 x 4 MiB).
+  uint64_t sent_plain = 0;
+  for (size_t i = st.sealed_sizes.size() - size_t(sent);
+       i < st.sealed_sizes.size(); i++)
+    sent_plain += st.sealed_sizes[i] - crypto::kSealOverhead;
+  EXPECT_EQ(put2->bytes_reread, sent_plain);
+  EXPECT_LT(put2->bytes_reread, v2.size() / 3);
+  EXPECT_EQ(st.commit_size, v2.size());
+  Result<Bytes> got = GetAll(client.get(), "big");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(*got == v2);
+}
+
+// The file changes between the passes (here while the HaveChunks query is
+// answered): the put fails with kAborted and commits nothing, whether the
+// change shows in size/mtime or only in a chunk's bytes (mtime put back).
+TEST_F(ClientTest, FileChangedBetweenThePassesFailsThePutWithoutACommit) {
+  const std::string path = dir_ + "/f";
+  const Bytes data = RandomBytes(43, 6 * kMiB);
+  WriteFile(path, data);
+  struct stat before;
+  ASSERT_EQ(stat(path.c_str(), &before), 0);
+  bool keep_mtime = true;
+  agent_.AnswerHaveChunksWithStored([&] {
+    int fd = open(path.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    const uint8_t x = uint8_t(data[3 * kMiB] ^ 0xff);
+    ASSERT_EQ(pwrite(fd, &x, 1, off_t(3 * kMiB)), 1);
+    if (keep_mtime) {
+      const struct timespec times[2] = {before.st_atim, before.st_mtim};
+      ASSERT_EQ(futimens(fd, times), 0);
+    }
+    close(fd);
+  });
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  for (bool keep : {true, false}) {
+    SCOPED_TRACE(keep ? "same mtime" : "new mtime");
+    keep_mtime = keep;
+    WriteFile(path, data);
+    ASSERT_EQ(stat(path.c_str(), &before), 0);
+    auto put = client->Put(path, "f");
+    ASSERT_FALSE(put.ok());
+    EXPECT_EQ(put.status().code(), Code::kAborted) << put.status().ToString();
+    EXPECT_EQ(agent_.stats().commits, 0);
+  }
+}
+
+// A put records the version it committed as seen under the name key and
+// the oid (state_dir/seen, written once for both): the next reads of the
+// latest version are at least as new.
+TEST_F(ClientTest, PutRecordsItsVersionAsSeenUnderNameKeyAndOid) {
+  WriteFile(dir_ + "/f", RandomBytes(47, 5000));
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Put(dir_ + "/f", "f").ok());
+  auto put = client->Put(dir_ + "/f", "f");
+  ASSERT_TRUE(put.ok());
+  auto text = ReadFileBytes(dir_ + "/seen", 1 << 20);
+  ASSERT_TRUE(text.ok());
+  const std::string seen(text->begin(), text->end());
+  EXPECT_NE(seen.find(put->oid.Hex() + " 2\n"), std::string::npos) << seen;
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), '\n'), 2) << seen;
+  EXPECT_EQ(seen.find(" 1\n"), std::string::npos) << seen;
+}
+
+// Beyond the cap of remembered cuts the file is cut a second time (the
+// two-pass path), reading it all again; the put is the same.
+TEST_F(ClientTest, BeyondTheRememberedCutsThePutCutsTheFileAgain) {
+  agent_.AnswerHaveChunksWithStored();
+  s_.chunking = {16 * kKiB, 64 * kKiB, 256 * kKiB};
+  const Bytes data = RandomBytes(44, 2 * kMiB + 5);
+  WriteFile(dir_ + "/f", data);
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  PutOptions po;
+  po.remembered_cuts_max = 3;
+  auto put = client->Put(dir_ + "/f", "f", po);
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  const size_t n =
+      ChunkBoundaries(data.data(), data.size(), s_.chunking).size();
+  ASSERT_GT(n, 3u);
+  EXPECT_EQ(put->chunks, n);
+  EXPECT_EQ(put->bytes_reread, data.size());
+  // Again, nothing new: the fallback reads it all, sends nothing.
+  auto again = client->Put(dir_ + "/f", "f", po);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->chunks_sent, 0u);
+  EXPECT_EQ(again->bytes_reread, data.size());
+  // Within the cap nothing is read a second time.
+  po.remembered_cuts_max = n;
+  auto within = client->Put(dir_ + "/f", "f", po);
+  ASSERT_TRUE(within.ok());
+  EXPECT_EQ(within->chunks_sent, 0u);
+  EXPECT_EQ(within->bytes_reread, 0u);
+  Result<Bytes> got = GetAll(client.get(), "f");
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(*got == data);
 }
 
 // A chunk that repeats within a file (here the 4 MiB chunks of a 16 MiB
