@@ -16,6 +16,7 @@
 #include "shared/core/log.h"
 #include "shared/crypto/aead.h"
 #include "shared/crypto/keys.h"
+#include "shared/crypto/share.h"
 #include "shared/erasure/reed_solomon.h"
 #include "shared/store/file_util.h"
 #include "shared/uvio/connection.h"
@@ -45,6 +46,24 @@ struct Client::Impl {
   ClientSettings s;
   SecretBytes master;
   SecretBytes name_hash_key, name_seal_key, chunk_id_key, chunk_key;
+  SecretBytes chunk_id_key_v3;  // manifest format 3 (shared/crypto/share.h)
+
+  // The key chunk `i` of `m` is sealed under: its own (format 3) or the
+  // user's chunk key (formats 1 and 2, readable by the owner only).
+  SecretBytes SealKeyOf(const pb::Manifest& m, int i) const {
+    if (ManifestHasChunkKeys(m)) {
+      const std::string& k = m.chunks(i).seal_key();
+      return SecretBytes(reinterpret_cast<const uint8_t*>(k.data()), k.size());
+    }
+    return chunk_key.Clone();
+  }
+  // The key chunk ids of `m` are keyed with; nullptr for an object shared
+  // with us (owner set): we lack its owner's id key, the AEAD under the
+  // chunk's own key (id as associated data) authenticates it instead.
+  const SecretBytes* IdKeyOf(const pb::Manifest& m, const std::string& owner) const {
+    if (!owner.empty()) return nullptr;
+    return ManifestHasChunkKeys(m) ? &chunk_id_key_v3 : &chunk_id_key;
+  }
   SecretBytes frag_tag_key;  // fragment_tags.h
   std::vector<ForgedFragmentReport> forged;  // at most kForgedReportsMax
   EventLoop loop;
@@ -256,10 +275,13 @@ struct Client::Impl {
       int k, m;
       uint64_t plain_len;
       std::string oid;
+      SecretBytes seal_key;
+      const SecretBytes* id_key;
     };
     auto w = std::make_shared<Want>(Want{ToBytes(mc.id()), ToBytes(mc.seal_nonce()),
                                          ToBytes(mc.fragment_tags()), int(man.fragment_k()),
-                                         int(man.fragment_m()), mc.plain_len(), info.oid()});
+                                         int(man.fragment_m()), mc.plain_len(), info.oid(),
+                                         SealKeyOf(man, idx), IdKeyOf(man, "")});
     pb::Envelope req;
     auto* g = req.mutable_get_chunk_fragments();
     g->set_subscriber(s.subscriber);
@@ -284,10 +306,10 @@ struct Client::Impl {
                                      w->plain_len + kSealOverhead, cf, &bad);
       Result<Bytes> plain = chk.ok() ? Result<Bytes>(Internal("not opened")) : chk.status();
       if (chk.ok()) {
-        plain = crypto::Open(chunk_key, chk->sealed.data(), chk->sealed.size(), w->id.data(),
+        plain = crypto::Open(w->seal_key, chk->sealed.data(), chk->sealed.size(), w->id.data(),
                              w->id.size());
         if (plain.ok() && (plain->size() != w->plain_len ||
-                           KeyedHash32(chunk_id_key, plain->data(), plain->size()) != w->id))
+                           KeyedHash32(*w->id_key, plain->data(), plain->size()) != w->id))
           plain = Corrupt("rebuilt from fragments, it still does not match its id");
         else if (!plain.ok())
           plain = Corrupt("rebuilt from fragments matching their tags, it fails authentication");
@@ -403,11 +425,18 @@ Result<bool> ChunkSealer::Next(SealedChunk* out) {
   out->offset = stream_.last_chunk_offset();
   out->plain_len = plain.size();
   out->skipped = skip_ && skip_(out->id);
+  out->seal_key.clear();
+  std::optional<SecretBytes> own;
+  if (per_chunk_keys_) {
+    own = ChunkSealKey(seal_key_, out->id);
+    out->seal_key.assign(reinterpret_cast<const char*>(own->data()), own->size());
+  }
   if (out->skipped) {
     out->sealed.clear();
     return true;
   }
-  const Bytes sealed = Seal(seal_key_, plain.data(), plain.size(), out->id.data(), out->id.size());
+  const Bytes sealed = Seal(own ? *own : seal_key_, plain.data(), plain.size(), out->id.data(),
+                            out->id.size());
   out->sealed.assign(reinterpret_cast<const char*>(sealed.data()), sealed.size());
   return true;
 }
@@ -448,6 +477,7 @@ Result<std::unique_ptr<Client>> Client::Open(const ClientSettings& s,
   impl->name_hash_key = NameHashKey(master);
   impl->name_seal_key = NameSealKey(master);
   impl->chunk_id_key = ChunkIdKey(master);
+  impl->chunk_id_key_v3 = ChunkIdKeyV3(master);
   impl->chunk_key = DeriveSubkey(master, kSingletonSubkeyId, kChunkKeyContext);
   impl->frag_tag_key = FragmentTagRootKey(master);
   impl->master = std::move(master);
@@ -495,7 +525,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
   {
     std::vector<std::string> ids;
     std::unordered_set<std::string> unique;
-    ChunkSealer idpass(I.chunk_id_key, I.chunk_key, I.s.chunking, reader, I.s.read_block);
+    ChunkSealer idpass(I.chunk_id_key_v3, I.chunk_key, I.s.chunking, reader, I.s.read_block);
     idpass.set_skip([](const Bytes&) { return true; });
     SealedChunk c;
     for (;;) {
@@ -532,7 +562,10 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
   // within the file is sealed and sent once; the manifest lists every
   // occurrence. The file is cut again rather than remembered: if it changed
   // in between, the new chunks are simply not in `present` and travel.
-  ChunkSealer sealer(I.chunk_id_key, I.chunk_key, I.s.chunking, reader, I.s.read_block);
+  // Manifest format 3 (issue 4): ids under the format-3 id key, each chunk
+  // sealed under its own key, recorded in the manifest (shared/crypto/share.h).
+  ChunkSealer sealer(I.chunk_id_key_v3, I.chunk_key, I.s.chunking, reader, I.s.read_block);
+  sealer.set_per_chunk_keys(true);
   std::unordered_set<std::string> sent;
   // Seal nonce and fragment tags of each chunk sealed here, for its repeats.
   std::map<std::string, std::pair<std::string, std::string>> tagged;
@@ -585,6 +618,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
       auto* mc = manifest.add_chunks();
       mc->set_id(ToStr(chunk.id));
       mc->set_plain_len(chunk.plain_len);
+      mc->set_seal_key(chunk.seal_key);
       if (chunk.skipped) {
         if (auto t = tagged.find(mc->id()); t != tagged.end()) {
           mc->set_seal_nonce(t->second.first);
@@ -741,6 +775,7 @@ std::unique_ptr<Client> Client::Clone() const {
   impl->name_hash_key = copy(I.name_hash_key);
   impl->name_seal_key = copy(I.name_seal_key);
   impl->chunk_id_key = copy(I.chunk_id_key);
+  impl->chunk_id_key_v3 = copy(I.chunk_id_key_v3);
   impl->chunk_key = copy(I.chunk_key);
   impl->frag_tag_key = copy(I.frag_tag_key);
   impl->read_mode = I.read_mode;
@@ -773,6 +808,18 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
     return NotFound("'" + name_or_oid + "' was removed in version " +
                     std::to_string(info.version()) +
                     " (see 'mistore versions' and 'mistore restore')");
+  MS_RETURN_IF_ERROR(GetChunks(info, manifest, "", sink, local));
+  I.Saw(Impl::SeenKey(name_or_oid, name_key), info.version());
+  I.Saw(ToHex(ToBytes(info.oid())), info.version());
+  return info;
+}
+
+Status Client::GetChunks(const pb::VersionInfo& info, const pb::Manifest& manifest,
+                         const std::string& owner,
+                         const std::function<Status(const uint8_t*, size_t)>& sink,
+                         const LocalChunkSource& local) {
+  Impl& I = *impl_;
+  const SecretBytes* id_key = I.IdKeyOf(manifest, owner);
 
   // Fetch with a window of bytes, deliver strictly in order. `held` counts
   // the sealed bytes of every chunk between next_deliver and next_send
@@ -805,8 +852,9 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
       const pb::ManifestChunk& mc = manifest.chunks(int(idx));
       if (local) {
         Bytes copy;
-        if (local(mc.id(), size_t(mc.plain_len()), &copy) && copy.size() == mc.plain_len() &&
-            KeyedHash32(I.chunk_id_key, copy.data(), copy.size()) == ToBytes(mc.id())) {
+        if (id_key && local(mc.id(), size_t(mc.plain_len()), &copy) &&
+            copy.size() == mc.plain_len() &&
+            KeyedHash32(*id_key, copy.data(), copy.size()) == ToBytes(mc.id())) {
           I.stats.chunks_reused++;
           I.stats.bytes_reused += copy.size();
           ready[idx] = std::move(copy);
@@ -819,6 +867,7 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
       req.mutable_get_chunk()->set_oid(info.oid());
       req.mutable_get_chunk()->set_chunk_id(mc.id());
       req.mutable_get_chunk()->set_lock_id(info.lock_id());
+      if (!owner.empty()) req.mutable_get_chunk()->set_owner(owner);
       in_flight++;
       I.conn->Call(std::move(req), [&, idx](Result<pb::Envelope> r) {
         in_flight--;
@@ -832,16 +881,20 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
             const std::string& d = r->chunk_data().data();
             I.stats.bytes_received += d.size();
             I.stats.chunks_received++;
-            auto plain = crypto::Open(I.chunk_key, reinterpret_cast<const uint8_t*>(d.data()),
-                                      d.size(), id.data(), id.size());
+            auto plain =
+                crypto::Open(I.SealKeyOf(manifest, int(idx)),
+                             reinterpret_cast<const uint8_t*>(d.data()), d.size(), id.data(),
+                             id.size());
             Status bad;
             if (!plain.ok()) {
               bad = Corrupt("chunk " + ToHex(id).substr(0, 12) + " fails authentication");
-            } else if (KeyedHash32(I.chunk_id_key, plain->data(), plain->size()) != id ||
+            } else if ((id_key && KeyedHash32(*id_key, plain->data(), plain->size()) != id) ||
                        plain->size() != mc.plain_len()) {
               bad = Corrupt("chunk " + ToHex(id).substr(0, 12) + " does not match its id");
             }
-            if (!bad.ok() && ChunkHasTags(manifest, int(idx))) {
+            // The fragment tags are keyed with the owner's key: a reader of
+            // a shared object cannot check them.
+            if (!bad.ok() && owner.empty() && ChunkHasTags(manifest, int(idx))) {
               // Issue 3: rebuild it from fragments checked against their
               // tags, naming the forged ones.
               in_flight++;
@@ -881,9 +934,7 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
   MS_RETURN_IF_ERROR(failure);
   if (delivered != manifest.size_bytes())
     return Corrupt("object is shorter than its manifest says");
-  I.Saw(Impl::SeenKey(name_or_oid, name_key), info.version());
-  I.Saw(ToHex(ToBytes(info.oid())), info.version());
-  return info;
+  return Status::Ok();
 }
 
 void Client::set_read_mode(pb::ReadMode mode) { impl_->read_mode = mode; }

@@ -178,6 +178,9 @@ struct SealedChunk {
   size_t plain_len = 0;  // plaintext bytes (the manifest's plain_len)
   std::string sealed;    // nonce || ciphertext || tag: PutChunk.data as is
   bool skipped = false;  // the skip predicate said so: `sealed` is empty
+  // With per-chunk keys (manifest format 3): the key it is (or, skipped,
+  // would be) sealed under, ChunkSealKey(chunk key, id); else empty.
+  std::string seal_key;
 };
 
 class ChunkSealer {
@@ -200,7 +203,13 @@ class ChunkSealer {
   // chunks).
   void set_skip(std::function<bool(const Bytes& id)> skip) { skip_ = std::move(skip); }
 
+  // Manifest format 3 (issue 4, sharing): seal each chunk under
+  // ChunkSealKey(chunk_key, id) (shared/crypto/share.h) instead of the chunk
+  // key itself, and hand that key out in SealedChunk::seal_key.
+  void set_per_chunk_keys(bool on) { per_chunk_keys_ = on; }
+
  private:
+  bool per_chunk_keys_ = false;
   const crypto::SecretBytes& id_key_;
   const crypto::SecretBytes& seal_key_;
   CdcStream stream_;
@@ -271,6 +280,12 @@ class Client {
  private:
   struct Impl;
   explicit Client(std::unique_ptr<Impl> impl);
+  // The chunks of an opened manifest, in order, through `sink`; owner set:
+  // an object shared with us (GetShared).
+  Status GetChunks(const pb::VersionInfo& info, const pb::Manifest& manifest,
+                   const std::string& owner,
+                   const std::function<Status(const uint8_t*, size_t)>& sink,
+                   const LocalChunkSource& local);
   std::unique_ptr<Impl> impl_;
 };
 
