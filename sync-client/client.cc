@@ -982,4 +982,190 @@ Result<pb::Placement> Client::Placement(const std::string& name_or_oid, uint64_t
   return r.placement();
 }
 
+// ---------------------------------------------------------------------------
+// Read-only sharing (issue 4; docs/security.md "Sharing")
+
+namespace {
+constexpr uint32_t kShareGrantFormat = 1;
+}  // namespace
+
+Status Client::PublishShareKey() {
+  Impl& I = *impl_;
+  ShareKeyPair kp = DeriveShareKeyPair(I.master);
+  pb::Envelope req;
+  req.mutable_publish_share_key()->set_subscriber(I.s.subscriber);
+  req.mutable_publish_share_key()->set_public_key(ToStr(kp.public_key));
+  return I.Call(std::move(req)).status();
+}
+
+Result<bool> Client::Share(const std::string& name, const std::string& grantee) {
+  Impl& I = *impl_;
+  if (grantee.empty() || grantee == I.s.subscriber)
+    return InvalidArgument("share with another subscriber (--with S)");
+  MS_ASSIGN_OR_RETURN(pb::VersionInfo info, I.Resolve(name, 0));
+  MS_ASSIGN_OR_RETURN(pb::Manifest m, I.OpenManifest(info));
+  if (!ManifestHasChunkKeys(m))
+    return InvalidArgument("'" + name + "' version " + std::to_string(info.version()) +
+                           " was written by an older client (manifest format " +
+                           std::to_string(m.format()) +
+                           ", chunks under your one chunk key): `mistore put` it again, then "
+                           "share it");
+  pb::Envelope kq;
+  kq.mutable_get_share_key()->set_subscriber(I.s.subscriber);
+  kq.mutable_get_share_key()->set_of_subscriber(grantee);
+  auto key = I.Call(std::move(kq));
+  if (!key.ok()) {
+    if (key.status().code() == Code::kNotFound)
+      return NotFound(key.status().message() + "; ask " + grantee +
+                      " to run `mistore shared` once");
+    return key.status();
+  }
+  const Bytes name_key = ToBytes(info.name_key());
+  SecretBytes object_key = I.ObjectKeyFor(name_key);
+  pb::ShareGrant g;
+  g.set_format(kShareGrantFormat);
+  g.set_owner(I.s.subscriber);
+  g.set_oid(info.oid());
+  g.set_name(name);
+  g.set_object_key(std::string(reinterpret_cast<const char*>(object_key.data()),
+                               object_key.size()));
+  g.set_name_key(info.name_key());
+  g.set_grantee(grantee);
+  std::string plain = g.SerializeAsString();
+  Bytes plain_b = ToBytes(plain);
+  sodium_memzero(plain.data(), plain.size());
+  auto sealed = SealToRecipient(ToBytes(key->share_key_reply().public_key()), plain_b);
+  sodium_memzero(plain_b.data(), plain_b.size());
+  MS_RETURN_IF_ERROR(sealed.status());
+  pb::Envelope req;
+  auto* ps = req.mutable_put_share();
+  ps->set_subscriber(I.s.subscriber);
+  ps->set_oid(info.oid());
+  ps->set_grantee(grantee);
+  ps->set_grant_sealed(ToStr(sealed.value()));
+  MS_ASSIGN_OR_RETURN(pb::Envelope r, I.Call(std::move(req)));
+  return r.put_share_reply().changed();
+}
+
+Result<bool> Client::Unshare(const std::string& name, const std::string& grantee) {
+  Impl& I = *impl_;
+  MS_ASSIGN_OR_RETURN(pb::VersionInfo info, I.Resolve(name, 0));
+  pb::Envelope req;
+  auto* ps = req.mutable_put_share();
+  ps->set_subscriber(I.s.subscriber);
+  ps->set_oid(info.oid());
+  ps->set_grantee(grantee);
+  ps->set_remove(true);
+  MS_ASSIGN_OR_RETURN(pb::Envelope r, I.Call(std::move(req)));
+  return r.put_share_reply().changed();
+}
+
+namespace {
+// A grant opened and checked against the DC's record of it: sealed to us,
+// naming the record's owner and oid and us as grantee, keys of the right size.
+Result<pb::ShareGrant> OpenGrant(const ShareKeyPair& kp, const pb::ShareEntry& e,
+                                 const std::string& me) {
+  MS_ASSIGN_OR_RETURN(Bytes plain, OpenSealed(kp, ToBytes(e.grant_sealed())));
+  pb::ShareGrant g;
+  const bool parsed = g.ParseFromArray(plain.data(), int(plain.size()));
+  sodium_memzero(plain.data(), plain.size());
+  if (!parsed) return Corrupt("grant does not parse");
+  if (g.format() != kShareGrantFormat)
+    return Corrupt("grant format " + std::to_string(g.format()) + " is unknown");
+  if (g.owner() != e.owner() || g.oid() != e.oid() || g.grantee() != me)
+    return Corrupt("grant names another owner, object or grantee than its record");
+  if (g.object_key().size() != 32 || g.name_key().size() != 32)
+    return Corrupt("grant carries keys of the wrong size");
+  return g;
+}
+}  // namespace
+
+Result<std::vector<SharedEntry>> Client::ListShared() {
+  Impl& I = *impl_;
+  MS_RETURN_IF_ERROR(PublishShareKey());
+  pb::Envelope req;
+  req.mutable_list_shares()->set_subscriber(I.s.subscriber);
+  MS_ASSIGN_OR_RETURN(pb::Envelope r, I.Call(std::move(req)));
+  ShareKeyPair kp = DeriveShareKeyPair(I.master);
+  std::vector<SharedEntry> out;
+  for (const pb::ShareEntry& e : r.share_list().shares()) {
+    SharedEntry se;
+    se.owner = e.owner();
+    se.created_ms = e.created_ms();
+    if (auto oid = Oid::Decode(e.oid()); oid.ok()) se.oid = oid.value();
+    auto g = OpenGrant(kp, e, I.s.subscriber);
+    if (g.ok())
+      se.name = g->name();
+    else
+      se.problem = g.status().message();
+    out.push_back(std::move(se));
+  }
+  return out;
+}
+
+Result<pb::VersionInfo> Client::GetShared(
+    const std::string& owner, const std::string& name,
+    const std::function<Status(const uint8_t*, size_t)>& sink) {
+  Impl& I = *impl_;
+  pb::Envelope lq;
+  lq.mutable_list_shares()->set_subscriber(I.s.subscriber);
+  MS_ASSIGN_OR_RETURN(pb::Envelope lr, I.Call(std::move(lq)));
+  ShareKeyPair kp = DeriveShareKeyPair(I.master);
+  std::optional<pb::ShareGrant> grant;
+  auto by_oid = Oid::FromHex(name);
+  const std::string oid_bytes = by_oid.ok() ? ToStr(by_oid->Encode()) : std::string();
+  for (const pb::ShareEntry& e : lr.share_list().shares()) {
+    if (e.owner() != owner) continue;
+    auto g = OpenGrant(kp, e, I.s.subscriber);
+    if (g.ok() && (g->name() == name || (!oid_bytes.empty() && g->oid() == oid_bytes))) {
+      grant = std::move(g.value());
+      break;
+    }
+  }
+  // No grant: by name, nothing to ask. By oid, the POP is asked all the same
+  // (a reader may remember an oid from before an unshare): its refusal is
+  // the answer; without the grant's key nothing it served could be read.
+  if (!grant && oid_bytes.empty())
+    return NotFound("'" + owner + "/" + name + "' is not shared with " + I.s.subscriber +
+                    " (see `mistore shared`)");
+  pb::Envelope req;
+  auto* gv = req.mutable_get_version();
+  gv->set_subscriber(I.s.subscriber);
+  gv->set_owner(owner);
+  gv->set_oid(grant ? grant->oid() : oid_bytes);
+  // Read-only: never a locked read (it would take a lock on the owner's object).
+  gv->set_mode(I.read_mode == pb::READ_LOCKED ? pb::READ_ATOMIC : I.read_mode);
+  const std::string seen_key = "shared/" + owner + "/" + ToHex(ToBytes(gv->oid()));
+  if (gv->mode() == pb::READ_MONOTONIC) {
+    I.LoadSeen();
+    if (auto it = I.seen.find(seen_key); it != I.seen.end()) gv->set_min_version(it->second);
+  }
+  MS_ASSIGN_OR_RETURN(pb::Envelope vr, I.Call(std::move(req)));
+  if (!grant)
+    return NotFound("object " + name + " of '" + owner + "' is not shared with " +
+                    I.s.subscriber + " any more (no grant; see `mistore shared`)");
+  const pb::VersionInfo& info = vr.version_info();
+  if (info.oid() != grant->oid() || info.name_key() != grant->name_key())
+    return Corrupt("the POP answered with another object than the one shared");
+  const Bytes name_key = ToBytes(grant->name_key());
+  SecretBytes object_key(reinterpret_cast<const uint8_t*>(grant->object_key().data()), 32);
+  Bytes msealed = ToBytes(info.manifest_sealed());
+  I.stats.bytes_received += msealed.size();
+  auto mplain = crypto::Open(object_key, msealed.data(), msealed.size(), name_key.data(),
+                             name_key.size());
+  if (!mplain.ok()) return Corrupt("the shared object's manifest fails authentication");
+  MS_ASSIGN_OR_RETURN(pb::Manifest manifest, DecodeManifest(mplain->data(), mplain->size()));
+  if (manifest.deleted())
+    return NotFound("'" + owner + "/" + name + "' was removed by its owner (version " +
+                    std::to_string(info.version()) + ")");
+  if (!ManifestHasChunkKeys(manifest))
+    return Status(Code::kPermissionDenied,
+                  "'" + owner + "/" + name + "' version " + std::to_string(info.version()) +
+                      " was written by an older client: its chunks are under the owner's own "
+                      "key (ask " + owner + " to put it again)");
+  MS_RETURN_IF_ERROR(GetChunks(info, manifest, owner, sink, nullptr));
+  I.Saw(seen_key, info.version());
+  return info;
+}
+
 }  // namespace mistore

@@ -216,6 +216,17 @@ class ChunkSealer {
   std::function<bool(const Bytes& id)> skip_;
 };
 
+// An object another subscriber shared with this one (read-only; issue 4,
+// docs/security.md "Sharing"), from its grant.
+struct SharedEntry {
+  std::string owner;
+  std::string name;
+  Oid oid;
+  int64_t created_ms = 0;  // when the owner shared it (DC clock)
+  // Non-empty: the grant could not be used (why); name may be empty then.
+  std::string problem;
+};
+
 class Client {
  public:
   // Creates a new master key wrapped under `passphrase` in key_file (0600);
@@ -276,6 +287,27 @@ class Client {
   Result<std::vector<ListEntry>> List(bool include_removed = false);
   Result<pb::Placement> Placement(const std::string& name_or_oid, uint64_t version,
                                   pb::VersionInfo* info);
+
+  // ---- read-only sharing (issue 4; docs/security.md "Sharing") ----
+  // Publishes this subscriber's share public key at the DC (trust on first
+  // publish; idempotent). Others can share with this subscriber only after.
+  Status PublishShareKey();
+  // Shares the latest version's object `name` read-only with `grantee`: the
+  // object's key, sealed to the grantee's published key, recorded at the DC.
+  // The object must be written with per-chunk keys (manifest format 3;
+  // kInvalidArgument naming `mistore put` otherwise). true: a new record.
+  Result<bool> Share(const std::string& name, const std::string& grantee);
+  // Removes the share; POPs refuse the grantee's reads within their
+  // share_cache_ttl_ms. false: there was none.
+  Result<bool> Unshare(const std::string& name, const std::string& grantee);
+  // What is shared with this subscriber (publishes the share key first).
+  Result<std::vector<SharedEntry>> ListShared();
+  // Reads the latest version of `owner`'s object `name` shared with this
+  // subscriber, through the usual gateway (never locked). `name` may be the
+  // object's oid (32 hex digits): without a grant for it the POP is still
+  // asked, and its refusal (kPermissionDenied) is returned.
+  Result<pb::VersionInfo> GetShared(const std::string& owner, const std::string& name,
+                                    const std::function<Status(const uint8_t*, size_t)>& sink);
 
  private:
   struct Impl;
