@@ -29,8 +29,9 @@ namespace mistore::crypto {
 inline constexpr size_t kShareKeyBytes = 32;       // X25519 public / secret key
 inline constexpr size_t kChunkSealKeyBytes = 32;   // per-chunk AEAD key
 inline constexpr size_t kShareSealOverhead = 48;   // crypto_box_SEALBYTES
-// Most plaintext bytes one grant may carry (owner, oid, name, object key):
-// names are at most 4 KiB at the client, the rest < 200 bytes.
+// Most plaintext bytes one grant may carry (owner, oid, name, object key,
+// name id, grantee): the keys and ids take < 400 bytes, so names up to about
+// 4,200 bytes can be shared; a longer one is refused (kInvalidArgument).
 inline constexpr size_t kShareGrantPlainBytesMax = 4096 + 512;
 static_assert(kShareKeyBytes == crypto_box_PUBLICKEYBYTES &&
               kShareKeyBytes == crypto_box_SECRETKEYBYTES &&
