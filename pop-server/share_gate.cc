@@ -15,14 +15,16 @@ ShareGate::Answer ShareGate::Lookup(uint64_t now_ms, const ShareKey& key) {
   while (!by_expiry_.empty() && by_expiry_.begin()->first <= now_ms)
     Forget(entries_.find(by_expiry_.begin()->second));
   auto it = entries_.find(key);
-  if (it != entries_.end()) return it->second.shared ? Answer::kAllowed : Answer::kRefused;
+  if (it != entries_.end())
+    return it->second.shared ? Answer::kAllowed : Answer::kRefused;
   if (in_flight_ >= p_.checks_in_flight_max) return Answer::kBusy;
   in_flight_++;
   checks_total_++;
   return Answer::kAsk;
 }
 
-void ShareGate::OnAnswer(uint64_t now_ms, const ShareKey& key, bool answered, bool shared) {
+void ShareGate::OnAnswer(uint64_t now_ms, const ShareKey& key, bool answered,
+                         bool shared) {
   MS_ASSERT(in_flight_ > 0);
   in_flight_--;
   if (!answered || p_.ttl_ms == 0 || p_.entries_max == 0) return;

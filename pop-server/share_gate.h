@@ -38,8 +38,8 @@ class ShareGate {
   enum class Answer {
     kAllowed,  // a fresh "shared" answer
     kRefused,  // a fresh "not shared" answer
-    kAsk,      // unknown or stale: ask the DC, then OnAnswer (counted in flight)
-    kBusy,     // unknown, and checks_in_flight_max questions are out already
+    kAsk,   // unknown or stale: ask the DC, then OnAnswer (counted in flight)
+    kBusy,  // unknown, and checks_in_flight_max questions are out already
   };
 
   explicit ShareGate(ShareGateParams p = {}) : p_(p) {}
@@ -47,7 +47,8 @@ class ShareGate {
   Answer Lookup(uint64_t now_ms, const ShareKey& key);
   // The DC's answer to a kAsk (answered = false: the question failed,
   // nothing is remembered).
-  void OnAnswer(uint64_t now_ms, const ShareKey& key, bool answered, bool shared);
+  void OnAnswer(uint64_t now_ms, const ShareKey& key, bool answered,
+                bool shared);
 
   size_t entries() const { return entries_.size(); }
   size_t checks_in_flight() const { return in_flight_; }

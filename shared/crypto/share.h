@@ -26,9 +26,9 @@
 
 namespace mistore::crypto {
 
-inline constexpr size_t kShareKeyBytes = 32;       // X25519 public / secret key
-inline constexpr size_t kChunkSealKeyBytes = 32;   // per-chunk AEAD key
-inline constexpr size_t kShareSealOverhead = 48;   // crypto_box_SEALBYTES
+inline constexpr size_t kShareKeyBytes = 32;      // X25519 public / secret key
+inline constexpr size_t kChunkSealKeyBytes = 32;  // per-chunk AEAD key
+inline constexpr size_t kShareSealOverhead = 48;  // crypto_box_SEALBYTES
 // Most plaintext bytes one grant may carry (owner, oid, name, object key,
 // name id, grantee): the keys and ids take < 400 bytes, so names up to about
 // 4,200 bytes can be shared; a longer one is refused (kInvalidArgument).
@@ -59,8 +59,8 @@ inline constexpr uint64_t kChunkIdKeyV3SubkeyId = 3;
 SecretBytes ChunkIdKeyV3(const SecretBytes& master);
 
 struct ShareKeyPair {
-  Bytes public_key;         // kShareKeyBytes, published at the DC
-  SecretBytes secret_key;   // kShareKeyBytes, never leaves the client
+  Bytes public_key;        // kShareKeyBytes, published at the DC
+  SecretBytes secret_key;  // kShareKeyBytes, never leaves the client
 };
 
 // crypto_box_seed_keypair(DeriveSubkey(master, 1, "msshrbox")): the same
@@ -69,7 +69,8 @@ ShareKeyPair DeriveShareKeyPair(const SecretBytes& master);
 
 // crypto_box_seal of `plain` (1..kShareGrantPlainBytesMax bytes) to
 // `recipient_public_key` (kShareKeyBytes). kInvalidArgument otherwise.
-Result<Bytes> SealToRecipient(const Bytes& recipient_public_key, const Bytes& plain);
+Result<Bytes> SealToRecipient(const Bytes& recipient_public_key,
+                              const Bytes& plain);
 
 // Opens what SealToRecipient sealed to `pair`'s public key. kCorrupt
 // "grant ..." when it is too short, too long or does not authenticate

@@ -76,12 +76,14 @@ class ShareWorld : public ::testing::Test {
       return r;
     }
     if (c.to.kind == Dest::kPop && m.has_fetch_version()) {
-      if (m.fetch_version().oid() != Str(oid_)) return NotFound("no such object");
+      if (m.fetch_version().oid() != Str(oid_))
+        return NotFound("no such object");
       *r.mutable_version_info() = Info();
       return r;
     }
     if (c.to.kind == Dest::kPop && m.has_fetch_chunk()) {
-      if (m.fetch_chunk().subscriber() != "alice" || m.fetch_chunk().oid() != Str(oid_))
+      if (m.fetch_chunk().subscriber() != "alice" ||
+          m.fetch_chunk().oid() != Str(oid_))
         return NotFound("no such chunk");
       r.mutable_chunk_data()->set_data("sealed chunk bytes");
       return r;
@@ -105,7 +107,10 @@ class ShareWorld : public ::testing::Test {
   }
 
   Peer Gw(uint32_t id, const std::string& sub) {
-    return Peer{.conn_id = id, .role = pb::ROLE_GATEWAY, .node_id = id, .subscriber = sub};
+    return Peer{.conn_id = id,
+                .role = pb::ROLE_GATEWAY,
+                .node_id = id,
+                .subscriber = sub};
   }
 
   // Sends one request; the reply to it.
@@ -114,7 +119,8 @@ class ShareWorld : public ::testing::Test {
     core_->OnRequest(now_, from, req);
     Drive();
     for (auto& r : replies_)
-      if (r.request_id == next_request_ && r.conn_id == from.conn_id) return r.msg;
+      if (r.request_id == next_request_ && r.conn_id == from.conn_id)
+        return r.msg;
     ADD_FAILURE() << "no reply";
     return pb::Envelope();
   }
@@ -129,7 +135,8 @@ class ShareWorld : public ::testing::Test {
     g->set_mode(mode);
     return Ask(Gw(reader == "alice" ? 1001 : 1002, reader), e);
   }
-  pb::Envelope ReadChunk(const std::string& reader, const std::string& owner, uint64_t lock = 0) {
+  pb::Envelope ReadChunk(const std::string& reader, const std::string& owner,
+                         uint64_t lock = 0) {
     pb::Envelope e;
     auto* g = e.mutable_get_chunk();
     g->set_subscriber(reader);
@@ -154,11 +161,13 @@ class ShareWorld : public ::testing::Test {
   int dc_checks_ = 0;
 };
 
-TEST_F(ShareWorld, RefusedWithoutAShareAllowedWithOneRefusedAfterUnshareOnceTheTtlPassed) {
+TEST_F(ShareWorld,
+       RefusedWithoutAShareAllowedWithOneRefusedAfterUnshareOnceTheTtlPassed) {
   // No share: refused, with the reason, counted.
   pb::Envelope r = ReadVersion("bob", "alice");
   EXPECT_EQ(CodeOf(r), Code::kPermissionDenied);
-  EXPECT_NE(r.error().message().find("is not shared with bob"), std::string::npos)
+  EXPECT_NE(r.error().message().find("is not shared with bob"),
+            std::string::npos)
       << r.error().message();
   EXPECT_EQ(CodeOf(ReadChunk("bob", "alice")), Code::kPermissionDenied);
   EXPECT_EQ(core_->shares_refused_total(), 2u);
@@ -213,8 +222,10 @@ TEST_F(ShareWorld, WritesLocksAndLockedReadsStayRefusedWithAShare) {
   shares_.insert({"alice", Str(oid_), "bob"});
   ASSERT_EQ(CodeOf(ReadVersion("bob", "alice")), Code::kOk);
   const uint64_t refused = core_->shares_refused_total();
-  EXPECT_EQ(CodeOf(ReadVersion("bob", "alice", pb::READ_LOCKED)), Code::kPermissionDenied);
-  EXPECT_EQ(CodeOf(ReadChunk("bob", "alice", /*lock=*/7)), Code::kPermissionDenied);
+  EXPECT_EQ(CodeOf(ReadVersion("bob", "alice", pb::READ_LOCKED)),
+            Code::kPermissionDenied);
+  EXPECT_EQ(CodeOf(ReadChunk("bob", "alice", /*lock=*/7)),
+            Code::kPermissionDenied);
   EXPECT_EQ(core_->shares_refused_total(), refused + 2);
   {  // by name instead of oid
     pb::Envelope e;
@@ -253,7 +264,8 @@ TEST_F(ShareWorld, WritesLocksAndLockedReadsStayRefusedWithAShare) {
   EXPECT_EQ(CodeOf(ReadChunk("bob", "alice")), Code::kOk);
 }
 
-TEST_F(ShareWorld, TheOwnerNamingItselfReadsAsUsualAndAnUnreachableDcKeepsNothing) {
+TEST_F(ShareWorld,
+       TheOwnerNamingItselfReadsAsUsualAndAnUnreachableDcKeepsNothing) {
   EXPECT_EQ(CodeOf(ReadVersion("alice", "alice")), Code::kOk);
   EXPECT_EQ(dc_checks_, 0);
   dc_up_ = false;
@@ -262,24 +274,30 @@ TEST_F(ShareWorld, TheOwnerNamingItselfReadsAsUsualAndAnUnreachableDcKeepsNothin
   EXPECT_EQ(core_->share_gate().entries(), 0u);
   EXPECT_EQ(core_->share_gate().checks_in_flight(), 0u);
   dc_up_ = true;
-  EXPECT_EQ(CodeOf(ReadVersion("bob", "alice")), Code::kOk);  // asked again, at once
+  EXPECT_EQ(CodeOf(ReadVersion("bob", "alice")),
+            Code::kOk);  // asked again, at once
   EXPECT_EQ(dc_checks_, 2);
   EXPECT_EQ(core_->shares_refused_total(), 0u);
 }
 
 TEST(ShareGateTest, AnswersExpireAndAreBounded) {
-  ShareGate g(ShareGateParams{.ttl_ms = 100, .entries_max = 3, .checks_in_flight_max = 2});
-  auto key = [](int i) { return ShareKey{"alice", "oid" + std::to_string(i), "bob"}; };
+  ShareGate g(ShareGateParams{
+      .ttl_ms = 100, .entries_max = 3, .checks_in_flight_max = 2});
+  auto key = [](int i) {
+    return ShareKey{"alice", "oid" + std::to_string(i), "bob"};
+  };
   EXPECT_EQ(g.Lookup(0, key(1)), ShareGate::Answer::kAsk);
   EXPECT_EQ(g.Lookup(0, key(2)), ShareGate::Answer::kAsk);
-  EXPECT_EQ(g.Lookup(0, key(3)), ShareGate::Answer::kBusy);  // two questions out
+  EXPECT_EQ(g.Lookup(0, key(3)),
+            ShareGate::Answer::kBusy);  // two questions out
   g.OnAnswer(10, key(1), true, true);
   g.OnAnswer(10, key(2), true, false);
   EXPECT_EQ(g.checks_in_flight(), 0u);
   EXPECT_EQ(g.Lookup(50, key(1)), ShareGate::Answer::kAllowed);
   EXPECT_EQ(g.Lookup(50, key(2)), ShareGate::Answer::kRefused);
-  EXPECT_EQ(g.Lookup(110, key(1)), ShareGate::Answer::kAsk);  // expired at 10 + 100
-  g.OnAnswer(110, key(1), false, false);                      // failed: nothing kept
+  EXPECT_EQ(g.Lookup(110, key(1)),
+            ShareGate::Answer::kAsk);     // expired at 10 + 100
+  g.OnAnswer(110, key(1), false, false);  // failed: nothing kept
   EXPECT_EQ(g.entries(), 0u);
   // At most entries_max: the soonest to expire leaves first.
   for (int i = 1; i <= 4; i++) {

@@ -32,7 +32,8 @@ TEST(ShareCryptoTest, KeyPairIsDeterministicPerMasterAndDiffersBetweenUsers) {
   // Not one of the other subkeys.
   Bytes seed(32);
   SecretBytes chunk_id_key = ChunkIdKey(Master(1));
-  EXPECT_NE(Bytes(chunk_id_key.data(), chunk_id_key.data() + 32), a1.public_key);
+  EXPECT_NE(Bytes(chunk_id_key.data(), chunk_id_key.data() + 32),
+            a1.public_key);
 }
 
 TEST(ShareCryptoTest, GrantOpensOnlyForItsRecipient) {
@@ -62,16 +63,25 @@ TEST(ShareCryptoTest, GrantOpensOnlyForItsRecipient) {
 TEST(ShareCryptoTest, GrantSizesAndKeysAreBounded) {
   ASSERT_TRUE(CryptoInit().ok());
   ShareKeyPair bob = DeriveShareKeyPair(Master(2));
-  EXPECT_EQ(SealToRecipient(bob.public_key, Bytes()).status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(SealToRecipient(bob.public_key, Bytes(kShareGrantPlainBytesMax + 1, 7)).status().code(),
+  EXPECT_EQ(SealToRecipient(bob.public_key, Bytes()).status().code(),
             Code::kInvalidArgument);
-  EXPECT_TRUE(SealToRecipient(bob.public_key, Bytes(kShareGrantPlainBytesMax, 7)).ok());
-  EXPECT_EQ(SealToRecipient(Bytes(31, 1), Bytes(5, 1)).status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(OpenSealed(bob, Bytes(kShareSealOverhead, 0)).status().code(), Code::kCorrupt);
-  EXPECT_EQ(OpenSealed(bob, Bytes(kShareGrantPlainBytesMax + kShareSealOverhead + 1, 0))
-                .status()
-                .code(),
+  EXPECT_EQ(
+      SealToRecipient(bob.public_key, Bytes(kShareGrantPlainBytesMax + 1, 7))
+          .status()
+          .code(),
+      Code::kInvalidArgument);
+  EXPECT_TRUE(
+      SealToRecipient(bob.public_key, Bytes(kShareGrantPlainBytesMax, 7)).ok());
+  EXPECT_EQ(SealToRecipient(Bytes(31, 1), Bytes(5, 1)).status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(OpenSealed(bob, Bytes(kShareSealOverhead, 0)).status().code(),
             Code::kCorrupt);
+  EXPECT_EQ(
+      OpenSealed(bob,
+                 Bytes(kShareGrantPlainBytesMax + kShareSealOverhead + 1, 0))
+          .status()
+          .code(),
+      Code::kCorrupt);
 }
 
 TEST(ShareCryptoTest, PerChunkKeysDependOnTheChunkIdAndTheUsersChunkKey) {
@@ -94,9 +104,12 @@ TEST(ShareCryptoTest, PerChunkKeysDependOnTheChunkIdAndTheUsersChunkKey) {
   // A chunk sealed under its own key opens with it only.
   Bytes plain = {1, 2, 3};
   Bytes sealed = Seal(k1, plain.data(), plain.size(), id.data(), id.size());
-  EXPECT_TRUE(Open(k1, sealed.data(), sealed.size(), id.data(), id.size()).ok());
-  EXPECT_FALSE(Open(k2, sealed.data(), sealed.size(), id.data(), id.size()).ok());
-  EXPECT_FALSE(Open(ck, sealed.data(), sealed.size(), id.data(), id.size()).ok());
+  EXPECT_TRUE(
+      Open(k1, sealed.data(), sealed.size(), id.data(), id.size()).ok());
+  EXPECT_FALSE(
+      Open(k2, sealed.data(), sealed.size(), id.data(), id.size()).ok());
+  EXPECT_FALSE(
+      Open(ck, sealed.data(), sealed.size(), id.data(), id.size()).ok());
 }
 
 }  // namespace
