@@ -6,6 +6,7 @@
 
 #include "dc-backend/sql_driver.h"
 #include "shared/core/oid.h"
+#include "shared/crypto/share.h"
 #include "shared/store/file_util.h"
 
 namespace mistore {
@@ -63,11 +64,18 @@ CREATE TABLE IF NOT EXISTS backups(
   seq BIGINT NOT NULL, PRIMARY KEY(oid, version));
 CREATE INDEX IF NOT EXISTS backups_pending ON backups(done, seq);
 CREATE TABLE IF NOT EXISTS cold_objects(oid {B} PRIMARY KEY, since_ms BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS share_keys(
+  subscriber TEXT PRIMARY KEY, public_key {B} NOT NULL, published_ms BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS shares(
+  owner TEXT NOT NULL, oid {B} NOT NULL, grantee TEXT NOT NULL, grant_sealed {B} NOT NULL,
+  created_ms BIGINT NOT NULL, PRIMARY KEY(owner, oid, grantee));
+CREATE INDEX IF NOT EXISTS shares_grantee ON shares(grantee, created_ms);
 CREATE TABLE IF NOT EXISTS pop_summaries(
   pop_id BIGINT NOT NULL, t_ms BIGINT NOT NULL, summary {B} NOT NULL, PRIMARY KEY(t_ms, pop_id));
 )";
 
-constexpr size_t kRowsMax = 1000000;  // no single query may return more
+constexpr size_t kRowsMax = 1000000;
+static_assert(kShareGrantBytesMax == crypto::kShareGrantPlainBytesMax + crypto::kShareSealOverhead);  // no single query may return more
 
 std::string SchemaFor(Dialect d) {
   std::string s = kSchema;
@@ -791,6 +799,145 @@ class SqlCatalog : public Catalog {
     auto& r = rows[0];
     return ObjectRecord{r[0].Text(), uint64_t(r[1].Int()), uint64_t(r[2].Int()),
                         uint64_t(r[3].Int()), uint32_t(r[4].Int()), uint32_t(r[5].Int())};
+  }
+
+  // ---- read-only sharing (issue 4) ----
+  static Status CheckSubscriberName(const std::string& s, const char* what) {
+    if (s.empty() || s.size() > kSubscriberBytesMax)
+      return InvalidArgument(std::string(what) + " must be 1.." +
+                             std::to_string(kSubscriberBytesMax) + " characters");
+    return Status::Ok();
+  }
+
+  Result<bool> PublishShareKey(const std::string& subscriber, const Bytes& public_key,
+                               int64_t now_ms) override {
+    MS_RETURN_IF_ERROR(CheckSubscriberName(subscriber, "subscriber"));
+    if (public_key.size() != crypto::kShareKeyBytes)
+      return InvalidArgument("share key must be " + std::to_string(crypto::kShareKeyBytes) +
+                             " bytes, not " + std::to_string(public_key.size()));
+    bool added = false;
+    MS_RETURN_IF_ERROR(InSqlTransaction(db_.get(), [&]() -> Status {
+      MS_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT public_key FROM share_keys WHERE "
+                                                "subscriber=$1",
+                                                {subscriber}, 1));
+      if (!rows.empty()) {
+        if (rows[0][0].Blob() == public_key) return Status::Ok();
+        return Status(Code::kPermissionDenied,
+                      "subscriber '" + subscriber +
+                          "' published another share key before (trust on first publish: an "
+                          "operator must `mistore-dc share-key forget " + subscriber + "` first)");
+      }
+      added = true;
+      return db_
+          ->Exec("INSERT INTO share_keys(subscriber, public_key, published_ms) VALUES($1,$2,$3)",
+                 {subscriber, public_key, now_ms})
+          .status();
+    }));
+    return added;
+  }
+
+  Result<Bytes> GetShareKey(const std::string& subscriber) override {
+    MS_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT public_key FROM share_keys WHERE "
+                                              "subscriber=$1",
+                                              {subscriber}, 1));
+    if (rows.empty())
+      return NotFound("subscriber '" + subscriber +
+                      "' has published no share key (it appears when that subscriber runs "
+                      "`mistore shared` once)");
+    return rows[0][0].Blob();
+  }
+
+  Result<bool> ForgetShareKey(const std::string& subscriber) override {
+    MS_ASSIGN_OR_RETURN(int64_t n,
+                        db_->Exec("DELETE FROM share_keys WHERE subscriber=$1", {subscriber}));
+    return n > 0;
+  }
+
+  Result<bool> PutShare(const std::string& owner, const Bytes& oid, const std::string& grantee,
+                        const Bytes& grant_sealed, int64_t now_ms) override {
+    MS_RETURN_IF_ERROR(CheckSubscriberName(owner, "owner"));
+    MS_RETURN_IF_ERROR(CheckSubscriberName(grantee, "grantee"));
+    if (owner == grantee) return InvalidArgument("an object cannot be shared with its owner");
+    if (oid.size() != 16) return InvalidArgument("oid must be 16 bytes");
+    if (grant_sealed.empty() || grant_sealed.size() > kShareGrantBytesMax)
+      return InvalidArgument("sealed grant of " + std::to_string(grant_sealed.size()) +
+                             " bytes (1.." + std::to_string(kShareGrantBytesMax) + ")");
+    bool changed = false;
+    MS_RETURN_IF_ERROR(InSqlTransaction(db_.get(), [&]() -> Status {
+      MS_ASSIGN_OR_RETURN(auto own, db_->Query("SELECT 1 FROM names WHERE subscriber=$1 AND "
+                                               "oid=$2",
+                                               {owner, oid}, 1));
+      if (own.empty())
+        return Status(Code::kPermissionDenied,
+                      "object " + ToHex(oid) + " is not one of subscriber '" + owner + "'");
+      MS_ASSIGN_OR_RETURN(auto key, db_->Query("SELECT 1 FROM share_keys WHERE subscriber=$1",
+                                               {grantee}, 1));
+      if (key.empty())
+        return NotFound("subscriber '" + grantee + "' has published no share key");
+      MS_ASSIGN_OR_RETURN(auto have, db_->Query("SELECT 1 FROM shares WHERE owner=$1 AND oid=$2 "
+                                                "AND grantee=$3",
+                                                {owner, oid, grantee}, 1));
+      if (!have.empty()) {
+        changed = true;
+        return db_
+            ->Exec("UPDATE shares SET grant_sealed=$4 WHERE owner=$1 AND oid=$2 AND grantee=$3",
+                   {owner, oid, grantee, grant_sealed})
+            .status();
+      }
+      MS_ASSIGN_OR_RETURN(auto per_obj, db_->Query("SELECT COUNT(*) FROM shares WHERE owner=$1 "
+                                                   "AND oid=$2",
+                                                   {owner, oid}, 1));
+      if (!per_obj.empty() && uint64_t(per_obj[0][0].Int()) >= kSharesPerObjectMax)
+        return ResourceExhausted("object " + ToHex(oid) + " is shared with " +
+                                 std::to_string(kSharesPerObjectMax) +
+                                 " subscribers already (the most)");
+      MS_ASSIGN_OR_RETURN(auto per_grantee,
+                          db_->Query("SELECT COUNT(*) FROM shares WHERE grantee=$1", {grantee}, 1));
+      if (!per_grantee.empty() && uint64_t(per_grantee[0][0].Int()) >= kSharesPerGranteeMax)
+        return ResourceExhausted("subscriber '" + grantee + "' has " +
+                                 std::to_string(kSharesPerGranteeMax) +
+                                 " objects shared with it already (the most)");
+      changed = true;
+      return db_
+          ->Exec("INSERT INTO shares(owner, oid, grantee, grant_sealed, created_ms) "
+                 "VALUES($1,$2,$3,$4,$5)",
+                 {owner, oid, grantee, grant_sealed, now_ms})
+          .status();
+    }));
+    return changed;
+  }
+
+  Result<bool> RemoveShare(const std::string& owner, const Bytes& oid,
+                           const std::string& grantee) override {
+    MS_ASSIGN_OR_RETURN(int64_t n, db_->Exec("DELETE FROM shares WHERE owner=$1 AND oid=$2 AND "
+                                             "grantee=$3",
+                                             {owner, oid, grantee}));
+    return n > 0;
+  }
+
+  Result<bool> HasShare(const std::string& owner, const Bytes& oid,
+                        const std::string& grantee) override {
+    MS_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT 1 FROM shares WHERE owner=$1 AND oid=$2 "
+                                              "AND grantee=$3",
+                                              {owner, oid, grantee}, 1));
+    return !rows.empty();
+  }
+
+  Result<pb::ShareList> ListShares(const std::string& grantee) override {
+    MS_ASSIGN_OR_RETURN(auto rows,
+                        db_->Query("SELECT owner, oid, grant_sealed, created_ms FROM shares "
+                                   "WHERE grantee=$1 ORDER BY created_ms, owner, oid",
+                                   {grantee}, kSharesPerGranteeMax));
+    pb::ShareList out;
+    for (auto& r : rows) {
+      auto* e = out.add_shares();
+      e->set_owner(r[0].Text());
+      Bytes oid = r[1].Blob(), g = r[2].Blob();
+      e->set_oid(std::string(oid.begin(), oid.end()));
+      e->set_grant_sealed(std::string(g.begin(), g.end()));
+      e->set_created_ms(r[3].Int());
+    }
+    return out;
   }
 
   Result<Totals> CountTotals() override {

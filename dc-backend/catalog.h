@@ -228,7 +228,41 @@ class Catalog {
     uint64_t objects = 0, bytes = 0, subscribers = 0, names = 0;
   };
   virtual Result<Totals> CountTotals() = 0;
+
+  // ---- read-only sharing (issue 4; docs/security.md "Sharing") ----
+  // Each subscriber's share public key (X25519), trust on first publish:
+  // publishing the same key again is a no-op (false), another key than the
+  // one on record is refused (kPermissionDenied): a changed key would let
+  // whoever holds a gateway of that subscriber redirect future grants; an
+  // operator removes the old one (`mistore-dc share-key forget S`).
+  virtual Result<bool> PublishShareKey(const std::string& subscriber, const Bytes& public_key,
+                                       int64_t now_ms) = 0;
+  virtual Result<Bytes> GetShareKey(const std::string& subscriber) = 0;  // NotFound
+  virtual Result<bool> ForgetShareKey(const std::string& subscriber) = 0;
+  // A share record (owner, oid, grantee, sealed grant): added or its grant
+  // replaced (true). The owner must have claimed the oid under one of its
+  // names (kPermissionDenied otherwise); a grantee must differ from the
+  // owner and have a published key (kNotFound); bounds:
+  // kSharesPerObjectMax grantees per object, kSharesPerGranteeMax records
+  // per grantee, grants of 1..kShareGrantBytesMax bytes (kResourceExhausted
+  // / kInvalidArgument).
+  virtual Result<bool> PutShare(const std::string& owner, const Bytes& oid,
+                                const std::string& grantee, const Bytes& grant_sealed,
+                                int64_t now_ms) = 0;
+  virtual Result<bool> RemoveShare(const std::string& owner, const Bytes& oid,
+                                   const std::string& grantee) = 0;  // false: none
+  virtual Result<bool> HasShare(const std::string& owner, const Bytes& oid,
+                                const std::string& grantee) = 0;
+  // What is shared with `grantee`, oldest first (at most kSharesPerGranteeMax).
+  virtual Result<pb::ShareList> ListShares(const std::string& grantee) = 0;
 };
+
+inline constexpr size_t kSharesPerObjectMax = 64;
+inline constexpr size_t kSharesPerGranteeMax = 1024;
+// crypto_box_seal of a grant of at most kShareGrantPlainBytesMax (4608)
+// bytes: 4608 + 48 (static_assert in catalog.cc).
+inline constexpr size_t kShareGrantBytesMax = 4656;
+inline constexpr size_t kSubscriberBytesMax = 128;
 
 // The catalog file data_dir/catalog.sqlite (directory created if missing).
 // Neither factory calls OnDaemonStart: operator subcommands open the

@@ -357,7 +357,34 @@ int RunDcSubcommand(Catalog* c, const std::vector<std::string>& args, bool json,
     return Usage(err, "backup show VOLUME | backup set VOLUME none|latest|all");
   }
   if (cmd == "monitor") return Monitor(c, args, json, out, err);
-  return Usage(err, "unknown subcommand '" + cmd + "' (catalog, map, retention, backup, monitor)");
+  if (cmd == "share-key") {
+    if (args.size() == 3 && args[1] == "show") {
+      auto k = c->GetShareKey(args[2]);
+      if (!k.ok()) return Fail(err, k.status());
+      const std::string hex = ToHex(k.value());
+      if (json)
+        std::fprintf(out, "{\"subscriber\":%s,\"share_key\":%s}\n", Q(args[2]).c_str(),
+                     Q(hex).c_str());
+      else
+        std::fprintf(out, "subscriber %s: share key %s\n", args[2].c_str(), hex.c_str());
+      return 0;
+    }
+    if (args.size() == 3 && args[1] == "forget") {
+      auto r = c->ForgetShareKey(args[2]);
+      if (!r.ok()) return Fail(err, r.status());
+      if (json)
+        std::fprintf(out, "{\"subscriber\":%s,\"forgotten\":%s}\n", Q(args[2]).c_str(),
+                     r.value() ? "true" : "false");
+      else
+        std::fprintf(out, r.value() ? "subscriber %s: share key forgotten\n"
+                                    : "subscriber %s had no share key\n",
+                     args[2].c_str());
+      return 0;
+    }
+    return Usage(err, "share-key show SUBSCRIBER | share-key forget SUBSCRIBER");
+  }
+  return Usage(err, "unknown subcommand '" + cmd +
+                        "' (catalog, map, retention, backup, monitor, share-key)");
 }
 
 }  // namespace mistore

@@ -20,6 +20,10 @@
 //   mistore-dc [settings] backup set VOLUME none|latest|all   which versions
 //                         the DC keeps a full encrypted copy of (dc_gc.h)
 //   mistore-dc [settings] monitor [POP [FROM_MS [TO_MS]]]  stored summaries
+//   mistore-dc [settings] share-key show SUBSCRIBER    the published share key
+//   mistore-dc [settings] share-key forget SUBSCRIBER  drop it (trust on first
+//                         publish: the subscriber may then publish another;
+//                         issue 4, docs/security.md "Sharing")
 //
 // --json prints one JSON document; otherwise text for people. Main thread
 // of the mistore-dc process; writes to the FILE* given.

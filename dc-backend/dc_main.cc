@@ -187,6 +187,15 @@ class DcDaemon {
       case pb::Envelope::kFetchBackupChunk:
         st = gc_->HandleFetchBackupChunk(env.fetch_backup_chunk(), &reply);
         break;
+      // Read-only sharing (issue 4; docs/security.md "Sharing"): the POPs
+      // forward their gateways' requests, whose subscriber they checked.
+      case pb::Envelope::kPublishShareKey:
+        st = HandlePublishShareKey(env.publish_share_key(), &reply);
+        break;
+      case pb::Envelope::kGetShareKey: st = HandleGetShareKey(env.get_share_key(), &reply); break;
+      case pb::Envelope::kPutShare: st = HandlePutShare(conns_[c], env.put_share(), &reply); break;
+      case pb::Envelope::kListShares: st = HandleListShares(env.list_shares(), &reply); break;
+      case pb::Envelope::kCheckShare: st = HandleCheckShare(env.check_share(), &reply); break;
       default:
         st = ProtocolError("DC does not serve message type " + std::to_string(int(env.body_case())));
     }
@@ -277,6 +286,51 @@ class DcDaemon {
   Status HandleLookupName(const pb::LookupName& m, pb::Envelope* reply) {
     MS_ASSIGN_OR_RETURN(Bytes oid, catalog_->LookupName(m.subscriber(), ToBytes(m.name_key())));
     reply->mutable_claim_name_reply()->set_oid(std::string(oid.begin(), oid.end()));
+    return Status::Ok();
+  }
+
+  // ---- read-only sharing (issue 4) ----
+  Status HandlePublishShareKey(const pb::PublishShareKey& m, pb::Envelope* reply) {
+    const Bytes key = ToBytes(m.public_key());
+    MS_ASSIGN_OR_RETURN(bool added, catalog_->PublishShareKey(m.subscriber(), key, WallMs()));
+    if (added)
+      MS_INFO("dc", "share key published",
+              "subscriber=" + m.subscriber() + " key=" + ToHex(key).substr(0, 16));
+    reply->mutable_share_key_reply()->set_public_key(m.public_key());
+    return Status::Ok();
+  }
+
+  Status HandleGetShareKey(const pb::GetShareKey& m, pb::Envelope* reply) {
+    MS_ASSIGN_OR_RETURN(Bytes key, catalog_->GetShareKey(m.of_subscriber()));
+    reply->mutable_share_key_reply()->set_public_key(std::string(key.begin(), key.end()));
+    return Status::Ok();
+  }
+
+  Status HandlePutShare(uint32_t pop, const pb::PutShare& m, pb::Envelope* reply) {
+    const Bytes oid = ToBytes(m.oid());
+    bool changed = false;
+    if (m.remove()) {
+      MS_ASSIGN_OR_RETURN(changed, catalog_->RemoveShare(m.subscriber(), oid, m.grantee()));
+    } else {
+      MS_ASSIGN_OR_RETURN(changed, catalog_->PutShare(m.subscriber(), oid, m.grantee(),
+                                                      ToBytes(m.grant_sealed()), WallMs()));
+    }
+    MS_INFO("dc", m.remove() ? "share removed" : "share recorded",
+            "owner=" + m.subscriber() + " oid=" + ToHex(oid) + " grantee=" + m.grantee() +
+                " pop=" + std::to_string(pop) + " changed=" + (changed ? "true" : "false"));
+    reply->mutable_put_share_reply()->set_changed(changed);
+    return Status::Ok();
+  }
+
+  Status HandleListShares(const pb::ListShares& m, pb::Envelope* reply) {
+    MS_ASSIGN_OR_RETURN(pb::ShareList list, catalog_->ListShares(m.subscriber()));
+    *reply->mutable_share_list() = std::move(list);
+    return Status::Ok();
+  }
+
+  Status HandleCheckShare(const pb::CheckShare& m, pb::Envelope* reply) {
+    MS_ASSIGN_OR_RETURN(bool shared, catalog_->HasShare(m.owner(), ToBytes(m.oid()), m.grantee()));
+    reply->mutable_check_share_reply()->set_shared(shared);
     return Status::Ok();
   }
 

@@ -366,6 +366,11 @@ class Agent {
       case pb::Envelope::kListObjects: return &env.list_objects().subscriber();
       case pb::Envelope::kReleaseLock: return &env.release_lock().subscriber();
       case pb::Envelope::kHaveChunks: return &env.have_chunks().subscriber();
+      // Read-only sharing (issue 4): relayed; the POP and DC decide.
+      case pb::Envelope::kPublishShareKey: return &env.publish_share_key().subscriber();
+      case pb::Envelope::kGetShareKey: return &env.get_share_key().subscriber();
+      case pb::Envelope::kPutShare: return &env.put_share().subscriber();
+      case pb::Envelope::kListShares: return &env.list_shares().subscriber();
       default: return nullptr;
     }
   }
@@ -442,7 +447,9 @@ class Agent {
       return c->Reply(id, std::move(r));
     }
     // The home gateway's chunk cache (issue 11): a hit is answered here.
-    if (env.has_get_chunk() && cache_->enabled()) {
+    // Not for another subscriber's shared object (issue 4): each read of
+    // it goes to the POP, which checks the share is still there.
+    if (env.has_get_chunk() && env.get_chunk().owner().empty() && cache_->enabled()) {
       if (auto sealed = cache_->Get(env.get_chunk().chunk_id())) {
         pb::Envelope r;
         r.mutable_chunk_data()->set_data(std::move(*sealed));
@@ -458,7 +465,7 @@ class Agent {
     if (cache_->enabled() && env.has_put_chunk()) {
       cache_id = env.put_chunk().chunk_id();
       cache_data = env.put_chunk().data();
-    } else if (cache_->enabled() && env.has_get_chunk()) {
+    } else if (cache_->enabled() && env.has_get_chunk() && env.get_chunk().owner().empty()) {
       cache_id = env.get_chunk().chunk_id();
     }
     std::weak_ptr<Connection> weak = c;

@@ -27,6 +27,14 @@ const std::string* NamedSubscriber(const pb::Envelope& e) {
       return &e.get_chunk_fragments().subscriber();
     case B::kReportForgedFragments:
       return &e.report_forged_fragments().subscriber();
+    case B::kPublishShareKey:  // issue 4: read-only sharing
+      return &e.publish_share_key().subscriber();
+    case B::kGetShareKey:
+      return &e.get_share_key().subscriber();
+    case B::kPutShare:
+      return &e.put_share().subscriber();
+    case B::kListShares:
+      return &e.list_shares().subscriber();
     default:
       return nullptr;  // get_placement: the core checks the object's owner
   }
@@ -50,6 +58,10 @@ bool DeviceMayCall(pb::Envelope::BodyCase body) {
     case B::kReleaseLock:
     case B::kGetChunkFragments:      // issue 3: naming forged fragments
     case B::kReportForgedFragments:
+    case B::kPublishShareKey:        // issue 4: read-only sharing
+    case B::kGetShareKey:
+    case B::kPutShare:
+    case B::kListShares:
       return true;
     default:
       return false;

@@ -12,7 +12,8 @@
 // the device is. The POP then serves it exactly as a gateway agent serves
 // the devices of its subscriber:
 //  - only the client data path (DeviceMayCall: put/get chunks and commits,
-//    versions, lists, placement, dedup queries, locks) - never a gateway's
+//    versions, lists, placement, dedup queries, locks, and the share
+//    requests of read-only sharing, issue 4) - never a gateway's
 //    or a POP's own messages;
 //  - every request that names a subscriber must name S (the secure
 //    transport's authorization, shared/uvio/authz.h, checks it first; this

@@ -31,6 +31,8 @@ PopCore::PopCore(PopParams params, PopStore* store, uint64_t seed)
       held_(HeldResultsParams{.keep_ms = p_.held_results_ms,
                               .per_gateway_max = p_.held_results_per_gateway_max,
                               .total_max = p_.held_results_max}) {
+  share_gate_ = ShareGate(ShareGateParams{.ttl_ms = p_.share_cache_ttl_ms,
+                                          .entries_max = p_.share_cache_entries_max});
   // A FetchLocks reply can arrive up to a call timeout after it was sent.
   locks_.SetReleasedKeepMs(p_.call_timeout_ms);
   for (auto& key : store_->UnplacedChunks(1u << 20)) EnqueuePlacement(key);
@@ -266,6 +268,7 @@ void PopCore::OnRequest(uint64_t now_ms, const Peer& from, const pb::Envelope& r
     epoch_refusals_total_++;
     return ReplyError(in, st);
   }
+  if (IsSharedRead(req)) return HandleSharedRead(in, from, req);  // issue 4, pop_share.cc
   switch (req.body_case()) {
     case pb::Envelope::kPutChunk: return HandlePutChunk(in, from, req.put_chunk());
     case pb::Envelope::kPutCommit: return HandlePutCommit(in, from, req.put_commit());
@@ -294,6 +297,11 @@ void PopCore::OnRequest(uint64_t now_ms, const Peer& from, const pb::Envelope& r
       return HandleGetChunkFragments(in, from, req.get_chunk_fragments());
     case pb::Envelope::kReportForgedFragments:
       return HandleReportForgedFragments(in, from, req.report_forged_fragments());
+    case pb::Envelope::kPublishShareKey:
+    case pb::Envelope::kGetShareKey:
+    case pb::Envelope::kPutShare:
+    case pb::Envelope::kListShares:
+      return ForwardShareRequest(in, from, req);
     default:
       return ReplyError(in, ProtocolError("POP does not serve message type " +
                                           std::to_string(int(req.body_case()))));

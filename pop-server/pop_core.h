@@ -32,6 +32,7 @@
 #include "pop-server/lock_table.h"
 #include "pop-server/membership.h"
 #include "pop-server/repair.h"
+#include "pop-server/share_gate.h"
 #include "pop-server/pop_report.h"
 #include "pop-server/pop_store.h"
 #include "shared/core/oid.h"
@@ -110,6 +111,11 @@ struct PopParams {
   // re-synced with its other replica before it is served. 0: off (the
   // simulator, which has no map refreshes).
   uint64_t map_lease_ms = 0;
+  // Read-only sharing (issue 4; share_gate.h, pop_share.cc): how long the
+  // DC's answer to "is this object shared with that subscriber?" is kept
+  // (an unshare reaches this POP within it), and how many answers at most.
+  uint64_t share_cache_ttl_ms = 5000;
+  size_t share_cache_entries_max = 4096;
 };
 
 // Destination of an outgoing call.
@@ -210,6 +216,12 @@ class PopCore {
   // Of those, fragments a client found failing their keyed tag and reported
   // (ReportForgedFragments; issue 3, pop_client_fragments.cc).
   uint64_t fragments_forged_reported_total() const { return fragments_forged_reported_total_; }
+  // Read-only sharing (issue 4, pop_share.cc): reads of another
+  // subscriber's object refused (not shared, or a lock/write asked) and
+  // served under a share; the DC questions asked.
+  uint64_t shares_refused_total() const { return shares_refused_total_; }
+  uint64_t shared_reads_total() const { return shared_reads_total_; }
+  const ShareGate& share_gate() const { return share_gate_; }
 
   // ---- outputs ----
   Outbox TakeOutbox();
@@ -300,6 +312,15 @@ class PopCore {
   void HandleGetChunkFragments(const Incoming& in, const Peer& from, const pb::GetChunkFragments& m);
   void HandleReportForgedFragments(const Incoming& in, const Peer& from,
                                    const pb::ReportForgedFragments& m);
+  // Read-only sharing (issue 4; pop_share.cc): a read naming another
+  // subscriber as the object's owner (GetVersion/GetChunk.owner) is served
+  // only under a share record at the DC; share management is forwarded to
+  // the DC after the subscriber check.
+  static bool IsSharedRead(const pb::Envelope& req);
+  void HandleSharedRead(const Incoming& in, const Peer& from, const pb::Envelope& req);
+  void ServeSharedRead(const Incoming& in, const Peer& from, const pb::Envelope& req);
+  void RefuseSharedRead(const Incoming& in, const Peer& from, const std::string& why);
+  void ForwardShareRequest(const Incoming& in, const Peer& from, const pb::Envelope& req);
 
   // Write path (pop_write.cc).
   void ResolveOidForWrite(const pb::PutCommit& m, std::function<void(Result<Oid>)> done);
@@ -486,6 +507,9 @@ class PopCore {
   uint64_t chunks_pushed_total_ = 0;
   uint64_t chunks_push_skipped_total_ = 0;
   uint64_t fragments_forged_reported_total_ = 0;
+  ShareGate share_gate_;
+  uint64_t shares_refused_total_ = 0;
+  uint64_t shared_reads_total_ = 0;
   static constexpr size_t kClosedConnsRemembered = 4096;
   std::set<uint64_t> closed_conns_;  // recently closed requester connections
   struct EntryLock {

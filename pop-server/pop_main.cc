@@ -26,6 +26,7 @@
 #include "shared/uvio/daemon_metrics.h"
 #include "shared/uvio/enrolment_node.h"
 #include "shared/uvio/peer_pool.h"
+#include "shared/uvio/refusals.h"
 #include "shared/uvio/sd_notify.h"
 
 namespace mistore {
@@ -85,6 +86,12 @@ std::vector<Knob> PopKnobs() {
       {"cold_after_s", "0",
        "seconds an object may go unread before this POP drops its copies of the object's "
        "chunks (they stay on gateways and at the DC backup; a read brings them back; 0: never)",
+       Knob::kInt},
+      {"share_cache_ttl_ms", "5000",
+       "milliseconds the DC's answer to \"is this object shared with that subscriber?\" is "
+       "kept (issue 4, read-only sharing): an unshare takes effect at this POP within it",
+       Knob::kInt},
+      {"share_cache_entries_max", "4096", "share answers kept at once (the soonest to expire go first)",
        Knob::kInt},
       {"cold_persist_s", "60",
        "seconds between writes of the objects' last-read times to the POP's store (one row "
@@ -209,6 +216,8 @@ class PopDaemon {
     p.gc_poll_ms = uint64_t(std::max<int64_t>(0, cfg.Int("gc_poll_ms")));
     p.cold_after_ms = uint64_t(std::max<int64_t>(0, cfg.Int("cold_after_s"))) * 1000;
     p.cold_persist_ms = uint64_t(std::max<int64_t>(1, cfg.Int("cold_persist_s"))) * 1000;
+    p.share_cache_ttl_ms = uint64_t(std::max<int64_t>(0, cfg.Int("share_cache_ttl_ms")));
+    p.share_cache_entries_max = size_t(std::max<int64_t>(0, cfg.Int("share_cache_entries_max")));
     {  // last-use times are stored in wall-clock time; the loop's clock is monotonic
       using namespace std::chrono;
       auto ms = [](auto t) { return duration_cast<milliseconds>(t.time_since_epoch()).count(); };
@@ -372,6 +381,12 @@ class PopDaemon {
 
   // ---- PopCore's outbox onto the world ----
   void Flush() {
+    // Shared reads PopCore refused (issue 4) count with the transport's
+    // refusals: mistore_requests_refused_total{reason="unauthorized"}.
+    if (uint64_t n = core_.shares_refused_total(); n > shares_refused_counted_) {
+      ProcessRefusals()->requests_unauthorized.Inc(n - shares_refused_counted_);
+      shares_refused_counted_ = n;
+    }
     for (;;) {
       Outbox out = core_.TakeOutbox();
       if (out.empty() && pending_jobs_.empty()) break;
@@ -511,6 +526,12 @@ class PopDaemon {
                    [this] { return double(core_.gc_stats().fragments_deleted_total); });
     r.AddGaugeFn("mistore_pop_cold_objects", "Objects this POP dropped from its disk as cold.",
                  [this] { return double(core_.gc_stats().objects_cold); });
+    r.AddCounterFn("mistore_pop_shared_reads_total",
+                   "Reads of another subscriber's object served under a share (issue 4).",
+                   [this] { return double(core_.shared_reads_total()); });
+    r.AddCounterFn("mistore_pop_share_checks_total",
+                   "Questions to the DC whether an object is shared with a subscriber.",
+                   [this] { return double(core_.share_gate().checks_total()); });
     r.AddCounterFn("mistore_pop_epoch_refusals_total",
                    "Role-dependent requests refused for a cluster-map epoch mismatch.",
                    [this] { return double(core_.epoch_refusals_total()); });
@@ -694,6 +715,7 @@ class PopDaemon {
   EventLoop loop_;
   ConnectionLimits limits_;
   PopCore core_;
+  uint64_t shares_refused_counted_ = 0;  // of core_.shares_refused_total(), see Flush
   Listener listener_;
   PeerPool pops_;
   PeerPool dc_;

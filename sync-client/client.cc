@@ -17,6 +17,7 @@
 #include "shared/core/log.h"
 #include "shared/crypto/aead.h"
 #include "shared/crypto/keys.h"
+#include "shared/crypto/share.h"
 #include "shared/erasure/reed_solomon.h"
 #include "shared/store/file_util.h"
 #include "shared/uvio/connection.h"
@@ -46,6 +47,24 @@ struct Client::Impl {
   ClientSettings s;
   SecretBytes master;
   SecretBytes name_hash_key, name_seal_key, chunk_id_key, chunk_key;
+  SecretBytes chunk_id_key_v3;  // manifest format 3 (shared/crypto/share.h)
+
+  // The key chunk `i` of `m` is sealed under: its own (format 3) or the
+  // user's chunk key (formats 1 and 2, readable by the owner only).
+  SecretBytes SealKeyOf(const pb::Manifest& m, int i) const {
+    if (ManifestHasChunkKeys(m)) {
+      const std::string& k = m.chunks(i).seal_key();
+      return SecretBytes(reinterpret_cast<const uint8_t*>(k.data()), k.size());
+    }
+    return chunk_key.Clone();
+  }
+  // The key chunk ids of `m` are keyed with; nullptr for an object shared
+  // with us (owner set): we lack its owner's id key, the AEAD under the
+  // chunk's own key (id as associated data) authenticates it instead.
+  const SecretBytes* IdKeyOf(const pb::Manifest& m, const std::string& owner) const {
+    if (!owner.empty()) return nullptr;
+    return ManifestHasChunkKeys(m) ? &chunk_id_key_v3 : &chunk_id_key;
+  }
   SecretBytes frag_tag_key;  // fragment_tags.h
   std::vector<ForgedFragmentReport> forged;  // at most kForgedReportsMax
   EventLoop loop;
@@ -262,10 +281,13 @@ struct Client::Impl {
       int k, m;
       uint64_t plain_len;
       std::string oid;
+      SecretBytes seal_key;
+      const SecretBytes* id_key;
     };
     auto w = std::make_shared<Want>(Want{ToBytes(mc.id()), ToBytes(mc.seal_nonce()),
                                          ToBytes(mc.fragment_tags()), int(man.fragment_k()),
-                                         int(man.fragment_m()), mc.plain_len(), info.oid()});
+                                         int(man.fragment_m()), mc.plain_len(), info.oid(),
+                                         SealKeyOf(man, idx), IdKeyOf(man, "")});
     pb::Envelope req;
     auto* g = req.mutable_get_chunk_fragments();
     g->set_subscriber(s.subscriber);
@@ -290,10 +312,10 @@ struct Client::Impl {
                                      w->plain_len + kSealOverhead, cf, &bad);
       Result<Bytes> plain = chk.ok() ? Result<Bytes>(Internal("not opened")) : chk.status();
       if (chk.ok()) {
-        plain = crypto::Open(chunk_key, chk->sealed.data(), chk->sealed.size(), w->id.data(),
+        plain = crypto::Open(w->seal_key, chk->sealed.data(), chk->sealed.size(), w->id.data(),
                              w->id.size());
         if (plain.ok() && (plain->size() != w->plain_len ||
-                           KeyedHash32(chunk_id_key, plain->data(), plain->size()) != w->id))
+                           KeyedHash32(*w->id_key, plain->data(), plain->size()) != w->id))
           plain = Corrupt("rebuilt from fragments, it still does not match its id");
         else if (!plain.ok())
           plain = Corrupt("rebuilt from fragments matching their tags, it fails authentication");
@@ -391,6 +413,20 @@ Status ClientSettings::Validate() const {
   return Status::Ok();
 }
 
+namespace {
+// Manifest format 3 (issue 4, sharing): the chunk's own seal key,
+// ChunkSealKey(chunk_key, id), recorded in out->seal_key; none (and
+// out->seal_key empty) when the chunk is sealed under chunk_key itself.
+std::optional<SecretBytes> PerChunkSealKey(const SecretBytes& chunk_key, bool per_chunk_keys,
+                                           SealedChunk* out) {
+  out->seal_key.clear();
+  if (!per_chunk_keys) return std::nullopt;
+  SecretBytes own = ChunkSealKey(chunk_key, out->id);
+  out->seal_key.assign(reinterpret_cast<const char*>(own.data()), own.size());
+  return own;
+}
+}  // namespace
+
 ChunkSealer::ChunkSealer(const SecretBytes& chunk_id_key, const SecretBytes& chunk_key,
                          const CdcParams& params, CdcStream::Reader read, size_t read_block)
     : id_key_(chunk_id_key), seal_key_(chunk_key), stream_(params, std::move(read), read_block) {}
@@ -409,11 +445,13 @@ Result<bool> ChunkSealer::Next(SealedChunk* out) {
   out->offset = stream_.last_chunk_offset();
   out->plain_len = plain.size();
   out->skipped = skip_ && skip_(out->id);
+  std::optional<SecretBytes> own = PerChunkSealKey(seal_key_, per_chunk_keys_, out);
   if (out->skipped) {
     out->sealed.clear();
     return true;
   }
-  const Bytes sealed = Seal(seal_key_, plain.data(), plain.size(), out->id.data(), out->id.size());
+  const Bytes sealed = Seal(own ? *own : seal_key_, plain.data(), plain.size(), out->id.data(),
+                            out->id.size());
   out->sealed.assign(reinterpret_cast<const char*>(sealed.data()), sealed.size());
   return true;
 }
@@ -442,6 +480,7 @@ Result<bool> CutSealer::Next(SealedChunk* out) {
   bytes_out_ += cut.plain_len;
   out->skipped = skip_ && skip_(out->id);
   out->sealed.clear();
+  std::optional<SecretBytes> own = PerChunkSealKey(seal_key_, per_chunk_keys_, out);
   if (out->skipped) return true;
   plain_.resize(cut.plain_len);
   Status read = read_(cut.offset, plain_.data(), plain_.size());
@@ -456,8 +495,8 @@ Result<bool> CutSealer::Next(SealedChunk* out) {
     return read;
   }
   bytes_read_ += cut.plain_len;
-  const Bytes sealed = Seal(seal_key_, plain_.data(), plain_.size(),
-                            out->id.data(), out->id.size());
+  const Bytes sealed = Seal(own ? *own : seal_key_, plain_.data(), plain_.size(), out->id.data(),
+                            out->id.size());
   out->sealed.assign(reinterpret_cast<const char*>(sealed.data()),
                      sealed.size());
   return true;
@@ -499,6 +538,7 @@ Result<std::unique_ptr<Client>> Client::Open(const ClientSettings& s,
   impl->name_hash_key = NameHashKey(master);
   impl->name_seal_key = NameSealKey(master);
   impl->chunk_id_key = ChunkIdKey(master);
+  impl->chunk_id_key_v3 = ChunkIdKeyV3(master);
   impl->chunk_key = DeriveSubkey(master, kSingletonSubkeyId, kChunkKeyContext);
   impl->frag_tag_key = FragmentTagRootKey(master);
   impl->master = std::move(master);
@@ -551,7 +591,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
   {
     std::vector<std::string> ids;
     std::unordered_set<std::string> unique;
-    ChunkSealer idpass(I.chunk_id_key, I.chunk_key, I.s.chunking, reader, I.s.read_block);
+    ChunkSealer idpass(I.chunk_id_key_v3, I.chunk_key, I.s.chunking, reader, I.s.read_block);
     idpass.set_skip([](const Bytes&) { return true; });
     SealedChunk c;
     for (;;) {
@@ -603,6 +643,8 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
   // (kAborted; a retry puts what it holds then). Beyond the cap the file is
   // read (read_block at a time) and cut (FastCDC) again: if it changed in
   // between, the new chunks are simply not in `present` and travel.
+  // Manifest format 3 (issue 4): ids under the format-3 id key, each chunk
+  // sealed under its own key, recorded in the manifest (shared/crypto/share.h).
   std::optional<CutSealer> cut_sealer;
   std::optional<ChunkSealer> cdc_sealer;
   if (cuts_kept) {
@@ -615,7 +657,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
       return Status(Code::kAborted,
                     "the file " + path + " changed while it was being put");
     cut_sealer.emplace(
-        I.chunk_id_key, I.chunk_key, cuts,
+        I.chunk_id_key_v3, I.chunk_key, cuts,
         [fd, &path](uint64_t offset, uint8_t* buf, size_t len) -> Status {
           size_t got = 0;
           while (got < len) {
@@ -632,9 +674,11 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
           return Status::Ok();
         });
   } else {
-    cdc_sealer.emplace(I.chunk_id_key, I.chunk_key, I.s.chunking, reader,
+    cdc_sealer.emplace(I.chunk_id_key_v3, I.chunk_key, I.s.chunking, reader,
                        I.s.read_block);
   }
+  if (cut_sealer) cut_sealer->set_per_chunk_keys(true);
+  if (cdc_sealer) cdc_sealer->set_per_chunk_keys(true);
   auto next_chunk = [&](SealedChunk* out) {
     return cut_sealer ? cut_sealer->Next(out) : cdc_sealer->Next(out);
   };
@@ -697,6 +741,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
       auto* mc = manifest.add_chunks();
       mc->set_id(ToStr(chunk.id));
       mc->set_plain_len(chunk.plain_len);
+      mc->set_seal_key(chunk.seal_key);
       if (chunk.skipped) {
         if (auto t = tagged.find(mc->id()); t != tagged.end()) {
           mc->set_seal_nonce(t->second.first);
@@ -854,6 +899,7 @@ std::unique_ptr<Client> Client::Clone() const {
   impl->name_hash_key = copy(I.name_hash_key);
   impl->name_seal_key = copy(I.name_seal_key);
   impl->chunk_id_key = copy(I.chunk_id_key);
+  impl->chunk_id_key_v3 = copy(I.chunk_id_key_v3);
   impl->chunk_key = copy(I.chunk_key);
   impl->frag_tag_key = copy(I.frag_tag_key);
   impl->read_mode = I.read_mode;
@@ -886,6 +932,17 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
     return NotFound("'" + name_or_oid + "' was removed in version " +
                     std::to_string(info.version()) +
                     " (see 'mistore versions' and 'mistore restore')");
+  MS_RETURN_IF_ERROR(GetChunks(info, manifest, "", sink, local));
+  I.Saw(Impl::SeenKey(name_or_oid, name_key), ToHex(ToBytes(info.oid())), info.version());
+  return info;
+}
+
+Status Client::GetChunks(const pb::VersionInfo& info, const pb::Manifest& manifest,
+                         const std::string& owner,
+                         const std::function<Status(const uint8_t*, size_t)>& sink,
+                         const LocalChunkSource& local) {
+  Impl& I = *impl_;
+  const SecretBytes* id_key = I.IdKeyOf(manifest, owner);
 
   // Fetch with a window of bytes, deliver strictly in order. `held` counts
   // the sealed bytes of every chunk between next_deliver and next_send
@@ -918,8 +975,9 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
       const pb::ManifestChunk& mc = manifest.chunks(int(idx));
       if (local) {
         Bytes copy;
-        if (local(mc.id(), size_t(mc.plain_len()), &copy) && copy.size() == mc.plain_len() &&
-            KeyedHash32(I.chunk_id_key, copy.data(), copy.size()) == ToBytes(mc.id())) {
+        if (id_key && local(mc.id(), size_t(mc.plain_len()), &copy) &&
+            copy.size() == mc.plain_len() &&
+            KeyedHash32(*id_key, copy.data(), copy.size()) == ToBytes(mc.id())) {
           I.stats.chunks_reused++;
           I.stats.bytes_reused += copy.size();
           ready[idx] = std::move(copy);
@@ -932,6 +990,7 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
       req.mutable_get_chunk()->set_oid(info.oid());
       req.mutable_get_chunk()->set_chunk_id(mc.id());
       req.mutable_get_chunk()->set_lock_id(info.lock_id());
+      if (!owner.empty()) req.mutable_get_chunk()->set_owner(owner);
       in_flight++;
       I.conn->Call(std::move(req), [&, idx](Result<pb::Envelope> r) {
         in_flight--;
@@ -945,16 +1004,20 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
             const std::string& d = r->chunk_data().data();
             I.stats.bytes_received += d.size();
             I.stats.chunks_received++;
-            auto plain = crypto::Open(I.chunk_key, reinterpret_cast<const uint8_t*>(d.data()),
-                                      d.size(), id.data(), id.size());
+            auto plain =
+                crypto::Open(I.SealKeyOf(manifest, int(idx)),
+                             reinterpret_cast<const uint8_t*>(d.data()), d.size(), id.data(),
+                             id.size());
             Status bad;
             if (!plain.ok()) {
               bad = Corrupt("chunk " + ToHex(id).substr(0, 12) + " fails authentication");
-            } else if (KeyedHash32(I.chunk_id_key, plain->data(), plain->size()) != id ||
+            } else if ((id_key && KeyedHash32(*id_key, plain->data(), plain->size()) != id) ||
                        plain->size() != mc.plain_len()) {
               bad = Corrupt("chunk " + ToHex(id).substr(0, 12) + " does not match its id");
             }
-            if (!bad.ok() && ChunkHasTags(manifest, int(idx))) {
+            // The fragment tags are keyed with the owner's key: a reader of
+            // a shared object cannot check them.
+            if (!bad.ok() && owner.empty() && ChunkHasTags(manifest, int(idx))) {
               // Issue 3: rebuild it from fragments checked against their
               // tags, naming the forged ones.
               in_flight++;
@@ -994,8 +1057,7 @@ Result<pb::VersionInfo> Client::Get(const std::string& name_or_oid, uint64_t ver
   MS_RETURN_IF_ERROR(failure);
   if (delivered != manifest.size_bytes())
     return Corrupt("object is shorter than its manifest says");
-  I.Saw(Impl::SeenKey(name_or_oid, name_key), ToHex(ToBytes(info.oid())), info.version());
-  return info;
+  return Status::Ok();
 }
 
 void Client::set_read_mode(pb::ReadMode mode) { impl_->read_mode = mode; }
@@ -1041,6 +1103,192 @@ Result<pb::Placement> Client::Placement(const std::string& name_or_oid, uint64_t
   MS_ASSIGN_OR_RETURN(pb::Envelope r, I.Call(std::move(req)));
   if (info_out) *info_out = info;
   return r.placement();
+}
+
+// ---------------------------------------------------------------------------
+// Read-only sharing (issue 4; docs/security.md "Sharing")
+
+namespace {
+constexpr uint32_t kShareGrantFormat = 1;
+}  // namespace
+
+Status Client::PublishShareKey() {
+  Impl& I = *impl_;
+  ShareKeyPair kp = DeriveShareKeyPair(I.master);
+  pb::Envelope req;
+  req.mutable_publish_share_key()->set_subscriber(I.s.subscriber);
+  req.mutable_publish_share_key()->set_public_key(ToStr(kp.public_key));
+  return I.Call(std::move(req)).status();
+}
+
+Result<bool> Client::Share(const std::string& name, const std::string& grantee) {
+  Impl& I = *impl_;
+  if (grantee.empty() || grantee == I.s.subscriber)
+    return InvalidArgument("share with another subscriber (--with S)");
+  MS_ASSIGN_OR_RETURN(pb::VersionInfo info, I.Resolve(name, 0));
+  MS_ASSIGN_OR_RETURN(pb::Manifest m, I.OpenManifest(info));
+  if (!ManifestHasChunkKeys(m))
+    return InvalidArgument("'" + name + "' version " + std::to_string(info.version()) +
+                           " was written by an older client (manifest format " +
+                           std::to_string(m.format()) +
+                           ", chunks under your one chunk key): `mistore put` it again, then "
+                           "share it");
+  pb::Envelope kq;
+  kq.mutable_get_share_key()->set_subscriber(I.s.subscriber);
+  kq.mutable_get_share_key()->set_of_subscriber(grantee);
+  auto key = I.Call(std::move(kq));
+  if (!key.ok()) {
+    if (key.status().code() == Code::kNotFound)
+      return NotFound(key.status().message() + "; ask " + grantee +
+                      " to run `mistore shared` once");
+    return key.status();
+  }
+  const Bytes name_key = ToBytes(info.name_key());
+  SecretBytes object_key = I.ObjectKeyFor(name_key);
+  pb::ShareGrant g;
+  g.set_format(kShareGrantFormat);
+  g.set_owner(I.s.subscriber);
+  g.set_oid(info.oid());
+  g.set_name(name);
+  g.set_object_key(std::string(reinterpret_cast<const char*>(object_key.data()),
+                               object_key.size()));
+  g.set_name_key(info.name_key());
+  g.set_grantee(grantee);
+  std::string plain = g.SerializeAsString();
+  Bytes plain_b = ToBytes(plain);
+  sodium_memzero(plain.data(), plain.size());
+  auto sealed = SealToRecipient(ToBytes(key->share_key_reply().public_key()), plain_b);
+  sodium_memzero(plain_b.data(), plain_b.size());
+  MS_RETURN_IF_ERROR(sealed.status());
+  pb::Envelope req;
+  auto* ps = req.mutable_put_share();
+  ps->set_subscriber(I.s.subscriber);
+  ps->set_oid(info.oid());
+  ps->set_grantee(grantee);
+  ps->set_grant_sealed(ToStr(sealed.value()));
+  MS_ASSIGN_OR_RETURN(pb::Envelope r, I.Call(std::move(req)));
+  return r.put_share_reply().changed();
+}
+
+Result<bool> Client::Unshare(const std::string& name, const std::string& grantee) {
+  Impl& I = *impl_;
+  MS_ASSIGN_OR_RETURN(pb::VersionInfo info, I.Resolve(name, 0));
+  pb::Envelope req;
+  auto* ps = req.mutable_put_share();
+  ps->set_subscriber(I.s.subscriber);
+  ps->set_oid(info.oid());
+  ps->set_grantee(grantee);
+  ps->set_remove(true);
+  MS_ASSIGN_OR_RETURN(pb::Envelope r, I.Call(std::move(req)));
+  return r.put_share_reply().changed();
+}
+
+namespace {
+// A grant opened and checked against the DC's record of it: sealed to us,
+// naming the record's owner and oid and us as grantee, keys of the right size.
+Result<pb::ShareGrant> OpenGrant(const ShareKeyPair& kp, const pb::ShareEntry& e,
+                                 const std::string& me) {
+  MS_ASSIGN_OR_RETURN(Bytes plain, OpenSealed(kp, ToBytes(e.grant_sealed())));
+  pb::ShareGrant g;
+  const bool parsed = g.ParseFromArray(plain.data(), int(plain.size()));
+  sodium_memzero(plain.data(), plain.size());
+  if (!parsed) return Corrupt("grant does not parse");
+  if (g.format() != kShareGrantFormat)
+    return Corrupt("grant format " + std::to_string(g.format()) + " is unknown");
+  if (g.owner() != e.owner() || g.oid() != e.oid() || g.grantee() != me)
+    return Corrupt("grant names another owner, object or grantee than its record");
+  if (g.object_key().size() != 32 || g.name_key().size() != 32)
+    return Corrupt("grant carries keys of the wrong size");
+  return g;
+}
+}  // namespace
+
+Result<std::vector<SharedEntry>> Client::ListShared() {
+  Impl& I = *impl_;
+  MS_RETURN_IF_ERROR(PublishShareKey());
+  pb::Envelope req;
+  req.mutable_list_shares()->set_subscriber(I.s.subscriber);
+  MS_ASSIGN_OR_RETURN(pb::Envelope r, I.Call(std::move(req)));
+  ShareKeyPair kp = DeriveShareKeyPair(I.master);
+  std::vector<SharedEntry> out;
+  for (const pb::ShareEntry& e : r.share_list().shares()) {
+    SharedEntry se;
+    se.owner = e.owner();
+    se.created_ms = e.created_ms();
+    if (auto oid = Oid::Decode(e.oid()); oid.ok()) se.oid = oid.value();
+    auto g = OpenGrant(kp, e, I.s.subscriber);
+    if (g.ok())
+      se.name = g->name();
+    else
+      se.problem = g.status().message();
+    out.push_back(std::move(se));
+  }
+  return out;
+}
+
+Result<pb::VersionInfo> Client::GetShared(
+    const std::string& owner, const std::string& name,
+    const std::function<Status(const uint8_t*, size_t)>& sink) {
+  Impl& I = *impl_;
+  pb::Envelope lq;
+  lq.mutable_list_shares()->set_subscriber(I.s.subscriber);
+  MS_ASSIGN_OR_RETURN(pb::Envelope lr, I.Call(std::move(lq)));
+  ShareKeyPair kp = DeriveShareKeyPair(I.master);
+  std::optional<pb::ShareGrant> grant;
+  auto by_oid = Oid::FromHex(name);
+  const std::string oid_bytes = by_oid.ok() ? ToStr(by_oid->Encode()) : std::string();
+  for (const pb::ShareEntry& e : lr.share_list().shares()) {
+    if (e.owner() != owner) continue;
+    auto g = OpenGrant(kp, e, I.s.subscriber);
+    if (g.ok() && (g->name() == name || (!oid_bytes.empty() && g->oid() == oid_bytes))) {
+      grant = std::move(g.value());
+      break;
+    }
+  }
+  // No grant: by name, nothing to ask. By oid, the POP is asked all the same
+  // (a reader may remember an oid from before an unshare): its refusal is
+  // the answer; without the grant's key nothing it served could be read.
+  if (!grant && oid_bytes.empty())
+    return NotFound("'" + owner + "/" + name + "' is not shared with " + I.s.subscriber +
+                    " (see `mistore shared`)");
+  pb::Envelope req;
+  auto* gv = req.mutable_get_version();
+  gv->set_subscriber(I.s.subscriber);
+  gv->set_owner(owner);
+  gv->set_oid(grant ? grant->oid() : oid_bytes);
+  // Read-only: never a locked read (it would take a lock on the owner's object).
+  gv->set_mode(I.read_mode == pb::READ_LOCKED ? pb::READ_ATOMIC : I.read_mode);
+  const std::string seen_key = "shared/" + owner + "/" + ToHex(ToBytes(gv->oid()));
+  if (gv->mode() == pb::READ_MONOTONIC) {
+    I.LoadSeen();
+    if (auto it = I.seen.find(seen_key); it != I.seen.end()) gv->set_min_version(it->second);
+  }
+  MS_ASSIGN_OR_RETURN(pb::Envelope vr, I.Call(std::move(req)));
+  if (!grant)
+    return NotFound("object " + name + " of '" + owner + "' is not shared with " +
+                    I.s.subscriber + " any more (no grant; see `mistore shared`)");
+  const pb::VersionInfo& info = vr.version_info();
+  if (info.oid() != grant->oid() || info.name_key() != grant->name_key())
+    return Corrupt("the POP answered with another object than the one shared");
+  const Bytes name_key = ToBytes(grant->name_key());
+  SecretBytes object_key(reinterpret_cast<const uint8_t*>(grant->object_key().data()), 32);
+  Bytes msealed = ToBytes(info.manifest_sealed());
+  I.stats.bytes_received += msealed.size();
+  auto mplain = crypto::Open(object_key, msealed.data(), msealed.size(), name_key.data(),
+                             name_key.size());
+  if (!mplain.ok()) return Corrupt("the shared object's manifest fails authentication");
+  MS_ASSIGN_OR_RETURN(pb::Manifest manifest, DecodeManifest(mplain->data(), mplain->size()));
+  if (manifest.deleted())
+    return NotFound("'" + owner + "/" + name + "' was removed by its owner (version " +
+                    std::to_string(info.version()) + ")");
+  if (!ManifestHasChunkKeys(manifest))
+    return Status(Code::kPermissionDenied,
+                  "'" + owner + "/" + name + "' version " + std::to_string(info.version()) +
+                      " was written by an older client: its chunks are under the owner's own "
+                      "key (ask " + owner + " to put it again)");
+  MS_RETURN_IF_ERROR(GetChunks(info, manifest, owner, sink, nullptr));
+  I.Saw(seen_key, seen_key, info.version());
+  return info;
 }
 
 }  // namespace mistore

@@ -193,6 +193,9 @@ struct SealedChunk {
   size_t plain_len = 0;  // plaintext bytes (the manifest's plain_len)
   std::string sealed;    // nonce || ciphertext || tag: PutChunk.data as is
   bool skipped = false;  // the skip predicate said so: `sealed` is empty
+  // With per-chunk keys (manifest format 3): the key it is (or, skipped,
+  // would be) sealed under, ChunkSealKey(chunk key, id); else empty.
+  std::string seal_key;
 };
 
 class ChunkSealer {
@@ -215,7 +218,13 @@ class ChunkSealer {
   // chunks).
   void set_skip(std::function<bool(const Bytes& id)> skip) { skip_ = std::move(skip); }
 
+  // Manifest format 3 (issue 4, sharing): seal each chunk under
+  // ChunkSealKey(chunk_key, id) (shared/crypto/share.h) instead of the chunk
+  // key itself, and hand that key out in SealedChunk::seal_key.
+  void set_per_chunk_keys(bool on) { per_chunk_keys_ = on; }
+
  private:
+  bool per_chunk_keys_ = false;
   const crypto::SecretBytes& id_key_;
   const crypto::SecretBytes& seal_key_;
   CdcStream stream_;
@@ -260,8 +269,11 @@ class CutSealer {
   void set_skip(std::function<bool(const Bytes& id)> skip) {
     skip_ = std::move(skip);
   }
+  // As ChunkSealer::set_per_chunk_keys (manifest format 3).
+  void set_per_chunk_keys(bool on) { per_chunk_keys_ = on; }
 
  private:
+  bool per_chunk_keys_ = false;
   const crypto::SecretBytes& id_key_;
   const crypto::SecretBytes& seal_key_;
   const std::vector<ChunkCut>& cuts_;
@@ -272,6 +284,17 @@ class CutSealer {
   uint64_t bytes_read_ = 0;
   Bytes plain_;
   Status failure_;
+};
+
+// An object another subscriber shared with this one (read-only; issue 4,
+// docs/security.md "Sharing"), from its grant.
+struct SharedEntry {
+  std::string owner;
+  std::string name;
+  Oid oid;
+  int64_t created_ms = 0;  // when the owner shared it (DC clock)
+  // Non-empty: the grant could not be used (why); name may be empty then.
+  std::string problem;
 };
 
 class Client {
@@ -337,9 +360,36 @@ class Client {
   Result<pb::Placement> Placement(const std::string& name_or_oid, uint64_t version,
                                   pb::VersionInfo* info);
 
+  // ---- read-only sharing (issue 4; docs/security.md "Sharing") ----
+  // Publishes this subscriber's share public key at the DC (trust on first
+  // publish; idempotent). Others can share with this subscriber only after.
+  Status PublishShareKey();
+  // Shares the latest version's object `name` read-only with `grantee`: the
+  // object's key, sealed to the grantee's published key, recorded at the DC.
+  // The object must be written with per-chunk keys (manifest format 3;
+  // kInvalidArgument naming `mistore put` otherwise). true: a new record.
+  Result<bool> Share(const std::string& name, const std::string& grantee);
+  // Removes the share; POPs refuse the grantee's reads within their
+  // share_cache_ttl_ms. false: there was none.
+  Result<bool> Unshare(const std::string& name, const std::string& grantee);
+  // What is shared with this subscriber (publishes the share key first).
+  Result<std::vector<SharedEntry>> ListShared();
+  // Reads the latest version of `owner`'s object `name` shared with this
+  // subscriber, through the usual gateway (never locked). `name` may be the
+  // object's oid (32 hex digits): without a grant for it the POP is still
+  // asked, and its refusal (kPermissionDenied) is returned.
+  Result<pb::VersionInfo> GetShared(const std::string& owner, const std::string& name,
+                                    const std::function<Status(const uint8_t*, size_t)>& sink);
+
  private:
   struct Impl;
   explicit Client(std::unique_ptr<Impl> impl);
+  // The chunks of an opened manifest, in order, through `sink`; owner set:
+  // an object shared with us (GetShared).
+  Status GetChunks(const pb::VersionInfo& info, const pb::Manifest& manifest,
+                   const std::string& owner,
+                   const std::function<Status(const uint8_t*, size_t)>& sink,
+                   const LocalChunkSource& local);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -8,7 +8,8 @@
 namespace mistore {
 
 Status ValidateManifest(const pb::Manifest& m) {
-  if (m.format() != kManifestFormatV1 && m.format() != kManifestFormat)
+  if (m.format() != kManifestFormatV1 && m.format() != kManifestFormatV2 &&
+      m.format() != kManifestFormatV3)
     return Corrupt("manifest format " + std::to_string(m.format()) +
                    " is unknown");
   const bool v1 = m.format() == kManifestFormatV1;
@@ -32,6 +33,11 @@ Status ValidateManifest(const pb::Manifest& m) {
     if (total + c.plain_len() < total)
       return Corrupt(at + ": lengths overflow");
     total += c.plain_len();
+    if (m.format() >= kManifestFormatV3 && c.seal_key().size() != 32)
+      return Corrupt(at + " has a seal key of " + std::to_string(c.seal_key().size()) +
+                     " bytes (format 3: 32)");
+    if (m.format() < kManifestFormatV3 && !c.seal_key().empty())
+      return Corrupt(at + ": format " + std::to_string(m.format()) + " carries a seal key");
     const bool has_nonce = !c.seal_nonce().empty(),
                has_tags = !c.fragment_tags().empty();
     if (v1 && (has_nonce || has_tags))

@@ -91,6 +91,16 @@ const char* kUsage =
     "snapshot version\n"
     "  placement NAME|OID [--version N]\n"
     "                                show where an object's fragments are\n"
+    "  share NAME --with S           share NAME read-only with subscriber S: S may read\n"
+    "                                its latest version (never write, lock or remove it);\n"
+    "                                S must have run `mistore shared` once (publishes S's key)\n"
+    "  unshare NAME --with S         stop sharing NAME with S (POPs refuse S's reads within\n"
+    "                                their share_cache_ttl_ms, 5 s by default)\n"
+    "  shared                        list what others shared with you (OWNER/NAME); also\n"
+    "                                publishes your share key, so others can share with you\n"
+    "  get --shared OWNER/NAME|OWNER/OID [-o FILE]\n"
+    "                                read the latest version of OWNER's object NAME that\n"
+    "                                OWNER shared with you (never locked)\n"
     "\n"
     "options:\n"
     "  --config FILE                 configuration (else MISTORE_CONFIG, else\n"
@@ -120,7 +130,7 @@ const char* kUsage =
     "configuration;\n"
     "3 not found; 4 retryable (gateway, POP or DC unreachable); 5 denied "
     "(wrong passphrase,\n"
-    "not your object, device not paired or not enrolled, POP refused the device); 6 partial (sync or volume restore finished, some files "
+    "not your object or not shared with you, device not paired or not enrolled, POP refused the device); 6 partial (sync or volume restore finished, some files "
     "failed)\n";
 
 std::vector<Knob> ClientKnobs() {
@@ -262,6 +272,8 @@ struct Args {
   std::vector<std::string> positional;
   std::string name, output, volume, label;
   std::string pop, dc;  // --pop ADDR (issue 9), --dc ADDR (enroll)
+  std::string with;    // share/unshare --with S (issue 4)
+  std::string shared;  // get --shared OWNER/NAME (issue 4)
   uint64_t version = 0;
   int64_t at_ms = 0;
   pb::ReadMode mode = pb::READ_MONOTONIC;
@@ -333,6 +345,11 @@ Result<Args> ParseArgs(int argc, char** argv) {
       if (a.pop.empty()) return InvalidArgument("--pop needs HOST:PORT");
     } else if (is("--dc")) {
       MS_ASSIGN_OR_RETURN(a.dc, value("--dc"));
+    } else if (is("--with")) {
+      MS_ASSIGN_OR_RETURN(a.with, value("--with"));
+      if (a.with.empty()) return InvalidArgument("--with needs a subscriber");
+    } else if (is("--shared")) {
+      MS_ASSIGN_OR_RETURN(a.shared, value("--shared"));
     } else if (is("--name")) {
       MS_ASSIGN_OR_RETURN(a.name, value("--name"));
     } else if (is("--volume")) {
@@ -668,8 +685,9 @@ int CmdPut(const Args& a, const Loaded& l) {
 // Writes name@version to `output` (a temp file beside it, renamed on
 // success: a failed read never leaves a partial file under the name), or to
 // stdout when output is empty.
+// shared_owner set: `name` is OWNER/NAME of an object shared with us.
 int WriteObject(Client* c, const std::string& name, uint64_t version, const std::string& output,
-                pb::VersionInfo* info_out) {
+                pb::VersionInfo* info_out, const std::string& shared_owner = "") {
   FILE* out = stdout;
   std::string tmp;
   if (!output.empty()) {
@@ -679,14 +697,17 @@ int WriteObject(Client* c, const std::string& name, uint64_t version, const std:
   }
   Progress progress;
   uint64_t done = 0;
-  auto r = c->Get(name, version, [&](const uint8_t* d, size_t n) -> Status {
+  auto sink = [&](const uint8_t* d, size_t n) -> Status {
     if (n && std::fwrite(d, 1, n, out) != n)
       return IoError("cannot write " + (output.empty() ? std::string("stdout") : output) + ": " +
                      std::strerror(errno));
     done += n;
     if (progress.on() && out != stdout) progress.Update("get " + name, done, done, 0);
     return Status::Ok();
-  });
+  };
+  auto r = shared_owner.empty()
+               ? c->Get(name, version, sink)
+               : c->GetShared(shared_owner, name.substr(shared_owner.size() + 1), sink);
   progress.Done();
   if (out != stdout) {
     int err = 0;
@@ -712,6 +733,27 @@ int WriteObject(Client* c, const std::string& name, uint64_t version, const std:
 }
 
 int CmdGet(const Args& a, const Loaded& l) {
+  if (!a.shared.empty()) {
+    const size_t slash = a.shared.find('/');
+    if (!a.positional.empty() || a.version || a.at_ms || slash == std::string::npos ||
+        slash == 0 || slash + 1 == a.shared.size())
+      return Fail(kExitUsage, "usage: mistore get --shared OWNER/NAME [-o FILE] (the latest "
+                              "version; see `mistore shared`)");
+    auto c = OpenClient(a, l.s);
+    if (!c.ok()) return FailStatus(c.status());
+    c.value()->set_read_mode(a.mode);
+    pb::VersionInfo info;
+    int rc = WriteObject(c.value().get(), a.shared, 0, a.output, &info,
+                         a.shared.substr(0, slash));
+    if (rc != kExitOk) return rc;
+    if (g_json && !a.output.empty())
+      JsonLine({{"event", JsonStr("get")},
+                {"name", JsonStr(a.shared)},
+                {"version", Num(info.version())},
+                {"size_bytes", Num(info.size_bytes())},
+                {"output", JsonStr(a.output)}});
+    return kExitOk;
+  }
   if (a.positional.size() != 1)
     return Fail(kExitUsage, "usage: mistore get NAME|OID [--version N | --at TIME] [-o FILE]");
   auto c = OpenClient(a, l.s);
@@ -738,6 +780,55 @@ int CmdGet(const Args& a, const Loaded& l) {
     std::fprintf(stderr, "read %s version %llu (%llu bytes) into %s\n", a.positional[0].c_str(),
                  (unsigned long long)info.version(), (unsigned long long)info.size_bytes(),
                  a.output.c_str());
+  }
+  return kExitOk;
+}
+
+// Read-only sharing (issue 4; docs/security.md "Sharing").
+int CmdShare(const Args& a, const Loaded& l, bool remove) {
+  const char* what = remove ? "unshare" : "share";
+  if (a.positional.size() != 1 || a.with.empty())
+    return Fail(kExitUsage, std::string("usage: mistore ") + what + " NAME --with SUBSCRIBER");
+  auto c = OpenClient(a, l.s);
+  if (!c.ok()) return FailStatus(c.status());
+  c.value()->set_read_mode(pb::READ_ATOMIC);
+  auto r = remove ? c.value()->Unshare(a.positional[0], a.with)
+                  : c.value()->Share(a.positional[0], a.with);
+  if (!r.ok()) return FailStatus(r.status());
+  if (g_json)
+    JsonLine({{"event", JsonStr(what)},
+              {"name", JsonStr(a.positional[0])},
+              {"with", JsonStr(a.with)},
+              {"changed", r.value() ? "true" : "false"}});
+  else if (g_verbosity > 0 && !remove)
+    std::printf("shared %s read-only with %s%s\n", a.positional[0].c_str(), a.with.c_str(),
+                r.value() ? "" : " (again)");
+  else if (g_verbosity > 0)
+    std::printf(r.value() ? "%s is no longer shared with %s\n" : "%s was not shared with %s\n",
+                a.positional[0].c_str(), a.with.c_str());
+  return kExitOk;
+}
+
+int CmdShared(const Args& a, const Loaded& l) {
+  if (!a.positional.empty()) return Fail(kExitUsage, "usage: mistore shared");
+  auto c = OpenClient(a, l.s);
+  if (!c.ok()) return FailStatus(c.status());
+  auto r = c.value()->ListShared();
+  if (!r.ok()) return FailStatus(r.status());
+  for (const SharedEntry& e : r.value()) {
+    if (g_json)
+      JsonLine({{"event", JsonStr("shared")},
+                {"owner", JsonStr(e.owner)},
+                {"name", JsonStr(e.name)},
+                {"oid", JsonStr(e.oid.Hex())},
+                {"since_ms", Num(uint64_t(std::max<int64_t>(0, e.created_ms)))},
+                {"problem", JsonStr(e.problem)}});
+    else if (e.problem.empty())
+      std::printf("%s/%s  %s  since %s\n", e.owner.c_str(), e.name.c_str(), e.oid.Hex().c_str(),
+                  FormatTime(e.created_ms).c_str());
+    else
+      std::printf("%s/?  %s  unusable grant: %s\n", e.owner.c_str(), e.oid.Hex().c_str(),
+                  e.problem.c_str());
   }
   return kExitOk;
 }
@@ -1120,6 +1211,9 @@ int Main(int argc, char** argv) {
   if (cmd == "sync") return CmdSync(*args, *loaded);
   if (cmd == "snapshot") return CmdSnapshot(*args, *loaded);
   if (cmd == "placement") return CmdPlacement(*args, *loaded);
+  if (cmd == "share") return CmdShare(*args, *loaded, false);
+  if (cmd == "unshare") return CmdShare(*args, *loaded, true);
+  if (cmd == "shared") return CmdShared(*args, *loaded);
   return Fail(kExitUsage, "unknown command '" + cmd + "' (see --help)");
 }
 

@@ -22,6 +22,11 @@ bool ClientDataPath(B b) {
     case B::kAcquireLock:
     case B::kRenewLock:
     case B::kReleaseLock:
+    // Read-only sharing (issue 4): the requester's own key and shares.
+    case B::kPublishShareKey:
+    case B::kGetShareKey:
+    case B::kPutShare:
+    case B::kListShares:
       return true;
     default:
       return false;
@@ -66,6 +71,14 @@ const std::string* NamedSubscriber(const pb::Envelope& e) {
       return &e.have_chunks().subscriber();
     case B::kHello:
       return &e.hello().subscriber();
+    case B::kPublishShareKey:
+      return &e.publish_share_key().subscriber();
+    case B::kGetShareKey:
+      return &e.get_share_key().subscriber();
+    case B::kPutShare:
+      return &e.put_share().subscriber();
+    case B::kListShares:
+      return &e.list_shares().subscriber();
     default:
       return nullptr;
   }

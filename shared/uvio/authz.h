@@ -17,11 +17,18 @@
 //                          fragments_bad). Everything else - replication,
 //                          fragment store/fetch/delete, catalog, cluster
 //                          map pushes, monitoring - is POP/DC-only.
+//                          The client data path includes the requester's
+//                          share requests (publish_share_key,
+//                          get_share_key, put_share, list_shares; issue 4).
 //   clients                the client data path and locks only.
 // Scoping (CheckScope), gateways and clients: a request that names a
 // subscriber must name the certificate's subscriber; a gateway's Hello must
 // carry its certificate's node id and subscriber and the gateway role.
-// Not done: objects shared read-only with another subscriber.
+// Read-only sharing (issue 4): a read of an object shared with the
+// requester names the requester as `subscriber` (checked here) and the
+// object's owner in `owner`; the POP serves it only under a share record at
+// the DC (pop-server/pop_share.cc). A write, lock or delete naming another
+// subscriber is refused here whatever is shared.
 //
 // Threads: pure, any thread.
 #pragma once

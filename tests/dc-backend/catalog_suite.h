@@ -731,6 +731,86 @@ TYPED_TEST_P(CatalogSuite, LargeReportBatchesKeepEveryReport) {
   EXPECT_EQ(last->chunks_freed.size(), 2u);
 }
 
+// Read-only sharing (issue 4): keys on first publish, records bounded and
+// scoped to the owner's own objects, listed for the grantee, removed.
+TYPED_TEST_P(CatalogSuite, ShareKeysAndRecordsAreBoundedAndScoped) {
+  Catalog* cat = this->cat_.get();
+  const Bytes kb(32, 0xb0), kc(32, 0xc0), oid = B("0123456789abcdef"), other = B("fedcba9876543210");
+  // Trust on first publish: same key again is a no-op, another is refused.
+  ASSERT_TRUE(cat->PublishShareKey("bob", kb, 1).value());
+  EXPECT_FALSE(cat->PublishShareKey("bob", kb, 2).value());
+  EXPECT_EQ(cat->PublishShareKey("bob", kc, 3).status().code(), Code::kPermissionDenied);
+  EXPECT_EQ(cat->PublishShareKey("bob", Bytes(31, 1), 3).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(cat->GetShareKey("bob").value(), kb);
+  EXPECT_EQ(cat->GetShareKey("carol").status().code(), Code::kNotFound);
+  ASSERT_TRUE(cat->ClaimName("alice", B("name-1"), oid).ok());
+  ASSERT_TRUE(cat->ClaimName("carol", B("name-1"), other).ok());
+  // Not alice's object; grantee without a key; alice herself; bad sizes.
+  EXPECT_EQ(cat->PutShare("alice", other, "bob", B("g"), 5).status().code(),
+            Code::kPermissionDenied);
+  EXPECT_EQ(cat->PutShare("alice", oid, "carol", B("g"), 5).status().code(), Code::kNotFound);
+  EXPECT_EQ(cat->PutShare("alice", oid, "alice", B("g"), 5).status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(cat->PutShare("alice", oid, "bob", Bytes(), 5).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(cat->PutShare("alice", oid, "bob", Bytes(kShareGrantBytesMax + 1, 1), 5).status().code(),
+            Code::kInvalidArgument);
+  EXPECT_FALSE(cat->HasShare("alice", oid, "bob").value());
+  ASSERT_TRUE(cat->PutShare("alice", oid, "bob", Bytes(kShareGrantBytesMax, 1), 5).value());
+  EXPECT_TRUE(cat->HasShare("alice", oid, "bob").value());
+  EXPECT_FALSE(cat->HasShare("alice", oid, "carol").value());
+  EXPECT_FALSE(cat->HasShare("carol", oid, "bob").value());
+  // Replacing the grant keeps one record.
+  ASSERT_TRUE(cat->PutShare("alice", oid, "bob", B("grant-2"), 6).value());
+  auto list = cat->ListShares("bob");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->shares_size(), 1);
+  EXPECT_EQ(list->shares(0).owner(), "alice");
+  EXPECT_EQ(list->shares(0).oid(), S(oid));
+  EXPECT_EQ(list->shares(0).grant_sealed(), "grant-2");
+  EXPECT_EQ(cat->ListShares("carol")->shares_size(), 0);
+  // Survives a restart.
+  this->Reopen();
+  cat = this->cat_.get();
+  EXPECT_TRUE(cat->HasShare("alice", oid, "bob").value());
+  // Removed: no longer there; removing again reports nothing removed.
+  EXPECT_TRUE(cat->RemoveShare("alice", oid, "bob").value());
+  EXPECT_FALSE(cat->RemoveShare("alice", oid, "bob").value());
+  EXPECT_FALSE(cat->HasShare("alice", oid, "bob").value());
+  EXPECT_EQ(cat->ListShares("bob")->shares_size(), 0);
+  // At most kSharesPerObjectMax grantees per object.
+  for (size_t i = 0; i < kSharesPerObjectMax; i++) {
+    const std::string g = "g" + std::to_string(i);
+    ASSERT_TRUE(cat->PublishShareKey(g, kb, 1).ok());
+    ASSERT_TRUE(cat->PutShare("alice", oid, g, B("x"), int64_t(i)).ok());
+  }
+  ASSERT_TRUE(cat->PublishShareKey("late", kb, 1).ok());
+  EXPECT_EQ(cat->PutShare("alice", oid, "late", B("x"), 99).status().code(),
+            Code::kResourceExhausted);
+  EXPECT_TRUE(cat->PutShare("alice", oid, "g0", B("y"), 99).ok());  // a replacement still is
+  // The operator forgets a key: a new one may be published.
+  EXPECT_TRUE(cat->ForgetShareKey("bob").value());
+  EXPECT_TRUE(cat->PublishShareKey("bob", kc, 7).value());
+  EXPECT_EQ(cat->GetShareKey("bob").value(), kc);
+}
+
+// At most kSharesPerGranteeMax objects shared with one subscriber.
+TYPED_TEST_P(CatalogSuite, SharesPerGranteeAreBounded) {
+  Catalog* cat = this->cat_.get();
+  ASSERT_TRUE(cat->PublishShareKey("bob", Bytes(32, 1), 1).ok());
+  for (size_t i = 0; i <= kSharesPerGranteeMax; i++) {
+    char oid[17];
+    snprintf(oid, sizeof oid, "%016zu", i);
+    ASSERT_TRUE(cat->ClaimName("alice", B("n" + std::to_string(i)), B(oid)).ok());
+    auto r = cat->PutShare("alice", B(oid), "bob", B("g"), int64_t(i));
+    if (i < kSharesPerGranteeMax) {
+      ASSERT_TRUE(r.ok()) << i << " " << r.status().ToString();
+    } else {
+      EXPECT_EQ(r.status().code(), Code::kResourceExhausted);
+    }
+  }
+  EXPECT_EQ(size_t(cat->ListShares("bob")->shares_size()), kSharesPerGranteeMax);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(CatalogSuite, ClaimNameIsIdempotent, NamesAreScopedBySubscriber,
                             LookupUnknownNameIsNotFound, NamesSurviveReopen,
                             ReportVersionKeepsTheNewest, ListObjectsOnlyTheSubscribersOwn,
@@ -746,7 +826,8 @@ REGISTER_TYPED_TEST_SUITE_P(CatalogSuite, ClaimNameIsIdempotent, NamesAreScopedB
                             GcTasksLeaveOutChunksReferencedAgain, GcTasksAreBoundedAndOldestFirst,
                             BackupPolicyQueuesVersions, ColdMarksPersist,
                             ReportBatchEqualsReportsOneByOne,
-                            LargeReportBatchesKeepEveryReport);
+                            LargeReportBatchesKeepEveryReport,
+                            ShareKeysAndRecordsAreBoundedAndScoped, SharesPerGranteeAreBounded);
 
 }  // namespace catalog_suite
 }  // namespace mistore

@@ -27,17 +27,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     MS_ASSERT(m.status().message().rfind("manifest", 0) == 0);
     return 0;
   }
-  MS_ASSERT(m->format() == kManifestFormatV1 || m->format() == kManifestFormat);
+  MS_ASSERT(m->format() == kManifestFormatV1 || m->format() == kManifestFormatV2 ||
+            m->format() == kManifestFormatV3);
   uint64_t total = 0;
   for (int i = 0; i < m->chunks_size(); i++) {
     const pb::ManifestChunk& c = m->chunks(i);
     MS_ASSERT(c.id().size() == 32);
+    MS_ASSERT(c.seal_key().size() == (m->format() >= kManifestFormatV3 ? 32u : 0u));
     total += c.plain_len();
     if (!ChunkHasTags(*m, i)) {
       MS_ASSERT(c.seal_nonce().empty());
       continue;
     }
-    MS_ASSERT(m->format() == kManifestFormat);
+    MS_ASSERT(m->format() >= kManifestFormatV2);
     MS_ASSERT(m->fragment_k() >= 1 &&
               m->fragment_k() <= uint32_t(ReedSolomon::kMaxK));
     MS_ASSERT(m->fragment_m() >= 1 &&

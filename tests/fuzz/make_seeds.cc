@@ -311,7 +311,7 @@ void Manifests() {
   crypto::SecretBytes root(Pattern(32, 5).data(), 32);
   const Bytes tags = ComputeFragmentTags(root, id, sealed.data(), sealed.size(), 4, 2).value();
   pb::Manifest v2;
-  v2.set_format(kManifestFormat);
+  v2.set_format(kManifestFormatV2);
   v2.set_name("dir/file.bin");
   v2.set_size_bytes(4960 + 777);
   v2.set_mtime_s(1700000000);
@@ -339,10 +339,18 @@ void Manifests() {
   MS_ASSERT(ValidateManifest(v1).ok());
   put("v1_two_chunks", v1);
   pb::Manifest tomb;
-  tomb.set_format(kManifestFormat);
+  tomb.set_format(kManifestFormatV2);
   tomb.set_name("gone");
   tomb.set_deleted(true);
   put("v2_tombstone", tomb);
+  pb::Manifest v3 = v2;  // issue 4: every chunk carries its seal key
+  v3.set_format(kManifestFormatV3);
+  for (int i = 0; i < v3.chunks_size(); i++) {
+    const Bytes k = Pattern(32, uint8_t(20 + i));
+    v3.mutable_chunks(i)->set_seal_key(std::string(k.begin(), k.end()));
+  }
+  MS_ASSERT(ValidateManifest(v3).ok());
+  put("v3_chunk_keys", v3);
   pb::Manifest bad = v2;
   bad.mutable_chunks(0)->mutable_fragment_tags()->append(16, 'x');
   put("bad_one_tag_too_many", bad);

@@ -89,8 +89,20 @@ TEST(DeviceAccess, OnlyTheClientDataPath) {
   for (B b :
        {B::kPutChunk, B::kPutCommit, B::kGetVersion, B::kGetChunk,
         B::kListObjects, B::kGetPlacement, B::kHaveChunks, B::kReleaseLock,
-        B::kGetChunkFragments, B::kReportForgedFragments})
+        B::kGetChunkFragments, B::kReportForgedFragments, B::kPublishShareKey,
+        B::kGetShareKey, B::kPutShare, B::kListShares})
     EXPECT_TRUE(DeviceMayCall(b)) << int(b);
+  // Issue 4: share requests only for the device's own subscriber; never
+  // the POP-to-DC CheckShare.
+  EXPECT_FALSE(DeviceMayCall(B::kCheckShare));
+  {
+    Certificate bob = DeviceCert("bob");
+    pb::Envelope own, other;
+    own.mutable_list_shares()->set_subscriber("bob");
+    other.mutable_put_share()->set_subscriber("alice");
+    EXPECT_TRUE(AdmitDevice(5, &bob, own).ok());
+    EXPECT_EQ(AdmitDevice(6, &bob, other).status().code(), Code::kPermissionDenied);
+  }
   for (B b : {B::kHello, B::kGatewayHeartbeat, B::kGatewayInventory,
               B::kFragmentsBad, B::kStoreFragment, B::kFetchFragment,
               B::kClusterMap, B::kGetClusterMap})

@@ -30,6 +30,8 @@
 #include "shared/erasure/fragment.h"
 #include "shared/crypto/aead.h"
 #include "shared/crypto/keys.h"
+#include "shared/crypto/share.h"
+#include "sync-client/manifest.h"
 #include "shared/store/file_util.h"
 #include "shared/uvio/connection.h"
 #include "shared/uvio/loop.h"
@@ -41,6 +43,8 @@ constexpr size_t kKiB = 1024;
 constexpr size_t kMiB = 1024 * 1024;
 
 // splitmix64 bytes (little-endian words), any length.
+std::string ToStr(const Bytes& b) { return std::string(b.begin(), b.end()); }
+
 Bytes RandomBytes(uint64_t seed, size_t n) {
   Bytes b(n);
   uint64_t state = seed;
@@ -337,6 +341,47 @@ TEST(CutSealerTest, ReadsAndSealsOnlyTheChunksNotSkipped) {
             uint64_t(cuts[1].plain_len) + cuts[3].plain_len);
 }
 
+// Manifest format 3 (issue 4) through the remembered cuts: the CutSealer
+// seals each chunk under its own key and hands that key out, as the
+// ChunkSealer does (regression: the merge of the delta write and sharing
+// left pass 2 sealing under the user's chunk key while the manifest said
+// format 3, which no reader of the manifest could open).
+TEST(CutSealerTest, PerChunkKeysAsTheChunkSealerGivesThem) {
+  ASSERT_TRUE(crypto::CryptoInit().ok());
+  Keys keys;
+  const Bytes data = RandomBytes(15, 5 * kMiB + 3);
+  const std::vector<ChunkCut> cuts = CutsOf(keys, data, CdcParams{});
+  ASSERT_GE(cuts.size(), 2u);
+  CutSealer cut(keys.id_key, keys.seal_key, cuts,
+                [&](uint64_t off, uint8_t* buf, size_t len) -> Status {
+                  std::memcpy(buf, data.data() + off, len);
+                  return Status::Ok();
+                });
+  cut.set_per_chunk_keys(true);
+  size_t off = 0;
+  ChunkSealer cdc(keys.id_key, keys.seal_key, CdcParams{}, MemoryReader(data, &off));
+  cdc.set_per_chunk_keys(true);
+  SealedChunk a, b;
+  for (size_t i = 0; i < cuts.size(); i++) {
+    ASSERT_TRUE(cut.Next(&a).value());
+    ASSERT_TRUE(cdc.Next(&b).value());
+    ASSERT_EQ(a.id, b.id);
+    ASSERT_EQ(a.seal_key.size(), 32u);
+    EXPECT_EQ(a.seal_key, b.seal_key) << "chunk " << i;
+    const crypto::SecretBytes own = crypto::ChunkSealKey(keys.seal_key, a.id);
+    EXPECT_EQ(a.seal_key, std::string(reinterpret_cast<const char*>(own.data()), own.size()));
+    Result<Bytes> opened =
+        crypto::Open(own, reinterpret_cast<const uint8_t*>(a.sealed.data()), a.sealed.size(),
+                     a.id.data(), a.id.size());
+    ASSERT_TRUE(opened.ok()) << "chunk " << i << " is not sealed under its own key";
+    EXPECT_TRUE(std::equal(opened->begin(), opened->end(), data.data() + cuts[i].offset));
+    EXPECT_FALSE(crypto::Open(keys.seal_key, reinterpret_cast<const uint8_t*>(a.sealed.data()),
+                              a.sealed.size(), a.id.data(), a.id.size())
+                     .ok());
+  }
+  EXPECT_FALSE(cut.Next(&a).value());
+}
+
 TEST(CutSealerTest, BytesThatNoLongerMatchTheirIdAbortAndTheFailureSticks) {
   ASSERT_TRUE(crypto::CryptoInit().ok());
   Keys keys;
@@ -512,6 +557,23 @@ class FakeAgent {
     refuse_code_ = code;
   }
   // Flips one byte of every stored chunk served by GetChunk for `id`.
+  // Read-only sharing (issue 4) tests: the stored sealed chunk and latest
+  // version record, and an object written by hand (an older client's).
+  std::string SealedChunk(const std::string& id) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = chunks_.find(id);
+    return it == chunks_.end() ? std::string() : it->second;
+  }
+  pb::VersionInfo Latest(const std::string& name_key) {
+    std::lock_guard<std::mutex> l(mu_);
+    return versions_[name_key];
+  }
+  void Inject(const pb::VersionInfo& v, const std::map<std::string, std::string>& chunks) {
+    std::lock_guard<std::mutex> l(mu_);
+    versions_[v.name_key()] = v;
+    history_[v.oid()].push_back(v);
+    for (auto& [id, data] : chunks) chunks_[id] = data;
+  }
   void TamperWith(const std::string& id) {
     std::lock_guard<std::mutex> l(mu_);
     tamper_.insert(id);
@@ -1103,6 +1165,111 @@ TEST_F(ClientTest, RepeatedChunksAreUploadedOnce) {
   EXPECT_TRUE(*got == data);
 }
 
+// Issue 4 (sharing): a put writes manifest format 3: chunk ids under the
+// format-3 id key, each chunk sealed under its own key ChunkSealKey(chunk
+// key, id), which the sealed manifest carries; the user's chunk key itself
+// opens none of them.
+TEST_F(ClientTest, PutSealsEachChunkUnderItsOwnKeyRecordedInTheManifest) {
+  s_.chunking = {16 * kKiB, 64 * kKiB, 256 * kKiB};
+  const Bytes data = RandomBytes(60, 1 * kMiB + 99);
+  WriteFile(dir_ + "/f", data);
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Put(dir_ + "/f", "keyed").ok());
+  auto blob = ReadFileBytes(s_.key_file, 4096);
+  ASSERT_TRUE(blob.ok());
+  auto master = crypto::UnwrapMasterKey(*blob, "pw");
+  ASSERT_TRUE(master.ok());
+  const Bytes nk = crypto::KeyedHash32(crypto::NameHashKey(*master),
+                                       reinterpret_cast<const uint8_t*>("keyed"), 5);
+  const pb::VersionInfo v = agent_.Latest(ToStr(nk));
+  const Bytes ms(v.manifest_sealed().begin(), v.manifest_sealed().end());
+  auto mplain = crypto::Open(crypto::ObjectKey(*master, GetLe64(nk.data())), ms.data(), ms.size(),
+                             nk.data(), nk.size());
+  ASSERT_TRUE(mplain.ok());
+  auto m = DecodeManifest(mplain->data(), mplain->size());
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->format(), 3u);
+  ASSERT_GE(m->chunks_size(), 3);
+  const crypto::SecretBytes chunk_key =
+      crypto::DeriveSubkey(*master, crypto::kSingletonSubkeyId, "mschunke");
+  const crypto::SecretBytes id_v3 = crypto::ChunkIdKeyV3(*master);
+  const crypto::SecretBytes id_v1 = crypto::ChunkIdKey(*master);
+  uint64_t off = 0;
+  for (const auto& c : m->chunks()) {
+    const Bytes id(c.id().begin(), c.id().end());
+    const crypto::SecretBytes own = crypto::ChunkSealKey(chunk_key, id);
+    ASSERT_EQ(c.seal_key(), std::string(reinterpret_cast<const char*>(own.data()), own.size()));
+    const std::string sealed = agent_.SealedChunk(c.id());
+    const auto* sp = reinterpret_cast<const uint8_t*>(sealed.data());
+    auto plain = crypto::Open(own, sp, sealed.size(), id.data(), id.size());
+    ASSERT_TRUE(plain.ok());
+    EXPECT_TRUE(std::equal(plain->begin(), plain->end(), data.begin() + off));
+    EXPECT_FALSE(crypto::Open(chunk_key, sp, sealed.size(), id.data(), id.size()).ok());
+    EXPECT_EQ(crypto::KeyedHash32(id_v3, plain->data(), plain->size()), id);
+    EXPECT_NE(crypto::KeyedHash32(id_v1, plain->data(), plain->size()), id);
+    off += c.plain_len();
+  }
+  EXPECT_EQ(off, data.size());
+}
+
+// Objects written before format 3 (chunks under the user's chunk key,
+// format-1/2 ids) stay readable by their owner; sharing them is refused
+// with a clear message (the grantee could not open their chunks).
+TEST_F(ClientTest, OldFormatObjectsStayReadableByTheirOwnerAndAreNotShared) {
+  ASSERT_TRUE(crypto::CryptoInit().ok());
+  auto blob = ReadFileBytes(s_.key_file, 4096);
+  ASSERT_TRUE(blob.ok());
+  auto master = crypto::UnwrapMasterKey(*blob, "pw");
+  ASSERT_TRUE(master.ok());
+  const crypto::SecretBytes chunk_key =
+      crypto::DeriveSubkey(*master, crypto::kSingletonSubkeyId, "mschunke");
+  const crypto::SecretBytes id_key = crypto::ChunkIdKey(*master);
+  const Bytes data = RandomBytes(61, 300 * kKiB + 5);
+  const std::string name = "old-file";
+  const Bytes nk = crypto::KeyedHash32(crypto::NameHashKey(*master),
+                                       reinterpret_cast<const uint8_t*>(name.data()), name.size());
+  for (uint32_t format : {1u, 2u}) {
+    SCOPED_TRACE("format " + std::to_string(format));
+    pb::Manifest m;
+    m.set_format(format);
+    m.set_name(name);
+    m.set_size_bytes(data.size());
+    std::map<std::string, std::string> chunks;
+    for (size_t at = 0; at < data.size(); at += 128 * kKiB) {
+      const size_t n = std::min<size_t>(128 * kKiB, data.size() - at);
+      const Bytes id = crypto::KeyedHash32(id_key, data.data() + at, n);
+      const Bytes sealed = crypto::Seal(chunk_key, data.data() + at, n, id.data(), id.size());
+      auto* c = m.add_chunks();
+      c->set_id(ToStr(id));
+      c->set_plain_len(n);
+      chunks[ToStr(id)] = ToStr(sealed);
+    }
+    ASSERT_TRUE(ValidateManifest(m).ok());
+    const std::string mb = m.SerializeAsString();
+    const Bytes ms = crypto::Seal(crypto::ObjectKey(*master, GetLe64(nk.data())),
+                                  reinterpret_cast<const uint8_t*>(mb.data()), mb.size(),
+                                  nk.data(), nk.size());
+    pb::VersionInfo v;
+    v.set_oid(ToStr(Oid{1, 2, 3, 40 + format}.Encode()));
+    v.set_version(1);
+    v.set_size_bytes(data.size());
+    v.set_manifest_sealed(ToStr(ms));
+    v.set_subscriber("alice");
+    v.set_name_key(ToStr(nk));
+    agent_.Inject(v, chunks);
+    auto client = Open();
+    ASSERT_NE(client, nullptr);
+    Result<Bytes> got = GetAll(client.get(), name);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_TRUE(*got == data);
+    auto shared = client->Share(name, "bob");
+    EXPECT_EQ(shared.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(shared.status().message().find("written by an older client"), std::string::npos)
+        << shared.status().message();
+  }
+}
+
 TEST_F(ClientTest, TamperedChunkFailsTheGetLoudly) {
   const Bytes data = RandomBytes(50, 3 * kMiB);
   WriteFile(dir_ + "/f", data);
@@ -1145,7 +1312,7 @@ TEST_F(ClientTest, ForgedFragmentIsNamedByTheClientAndReplacedByThePop) {
   ASSERT_TRUE(info.ok());
   auto man = client->OpenManifest(info.value());
   ASSERT_TRUE(man.ok()) << man.status().ToString();
-  EXPECT_EQ(man->format(), 2u);
+  EXPECT_EQ(man->format(), 3u);  // format 3 (issue 4) keeps format 2's tags
   EXPECT_EQ(man->fragment_k(), 4u);
   EXPECT_EQ(man->fragment_m(), 2u);
   for (auto& c : man->chunks()) EXPECT_EQ(c.fragment_tags().size(), 6u * 16);

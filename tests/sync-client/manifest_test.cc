@@ -151,8 +151,26 @@ TEST(ManifestTest, RejectsInconsistentManifests) {
   }
   {
     pb::Manifest m = *good;
+    m.set_format(4);
+    expect_bad(m, "format 4 is unknown");
+  }
+  {
+    // Format 3 (issue 4): every chunk carries a 32-byte seal key.
+    pb::Manifest m = *good;
     m.set_format(3);
-    expect_bad(m, "format 3 is unknown");
+    expect_bad(m, "seal key of 0 bytes (format 3: 32)");
+    for (int i = 0; i < m.chunks_size(); i++)
+      m.mutable_chunks(i)->set_seal_key(std::string(32, char('a' + i)));
+    EXPECT_TRUE(ValidateManifest(m).ok());
+    EXPECT_TRUE(ManifestHasChunkKeys(m));
+    m.mutable_chunks(1)->set_seal_key(std::string(31, 'z'));
+    expect_bad(m, "seal key of 31 bytes");
+  }
+  {
+    pb::Manifest m = *good;  // a format-2 manifest with a chunk key
+    m.mutable_chunks(0)->set_seal_key(std::string(32, 'k'));
+    expect_bad(m, "format 2 carries a seal key");
+    EXPECT_FALSE(ManifestHasChunkKeys(*good));
   }
   {
     pb::Manifest m = *good;

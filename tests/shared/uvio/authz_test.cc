@@ -46,6 +46,48 @@ TEST(AuthzTest, RoleTable) {
   EXPECT_FALSE(RoleMayCall(NodeRole::kClient, B::kGatewayHeartbeat));
 }
 
+// Read-only sharing (issue 4): a gateway of bob reads alice's shared
+// object naming itself as subscriber and alice as owner (the POP checks the
+// share); every share request names the requester; writes and locks for
+// alice stay refused here whatever is shared; CheckShare is POP/DC only.
+TEST(AuthzTest, SharingNamesTheRequesterAndWritesForTheOwnerStayRefused) {
+  auto bob = Cert(NodeRole::kGateway, 1002, "bob");
+  pb::Envelope e;
+  e.mutable_get_version()->set_subscriber("bob");
+  e.mutable_get_version()->set_owner("alice");
+  EXPECT_TRUE(AuthorizeRequest(bob, e).ok());
+  e.mutable_get_chunk()->set_subscriber("bob");
+  e.mutable_get_chunk()->set_owner("alice");
+  EXPECT_TRUE(AuthorizeRequest(bob, e).ok());
+  for (auto set : std::vector<std::function<void(pb::Envelope*, const std::string&)>>{
+           [](pb::Envelope* x, const std::string& s) { x->mutable_publish_share_key()->set_subscriber(s); },
+           [](pb::Envelope* x, const std::string& s) { x->mutable_get_share_key()->set_subscriber(s); },
+           [](pb::Envelope* x, const std::string& s) { x->mutable_put_share()->set_subscriber(s); },
+           [](pb::Envelope* x, const std::string& s) { x->mutable_list_shares()->set_subscriber(s); },
+       }) {
+    pb::Envelope own, other;
+    set(&own, "bob");
+    set(&other, "alice");
+    EXPECT_TRUE(AuthorizeRequest(bob, own).ok()) << int(own.body_case());
+    EXPECT_TRUE(RoleMayCall(NodeRole::kClient, own.body_case()));
+    EXPECT_EQ(AuthorizeRequest(bob, other).code(), Code::kPermissionDenied) << int(other.body_case());
+  }
+  for (auto set : std::vector<std::function<void(pb::Envelope*)>>{
+           [](pb::Envelope* x) { x->mutable_put_chunk()->set_subscriber("alice"); },
+           [](pb::Envelope* x) { x->mutable_put_commit()->set_subscriber("alice"); },
+           [](pb::Envelope* x) { x->mutable_acquire_lock()->set_subscriber("alice"); },
+           [](pb::Envelope* x) { x->mutable_release_lock()->set_subscriber("alice"); },
+           [](pb::Envelope* x) { x->mutable_list_objects()->set_subscriber("alice"); },
+       }) {
+    pb::Envelope w;
+    set(&w);
+    EXPECT_EQ(AuthorizeRequest(bob, w).code(), Code::kPermissionDenied) << int(w.body_case());
+  }
+  EXPECT_FALSE(RoleMayCall(NodeRole::kGateway, B::kCheckShare));
+  EXPECT_FALSE(RoleMayCall(NodeRole::kClient, B::kCheckShare));
+  EXPECT_TRUE(RoleMayCall(NodeRole::kPop, B::kCheckShare));
+}
+
 TEST(AuthzTest, GatewayOnlyForItsSubscriber) {
   auto gw = Cert(NodeRole::kGateway, 1001, "alice");
   pb::Envelope e;
