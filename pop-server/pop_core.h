@@ -348,13 +348,16 @@ class PopCore {
                     uint64_t requester_conn = 0);
   void AcquireSynced(const Bytes& oid, LockType type, uint64_t lease_ms, LockCont done,
                      uint64_t requester_conn);
-  pb::LockGrantMsg GrantMsg(const Bytes& oid, const LockGrant& g, uint64_t lease_ms);
+  pb::LockGrantMsg GrantMsg(const Bytes& oid, const LockGrant& g);
   void AnswerLockDecisions(std::vector<LockDecision> decisions);
   void ReleaseLockAt(const Oid& o, uint32_t holder, uint64_t lock_id);
   void HandleAcquireLock(const Incoming& in, const Peer& from, const pb::AcquireLock& m);
   void HandleRenewLock(const Incoming& in, const Peer& from, const pb::RenewLock& m);
   void HandleReleaseLock(const Incoming& in, const Peer& from, const pb::ReleaseLock& m);
-  void TrackEntryLock(const Oid& o, uint32_t holder, uint64_t lock_id, LockType type);
+  // granted_lease_ms: the lease the primary granted (cut by its map lease).
+  void TrackEntryLock(const Oid& o, uint32_t holder, uint64_t lock_id, LockType type,
+                      uint64_t granted_lease_ms);
+  uint64_t LockRenewEveryMs() const;
   void UntrackEntryLock(uint64_t lock_id);
   void TouchEntryLock(uint64_t lock_id);
   void TickLocks();
@@ -443,6 +446,7 @@ class PopCore {
   void SyncFrom(const Oid& o, uint32_t source, uint64_t upto);
   void TakeOverPrepared(const pb::ClusterMap& old_map);
   void CheckMapLease();  // PopParams::map_lease_ms
+  void SetLockLeaseLimit();  // leases end by dc_contact_ms_ + map_lease_ms (bug 11)
   Status CheckSubscriber(const Peer& from, const std::string& subscriber) const;
 
   PopParams p_;
@@ -465,7 +469,6 @@ class PopCore {
   LockTable locks_;                 // this POP as primary
   struct LockWaiter {
     Bytes oid;
-    uint64_t lease_ms;
     uint64_t deadline_ms;
     LockCont done;
     uint64_t requester_conn = 0;  // 0: this POP's own request
