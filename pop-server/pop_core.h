@@ -107,8 +107,10 @@ struct PopParams {
   // the DC may have marked it down (it does so after its pop_silence_ms,
   // which must be longer) and the other replica may have committed versions
   // meanwhile. Until the DC answers again, every replicated object is
-  // re-synced with its other replica before it is served. 0: off (the
-  // simulator, which has no map refreshes).
+  // re-synced with its other replica before it is served. Every lock lease
+  // granted, renewed or inherited here ends by the last DC reply + this
+  // (bug 11: a cut-off primary's locks must lapse before the DC fails it
+  // over), and entry POPs renew every min(lease_ms, this) / 3. 0: off.
   uint64_t map_lease_ms = 0;
 };
 
