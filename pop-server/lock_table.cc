@@ -13,7 +13,7 @@ bool LockTable::Compatible(const Object& o, LockType type) const {
 LockGrant LockTable::Grant(const Bytes& oid, Object& o, LockType type, uint64_t lease_ms,
                            uint64_t now_ms) {
   if (type == LockType::kWrite) o.epoch = std::max(o.epoch + 1, token_floor_);
-  LockGrant g{next_lock_id_++, o.epoch, now_ms + lease_ms, type};
+  LockGrant g{next_lock_id_++, o.epoch, LeaseEnd(lease_ms, now_ms), type};
   o.held[g.lock_id] = Held{type, g.expires_ms, g.token, lease_ms};
   dirty_.insert(oid);
   changes_++;
@@ -22,6 +22,8 @@ LockGrant LockTable::Grant(const Bytes& oid, Object& o, LockType type, uint64_t 
 
 Result<LockGrant> LockTable::Acquire(const Bytes& oid, LockType type, uint64_t lease_ms,
                                      uint64_t now_ms, uint64_t tag) {
+  if (lease_limit_ms_ <= now_ms)
+    return Status(Code::kAborted, "lease limit passed: this POP's cluster map may be stale");
   Object& o = objects_[oid];
   if (o.held.size() >= held_max_)
     return ResourceExhausted("too many locks held on this object");
@@ -41,7 +43,9 @@ Status LockTable::Renew(const Bytes& oid, uint64_t lock_id, uint64_t lease_ms, u
     return Status(Code::kAborted, "lock lease expired");
   if (h->second.expires_ms == kDormant)
     return Status(Code::kAborted, "lock is a backup copy here (not the acting primary)");
-  h->second.expires_ms = now_ms + lease_ms;
+  if (lease_limit_ms_ <= now_ms)
+    return Status(Code::kAborted, "lease limit passed: this POP's cluster map may be stale");
+  h->second.expires_ms = LeaseEnd(lease_ms, now_ms);
   h->second.lease_ms = lease_ms;
   changes_++;
   return Status::Ok();
@@ -49,6 +53,7 @@ Status LockTable::Renew(const Bytes& oid, uint64_t lock_id, uint64_t lease_ms, u
 
 void LockTable::GrantWaiters(const Bytes& oid, Object& o, uint64_t now_ms,
                              std::vector<LockDecision>* out) {
+  if (lease_limit_ms_ <= now_ms) return;  // they wait for the limit to move on
   while (!o.waiters.empty() && Compatible(o, o.waiters.front().type)) {
     Waiter w = o.waiters.front();
     o.waiters.pop_front();
@@ -135,6 +140,8 @@ std::vector<LockDecision> LockTable::Expire(uint64_t now_ms, std::vector<uint64_
       changes_++;
       GrantWaiters(oid, o, now_ms, &out);
       touched.push_back(oid);
+    } else if (!o.waiters.empty()) {
+      GrantWaiters(oid, o, now_ms, &out);  // left queued while the lease limit had passed
     }
   }
   for (auto& oid : touched) Forget(oid);
@@ -227,7 +234,7 @@ size_t LockTable::StartLeases(const Bytes& oid, uint64_t now_ms) {
   size_t n = 0;
   for (auto& [id, h] : it->second.held)
     if (h.expires_ms == kDormant) {
-      h.expires_ms = now_ms + h.lease_ms;
+      h.expires_ms = LeaseEnd(h.lease_ms, now_ms);
       n++;
     }
   if (n) {

@@ -29,6 +29,15 @@
 // it). The owner sets released_keep_ms to at least its call timeout, the
 // longest a stale reply can still arrive.
 //
+// Lease limit (bug 11): the owner may act as an object's primary only while
+// its cluster map is known to be current, i.e. until its last DC contact plus
+// its map lease; after that the DC may have failed it over and another POP
+// may grant. SetLeaseLimit(t) makes every lease granted, renewed or started
+// end no later than t, and once t has passed nothing is granted, renewed or
+// started here (waiters stay queued until the limit moves on). So no lock
+// of this table stays valid past the moment its owner stops knowing it is
+// the primary.
+//
 // Pure and deterministic: time is an argument, nothing is scheduled; the
 // owner (PopCore) calls Expire(now) on its ticks. Loop thread only.
 #pragma once
@@ -97,11 +106,14 @@ class LockTable {
   // Grants at once when possible. Otherwise queues the request (its answer
   // comes later from Release/Expire as a LockDecision carrying `tag`) and
   // returns kUnavailable with message "queued"; kResourceExhausted when the
-  // object's queue is full or it already holds held_per_object_max locks.
+  // object's queue is full or it already holds held_per_object_max locks;
+  // kAborted when the lease limit has passed. The grant's expires_ms is
+  // min(now + lease_ms, lease limit).
   Result<LockGrant> Acquire(const Bytes& oid, LockType type, uint64_t lease_ms, uint64_t now_ms,
                             uint64_t tag);
-  // Extends a held lock's lease. kAborted if it expired, is unknown or is
-  // dormant (this table is not the object's acting primary).
+  // Extends a held lock's lease to min(now + lease_ms, lease limit).
+  // kAborted if it expired, is unknown or is dormant (this table is not the
+  // object's acting primary), or the lease limit has passed.
   Status Renew(const Bytes& oid, uint64_t lock_id, uint64_t lease_ms, uint64_t now_ms);
   // Releases a held lock (unknown ids are ignored: releases are idempotent)
   // and remembers the id as released, held here or not.
@@ -118,6 +130,11 @@ class LockTable {
   // queued behind it that are now compatible with the held locks (readers
   // behind a cancelled writer) are granted and returned.
   [[nodiscard]] std::vector<LockDecision> Cancel(const Bytes& oid, uint64_t tag, uint64_t now_ms);
+
+  // Leases end no later than `limit_ms` (UINT64_MAX: no limit, the default).
+  // The owner moves it forward at every DC contact (see the header comment).
+  void SetLeaseLimit(uint64_t limit_ms) { lease_limit_ms_ = limit_ms; }
+  uint64_t lease_limit_ms() const { return lease_limit_ms_; }
 
   // ---- primary-backup replication of the table
   // New write grants get tokens >= floor (the owner sets epoch << 32).
@@ -140,7 +157,8 @@ class LockTable {
   // has active locks or waiters here: this table is acting as its primary.
   Status Install(const Bytes& oid, const ObjectLocks& s);
   // Takeover: dormant locks of the object get a full lease (their granted
-  // length) from now. Returns how many.
+  // length) from now, cut at the lease limit (already over when the limit
+  // has passed: they expire at the next Expire). Returns how many.
   size_t StartLeases(const Bytes& oid, uint64_t now_ms);
   // Give-back: the object's locks turn dormant; its waiters are refused
   // (kAborted) and returned.
@@ -189,6 +207,9 @@ class LockTable {
   void Remember(Object& o, uint64_t lock_id, uint64_t now_ms);
   bool DropOldReleases(Object& o, uint64_t now_ms);
   bool Compatible(const Object& o, LockType type) const;
+  uint64_t LeaseEnd(uint64_t lease_ms, uint64_t now_ms) const {
+    return std::min(now_ms + lease_ms, lease_limit_ms_);
+  }
   LockGrant Grant(const Bytes& oid, Object& o, LockType type, uint64_t lease_ms, uint64_t now_ms);
   void GrantWaiters(const Bytes& oid, Object& o, uint64_t now_ms, std::vector<LockDecision>* out);
   void Forget(const Bytes& oid);
@@ -196,6 +217,7 @@ class LockTable {
   size_t waiters_max_;
   size_t held_max_;
   uint64_t token_floor_ = 0;
+  uint64_t lease_limit_ms_ = UINT64_MAX;
   uint64_t released_keep_ms_ = 30000;
   uint64_t changes_ = 0;
   std::set<Bytes> dirty_;

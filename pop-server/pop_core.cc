@@ -35,6 +35,7 @@ PopCore::PopCore(PopParams params, PopStore* store, uint64_t seed)
                                           .entries_max = p_.share_cache_entries_max});
   // A FetchLocks reply can arrive up to a call timeout after it was sent.
   locks_.SetReleasedKeepMs(p_.call_timeout_ms);
+  SetLockLeaseLimit();
   for (auto& key : store_->UnplacedChunks(1u << 20)) EnqueuePlacement(key);
 }
 
@@ -178,9 +179,27 @@ void PopCore::OnClusterMap(uint64_t now_ms, const pb::ClusterMap& map) {
 void PopCore::OnDcContact(uint64_t now_ms) {
   now_ms_ = now_ms;
   dc_contact_ms_ = now_ms;
+  SetLockLeaseLimit();
   if (!map_stale_) return;
   map_stale_ = false;
   MS_INFO("pop", "the DC answers again; objects stay caught up once re-synced", "");
+}
+
+// Bug 11: a lock this POP grants as primary must not stay valid after the
+// DC may have failed it over. The DC waits pop_silence_ms (> map_lease_ms)
+// without hearing from a POP before it marks it down, and this POP heard
+// from the DC at dc_contact_ms_ (after the DC heard its request), so until
+// dc_contact_ms_ + map_lease_ms no other POP acts as primary of its
+// objects: every lease ends by then (LockTable::SetLeaseLimit).
+void PopCore::SetLockLeaseLimit() {
+  locks_.SetLeaseLimit(p_.map_lease_ms == 0 ? UINT64_MAX : dc_contact_ms_ + p_.map_lease_ms);
+}
+
+// How often an entry POP renews the locks it holds: a third of the lease,
+// or of the map lease that cuts every lease at the primary (bug 11).
+uint64_t PopCore::LockRenewEveryMs() const {
+  uint64_t lease = p_.map_lease_ms == 0 ? p_.lease_ms : std::min(p_.lease_ms, p_.map_lease_ms);
+  return std::max<uint64_t>(1, lease / 3);
 }
 
 // No DC reply for map_lease_ms: see PopParams::map_lease_ms.

@@ -108,8 +108,10 @@ struct PopParams {
   // the DC may have marked it down (it does so after its pop_silence_ms,
   // which must be longer) and the other replica may have committed versions
   // meanwhile. Until the DC answers again, every replicated object is
-  // re-synced with its other replica before it is served. 0: off (the
-  // simulator, which has no map refreshes).
+  // re-synced with its other replica before it is served. Every lock lease
+  // granted, renewed or inherited here ends by the last DC reply + this
+  // (bug 11: a cut-off primary's locks must lapse before the DC fails it
+  // over), and entry POPs renew every min(lease_ms, this) / 3. 0: off.
   uint64_t map_lease_ms = 0;
   // Read-only sharing (issue 4; share_gate.h, pop_share.cc): how long the
   // DC's answer to "is this object shared with that subscriber?" is kept
@@ -369,13 +371,16 @@ class PopCore {
                     uint64_t requester_conn = 0);
   void AcquireSynced(const Bytes& oid, LockType type, uint64_t lease_ms, LockCont done,
                      uint64_t requester_conn);
-  pb::LockGrantMsg GrantMsg(const Bytes& oid, const LockGrant& g, uint64_t lease_ms);
+  pb::LockGrantMsg GrantMsg(const Bytes& oid, const LockGrant& g);
   void AnswerLockDecisions(std::vector<LockDecision> decisions);
   void ReleaseLockAt(const Oid& o, uint32_t holder, uint64_t lock_id);
   void HandleAcquireLock(const Incoming& in, const Peer& from, const pb::AcquireLock& m);
   void HandleRenewLock(const Incoming& in, const Peer& from, const pb::RenewLock& m);
   void HandleReleaseLock(const Incoming& in, const Peer& from, const pb::ReleaseLock& m);
-  void TrackEntryLock(const Oid& o, uint32_t holder, uint64_t lock_id, LockType type);
+  // granted_lease_ms: the lease the primary granted (cut by its map lease).
+  void TrackEntryLock(const Oid& o, uint32_t holder, uint64_t lock_id, LockType type,
+                      uint64_t granted_lease_ms);
+  uint64_t LockRenewEveryMs() const;
   void UntrackEntryLock(uint64_t lock_id);
   void TouchEntryLock(uint64_t lock_id);
   void TickLocks();
@@ -464,6 +469,7 @@ class PopCore {
   void SyncFrom(const Oid& o, uint32_t source, uint64_t upto);
   void TakeOverPrepared(const pb::ClusterMap& old_map);
   void CheckMapLease();  // PopParams::map_lease_ms
+  void SetLockLeaseLimit();  // leases end by dc_contact_ms_ + map_lease_ms (bug 11)
   Status CheckSubscriber(const Peer& from, const std::string& subscriber) const;
 
   PopParams p_;
@@ -486,7 +492,6 @@ class PopCore {
   LockTable locks_;                 // this POP as primary
   struct LockWaiter {
     Bytes oid;
-    uint64_t lease_ms;
     uint64_t deadline_ms;
     LockCont done;
     uint64_t requester_conn = 0;  // 0: this POP's own request

@@ -60,7 +60,9 @@ std::vector<Knob> PopKnobs() {
        "without a reply from the DC for this long the POP no longer trusts its map: the DC may "
        "have marked it down (after its pop_silence_ms, which must be longer) and the other "
        "replica of an object may hold newer versions, so each object is re-synced with it "
-       "before being served, until the DC answers again (0: off)", Knob::kInt},
+       "before being served, until the DC answers again; no lock lease granted here outlives "
+       "the last DC reply + this, and lock holders renew every min(lease, this)/3 (0: off)",
+       Knob::kInt},
       {"metrics_listen", "127.0.0.1:0",
        "address of the Prometheus /metrics listener (port 0: any free port; off: none)"},
       {"monitor_report_ms", "1000", "period of this POP's summary to the DC's admin API",

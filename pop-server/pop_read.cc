@@ -252,7 +252,7 @@ void PopCore::ReadLocked(const Oid& o, const std::string& subscriber, VersionCon
       ReleaseLockAt(o, holder, lock_id);
       return done(NotFound("object " + o.Hex() + " has no committed version"));
     }
-    TrackEntryLock(o, holder, lock_id, LockType::kRead);
+    TrackEntryLock(o, holder, lock_id, LockType::kRead, g->lease_ms());
     ReadExactVersion(o, g->version(), [this, o, holder, lock_id, done](Result<pb::VersionInfo> info) {
       if (!info.ok()) {
         UntrackEntryLock(lock_id);
@@ -325,10 +325,10 @@ void PopCore::AcquireSynced(const Bytes& oid, LockType type, uint64_t lease_ms, 
                             uint64_t requester_conn) {
   uint64_t tag = next_token_++;
   auto g = locks_.Acquire(oid, type, lease_ms, now_ms_, tag);
-  if (g.ok()) return done(GrantMsg(oid, g.value(), lease_ms), p_.pop_id);
+  if (g.ok()) return done(GrantMsg(oid, g.value()), p_.pop_id);
   if (g.status().code() == Code::kUnavailable) {  // queued: answered on release/expiry
     lock_waiters_[tag] =
-        LockWaiter{oid, lease_ms, now_ms_ + p_.lock_wait_ms, std::move(done), requester_conn};
+        LockWaiter{oid, now_ms_ + p_.lock_wait_ms, std::move(done), requester_conn};
     return;
   }
   done(g.status(), p_.pop_id);
@@ -353,11 +353,13 @@ void PopCore::OnConnectionClosed(uint64_t now_ms, uint64_t conn_id) {
   while (closed_conns_.size() > kClosedConnsRemembered) closed_conns_.erase(closed_conns_.begin());
 }
 
-pb::LockGrantMsg PopCore::GrantMsg(const Bytes& oid, const LockGrant& g, uint64_t lease_ms) {
+// lease_ms is the lease actually granted: what was asked, or less when the
+// lease limit (this POP's map lease, bug 11) cuts it.
+pb::LockGrantMsg PopCore::GrantMsg(const Bytes& oid, const LockGrant& g) {
   pb::LockGrantMsg m;
   m.set_lock_id(g.lock_id);
   m.set_token(g.token);
-  m.set_lease_ms(lease_ms);
+  m.set_lease_ms(g.expires_ms > now_ms_ ? g.expires_ms - now_ms_ : 0);
   m.set_version(store_->LatestVersion(oid));
   return m;
 }
@@ -372,7 +374,7 @@ void PopCore::AnswerLockDecisions(std::vector<LockDecision> decisions) {
       w.done(d.grant.status(), p_.pop_id);
       continue;
     }
-    w.done(GrantMsg(w.oid, d.grant.value(), w.lease_ms), p_.pop_id);
+    w.done(GrantMsg(w.oid, d.grant.value()), p_.pop_id);
   }
 }
 
@@ -455,8 +457,12 @@ void PopCore::HandleReleaseLock(const Incoming& in, const Peer& from, const pb::
 // Locks this POP holds on behalf of its clients, renewed on ticks: write
 // locks for as long as the write runs; read locks while the client keeps
 // reading (GetChunk with the lock id), so a vanished reader's lock expires.
-void PopCore::TrackEntryLock(const Oid& o, uint32_t holder, uint64_t lock_id, LockType type) {
-  entry_locks_[lock_id] = EntryLock{o, holder, type, now_ms_ + p_.lease_ms / 3, now_ms_};
+void PopCore::TrackEntryLock(const Oid& o, uint32_t holder, uint64_t lock_id, LockType type,
+                             uint64_t granted_lease_ms) {
+  // The first renewal comes before half the granted lease has passed (the
+  // primary may have cut it short), later ones every LockRenewEveryMs().
+  uint64_t first = std::min(LockRenewEveryMs(), std::max<uint64_t>(1, granted_lease_ms / 2));
+  entry_locks_[lock_id] = EntryLock{o, holder, type, now_ms_ + first, now_ms_};
 }
 
 void PopCore::UntrackEntryLock(uint64_t lock_id) { entry_locks_.erase(lock_id); }
@@ -491,7 +497,7 @@ void PopCore::TickLocks() {
       continue;
     }
     if (now_ms_ >= l.renew_at_ms) {
-      l.renew_at_ms = now_ms_ + p_.lease_ms / 3;
+      l.renew_at_ms = now_ms_ + LockRenewEveryMs();
       uint64_t id = it->first;
       // At the acting primary now: after a takeover the new one inherited
       // the lock and keeps its lease running.

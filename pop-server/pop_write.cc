@@ -96,7 +96,7 @@ void PopCore::WriteWithLock(const Oid& o, pb::VersionInfo info,
                                                            uint32_t holder) {
     if (!g.ok()) return done(g.status());
     uint64_t lock_id = g->lock_id(), token = g->token();
-    TrackEntryLock(o, holder, lock_id, LockType::kWrite);
+    TrackEntryLock(o, holder, lock_id, LockType::kWrite, g->lease_ms());
     auto release_then = [this, o, holder, lock_id, done](Result<uint64_t> v) {
       UntrackEntryLock(lock_id);
       ReleaseLockAt(o, holder, lock_id);

@@ -291,5 +291,76 @@ TEST(LockTable, RemembersReleasesForABoundedTimeAndNumber) {
   EXPECT_EQ(t.objects(), 1u);
 }
 
+// Bug 11: no lease outlives the owner's lease limit (its last DC contact +
+// map lease); past the limit nothing is granted, renewed or started, and
+// waiters stay queued until the limit moves on.
+TEST(LockTable, LeasesEndByTheLeaseLimit) {
+  LockTable t;
+  EXPECT_EQ(t.lease_limit_ms(), UINT64_MAX);
+  t.SetLeaseLimit(5000);
+  auto w = t.Acquire(kOid, LockType::kWrite, 10000, 1000, 1);
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->expires_ms, 5000u) << "a grant outlived the lease limit";
+  EXPECT_TRUE(t.CheckWrite(kOid, w->lock_id, w->token, 4999).ok());
+  EXPECT_FALSE(t.CheckWrite(kOid, w->lock_id, w->token, 5000).ok());
+  ASSERT_TRUE(t.Renew(kOid, w->lock_id, 10000, 3000).ok());
+  EXPECT_FALSE(t.CheckWrite(kOid, w->lock_id, w->token, 5000).ok())
+      << "a renewal outlived the limit";
+  // The DC answered at 2000 (limit 7000): a renewal reaches up to it.
+  t.SetLeaseLimit(7000);
+  ASSERT_TRUE(t.Renew(kOid, w->lock_id, 10000, 3500).ok());
+  EXPECT_TRUE(t.CheckWrite(kOid, w->lock_id, w->token, 6999).ok());
+  EXPECT_FALSE(t.CheckWrite(kOid, w->lock_id, w->token, 7000).ok());
+  // A short lease inside the limit is not stretched to it.
+  auto r = t.Acquire(kOther, LockType::kRead, 1000, 3500, 2);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->expires_ms, 4500u);
+  // Past the limit: no grant, no renewal; a waiter stays queued.
+  auto q = t.Acquire(kOid, LockType::kWrite, 10000, 6500, 3);
+  ASSERT_FALSE(q.ok());
+  EXPECT_EQ(q.status().code(), Code::kUnavailable);  // queued behind w
+  std::vector<uint64_t> expired;
+  EXPECT_TRUE(t.Expire(7000, &expired).empty())
+      << "a waiter was granted past the lease limit";
+  EXPECT_EQ(expired, std::vector<uint64_t>{w->lock_id});
+  EXPECT_EQ(t.waiting(kOid), 1u);
+  auto late = t.Acquire(kOther, LockType::kRead, 1000, 7000, 4);
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.status().code(), Code::kAborted);
+  EXPECT_FALSE(t.Renew(kOther, r->lock_id, 1000, 7000).ok());
+  // The DC answers again: the waiter is granted on the next Expire.
+  t.SetLeaseLimit(12000);
+  auto d = t.Expire(7100, &expired);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].tag, 3u);
+  ASSERT_TRUE(d[0].grant.ok());
+  EXPECT_EQ(d[0].grant->expires_ms, 12000u);
+}
+
+// Bug 11: a POP whose map lease has ended cannot start an inherited lease
+// (seed 20: a cut-off primary's catch-up installed a write lock from its
+// backup and gave it a fresh 10 s lease while the DC was failing it over).
+TEST(LockTable, InheritedLeasesStartNoLaterThanTheLeaseLimit) {
+  LockTable primary(64, 1), backup(64, 1001);
+  auto w = primary.Acquire(kOid, LockType::kWrite, 10000, 0, 1);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE(backup.Install(kOid, primary.Snapshot(kOid)).ok());
+  backup.SetLeaseLimit(21000);
+  EXPECT_EQ(backup.StartLeases(kOid, 20000), 1u);
+  EXPECT_TRUE(backup.CheckWrite(kOid, w->lock_id, w->token, 20999).ok());
+  EXPECT_FALSE(backup.CheckWrite(kOid, w->lock_id, w->token, 21000).ok())
+      << "inherited lease past the limit";
+  LockTable stale(64, 2001);
+  ASSERT_TRUE(stale.Install(kOid, primary.Snapshot(kOid)).ok());
+  stale.SetLeaseLimit(21000);
+  EXPECT_EQ(stale.StartLeases(kOid, 26000), 1u);
+  EXPECT_FALSE(stale.CheckWrite(kOid, w->lock_id, w->token, 26000).ok())
+      << "a lease started after the lease limit is valid";
+  std::vector<uint64_t> expired;
+  (void)stale.Expire(26000, &expired);
+  EXPECT_EQ(expired, std::vector<uint64_t>{w->lock_id});
+  EXPECT_EQ(stale.held(kOid), 0u);
+}
+
 }  // namespace
 }  // namespace mistore

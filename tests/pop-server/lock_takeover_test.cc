@@ -399,6 +399,51 @@ TEST_F(LockTakeover, APrimaryWithoutDcContactForItsMapLeaseReSyncsBeforeServing)
   EXPECT_EQ(Latest(1), 2u) << "did not catch up from the other replica";
 }
 
+// Bug 11: a primary cut off from the DC keeps no lock valid past its last
+// DC contact + map_lease_ms (the DC fails it over only after the longer
+// pop_silence_ms): grants are cut to that and say so, and after it nothing is
+// granted, renewed or committed until the DC answers again.
+TEST_F(LockTakeover, APrimaryGrantsNoLeaseBeyondItsMapLease) {
+  PopParams p;
+  p.pop_id = 1;
+  p.region = "r1";
+  p.lease_ms = kLeaseMs;
+  p.map_lease_ms = 1500;
+  cores_[1] = std::make_unique<PopCore>(p, stores_[1].get(), 77);
+  now_ = 100;
+  cores_[1]->OnDcContact(now_);
+  cores_[1]->OnClusterMap(now_, map_);
+  Pump();
+  pb::LockGrantMsg g = AcquireWrite(1);  // asks for kLeaseMs (5000)
+  EXPECT_EQ(g.lease_ms(), 1500u) << "the grant does not tell the lease it really got";
+  now_ = 1000;
+  ASSERT_EQ(CommittedVersion(1, g, "w1"), 1u);
+  Release(1, g.lock_id());
+  pb::LockGrantMsg g2 = AcquireWrite(1);
+  EXPECT_EQ(g2.lease_ms(), 600u);
+  ASSERT_TRUE(Renew(1, g2.lock_id()).ok());
+  // No DC contact since 100: at 1600 the map lease is over.
+  now_ = 1600;
+  EXPECT_FALSE(Renew(1, g2.lock_id()).ok()) << "renewed past the map lease";
+  EXPECT_FALSE(Commit(1, g2, "w2").ok()) << "committed under a lock past the map lease";
+  pb::Envelope e;
+  e.mutable_acquire_lock()->set_oid(std::string(oid_.begin(), oid_.end()));
+  e.mutable_acquire_lock()->set_type(pb::LOCK_WRITE);
+  e.mutable_acquire_lock()->set_lease_ms(kLeaseMs);
+  EXPECT_FALSE(Ask(1, e).has_lock_grant()) << "granted a lock past the map lease";
+  for (auto& l : cores_[1]->locks().ActiveLocks())
+    EXPECT_LE(l.expires_ms, 1600u) << "a lease runs past the map lease";
+  // The DC answers again: locks are granted, up to the new map lease's end.
+  now_ = 1700;
+  cores_[1]->OnDcContact(now_);
+  SetMap(6, {1, 2, 3});
+  cores_[1]->OnTick(now_);  // drops g2, whose lease ended at 1600
+  Pump();
+  pb::LockGrantMsg g3 = AcquireWrite(1);
+  EXPECT_EQ(g3.lease_ms(), 1500u);
+  EXPECT_EQ(CommittedVersion(1, g3, "w3"), 2u);
+}
+
 TEST_F(LockTakeover, AGrantTheBackupNeverHeardOfCannotCommitThere) {
   pb::LockGrantMsg g = AcquireWrite(1);
   // The backup's copy is lost (as if the LockSync never arrived).

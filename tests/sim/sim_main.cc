@@ -5,14 +5,17 @@
 //               [--map-delay-ms D] [--drift-ppm P] [--dc-outages N]
 //               [--disk-faults N] [--pop-cutoffs N] [--pop-hangs N]
 //               [--map-lease-ms L] [--all-clients-at-hung-pops] [--calm]
+// A failing seed's report ends with the command that reproduces it (the
+// options given included).
 // By default every fault the simulator knows is on: POP crashes, gateway
 // crashes, cluster maps that reach POPs up to 300 ms apart, clocks drifting
-// by up to 0.2 %, one DC outage, one failing POP disk and one hung POP per
-// run (for 2..25 s; past the DC's 10 s silence threshold it is marked down,
-// then up again). POPs refresh their map every 1 s with a 5 s map lease
-// (--map-lease-ms 0: off). --pop-cutoffs N adds POPs cut off from the DC;
-// off by default: they find write locks still valid at the cut-off POP
-// after the DC failed it over (docs/consistency.md, bug 11, not fixed).
+// by up to 0.2 %, one DC outage, one failing POP disk, one POP cut off from
+// the DC and one hung POP per run (each for 2..25 s; past the DC's 10 s
+// silence threshold it is marked down, then up again). POPs refresh their
+// map every 1 s with a 5 s map lease (--map-lease-ms 0: off). Cut-offs found
+// bug 11 (write locks still valid at the cut-off POP after the DC failed it
+// over; fixed: leases end with the map lease) and were off by default until
+// its fix (--pop-cutoffs 0: the previous default mix).
 // Only one client may wait at a hung POP, the others write elsewhere
 // meanwhile (that is how bug 12 was found; fixed); --all-clients-at-hung-pops
 // lets every client queue there (the mix before bug 12's fix;
@@ -34,14 +37,22 @@ int main(int argc, char** argv) {
   opts.dc_outages = 1;
   opts.disk_faults = 1;
   opts.pop_hangs = 1;
+  opts.pop_cutoffs = 1;
   opts.clients_avoid_hung_pops = true;
   SimConfig cfg;
   cfg.pop_cache_bytes_max = 0;  // reads exercise fragments
   cfg.map_delay_max_ms = 300;
   cfg.clock_drift_ppm_max = 2000;
   bool print_hash = false;
+  std::string options;  // every option but the seed range, for the reproduce line
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
+    if (a != "--seeds" && a != "--start-seed" && a != "--ops" && a != "--print-history-hash") {
+      options += " " + a;
+      if (i + 1 < argc && a != "--avoid-hung-pops" && a != "--all-clients-at-hung-pops" &&
+          a != "--calm")
+        options += " " + std::string(argv[i + 1]);
+    }
     auto value = [&]() -> uint64_t {
       if (i + 1 >= argc) {
         std::fprintf(stderr, "mistore-sim: %s needs a value\n", a.c_str());
@@ -82,7 +93,7 @@ int main(int argc, char** argv) {
                    "[--dc-outages N]\n"
                    "                   [--disk-faults N] [--pop-cutoffs N] "
                    "[--pop-hangs N]\n"
-                   "                   [--map-lease-ms L] [--avoid-hung-pops] "
+                   "                   [--map-lease-ms L] [--all-clients-at-hung-pops] "
                    "[--calm]\n");
       return 2;
     }
@@ -104,8 +115,8 @@ int main(int argc, char** argv) {
       for (auto& v : r.violations) std::printf("  violation: %s\n", v.c_str());
       std::printf("  last events:\n");
       for (auto& t : r.trace_tail) std::printf("    %s\n", t.c_str());
-      std::printf("reproduce: mistore-sim --seeds 1 --start-seed %llu --ops %d\n",
-                  (unsigned long long)s, opts.ops);
+      std::printf("reproduce: mistore-sim --seeds 1 --start-seed %llu --ops %d%s\n",
+                  (unsigned long long)s, opts.ops, options.c_str());
       return 1;
     }
   }

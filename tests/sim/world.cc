@@ -249,8 +249,11 @@ void SimWorld::ObserveLocks(uint32_t pop_id) {
   if (seen != lock_changes_seen_.end() && seen->second == t.changes()) return;
   lock_changes_seen_[pop_id] = t.changes();
   std::set<std::pair<Bytes, uint64_t>> now_held;
+  uint64_t pop_now = PopNow(pop_id);
   for (auto& l : t.ActiveLocks()) {
-    if (l.type != LockType::kWrite) continue;
+    // Lapsed (by this POP's clock) but not dropped yet, or started with a
+    // lease its map lease had already ended (bug 11): not valid.
+    if (l.type != LockType::kWrite || l.expires_ms <= pop_now) continue;
     now_held.insert({l.oid, l.lock_id});
     auto key = std::make_tuple(pop_id, l.oid, l.lock_id);
     auto it = open_locks_.find(key);
