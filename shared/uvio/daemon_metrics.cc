@@ -33,6 +33,15 @@ std::string MessageTypeName(const pb::Envelope& env) {
     case E::kGetChunkFragments: return "get_chunk_fragments";
     case E::kChunkFragments: return "chunk_fragments";
     case E::kReportForgedFragments: return "report_forged_fragments";
+    case E::kPublishShareKey: return "publish_share_key";
+    case E::kGetShareKey: return "get_share_key";
+    case E::kShareKeyReply: return "share_key_reply";
+    case E::kPutShare: return "put_share";
+    case E::kPutShareReply: return "put_share_reply";
+    case E::kListShares: return "list_shares";
+    case E::kShareList: return "share_list";
+    case E::kCheckShare: return "check_share";
+    case E::kCheckShareReply: return "check_share_reply";
     case E::kListObjects: return "list_objects";
     case E::kObjectList: return "object_list";
     case E::kGetPlacement: return "get_placement";
