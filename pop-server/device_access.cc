@@ -2,43 +2,12 @@
 
 #include <string>
 
+#include "shared/wire/envelope.h"
+
 namespace mistore {
 namespace {
 
 using B = pb::Envelope::BodyCase;
-
-const std::string* NamedSubscriber(const pb::Envelope& e) {
-  switch (e.body_case()) {
-    case B::kPutChunk:
-      return &e.put_chunk().subscriber();
-    case B::kPutCommit:
-      return &e.put_commit().subscriber();
-    case B::kGetVersion:
-      return &e.get_version().subscriber();
-    case B::kGetChunk:
-      return &e.get_chunk().subscriber();
-    case B::kListObjects:
-      return &e.list_objects().subscriber();
-    case B::kReleaseLock:
-      return &e.release_lock().subscriber();
-    case B::kHaveChunks:
-      return &e.have_chunks().subscriber();
-    case B::kGetChunkFragments:
-      return &e.get_chunk_fragments().subscriber();
-    case B::kReportForgedFragments:
-      return &e.report_forged_fragments().subscriber();
-    case B::kPublishShareKey:  // issue 4: read-only sharing
-      return &e.publish_share_key().subscriber();
-    case B::kGetShareKey:
-      return &e.get_share_key().subscriber();
-    case B::kPutShare:
-      return &e.put_share().subscriber();
-    case B::kListShares:
-      return &e.list_shares().subscriber();
-    default:
-      return nullptr;  // get_placement: the core checks the object's owner
-  }
-}
 
 Status Denied(std::string m) {
   return Status(Code::kPermissionDenied, std::move(m));
@@ -96,7 +65,7 @@ Status CheckDeviceRequest(const Peer& device, const pb::Envelope& request) {
   if (!DeviceMayCall(request.body_case()))
     return Denied("request type " + std::to_string(int(request.body_case())) +
                   " is not served to devices");
-  if (const std::string* s = NamedSubscriber(request);
+  if (const std::string* s = RequestSubscriber(request);
       s && *s != device.subscriber)
     return Denied("this device acts for subscriber '" + device.subscriber +
                   "', not '" + *s + "'");

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "shared/wire/envelope.h"
+
 namespace mistore {
 
 namespace {
@@ -46,44 +48,6 @@ bool GatewayOwn(B b) {
   }
 }
 
-// The subscriber a request names, or nullptr if its type names none.
-const std::string* NamedSubscriber(const pb::Envelope& e) {
-  switch (e.body_case()) {
-    case B::kPutChunk:
-      return &e.put_chunk().subscriber();
-    case B::kPutCommit:
-      return &e.put_commit().subscriber();
-    case B::kGetVersion:
-      return &e.get_version().subscriber();
-    case B::kGetChunk:
-      return &e.get_chunk().subscriber();
-    case B::kGetChunkFragments:
-      return &e.get_chunk_fragments().subscriber();
-    case B::kReportForgedFragments:
-      return &e.report_forged_fragments().subscriber();
-    case B::kListObjects:
-      return &e.list_objects().subscriber();
-    case B::kAcquireLock:
-      return &e.acquire_lock().subscriber();
-    case B::kReleaseLock:
-      return &e.release_lock().subscriber();
-    case B::kHaveChunks:
-      return &e.have_chunks().subscriber();
-    case B::kHello:
-      return &e.hello().subscriber();
-    case B::kPublishShareKey:
-      return &e.publish_share_key().subscriber();
-    case B::kGetShareKey:
-      return &e.get_share_key().subscriber();
-    case B::kPutShare:
-      return &e.put_share().subscriber();
-    case B::kListShares:
-      return &e.list_shares().subscriber();
-    default:
-      return nullptr;
-  }
-}
-
 Status Denied(std::string m) { return Status(Code::kPermissionDenied, std::move(m)); }
 
 }  // namespace
@@ -108,7 +72,7 @@ Status AuthorizeRequest(const crypto::Certificate& peer, const pb::Envelope& req
                   " is not allowed from a " + crypto::NodeRoleName(peer.role));
   if (peer.role != crypto::NodeRole::kGateway && peer.role != crypto::NodeRole::kClient)
     return Status::Ok();
-  if (const std::string* s = NamedSubscriber(request); s && *s != peer.subscriber)
+  if (const std::string* s = RequestSubscriber(request); s && *s != peer.subscriber)
     return Denied("subscriber '" + *s + "' is not this " + crypto::NodeRoleName(peer.role) +
                   "'s (" + peer.subscriber + ")");
   if (body == B::kHello) {

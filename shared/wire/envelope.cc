@@ -36,4 +36,42 @@ Status ResponseStatus(const pb::Envelope& env) {
   return Status(code, env.error().message());
 }
 
+const std::string* RequestSubscriber(const pb::Envelope& e) {
+  using B = pb::Envelope::BodyCase;
+  switch (e.body_case()) {
+    case B::kPutChunk:
+      return &e.put_chunk().subscriber();
+    case B::kPutCommit:
+      return &e.put_commit().subscriber();
+    case B::kGetVersion:
+      return &e.get_version().subscriber();
+    case B::kGetChunk:
+      return &e.get_chunk().subscriber();
+    case B::kGetChunkFragments:
+      return &e.get_chunk_fragments().subscriber();
+    case B::kReportForgedFragments:
+      return &e.report_forged_fragments().subscriber();
+    case B::kListObjects:
+      return &e.list_objects().subscriber();
+    case B::kAcquireLock:
+      return &e.acquire_lock().subscriber();
+    case B::kReleaseLock:
+      return &e.release_lock().subscriber();
+    case B::kHaveChunks:
+      return &e.have_chunks().subscriber();
+    case B::kHello:
+      return &e.hello().subscriber();
+    case B::kPublishShareKey:
+      return &e.publish_share_key().subscriber();
+    case B::kGetShareKey:
+      return &e.get_share_key().subscriber();
+    case B::kPutShare:
+      return &e.put_share().subscriber();
+    case B::kListShares:
+      return &e.list_shares().subscriber();
+    default:
+      return nullptr;
+  }
+}
+
 }  // namespace mistore

@@ -3,6 +3,8 @@
 // Pure functions, any thread.
 #pragma once
 
+#include <string>
+
 #include "shared/core/bytes.h"
 #include "shared/core/status.h"
 #include "shared/proto/mistore.pb.h"
@@ -17,6 +19,12 @@ Bytes EncodeEnvelopeFrame(const pb::Envelope& env);
 pb::Envelope ErrorResponse(uint64_t request_id, const Status& status);
 // Status carried by a response (Ok when it has no error).
 Status ResponseStatus(const pb::Envelope& env);
+
+// The subscriber a request acts for (the field `subscriber` of its body), or
+// nullptr if its type names none. Both authorization checks of a gateway's
+// or device's requests use it: the transport's (shared/uvio/authz.h) and
+// the POP's for devices (pop-server/device_access.h).
+const std::string* RequestSubscriber(const pb::Envelope& e);
 
 // A commit pushes every chunk of the version to the object's replicas and
 // has each stored durably before it answers, so the time it may take grows
