@@ -21,6 +21,7 @@
 #include "pop-server/sqlite_pop_store.h"
 #include "shared/core/oid.h"
 #include "shared/erasure/fragment.h"
+#include "tests/pop-server/pop_core_test_util.h"
 
 namespace mistore {
 namespace {
@@ -187,15 +188,7 @@ class World : public ::testing::Test {
     p.held_results_ms = held_results_ms_;
     core_ = std::make_unique<PopCore>(p, sql_ ? static_cast<PopStore*>(sql_.get()) : &store_, 11);
     if (wall_ms_) core_->LoadHeldResults(now_, wall_ms_);
-    pb::ClusterMap map;
-    map.set_epoch(kEpoch);
-    for (uint32_t id : {1u, 2u, 3u}) {
-      auto* pi = map.add_pops();
-      pi->set_pop_id(id);
-      pi->set_region("r" + std::to_string(id));
-      pi->set_up(true);
-    }
-    core_->OnClusterMap(now_, map);
+    core_->OnClusterMap(now_, pop_test::MapOfUpPops(kEpoch, {1, 2, 3}));
     for (uint32_t g = 1001; g <= 1006; g++) core_->OnGatewayUp(now_, GatewayState{g, "s", 1u << 30, true});
     Drive();
   }
@@ -203,24 +196,15 @@ class World : public ::testing::Test {
   // Answers every call the core makes; calls whose body is in hold_ wait in
   // held_calls_ until Release().
   void Drive() {
-    for (int round = 0; round < 1000; round++) {
-      Outbox out = core_->TakeOutbox();
-      if (out.empty()) return;
-      for (auto& r : out.replies) replies_.push_back(r);
-      for (auto& j : out.jobs) {
-        j.run();
-        core_->OnJobDone(now_, j.token);
-      }
-      for (auto& c : out.calls) {
-        calls_seen_.push_back(c);
-        if (hold_.count(c.msg.body_case())) {
-          held_calls_.push_back(c);
-          continue;
-        }
-        core_->OnCallDone(now_, c.token, Answer(c));
-      }
-    }
-    FAIL() << "outbox never drained";
+    pop_test::DrainOutbox(*core_, now_, &replies_,
+                          [&](const OutCall& c) -> std::optional<Result<pb::Envelope>> {
+                            calls_seen_.push_back(c);
+                            if (hold_.count(c.msg.body_case())) {
+                              held_calls_.push_back(c);
+                              return std::nullopt;
+                            }
+                            return Answer(c);
+                          });
   }
 
   void Release() {

@@ -18,6 +18,7 @@
 #include "pop-server/mem_pop_store.h"
 #include "pop-server/pop_core.h"
 #include "shared/core/oid.h"
+#include "tests/pop-server/pop_core_test_util.h"
 
 namespace mistore {
 namespace {
@@ -44,15 +45,8 @@ class PushWorld : public ::testing::Test {
     p.m = 1;
     p.push_chunks_in_flight_max = window;
     core_ = std::make_unique<PopCore>(p, &store_, 7);
-    pb::ClusterMap map;
-    map.set_epoch(3);
-    for (uint32_t id : pops) {  // {1, 2}: POP 2 is the only possible backup
-      auto* pi = map.add_pops();
-      pi->set_pop_id(id);
-      pi->set_region("r" + std::to_string(id));
-      pi->set_up(true);
-    }
-    core_->OnClusterMap(now_, map);
+    // {1, 2}: POP 2 is the only possible backup.
+    core_->OnClusterMap(now_, pop_test::MapOfUpPops(3, pops));
     for (uint32_t g = 1001; g <= 1003; g++)
       core_->OnGatewayUp(now_, GatewayState{g, "s", 1u << 30, true});
     Drive();
@@ -60,29 +54,20 @@ class PushWorld : public ::testing::Test {
 
   // Answers every call, except POP 2's StoreChunks, which wait in held_.
   void Drive() {
-    for (int round = 0; round < 1000; round++) {
-      Outbox out = core_->TakeOutbox();
-      if (out.empty()) return;
-      for (auto& r : out.replies) replies_.push_back(r);
-      for (auto& j : out.jobs) {
-        j.run();
-        core_->OnJobDone(now_, j.token);
-      }
-      for (auto& c : out.calls) {
-        order_.push_back(c.msg.body_case());
-        if (c.to.kind == Dest::kPop && c.msg.has_commit_version())
-          commit_to_.push_back({c.to.id, held_.size()});
-        if (c.to.kind == Dest::kPop && c.msg.has_store_chunk()) {
-          stored_to_[c.to.id]++;
-          stored_.push_back(B(c.msg.store_chunk().chunk_id()));
-          held_.push_back(c);
-          max_in_flight_ = std::max(max_in_flight_, held_.size());
-          continue;
-        }
-        core_->OnCallDone(now_, c.token, Answer(c));
-      }
-    }
-    FAIL() << "outbox never drained";
+    pop_test::DrainOutbox(
+        *core_, now_, &replies_, [&](const OutCall& c) -> std::optional<Result<pb::Envelope>> {
+          order_.push_back(c.msg.body_case());
+          if (c.to.kind == Dest::kPop && c.msg.has_commit_version())
+            commit_to_.push_back({c.to.id, held_.size()});
+          if (c.to.kind == Dest::kPop && c.msg.has_store_chunk()) {
+            stored_to_[c.to.id]++;
+            stored_.push_back(B(c.msg.store_chunk().chunk_id()));
+            held_.push_back(c);
+            max_in_flight_ = std::max(max_in_flight_, held_.size());
+            return std::nullopt;
+          }
+          return Answer(c);
+        });
   }
 
   // Acknowledges the oldest held StoreChunk (or fails it).

@@ -18,6 +18,7 @@
 #include "pop-server/pop_core.h"
 #include "pop-server/share_gate.h"
 #include "shared/core/oid.h"
+#include "tests/pop-server/pop_core_test_util.h"
 
 namespace mistore {
 namespace {
@@ -36,32 +37,14 @@ class ShareWorld : public ::testing::Test {
     p.m = 1;
     p.share_cache_ttl_ms = kTtlMs;
     core_ = std::make_unique<PopCore>(p, &store_, 7);
-    pb::ClusterMap map;
-    map.set_epoch(3);
-    for (uint32_t id : {1u, 2u, 3u}) {
-      auto* pi = map.add_pops();
-      pi->set_pop_id(id);
-      pi->set_region("r1");
-      pi->set_up(true);
-    }
-    core_->OnClusterMap(now_, map);
+    core_->OnClusterMap(now_, pop_test::MapOfUpPops(3, {1, 2, 3}, "r1"));
     core_->OnGatewayUp(now_, GatewayState{1001, "alice", 1u << 30, true});
     core_->OnGatewayUp(now_, GatewayState{1002, "bob", 1u << 30, true});
     Drive();
   }
 
   void Drive() {
-    for (int round = 0; round < 1000; round++) {
-      Outbox out = core_->TakeOutbox();
-      if (out.empty()) return;
-      for (auto& r : out.replies) replies_.push_back(r);
-      for (auto& j : out.jobs) {
-        j.run();
-        core_->OnJobDone(now_, j.token);
-      }
-      for (auto& c : out.calls) core_->OnCallDone(now_, c.token, Answer(c));
-    }
-    FAIL() << "outbox never drained";
+    pop_test::DrainOutbox(*core_, now_, &replies_, [&](const OutCall& c) { return Answer(c); });
   }
 
   Result<pb::Envelope> Answer(const OutCall& c) {
