@@ -300,6 +300,25 @@ TEST(SimTest, WorkloadsWithCutOffAndHungPopsAreClean) {
   }
 }
 
+// The simulator's settings and fault mix in which bugs 11 and 12 were found
+// (`mistore-sim`'s defaults of the time, 1,000 operations; each regression
+// adds its own faults on top).
+SimConfig RegressionConfig() {
+  SimConfig cfg;
+  cfg.pop_cache_bytes_max = 0;
+  cfg.map_delay_max_ms = 300;
+  cfg.clock_drift_ppm_max = 2000;
+  return cfg;
+}
+WorkloadOptions RegressionFaults() {
+  WorkloadOptions opts;
+  opts.ops = 1000;
+  opts.dc_outages = 1;
+  opts.disk_faults = 1;
+  opts.pop_hangs = 1;
+  return opts;
+}
+
 // Regression (bug 12, session 5): an entry POP hung for just under the DC's
 // silence threshold while holding an object's write lock; it resumed and
 // sent its commit a few ms before the lease ran out at the primary, which
@@ -309,15 +328,8 @@ TEST(SimTest, WorkloadsWithCutOffAndHungPopsAreClean) {
 // primary now re-checks the lock before it commits. Same options as
 // `mistore-sim --seeds 1 --start-seed 157 --ops 1000 --avoid-hung-pops`.
 TEST(SimTest, ACommitWhoseLockLapsedWhileTheBackupPreparedIsNotAcknowledged) {
-  SimConfig cfg;
-  cfg.pop_cache_bytes_max = 0;
-  cfg.map_delay_max_ms = 300;
-  cfg.clock_drift_ppm_max = 2000;
-  WorkloadOptions opts;
-  opts.ops = 1000;
-  opts.dc_outages = 1;
-  opts.disk_faults = 1;
-  opts.pop_hangs = 1;
+  SimConfig cfg = RegressionConfig();
+  WorkloadOptions opts = RegressionFaults();
   opts.clients_avoid_hung_pops = true;
   RunResult r = RunWorkload(157, cfg, opts);
   for (auto& v : r.violations) ADD_FAILURE() << "seed 157: " << v;
@@ -333,15 +345,8 @@ TEST(SimTest, ACommitWhoseLockLapsedWhileTheBackupPreparedIsNotAcknowledged) {
 // Same options as `mistore-sim --seeds 1 --start-seed 50 --ops 1000
 // --pop-cutoffs 1` and `... --start-seed 20 ... --pop-cutoffs 1 --pop-hangs 0`.
 TEST(SimTest, NoWriteLockOfACutOffPrimaryOutlivesItsFailover) {
-  SimConfig cfg;
-  cfg.pop_cache_bytes_max = 0;
-  cfg.map_delay_max_ms = 300;
-  cfg.clock_drift_ppm_max = 2000;
-  WorkloadOptions opts;
-  opts.ops = 1000;
-  opts.dc_outages = 1;
-  opts.disk_faults = 1;
-  opts.pop_hangs = 1;
+  SimConfig cfg = RegressionConfig();
+  WorkloadOptions opts = RegressionFaults();
   opts.pop_cutoffs = 1;
   opts.clients_avoid_hung_pops = true;
   RunResult r50 = RunWorkload(50, cfg, opts);
