@@ -113,16 +113,11 @@ struct Harness {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::QuietProtobufLogs();
-  FrameDecoder dec(1 << 20);
-  (void)dec.Feed(data, size);  // a frame over the limit ends the stream
   Harness h;
-  Bytes frame;
-  while (dec.Next(&frame)) {
-    if (frame.empty()) continue;
-    const uint8_t sel = frame[0];
-    Bytes body(frame.begin() + 1, frame.end());
-    pb::Envelope env;
-    if (sel % 4 != 3 && !DecodeEnvelope(body, &env).ok()) continue;
+  fuzz::SelectedFrames frames(data, size);
+  uint8_t sel;
+  pb::Envelope env;
+  while (frames.Next(&sel, &env)) {
     const uint32_t pick = (sel >> 2) & 1;
     switch (sel % 4) {
       case 0: {

@@ -4,7 +4,14 @@
 
 #include <google/protobuf/stubs/logging.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
+
+#include "shared/core/bytes.h"
+#include "shared/proto/mistore.pb.h"
+#include "shared/wire/envelope.h"
+#include "shared/wire/frame.h"
 
 namespace mistore::fuzz {
 
@@ -19,5 +26,30 @@ inline void QuietProtobufLogs() {
   }();
   (void)quiet;
 }
+
+// The request-driving targets' input (fuzz_pop_request, fuzz_agent_request):
+// a stream of frames (1 MiB limit; a frame over it ends the stream), each a
+// selector byte and, unless selector % 4 == 3 (a tick, no message), an
+// Envelope. Next skips empty frames and bodies that do not decode.
+class SelectedFrames {
+ public:
+  SelectedFrames(const uint8_t* data, size_t size) : dec_(size_t{1} << 20) {
+    (void)dec_.Feed(data, size);
+  }
+  bool Next(uint8_t* selector, pb::Envelope* env) {
+    Bytes frame;
+    while (dec_.Next(&frame)) {
+      if (frame.empty()) continue;
+      *selector = frame[0];
+      env->Clear();
+      if (*selector % 4 == 3) return true;
+      if (DecodeEnvelope(Bytes(frame.begin() + 1, frame.end()), env).ok()) return true;
+    }
+    return false;
+  }
+
+ private:
+  FrameDecoder dec_;
+};
 
 }  // namespace mistore::fuzz

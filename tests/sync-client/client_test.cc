@@ -1307,7 +1307,7 @@ TEST_F(ClientTest, ForgedFragmentIsNamedByTheClientAndReplacedByThePop) {
   ASSERT_TRUE(client->Put(dir_ + "/f", "t").ok());
   const auto ids = agent_.stats().commit_chunk_ids;
   ASSERT_GE(ids.size(), 2u);
-  // The sealed manifest is format 2 with tags for (4, 2).
+  // The sealed manifest carries tags for (4, 2).
   auto info = client->Stat("t", 0);
   ASSERT_TRUE(info.ok());
   auto man = client->OpenManifest(info.value());
