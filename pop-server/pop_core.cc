@@ -170,7 +170,7 @@ void PopCore::OnClusterMap(uint64_t now_ms, const pb::ClusterMap& map) {
   // after a gap in epochs: a map that marked it down can be among those it
   // missed (it hung, or its connection to the DC dropped and came back).
   bool missed_maps = old.epoch() != 0 && map.epoch() > old.epoch() + 1;
-  if (is_up && (!was_up || missed_maps)) synced_.clear();
+  if (is_up && (!was_up || missed_maps)) ForgetSynced();
   TakeOverPrepared(old);
   NoteMapChange(old);  // operators' events (pop_report.cc)
   PushMapToGateways();  // pop_map_push.cc
@@ -206,7 +206,7 @@ uint64_t PopCore::LockRenewEveryMs() const {
 void PopCore::CheckMapLease() {
   if (p_.map_lease_ms == 0 || map_stale_ || now_ms_ - dc_contact_ms_ <= p_.map_lease_ms) return;
   map_stale_ = true;
-  synced_.clear();
+  ForgetSynced();
   MS_WARN("pop", "no reply from the DC; re-syncing each object with its other replica before serving it",
           "silent_ms=" + std::to_string(now_ms_ - dc_contact_ms_));
 }
@@ -222,6 +222,7 @@ void PopCore::OnTick(uint64_t now_ms) {
   TickLocks();
   for (auto it = upload_pins_.begin(); it != upload_pins_.end();)
     it = it->second <= now_ms_ ? upload_pins_.erase(it) : std::next(it);
+  TickForwarding();
   if (!gateways_expected_) {  // first tick since start: wait for every recorded gateway
     gateways_expected_ = true;
     for (uint32_t id : store_->GatewaysWithFragments()) members_.Expect(now_ms, id);

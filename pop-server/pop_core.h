@@ -54,6 +54,13 @@ struct PopParams {
   // StoreChunks outstanding per push of a version's chunks to a replica
   // (entry POP -> primary and backup, primary -> backup); each holds one chunk.
   size_t push_chunks_in_flight_max = 8;
+  // Forwarding during the upload (issue 11; pop_forward.cc): StoreChunks
+  // outstanding at once to replica POPs for chunks a client is still
+  // uploading here (each holds one chunk; 0 turns forwarding off), and the
+  // most chunks planned or queued for forwarding (beyond: the commit's push
+  // sends them).
+  size_t forward_chunks_in_flight_max = 8;
+  size_t forward_plan_entries_max = 65536;
   size_t chunk_bytes_max = (4u << 20) + 64;
   size_t chunks_per_version_max = 1u << 20;
   size_t manifest_bytes_max = 64u << 20;
@@ -215,6 +222,14 @@ class PopCore {
   // skipped because the replica held them already (HaveChunks).
   uint64_t chunks_pushed_total() const { return chunks_pushed_total_; }
   uint64_t chunks_push_skipped_total() const { return chunks_push_skipped_total_; }
+  // Forwarding during the upload (pop_forward.cc): chunks sent on to a
+  // replica as they arrived, forwards that failed (the push sent those),
+  // and chunks not planned or queued because the bound was reached.
+  uint64_t chunks_forwarded_total() const { return chunks_forwarded_total_; }
+  uint64_t chunk_forwards_failed_total() const { return chunk_forwards_failed_total_; }
+  uint64_t forward_plans_skipped_total() const { return forward_plans_skipped_total_; }
+  size_t forward_plans() const { return forward_plans_.size(); }
+  size_t forwards_in_flight() const { return forwards_in_flight_; }
   // Of those, fragments a client found failing their keyed tag and reported
   // (ReportForgedFragments; issue 3, pop_client_fragments.cc).
   uint64_t fragments_forged_reported_total() const { return fragments_forged_reported_total_; }
@@ -334,6 +349,23 @@ class PopCore {
   void PushChunks(uint32_t pop, const std::string& subscriber, std::vector<std::string> ids,
                   std::function<void(Status)> done);
   void PumpPush(std::shared_ptr<PushState> state);
+  // Forwarding during the upload (pop_forward.cc).
+  void PlanForwarding(const std::string& subscriber, const std::string& name_key,
+                      std::vector<std::string> ids);
+  // The backup a new name's first commit here will propose (kNoPop: none
+  // up); Take... consumes it at the commit.
+  uint32_t ProposeBackup(const std::string& subscriber, const std::string& name_key);
+  uint32_t TakeProposedBackup(const std::string& subscriber, const std::string& name_key);
+  void AddForwardPlan(const std::string& subscriber, const std::vector<std::string>& ids,
+                      const std::vector<uint32_t>& targets);
+  void ForwardUploaded(const ChunkKey& key);  // a planned chunk was stored here
+  void QueueForward(uint32_t pop, const ChunkKey& key);
+  void PumpForwards();
+  // true: `then` runs once no forward of these chunks to `pop` is in flight.
+  bool WaitForForwards(uint32_t pop, const std::string& subscriber,
+                       const std::vector<std::string>& ids, std::function<void()> then);
+  void WakeForwardWaiters();
+  void TickForwarding();
   void CommitAsPrimary(pb::VersionInfo info, uint64_t lock_id, uint64_t token,
                        std::function<void(Result<uint64_t>)> done);
   void StoreReplicaChunks(const pb::VersionInfo& info);
@@ -466,7 +498,10 @@ class PopCore {
   // Before a replica that (re)started, or came back up, serves an object,
   // it fetches the versions it missed from the other replica.
   void EnsureSynced(const Oid& o, std::function<void(Status)> then);
-  void SyncFrom(const Oid& o, uint32_t source, uint64_t upto);
+  // generation: sync_generation_ when the sync began.
+  void SyncFrom(const Oid& o, uint32_t source, uint64_t upto, uint64_t generation);
+  uint32_t SyncSource(const Oid& o) const;  // the other replica to catch up from
+  void ForgetSynced();  // every object must catch up again before it is served
   void TakeOverPrepared(const pb::ClusterMap& old_map);
   void CheckMapLease();  // PopParams::map_lease_ms
   void SetLockLeaseLimit();  // leases end by dc_contact_ms_ + map_lease_ms (bug 11)
@@ -511,6 +546,28 @@ class PopCore {
   uint64_t fragments_forged_total_ = 0;
   uint64_t chunks_pushed_total_ = 0;
   uint64_t chunks_push_skipped_total_ = 0;
+  // ---- forwarding during the upload (pop_forward.cc)
+  struct ForwardPlan {
+    std::vector<uint32_t> pops;
+    uint64_t expires_ms;
+  };
+  std::map<ChunkKey, ForwardPlan> forward_plans_;  // chunk still to arrive -> replicas
+  std::deque<std::pair<uint32_t, ChunkKey>> forward_queue_;
+  std::set<std::pair<uint32_t, ChunkKey>> forward_queued_;  // what forward_queue_ still means
+  std::map<std::pair<uint32_t, ChunkKey>, int> forwarding_;  // StoreChunks in flight
+  size_t forwards_in_flight_ = 0;
+  struct ForwardWaiter {
+    uint32_t pop;
+    std::set<ChunkKey> keys;
+    std::function<void()> then;
+  };
+  std::vector<ForwardWaiter> forward_waiters_;  // pushes waiting for forwards
+  static constexpr size_t kProposedBackupsMax = 4096;
+  // (subscriber, name key) of a new name -> (backup, expiry ms)
+  std::map<std::pair<std::string, std::string>, std::pair<uint32_t, uint64_t>> proposed_backups_;
+  uint64_t chunks_forwarded_total_ = 0;
+  uint64_t chunk_forwards_failed_total_ = 0;
+  uint64_t forward_plans_skipped_total_ = 0;
   uint64_t fragments_forged_reported_total_ = 0;
   ShareGate share_gate_;
   uint64_t shares_refused_total_ = 0;
@@ -528,6 +585,7 @@ class PopCore {
   std::map<std::pair<Bytes, uint64_t>, pb::VersionInfo> version_cache_;
   std::deque<std::pair<Bytes, uint64_t>> version_cache_order_;
   std::set<Bytes> synced_;                    // objects caught up since boot
+  uint64_t sync_generation_ = 0;              // ForgetSynced calls (bug 13)
   uint64_t dc_contact_ms_ = 0;                // last OnDcContact
   bool map_stale_ = false;                    // no DC reply for map_lease_ms
   std::map<Bytes, std::vector<std::function<void(Status)>>> syncing_;

@@ -4,8 +4,10 @@
 // the subset it holds; each reported chunk is pinned against eviction until
 // the commit that uses it arrives (or upload_pin_ms), exactly as if it had
 // just been uploaded with PutChunk, so the commit's "every chunk uploaded"
-// check holds. Read-only use of PopStore. Runs on the daemon's loop thread
-// (or the simulator's), like the rest of PopCore.
+// check holds. A query naming the object (name_key) also plans the upload's
+// forwarding to the object's replicas (pop_forward.cc). Read-only use of
+// PopStore. Runs on the daemon's loop thread (or the simulator's), like the
+// rest of PopCore.
 #include "pop-server/pop_core.h"
 
 namespace mistore {
@@ -29,10 +31,14 @@ void PopCore::HandleHaveChunks(const Incoming& in, const Peer& from, const pb::H
   // (issue 3; sync-client/fragment_tags.h).
   reply->set_k(uint32_t(p_.k));
   reply->set_m(uint32_t(p_.m));
+  std::vector<std::string> absent;  // what the client will upload
   for (const std::string& id : m.chunk_ids()) {
     ChunkKey key{m.subscriber(), Bytes(id.begin(), id.end())};
     auto info = store_->GetChunkInfo(key);
-    if (!info.ok() || !info->has_data) continue;
+    if (!info.ok() || !info->has_data) {
+      absent.push_back(id);
+      continue;
+    }
     if (upload_pins_.size() >= p_.upload_pins_max && !upload_pins_.count(key)) {
       // No room to pin it: let the client upload it instead of risking an
       // eviction before its commit.
@@ -42,6 +48,7 @@ void PopCore::HandleHaveChunks(const Incoming& in, const Peer& from, const pb::H
     reply->add_present(id);
   }
   Reply(in, std::move(r));
+  if (!m.name_key().empty()) PlanForwarding(m.subscriber(), m.name_key(), std::move(absent));
 }
 
 }  // namespace mistore

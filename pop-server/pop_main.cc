@@ -49,6 +49,13 @@ std::vector<Knob> PopKnobs() {
       {"push_chunks_in_flight_max", "8",
        "chunks sent at once to a replica POP when a write moves there (each holds one chunk "
        "in memory)", Knob::kInt},
+      {"forward_chunks_in_flight_max", "8",
+       "chunks sent on at once to an object's replica POPs while a client still uploads the "
+       "rest here, so the commit finds them there (each holds one chunk in memory; 0: off, "
+       "the commit's push sends them all)", Knob::kInt},
+      {"forward_plan_entries_max", "65536",
+       "chunks announced by clients and waiting to be forwarded on arrival (beyond: the "
+       "commit's push sends them)", Knob::kInt},
       {"read_primary_first", "false",
        "reads entering here ask an object's acting primary first, its backup only when that "
        "fails (false: either at random per chunk, spreading a read over both replica regions)",
@@ -210,6 +217,9 @@ class PopDaemon {
     p.placements_in_flight_max = size_t(cfg.Int("placements_in_flight_max"));
     p.push_chunks_in_flight_max =
         size_t(std::max<int64_t>(1, cfg.Int("push_chunks_in_flight_max")));
+    p.forward_chunks_in_flight_max =
+        size_t(std::max<int64_t>(0, cfg.Int("forward_chunks_in_flight_max")));
+    p.forward_plan_entries_max = size_t(std::max<int64_t>(0, cfg.Int("forward_plan_entries_max")));
     p.read_primary_first = cfg.Bool("read_primary_first");
     p.gateway_grace_ms = uint64_t(cfg.Int("gateway_grace_s")) * 1000;
     p.gateway_suspect_ms = uint64_t(cfg.Int("gateway_suspect_ms"));
@@ -516,6 +526,17 @@ class PopDaemon {
     r.AddCounterFn("mistore_pop_chunks_push_skipped_total",
                    "Chunks a push to a replica POP skipped because it held them already.",
                    [this] { return double(core_.chunks_push_skipped_total()); });
+    r.AddCounterFn("mistore_pop_chunks_forwarded_total",
+                   "Chunks sent on to a replica POP as a client uploaded them here, before "
+                   "the commit (forward_chunks_in_flight_max).",
+                   [this] { return double(core_.chunks_forwarded_total()); });
+    r.AddCounterFn("mistore_pop_chunk_forwards_failed_total",
+                   "Forwards to a replica POP that failed (the commit's push sent those chunks).",
+                   [this] { return double(core_.chunk_forwards_failed_total()); });
+    r.AddCounterFn("mistore_pop_forward_plans_skipped_total",
+                   "Chunks not forwarded during the upload because forward_plan_entries_max "
+                   "was reached.",
+                   [this] { return double(core_.forward_plans_skipped_total()); });
     r.AddCounterFn("mistore_pop_fragments_forged_reported_total",
                    "Fragments a client found failing their keyed tag and reported "
                    "(also in fragments_forged_total).",

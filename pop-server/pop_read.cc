@@ -92,15 +92,34 @@ void PopCore::EnsureSynced(const Oid& o, std::function<void(Status)> then) {
   auto& waiting = syncing_[oid];
   waiting.push_back(std::move(then));
   if (waiting.size() > 1) return;  // a sync of this object is running
+  SyncFrom(o, SyncSource(o), 0, sync_generation_);
+}
+
+uint32_t PopCore::SyncSource(const Oid& o) const {
   uint32_t source = ActingPrimary(o);
   if (source == p_.pop_id || source == kNoPop) source = ActingBackup(o);
   if (source == p_.pop_id) source = o.primary_pop == p_.pop_id ? o.backup_pop : o.primary_pop;
-  SyncFrom(o, source, 0);
+  return source;
 }
 
-void PopCore::SyncFrom(const Oid& o, uint32_t source, uint64_t upto) {
+void PopCore::ForgetSynced() {
+  synced_.clear();
+  sync_generation_++;
+}
+
+void PopCore::SyncFrom(const Oid& o, uint32_t source, uint64_t upto, uint64_t generation) {
   Bytes oid = o.Encode();
-  auto finish = [this, o, oid, source](Status st) {
+  auto finish = [this, o, oid, source, generation](Status st) {
+    // Bug 13 (sim seed 254): a sync that began before this POP forgot what
+    // it had synced (a map change, or its map lease lapsing) learned the
+    // other replica's latest version under the old state: versions
+    // committed since, while this POP was down in the DC's map and the DC
+    // stood in, are not in it. Its result must not mark the object synced
+    // nor release the waiting requests; it starts again from the other
+    // replica's latest now (bounded: the generation changes only with the
+    // map or the map lease).
+    if (st.ok() && generation != sync_generation_)
+      return SyncFrom(o, SyncSource(o), 0, sync_generation_);
     auto complete = [this, oid](Status st) {
       if (st.ok() && !map_stale_) synced_.insert(oid);
       auto waiters = std::move(syncing_[oid]);
@@ -119,7 +138,7 @@ void PopCore::SyncFrom(const Oid& o, uint32_t source, uint64_t upto) {
   req.mutable_fetch_version()->set_oid(ToStr(oid));
   req.mutable_fetch_version()->set_version(upto == 0 ? 0 : have + 1);
   req.mutable_fetch_version()->set_local_only(true);
-  Call(ReplicaDest(source), req, [this, o, source, upto, finish](Result<pb::Envelope> r) {
+  Call(ReplicaDest(source), req, [this, o, source, upto, generation, finish](Result<pb::Envelope> r) {
     if (!r.ok()) {
       if (r.status().code() == Code::kNotFound && upto == 0) return finish(Status::Ok());
       return finish(Unavailable("cannot catch up object " + o.Hex() + " from replica " +
@@ -129,7 +148,7 @@ void PopCore::SyncFrom(const Oid& o, uint32_t source, uint64_t upto) {
     uint64_t remote = info.version();
     if (upto == 0) {  // learned the remote latest; now fetch what is missing
       if (store_->LatestVersion(o.Encode()) >= remote) return finish(Status::Ok());
-      return SyncFrom(o, source, remote);
+      return SyncFrom(o, source, remote, generation);
     }
     info.set_prepared(false);
     info.set_lock_id(0);
@@ -138,14 +157,14 @@ void PopCore::SyncFrom(const Oid& o, uint32_t source, uint64_t upto) {
     if (!st.ok()) return finish(st);
     MS_INFO("pop", "caught up a missed version", "oid=" + o.Hex() + " version=" +
                                                       std::to_string(remote));
-    SyncFrom(o, source, upto);
+    SyncFrom(o, source, upto, generation);
   });
 }
 
 // When an object's primary goes down, its backup commits the versions it
 // holds prepared: the primary may have exposed them before it failed.
 void PopCore::TakeOverPrepared(const pb::ClusterMap& old_map) {
-  if (p_.pop_id == kDcReplica && old_map.epoch() != map_.epoch()) synced_.clear();
+  if (p_.pop_id == kDcReplica && old_map.epoch() != map_.epoch()) ForgetSynced();
   for (auto& info : store_->PreparedVersions(1024)) {
     auto oid = Oid::Decode(info.oid());
     if (!oid.ok() || ActingPrimary(oid.value()) != p_.pop_id || oid->primary_pop == p_.pop_id) continue;

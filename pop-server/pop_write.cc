@@ -319,6 +319,7 @@ void PopCore::HandlePutChunk(const Incoming& in, const Peer& from, const pb::Put
   pb::Envelope r;
   r.mutable_empty();
   Reply(in, std::move(r));
+  ForwardUploaded(key);  // on to the object's replicas, if planned (pop_forward.cc)
 }
 
 // Name -> oid: the DC's catalog is the authority. A new name gets an oid
@@ -338,7 +339,9 @@ void PopCore::ResolveOidForWrite(const pb::PutCommit& m, std::function<void(Resu
     if (candidates.empty()) return done(Unavailable("no other POP is up to act as backup"));
     Oid proposed;
     proposed.primary_pop = p_.pop_id;
-    proposed.backup_pop = candidates[rng_() % candidates.size()];
+    // The backup the upload's chunks were forwarded to, if any (pop_forward.cc).
+    proposed.backup_pop = TakeProposedBackup(m.subscriber(), m.name_key());
+    if (proposed.backup_pop == kNoPop) proposed.backup_pop = candidates[rng_() % candidates.size()];
     proposed.gateway = m.gateway_id();
     auto counter = store_->NextCounter(m.gateway_id());
     if (!counter.ok()) return done(counter.status());
@@ -381,6 +384,12 @@ struct PopCore::PushState {
 
 void PopCore::PushChunks(uint32_t pop, const std::string& subscriber, std::vector<std::string> ids,
                          std::function<void(Status)> done) {
+  // Chunks forwarded during the upload and still in flight are waited for,
+  // so that the query below sees them arrived (pop_forward.cc).
+  if (WaitForForwards(pop, subscriber, ids, [this, pop, subscriber, ids, done] {
+        PushChunks(pop, subscriber, ids, done);
+      }))
+    return;
   // Pin the chunks so that eviction (after their placement) cannot drop
   // them before they reach the other replica.
   std::vector<ChunkKey> keys;

@@ -615,6 +615,9 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
     for (size_t at = 0; at < ids.size(); at += kHaveChunksBatch) {
       pb::Envelope q;
       q.mutable_have_chunks()->set_subscriber(I.s.subscriber);
+      // The entry POP forwards what it receives to the object's replicas
+      // while the upload goes on (issue 11).
+      q.mutable_have_chunks()->set_name_key(ToStr(I.NameKey(name)));
       for (size_t i = at; i < std::min(ids.size(), at + kHaveChunksBatch); i++)
         q.mutable_have_chunks()->add_chunk_ids(ids[i]);
       auto r = I.Call(std::move(q));

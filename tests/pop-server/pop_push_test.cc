@@ -10,6 +10,9 @@
 //    delta write: a new version sharing most chunks with the old one);
 //  - a refused HaveChunks means every chunk is sent;
 //  - a failed StoreChunk fails the write once, with no version left behind.
+// And forwarding during the upload (pop_forward.cc): chunks announced by a
+// HaveChunks naming the object go on to the replicas as they are uploaded,
+// before the commit, which then finds them there.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -37,13 +40,16 @@ Bytes ChunkId(int i) {
 
 class PushWorld : public ::testing::Test {
  protected:
-  void Start(size_t window, std::vector<uint32_t> pops = {1, 2}) {
+  void Start(size_t window, std::vector<uint32_t> pops = {1, 2}, size_t forward_window = 8,
+             size_t forward_plans_max = 65536) {
     PopParams p;
     p.pop_id = 1;
     p.region = "r1";
     p.k = 1;
     p.m = 1;
     p.push_chunks_in_flight_max = window;
+    p.forward_chunks_in_flight_max = forward_window;
+    p.forward_plan_entries_max = forward_plans_max;
     core_ = std::make_unique<PopCore>(p, &store_, 7);
     // {1, 2}: POP 2 is the only possible backup.
     core_->OnClusterMap(now_, pop_test::MapOfUpPops(3, pops));
@@ -76,6 +82,7 @@ class PushWorld : public ::testing::Test {
     OutCall c = held_.front();
     held_.erase(held_.begin());
     if (st.ok()) {
+      held_by_[c.to.id].insert(B(c.msg.store_chunk().chunk_id()));
       pb::Envelope r;
       r.mutable_empty();
       core_->OnCallDone(now_, c.token, r);
@@ -115,7 +122,7 @@ class PushWorld : public ::testing::Test {
         if (!have_status_.ok()) return have_status_;
         auto* rep = r.mutable_have_chunks_reply();
         for (auto& id : m.have_chunks().chunk_ids())
-          if (backup_has_.count(B(id))) rep->add_present(id);
+          if (backup_has_.count(B(id)) || held_by_[c.to.id].count(B(id))) rep->add_present(id);
         return r;
       }
       if (m.has_commit_version()) {
@@ -153,6 +160,15 @@ class PushWorld : public ::testing::Test {
     }
   }
 
+  // The client's query before its upload; named: with the object's name key.
+  void Announce(int chunks, bool named = true) {
+    pb::Envelope e;
+    e.mutable_have_chunks()->set_subscriber("s");
+    if (named) e.mutable_have_chunks()->set_name_key(std::string(32, 'n'));
+    for (int i = 0; i < chunks; i++) e.mutable_have_chunks()->add_chunk_ids(Str(ChunkId(i)));
+    Request(e);
+  }
+
   void Commit(int chunks) {
     pb::Envelope e;
     auto* c = e.mutable_put_commit();
@@ -186,6 +202,7 @@ class PushWorld : public ::testing::Test {
   std::vector<int> order_;
   std::vector<OutReply> replies_;
   std::set<Bytes> backup_has_;
+  std::map<uint32_t, std::set<Bytes>> held_by_;  // POP -> chunks it acknowledged
   Status have_status_;
   size_t max_in_flight_ = 0;
   size_t backup_commit_after_stores_ = SIZE_MAX, backup_commit_held_ = SIZE_MAX;
@@ -295,6 +312,139 @@ TEST_F(PushWorld, EntryPopPushesToPrimaryAndBackupAtOnce) {
   ASSERT_EQ(commit_to_.size(), 1u);
   EXPECT_EQ(commit_to_[0].first, 2u) << "commit not sent to the primary";
   EXPECT_EQ(commit_to_[0].second, 0u) << "commit sent with chunks unacknowledged";
+  auto rs = CommitReplies();
+  ASSERT_EQ(rs.size(), 1u);
+  ASSERT_TRUE(rs[0]->msg.has_put_reply()) << rs[0]->msg.error().message();
+}
+
+// Forwarding during the upload: a new name, written through its primary.
+// Each chunk goes on to the backup this POP will propose as soon as it is
+// stored here; the commit's push then sends nothing, and the object's
+// backup is the POP the chunks went to.
+TEST_F(PushWorld, AnnouncedChunksGoToTheBackupAsTheyArriveAndTheCommitSendsNone) {
+  Start(8, {1, 2, 3});
+  Announce(5);
+  EXPECT_TRUE(stored_.empty()) << "a chunk forwarded before it arrived";
+  Upload(5);
+  ASSERT_EQ(held_.size(), 5u) << "uploaded chunks not forwarded before the commit";
+  const uint32_t backup = held_[0].to.id;
+  EXPECT_NE(backup, 1u);
+  for (auto& c : held_) EXPECT_EQ(c.to.id, backup) << "forwarded to two POPs";
+  while (!held_.empty()) AnswerOneStore();
+  EXPECT_EQ(core_->chunks_forwarded_total(), 5u);
+  Commit(5);
+  EXPECT_EQ(stored_.size(), 5u) << "the commit sent chunks the backup had";
+  auto rs = CommitReplies();
+  ASSERT_EQ(rs.size(), 1u);
+  ASSERT_TRUE(rs[0]->msg.has_put_reply()) << rs[0]->msg.error().message();
+  EXPECT_EQ(rs[0]->msg.put_reply().backup_pop(), backup) << "proposed another backup";
+  EXPECT_EQ(rs[0]->msg.put_reply().primary_pop(), 1u);
+  EXPECT_EQ(core_->chunks_pushed_total(), 0u);
+  EXPECT_EQ(core_->chunks_push_skipped_total(), 5u);
+  EXPECT_EQ(store_.LatestVersion(oid_), 1u);
+  EXPECT_EQ(core_->forward_plans(), 0u);
+}
+
+// A commit arriving while forwards are in flight waits for them before it
+// asks the backup what it holds: no chunk travels twice, and the backup is
+// asked to prepare only once every chunk is acknowledged.
+TEST_F(PushWorld, CommitWaitsForForwardsInFlightInsteadOfSendingThemAgain) {
+  Start(8);
+  Announce(4);
+  Upload(4);
+  ASSERT_EQ(held_.size(), 4u);
+  Commit(4);
+  EXPECT_EQ(held_.size(), 4u) << "the commit's push sent chunks being forwarded";
+  EXPECT_FALSE(have_asked_.count(2)) << "asked the backup before the forwards arrived";
+  EXPECT_EQ(backup_commit_after_stores_, SIZE_MAX);
+  while (!held_.empty()) AnswerOneStore();
+  EXPECT_EQ(stored_.size(), 4u);
+  EXPECT_TRUE(have_asked_.count(2));
+  EXPECT_EQ(backup_commit_held_, 0u);
+  auto rs = CommitReplies();
+  ASSERT_EQ(rs.size(), 1u);
+  ASSERT_TRUE(rs[0]->msg.has_put_reply()) << rs[0]->msg.error().message();
+  EXPECT_EQ(core_->chunks_pushed_total(), 0u);
+}
+
+// At most forward_chunks_in_flight_max forwards are outstanding; a failed
+// one is counted and its chunk is sent by the commit's push.
+TEST_F(PushWorld, ForwardsAreBoundedAndAFailedOneIsLeftToThePush) {
+  Start(8, {1, 2}, /*forward_window=*/2);
+  Announce(5);
+  Upload(5);
+  EXPECT_EQ(held_.size(), 2u);
+  AnswerOneStore(Unavailable("link reset"));  // ChunkId(0)
+  EXPECT_EQ(core_->chunk_forwards_failed_total(), 1u);
+  while (!held_.empty()) {
+    EXPECT_LE(held_.size(), 2u);
+    AnswerOneStore();
+  }
+  EXPECT_EQ(max_in_flight_, 2u);
+  EXPECT_EQ(core_->chunks_forwarded_total(), 4u);
+  Commit(5);
+  ASSERT_EQ(held_.size(), 1u);
+  EXPECT_EQ(B(held_[0].msg.store_chunk().chunk_id()), ChunkId(0));
+  AnswerOneStore();
+  auto rs = CommitReplies();
+  ASSERT_EQ(rs.size(), 1u);
+  ASSERT_TRUE(rs[0]->msg.has_put_reply()) << rs[0]->msg.error().message();
+  EXPECT_EQ(core_->chunks_pushed_total(), 1u);
+}
+
+// Without a name in the query (an older client, or a POP's own query)
+// nothing is forwarded: the commit's push moves every chunk.
+TEST_F(PushWorld, AnUnnamedQueryForwardsNothing) {
+  Start(8);
+  Announce(3, /*named=*/false);
+  Upload(3);
+  EXPECT_TRUE(stored_.empty());
+  EXPECT_EQ(core_->forward_plans(), 0u);
+  Commit(3);
+  while (!held_.empty()) AnswerOneStore();
+  EXPECT_EQ(core_->chunks_pushed_total(), 3u);
+  EXPECT_EQ(core_->chunks_forwarded_total(), 0u);
+}
+
+// Plans are bounded: beyond forward_plan_entries_max a chunk is not planned
+// (counted) and the commit's push sends it.
+TEST_F(PushWorld, PlansBeyondTheirBoundAreLeftToThePush) {
+  Start(8, {1, 2}, 8, /*forward_plans_max=*/2);
+  Announce(5);
+  EXPECT_EQ(core_->forward_plans(), 2u);
+  EXPECT_EQ(core_->forward_plans_skipped_total(), 3u);
+  Upload(5);
+  EXPECT_EQ(held_.size(), 2u);
+  while (!held_.empty()) AnswerOneStore();
+  Commit(5);
+  while (!held_.empty()) AnswerOneStore();
+  EXPECT_EQ(core_->chunks_forwarded_total(), 2u);
+  EXPECT_EQ(core_->chunks_pushed_total(), 3u);
+  auto rs = CommitReplies();
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_TRUE(rs[0]->msg.has_put_reply());
+}
+
+// An existing object written from a third region: the entry POP forwards to
+// its primary and its backup, and the commit moves nothing more.
+TEST_F(PushWorld, AThirdRegionForwardsToPrimaryAndBackup) {
+  Oid o;
+  o.primary_pop = 2;
+  o.backup_pop = 3;
+  o.gateway = 2001;
+  o.counter = 1;
+  existing_oid_ = o.Encode();
+  Start(8, {1, 2, 3});
+  Announce(3);
+  Upload(3);
+  EXPECT_EQ(stored_to_[2], 3);
+  EXPECT_EQ(stored_to_[3], 3);
+  while (!held_.empty()) AnswerOneStore();
+  Commit(3);
+  EXPECT_EQ(stored_to_[2], 3);
+  EXPECT_EQ(stored_to_[3], 3);
+  ASSERT_EQ(commit_to_.size(), 1u);
+  EXPECT_EQ(commit_to_[0].first, 2u);
   auto rs = CommitReplies();
   ASSERT_EQ(rs.size(), 1u);
   ASSERT_TRUE(rs[0]->msg.has_put_reply()) << rs[0]->msg.error().message();

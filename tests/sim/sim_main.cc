@@ -5,6 +5,7 @@
 //               [--map-delay-ms D] [--drift-ppm P] [--dc-outages N]
 //               [--disk-faults N] [--pop-cutoffs N] [--pop-hangs N]
 //               [--map-lease-ms L] [--all-clients-at-hung-pops] [--calm]
+//               [--unnamed-uploads]
 // A failing seed's report ends with the command that reproduces it (the
 // options given included).
 // By default every fault the simulator knows is on: POP crashes, gateway
@@ -20,6 +21,11 @@
 // meanwhile (that is how bug 12 was found; fixed); --all-clients-at-hung-pops
 // lets every client queue there (the mix before bug 12's fix;
 // --avoid-hung-pops, the old name of the default, is still accepted).
+// Clients name the object in their HaveChunks before uploading, so entry
+// POPs forward the chunks to the replicas during the upload (issue 11,
+// pop_forward.cc); --unnamed-uploads: every chunk moves with the commit's
+// push only (the mix before forwarding); --forwards-in-flight 0: clients
+// name their uploads but POPs do not forward.
 // --calm turns off the map delay, drift, DC outages, failing disks, cut-off
 // and hung POPs (the faults of the first simulator version).
 #include <cstdio>
@@ -50,7 +56,7 @@ int main(int argc, char** argv) {
     if (a != "--seeds" && a != "--start-seed" && a != "--ops" && a != "--print-history-hash") {
       options += " " + a;
       if (i + 1 < argc && a != "--avoid-hung-pops" && a != "--all-clients-at-hung-pops" &&
-          a != "--calm")
+          a != "--calm" && a != "--unnamed-uploads")
         options += " " + std::string(argv[i + 1]);
     }
     auto value = [&]() -> uint64_t {
@@ -78,6 +84,10 @@ int main(int argc, char** argv) {
       opts.clients_avoid_hung_pops = false;
     else if (a == "--map-lease-ms")
       cfg.map_lease_ms = value();
+    else if (a == "--forwards-in-flight")
+      cfg.forward_chunks_in_flight_max = value();
+    else if (a == "--unnamed-uploads")
+      cfg.client_names_uploads = false;
     else if (a == "--calm") {
       cfg.map_delay_max_ms = 0;
       cfg.clock_drift_ppm_max = 0;
@@ -94,7 +104,7 @@ int main(int argc, char** argv) {
                    "                   [--disk-faults N] [--pop-cutoffs N] "
                    "[--pop-hangs N]\n"
                    "                   [--map-lease-ms L] [--all-clients-at-hung-pops] "
-                   "[--calm]\n");
+                   "[--calm] [--unnamed-uploads]\n");
       return 2;
     }
   }

@@ -55,6 +55,7 @@ PopParams SimWorld::ParamsFor(uint32_t pop_id) const {
   params.cache_bytes_max = pop_id == kDcReplica ? UINT64_MAX : cfg_.pop_cache_bytes_max;
   params.place_fragments = pop_id != kDcReplica;
   params.read_primary_first = cfg_.read_primary_first;
+  params.forward_chunks_in_flight_max = size_t(cfg_.forward_chunks_in_flight_max);
   // The DC's stand-in is the DC: it needs no lease on the DC's map.
   params.map_lease_ms =
       pop_id == kDcReplica || cfg_.map_refresh_ms == 0 ? 0 : cfg_.map_lease_ms;
@@ -398,10 +399,13 @@ uint64_t SimWorld::ChannelTime(const std::string& channel, uint64_t delay_ms) {
 void SimWorld::Trace(const std::string& line) {
   std::string l = std::to_string(now_ms_) + " " + line;
   hash_state_ = Fnv(hash_state_, l.data(), l.size());
-  // MISTORE_SIM_TRACE_FILE=F appends the whole trace to F (for debugging
+  // MISTORE_SIM_TRACE_FILE=F writes the whole trace to F (for debugging
   // one seed; the run is the same with or without it).
   static FILE* trace_file = [] {
     const char* f = std::getenv("MISTORE_SIM_TRACE_FILE");
+    // F = "-": standard error, where the trace interleaves in order with
+    // the POPs' log lines (MISTORE_SIM_LOG=info).
+    if (f && std::string(f) == "-") return stderr;
     return f ? std::fopen(f, "w") : nullptr;
   }();
   if (trace_file) std::fprintf(trace_file, "%s\n", l.c_str());
@@ -751,8 +755,10 @@ void SimWorld::Put(uint32_t entry_pop, const std::string& name, std::vector<Byte
   auto ids = std::make_shared<std::vector<Bytes>>();
   for (auto& c : chunks) ids->push_back(Id32("chunk", c));
   auto data = std::make_shared<std::vector<Bytes>>(std::move(chunks));
+  auto present = std::make_shared<std::set<Bytes>>();  // held by the entry POP already
   auto send = std::make_shared<std::function<void(size_t)>>();
-  *send = [this, entry_pop, name, ids, data, send, finish, rec](size_t i) {
+  *send = [this, entry_pop, name, ids, data, present, send, finish, rec](size_t i) {
+    while (i < data->size() && present->count((*ids)[i])) i++;
     if (i == data->size()) {
       rec->start_ms = now_ms_;
       pb::Envelope commit;
@@ -786,7 +792,19 @@ void SimWorld::Put(uint32_t entry_pop, const std::string& name, std::vector<Byte
       (*send)(i + 1);
     });
   };
-  (*send)(0);
+  if (!cfg_.client_names_uploads) return (*send)(0);
+  pb::Envelope q;
+  q.mutable_have_chunks()->set_subscriber(kSubscriber);
+  q.mutable_have_chunks()->set_name_key(ToStr(Id32("name", ToBytes(name))));
+  for (auto& id : *ids) q.mutable_have_chunks()->add_chunk_ids(ToStr(id));
+  ClientCall(entry_pop, q, [send, present, finish](Result<pb::Envelope> r) {
+    if (!r.ok()) {
+      *send = nullptr;
+      return finish(r.status(), 0);
+    }
+    for (auto& id : r->have_chunks_reply().present()) present->insert(ToBytes(id));
+    (*send)(0);
+  });
 }
 
 void SimWorld::Get(uint32_t entry_pop, const std::string& name, uint64_t version,

@@ -55,6 +55,13 @@ struct SimConfig {
   uint64_t map_refresh_ms = 1000;
   uint64_t map_lease_ms = 5000;
   uint64_t pop_silence_ms = 10000;
+  // Clients ask HaveChunks naming the object before they upload (as the
+  // real client does), skip what the entry POP holds, and so have the POP
+  // forward their chunks to the replicas during the upload (pop_forward.cc).
+  // false: every chunk is uploaded and moved by the commit's push only (the
+  // settings earlier regressions were found in).
+  bool client_names_uploads = true;
+  uint64_t forward_chunks_in_flight_max = 8;  // PopParams' (0: POPs forward nothing)
 };
 
 // A client-visible operation and its outcome, for the history checker.
