@@ -236,6 +236,38 @@ struct Client::Impl {
     loop.Run();
   }
 
+  // A put that did not wait for its HaveChunks answer (put_no_wait_bytes_max)
+  // waits for it now, for the POP's (k, m), and tags every chunk of the
+  // manifest from the sealed copies kept (issue 3). Unreachable: the put
+  // fails (kUnavailable, retried like any). A POP without the query: the
+  // chunks stay untagged, as with a waiting put.
+  Status TagKeptChunks(std::optional<Result<pb::Envelope>>& answer,
+                       const std::map<std::string, std::string>& kept, pb::Manifest* manifest) {
+    while (!answer.has_value()) loop.Run();
+    const Result<pb::Envelope>& r = *answer;
+    Status st = r.ok() ? ResponseStatus(r.value()) : r.status();
+    if (!st.ok()) return st.code() == Code::kUnavailable ? st : Status::Ok();
+    if (!r->has_have_chunks_reply()) return Status::Ok();
+    const auto& hr = r->have_chunks_reply();
+    if (hr.k() < 1 || hr.k() > uint32_t(ReedSolomon::kMaxK) || hr.m() < 1 ||
+        hr.m() > uint32_t(ReedSolomon::kMaxM))
+      return Status::Ok();
+    manifest->set_fragment_k(hr.k());
+    manifest->set_fragment_m(hr.m());
+    for (auto& mc : *manifest->mutable_chunks()) {
+      auto it = kept.find(mc.id());
+      MS_ASSERT(it != kept.end());  // every chunk of such a put was sealed and sent
+      const std::string& sealed = it->second;
+      MS_ASSIGN_OR_RETURN(Bytes tags,
+                          ComputeFragmentTags(frag_tag_key, ToBytes(mc.id()),
+                                              reinterpret_cast<const uint8_t*>(sealed.data()),
+                                              sealed.size(), int(hr.k()), int(hr.m())));
+      mc.set_seal_nonce(sealed.substr(0, kAeadNonceBytes));
+      mc.set_fragment_tags(ToStr(tags));
+    }
+    return Status::Ok();
+  }
+
   // Seals the manifest and commits it as the next version of `name`:
   // (oid, (version, bytes sent)).
   Result<std::pair<Oid, std::pair<uint64_t, uint64_t>>> Commit(const std::string& name,
@@ -406,6 +438,9 @@ Status ClientSettings::Validate() const {
   if (read_block < 1 || read_block > (size_t{64} << 20))
     return InvalidArgument("read_block " + std::to_string(read_block) + " out of range 1..64 MiB");
   if (window < 1) return InvalidArgument("window must be at least 1");
+  if (put_no_wait_bytes_max > kPutNoWaitBytesMax)
+    return InvalidArgument("put_no_wait_bytes_max " + std::to_string(put_no_wait_bytes_max) +
+                           " exceeds " + std::to_string(kPutNoWaitBytesMax));
   if (get_window_bytes < kGetWindowBytesMin || get_window_bytes > kGetWindowBytesMax)
     return InvalidArgument("get_window_bytes " + std::to_string(get_window_bytes) +
                            " out of range " + std::to_string(kGetWindowBytesMin) + ".." +
@@ -588,6 +623,13 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
   std::vector<ChunkCut> cuts;
   bool cuts_kept = opts.remembered_cuts_max > 0;
   uint64_t pass1_bytes = 0;
+  // A small file's chunks leave with the query instead of after its answer
+  // (ClientSettings::put_no_wait_bytes_max): everything is uploaded, and
+  // the fragment tags are computed from kept copies once (k, m) arrives.
+  const bool no_wait = !opts.dry_run && I.s.put_no_wait_bytes_max > 0 &&
+                       uint64_t(st.st_size) <= I.s.put_no_wait_bytes_max;
+  auto no_wait_answer = std::make_shared<std::optional<Result<pb::Envelope>>>();
+  std::map<std::string, std::string> kept_sealed;  // no_wait: chunk id -> sealed bytes
   {
     std::vector<std::string> ids;
     std::unordered_set<std::string> unique;
@@ -612,6 +654,19 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
       if (unique.insert(id).second) ids.push_back(std::move(id));
     }
     pass1_bytes = idpass.bytes_out();
+    if (no_wait) {
+      pb::Envelope q;
+      q.mutable_have_chunks()->set_subscriber(I.s.subscriber);
+      q.mutable_have_chunks()->set_name_key(ToStr(I.NameKey(name)));
+      for (size_t i = 0; i < std::min(ids.size(), kHaveChunksBatch); i++)
+        q.mutable_have_chunks()->add_chunk_ids(ids[i]);
+      EventLoop* loop = &I.loop;
+      I.conn->Call(std::move(q), [no_wait_answer, loop](Result<pb::Envelope> r) {
+        *no_wait_answer = std::move(r);
+        loop->Stop();
+      });
+      ids.clear();  // asked; nothing waits for the answer here
+    }
     for (size_t at = 0; at < ids.size(); at += kHaveChunksBatch) {
       pb::Envelope q;
       q.mutable_have_chunks()->set_subscriber(I.s.subscriber);
@@ -758,6 +813,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
         continue;
       }
       sent.insert(mc->id());
+      if (no_wait) kept_sealed[mc->id()] = chunk.sealed;
       if (code_k) {
         auto tags = ComputeFragmentTags(I.frag_tag_key, chunk.id,
                                         reinterpret_cast<const uint8_t*>(chunk.sealed.data()),
@@ -797,6 +853,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
   // Let any stragglers finish before their captures go out of scope.
   while (in_flight > 0 || waiting_for_budget) I.loop.Run();
   MS_RETURN_IF_ERROR(failure);
+  if (no_wait) MS_RETURN_IF_ERROR(I.TagKeptChunks(*no_wait_answer, kept_sealed, &manifest));
   const uint64_t total = bytes_out();
   result.bytes_reread = cut_sealer ? cut_sealer->bytes_read() : total;
   manifest.set_size_bytes(total);

@@ -161,6 +161,11 @@ std::vector<Knob> ClientKnobs() {
        "path's bandwidth x a chunk's round trip: 20 MB/s x 0.5-1.5 s from remote gateways; "
        "65536..268435456; memory held by a read)",
        Knob::kInt},
+      {"put_no_wait_bytes_max", "1048576",
+       "puts of files up to this size send their chunks without waiting for the POP's answer "
+       "to which it holds (saves one gateway round trip; at worst re-sends what it held); 0: "
+       "always wait; at most 16777216; memory held by such a put",
+       Knob::kInt},
   };
 }
 
@@ -459,6 +464,7 @@ Result<Loaded> LoadSettings(const Args& a) {
     return InvalidArgument("config: sync_workers must be 1..16");
   l.sync_workers = size_t(cfg.Int("sync_workers"));
   s.get_window_bytes = size_t(std::max<int64_t>(0, cfg.Int("get_window_bytes")));
+  s.put_no_wait_bytes_max = size_t(std::max<int64_t>(0, cfg.Int("put_no_wait_bytes_max")));
   if (s.subscriber.empty() && a.command != "status")
     return InvalidArgument("config " + (path.empty() ? std::string("(none found)") : path) +
                            ": 'subscriber' is not set");

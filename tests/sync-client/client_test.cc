@@ -18,6 +18,7 @@
 #include <cstring>
 #include <future>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -592,6 +593,12 @@ class FakeAgent {
     have_m_ = m;
     answer_have_chunks_ = true;
   }
+  // HaveChunks answers wait until a PutChunk has arrived after the query (a
+  // put that waits for the answer stalls until its call timeout).
+  void HoldHaveChunksAnswersUntilAPutChunk() {
+    std::lock_guard<std::mutex> l(mu_);
+    hold_have_chunks_ = true;
+  }
   // HaveChunks answers name the asked chunks this agent stores, as a POP
   // does; `on_query`, when set, runs (on the agent's thread) before each
   // answer: between a put's two passes.
@@ -633,6 +640,7 @@ class FakeAgent {
     size_t max_get_outstanding_bytes = 0;  // sealed bytes of GetChunks not yet answered
     int fragment_requests = 0;
     std::vector<pb::ReportForgedFragments> reports;
+    int have_chunks_held = 0;  // answered only after a PutChunk came
   };
   Stats stats() {
     std::lock_guard<std::mutex> l(mu_);
@@ -682,6 +690,11 @@ class FakeAgent {
         stats_.chunk_ids.push_back(pc.chunk_id());
         stats_.sealed_sizes.push_back(pc.data().size());
         chunks_[pc.chunk_id()] = pc.data();
+        if (held_have_) {
+          held_have_->first->Reply(held_have_->second.first, std::move(held_have_->second.second));
+          held_have_.reset();
+          stats_.have_chunks_held++;
+        }
         const bool fail = stats_.put_chunks == fail_put_chunk_;
         outstanding_++;
         stats_.max_outstanding = std::max(stats_.max_outstanding, outstanding_);
@@ -790,6 +803,10 @@ class FakeAgent {
             if (chunks_.count(id))
               reply.mutable_have_chunks_reply()->add_present(id);
         if (on_have_chunks_) on_have_chunks_();
+        if (hold_have_chunks_) {
+          held_have_.emplace(c, std::make_pair(rid, std::move(reply)));
+          return;
+        }
         break;
       }
       case pb::Envelope::kGetChunkFragments:
@@ -860,6 +877,9 @@ class FakeAgent {
   std::atomic<bool> answer_have_chunks_{false};
   bool answer_present_ = false;           // guarded by mu_
   std::function<void()> on_have_chunks_;  // guarded by mu_
+  bool hold_have_chunks_ = false;          // guarded by mu_
+  // A HaveChunks answer held until the next PutChunk; guarded by mu_.
+  std::optional<std::pair<Connection::Ptr, std::pair<uint64_t, pb::Envelope>>> held_have_;
   std::atomic<uint32_t> have_k_{4}, have_m_{2};
 };
 
@@ -1298,6 +1318,56 @@ TEST_F(ClientTest, TamperedChunkFailsTheGetLoudly) {
 // delivers the right bytes decoded from good ones, names exactly the forged
 // fragment and its gateway, and reports it; the POP counts it, marks it bad
 // and re-places it on another gateway.
+// A file of at most put_no_wait_bytes_max sends its chunks without waiting
+// for the HaveChunks answer (issue 11: one gateway round trip less). Here the
+// agent answers the query only once a chunk has arrived, which would stall
+// a waiting put until its call timeout. The fragment tags still come from
+// the answer's (k, m): a forged fragment is named as for any put.
+TEST_F(ClientTest, ASmallPutDoesNotWaitForTheDedupAnswerAndStillTagsItsFragments) {
+  s_.put_no_wait_bytes_max = 4 * kMiB;
+  s_.call_timeout_ms = 5000;
+  agent_.AnswerHaveChunks();
+  agent_.HoldHaveChunksAnswersUntilAPutChunk();
+  const Bytes data = RandomBytes(52, 3 * kMiB);
+  WriteFile(dir_ + "/f", data);
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  auto put = client->Put(dir_ + "/f", "t");
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_EQ(agent_.stats().have_chunks_held, 1);
+  const auto ids = agent_.stats().commit_chunk_ids;
+  ASSERT_GE(ids.size(), 2u);
+  auto info = client->Stat("t", 0);
+  ASSERT_TRUE(info.ok());
+  auto man = client->OpenManifest(info.value());
+  ASSERT_TRUE(man.ok()) << man.status().ToString();
+  EXPECT_EQ(man->fragment_k(), 4u);
+  EXPECT_EQ(man->fragment_m(), 2u);
+  for (auto& c : man->chunks()) EXPECT_EQ(c.fragment_tags().size(), 6u * 16);
+  const uint32_t forger = agent_.ServeFragmentsThroughPop(ids[1], /*forge=*/2);
+  ASSERT_NE(forger, 0u);
+  agent_.TamperWith(ids[1]);
+  auto out = GetAll(client.get(), "t");
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out.value(), data);
+  EXPECT_EQ(client->stats().fragments_forged, 1u);
+}
+
+// The control: a file above put_no_wait_bytes_max waits for the answer, so
+// the same agent stalls it until its call timeout.
+TEST_F(ClientTest, ALargerPutWaitsForTheDedupAnswer) {
+  s_.put_no_wait_bytes_max = 1 * kMiB;
+  s_.call_timeout_ms = 500;
+  agent_.AnswerHaveChunks();
+  agent_.HoldHaveChunksAnswersUntilAPutChunk();
+  WriteFile(dir_ + "/f", RandomBytes(53, 2 * kMiB));
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  auto put = client->Put(dir_ + "/f", "t");
+  EXPECT_FALSE(put.ok());
+  EXPECT_EQ(agent_.stats().put_chunks, 0);
+}
+
 TEST_F(ClientTest, ForgedFragmentIsNamedByTheClientAndReplacedByThePop) {
   agent_.AnswerHaveChunks();
   const Bytes data = RandomBytes(51, 3 * kMiB);
