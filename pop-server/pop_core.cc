@@ -31,8 +31,8 @@ PopCore::PopCore(PopParams params, PopStore* store, uint64_t seed)
       held_(HeldResultsParams{.keep_ms = p_.held_results_ms,
                               .per_gateway_max = p_.held_results_per_gateway_max,
                               .total_max = p_.held_results_max}) {
-  share_gate_ = ShareGate(ShareGateParams{.ttl_ms = p_.share_cache_ttl_ms,
-                                          .entries_max = p_.share_cache_entries_max});
+  share_gate_ = ShareGate(
+      ShareGateParams{.ttl_ms = p_.share_cache_ttl_ms, .entries_max = p_.share_cache_entries_max});
   // A FetchLocks reply can arrive up to a call timeout after it was sent.
   locks_.SetReleasedKeepMs(p_.call_timeout_ms);
   SetLockLeaseLimit();
@@ -53,7 +53,8 @@ void PopCore::Call(Dest to, pb::Envelope msg, ReplyCont cont, uint64_t timeout_m
   if (to.kind != Dest::kGateway) msg.set_map_epoch(map_.epoch());
   Token t = next_token_++;
   calls_[t] = std::move(cont);
-  out_.calls.push_back(OutCall{t, to, std::move(msg), timeout_ms ? timeout_ms : p_.call_timeout_ms});
+  out_.calls.push_back(
+      OutCall{t, to, std::move(msg), timeout_ms ? timeout_ms : p_.call_timeout_ms});
 }
 
 void PopCore::OnCallDone(uint64_t now_ms, Token token, Result<pb::Envelope> reply) {
@@ -146,7 +147,7 @@ void PopCore::OnGatewayUp(uint64_t now_ms, const GatewayState& gw) {
   gateways_[gw.id] = gw;
   gateways_[gw.id].connected = true;
   OnMembershipEvents(members_.OnConnect(now_ms, gw.id, gw.subscriber, gw.store_bytes_free));
-  DeliverHeldResults(gw.id);  // issue 6: results kept while it was away
+  DeliverHeldResults(gw.id);                // issue 6: results kept while it was away
   map_pushed_epoch_[gw.id] = map_.epoch();  // its HelloReply carried the map
   PumpPlacement();
 }
@@ -172,7 +173,7 @@ void PopCore::OnClusterMap(uint64_t now_ms, const pb::ClusterMap& map) {
   bool missed_maps = old.epoch() != 0 && map.epoch() > old.epoch() + 1;
   if (is_up && (!was_up || missed_maps)) ForgetSynced();
   TakeOverPrepared(old);
-  NoteMapChange(old);  // operators' events (pop_report.cc)
+  NoteMapChange(old);   // operators' events (pop_report.cc)
   PushMapToGateways();  // pop_map_push.cc
 }
 
@@ -207,7 +208,8 @@ void PopCore::CheckMapLease() {
   if (p_.map_lease_ms == 0 || map_stale_ || now_ms_ - dc_contact_ms_ <= p_.map_lease_ms) return;
   map_stale_ = true;
   ForgetSynced();
-  MS_WARN("pop", "no reply from the DC; re-syncing each object with its other replica before serving it",
+  MS_WARN("pop",
+          "no reply from the DC; re-syncing each object with its other replica before serving it",
           "silent_ms=" + std::to_string(now_ms_ - dc_contact_ms_));
 }
 
@@ -230,7 +232,7 @@ void PopCore::OnTick(uint64_t now_ms) {
   OnMembershipEvents(members_.Tick(now_ms));
   PumpRepair();
   RecountBelowRedundancy();
-  TickGc();  // garbage collection and cold tier (pop_gc.cc; issue 7)
+  TickGc();                // garbage collection and cold tier (pop_gc.cc; issue 7)
   TrackReportedRepairs();  // operators' events (pop_report.cc)
   held_.Expire(now_ms);
   SaveHeldResults();
@@ -290,29 +292,48 @@ void PopCore::OnRequest(uint64_t now_ms, const Peer& from, const pb::Envelope& r
   }
   if (IsSharedRead(req)) return HandleSharedRead(in, from, req);  // issue 4, pop_share.cc
   switch (req.body_case()) {
-    case pb::Envelope::kPutChunk: return HandlePutChunk(in, from, req.put_chunk());
-    case pb::Envelope::kPutCommit: return HandlePutCommit(in, from, req.put_commit());
-    case pb::Envelope::kGetVersion: return HandleGetVersion(in, from, req.get_version());
-    case pb::Envelope::kGetChunk: return HandleGetChunk(in, from, req.get_chunk());
-    case pb::Envelope::kListObjects: return HandleListObjects(in, from, req.list_objects());
-    case pb::Envelope::kGetPlacement: return HandleGetPlacement(in, from, req.get_placement());
-    case pb::Envelope::kStoreChunk: return HandleStoreChunk(in, from, req.store_chunk());
-    case pb::Envelope::kCommitVersion: return HandleCommitVersion(in, from, req.commit_version());
-    case pb::Envelope::kFetchVersion: return HandleFetchVersion(in, from, req.fetch_version());
-    case pb::Envelope::kFetchChunk: return HandleFetchChunk(in, from, req.fetch_chunk());
-    case pb::Envelope::kFinalizeVersion: return HandleFinalizeVersion(in, from, req.finalize_version());
-    case pb::Envelope::kAcquireLock: return HandleAcquireLock(in, from, req.acquire_lock());
-    case pb::Envelope::kRenewLock: return HandleRenewLock(in, from, req.renew_lock());
-    case pb::Envelope::kReleaseLock: return HandleReleaseLock(in, from, req.release_lock());
-    case pb::Envelope::kLockSync: return HandleLockSync(in, from, req.lock_sync());
-    case pb::Envelope::kFetchLocks: return HandleFetchLocks(in, from, req.fetch_locks());
+    case pb::Envelope::kPutChunk:
+      return HandlePutChunk(in, from, req.put_chunk());
+    case pb::Envelope::kPutCommit:
+      return HandlePutCommit(in, from, req.put_commit());
+    case pb::Envelope::kGetVersion:
+      return HandleGetVersion(in, from, req.get_version());
+    case pb::Envelope::kGetChunk:
+      return HandleGetChunk(in, from, req.get_chunk());
+    case pb::Envelope::kListObjects:
+      return HandleListObjects(in, from, req.list_objects());
+    case pb::Envelope::kGetPlacement:
+      return HandleGetPlacement(in, from, req.get_placement());
+    case pb::Envelope::kStoreChunk:
+      return HandleStoreChunk(in, from, req.store_chunk());
+    case pb::Envelope::kCommitVersion:
+      return HandleCommitVersion(in, from, req.commit_version());
+    case pb::Envelope::kFetchVersion:
+      return HandleFetchVersion(in, from, req.fetch_version());
+    case pb::Envelope::kFetchChunk:
+      return HandleFetchChunk(in, from, req.fetch_chunk());
+    case pb::Envelope::kFinalizeVersion:
+      return HandleFinalizeVersion(in, from, req.finalize_version());
+    case pb::Envelope::kAcquireLock:
+      return HandleAcquireLock(in, from, req.acquire_lock());
+    case pb::Envelope::kRenewLock:
+      return HandleRenewLock(in, from, req.renew_lock());
+    case pb::Envelope::kReleaseLock:
+      return HandleReleaseLock(in, from, req.release_lock());
+    case pb::Envelope::kLockSync:
+      return HandleLockSync(in, from, req.lock_sync());
+    case pb::Envelope::kFetchLocks:
+      return HandleFetchLocks(in, from, req.fetch_locks());
     case pb::Envelope::kGatewayHeartbeat:
       return HandleGatewayHeartbeat(in, from, req.gateway_heartbeat());
     case pb::Envelope::kGatewayInventory:
       return HandleGatewayInventory(in, from, req.gateway_inventory());
-    case pb::Envelope::kFragmentsBad: return HandleFragmentsBad(in, from, req.fragments_bad());
-    case pb::Envelope::kHaveChunks: return HandleHaveChunks(in, from, req.have_chunks());
-    case pb::Envelope::kPlacedChunks: return HandlePlacedChunks(in, from, req.placed_chunks());
+    case pb::Envelope::kFragmentsBad:
+      return HandleFragmentsBad(in, from, req.fragments_bad());
+    case pb::Envelope::kHaveChunks:
+      return HandleHaveChunks(in, from, req.have_chunks());
+    case pb::Envelope::kPlacedChunks:
+      return HandlePlacedChunks(in, from, req.placed_chunks());
     case pb::Envelope::kGetChunkFragments:
       return HandleGetChunkFragments(in, from, req.get_chunk_fragments());
     case pb::Envelope::kReportForgedFragments:
@@ -330,7 +351,8 @@ void PopCore::OnRequest(uint64_t now_ms, const Peer& from, const pb::Envelope& r
 
 void PopCore::HandleGetChunk(const Incoming& in, const Peer& from, const pb::GetChunk& m) {
   Status st = CheckSubscriber(from, m.subscriber());
-  if (st.ok() && m.chunk_id().size() != kChunkIdBytes) st = InvalidArgument("chunk id must be 32 bytes");
+  if (st.ok() && m.chunk_id().size() != kChunkIdBytes)
+    st = InvalidArgument("chunk id must be 32 bytes");
   auto oid = Oid::Decode(m.oid());
   if (st.ok() && !oid.ok()) st = oid.status();
   if (!st.ok()) return ReplyError(in, st);
@@ -409,16 +431,17 @@ void PopCore::ObtainChunk(const Oid& o, const ChunkKey& key, bool forward,
 void PopCore::CallReplicas(const Oid& oid, pb::Envelope req, ReplyCont done) {
   auto order = std::make_shared<std::vector<uint32_t>>(ReplicaOrder(oid));
   order->erase(std::remove(order->begin(), order->end(), p_.pop_id), order->end());
-  CallReplicaAt(order, 0, std::move(req), Unavailable("no replica of " + oid.Hex() + " is reachable"),
-                std::move(done));
+  CallReplicaAt(order, 0, std::move(req),
+                Unavailable("no replica of " + oid.Hex() + " is reachable"), std::move(done));
 }
 
-void PopCore::CallReplicaAt(std::shared_ptr<std::vector<uint32_t>> order, size_t i, pb::Envelope req,
-                            Status last, ReplyCont done) {
+void PopCore::CallReplicaAt(std::shared_ptr<std::vector<uint32_t>> order, size_t i,
+                            pb::Envelope req, Status last, ReplyCont done) {
   if (i >= order->size()) return done(last);
   uint32_t pop = (*order)[i];
   Call(ReplicaDest(pop), req, [this, order, i, req, done](Result<pb::Envelope> r) {
-    if (r.ok() || r.status().code() == Code::kNotFound || r.status().code() == Code::kPermissionDenied)
+    if (r.ok() || r.status().code() == Code::kNotFound ||
+        r.status().code() == Code::kPermissionDenied)
       return done(std::move(r));
     CallReplicaAt(order, i + 1, req, r.status(), done);
   });
@@ -429,7 +452,8 @@ void PopCore::HandleFetchChunk(const Incoming& in, const Peer& from, const pb::F
     return ReplyError(in, Status(Code::kPermissionDenied, "FetchChunk is for POPs only"));
   auto oid = Oid::Decode(m.oid());
   if (!oid.ok()) return ReplyError(in, oid.status());
-  NoteObjectUse(ToBytes(m.oid()), m.subscriber(), {ToBytes(m.chunk_id())});  // cold tier (pop_gc.cc)
+  NoteObjectUse(ToBytes(m.oid()), m.subscriber(),
+                {ToBytes(m.chunk_id())});  // cold tier (pop_gc.cc)
   ObtainChunk(oid.value(), ChunkKey{m.subscriber(), ToBytes(m.chunk_id())}, !m.no_forward(),
               [this, in](Result<Bytes> data) { ReplyChunk(in, std::move(data)); });
 }
@@ -451,7 +475,7 @@ void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Res
     size_t outstanding = 0;
     std::vector<Bytes> blobs;
     std::map<uint32_t, std::vector<uint32_t>> senders;  // index -> gateways
-    std::vector<FragmentLoc> from;  // where blobs[i] came from
+    std::vector<FragmentLoc> from;                      // where blobs[i] came from
   };
   auto g = std::make_shared<Gather>();
   auto finish = [this, key, g, done, background]() {
@@ -468,38 +492,40 @@ void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Res
     Bytes chunk_id = key.chunk_id;
     // The payload checks run here, on a worker, not on the loop (issue 6:
     // the loop's CPU is what a repair waits for on a busy box).
-    RunJob([g, result, bad, chunk_id, k, m, chunk_len] {
-      *result = DecodeChunkChecked(chunk_id, g->blobs, k, m, chunk_len);
-      // Exactly k blobs decoded: every one was good. Otherwise name the ones
-      // failing their own checks (the decode skips them as erasures).
-      if (result->ok() && g->blobs.size() == size_t(k)) return;
-      for (size_t i = 0; i < g->blobs.size(); i++)
-        if (!ParseFragment(g->blobs[i].data(), g->blobs[i].size()).ok()) bad->push_back(i);
-    }, [this, key, g, result, bad, done, background] {
-      for (size_t i : *bad) MarkBad(g->from[i].gateway_id, key, g->from[i].index);
-      if (result->ok()) {
-        for (int idx : (*result)->forged) {
-          for (uint32_t gw : g->senders[uint32_t(idx)]) {
-            fragments_forged_total_++;
-            MS_WARN("pop", "forged fragment located by redundancy",
-                    "gateway=" + std::to_string(gw) + " chunk=" +
-                        ToHex(key.chunk_id).substr(0, 12) + " index=" + std::to_string(idx));
-            MarkBad(gw, key, uint32_t(idx));
+    RunJob(
+        [g, result, bad, chunk_id, k, m, chunk_len] {
+          *result = DecodeChunkChecked(chunk_id, g->blobs, k, m, chunk_len);
+          // Exactly k blobs decoded: every one was good. Otherwise name the ones
+          // failing their own checks (the decode skips them as erasures).
+          if (result->ok() && g->blobs.size() == size_t(k)) return;
+          for (size_t i = 0; i < g->blobs.size(); i++)
+            if (!ParseFragment(g->blobs[i].data(), g->blobs[i].size()).ok()) bad->push_back(i);
+        },
+        [this, key, g, result, bad, done, background] {
+          for (size_t i : *bad) MarkBad(g->from[i].gateway_id, key, g->from[i].index);
+          if (result->ok()) {
+            for (int idx : (*result)->forged) {
+              for (uint32_t gw : g->senders[uint32_t(idx)]) {
+                fragments_forged_total_++;
+                MS_WARN("pop", "forged fragment located by redundancy",
+                        "gateway=" + std::to_string(gw) + " chunk=" +
+                            ToHex(key.chunk_id).substr(0, 12) + " index=" + std::to_string(idx));
+                MarkBad(gw, key, uint32_t(idx));
+              }
+            }
+            Bytes data = std::move((*result)->chunk);
+            // A read's chunk is cached; a repair's is not (issue 6): it would
+            // cost the loop a durable write and, with little cache, an
+            // eviction per chunk, serialising the repair behind fsyncs.
+            // With no cache (cache_bytes_max 0) nothing is written: the copy
+            // would cost a durable write on the loop and be evicted at once.
+            if (!background && p_.cache_bytes_max > 0 &&
+                store_->PutChunk(key, data, ChunkState::kCached).ok())
+              EvictIfNeeded();
+            return done(std::move(data));
           }
-        }
-        Bytes data = std::move((*result)->chunk);
-        // A read's chunk is cached; a repair's is not (issue 6): it would
-        // cost the loop a durable write and, with little cache, an
-        // eviction per chunk, serialising the repair behind fsyncs.
-        // With no cache (cache_bytes_max 0) nothing is written: the copy
-        // would cost a durable write on the loop and be evicted at once.
-        if (!background && p_.cache_bytes_max > 0 &&
-            store_->PutChunk(key, data, ChunkState::kCached).ok())
-          EvictIfNeeded();
-        return done(std::move(data));
-      }
-      done(result->status());
-    });
+          done(result->status());
+        });
   };
   for (auto& loc : locs) {
     if (!IsGatewayConnected(loc.gateway_id)) continue;
@@ -509,26 +535,29 @@ void PopCore::ReadChunkFromFragments(const ChunkKey& key, std::function<void(Res
     req.mutable_fetch_fragment()->set_chunk_id(ToStr(key.chunk_id));
     req.mutable_fetch_fragment()->set_index(loc.index);
     req.mutable_fetch_fragment()->set_background(background);
-    Call(Dest{Dest::kGateway, loc.gateway_id}, req,
-         [this, g, finish, key, loc](Result<pb::Envelope> r) {
-      if (!r.ok() && (r.status().code() == Code::kCorrupt || r.status().code() == Code::kNotFound))
-        MarkBad(loc.gateway_id, key, loc.index);  // the gateway lost or refuses it
-      if (r.ok()) {
-        Bytes blob = ToBytes(r->fragment_data().fragment());
-        // A fragment that is not the one asked for is an erasure here and
-        // is rebuilt (issue 6: detected on read); its payload check runs
-        // with the decode, off the loop.
-        auto hdr = ParseFragmentHeader(blob.data(), blob.size());
-        if (hdr.ok() && hdr->index == loc.index && hdr->chunk_id == key.chunk_id) {
-          g->blobs.push_back(std::move(blob));
-          g->senders[loc.index].push_back(loc.gateway_id);
-          g->from.push_back(loc);
-        } else {
-          MarkBad(loc.gateway_id, key, loc.index);
-        }
-      }
-      if (--g->outstanding == 0) finish();
-    }, p_.fragment_timeout_ms);
+    Call(
+        Dest{Dest::kGateway, loc.gateway_id}, req,
+        [this, g, finish, key, loc](Result<pb::Envelope> r) {
+          if (!r.ok() &&
+              (r.status().code() == Code::kCorrupt || r.status().code() == Code::kNotFound))
+            MarkBad(loc.gateway_id, key, loc.index);  // the gateway lost or refuses it
+          if (r.ok()) {
+            Bytes blob = ToBytes(r->fragment_data().fragment());
+            // A fragment that is not the one asked for is an erasure here and
+            // is rebuilt (issue 6: detected on read); its payload check runs
+            // with the decode, off the loop.
+            auto hdr = ParseFragmentHeader(blob.data(), blob.size());
+            if (hdr.ok() && hdr->index == loc.index && hdr->chunk_id == key.chunk_id) {
+              g->blobs.push_back(std::move(blob));
+              g->senders[loc.index].push_back(loc.gateway_id);
+              g->from.push_back(loc);
+            } else {
+              MarkBad(loc.gateway_id, key, loc.index);
+            }
+          }
+          if (--g->outstanding == 0) finish();
+        },
+        p_.fragment_timeout_ms);
   }
   if (g->outstanding == 0) finish();
 }
@@ -556,12 +585,14 @@ void PopCore::HandleGetPlacement(const Incoming& in, const Peer& from, const pb:
     auto info = store_->GetVersion(ToBytes(m.oid()), m.version());
     if (!info.ok()) return ReplyError(in, info.status());
     if (from.role == pb::ROLE_GATEWAY && info->subscriber() != from.subscriber)
-      return ReplyError(in, Status(Code::kPermissionDenied, "object belongs to another subscriber"));
+      return ReplyError(in,
+                        Status(Code::kPermissionDenied, "object belongs to another subscriber"));
     for (auto& id : info->chunk_ids()) {
       ChunkKey key{info->subscriber(), ToBytes(id)};
       mine.set_chunks_total(mine.chunks_total() + 1);
       auto ci = store_->GetChunkInfo(key);
-      if (ci.ok() && ci->state == ChunkState::kPlaced) mine.set_chunks_placed(mine.chunks_placed() + 1);
+      if (ci.ok() && ci->state == ChunkState::kPlaced)
+        mine.set_chunks_placed(mine.chunks_placed() + 1);
       for (auto& loc : store_->Fragments(key)) {
         auto* f = mine.add_fragments();
         f->set_chunk_id(id);
@@ -611,17 +642,53 @@ void PopCore::EnqueuePlacement(const ChunkKey& key) {
 void PopCore::PumpPlacement() {
   while (!place_queue_.empty() && placing_.size() < p_.placements_in_flight_max) {
     ChunkKey key = place_queue_.front();
+    // Resumed as gateways acknowledge fragments (in order: the queue's head
+    // waits, nothing overtakes it).
+    if (PlacementWaitsForRoom(key)) return;
     place_queue_.pop_front();
     placing_.insert(key);
     PlaceChunk(key);
   }
 }
 
+uint64_t PopCore::PlacementFragmentBytes(const ChunkKey& key) {
+  auto info = store_->GetChunkInfo(key);
+  return (info.ok() ? info->size_bytes : 0) / uint64_t(p_.k) + 128;
+}
+
+void PopCore::ReleasePlacementBytes(uint32_t gateway_id, uint64_t bytes) {
+  auto it = placing_bytes_to_.find(gateway_id);
+  MS_ASSERT(it != placing_bytes_to_.end() && it->second >= bytes);
+  if ((it->second -= bytes) == 0) placing_bytes_to_.erase(it);
+}
+
+std::set<uint32_t> PopCore::GatewaysWithoutPlacementRoom(uint64_t fragment_bytes) const {
+  std::set<uint32_t> full;
+  if (p_.placement_bytes_per_gateway_max == 0) return full;
+  for (auto& [gw, bytes] : placing_bytes_to_)
+    if (bytes > 0 && bytes + fragment_bytes > p_.placement_bytes_per_gateway_max) full.insert(gw);
+  return full;
+}
+
+bool PopCore::PlacementWaitsForRoom(const ChunkKey& key) {
+  std::set<uint32_t> full = GatewaysWithoutPlacementRoom(PlacementFragmentBytes(key));
+  if (full.empty()) return false;
+  const size_t n = size_t(p_.k + p_.m);
+  size_t connected = 0, with_room = 0;
+  for (auto& [id, gw] : gateways_) {
+    if (!gw.connected) continue;
+    connected++;
+    if (!full.count(id)) with_room++;
+  }
+  // Too few gateways even counting the full ones: PlaceChunk reports it.
+  return with_room < n && connected >= n;
+}
+
 void PopCore::PlaceChunk(const ChunkKey& key) {
   int n = p_.k + p_.m;
-  auto info = store_->GetChunkInfo(key);
-  uint64_t frag_bytes = (info.ok() ? info->size_bytes : 0) / uint64_t(p_.k) + 128;
-  std::vector<uint32_t> live = PickGateways(n, {}, {}, frag_bytes);
+  uint64_t frag_bytes = PlacementFragmentBytes(key);
+  std::vector<uint32_t> live =
+      PickGateways(n, GatewaysWithoutPlacementRoom(frag_bytes), {}, frag_bytes);
   if (int(live.size()) < n) {
     if (!placement_blocked_)
       MS_WARN("pop", "not enough live gateways to place chunks; will retry",
@@ -630,43 +697,56 @@ void PopCore::PlaceChunk(const ChunkKey& key) {
     return FinishPlacement(key, false);
   }
   placement_blocked_ = false;
+  // The fragments' bytes count against each gateway's budget from now (the
+  // encode runs first), until each is acknowledged or fails.
+  for (uint32_t gw : live) placing_bytes_to_[gw] += frag_bytes;
   auto data = store_->GetChunk(key);
   if (!data.ok()) {
-    MS_ERROR("pop", "replica chunk unreadable", "chunk=" + ToHex(key.chunk_id).substr(0, 12) +
-                                                    " error=\"" + data.status().ToString() + "\"");
+    for (uint32_t gw : live) ReleasePlacementBytes(gw, frag_bytes);
+    MS_ERROR("pop", "replica chunk unreadable",
+             "chunk=" + ToHex(key.chunk_id).substr(0, 12) + " error=\"" + data.status().ToString() +
+                 "\"");
     return FinishPlacement(key, false);
   }
   auto blobs = std::make_shared<Result<std::vector<Bytes>>>(Internal("encode did not run"));
   auto chunk = std::make_shared<Bytes>(std::move(data.value()));
   int k = p_.k, m = p_.m;
   Bytes chunk_id = key.chunk_id;
-  RunJob([blobs, chunk, chunk_id, k, m] {
-    *blobs = EncodeChunkToFragments(chunk_id, chunk->data(), chunk->size(), k, m);
-  }, [this, key, blobs, live] {
-    if (!blobs->ok()) {
-      MS_ERROR("pop", "erasure encode failed", "error=\"" + blobs->status().ToString() + "\"");
-      return FinishPlacement(key, false);
-    }
-    auto left = std::make_shared<int>(int(live.size()));
-    auto all_ok = std::make_shared<bool>(true);
-    for (size_t i = 0; i < live.size(); i++) {
-      pb::Envelope req;
-      req.mutable_store_fragment()->set_fragment(ToStr(blobs->value()[i]));
-      uint32_t gw = live[i];
-      Call(Dest{Dest::kGateway, gw}, req,
-           [this, key, gw, i, left, all_ok](Result<pb::Envelope> r) {
-             if (r.ok()) {
-               if (!store_->RecordFragment(key, uint32_t(i), gw).ok()) *all_ok = false;
-               expected_.erase(gw);
-             } else {
-               *all_ok = false;
-               MS_WARN("pop", "fragment store failed", "gateway=" + std::to_string(gw) +
-                                                           " error=\"" + r.status().ToString() + "\"");
-             }
-             if (--*left == 0) FinishPlacement(key, *all_ok);
-           }, p_.fragment_timeout_ms);
-    }
-  });
+  RunJob(
+      [blobs, chunk, chunk_id, k, m] {
+        *blobs = EncodeChunkToFragments(chunk_id, chunk->data(), chunk->size(), k, m);
+      },
+      [this, key, blobs, live, frag_bytes] {
+        if (!blobs->ok()) {
+          for (uint32_t gw : live) ReleasePlacementBytes(gw, frag_bytes);
+          MS_ERROR("pop", "erasure encode failed", "error=\"" + blobs->status().ToString() + "\"");
+          return FinishPlacement(key, false);
+        }
+        auto left = std::make_shared<int>(int(live.size()));
+        auto all_ok = std::make_shared<bool>(true);
+        for (size_t i = 0; i < live.size(); i++) {
+          pb::Envelope req;
+          req.mutable_store_fragment()->set_fragment(ToStr(blobs->value()[i]));
+          uint32_t gw = live[i];
+          Call(
+              Dest{Dest::kGateway, gw}, req,
+              [this, key, gw, i, left, all_ok, frag_bytes](Result<pb::Envelope> r) {
+                ReleasePlacementBytes(gw, frag_bytes);
+                if (r.ok()) {
+                  if (!store_->RecordFragment(key, uint32_t(i), gw).ok()) *all_ok = false;
+                  expected_.erase(gw);
+                } else {
+                  *all_ok = false;
+                  MS_WARN(
+                      "pop", "fragment store failed",
+                      "gateway=" + std::to_string(gw) + " error=\"" + r.status().ToString() + "\"");
+                }
+                if (--*left == 0) return FinishPlacement(key, *all_ok);
+                PumpPlacement();  // room at this gateway for the queue's head
+              },
+              p_.fragment_timeout_ms);
+        }
+      });
 }
 
 void PopCore::FinishPlacement(const ChunkKey& key, bool ok) {

@@ -51,6 +51,14 @@ struct PopParams {
   // gateway link's 150 ms round trip from idling its 20 MB/s downlink
   // (issue 11: 4 left 100 MB unstriped placement ~2.6 s slower).
   size_t placements_in_flight_max = 16;
+  // Fragment bytes sent to one gateway and not yet acknowledged, over all
+  // placements (issue 11). A gateway's link to its POP also carries its
+  // devices' requests and answers: 16 placements of 4 MiB chunks with k=1
+  // queued 64 MiB in front of them (3 s at 20 MB/s; a 1 MB edit saved
+  // right after a 100 MB write took 3.3-3.9 s instead of ~2). 8 MiB keeps a
+  // 20 MB/s downlink busy across a 150 ms round trip and queues at most
+  // ~0.4 s. A larger fragment still goes, alone. 0: no limit.
+  uint64_t placement_bytes_per_gateway_max = 8u << 20;
   // StoreChunks outstanding per push of a version's chunks to a replica
   // (entry POP -> primary and backup, primary -> backup); each holds one chunk.
   size_t push_chunks_in_flight_max = 8;
@@ -248,6 +256,10 @@ class PopCore {
   bool IsGatewayConnected(uint32_t id) const;
   size_t placements_in_flight() const { return placing_.size(); }
   size_t placement_queue_size() const { return place_queue_.size(); }
+  uint64_t placement_bytes_to(uint32_t gateway_id) const {
+    auto it = placing_bytes_to_.find(gateway_id);
+    return it == placing_bytes_to_.end() ? 0 : it->second;
+  }
   const LockTable& locks() const { return locks_; }
   size_t entry_locks_held() const { return entry_locks_.size(); }
   // Region durability (issue 6).
@@ -484,6 +496,13 @@ class PopCore {
   // Placement.
   void EnqueuePlacement(const ChunkKey& key);
   void PumpPlacement();
+  // placement_bytes_per_gateway_max: the gateways with no room for a
+  // fragment of this size, and whether the chunk at the head of the queue
+  // must wait for room (enough gateways only counting the full ones).
+  std::set<uint32_t> GatewaysWithoutPlacementRoom(uint64_t fragment_bytes) const;
+  bool PlacementWaitsForRoom(const ChunkKey& key);
+  uint64_t PlacementFragmentBytes(const ChunkKey& key);
+  void ReleasePlacementBytes(uint32_t gateway_id, uint64_t bytes);
   void PlaceChunk(const ChunkKey& key);
   void FinishPlacement(const ChunkKey& key, bool ok);
   void EvictIfNeeded();
@@ -520,6 +539,7 @@ class PopCore {
   std::deque<ChunkKey> place_queue_;
   std::set<ChunkKey> queued_or_placing_;
   std::set<ChunkKey> placing_;
+  std::map<uint32_t, uint64_t> placing_bytes_to_;  // gateway -> fragment bytes unacknowledged
   std::map<ChunkKey, int> pinned_;  // chunks an in-flight push still needs
   // Chunks a client uploaded for a commit still to come: kept from eviction
   // until that commit (or upload_pin_ms); bounded by upload_pins_max.

@@ -46,6 +46,10 @@ std::vector<Knob> PopKnobs() {
       {"placements_in_flight_max", "16",
        "chunks being placed on gateways at once (each holds the chunk and its fragments)",
        Knob::kInt},
+      {"placement_bytes_per_gateway_max", "8388608",
+       "fragment bytes sent to one gateway and not yet acknowledged, over all placements (its "
+       "link also carries its devices' requests: more queues them behind fragments; 0: no "
+       "limit)", Knob::kInt},
       {"push_chunks_in_flight_max", "8",
        "chunks sent at once to a replica POP when a write moves there (each holds one chunk "
        "in memory)", Knob::kInt},
@@ -215,6 +219,8 @@ class PopDaemon {
     p.m = int(cfg.Int("m"));
     p.cache_bytes_max = uint64_t(cfg.Int("cache_bytes_max"));
     p.placements_in_flight_max = size_t(cfg.Int("placements_in_flight_max"));
+    p.placement_bytes_per_gateway_max =
+        uint64_t(std::max<int64_t>(0, cfg.Int("placement_bytes_per_gateway_max")));
     p.push_chunks_in_flight_max =
         size_t(std::max<int64_t>(1, cfg.Int("push_chunks_in_flight_max")));
     p.forward_chunks_in_flight_max =

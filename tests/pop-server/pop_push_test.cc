@@ -50,6 +50,7 @@ class PushWorld : public ::testing::Test {
     p.push_chunks_in_flight_max = window;
     p.forward_chunks_in_flight_max = forward_window;
     p.forward_plan_entries_max = forward_plans_max;
+    p.placement_bytes_per_gateway_max = placement_budget_;
     core_ = std::make_unique<PopCore>(p, &store_, 7);
     // {1, 2}: POP 2 is the only possible backup.
     core_->OnClusterMap(now_, pop_test::MapOfUpPops(3, pops));
@@ -65,6 +66,13 @@ class PushWorld : public ::testing::Test {
           order_.push_back(c.msg.body_case());
           if (c.to.kind == Dest::kPop && c.msg.has_commit_version())
             commit_to_.push_back({c.to.id, held_.size()});
+          if (hold_fragments_ && c.to.kind == Dest::kGateway && c.msg.has_store_fragment()) {
+            held_frags_.push_back(c);
+            uint64_t& b = frag_bytes_to_[c.to.id];
+            b += c.msg.store_fragment().fragment().size();
+            max_frag_bytes_to_ = std::max(max_frag_bytes_to_, b);
+            return std::nullopt;
+          }
           if (c.to.kind == Dest::kPop && c.msg.has_store_chunk()) {
             stored_to_[c.to.id]++;
             stored_.push_back(B(c.msg.store_chunk().chunk_id()));
@@ -150,12 +158,24 @@ class PushWorld : public ::testing::Test {
     Drive();
   }
 
-  void Upload(int chunks) {
+  // Acknowledges the oldest held StoreFragment.
+  void AnswerOneFragment() {
+    ASSERT_FALSE(held_frags_.empty());
+    OutCall c = held_frags_.front();
+    held_frags_.erase(held_frags_.begin());
+    frag_bytes_to_[c.to.id] -= c.msg.store_fragment().fragment().size();
+    pb::Envelope r;
+    r.mutable_empty();
+    core_->OnCallDone(now_, c.token, r);
+    Drive();
+  }
+
+  void Upload(int chunks, size_t bytes = 2000) {
     for (int i = 0; i < chunks; i++) {
       pb::Envelope e;
       e.mutable_put_chunk()->set_subscriber("s");
       e.mutable_put_chunk()->set_chunk_id(Str(ChunkId(i)));
-      e.mutable_put_chunk()->set_data(std::string(2000, char('a' + i)));
+      e.mutable_put_chunk()->set_data(std::string(bytes, char('a' + i)));
       Request(e);
     }
   }
@@ -203,6 +223,11 @@ class PushWorld : public ::testing::Test {
   std::vector<OutReply> replies_;
   std::set<Bytes> backup_has_;
   std::map<uint32_t, std::set<Bytes>> held_by_;  // POP -> chunks it acknowledged
+  uint64_t placement_budget_ = 8u << 20;
+  bool hold_fragments_ = false;
+  std::vector<OutCall> held_frags_;
+  std::map<uint32_t, uint64_t> frag_bytes_to_;  // gateway -> held fragment bytes
+  uint64_t max_frag_bytes_to_ = 0;
   Status have_status_;
   size_t max_in_flight_ = 0;
   size_t backup_commit_after_stores_ = SIZE_MAX, backup_commit_held_ = SIZE_MAX;
@@ -448,6 +473,50 @@ TEST_F(PushWorld, AThirdRegionForwardsToPrimaryAndBackup) {
   auto rs = CommitReplies();
   ASSERT_EQ(rs.size(), 1u);
   ASSERT_TRUE(rs[0]->msg.has_put_reply()) << rs[0]->msg.error().message();
+}
+
+// Placement keeps at most placement_bytes_per_gateway_max of fragments
+// unacknowledged per gateway (a gateway's link also carries its devices'
+// answers), whatever placements_in_flight_max allows, and places every
+// chunk in the end. k=1 m=1, three gateways, fragments of ~20 KB against a
+// budget of 50 KB: two per gateway at most, so two or three chunks at a time.
+TEST_F(PushWorld, PlacementKeepsEachGatewaysUnacknowledgedBytesUnderItsBudget) {
+  placement_budget_ = 50000;
+  hold_fragments_ = true;
+  Start(8);
+  Upload(8, 20000);
+  Commit(8);
+  while (!held_.empty()) AnswerOneStore();
+  auto rs = CommitReplies();
+  ASSERT_EQ(rs.size(), 1u);
+  ASSERT_TRUE(rs[0]->msg.has_put_reply()) << rs[0]->msg.error().message();
+  core_->OnTick(now_);  // placement runs from the tick
+  Drive();
+  // 2 or 3 chunks, as the (random) picks fill the gateways; not all 8.
+  EXPECT_GE(core_->placements_in_flight(), 2u);
+  EXPECT_LE(core_->placements_in_flight(), 3u) << "placements_in_flight_max (16) not bounded by bytes";
+  EXPECT_EQ(held_frags_.size(), 2 * core_->placements_in_flight());
+  size_t answered = 0;
+  while (!held_frags_.empty()) {
+    for (uint32_t g = 1001; g <= 1003; g++) {
+      EXPECT_LE(frag_bytes_to_[g], 50000u) << "gateway " << g;
+      EXPECT_LE(core_->placement_bytes_to(g), 50000u) << "gateway " << g;
+      EXPECT_EQ(core_->placement_bytes_to(g) > 0, frag_bytes_to_[g] > 0) << "gateway " << g;
+    }
+    AnswerOneFragment();
+    answered++;
+  }
+  EXPECT_EQ(answered, 16u) << "every chunk's two fragments";
+  EXPECT_GT(max_frag_bytes_to_, 20000u) << "never more than one fragment at a gateway";
+  EXPECT_LE(max_frag_bytes_to_, 50000u);
+  EXPECT_EQ(core_->placements_in_flight(), 0u);
+  EXPECT_EQ(core_->placement_queue_size(), 0u);
+  for (uint32_t g = 1001; g <= 1003; g++) EXPECT_EQ(core_->placement_bytes_to(g), 0u);
+  for (int i = 0; i < 8; i++) {
+    auto ci = store_.GetChunkInfo(ChunkKey{"s", ChunkId(i)});
+    ASSERT_TRUE(ci.ok());
+    EXPECT_EQ(ci->state, ChunkState::kPlaced) << "chunk " << i;
+  }
 }
 
 }  // namespace
