@@ -40,7 +40,8 @@ trip), Rc = 0.010 s (core round trip), k = data fragments:
                         chunks come from the home gateway's disk over the LAN: no Table I link)
   read_dc               S/D + 2Rh + 4Rc (name lookup; FetchChunk at primary and backup, which
                         have neither copy nor reachable fragments; FetchBackupChunk at the DC)
-  write_delta           1 MB/U + 3Rh + 4Rc    (only the changed bytes travel)
+  write_delta           1 MB/U + 3Rh + 4Rc    (only the changed bytes travel; also
+                        write_delta_while_placing)
 """
 
 import os
@@ -89,7 +90,7 @@ def limit_for(scenario, size, k):
         return RH + RC
     if scenario == "read_dc":
         return S / D + 2 * RH + 4 * RC
-    if scenario == "write_delta":
+    if scenario in ("write_delta", "write_delta_while_placing"):
         return 1e6 / U + 3 * RH + 4 * RC
     raise ValueError(scenario)
 
@@ -281,18 +282,32 @@ class Runner:
             for rep in range(self.reps):
                 name = f"d-{delta_size}-{rep}"
                 base = self.datafile(delta_size, rep, "-base")
-                changed = os.path.join(self.workdir, "data", f"obj-{delta_size}-{rep}-delta")
+                # v2 = v1 with 1 MB rewritten at the middle, v3 = v2 with
+                # 1 MB rewritten at a quarter: each differs from the one
+                # before in 1 MB.
                 with open(base, "rb") as f:
                     data = bytearray(f.read())
-                mid = len(data) // 2
-                data[mid:mid + 1_000_000] = os.urandom(min(1_000_000, len(data) - mid))
-                with open(changed, "wb") as f:
-                    f.write(data)
+                versions = []
+                for i, at in enumerate((len(data) // 2, len(data) // 4)):
+                    data[at:at + 1_000_000] = os.urandom(min(1_000_000, len(data) - at))
+                    path = os.path.join(self.workdir, "data", f"obj-{delta_size}-{rep}-delta{i}")
+                    with open(path, "wb") as f:
+                        f.write(data)
+                    versions.append(path)
 
                 def wd():
+                    t0 = time.monotonic()
                     full, _ = self.put(self.home(1), base, name)
                     self.record("write_full_for_delta", delta_size, full)
-                    dt, _ = self.put(self.home(1), changed, name)
+                    # Right after the full write, while the POPs still
+                    # place its fragments on the gateways (the home
+                    # gateway's downlink carries them).
+                    dt, _ = self.put(self.home(1), versions[0], name)
+                    self.record("write_delta_while_placing", delta_size, dt)
+                    # Once every chunk is placed: the edit of a file stored
+                    # some time ago.
+                    self.wait_placed(self.home(1), name, t0, 600)
+                    dt, _ = self.put(self.home(1), versions[1], name)
                     self.record("write_delta", delta_size, dt)
                 self.attempt("write_delta", delta_size, wd)
 
