@@ -48,6 +48,7 @@ TEST(SimTest, PlacementBeforeBackupPushDoesNotLoseTheChunk) {
   SimConfig cfg;
   cfg.pop_cache_bytes_max = 0;
   cfg.client_names_uploads = false;  // the commit's push alone, as when it was found
+  cfg.placement_bytes_per_gateway_max = 0;
   cfg.pop_pop_delay_min_ms = 200;
   cfg.pop_pop_delay_max_ms = 300;
   cfg.pop_gw_delay_min_ms = 1;
@@ -80,6 +81,7 @@ TEST(SimTest, ReuploadedChunkSurvivesUntilItsCommit) {
   SimConfig cfg;
   cfg.pop_cache_bytes_max = 0;
   cfg.client_names_uploads = false;  // the seeds' traces as when they were found
+  cfg.placement_bytes_per_gateway_max = 0;
   WorkloadOptions opts;
   opts.ops = 1000;
   for (uint64_t seed : {48, 327}) {
@@ -311,6 +313,7 @@ SimConfig RegressionConfig() {
   cfg.map_delay_max_ms = 300;
   cfg.clock_drift_ppm_max = 2000;
   cfg.client_names_uploads = false;  // before forwarding during the upload
+  cfg.placement_bytes_per_gateway_max = 0;  // before the placement budget
   return cfg;
 }
 WorkloadOptions RegressionFaults() {

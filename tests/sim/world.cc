@@ -56,6 +56,7 @@ PopParams SimWorld::ParamsFor(uint32_t pop_id) const {
   params.place_fragments = pop_id != kDcReplica;
   params.read_primary_first = cfg_.read_primary_first;
   params.forward_chunks_in_flight_max = size_t(cfg_.forward_chunks_in_flight_max);
+  params.placement_bytes_per_gateway_max = cfg_.placement_bytes_per_gateway_max;
   // The DC's stand-in is the DC: it needs no lease on the DC's map.
   params.map_lease_ms =
       pop_id == kDcReplica || cfg_.map_refresh_ms == 0 ? 0 : cfg_.map_lease_ms;

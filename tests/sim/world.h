@@ -62,6 +62,9 @@ struct SimConfig {
   // settings earlier regressions were found in).
   bool client_names_uploads = true;
   uint64_t forward_chunks_in_flight_max = 8;  // PopParams' (0: POPs forward nothing)
+  // PopParams::placement_bytes_per_gateway_max, small enough here (the
+  // simulated chunks are at most a few KB) that placements wait for room.
+  uint64_t placement_bytes_per_gateway_max = 4096;
 };
 
 // A client-visible operation and its outcome, for the history checker.

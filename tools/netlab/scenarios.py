@@ -221,6 +221,15 @@ class Runner:
                     continue
                 p, b = self.roles(state["oid"])
                 t = self.third(p, b)
+                reads = {"read_local_pop", "read_home_cache", "read_remote_pop"} & set(want)
+                if reads:
+                    # The reads are of a stored object: once its fragments
+                    # are placed. Right after the put the home region's
+                    # gateway links still carry the placement (k=1 m=1: the
+                    # whole object to each of its two gateways, 5 s at
+                    # 20 MB/s for 100 MB), which a local read would share.
+                    self.attempt("read_local_pop", size,
+                                 lambda: self.wait_placed(self.home(1), name, time.monotonic(), 600))
                 if "read_local_pop" in want:
                     self.attempt("read_local_pop", size,
                                  lambda: self.record("read_local_pop", size, self.get(self.home(p), name, size)))
