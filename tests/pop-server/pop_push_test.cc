@@ -180,6 +180,17 @@ class PushWorld : public ::testing::Test {
     }
   }
 
+  // The DC's answer to LookupName from now on: an existing object with these
+  // replica POPs.
+  void NameExistsWithReplicas(uint32_t primary, uint32_t backup) {
+    Oid o;
+    o.primary_pop = primary;
+    o.backup_pop = backup;
+    o.gateway = 2001;
+    o.counter = 1;
+    existing_oid_ = o.Encode();
+  }
+
   // The client's query before its upload; named: with the object's name key.
   void Announce(int chunks, bool named = true) {
     pb::Envelope e;
@@ -317,12 +328,7 @@ TEST_F(PushWorld, FailedStoreFailsTheWriteOnceAndLeavesNoVersion) {
 // pushes are acknowledged (the primary's own push to the backup then finds
 // them there).
 TEST_F(PushWorld, EntryPopPushesToPrimaryAndBackupAtOnce) {
-  Oid o;
-  o.primary_pop = 2;
-  o.backup_pop = 3;
-  o.gateway = 2001;
-  o.counter = 1;
-  existing_oid_ = o.Encode();
+  NameExistsWithReplicas(2, 3);
   Start(2, {1, 2, 3});
   Upload(5);
   Commit(5);
@@ -453,12 +459,7 @@ TEST_F(PushWorld, PlansBeyondTheirBoundAreLeftToThePush) {
 // An existing object written from a third region: the entry POP forwards to
 // its primary and its backup, and the commit moves nothing more.
 TEST_F(PushWorld, AThirdRegionForwardsToPrimaryAndBackup) {
-  Oid o;
-  o.primary_pop = 2;
-  o.backup_pop = 3;
-  o.gateway = 2001;
-  o.counter = 1;
-  existing_oid_ = o.Encode();
+  NameExistsWithReplicas(2, 3);
   Start(8, {1, 2, 3});
   Announce(3);
   Upload(3);
@@ -494,7 +495,8 @@ TEST_F(PushWorld, PlacementKeepsEachGatewaysUnacknowledgedBytesUnderItsBudget) {
   Drive();
   // 2 or 3 chunks, as the (random) picks fill the gateways; not all 8.
   EXPECT_GE(core_->placements_in_flight(), 2u);
-  EXPECT_LE(core_->placements_in_flight(), 3u) << "placements_in_flight_max (16) not bounded by bytes";
+  EXPECT_LE(core_->placements_in_flight(), 3u)
+      << "placements_in_flight_max (16) not bounded by bytes";
   EXPECT_EQ(held_frags_.size(), 2 * core_->placements_in_flight());
   size_t answered = 0;
   while (!held_frags_.empty()) {

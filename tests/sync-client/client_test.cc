@@ -913,6 +913,31 @@ class ClientTest : public ::testing::Test {
     return out;
   }
 
+  // Object "t" was put with its fragments tagged for the code (4, 2): its
+  // sealed manifest (format 3) says so for every chunk.
+  void ExpectTaggedForFourPlusTwo(Client* c) {
+    auto info = c->Stat("t", 0);
+    ASSERT_TRUE(info.ok());
+    auto man = c->OpenManifest(info.value());
+    ASSERT_TRUE(man.ok()) << man.status().ToString();
+    EXPECT_EQ(man->format(), 3u);  // format 3 (issue 4) keeps format 2's tags
+    EXPECT_EQ(man->fragment_k(), 4u);
+    EXPECT_EQ(man->fragment_m(), 2u);
+    for (auto& ch : man->chunks()) EXPECT_EQ(ch.fragment_tags().size(), 6u * 16);
+  }
+  // Reads "t" back as `data` with chunk `id` tampered (its AEAD open fails)
+  // and its fragment `forge` forged by its gateway, whose id goes to *forger.
+  void ReadBackWithAForgedFragment(Client* c, const std::string& id, uint32_t forge,
+                                   const Bytes& data, uint32_t* forger) {
+    *forger = agent_.ServeFragmentsThroughPop(id, forge);
+    ASSERT_NE(*forger, 0u);
+    agent_.TamperWith(id);
+    auto out = GetAll(c, "t");
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    EXPECT_EQ(out.value(), data);
+    EXPECT_EQ(c->stats().fragments_forged, 1u);
+  }
+
   FakeAgent agent_;
   std::string dir_;
   ClientSettings s_;
@@ -1337,20 +1362,9 @@ TEST_F(ClientTest, ASmallPutDoesNotWaitForTheDedupAnswerAndStillTagsItsFragments
   EXPECT_EQ(agent_.stats().have_chunks_held, 1);
   const auto ids = agent_.stats().commit_chunk_ids;
   ASSERT_GE(ids.size(), 2u);
-  auto info = client->Stat("t", 0);
-  ASSERT_TRUE(info.ok());
-  auto man = client->OpenManifest(info.value());
-  ASSERT_TRUE(man.ok()) << man.status().ToString();
-  EXPECT_EQ(man->fragment_k(), 4u);
-  EXPECT_EQ(man->fragment_m(), 2u);
-  for (auto& c : man->chunks()) EXPECT_EQ(c.fragment_tags().size(), 6u * 16);
-  const uint32_t forger = agent_.ServeFragmentsThroughPop(ids[1], /*forge=*/2);
-  ASSERT_NE(forger, 0u);
-  agent_.TamperWith(ids[1]);
-  auto out = GetAll(client.get(), "t");
-  ASSERT_TRUE(out.ok()) << out.status().ToString();
-  EXPECT_EQ(out.value(), data);
-  EXPECT_EQ(client->stats().fragments_forged, 1u);
+  ExpectTaggedForFourPlusTwo(client.get());
+  uint32_t forger = 0;
+  ReadBackWithAForgedFragment(client.get(), ids[1], /*forge=*/2, data, &forger);
 }
 
 // The control: a file above put_no_wait_bytes_max waits for the answer, so
@@ -1378,24 +1392,13 @@ TEST_F(ClientTest, ForgedFragmentIsNamedByTheClientAndReplacedByThePop) {
   const auto ids = agent_.stats().commit_chunk_ids;
   ASSERT_GE(ids.size(), 2u);
   // The sealed manifest carries tags for (4, 2).
-  auto info = client->Stat("t", 0);
-  ASSERT_TRUE(info.ok());
-  auto man = client->OpenManifest(info.value());
-  ASSERT_TRUE(man.ok()) << man.status().ToString();
-  EXPECT_EQ(man->format(), 3u);  // format 3 (issue 4) keeps format 2's tags
-  EXPECT_EQ(man->fragment_k(), 4u);
-  EXPECT_EQ(man->fragment_m(), 2u);
-  for (auto& c : man->chunks()) EXPECT_EQ(c.fragment_tags().size(), 6u * 16);
+  ExpectTaggedForFourPlusTwo(client.get());
 
   const uint32_t forged_index = 2;
-  const uint32_t forger = agent_.ServeFragmentsThroughPop(ids[1], forged_index);
-  ASSERT_NE(forger, 0u);
-  agent_.TamperWith(ids[1]);
-  auto out = GetAll(client.get(), "t");
-  ASSERT_TRUE(out.ok()) << out.status().ToString();
-  EXPECT_EQ(out.value(), data);
+  uint32_t forger = 0;
+  ReadBackWithAForgedFragment(client.get(), ids[1], forged_index, data, &forger);
+  if (HasFatalFailure()) return;
   EXPECT_EQ(client->stats().chunks_recovered, 1u);
-  EXPECT_EQ(client->stats().fragments_forged, 1u);
   ASSERT_EQ(client->forged_fragments().size(), 1u);
   const ForgedFragmentReport& r = client->forged_fragments()[0];
   EXPECT_EQ(std::string(r.chunk_id.begin(), r.chunk_id.end()), ids[1]);
