@@ -3,6 +3,8 @@ delay it adds is the configured one (+-5%), whatever the load, and data
 passes intact in both directions with half-closes forwarded."""
 
 import hashlib
+import importlib.machinery
+import importlib.util
 import os
 import socket
 import subprocess
@@ -25,12 +27,18 @@ def raise_priority():
         pass
 
 
+def _load_lab_module():
+    path = os.path.join(REPO, "tools", "mistore-lab")
+    loader = importlib.machinery.SourceFileLoader("mistore_lab", path)
+    mod = importlib.util.module_from_spec(importlib.util.spec_from_loader("mistore_lab", loader))
+    loader.exec_module(mod)
+    return mod
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A port for a relay to listen on later, from mistore-lab's allocator:
+    below the ephemeral range, so no connection made meanwhile can take it."""
+    return _load_lab_module().pick_free_ports(1)[0]
 
 
 class Server:
