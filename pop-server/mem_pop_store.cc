@@ -77,6 +77,19 @@ std::vector<ChunkKey> MemPopStore::UnplacedChunks(size_t limit) {
   return out;
 }
 
+std::vector<ChunkKey> MemPopStore::StagedChunksWithFragments(size_t limit) {
+  std::vector<std::pair<uint64_t, ChunkKey>> found;  // (seq, key): oldest first
+  for (auto& [key, c] : chunks_)
+    if (c.state == ChunkState::kStaged && !c.fragments.empty()) found.push_back({c.seq, key});
+  std::sort(found.begin(), found.end());
+  std::vector<ChunkKey> out;
+  for (auto& [seq, key] : found) {
+    if (out.size() >= limit) break;
+    out.push_back(key);
+  }
+  return out;
+}
+
 bool MemPopStore::Waiting(const ChunkKey& key) const {
   auto it = waits_.lower_bound({key, 0});
   return it != waits_.end() && it->first.first == key;

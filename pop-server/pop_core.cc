@@ -225,6 +225,7 @@ void PopCore::OnTick(uint64_t now_ms) {
   for (auto it = upload_pins_.begin(); it != upload_pins_.end();)
     it = it->second <= now_ms_ ? upload_pins_.erase(it) : std::next(it);
   TickForwarding();
+  SweepStagedFragments();  // placement before the commit (pop_place_early.cc)
   if (!gateways_expected_) {  // first tick since start: wait for every recorded gateway
     gateways_expected_ = true;
     for (uint32_t id : store_->GatewaysWithFragments()) members_.Expect(now_ms, id);
@@ -636,6 +637,7 @@ void PopCore::HandleGetPlacement(const Incoming& in, const Peer& from, const pb:
 // placement: k+m fragments of each replica chunk on distinct gateways
 
 void PopCore::EnqueuePlacement(const ChunkKey& key) {
+  if (sweeping_.count(key)) return;  // FinishStagedSweep enqueues it again
   if (queued_or_placing_.insert(key).second) place_queue_.push_back(key);
 }
 
@@ -752,10 +754,15 @@ void PopCore::PlaceChunk(const ChunkKey& key) {
 void PopCore::FinishPlacement(const ChunkKey& key, bool ok) {
   placing_.erase(key);
   queued_or_placing_.erase(key);
-  if (ok) {
+  auto info = store_->GetChunkInfo(key);
+  bool staged = info.ok() && info->state == ChunkState::kStaged;
+  if (ok && staged) {
+    chunks_placed_before_commit_total_++;  // stays staged: its commit marks it placed
+  } else if (ok) {
     if (store_->SetChunkState(key, ChunkState::kPlaced).ok()) EvictIfNeeded();
   }
-  // Failed chunks stay in state kReplica; OnTick re-enqueues them.
+  // Failed chunks stay in state kReplica; OnTick re-enqueues them. A staged
+  // one is placed at its commit (pop_write.cc, StoreReplicaChunks).
   PumpPlacement();
 }
 

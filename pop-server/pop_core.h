@@ -69,6 +69,16 @@ struct PopParams {
   // sends them).
   size_t forward_chunks_in_flight_max = 8;
   size_t forward_plan_entries_max = 65536;
+  // Placement before the commit (issue 11; pop_place_early.cc): a replica
+  // POP places a chunk on its gateways as soon as the chunk arrives (from
+  // the uploading client, or forwarded), not after the commit. Fragments of
+  // a chunk still staged staged_fragments_keep_ms after its placement began
+  // (its version never committed here) are deleted again; at most
+  // staged_placements_max staged chunks are placed at once (beyond: they
+  // wait for their commit, as with false).
+  bool place_before_commit = true;
+  uint64_t staged_fragments_keep_ms = 24ull * 3600 * 1000;
+  size_t staged_placements_max = 65536;
   size_t chunk_bytes_max = (4u << 20) + 64;
   size_t chunks_per_version_max = 1u << 20;
   size_t manifest_bytes_max = 64u << 20;
@@ -237,6 +247,14 @@ class PopCore {
   uint64_t chunk_forwards_failed_total() const { return chunk_forwards_failed_total_; }
   uint64_t forward_plans_skipped_total() const { return forward_plans_skipped_total_; }
   size_t forward_plans() const { return forward_plans_.size(); }
+  // Placement before the commit (pop_place_early.cc): staged chunks whose
+  // placement began before their commit, those whose fragments were taken
+  // back because no commit came, and how many are staged and placed now.
+  uint64_t chunks_placed_before_commit_total() const {
+    return chunks_placed_before_commit_total_;
+  }
+  uint64_t staged_fragments_swept_total() const { return staged_fragments_swept_total_; }
+  size_t staged_chunks_placed() const { return staged_placed_.size(); }
   size_t forwards_in_flight() const { return forwards_in_flight_; }
   // Of those, fragments a client found failing their keyed tag and reported
   // (ReportForgedFragments; issue 3, pop_client_fragments.cc).
@@ -369,8 +387,13 @@ class PopCore {
   uint32_t ProposeBackup(const std::string& subscriber, const std::string& name_key);
   uint32_t TakeProposedBackup(const std::string& subscriber, const std::string& name_key);
   void AddForwardPlan(const std::string& subscriber, const std::vector<std::string>& ids,
-                      const std::vector<uint32_t>& targets);
+                      const std::vector<uint32_t>& targets, bool place_here);
   void ForwardUploaded(const ChunkKey& key);  // a planned chunk was stored here
+  // Placement before the commit (pop_place_early.cc).
+  void PlaceBeforeCommit(const ChunkKey& key);  // a chunk arrived here as at a replica
+  bool FullyPlaced(const ChunkKey& key);        // k+m fragments recorded
+  void SweepStagedFragments();
+  void FinishStagedSweep(const ChunkKey& key, bool all_deleted);
   void QueueForward(uint32_t pop, const ChunkKey& key);
   void PumpForwards();
   // true: `then` runs once no forward of these chunks to `pop` is in flight.
@@ -570,8 +593,15 @@ class PopCore {
   struct ForwardPlan {
     std::vector<uint32_t> pops;
     uint64_t expires_ms;
+    bool place_here = false;  // this POP is a replica: place on arrival
   };
   std::map<ChunkKey, ForwardPlan> forward_plans_;  // chunk still to arrive -> replicas
+  // ---- placement before the commit (pop_place_early.cc)
+  std::map<ChunkKey, uint64_t> staged_placed_;  // staged chunk -> fragments due to go (ms)
+  std::set<ChunkKey> sweeping_;  // fragments being deleted: not placed meanwhile
+  uint64_t chunks_placed_before_commit_total_ = 0;
+  uint64_t staged_fragments_swept_total_ = 0;
+  bool staged_placed_loaded_ = false;
   std::deque<std::pair<uint32_t, ChunkKey>> forward_queue_;
   std::set<std::pair<uint32_t, ChunkKey>> forward_queued_;  // what forward_queue_ still means
   std::map<std::pair<uint32_t, ChunkKey>, int> forwarding_;  // StoreChunks in flight

@@ -37,7 +37,7 @@ std::string FwdStr(const Bytes& b) { return std::string(b.begin(), b.end()); }
 
 void PopCore::PlanForwarding(const std::string& subscriber, const std::string& name_key,
                              std::vector<std::string> ids) {
-  if (p_.forward_chunks_in_flight_max == 0 || ids.empty()) return;
+  if ((p_.forward_chunks_in_flight_max == 0 && !p_.place_before_commit) || ids.empty()) return;
   if (name_key.size() != kForwardNameKeyBytes) return;
   pb::Envelope look;
   look.mutable_lookup_name()->set_subscriber(subscriber);
@@ -45,19 +45,25 @@ void PopCore::PlanForwarding(const std::string& subscriber, const std::string& n
   Call(Dest{Dest::kDc, 0}, look,
        [this, subscriber, name_key, ids = std::move(ids)](Result<pb::Envelope> r) {
          std::vector<uint32_t> targets;
+         bool place_here = false;  // this POP is (or will be) a replica
          if (r.ok()) {
            auto o = Oid::Decode(r->claim_name_reply().oid());
            if (!o.ok()) return;
-           for (uint32_t pop : {ActingPrimary(*o), ActingBackup(*o)})
+           for (uint32_t pop : {ActingPrimary(*o), ActingBackup(*o)}) {
+             if (pop == p_.pop_id) place_here = true;
              if (pop != p_.pop_id && pop != kNoPop && pop != kDcReplica && PopUp(pop))
                targets.push_back(pop);
+           }
          } else if (r.status().code() == Code::kNotFound) {
            // A new name: this POP will propose itself as primary and this
            // backup (ResolveOidForWrite takes the proposal).
            uint32_t backup = ProposeBackup(subscriber, name_key);
            if (backup != kNoPop) targets.push_back(backup);
+           place_here = PopUp(p_.pop_id);
          }
-         if (!targets.empty()) AddForwardPlan(subscriber, ids, targets);
+         if (p_.forward_chunks_in_flight_max == 0) targets.clear();
+         place_here = place_here && p_.place_before_commit;
+         if (!targets.empty() || place_here) AddForwardPlan(subscriber, ids, targets, place_here);
        });
 }
 
@@ -89,19 +95,20 @@ uint32_t PopCore::TakeProposedBackup(const std::string& subscriber, const std::s
 }
 
 void PopCore::AddForwardPlan(const std::string& subscriber, const std::vector<std::string>& ids,
-                             const std::vector<uint32_t>& targets) {
+                             const std::vector<uint32_t>& targets, bool place_here) {
   for (const std::string& id : ids) {
     ChunkKey key{subscriber, FwdBytes(id)};
     auto info = store_->GetChunkInfo(key);
     if (info.ok() && info->has_data) {  // uploaded before the plan was ready
       for (uint32_t pop : targets) QueueForward(pop, key);
+      if (place_here) PlaceBeforeCommit(key);
       continue;
     }
     if (forward_plans_.size() >= p_.forward_plan_entries_max && !forward_plans_.count(key)) {
       forward_plans_skipped_total_++;
       continue;  // the commit's push sends it
     }
-    forward_plans_[key] = ForwardPlan{targets, now_ms_ + p_.upload_pin_ms};
+    forward_plans_[key] = ForwardPlan{targets, now_ms_ + p_.upload_pin_ms, place_here};
   }
   PumpForwards();
 }
@@ -110,7 +117,9 @@ void PopCore::ForwardUploaded(const ChunkKey& key) {
   auto it = forward_plans_.find(key);
   if (it == forward_plans_.end()) return;
   for (uint32_t pop : it->second.pops) QueueForward(pop, key);
+  bool place_here = it->second.place_here;
   forward_plans_.erase(it);
+  if (place_here) PlaceBeforeCommit(key);
   PumpForwards();
 }
 

@@ -128,7 +128,7 @@ bool PopCore::LiveChunkIds(const std::string& subscriber, std::set<Bytes>* live)
 
 bool PopCore::ChunkBusy(const ChunkKey& key) const {
   return upload_pins_.count(key) || pinned_.count(key) || queued_or_placing_.count(key) ||
-         placing_.count(key) || repair_.Contains(key);
+         placing_.count(key) || repair_.Contains(key) || sweeping_.count(key);
 }
 
 void PopCore::RunGcTask(const pb::GcTask& t, std::function<void(bool, pb::GcResult)> finish) {

@@ -60,6 +60,15 @@ std::vector<Knob> PopKnobs() {
       {"forward_plan_entries_max", "65536",
        "chunks announced by clients and waiting to be forwarded on arrival (beyond: the "
        "commit's push sends them)", Knob::kInt},
+      {"place_before_commit", "true",
+       "a replica places a chunk on its gateways as soon as the chunk arrives, not after the "
+       "version's commit (false: after the commit; writes that wait for placement then pay "
+       "it after the upload)", Knob::kBool},
+      {"staged_fragments_keep_s", "86400",
+       "fragments placed for a chunk whose version then never committed here are deleted "
+       "from the gateways after this long", Knob::kInt},
+      {"staged_placements_max", "65536",
+       "chunks placed ahead of their commit at once (beyond: placed at the commit)", Knob::kInt},
       {"read_primary_first", "false",
        "reads entering here ask an object's acting primary first, its backup only when that "
        "fails (false: either at random per chunk, spreading a read over both replica regions)",
@@ -226,6 +235,10 @@ class PopDaemon {
     p.forward_chunks_in_flight_max =
         size_t(std::max<int64_t>(0, cfg.Int("forward_chunks_in_flight_max")));
     p.forward_plan_entries_max = size_t(std::max<int64_t>(0, cfg.Int("forward_plan_entries_max")));
+    p.place_before_commit = cfg.Bool("place_before_commit");
+    p.staged_fragments_keep_ms =
+        uint64_t(std::max<int64_t>(0, cfg.Int("staged_fragments_keep_s"))) * 1000;
+    p.staged_placements_max = size_t(std::max<int64_t>(0, cfg.Int("staged_placements_max")));
     p.read_primary_first = cfg.Bool("read_primary_first");
     p.gateway_grace_ms = uint64_t(cfg.Int("gateway_grace_s")) * 1000;
     p.gateway_suspect_ms = uint64_t(cfg.Int("gateway_suspect_ms"));
@@ -539,6 +552,17 @@ class PopDaemon {
     r.AddCounterFn("mistore_pop_chunk_forwards_failed_total",
                    "Forwards to a replica POP that failed (the commit's push sent those chunks).",
                    [this] { return double(core_.chunk_forwards_failed_total()); });
+    r.AddCounterFn("mistore_pop_chunks_placed_before_commit_total",
+                   "Chunks whose fragments were all placed on gateways while the chunk was "
+                   "still staged, before its version's commit (place_before_commit).",
+                   [this] { return double(core_.chunks_placed_before_commit_total()); });
+    r.AddCounterFn("mistore_pop_staged_fragments_swept_total",
+                   "Staged chunks whose fragments were deleted from the gateways because no "
+                   "commit came within staged_fragments_keep_s.",
+                   [this] { return double(core_.staged_fragments_swept_total()); });
+    r.AddGaugeFn("mistore_pop_staged_chunks_placed",
+                 "Staged chunks placed ahead of their commit and not committed yet.",
+                 [this] { return double(core_.staged_chunks_placed()); });
     r.AddCounterFn("mistore_pop_forward_plans_skipped_total",
                    "Chunks not forwarded during the upload because forward_plan_entries_max "
                    "was reached.",

@@ -491,6 +491,7 @@ void PopCore::HandleStoreChunk(const Incoming& in, const Peer& from, const pb::S
   pb::Envelope r;
   r.mutable_empty();
   Reply(in, std::move(r));
+  PlaceBeforeCommit(key);  // sent here as to a replica (pop_place_early.cc)
 }
 
 void PopCore::StoreReplicaChunks(const pb::VersionInfo& info) {
@@ -508,6 +509,15 @@ void PopCore::StoreReplicaChunks(const pb::VersionInfo& info) {
     if (ci.ok() && (ci->state == ChunkState::kStaged || ci->state == ChunkState::kCached)) {
       if (!p_.place_fragments) {  // the DC keeps whole copies instead
         (void)store_->SetChunkState(key, ChunkState::kPlaced);
+        continue;
+      }
+      // Placed before the commit (pop_place_early.cc): done, or finishing
+      // (FinishPlacement then marks it placed).
+      bool placed_early = ci->state == ChunkState::kStaged && !queued_or_placing_.count(key) &&
+                          !sweeping_.count(key) && FullyPlaced(key);
+      staged_placed_.erase(key);
+      if (placed_early) {
+        if (store_->SetChunkState(key, ChunkState::kPlaced).ok()) EvictIfNeeded();
       } else if (store_->SetChunkState(key, ChunkState::kReplica).ok()) {
         EnqueuePlacement(key);
       }

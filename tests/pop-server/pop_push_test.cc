@@ -12,9 +12,13 @@
 //  - a failed StoreChunk fails the write once, with no version left behind.
 // And forwarding during the upload (pop_forward.cc): chunks announced by a
 // HaveChunks naming the object go on to the replicas as they are uploaded,
-// before the commit, which then finds them there.
+// before the commit, which then finds them there. And placement before the
+// commit (pop_place_early.cc): a replica places a chunk as it arrives, the
+// commit does not place it again, and the fragments of a chunk whose commit
+// never comes are deleted after staged_fragments_keep_ms.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -51,6 +55,10 @@ class PushWorld : public ::testing::Test {
     p.forward_chunks_in_flight_max = forward_window;
     p.forward_plan_entries_max = forward_plans_max;
     p.placement_bytes_per_gateway_max = placement_budget_;
+    p.place_before_commit = place_before_commit_;
+    p.staged_fragments_keep_ms = staged_keep_ms_;
+    p.staged_placements_max = staged_placements_max_;
+    params_ = p;
     core_ = std::make_unique<PopCore>(p, &store_, 7);
     // {1, 2}: POP 2 is the only possible backup.
     core_->OnClusterMap(now_, pop_test::MapOfUpPops(3, pops));
@@ -66,6 +74,10 @@ class PushWorld : public ::testing::Test {
           order_.push_back(c.msg.body_case());
           if (c.to.kind == Dest::kPop && c.msg.has_commit_version())
             commit_to_.push_back({c.to.id, held_.size()});
+          if (hold_deletes_ && c.to.kind == Dest::kGateway && c.msg.has_delete_fragments()) {
+            held_deletes_.push_back(c);
+            return std::nullopt;
+          }
           if (hold_fragments_ && c.to.kind == Dest::kGateway && c.msg.has_store_fragment()) {
             held_frags_.push_back(c);
             uint64_t& b = frag_bytes_to_[c.to.id];
@@ -223,8 +235,39 @@ class PushWorld : public ::testing::Test {
     return out;
   }
 
+  size_t Sent(pb::Envelope::BodyCase type) const {
+    return size_t(std::count(order_.begin(), order_.end(), int(type)));
+  }
+
+  ChunkState StateOf(int i) {
+    auto ci = store_.GetChunkInfo(ChunkKey{"s", ChunkId(i)});
+    EXPECT_TRUE(ci.ok()) << "chunk " << i;
+    return ci.ok() ? ci->state : ChunkState::kCached;
+  }
+
+  // Restarts POP 1 on the same store (a crash: nothing in memory survives).
+  void Restart() {
+    core_ = std::make_unique<PopCore>(params_, &store_, 8);
+    core_->OnClusterMap(now_, pop_test::MapOfUpPops(3, {1, 2}));
+    for (uint32_t g = 1001; g <= 1003; g++)
+      core_->OnGatewayUp(now_, GatewayState{g, "s", 1u << 30, true});
+    Drive();
+  }
+
+  void Tick(uint64_t advance_ms) {
+    now_ += advance_ms;
+    core_->OnTick(now_);
+    Drive();
+  }
+
   uint64_t now_ = 1000;
   uint64_t request_id_ = 0, commit_rid_ = 0;
+  PopParams params_;
+  bool place_before_commit_ = true;
+  uint64_t staged_keep_ms_ = 3600000;
+  size_t staged_placements_max_ = 65536;
+  bool hold_deletes_ = false;
+  std::vector<OutCall> held_deletes_;
   MemPopStore store_;
   std::unique_ptr<PopCore> core_;
   Bytes oid_;
@@ -518,6 +561,172 @@ TEST_F(PushWorld, PlacementKeepsEachGatewaysUnacknowledgedBytesUnderItsBudget) {
     auto ci = store_.GetChunkInfo(ChunkKey{"s", ChunkId(i)});
     ASSERT_TRUE(ci.ok());
     EXPECT_EQ(ci->state, ChunkState::kPlaced) << "chunk " << i;
+  }
+}
+
+// Placement before the commit: written through its primary, each announced
+// chunk is placed on POP 1's gateways as it arrives (k=1 m=1: two
+// fragments), staying staged; the commit marks them placed without placing
+// them again.
+TEST_F(PushWorld, AnnouncedChunksArePlacedAsTheyArriveAndNotAgainAtTheCommit) {
+  Start(8);
+  Announce(4);
+  Upload(4);
+  EXPECT_EQ(Sent(pb::Envelope::kStoreFragment), 8u) << "not placed before the commit";
+  EXPECT_EQ(core_->chunks_placed_before_commit_total(), 4u);
+  EXPECT_EQ(core_->staged_chunks_placed(), 4u);
+  for (int i = 0; i < 4; i++) {
+    EXPECT_EQ(StateOf(i), ChunkState::kStaged) << "chunk " << i << " placed before its commit";
+    EXPECT_EQ(store_.Fragments(ChunkKey{"s", ChunkId(i)}).size(), 2u) << "chunk " << i;
+  }
+  while (!held_.empty()) AnswerOneStore();  // the forwards to the backup
+  Commit(4);
+  while (!held_.empty()) AnswerOneStore();
+  auto rs = CommitReplies();
+  ASSERT_EQ(rs.size(), 1u);
+  ASSERT_TRUE(rs[0]->msg.has_put_reply()) << rs[0]->msg.error().message();
+  Tick(1000);
+  EXPECT_EQ(Sent(pb::Envelope::kStoreFragment), 8u) << "placed again after the commit";
+  for (int i = 0; i < 4; i++) EXPECT_EQ(StateOf(i), ChunkState::kPlaced) << "chunk " << i;
+  EXPECT_EQ(core_->staged_chunks_placed(), 0u);
+}
+
+// place_before_commit false: nothing goes to the gateways before the commit.
+TEST_F(PushWorld, WithoutPlacementBeforeTheCommitChunksWaitForIt) {
+  place_before_commit_ = false;
+  Start(8);
+  Announce(4);
+  Upload(4);
+  EXPECT_EQ(Sent(pb::Envelope::kStoreFragment), 0u);
+  while (!held_.empty()) AnswerOneStore();
+  Commit(4);
+  while (!held_.empty()) AnswerOneStore();
+  Tick(1000);
+  EXPECT_EQ(Sent(pb::Envelope::kStoreFragment), 8u);
+  for (int i = 0; i < 4; i++) EXPECT_EQ(StateOf(i), ChunkState::kPlaced) << "chunk " << i;
+  EXPECT_EQ(core_->chunks_placed_before_commit_total(), 0u);
+}
+
+// A chunk another POP sends (it only sends to a replica) is placed on
+// arrival; an unannounced upload by a client is not (this POP does not
+// know it is a replica).
+TEST_F(PushWorld, AChunkAnotherPopSendsIsPlacedOnArrival) {
+  Start(8);
+  Upload(1);
+  EXPECT_EQ(Sent(pb::Envelope::kStoreFragment), 0u) << "placed without knowing the object";
+  pb::Envelope e;
+  e.set_request_id(++request_id_);
+  e.set_map_epoch(pop_test::MapOfUpPops(3, {1, 2}).epoch());
+  e.mutable_store_chunk()->set_subscriber("s");
+  e.mutable_store_chunk()->set_chunk_id(Str(ChunkId(7)));
+  e.mutable_store_chunk()->set_data(std::string(3000, 'z'));
+  core_->OnRequest(now_, Peer{11, pb::ROLE_POP, 2, ""}, e);
+  Drive();
+  EXPECT_EQ(Sent(pb::Envelope::kStoreFragment), 2u);
+  EXPECT_EQ(StateOf(7), ChunkState::kStaged);
+  EXPECT_EQ(store_.Fragments(ChunkKey{"s", ChunkId(7)}).size(), 2u);
+}
+
+// At most staged_placements_max chunks are placed ahead of their commit;
+// the others are placed at the commit.
+TEST_F(PushWorld, StagedPlacementsAreBounded) {
+  staged_placements_max_ = 2;
+  Start(8);
+  Announce(5);
+  Upload(5);
+  EXPECT_EQ(Sent(pb::Envelope::kStoreFragment), 4u);
+  EXPECT_EQ(core_->staged_chunks_placed(), 2u);
+  while (!held_.empty()) AnswerOneStore();
+  Commit(5);
+  while (!held_.empty()) AnswerOneStore();
+  Tick(1000);
+  EXPECT_EQ(Sent(pb::Envelope::kStoreFragment), 10u);
+  for (int i = 0; i < 5; i++) EXPECT_EQ(StateOf(i), ChunkState::kPlaced) << "chunk " << i;
+}
+
+// A version that never commits: once staged_fragments_keep_ms has passed
+// (and the upload's pins lapsed), the chunks' fragments are deleted from
+// the gateways and their records dropped; the staged payload stays.
+TEST_F(PushWorld, FragmentsOfChunksWhoseCommitNeverCameAreDeleted) {
+  staged_keep_ms_ = 60000;
+  Start(8);
+  Announce(3);
+  Upload(3);
+  while (!held_.empty()) AnswerOneStore();
+  ASSERT_EQ(Sent(pb::Envelope::kStoreFragment), 6u);
+  Tick(30000);
+  EXPECT_EQ(Sent(pb::Envelope::kDeleteFragments), 0u) << "deleted before their time";
+  Tick(40000);
+  EXPECT_EQ(Sent(pb::Envelope::kDeleteFragments), 0u) << "an upload's pin ignored";
+  Tick(600000);  // upload_pin_ms lapsed
+  EXPECT_GT(Sent(pb::Envelope::kDeleteFragments), 0u);
+  EXPECT_EQ(core_->staged_fragments_swept_total(), 3u);
+  for (int i = 0; i < 3; i++) {
+    ChunkKey key{"s", ChunkId(i)};
+    EXPECT_TRUE(store_.Fragments(key).empty()) << "chunk " << i;
+    EXPECT_EQ(StateOf(i), ChunkState::kStaged);
+    EXPECT_TRUE(store_.GetChunk(key).ok()) << "staged payload dropped";
+  }
+  EXPECT_EQ(core_->staged_chunks_placed(), 0u);
+}
+
+// A restart forgets when each staged chunk was placed: the store's staged
+// chunks with fragments are due staged_fragments_keep_ms after it.
+TEST_F(PushWorld, ARestartedPopStillDeletesFragmentsOfChunksNeverCommitted) {
+  staged_keep_ms_ = 60000;
+  Start(8);
+  Announce(3);
+  Upload(3);
+  while (!held_.empty()) AnswerOneStore();
+  Tick(30000);
+  Restart();
+  Tick(1000);  // reloads them, due from now
+  EXPECT_EQ(core_->staged_chunks_placed(), 3u);
+  Tick(30000);
+  EXPECT_EQ(Sent(pb::Envelope::kDeleteFragments), 0u) << "deleted before their time";
+  Tick(31000);
+  EXPECT_GT(Sent(pb::Envelope::kDeleteFragments), 0u);
+  EXPECT_EQ(core_->staged_fragments_swept_total(), 3u);
+  for (int i = 0; i < 3; i++)
+    EXPECT_TRUE(store_.Fragments(ChunkKey{"s", ChunkId(i)}).empty()) << "chunk " << i;
+}
+
+// A commit that arrives while a swept chunk's fragments are being deleted
+// neither finds the chunk placed nor places it before the deletes are
+// answered (a late delete would remove the new fragment); it is placed
+// afresh afterwards.
+TEST_F(PushWorld, ACommitDuringTheSweepPlacesTheChunkAfreshAfterTheDeletes) {
+  staged_keep_ms_ = 60000;
+  hold_deletes_ = true;
+  Start(8);
+  Announce(2);
+  Upload(2);
+  while (!held_.empty()) AnswerOneStore();
+  Tick(700000);
+  ASSERT_FALSE(held_deletes_.empty());
+  size_t placed_before = Sent(pb::Envelope::kStoreFragment);
+  Commit(2);
+  while (!held_.empty()) AnswerOneStore();
+  auto rs = CommitReplies();
+  ASSERT_EQ(rs.size(), 1u);
+  ASSERT_TRUE(rs[0]->msg.has_put_reply()) << rs[0]->msg.error().message();
+  Tick(1000);
+  EXPECT_EQ(Sent(pb::Envelope::kStoreFragment), placed_before) << "placed during the deletes";
+  for (int i = 0; i < 2; i++) EXPECT_EQ(StateOf(i), ChunkState::kReplica) << "chunk " << i;
+  hold_deletes_ = false;
+  while (!held_deletes_.empty()) {
+    OutCall c = held_deletes_.front();
+    held_deletes_.erase(held_deletes_.begin());
+    pb::Envelope r;
+    r.mutable_empty();
+    core_->OnCallDone(now_, c.token, r);
+    Drive();
+  }
+  Tick(1000);
+  EXPECT_EQ(Sent(pb::Envelope::kStoreFragment), placed_before + 4);
+  for (int i = 0; i < 2; i++) {
+    EXPECT_EQ(StateOf(i), ChunkState::kPlaced) << "chunk " << i;
+    EXPECT_EQ(store_.Fragments(ChunkKey{"s", ChunkId(i)}).size(), 2u) << "chunk " << i;
   }
 }
 
