@@ -25,7 +25,10 @@
 // POPs forward the chunks to the replicas during the upload (issue 11,
 // pop_forward.cc); --unnamed-uploads: every chunk moves with the commit's
 // push only (the mix before forwarding); --forwards-in-flight 0: clients
-// name their uploads but POPs do not forward.
+// name their uploads but POPs do not forward. Replicas place chunks as
+// they arrive (pop_place_early.cc); --staged-keep-ms and --upload-pin-ms
+// (short) make them delete the fragments of chunks whose commit did not
+// come within the run (the default 24 h is never reached).
 // --calm turns off the map delay, drift, DC outages, failing disks, cut-off
 // and hung POPs (the faults of the first simulator version).
 #include <cstdio>
@@ -86,6 +89,10 @@ int main(int argc, char** argv) {
       cfg.map_lease_ms = value();
     else if (a == "--forwards-in-flight")
       cfg.forward_chunks_in_flight_max = value();
+    else if (a == "--staged-keep-ms")
+      cfg.staged_fragments_keep_ms = value();
+    else if (a == "--upload-pin-ms")
+      cfg.upload_pin_ms = value();
     else if (a == "--unnamed-uploads")
       cfg.client_names_uploads = false;
     else if (a == "--calm") {
@@ -104,7 +111,9 @@ int main(int argc, char** argv) {
                    "                   [--disk-faults N] [--pop-cutoffs N] "
                    "[--pop-hangs N]\n"
                    "                   [--map-lease-ms L] [--all-clients-at-hung-pops] "
-                   "[--calm] [--unnamed-uploads]\n");
+                   "[--calm] [--unnamed-uploads]\n"
+                   "                   [--forwards-in-flight N] [--staged-keep-ms MS] "
+                   "[--upload-pin-ms MS]\n");
       return 2;
     }
   }
@@ -115,10 +124,12 @@ int main(int argc, char** argv) {
                                                                     : mistore::LogLevel::kError);
   uint64_t ops_total = 0;
   uint64_t inherited_total = 0;
+  uint64_t swept_total = 0;
   for (uint64_t s = start; s < start + seeds; s++) {
     RunResult r = RunWorkload(s, cfg, opts);
     ops_total += uint64_t(r.ops_done);
     inherited_total += r.locks_inherited;
+    swept_total += r.staged_swept;
     if (print_hash) std::printf("seed %llu history %s\n", (unsigned long long)s, r.history_hash.c_str());
     if (!r.violations.empty()) {
       std::printf("seed %llu FAILED (%zu violations)\n", (unsigned long long)s, r.violations.size());
@@ -130,8 +141,10 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  std::printf("%llu seeds clean (%llu..%llu), %llu operations, %llu locks inherited by new acting primaries\n",
+  std::printf("%llu seeds clean (%llu..%llu), %llu operations, %llu locks inherited by new acting primaries, "
+              "%llu staged chunks' fragments deleted\n",
               (unsigned long long)seeds, (unsigned long long)start, (unsigned long long)(start + seeds - 1),
-              (unsigned long long)ops_total, (unsigned long long)inherited_total);
+              (unsigned long long)ops_total, (unsigned long long)inherited_total,
+              (unsigned long long)swept_total);
   return 0;
 }

@@ -241,6 +241,7 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
   r.ops_done = finished + reads_done;
   r.simulated_ms = w.now_ms();
   r.locks_inherited = w.locks_inherited();
+  r.staged_swept = w.staged_fragments_swept();
   if (!r.violations.empty()) r.trace_tail = w.trace_tail(60);
   return r;
 }

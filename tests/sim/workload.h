@@ -46,6 +46,7 @@ struct RunResult {
   uint64_t simulated_ms = 0;
   std::vector<std::string> trace_tail;
   uint64_t locks_inherited = 0;  // leases started by a POP taking an object over
+  uint64_t staged_swept = 0;     // staged chunks whose fragments POPs deleted
 };
 
 RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions& opts);

@@ -65,6 +65,10 @@ struct SimConfig {
   // PopParams::placement_bytes_per_gateway_max, small enough here (the
   // simulated chunks are at most a few KB) that placements wait for room.
   uint64_t placement_bytes_per_gateway_max = 4096;
+  // PopParams' (pop_place_early.cc, PinUpload): small values make the POPs
+  // delete the fragments of staged chunks within a run (--staged-keep-ms).
+  uint64_t staged_fragments_keep_ms = 24ull * 3600 * 1000;
+  uint64_t upload_pin_ms = 600000;
 };
 
 // A client-visible operation and its outcome, for the history checker.
@@ -158,6 +162,7 @@ class SimWorld {
   std::vector<LockInterval> LockHistory() const;
   // Locks whose lease a POP started on taking an object over (all lives).
   uint64_t locks_inherited() const;
+  uint64_t staged_fragments_swept() const;  // over every POP life
   // Digest over every event delivered: equal for equal seeds.
   std::string HistoryHash() const;
   std::vector<std::string> trace_tail(size_t n) const;
@@ -201,6 +206,7 @@ class SimWorld {
   std::map<uint32_t, uint64_t> lock_changes_seen_;  // pop -> LockTable::changes()
   std::vector<LockInterval> lock_history_;
   uint64_t locks_inherited_dead_ = 0;  // by POP lives that ended
+  uint64_t staged_swept_dead_ = 0;     // the same, for staged_fragments_swept
   PopParams ParamsFor(uint32_t pop_id) const;
   void PushMap();     // a new epoch, delivered to every live POP
   void DeliverMap();  // the current map, delivered to every live POP
