@@ -77,10 +77,10 @@ std::vector<ChunkKey> MemPopStore::UnplacedChunks(size_t limit) {
   return out;
 }
 
-std::vector<ChunkKey> MemPopStore::StagedChunksWithFragments(size_t limit) {
+std::vector<ChunkKey> MemPopStore::StagedChunks(size_t limit) {
   std::vector<std::pair<uint64_t, ChunkKey>> found;  // (seq, key): oldest first
   for (auto& [key, c] : chunks_)
-    if (c.state == ChunkState::kStaged && !c.fragments.empty()) found.push_back({c.seq, key});
+    if (c.state == ChunkState::kStaged) found.push_back({c.seq, key});
   std::sort(found.begin(), found.end());
   std::vector<ChunkKey> out;
   for (auto& [seq, key] : found) {

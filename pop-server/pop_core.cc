@@ -225,7 +225,7 @@ void PopCore::OnTick(uint64_t now_ms) {
   for (auto it = upload_pins_.begin(); it != upload_pins_.end();)
     it = it->second <= now_ms_ ? upload_pins_.erase(it) : std::next(it);
   TickForwarding();
-  SweepStagedFragments();  // placement before the commit (pop_place_early.cc)
+  SweepStaged();  // staged chunks whose commit never came (pop_place_early.cc)
   if (!gateways_expected_) {  // first tick since start: wait for every recorded gateway
     gateways_expected_ = true;
     for (uint32_t id : store_->GatewaysWithFragments()) members_.Expect(now_ms, id);

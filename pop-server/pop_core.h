@@ -71,14 +71,17 @@ struct PopParams {
   size_t forward_plan_entries_max = 65536;
   // Placement before the commit (issue 11; pop_place_early.cc): a replica
   // POP places a chunk on its gateways as soon as the chunk arrives (from
-  // the uploading client, or forwarded), not after the commit. Fragments of
-  // a chunk still staged staged_fragments_keep_ms after its placement began
-  // (its version never committed here) are deleted again; at most
-  // staged_placements_max staged chunks are placed at once (beyond: they
-  // wait for their commit, as with false).
+  // the uploading client, or forwarded), not after the commit; at most
+  // staged_placements_max staged chunks are placed so (beyond: they wait
+  // for their commit, as with false). A chunk still staged staged_keep_ms
+  // after it last arrived (its version never committed here), not in use
+  // and named by no version record here, is deleted with its fragments;
+  // staged_tracked_max staged chunks are timed so (beyond: found again at
+  // the next restart).
   bool place_before_commit = true;
-  uint64_t staged_fragments_keep_ms = 24ull * 3600 * 1000;
+  uint64_t staged_keep_ms = 24ull * 3600 * 1000;
   size_t staged_placements_max = 65536;
+  size_t staged_tracked_max = 1u << 20;
   size_t chunk_bytes_max = (4u << 20) + 64;
   size_t chunks_per_version_max = 1u << 20;
   size_t manifest_bytes_max = 64u << 20;
@@ -247,14 +250,18 @@ class PopCore {
   uint64_t chunk_forwards_failed_total() const { return chunk_forwards_failed_total_; }
   uint64_t forward_plans_skipped_total() const { return forward_plans_skipped_total_; }
   size_t forward_plans() const { return forward_plans_.size(); }
-  // Placement before the commit (pop_place_early.cc): staged chunks whose
-  // placement began before their commit, those whose fragments were taken
-  // back because no commit came, and how many are staged and placed now.
+  // Placement before the commit (pop_place_early.cc): staged chunks placed
+  // before their commit; staged chunks deleted because no commit came (and
+  // their bytes, and those of them whose fragments were deleted too); how
+  // many staged chunks are placed, and timed, now.
   uint64_t chunks_placed_before_commit_total() const {
     return chunks_placed_before_commit_total_;
   }
+  uint64_t staged_chunks_dropped_total() const { return staged_chunks_dropped_total_; }
+  uint64_t staged_bytes_dropped_total() const { return staged_bytes_dropped_total_; }
   uint64_t staged_fragments_swept_total() const { return staged_fragments_swept_total_; }
-  size_t staged_chunks_placed() const { return staged_placed_.size(); }
+  size_t staged_chunks_placed() const { return placed_early_.size(); }
+  size_t staged_chunks_tracked() const { return staged_due_.size(); }
   size_t forwards_in_flight() const { return forwards_in_flight_; }
   // Of those, fragments a client found failing their keyed tag and reported
   // (ReportForgedFragments; issue 3, pop_client_fragments.cc).
@@ -390,9 +397,13 @@ class PopCore {
                       const std::vector<uint32_t>& targets, bool place_here);
   void ForwardUploaded(const ChunkKey& key);  // a planned chunk was stored here
   // Placement before the commit (pop_place_early.cc).
+  void NoteStaged(const ChunkKey& key);         // stored staged: timed from now
   void PlaceBeforeCommit(const ChunkKey& key);  // a chunk arrived here as at a replica
   bool FullyPlaced(const ChunkKey& key);        // k+m fragments recorded
-  void SweepStagedFragments();
+  void ChunkCommitted(const ChunkKey& key);     // left the staged state
+  void SetStagedDue(const ChunkKey& key, uint64_t due_ms);
+  void SweepStaged();
+  void AdoptNamedStaged(const ChunkKey& key);   // a version here names it after all
   void FinishStagedSweep(const ChunkKey& key, bool all_deleted);
   void QueueForward(uint32_t pop, const ChunkKey& key);
   void PumpForwards();
@@ -597,11 +608,16 @@ class PopCore {
   };
   std::map<ChunkKey, ForwardPlan> forward_plans_;  // chunk still to arrive -> replicas
   // ---- placement before the commit (pop_place_early.cc)
-  std::map<ChunkKey, uint64_t> staged_placed_;  // staged chunk -> fragments due to go (ms)
+  std::map<ChunkKey, uint64_t> staged_due_;  // staged chunk -> deleted from (ms)
+  std::set<std::pair<uint64_t, ChunkKey>> staged_by_due_;  // the same, soonest first
+  std::set<ChunkKey> placed_early_;          // staged chunks placed ahead of their commit
   std::set<ChunkKey> sweeping_;  // fragments being deleted: not placed meanwhile
   uint64_t chunks_placed_before_commit_total_ = 0;
+  uint64_t staged_chunks_dropped_total_ = 0;
+  uint64_t staged_bytes_dropped_total_ = 0;
   uint64_t staged_fragments_swept_total_ = 0;
-  bool staged_placed_loaded_ = false;
+  bool staged_due_loaded_ = false;
+  bool staged_untracked_logged_ = false;
   std::deque<std::pair<uint32_t, ChunkKey>> forward_queue_;
   std::set<std::pair<uint32_t, ChunkKey>> forward_queued_;  // what forward_queue_ still means
   std::map<std::pair<uint32_t, ChunkKey>, int> forwarding_;  // StoreChunks in flight

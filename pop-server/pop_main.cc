@@ -64,11 +64,15 @@ std::vector<Knob> PopKnobs() {
        "a replica places a chunk on its gateways as soon as the chunk arrives, not after the "
        "version's commit (false: after the commit; writes that wait for placement then pay "
        "it after the upload)", Knob::kBool},
-      {"staged_fragments_keep_s", "86400",
-       "fragments placed for a chunk whose version then never committed here are deleted "
-       "from the gateways after this long", Knob::kInt},
+      {"staged_keep_s", "86400",
+       "a chunk uploaded or sent here whose version never committed here is deleted, with the "
+       "fragments placed for it, this long after it last arrived (if no version here names it "
+       "and nothing uses it)", Knob::kInt},
       {"staged_placements_max", "65536",
        "chunks placed ahead of their commit at once (beyond: placed at the commit)", Knob::kInt},
+      {"staged_tracked_max", "1048576",
+       "staged chunks timed for deletion at once (beyond: timed from the next restart)",
+       Knob::kInt},
       {"read_primary_first", "false",
        "reads entering here ask an object's acting primary first, its backup only when that "
        "fails (false: either at random per chunk, spreading a read over both replica regions)",
@@ -236,9 +240,9 @@ class PopDaemon {
         size_t(std::max<int64_t>(0, cfg.Int("forward_chunks_in_flight_max")));
     p.forward_plan_entries_max = size_t(std::max<int64_t>(0, cfg.Int("forward_plan_entries_max")));
     p.place_before_commit = cfg.Bool("place_before_commit");
-    p.staged_fragments_keep_ms =
-        uint64_t(std::max<int64_t>(0, cfg.Int("staged_fragments_keep_s"))) * 1000;
+    p.staged_keep_ms = uint64_t(std::max<int64_t>(0, cfg.Int("staged_keep_s"))) * 1000;
     p.staged_placements_max = size_t(std::max<int64_t>(0, cfg.Int("staged_placements_max")));
+    p.staged_tracked_max = size_t(std::max<int64_t>(0, cfg.Int("staged_tracked_max")));
     p.read_primary_first = cfg.Bool("read_primary_first");
     p.gateway_grace_ms = uint64_t(cfg.Int("gateway_grace_s")) * 1000;
     p.gateway_suspect_ms = uint64_t(cfg.Int("gateway_suspect_ms"));
@@ -556,13 +560,22 @@ class PopDaemon {
                    "Chunks whose fragments were all placed on gateways while the chunk was "
                    "still staged, before its version's commit (place_before_commit).",
                    [this] { return double(core_.chunks_placed_before_commit_total()); });
+    r.AddCounterFn("mistore_pop_staged_chunks_dropped_total",
+                   "Staged chunks deleted because no commit came within staged_keep_s.",
+                   [this] { return double(core_.staged_chunks_dropped_total()); });
+    r.AddCounterFn("mistore_pop_staged_bytes_dropped_total",
+                   "Payload bytes of the staged chunks deleted (staged_keep_s).",
+                   [this] { return double(core_.staged_bytes_dropped_total()); });
     r.AddCounterFn("mistore_pop_staged_fragments_swept_total",
-                   "Staged chunks whose fragments were deleted from the gateways because no "
-                   "commit came within staged_fragments_keep_s.",
+                   "Staged chunks whose fragments, placed before a commit that never came, "
+                   "were deleted from the gateways.",
                    [this] { return double(core_.staged_fragments_swept_total()); });
     r.AddGaugeFn("mistore_pop_staged_chunks_placed",
                  "Staged chunks placed ahead of their commit and not committed yet.",
                  [this] { return double(core_.staged_chunks_placed()); });
+    r.AddGaugeFn("mistore_pop_staged_chunks_tracked",
+                 "Staged chunks timed for deletion should their commit not come.",
+                 [this] { return double(core_.staged_chunks_tracked()); });
     r.AddCounterFn("mistore_pop_forward_plans_skipped_total",
                    "Chunks not forwarded during the upload because forward_plan_entries_max "
                    "was reached.",

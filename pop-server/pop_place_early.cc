@@ -15,22 +15,26 @@
 // being placed replica (FinishPlacement then marks it placed), and any
 // other replica as before (placed again from the start).
 //
-// A version that never commits here leaves staged chunks with fragments on
-// the gateways. Each staged chunk placed is remembered with the time its
-// fragments are due to go (staged_placed_: placement began +
-// staged_fragments_keep_ms; after a restart, the store's staged chunks with
-// fragments count from the restart); one still staged then, and not in use
-// by an upload, push or placement, has its fragments deleted from the
-// gateways (DeleteFragments) and then its records dropped. Its payload
-// stays, as any staged payload does: if a commit still comes, the chunk is
-// placed then. While its fragments are
-// being deleted the chunk is not placed (sweeping_; EnqueuePlacement defers
-// it and FinishStagedSweep enqueues it if a commit came meanwhile), so a
-// late DeleteFragments never removes a fragment of a new placement.
+// A version that never commits here (the client gave up, the commit went
+// elsewhere) used to leave its staged chunks on the POP's disk for good,
+// and now their fragments on the gateways too. Every chunk stored staged
+// is timed (staged_due_: deleted from its last arrival +
+// staged_keep_ms, 24 h; at most staged_tracked_max are timed, the rest are
+// found again at the next restart, when every staged chunk of the store is
+// timed from the restart). One still staged then, not in use (an upload's
+// or a HaveChunks' pin, a push, a placement, a repair) and named by no
+// version record here, has its fragments deleted from the gateways
+// (DeleteFragments) and then its record, payload and fragment records
+// (DeleteChunk). One that a version record here does name (a state change
+// that failed on a failing disk) is made a replica chunk instead and placed.
+// While its fragments are being deleted a chunk is not placed (sweeping_;
+// EnqueuePlacement defers it, and FinishStagedSweep enqueues it if a commit
+// came meanwhile, keeping the chunk), so a late DeleteFragments never
+// removes a fragment of a new placement.
 //
 // Bounds: staged_placements_max chunks placed ahead of their commit at once
-// (beyond: placed at the commit); the sweep handles at most
-// kStagedSweepBatch chunks per tick.
+// (beyond: placed at the commit), staged_tracked_max chunks timed, and
+// kStagedSweepBatch due chunks looked at per tick (soonest first).
 // Runs on the daemon's loop thread (or the simulator's), like the rest of
 // PopCore.
 #include "pop-server/pop_core.h"
@@ -41,17 +45,41 @@ namespace mistore {
 namespace {
 constexpr size_t kStagedSweepBatch = 64;
 constexpr uint64_t kStagedSweepRetryMs = 60000;  // after a gateway did not answer
-constexpr size_t kStagedReloadMax = 1u << 20;
 std::string EarlyStr(const Bytes& b) { return std::string(b.begin(), b.end()); }
 }  // namespace
 
+void PopCore::NoteStaged(const ChunkKey& key) {
+  auto info = store_->GetChunkInfo(key);
+  if (!info.ok() || info->state != ChunkState::kStaged) return;
+  if (staged_due_.count(key)) {
+    SetStagedDue(key, now_ms_ + p_.staged_keep_ms);  // arrived again: in use
+    return;
+  }
+  if (staged_due_.size() >= p_.staged_tracked_max) {
+    if (!staged_untracked_logged_)
+      MS_WARN("pop", "too many staged chunks to time; the rest wait for a restart",
+              "staged_tracked_max=" + std::to_string(p_.staged_tracked_max));
+    staged_untracked_logged_ = true;
+    return;
+  }
+  SetStagedDue(key, now_ms_ + p_.staged_keep_ms);
+}
+
+void PopCore::SetStagedDue(const ChunkKey& key, uint64_t due_ms) {
+  auto it = staged_due_.find(key);
+  if (it != staged_due_.end()) staged_by_due_.erase({it->second, key});
+  staged_due_[key] = due_ms;
+  staged_by_due_.insert({due_ms, key});
+}
+
 void PopCore::PlaceBeforeCommit(const ChunkKey& key) {
   if (!p_.place_before_commit || !p_.place_fragments) return;
-  if (staged_placed_.count(key) || sweeping_.count(key) || queued_or_placing_.count(key)) return;
+  if (placed_early_.count(key) || sweeping_.count(key) || queued_or_placing_.count(key)) return;
   auto info = store_->GetChunkInfo(key);
   if (!info.ok() || info->state != ChunkState::kStaged || !info->has_data) return;
-  if (staged_placed_.size() >= p_.staged_placements_max) return;  // placed at its commit
-  staged_placed_[key] = now_ms_ + p_.staged_fragments_keep_ms;
+  if (placed_early_.size() >= p_.staged_placements_max) return;  // placed at its commit
+  if (FullyPlaced(key)) return;                                  // placed before (sent here again)
+  placed_early_.insert(key);
   EnqueuePlacement(key);
   PumpPlacement();
 }
@@ -64,23 +92,62 @@ bool PopCore::FullyPlaced(const ChunkKey& key) {
   return indices.size() == n;
 }
 
-void PopCore::SweepStagedFragments() {
-  if (!staged_placed_loaded_) {  // after a restart: what the store says, timed from now
-    staged_placed_loaded_ = true;
-    for (auto& key : store_->StagedChunksWithFragments(kStagedReloadMax))
-      staged_placed_.emplace(key, now_ms_ + p_.staged_fragments_keep_ms);
+void PopCore::ChunkCommitted(const ChunkKey& key) {
+  auto it = staged_due_.find(key);
+  if (it != staged_due_.end()) {
+    staged_by_due_.erase({it->second, key});
+    staged_due_.erase(it);
   }
-  size_t started = 0;
-  for (auto it = staged_placed_.begin();
-       it != staged_placed_.end() && started < kStagedSweepBatch;) {
-    const ChunkKey key = it->first;
+  placed_early_.erase(key);
+}
+
+void PopCore::AdoptNamedStaged(const ChunkKey& key) {
+  ChunkCommitted(key);
+  if (!p_.place_fragments) {
+    (void)store_->SetChunkState(key, ChunkState::kPlaced);
+  } else if (!queued_or_placing_.count(key) && FullyPlaced(key)) {
+    if (store_->SetChunkState(key, ChunkState::kPlaced).ok()) EvictIfNeeded();
+  } else if (store_->SetChunkState(key, ChunkState::kReplica).ok()) {
+    EnqueuePlacement(key);
+    PumpPlacement();
+  }
+}
+
+void PopCore::SweepStaged() {
+  if (!staged_due_loaded_) {  // after a restart: what the store holds, timed from now
+    staged_due_loaded_ = true;
+    for (auto& key : store_->StagedChunks(p_.staged_tracked_max))
+      if (!staged_due_.count(key)) SetStagedDue(key, now_ms_ + p_.staged_keep_ms);
+  }
+  std::map<std::string, std::set<Bytes>> live;  // subscriber -> chunks its versions name
+  std::set<std::string> unknown;                // subscribers with too many versions to tell
+  size_t looked = 0;
+  while (!staged_by_due_.empty() && staged_by_due_.begin()->first <= now_ms_ &&
+         looked < kStagedSweepBatch) {
+    looked++;
+    const ChunkKey key = staged_by_due_.begin()->second;
     auto info = store_->GetChunkInfo(key);
     if (!info.ok() || info->state != ChunkState::kStaged) {  // committed, or gone
-      it = staged_placed_.erase(it);
+      ChunkCommitted(key);
       continue;
     }
-    if (now_ms_ < it->second || ChunkBusy(key) || sweeping_.count(key)) {
-      ++it;
+    if (ChunkBusy(key) || sweeping_.count(key)) {  // in use: looked at again later
+      SetStagedDue(key, now_ms_ + kStagedSweepRetryMs);
+      continue;
+    }
+    if (!live.count(key.subscriber) && !unknown.count(key.subscriber)) {
+      std::set<Bytes> ids;
+      if (LiveChunkIds(key.subscriber, &ids))
+        live[key.subscriber] = std::move(ids);
+      else
+        unknown.insert(key.subscriber);
+    }
+    if (unknown.count(key.subscriber)) {  // cannot tell: keep it, ask again later
+      SetStagedDue(key, now_ms_ + p_.staged_keep_ms);
+      continue;
+    }
+    if (live[key.subscriber].count(key.chunk_id)) {
+      AdoptNamedStaged(key);
       continue;
     }
     // Every fragment's gateway must answer; a lost gateway's are gone with it.
@@ -95,16 +162,15 @@ void PopCore::SweepStagedFragments() {
       }
       by_gateway[loc.gateway_id].push_back(loc.index);
     }
-    if (!reachable) {  // asked again next tick
-      ++it;
+    if (!reachable) {  // asked again later
+      SetStagedDue(key, now_ms_ + kStagedSweepRetryMs);
       continue;
     }
-    started++;
+    ChunkCommitted(key);  // no longer timed: sweeping_ holds it
     sweeping_.insert(key);
-    it = staged_placed_.erase(it);
-    MS_INFO("pop", "deleting fragments of a chunk whose commit never came",
+    MS_INFO("pop", "deleting a staged chunk whose commit never came",
             "chunk=" + ToHex(key.chunk_id).substr(0, 12) +
-                " gateways=" + std::to_string(by_gateway.size()));
+                " fragment_gateways=" + std::to_string(by_gateway.size()));
     if (by_gateway.empty()) {
       FinishStagedSweep(key, true);
       continue;
@@ -130,23 +196,44 @@ void PopCore::FinishStagedSweep(const ChunkKey& key, bool all_deleted) {
   sweeping_.erase(key);
   auto info = store_->GetChunkInfo(key);
   if (!info.ok()) return;
-  if (!all_deleted) {
-    // Some fragments may still be there: keep the records and try again
-    // later (unless a commit came meanwhile: then they serve it).
-    if (info->state == ChunkState::kStaged)
-      staged_placed_[key] = now_ms_ + kStagedSweepRetryMs;
-    else if (info->state == ChunkState::kReplica)
-      EnqueuePlacement(key);
+  const bool staged = info->state == ChunkState::kStaged;
+  // A commit came while the fragments were deleted: a replica chunk is
+  // placed afresh now (its placement waited for the deletes); a cached one
+  // (an entry POP's) needs no fragments of this region.
+  auto committed_meanwhile = [&] {
+    if (info->state != ChunkState::kReplica) return;
+    EnqueuePlacement(key);
+    PumpPlacement();
+  };
+  if (!all_deleted) {  // some fragments may still be there: records stay
+    if (staged)
+      SetStagedDue(key, now_ms_ + kStagedSweepRetryMs);
+    else
+      committed_meanwhile();
     return;
   }
+  bool had_fragments = !store_->Fragments(key).empty();
   if (!store_->DropFragmentRecords(key).ok()) {
-    if (info->state == ChunkState::kStaged) staged_placed_[key] = now_ms_ + kStagedSweepRetryMs;
+    if (staged) SetStagedDue(key, now_ms_ + kStagedSweepRetryMs);
     return;
   }
-  staged_fragments_swept_total_++;
-  // A commit that came while the fragments were deleted set it kReplica
-  // and left the placement to us.
-  if (info->state == ChunkState::kReplica) EnqueuePlacement(key);
+  placed_early_.erase(key);
+  if (had_fragments) staged_fragments_swept_total_++;
+  if (!staged) return committed_meanwhile();
+  std::set<Bytes> live;
+  bool known = LiveChunkIds(key.subscriber, &live);
+  if (known && live.count(key.chunk_id)) return AdoptNamedStaged(key);
+  if (!known || ChunkBusy(key)) {  // cannot tell, or in use again: it stays
+    SetStagedDue(key, now_ms_ + p_.staged_keep_ms);
+    return;
+  }
+  uint64_t bytes = info->has_data ? info->size_bytes : 0;
+  if (!store_->DeleteChunk(key).ok()) {
+    SetStagedDue(key, now_ms_ + kStagedSweepRetryMs);
+    return;
+  }
+  staged_chunks_dropped_total_++;
+  staged_bytes_dropped_total_ += bytes;
 }
 
 }  // namespace mistore

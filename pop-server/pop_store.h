@@ -74,9 +74,9 @@ class PopStore {
   virtual Status DropChunkData(const ChunkKey& key) = 0;
   // Chunks in state kReplica (need placement), oldest first.
   virtual std::vector<ChunkKey> UnplacedChunks(size_t limit) = 0;
-  // Chunks still staged that have fragment records (placed before their
-  // commit, pop_place_early.cc), oldest first.
-  virtual std::vector<ChunkKey> StagedChunksWithFragments(size_t limit) = 0;
+  // Chunks still staged (uploaded or sent here, their version not
+  // committed here yet; pop_place_early.cc), oldest first.
+  virtual std::vector<ChunkKey> StagedChunks(size_t limit) = 0;
   // Chunks whose data may be dropped (kPlaced or kCached), least recently
   // used first, with their sizes.
   virtual std::vector<std::pair<ChunkKey, uint64_t>> EvictionCandidates(size_t limit) = 0;

@@ -70,8 +70,9 @@ void PopCore::HandlePutCommit(const Incoming& in, const Peer& from, const pb::Pu
         for (auto& id : commit.chunk_ids()) {
           ChunkKey key{commit.subscriber(), ToBytes(id)};
           auto ci = store_->GetChunkInfo(key);
-          if (ci.ok() && ci->state == ChunkState::kStaged)
-            (void)store_->SetChunkState(key, ChunkState::kCached);
+          if (ci.ok() && ci->state == ChunkState::kStaged &&
+              store_->SetChunkState(key, ChunkState::kCached).ok())
+            ChunkCommitted(key);  // no longer timed (pop_place_early.cc)
         }
         EvictIfNeeded();
       }
@@ -316,6 +317,7 @@ void PopCore::HandlePutChunk(const Incoming& in, const Peer& from, const pb::Put
   if (st.ok()) st = store_->PutChunk(key, ToBytes(m.data()), ChunkState::kStaged);
   if (st.ok()) PinUpload(key);
   if (!st.ok()) return ReplyError(in, st);
+  NoteStaged(key);  // deleted if no commit comes (pop_place_early.cc)
   pb::Envelope r;
   r.mutable_empty();
   Reply(in, std::move(r));
@@ -488,6 +490,7 @@ void PopCore::HandleStoreChunk(const Incoming& in, const Peer& from, const pb::S
   Status st = store_->PutChunk(key, ToBytes(m.data()), ChunkState::kStaged);
   if (!st.ok()) return ReplyError(in, st);
   PinUpload(key);  // the replica's commit comes next (regression: sim seed 48)
+  NoteStaged(key);
   pb::Envelope r;
   r.mutable_empty();
   Reply(in, std::move(r));
@@ -515,7 +518,7 @@ void PopCore::StoreReplicaChunks(const pb::VersionInfo& info) {
       // (FinishPlacement then marks it placed).
       bool placed_early = ci->state == ChunkState::kStaged && !queued_or_placing_.count(key) &&
                           !sweeping_.count(key) && FullyPlaced(key);
-      staged_placed_.erase(key);
+      ChunkCommitted(key);
       if (placed_early) {
         if (store_->SetChunkState(key, ChunkState::kPlaced).ok()) EvictIfNeeded();
       } else if (store_->SetChunkState(key, ChunkState::kReplica).ok()) {

@@ -152,11 +152,9 @@ std::vector<ChunkKey> SqlitePopStore::UnplacedChunks(size_t limit) {
   return out;
 }
 
-std::vector<ChunkKey> SqlitePopStore::StagedChunksWithFragments(size_t limit) {
+std::vector<ChunkKey> SqlitePopStore::StagedChunks(size_t limit) {
   std::vector<ChunkKey> out;
-  auto q = db_.Prepare(
-      "SELECT subscriber, chunk_id FROM chunks WHERE state=? AND EXISTS "
-      "(SELECT 1 FROM fragments f WHERE f.chunk=chunks.id) ORDER BY id LIMIT ?");
+  auto q = db_.Prepare("SELECT subscriber, chunk_id FROM chunks WHERE state=? ORDER BY id LIMIT ?");
   if (!q.ok()) return out;
   q->Bind(1, int64_t(ChunkState::kStaged)).Bind(2, int64_t(limit));
   Status st;

@@ -22,7 +22,7 @@ class SqlitePopStore : public PopStore {
   Status SetChunkState(const ChunkKey& key, ChunkState state) override;
   Status DropChunkData(const ChunkKey& key) override;
   std::vector<ChunkKey> UnplacedChunks(size_t limit) override;
-  std::vector<ChunkKey> StagedChunksWithFragments(size_t limit) override;
+  std::vector<ChunkKey> StagedChunks(size_t limit) override;
   std::vector<uint32_t> GatewaysWithFragments() override;
   std::vector<std::pair<ChunkKey, uint64_t>> EvictionCandidates(size_t limit) override;
   uint64_t CachedBytes() override;

@@ -64,5 +64,17 @@ TEST(MemPopStoreIndex, UnplacedChunksFollowEveryChange) {
   EXPECT_TRUE(s.UnplacedChunks(10).empty());
 }
 
+// StagedChunks: staged chunks only, oldest first, up to the limit.
+TEST(MemPopStoreIndex, StagedChunksOldestFirst) {
+  MemPopStore s;
+  ASSERT_TRUE(s.PutChunk(Key(4), Bytes(4, 4), ChunkState::kStaged).ok());
+  ASSERT_TRUE(s.PutChunk(Key(2), Bytes(2, 2), ChunkState::kReplica).ok());
+  ASSERT_TRUE(s.PutChunk(Key(1), Bytes(1, 1), ChunkState::kStaged).ok());
+  EXPECT_EQ(s.StagedChunks(10), (std::vector<ChunkKey>{Key(4), Key(1)}));
+  EXPECT_EQ(s.StagedChunks(1), (std::vector<ChunkKey>{Key(4)}));
+  ASSERT_TRUE(s.SetChunkState(Key(4), ChunkState::kReplica).ok());
+  EXPECT_EQ(s.StagedChunks(10), (std::vector<ChunkKey>{Key(1)}));
+}
+
 }  // namespace
 }  // namespace mistore

@@ -14,8 +14,8 @@
 // HaveChunks naming the object go on to the replicas as they are uploaded,
 // before the commit, which then finds them there. And placement before the
 // commit (pop_place_early.cc): a replica places a chunk as it arrives, the
-// commit does not place it again, and the fragments of a chunk whose commit
-// never comes are deleted after staged_fragments_keep_ms.
+// commit does not place it again, and a chunk whose commit never comes is
+// deleted with its fragments after staged_keep_ms.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -56,7 +56,7 @@ class PushWorld : public ::testing::Test {
     p.forward_plan_entries_max = forward_plans_max;
     p.placement_bytes_per_gateway_max = placement_budget_;
     p.place_before_commit = place_before_commit_;
-    p.staged_fragments_keep_ms = staged_keep_ms_;
+    p.staged_keep_ms = staged_keep_ms_;
     p.staged_placements_max = staged_placements_max_;
     params_ = p;
     core_ = std::make_unique<PopCore>(p, &store_, 7);
@@ -644,9 +644,9 @@ TEST_F(PushWorld, StagedPlacementsAreBounded) {
   for (int i = 0; i < 5; i++) EXPECT_EQ(StateOf(i), ChunkState::kPlaced) << "chunk " << i;
 }
 
-// A version that never commits: once staged_fragments_keep_ms has passed
-// (and the upload's pins lapsed), the chunks' fragments are deleted from
-// the gateways and their records dropped; the staged payload stays.
+// A version that never commits: once staged_keep_ms has passed (and the
+// upload's pins lapsed), the chunks' fragments are deleted from the
+// gateways, and then the chunks themselves.
 TEST_F(PushWorld, FragmentsOfChunksWhoseCommitNeverCameAreDeleted) {
   staged_keep_ms_ = 60000;
   Start(8);
@@ -661,17 +661,65 @@ TEST_F(PushWorld, FragmentsOfChunksWhoseCommitNeverCameAreDeleted) {
   Tick(600000);  // upload_pin_ms lapsed
   EXPECT_GT(Sent(pb::Envelope::kDeleteFragments), 0u);
   EXPECT_EQ(core_->staged_fragments_swept_total(), 3u);
+  EXPECT_EQ(core_->staged_chunks_dropped_total(), 3u);
+  EXPECT_EQ(core_->staged_bytes_dropped_total(), 3 * 2000u);
   for (int i = 0; i < 3; i++) {
     ChunkKey key{"s", ChunkId(i)};
     EXPECT_TRUE(store_.Fragments(key).empty()) << "chunk " << i;
-    EXPECT_EQ(StateOf(i), ChunkState::kStaged);
-    EXPECT_TRUE(store_.GetChunk(key).ok()) << "staged payload dropped";
+    EXPECT_FALSE(store_.GetChunkInfo(key).ok()) << "chunk " << i << " kept";
   }
   EXPECT_EQ(core_->staged_chunks_placed(), 0u);
+  EXPECT_EQ(core_->staged_chunks_tracked(), 0u);
 }
 
-// A restart forgets when each staged chunk was placed: the store's staged
-// chunks with fragments are due staged_fragments_keep_ms after it.
+// The same for chunks never placed (an unnamed upload, or an entry POP
+// that is no replica): the staged payload does not stay forever. A chunk
+// uploaded again meanwhile is timed from its new arrival.
+TEST_F(PushWorld, StagedChunksWhoseCommitNeverCameAreDeleted) {
+  staged_keep_ms_ = 700000;
+  Start(8);
+  Upload(2);
+  EXPECT_EQ(Sent(pb::Envelope::kStoreFragment), 0u);
+  EXPECT_EQ(core_->staged_chunks_tracked(), 2u);
+  Tick(400000);
+  Upload(1);  // chunk 0 again
+  Tick(310000);  // chunk 1 due, chunk 0 not yet
+  EXPECT_EQ(core_->staged_chunks_dropped_total(), 1u);
+  EXPECT_TRUE(store_.GetChunkInfo(ChunkKey{"s", ChunkId(0)}).ok());
+  EXPECT_FALSE(store_.GetChunkInfo(ChunkKey{"s", ChunkId(1)}).ok());
+  EXPECT_EQ(Sent(pb::Envelope::kDeleteFragments), 0u) << "no fragments to delete";
+  Tick(400000);
+  EXPECT_EQ(core_->staged_chunks_dropped_total(), 2u);
+  EXPECT_FALSE(store_.GetChunkInfo(ChunkKey{"s", ChunkId(0)}).ok());
+  EXPECT_EQ(core_->staged_bytes_dropped_total(), 2 * 2000u);
+}
+
+// A staged chunk that a version record here names after all (its state
+// change failed, on a failing disk) is not deleted: it becomes a replica
+// chunk and is placed.
+TEST_F(PushWorld, AStagedChunkAVersionNamesIsPlacedInsteadOfDeleted) {
+  staged_keep_ms_ = 60000;
+  Start(8);
+  Upload(1);
+  pb::VersionInfo v;
+  Oid o;
+  o.primary_pop = 1;
+  o.backup_pop = 2;
+  o.gateway = kGw;
+  o.counter = 9;
+  v.set_oid(Str(o.Encode()));
+  v.set_version(1);
+  v.set_subscriber("s");
+  v.add_chunk_ids(Str(ChunkId(0)));
+  ASSERT_TRUE(store_.PutVersion(v).ok());
+  Tick(700000);
+  EXPECT_EQ(core_->staged_chunks_dropped_total(), 0u);
+  EXPECT_EQ(StateOf(0), ChunkState::kPlaced);
+  EXPECT_EQ(Sent(pb::Envelope::kStoreFragment), 2u);
+}
+
+// A restart forgets when each staged chunk arrived: the store's staged
+// chunks are due staged_keep_ms after it.
 TEST_F(PushWorld, ARestartedPopStillDeletesFragmentsOfChunksNeverCommitted) {
   staged_keep_ms_ = 60000;
   Start(8);
@@ -681,14 +729,15 @@ TEST_F(PushWorld, ARestartedPopStillDeletesFragmentsOfChunksNeverCommitted) {
   Tick(30000);
   Restart();
   Tick(1000);  // reloads them, due from now
-  EXPECT_EQ(core_->staged_chunks_placed(), 3u);
+  EXPECT_EQ(core_->staged_chunks_tracked(), 3u);
   Tick(30000);
   EXPECT_EQ(Sent(pb::Envelope::kDeleteFragments), 0u) << "deleted before their time";
   Tick(31000);
   EXPECT_GT(Sent(pb::Envelope::kDeleteFragments), 0u);
   EXPECT_EQ(core_->staged_fragments_swept_total(), 3u);
+  EXPECT_EQ(core_->staged_chunks_dropped_total(), 3u);
   for (int i = 0; i < 3; i++)
-    EXPECT_TRUE(store_.Fragments(ChunkKey{"s", ChunkId(i)}).empty()) << "chunk " << i;
+    EXPECT_FALSE(store_.GetChunkInfo(ChunkKey{"s", ChunkId(i)}).ok()) << "chunk " << i;
 }
 
 // A commit that arrives while a swept chunk's fragments are being deleted

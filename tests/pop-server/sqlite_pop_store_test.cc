@@ -130,6 +130,22 @@ TEST_F(PopStoreTest, UnplacedOldestFirstWithLimit) {
   EXPECT_EQ(store_->UnplacedChunks(2), (std::vector<ChunkKey>{Key("s", 1), Key("s", 2)}));
 }
 
+// Staged chunks (pop_place_early.cc times them after a restart): only
+// those, oldest first, up to the limit, surviving a reopen.
+TEST_F(PopStoreTest, StagedChunksOldestFirstWithLimit) {
+  ASSERT_TRUE(store_->PutChunk(Key("s", 1), Bytes(1, 1), ChunkState::kStaged).ok());
+  ASSERT_TRUE(store_->PutChunk(Key("s", 2), Bytes(2, 2), ChunkState::kReplica).ok());
+  ASSERT_TRUE(store_->PutChunk(Key("t", 3), Bytes(3, 3), ChunkState::kStaged).ok());
+  ASSERT_TRUE(store_->PutChunk(Key("s", 4), Bytes(4, 4), ChunkState::kCached).ok());
+  ASSERT_TRUE(store_->PutChunk(Key("s", 5), Bytes(5, 5), ChunkState::kStaged).ok());
+  ASSERT_TRUE(store_->SetChunkState(Key("s", 5), ChunkState::kPlaced).ok());
+  Reopen();
+  EXPECT_EQ(store_->StagedChunks(100), (std::vector<ChunkKey>{Key("s", 1), Key("t", 3)}));
+  EXPECT_EQ(store_->StagedChunks(1), (std::vector<ChunkKey>{Key("s", 1)}));
+  ASSERT_TRUE(store_->DeleteChunk(Key("s", 1)).ok());
+  EXPECT_EQ(store_->StagedChunks(100), (std::vector<ChunkKey>{Key("t", 3)}));
+}
+
 // kPlaced and kCached chunks with data are evictable, least recently used
 // first (a read counts as use); kStaged and kReplica never are.
 TEST_F(PopStoreTest, EvictionCandidatesInLruOrder) {

@@ -27,8 +27,8 @@
 // push only (the mix before forwarding); --forwards-in-flight 0: clients
 // name their uploads but POPs do not forward. Replicas place chunks as
 // they arrive (pop_place_early.cc); --staged-keep-ms and --upload-pin-ms
-// (short) make them delete the fragments of chunks whose commit did not
-// come within the run (the default 24 h is never reached).
+// (short) make them delete the staged chunks (and their fragments) whose
+// commit did not come within the run (the default 24 h is never reached).
 // --calm turns off the map delay, drift, DC outages, failing disks, cut-off
 // and hung POPs (the faults of the first simulator version).
 #include <cstdio>
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
     else if (a == "--forwards-in-flight")
       cfg.forward_chunks_in_flight_max = value();
     else if (a == "--staged-keep-ms")
-      cfg.staged_fragments_keep_ms = value();
+      cfg.staged_keep_ms = value();
     else if (a == "--upload-pin-ms")
       cfg.upload_pin_ms = value();
     else if (a == "--unnamed-uploads")
@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("%llu seeds clean (%llu..%llu), %llu operations, %llu locks inherited by new acting primaries, "
-              "%llu staged chunks' fragments deleted\n",
+              "%llu staged chunks deleted\n",
               (unsigned long long)seeds, (unsigned long long)start, (unsigned long long)(start + seeds - 1),
               (unsigned long long)ops_total, (unsigned long long)inherited_total,
               (unsigned long long)swept_total);

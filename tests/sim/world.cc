@@ -57,7 +57,7 @@ PopParams SimWorld::ParamsFor(uint32_t pop_id) const {
   params.read_primary_first = cfg_.read_primary_first;
   params.forward_chunks_in_flight_max = size_t(cfg_.forward_chunks_in_flight_max);
   params.placement_bytes_per_gateway_max = cfg_.placement_bytes_per_gateway_max;
-  params.staged_fragments_keep_ms = cfg_.staged_fragments_keep_ms;
+  params.staged_keep_ms = cfg_.staged_keep_ms;
   params.upload_pin_ms = cfg_.upload_pin_ms;
   // The DC's stand-in is the DC: it needs no lease on the DC's map.
   params.map_lease_ms =
@@ -302,7 +302,7 @@ uint64_t SimWorld::locks_inherited() const {
 uint64_t SimWorld::staged_fragments_swept() const {
   uint64_t n = staged_swept_dead_;
   for (auto& [id, node] : pops_)
-    if (node->core) n += node->core->staged_fragments_swept_total();
+    if (node->core) n += node->core->staged_chunks_dropped_total();
   return n;
 }
 
@@ -334,7 +334,7 @@ void SimWorld::CrashPop(uint32_t pop_id) {
   Trace("crash pop" + std::to_string(pop_id));
   CloseLocks(pop_id);
   locks_inherited_dead_ += node.core->locks_inherited_total();
-  staged_swept_dead_ += node.core->staged_fragments_swept_total();
+  staged_swept_dead_ += node.core->staged_chunks_dropped_total();
   node.core.reset();
   const uint64_t dead_conn = (uint64_t(node.incarnation) << 32) | pop_id;
   node.incarnation++;

@@ -66,8 +66,9 @@ struct SimConfig {
   // simulated chunks are at most a few KB) that placements wait for room.
   uint64_t placement_bytes_per_gateway_max = 4096;
   // PopParams' (pop_place_early.cc, PinUpload): small values make the POPs
-  // delete the fragments of staged chunks within a run (--staged-keep-ms).
-  uint64_t staged_fragments_keep_ms = 24ull * 3600 * 1000;
+  // delete staged chunks whose commit did not come within a run
+  // (--staged-keep-ms).
+  uint64_t staged_keep_ms = 24ull * 3600 * 1000;
   uint64_t upload_pin_ms = 600000;
 };
 
@@ -162,7 +163,7 @@ class SimWorld {
   std::vector<LockInterval> LockHistory() const;
   // Locks whose lease a POP started on taking an object over (all lives).
   uint64_t locks_inherited() const;
-  uint64_t staged_fragments_swept() const;  // over every POP life
+  uint64_t staged_fragments_swept() const;  // staged chunks deleted, over every POP life
   // Digest over every event delivered: equal for equal seeds.
   std::string HistoryHash() const;
   std::vector<std::string> trace_tail(size_t n) const;
