@@ -142,24 +142,22 @@ Status SqlitePopStore::DropChunkData(const ChunkKey& key) {
   return RemoveFile(ChunkPath(row));
 }
 
-std::vector<ChunkKey> SqlitePopStore::UnplacedChunks(size_t limit) {
+std::vector<ChunkKey> SqlitePopStore::ChunksInState(ChunkState state, size_t limit) {
   std::vector<ChunkKey> out;
   auto q = db_.Prepare("SELECT subscriber, chunk_id FROM chunks WHERE state=? ORDER BY id LIMIT ?");
   if (!q.ok()) return out;
-  q->Bind(1, int64_t(ChunkState::kReplica)).Bind(2, int64_t(limit));
+  q->Bind(1, int64_t(state)).Bind(2, int64_t(limit));
   Status st;
   while (q->Step(&st)) out.push_back(ChunkKey{q->Text(0), q->Blob(1)});
   return out;
 }
 
+std::vector<ChunkKey> SqlitePopStore::UnplacedChunks(size_t limit) {
+  return ChunksInState(ChunkState::kReplica, limit);
+}
+
 std::vector<ChunkKey> SqlitePopStore::StagedChunks(size_t limit) {
-  std::vector<ChunkKey> out;
-  auto q = db_.Prepare("SELECT subscriber, chunk_id FROM chunks WHERE state=? ORDER BY id LIMIT ?");
-  if (!q.ok()) return out;
-  q->Bind(1, int64_t(ChunkState::kStaged)).Bind(2, int64_t(limit));
-  Status st;
-  while (q->Step(&st)) out.push_back(ChunkKey{q->Text(0), q->Blob(1)});
-  return out;
+  return ChunksInState(ChunkState::kStaged, limit);
 }
 
 std::vector<std::pair<ChunkKey, uint64_t>> SqlitePopStore::EvictionCandidates(size_t limit) {

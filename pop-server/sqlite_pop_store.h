@@ -65,6 +65,7 @@ class SqlitePopStore : public PopStore {
   SqlitePopStore(std::string dir, Db db) : dir_(std::move(dir)), db_(std::move(db)) {}
   Status Init();
   Status InitObjectUses();  // cold tier's table (issue 7)
+  std::vector<ChunkKey> ChunksInState(ChunkState state, size_t limit);  // oldest first
   Result<int64_t> ChunkRow(const ChunkKey& key, bool create);
   std::string ChunkPath(int64_t row) const;
   Result<int64_t> ObjectRow(const Bytes& oid, const std::string& subscriber, bool create);

@@ -235,6 +235,16 @@ class PushWorld : public ::testing::Test {
     return out;
   }
 
+  // Commits `chunks`, answers every StoreChunk it sends, and checks the
+  // write succeeded.
+  void CommitAndAnswer(int chunks) {
+    Commit(chunks);
+    while (!held_.empty()) AnswerOneStore();
+    auto rs = CommitReplies();
+    ASSERT_EQ(rs.size(), 1u);
+    ASSERT_TRUE(rs[0]->msg.has_put_reply()) << rs[0]->msg.error().message();
+  }
+
   size_t Sent(pb::Envelope::BodyCase type) const {
     return size_t(std::count(order_.begin(), order_.end(), int(type)));
   }
@@ -580,11 +590,7 @@ TEST_F(PushWorld, AnnouncedChunksArePlacedAsTheyArriveAndNotAgainAtTheCommit) {
     EXPECT_EQ(store_.Fragments(ChunkKey{"s", ChunkId(i)}).size(), 2u) << "chunk " << i;
   }
   while (!held_.empty()) AnswerOneStore();  // the forwards to the backup
-  Commit(4);
-  while (!held_.empty()) AnswerOneStore();
-  auto rs = CommitReplies();
-  ASSERT_EQ(rs.size(), 1u);
-  ASSERT_TRUE(rs[0]->msg.has_put_reply()) << rs[0]->msg.error().message();
+  ASSERT_NO_FATAL_FAILURE(CommitAndAnswer(4));
   Tick(1000);
   EXPECT_EQ(Sent(pb::Envelope::kStoreFragment), 8u) << "placed again after the commit";
   for (int i = 0; i < 4; i++) EXPECT_EQ(StateOf(i), ChunkState::kPlaced) << "chunk " << i;
@@ -599,8 +605,7 @@ TEST_F(PushWorld, WithoutPlacementBeforeTheCommitChunksWaitForIt) {
   Upload(4);
   EXPECT_EQ(Sent(pb::Envelope::kStoreFragment), 0u);
   while (!held_.empty()) AnswerOneStore();
-  Commit(4);
-  while (!held_.empty()) AnswerOneStore();
+  ASSERT_NO_FATAL_FAILURE(CommitAndAnswer(4));
   Tick(1000);
   EXPECT_EQ(Sent(pb::Envelope::kStoreFragment), 8u);
   for (int i = 0; i < 4; i++) EXPECT_EQ(StateOf(i), ChunkState::kPlaced) << "chunk " << i;
@@ -637,8 +642,7 @@ TEST_F(PushWorld, StagedPlacementsAreBounded) {
   EXPECT_EQ(Sent(pb::Envelope::kStoreFragment), 4u);
   EXPECT_EQ(core_->staged_chunks_placed(), 2u);
   while (!held_.empty()) AnswerOneStore();
-  Commit(5);
-  while (!held_.empty()) AnswerOneStore();
+  ASSERT_NO_FATAL_FAILURE(CommitAndAnswer(5));
   Tick(1000);
   EXPECT_EQ(Sent(pb::Envelope::kStoreFragment), 10u);
   for (int i = 0; i < 5; i++) EXPECT_EQ(StateOf(i), ChunkState::kPlaced) << "chunk " << i;
@@ -754,11 +758,7 @@ TEST_F(PushWorld, ACommitDuringTheSweepPlacesTheChunkAfreshAfterTheDeletes) {
   Tick(700000);
   ASSERT_FALSE(held_deletes_.empty());
   size_t placed_before = Sent(pb::Envelope::kStoreFragment);
-  Commit(2);
-  while (!held_.empty()) AnswerOneStore();
-  auto rs = CommitReplies();
-  ASSERT_EQ(rs.size(), 1u);
-  ASSERT_TRUE(rs[0]->msg.has_put_reply()) << rs[0]->msg.error().message();
+  ASSERT_NO_FATAL_FAILURE(CommitAndAnswer(2));
   Tick(1000);
   EXPECT_EQ(Sent(pb::Envelope::kStoreFragment), placed_before) << "placed during the deletes";
   for (int i = 0; i < 2; i++) EXPECT_EQ(StateOf(i), ChunkState::kReplica) << "chunk " << i;
