@@ -403,6 +403,9 @@ class PopCore {
   void ChunkCommitted(const ChunkKey& key);     // left the staged state
   void SetStagedDue(const ChunkKey& key, uint64_t due_ms);
   void SweepStaged();
+  // A staged or cached chunk a version here names: placed (before its
+  // commit) or queued for placement. Used by StoreReplicaChunks.
+  void MakeReplicaChunk(const ChunkKey& key, ChunkState was);
   void AdoptNamedStaged(const ChunkKey& key);   // a version here names it after all
   void FinishStagedSweep(const ChunkKey& key, bool all_deleted);
   void QueueForward(uint32_t pop, const ChunkKey& key);

@@ -101,16 +101,26 @@ void PopCore::ChunkCommitted(const ChunkKey& key) {
   placed_early_.erase(key);
 }
 
-void PopCore::AdoptNamedStaged(const ChunkKey& key) {
+void PopCore::MakeReplicaChunk(const ChunkKey& key, ChunkState was) {
   ChunkCommitted(key);
-  if (!p_.place_fragments) {
+  if (!p_.place_fragments) {  // the DC's stand-in keeps whole copies instead
     (void)store_->SetChunkState(key, ChunkState::kPlaced);
-  } else if (!queued_or_placing_.count(key) && FullyPlaced(key)) {
+    return;
+  }
+  // Placed before the commit: done, or finishing (FinishPlacement then
+  // marks it placed).
+  bool placed_early = was == ChunkState::kStaged && !queued_or_placing_.count(key) &&
+                      !sweeping_.count(key) && FullyPlaced(key);
+  if (placed_early) {
     if (store_->SetChunkState(key, ChunkState::kPlaced).ok()) EvictIfNeeded();
   } else if (store_->SetChunkState(key, ChunkState::kReplica).ok()) {
     EnqueuePlacement(key);
-    PumpPlacement();
   }
+}
+
+void PopCore::AdoptNamedStaged(const ChunkKey& key) {
+  MakeReplicaChunk(key, ChunkState::kStaged);
+  PumpPlacement();
 }
 
 void PopCore::SweepStaged() {

@@ -509,22 +509,8 @@ void PopCore::StoreReplicaChunks(const pb::VersionInfo& info) {
   for (auto& id : info.chunk_ids()) {
     ChunkKey key{info.subscriber(), ToBytes(id)};
     auto ci = store_->GetChunkInfo(key);
-    if (ci.ok() && (ci->state == ChunkState::kStaged || ci->state == ChunkState::kCached)) {
-      if (!p_.place_fragments) {  // the DC keeps whole copies instead
-        (void)store_->SetChunkState(key, ChunkState::kPlaced);
-        continue;
-      }
-      // Placed before the commit (pop_place_early.cc): done, or finishing
-      // (FinishPlacement then marks it placed).
-      bool placed_early = ci->state == ChunkState::kStaged && !queued_or_placing_.count(key) &&
-                          !sweeping_.count(key) && FullyPlaced(key);
-      ChunkCommitted(key);
-      if (placed_early) {
-        if (store_->SetChunkState(key, ChunkState::kPlaced).ok()) EvictIfNeeded();
-      } else if (store_->SetChunkState(key, ChunkState::kReplica).ok()) {
-        EnqueuePlacement(key);
-      }
-    }
+    if (ci.ok() && (ci->state == ChunkState::kStaged || ci->state == ChunkState::kCached))
+      MakeReplicaChunk(key, ci->state);
   }
 }
 
