@@ -25,23 +25,28 @@ class LinksTest(unittest.TestCase):
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="netlab-links-")
         # bin_dir is unused: no daemons, linkprobe stands in for POP 1.
-        cls.lab = netlab.Netlab(cls.dir, bin_dir=None, regions=2, gateways=1)
-        cls.server = None
+        # Gateway 1001 has a home LAN: a device namespace behind it, and a
+        # second linkprobe stands in for its agent.
+        cls.lab = netlab.Netlab(cls.dir, bin_dir=None, regions=2, gateways=1,
+                                lan_gateways=(1001,))
+        cls.servers = []
         try:
             cls.lab.build()
-            cls.server = subprocess.Popen(
-                ["ip", "netns", "exec", cls.lab.ns_pop(1), sys.executable, PROBE, "serve",
-                 cls.lab.pop_addr(1)], stdout=subprocess.PIPE)
-            assert cls.server.stdout.readline().strip() == b"ready"
+            for ns, where in ((cls.lab.ns_pop(1), cls.lab.pop_addr(1)),
+                              (cls.lab.ns_gw(1001), cls.lab.agent_addr(1001))):
+                srv = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, PROBE, "serve",
+                                        where], stdout=subprocess.PIPE)
+                cls.servers.append(srv)
+                assert srv.stdout.readline().strip() == b"ready"
         except BaseException:
             cls.tearDownClass()
             raise
 
     @classmethod
     def tearDownClass(cls):
-        if cls.server:
-            cls.server.kill()
-            cls.server.wait()
+        for srv in cls.servers:
+            srv.kill()
+            srv.wait()
         cls.lab.close()
         shutil.rmtree(cls.dir, ignore_errors=True)
 
@@ -53,8 +58,10 @@ class LinksTest(unittest.TestCase):
 
     def test_namespaces_exist_and_hold_the_addresses(self):
         out = subprocess.run(["ip", "netns", "list"], stdout=subprocess.PIPE).stdout.decode()
-        for ns in (self.lab.ns_dc(), self.lab.ns_pop(1), self.lab.ns_pop(2), self.lab.ns_gw(1001)):
+        for ns in (self.lab.ns_dc(), self.lab.ns_pop(1), self.lab.ns_pop(2), self.lab.ns_gw(1001),
+                   self.lab.ns_device(1001)):
             self.assertIn(ns, out)
+        self.assertNotIn(self.lab.ns_device(1002), out)
         qd = subprocess.run(["tc", "-n", self.lab.ns_gw(1001), "qdisc", "show"],
                             stdout=subprocess.PIPE).stdout.decode()
         self.assertIn("tbf", qd)
@@ -90,6 +97,19 @@ class LinksTest(unittest.TestCase):
         rate = (n / 2) / half
         self.assertAlmostEqual(rate / 1e6, 20.0, delta=2.0,
                                msg=f"{n} B in {total:.3f} s, second half {half:.3f} s")
+
+    def test_home_lan_is_125_mb_per_s_each_way(self):
+        # The device behind gateway 1001 reaches the agent's address over
+        # the LAN veth (the gateway's own clients would use lo).
+        self.assertNotEqual(self.lab.agent_addr(1001).split(":")[0], "127.0.0.1")
+        self.assertEqual(self.lab.ns_client(1001), self.lab.ns_device(1001))
+        n = 250_000_000
+        for way in ("down", "up"):
+            total, half = self.probe(self.lab.ns_device(1001), way, self.lab.agent_addr(1001),
+                                     str(n))
+            rate = (n / 2) / half
+            self.assertAlmostEqual(rate / 1e6, 125.0, delta=12.5,
+                                   msg=f"{way}: {n} B in {total:.3f} s, second half {half:.3f} s")
 
 
 if __name__ == "__main__":

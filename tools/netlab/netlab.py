@@ -12,6 +12,9 @@ host's namespace), each with its own /30 from 10.200.0.0/16:
   gateway <-> its POP   tbf 5 MB/s up (gateway side), 20 MB/s down (POP side), 75 ms
   POP <-> POP (mesh)    tbf 40,000 MB/s each way, 5 ms
   POP <-> DC            tbf 10,000 MB/s each way, 5 ms
+  device <-> gateway    tbf 125 MB/s each way, no added delay (home LAN; only for
+                        `lan_gateways`, whose clients run in `nl<pid>-d<gid>` and
+                        whose agent listens on its LAN address)
 (MB = 10^6 bytes.) The kernel has no sch_netem, so the one-way delay is added
 by tools/netlab/delay_relay.py, one process per namespace, on the dialling
 side of each link: a gateway's agent dials its POP at 127.0.0.1:7100 in its
@@ -53,6 +56,12 @@ MB = 1_000_000
 HG_POP = {"up": 5 * MB, "down": 20 * MB, "delay": 0.075}
 POP_POP = {"up": 40_000 * MB, "down": 40_000 * MB, "delay": 0.005}
 POP_DC = {"up": 10_000 * MB, "down": 10_000 * MB, "delay": 0.005}
+# Not in Table I: a subscriber's home LAN between a device and its gateway
+# (wired gigabit Ethernet). Used only for the gateways given as
+# `lan_gateways` (the home-cache read): their clients run in a device
+# namespace behind the gateway. Its round trip (~0.2 ms on real gigabit
+# Ethernet) is not emulated: no relay, delay 0.
+HOME_LAN = {"up": 125 * MB, "down": 125 * MB, "delay": 0.0}
 
 # Initial congestion/receive window (segments) on every link's route when
 # tcp_tuning is on (Linux default: 10).
@@ -218,7 +227,7 @@ class Netlab:
     def __init__(self, workdir, bin_dir, regions=3, gateways=2, k=1, m=1,
                  pop_cache_bytes=1 << 30, subscriber="alice", link_delay=True,
                  tcp_tuning=True, pop_args=(), read_primary_first=False, cache_gateways=(),
-                 dc_backup=False, get_window_bytes=None):
+                 dc_backup=False, get_window_bytes=None, lan_gateways=()):
         self.workdir = os.path.abspath(workdir)
         self.bin_dir = bin_dir
         self.regions, self.gateways, self.k, self.m = regions, gateways, k, m
@@ -229,6 +238,8 @@ class Netlab:
         self.pop_args = list(pop_args)  # extra mistore-pop flags (e.g. knobs to compare)
         self.read_primary_first = read_primary_first
         self.cache_gateways = set(cache_gateways)
+        self.lan_gateways = set(lan_gateways)  # gateways whose clients sit behind HOME_LAN
+        self.lan_addr = {}  # gid -> the gateway's address on its LAN link
         self.dc_backup = dc_backup
         self.get_window_bytes = get_window_bytes  # None: the client's default
         self.tag = f"{NS_PREFIX}{os.getpid()}-"
@@ -251,6 +262,18 @@ class Netlab:
 
     def ns_gw(self, gid):
         return f"{self.tag}g{gid}"
+
+    def ns_device(self, gid):
+        return f"{self.tag}d{gid}"
+
+    def ns_client(self, gid):
+        """Where gateway gid's clients run: its device namespace if it has a
+        home LAN, else the gateway's own namespace."""
+        return self.ns_device(gid) if gid in self.lan_gateways else self.ns_gw(gid)
+
+    def agent_addr(self, gid):
+        """Where gateway gid's agent listens for devices."""
+        return f"{self.lan_addr.get(gid, '127.0.0.1')}:{AGENT_PORT}"
 
     def gateway_ids(self, region):
         return [region * 1000 + j for j in range(1, self.gateways + 1)]
@@ -333,6 +356,10 @@ class Netlab:
                 self._link(g, p, HG_POP["up"], HG_POP["down"])
                 self.routes[g].append(f"127.0.0.1:{POP_PORT}={self.edge_addr[(g, p)]}:{POP_EDGE_PORT}"
                                       f"@{self._delay_ms(HG_POP)}")
+                if gid in self.lan_gateways:
+                    d = self.ns_device(gid)
+                    self._add_ns(d)
+                    _, self.lan_addr[gid] = self._link(d, g, HOME_LAN["up"], HOME_LAN["down"])
         relays = []
         for ns, routes in self.routes.items():
             if not routes:
@@ -380,7 +407,7 @@ class Netlab:
                 self.nodes[f"gw{gid}"] = self._node(f"gw{gid}", self.ns_gw(gid), [
                     self._bin("mistore-agent"), f"--gateway-id={gid}",
                     f"--subscriber={self.subscriber}", f"--pop=127.0.0.1:{POP_PORT}",
-                    f"--client-listen=127.0.0.1:{AGENT_PORT}", f"--data-dir={d}/gw{gid}",
+                    f"--client-listen={self.agent_addr(gid)}", f"--data-dir={d}/gw{gid}",
                     "--metrics-listen=off", "--reconnect-ms=300", "--reconnect-max-ms=2000",
                     f"--chunk-cache-bytes-max={(1 << 30) if gid in self.cache_gateways else 0}"])
         self.issue_certs()
@@ -449,7 +476,7 @@ class Netlab:
             os.makedirs(os.path.join(self.workdir, "client", f"state-{gid}"), exist_ok=True)
             with open(path, "w") as f:
                 f.write(f"# netlab client entering through gateway {gid}\n")
-                f.write(f"agent = 127.0.0.1:{AGENT_PORT}\n")
+                f.write(f"agent = {self.agent_addr(gid)}\n")
                 f.write(f"subscriber = {self.subscriber}\n")
                 f.write(f"key_file = {os.path.join(self.workdir, 'client', 'master.key')}\n")
                 f.write(f"state_dir = {os.path.join(self.workdir, 'client', f'state-{gid}')}\n")
@@ -458,9 +485,10 @@ class Netlab:
         return path
 
     def client(self, gid, args, timeout=600):
-        """Runs `mistore` in gateway gid's namespace; returns (seconds, CompletedProcess)."""
+        """Runs `mistore` for gateway gid (in its namespace, or on its home
+        LAN's device); returns (seconds, CompletedProcess)."""
         env = dict(os.environ, MISTORE_PASSPHRASE="netlab passphrase", MISTORE_PWHASH_FAST="1")
-        cmd = ["ip", "netns", "exec", self.ns_gw(gid), self._bin("mistore"),
+        cmd = ["ip", "netns", "exec", self.ns_client(gid), self._bin("mistore"),
                "--config", self.client_conf(gid)] + list(args)
         r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.monotonic()

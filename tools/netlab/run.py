@@ -266,7 +266,8 @@ def main(argv=None):
     g = args.gateways
     m = max(1, g // 5)
     configs = {
-        "cached": dict(gateways=2, k=1, m=1, pop_cache_bytes=1 << 30, cache_gateways=(1002,)),
+        "cached": dict(gateways=2, k=1, m=1, pop_cache_bytes=1 << 30, cache_gateways=(1002,),
+                       lan_gateways=(1002,)),
         "stripe": dict(gateways=g, k=g - m, m=m, pop_cache_bytes=0),
         "nostripe": dict(gateways=2, k=1, m=1, pop_cache_bytes=0, read_primary_first=True),
         "dc": dict(gateways=2, k=1, m=1, pop_cache_bytes=0, dc_backup=True),

@@ -9,7 +9,8 @@ KDF, is inside every figure).
 
 Labs (each its own set of namespaces and daemons, 3 regions):
   cached     2 gateways/region, k=1 m=1, POP cache 1 GiB: paths served by POPs;
-             gateway 1002's chunk cache on (read_home_cache), every other off
+             gateway 1002's chunk cache on (read_home_cache), every other off;
+             1002's client runs on a device behind a 125 MB/s home LAN
   stripe     G gateways/region, k=G-m, m=max(1,G//5), POP cache 0: striped xG
   nostripe   2 gateways/region, k=1 m=1, POP cache 0, POPs read_primary_first:
              a chunk is whole on a gateway and a read comes from the primary's
@@ -36,8 +37,9 @@ trip), Rc = 0.010 s (core round trip), k = data fragments:
   read_gateways_nostripe max(S/D, S/(kU)) + 3Rh + 2Rc  (also ...; one region: read_primary_first)
   read_pop_fail_*       read_gateways_* + Rh (an ideal cut-through POP loses nothing it had
                         fetched; the chunks it held are asked again: one more round trip)
-  read_home_cache       Rh + Rc   (GetVersion at the POP and its name lookup at the DC; the
-                        chunks come from the home gateway's disk over the LAN: no Table I link)
+  read_home_cache       S/L + Rh + Rc   (L = 125 MB/s, the home LAN, not in Table I: the client
+                        runs on a device behind gateway 1002; GetVersion at the POP and its
+                        name lookup at the DC; the chunks come from the gateway's chunk cache)
   read_dc               S/D + 2Rh + 4Rc (name lookup; FetchChunk at primary and backup, which
                         have neither copy nor reachable fragments; FetchBackupChunk at the DC)
   write_delta           1 MB/U + 3Rh + 4Rc    (only the changed bytes travel; also
@@ -87,7 +89,7 @@ def limit_for(scenario, size, k):
     if scenario.startswith("read_pop_fail"):
         return r_gw + RH
     if scenario == "read_home_cache":
-        return RH + RC
+        return S / netlab.HOME_LAN["down"] + RH + RC
     if scenario == "read_dc":
         return S / D + 2 * RH + 4 * RC
     if scenario in ("write_delta", "write_delta_while_placing"):
