@@ -160,7 +160,7 @@ class DcDaemon {
       return c->ReplyError(env.request_id(),
                            Status(Code::kPermissionDenied, "say Hello before anything else"));
     // The DC standing in as a backup replica (see standin.h).
-    if (StandIn::IsReplicaMessage(env)) return standin_->OnRequest(c, conns_[c], env);
+    if (PopCore::IsStandInMessage(env)) return standin_->OnRequest(c, conns_[c], env);
     pb::Envelope reply;
     Status st;
     auto op = metrics_.Received(env);

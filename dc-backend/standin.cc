@@ -33,21 +33,6 @@ StandIn::StandIn(EventLoop* loop, std::unique_ptr<SqlitePopStore> store,
   });
 }
 
-bool StandIn::IsReplicaMessage(const pb::Envelope& env) {
-  switch (env.body_case()) {
-    case pb::Envelope::kStoreChunk:
-    case pb::Envelope::kCommitVersion:
-    case pb::Envelope::kFinalizeVersion:
-    case pb::Envelope::kFetchVersion:
-    case pb::Envelope::kFetchChunk:
-    case pb::Envelope::kLockSync:    // the DC's stand-in keeps the lock table's backup copy
-    case pb::Envelope::kFetchLocks:
-      return true;
-    default:
-      return false;
-  }
-}
-
 void StandIn::OnRequest(const Connection::Ptr& c, uint32_t pop_id, const pb::Envelope& env) {
   auto [it, inserted] = conn_ids_.try_emplace(c.get(), next_conn_id_);
   if (inserted) conns_[next_conn_id_++] = c;

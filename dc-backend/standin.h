@@ -26,8 +26,7 @@ class StandIn {
   static Result<std::unique_ptr<StandIn>> Open(EventLoop* loop, const std::string& data_dir,
                                                const ConnectionLimits& limits, int k, int m);
 
-  static bool IsReplicaMessage(const pb::Envelope& env);
-  // A replica message from POP `pop_id` on connection `c`.
+  // A replica message (PopCore::IsStandInMessage) from POP `pop_id` on connection `c`.
   void OnRequest(const Connection::Ptr& c, uint32_t pop_id, const pb::Envelope& env);
   void OnClusterMap(const pb::ClusterMap& map);
   void Tick();

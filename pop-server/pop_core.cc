@@ -119,6 +119,22 @@ uint32_t PopCore::ActingBackup(const Oid& o) const {
   return kDcReplica;
 }
 
+bool PopCore::IsStandInMessage(const pb::Envelope& req) {
+  switch (req.body_case()) {
+    case pb::Envelope::kStoreChunk:
+    case pb::Envelope::kHaveChunks:  // a push asks before it sends (pop_write.cc)
+    case pb::Envelope::kCommitVersion:
+    case pb::Envelope::kFinalizeVersion:
+    case pb::Envelope::kFetchVersion:
+    case pb::Envelope::kFetchChunk:
+    case pb::Envelope::kLockSync:  // the DC's stand-in keeps the lock table's backup copy
+    case pb::Envelope::kFetchLocks:
+      return true;
+    default:
+      return false;
+  }
+}
+
 Dest PopCore::ReplicaDest(uint32_t replica) const {
   return replica == kDcReplica ? Dest{Dest::kDc, 0} : Dest{Dest::kPop, replica};
 }

@@ -212,6 +212,9 @@ class PopCore {
 
   // ---- inputs ----
   void OnRequest(uint64_t now_ms, const Peer& from, const pb::Envelope& req);
+  // The messages a POP sends to a replica, which the DC routes to its
+  // stand-in replica (dc-backend/standin.h) and the simulator likewise.
+  static bool IsStandInMessage(const pb::Envelope& req);
   void OnCallDone(uint64_t now_ms, Token token, Result<pb::Envelope> reply);
   void OnJobDone(uint64_t now_ms, Token token);
   void OnGatewayUp(uint64_t now_ms, const GatewayState& gw);

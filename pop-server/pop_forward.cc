@@ -6,7 +6,10 @@
 // chooses now the backup it will propose at the commit) and plans each
 // chunk the client will upload: as a PutChunk arrives and is stored here,
 // the chunk is sent on to those replicas (StoreChunk) while the rest of
-// the upload still travels on the gateway link. At the commit, the pushes
+// the upload still travels on the gateway link. With one of the object's
+// POPs down, the DC's stand-in is its acting backup and is sent the chunks
+// the same way (it used to get them all from the commit's push, after the
+// upload: ~80 ms more for a 10 MB write on the emulated network). At the commit, the pushes
 // of pop_write.cc wait for the forwards still in flight and then ask the
 // replica what it holds (HaveChunks), so they send only what forwarding
 // missed.
@@ -51,7 +54,7 @@ void PopCore::PlanForwarding(const std::string& subscriber, const std::string& n
            if (!o.ok()) return;
            for (uint32_t pop : {ActingPrimary(*o), ActingBackup(*o)}) {
              if (pop == p_.pop_id) place_here = true;
-             if (pop != p_.pop_id && pop != kNoPop && pop != kDcReplica && PopUp(pop))
+             if (pop != p_.pop_id && pop != kNoPop && PopUp(pop))  // the DC's stand-in too
                targets.push_back(pop);
            }
          } else if (r.status().code() == Code::kNotFound) {

@@ -129,10 +129,10 @@ void PopCore::CommitUnderLock(const Oid& o, const pb::VersionInfo& info, uint64_
   // primary's own push to it then finds them there (HaveChunks) instead of
   // sending them in a second pass after this one. Best effort: whatever did
   // not arrive the primary still sends, so a failure here changes nothing.
-  // Not towards the DC's stand-in, which cannot answer HaveChunks.
+  // The DC's stand-in, acting backup while a POP is down, included.
   const uint32_t backup = ActingBackup(o);
-  const bool prepush = backup != target && backup != p_.pop_id && backup != kNoPop &&
-                       backup != kDcReplica && PopUp(backup);
+  const bool prepush =
+      backup != target && backup != p_.pop_id && backup != kNoPop && PopUp(backup);
   struct Join {
     int left = 0;
     Status primary;
@@ -424,8 +424,9 @@ void PopCore::PushChunks(uint32_t pop, const std::string& subscriber, std::vecto
     state->finished = true;
     return state->done(Status::Ok());
   }
-  // The DC's stand-in takes replica messages only: no query, push all.
-  if (pop == kDcReplica || distinct.size() > kHaveChunksIdsMax) {
+  // The DC's stand-in answers the query too (PopCore::IsStandInMessage);
+  // one that does not (an older DC) refuses it, and then all are pushed.
+  if (distinct.size() > kHaveChunksIdsMax) {
     state->ids = std::move(distinct);
     return PumpPush(state);
   }

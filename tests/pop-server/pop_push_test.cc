@@ -67,7 +67,8 @@ class PushWorld : public ::testing::Test {
     Drive();
   }
 
-  // Answers every call, except POP 2's StoreChunks, which wait in held_.
+  // Answers every call, except StoreChunks to POPs and to the DC's stand-in
+  // (kDcReplica in stored_to_ and held_by_), which wait in held_.
   void Drive() {
     pop_test::DrainOutbox(
         *core_, now_, &replies_, [&](const OutCall& c) -> std::optional<Result<pb::Envelope>> {
@@ -85,8 +86,8 @@ class PushWorld : public ::testing::Test {
             max_frag_bytes_to_ = std::max(max_frag_bytes_to_, b);
             return std::nullopt;
           }
-          if (c.to.kind == Dest::kPop && c.msg.has_store_chunk()) {
-            stored_to_[c.to.id]++;
+          if ((c.to.kind == Dest::kPop || c.to.kind == Dest::kDc) && c.msg.has_store_chunk()) {
+            stored_to_[c.to.kind == Dest::kDc ? kDcReplica : c.to.id]++;
             stored_.push_back(B(c.msg.store_chunk().chunk_id()));
             held_.push_back(c);
             max_in_flight_ = std::max(max_in_flight_, held_.size());
@@ -102,7 +103,8 @@ class PushWorld : public ::testing::Test {
     OutCall c = held_.front();
     held_.erase(held_.begin());
     if (st.ok()) {
-      held_by_[c.to.id].insert(B(c.msg.store_chunk().chunk_id()));
+      held_by_[c.to.kind == Dest::kDc ? kDcReplica : c.to.id].insert(
+          B(c.msg.store_chunk().chunk_id()));
       pb::Envelope r;
       r.mutable_empty();
       core_->OnCallDone(now_, c.token, r);
@@ -115,6 +117,15 @@ class PushWorld : public ::testing::Test {
   Result<pb::Envelope> Answer(const OutCall& c) {
     pb::Envelope r;
     const pb::Envelope& m = c.msg;
+    if (m.has_have_chunks()) {  // a replica POP's or the DC's stand-in's answer
+      uint32_t replica = c.to.kind == Dest::kDc ? kDcReplica : c.to.id;
+      have_asked_.insert(replica);
+      if (!have_status_.ok()) return have_status_;
+      auto* rep = r.mutable_have_chunks_reply();
+      for (auto& id : m.have_chunks().chunk_ids())
+        if (backup_has_.count(B(id)) || held_by_[replica].count(B(id))) rep->add_present(id);
+      return r;
+    }
     if (c.to.kind == Dest::kDc) {
       if (m.has_lookup_name()) {
         if (existing_oid_.empty()) return NotFound("no such name");
@@ -135,14 +146,6 @@ class PushWorld : public ::testing::Test {
       if (m.has_acquire_lock()) {
         r.mutable_lock_grant()->set_lock_id(77);
         r.mutable_lock_grant()->set_token(5);
-        return r;
-      }
-      if (m.has_have_chunks()) {
-        have_asked_.insert(c.to.id);
-        if (!have_status_.ok()) return have_status_;
-        auto* rep = r.mutable_have_chunks_reply();
-        for (auto& id : m.have_chunks().chunk_ids())
-          if (backup_has_.count(B(id)) || held_by_[c.to.id].count(B(id))) rep->add_present(id);
         return r;
       }
       if (m.has_commit_version()) {
@@ -524,6 +527,46 @@ TEST_F(PushWorld, AThirdRegionForwardsToPrimaryAndBackup) {
   EXPECT_EQ(stored_to_[3], 3);
   ASSERT_EQ(commit_to_.size(), 1u);
   EXPECT_EQ(commit_to_[0].first, 2u);
+  auto rs = CommitReplies();
+  ASSERT_EQ(rs.size(), 1u);
+  ASSERT_TRUE(rs[0]->msg.has_put_reply()) << rs[0]->msg.error().message();
+}
+
+// With the object's primary down, the DC's stand-in is its acting backup:
+// the chunks go on to it during the upload as to the acting primary, and
+// the commit's push asks it what it holds instead of sending them again
+// (it used to send the stand-in every chunk after the upload).
+TEST_F(PushWorld, WithThePrimaryDownChunksGoToTheDcStandInDuringTheUpload) {
+  NameExistsWithReplicas(2, 3);
+  Start(8, {1, 3});  // POP 2, the primary, is down
+  Announce(3);
+  Upload(3);
+  EXPECT_EQ(stored_to_[3], 3) << "not forwarded to the acting primary";
+  EXPECT_EQ(stored_to_[kDcReplica], 3) << "not forwarded to the DC's stand-in";
+  while (!held_.empty()) AnswerOneStore();
+  Commit(3);
+  EXPECT_TRUE(have_asked_.count(kDcReplica)) << "the push did not ask the stand-in";
+  while (!held_.empty()) AnswerOneStore();
+  EXPECT_EQ(stored_to_[kDcReplica], 3) << "the commit sent the stand-in chunks it had";
+  EXPECT_EQ(stored_to_[3], 3);
+  EXPECT_EQ(core_->chunks_pushed_total(), 0u);
+  ASSERT_EQ(commit_to_.size(), 1u);
+  EXPECT_EQ(commit_to_[0].first, 3u);
+  auto rs = CommitReplies();
+  ASSERT_EQ(rs.size(), 1u);
+  ASSERT_TRUE(rs[0]->msg.has_put_reply()) << rs[0]->msg.error().message();
+}
+
+// An older DC refuses the stand-in query: the push sends every chunk.
+TEST_F(PushWorld, ADcThatRefusesTheQueryIsSentEveryChunk) {
+  NameExistsWithReplicas(2, 3);
+  Start(8, {1, 3});
+  have_status_ = Status(Code::kInvalidArgument, "the DC serves POPs");
+  Upload(3);
+  EXPECT_TRUE(stored_.empty()) << "forwarded without a named query";
+  Commit(3);
+  while (!held_.empty()) AnswerOneStore();
+  EXPECT_EQ(stored_to_[kDcReplica], 3);
   auto rs = CommitReplies();
   ASSERT_EQ(rs.size(), 1u);
   ASSERT_TRUE(rs[0]->msg.has_put_reply()) << rs[0]->msg.error().message();

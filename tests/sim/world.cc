@@ -593,21 +593,6 @@ void SimWorld::DeliverCall(uint32_t from_pop, const OutCall& call, bool via_dc) 
            });
 }
 
-static bool IsReplicaMessage(const pb::Envelope& e) {
-  switch (e.body_case()) {
-    case pb::Envelope::kStoreChunk:
-    case pb::Envelope::kCommitVersion:
-    case pb::Envelope::kFinalizeVersion:
-    case pb::Envelope::kFetchVersion:
-    case pb::Envelope::kFetchChunk:
-    case pb::Envelope::kLockSync:    // the DC's stand-in keeps the lock table's backup copy
-    case pb::Envelope::kFetchLocks:
-      return true;
-    default:
-      return false;
-  }
-}
-
 void SimWorld::DeliverToDc(uint32_t from_pop, const OutCall& call) {
   const uint64_t caller_inc = pops_.at(from_pop)->incarnation;
   if (!LinkedToDc(from_pop)) {
@@ -615,7 +600,7 @@ void SimWorld::DeliverToDc(uint32_t from_pop, const OutCall& call) {
                         Delay(cfg_.pop_dc_delay_min_ms, cfg_.pop_dc_delay_max_ms),
                         "dc>pop" + std::to_string(from_pop));
   }
-  if (IsReplicaMessage(call.msg)) {  // the DC standing in as a replica
+  if (PopCore::IsStandInMessage(call.msg)) {  // the DC standing in as a replica
     OutCall as_pop = call;
     as_pop.to = Dest{Dest::kPop, kDcReplica};
     return DeliverCall(from_pop, as_pop, true);
