@@ -22,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -512,9 +513,30 @@ class PopCore {
   void MarkBad(uint32_t gateway_id, const ChunkKey& key, uint32_t index);
   void EnqueueRepairsOn(uint32_t gateway_id);
   void EnqueueRepair(const ChunkKey& key);
-  // Indices of the chunk's fragments that are missing: unrecorded, on a
-  // lost gateway, or reported bad. *live: the usable ones.
+  // Indices of a placed chunk's fragments that are missing: unrecorded, on
+  // a lost gateway, or reported bad. *live: the usable ones.
   std::vector<uint32_t> MissingFragments(const ChunkKey& key, int* live);
+  // The same whatever the chunk's state: indices unrecorded, reported bad,
+  // or on a lost gateway, or (require_live: a retried placement) on any
+  // gateway that is not live. *usable: the others.
+  std::vector<uint32_t> UnusableFragments(const ChunkKey& key, bool require_live, int* usable);
+  // Gateways for the chunk's `missing` fragment indices, in that order
+  // (fewer when the region has too few): first gateways holding no
+  // fragment of the chunk, avoiding the usable holders' failure domains;
+  // then, as a last resort, a live one whose own copy is among the missing.
+  // Never one in `exclude`. *old_at: where each index is recorded now.
+  std::vector<uint32_t> PickFragmentTargets(const ChunkKey& key,
+                                            const std::vector<uint32_t>& missing,
+                                            const std::set<uint32_t>& exclude,
+                                            uint64_t fragment_bytes,
+                                            std::map<uint32_t, uint32_t>* old_at);
+  // Fragment `index`, just stored on `gateway_id`, recorded there in place
+  // of the record on `old` (if any): the cached inventory digests of both
+  // gateways are dropped, the old copy's bad mark forgotten, and an old copy
+  // on another gateway deleted (at once from a live gateway; else once its
+  // inventory shows it, moved_).
+  [[nodiscard]] Status RecordStoredFragment(const ChunkKey& key, uint32_t index,
+                                            uint32_t gateway_id, std::optional<uint32_t> old);
   void PumpRepair();
   void RepairChunk(const ChunkKey& key);
   void StoreRepairFragments(const ChunkKey& key, std::shared_ptr<std::vector<Bytes>> blobs,

@@ -199,18 +199,26 @@ void PopCore::EnqueueRepairsOn(uint32_t gateway_id) {
 
 std::vector<uint32_t> PopCore::MissingFragments(const ChunkKey& key, int* live) {
   *live = 0;
-  std::vector<uint32_t> missing;
   auto info = store_->GetChunkInfo(key);
   // Chunks not yet placed are the placement loop's; copies are not ours.
-  if (!info.ok() || info->state != ChunkState::kPlaced) return missing;
+  if (!info.ok() || info->state != ChunkState::kPlaced) return {};
+  // A suspected gateway's fragments still count: a reboot is tolerated.
+  return UnusableFragments(key, /*require_live=*/false, live);
+}
+
+std::vector<uint32_t> PopCore::UnusableFragments(const ChunkKey& key, bool require_live,
+                                                 int* usable) {
+  *usable = 0;
+  std::vector<uint32_t> missing;
   std::map<uint32_t, uint32_t> at;
   for (auto& loc : store_->Fragments(key)) at[loc.index] = loc.gateway_id;
   for (uint32_t i = 0; i < uint32_t(p_.k + p_.m); i++) {
     auto it = at.find(i);
-    bool usable = it != at.end() && !members_.IsLost(it->second) &&
-                  !bad_.count({key.chunk_id, i, it->second});
-    if (usable)
-      ++*live;
+    bool ok = it != at.end() &&
+              (require_live ? members_.IsLive(it->second) : !members_.IsLost(it->second)) &&
+              !bad_.count({key.chunk_id, i, it->second});
+    if (ok)
+      ++*usable;
     else
       missing.push_back(i);
   }
@@ -284,32 +292,57 @@ void PopCore::RepairChunk(const ChunkKey& key) {
   }, /*background=*/true);
 }
 
-void PopCore::StoreRepairFragments(const ChunkKey& key, std::shared_ptr<std::vector<Bytes>> blobs,
-                                   std::vector<uint32_t> missing, uint64_t read_bytes) {
-  std::set<uint32_t> exclude, usable_holders;
+std::vector<uint32_t> PopCore::PickFragmentTargets(const ChunkKey& key,
+                                                  const std::vector<uint32_t>& missing,
+                                                  const std::set<uint32_t>& exclude,
+                                                  uint64_t fragment_bytes,
+                                                  std::map<uint32_t, uint32_t>* old_at) {
+  old_at->clear();
+  std::set<uint32_t> holders = exclude, usable_holders = exclude;
   std::set<std::string> domains;
-  std::map<uint32_t, uint32_t> old_at;  // index -> gateway recorded before
   for (auto& loc : store_->Fragments(key)) {
-    exclude.insert(loc.gateway_id);
-    old_at[loc.index] = loc.gateway_id;
+    holders.insert(loc.gateway_id);
+    (*old_at)[loc.index] = loc.gateway_id;
     bool is_missing = std::find(missing.begin(), missing.end(), loc.index) != missing.end();
     if (is_missing) continue;
     usable_holders.insert(loc.gateway_id);
     if (auto* g = members_.Find(loc.gateway_id))
       domains.insert(g->failure_domains.begin(), g->failure_domains.end());
   }
-  uint64_t frag_bytes = (*blobs)[0].size();
-  auto targets = PickGateways(int(missing.size()), exclude, domains, frag_bytes);
+  auto targets = PickGateways(int(missing.size()), holders, domains, fragment_bytes);
   if (targets.size() < missing.size()) {
     // Too few other gateways: a live gateway whose copy went bad may take
-    // the rebuilt fragment again (never one holding a usable fragment).
+    // the fragment again (never one holding a usable fragment).
     std::set<uint32_t> ex2 = usable_holders;
     ex2.insert(targets.begin(), targets.end());
     for (uint32_t t : targets)
       if (auto* g = members_.Find(t)) domains.insert(g->failure_domains.begin(), g->failure_domains.end());
-    auto more = PickGateways(int(missing.size() - targets.size()), ex2, domains, frag_bytes);
+    auto more = PickGateways(int(missing.size() - targets.size()), ex2, domains, fragment_bytes);
     targets.insert(targets.end(), more.begin(), more.end());
   }
+  return targets;
+}
+
+Status PopCore::RecordStoredFragment(const ChunkKey& key, uint32_t index, uint32_t gateway_id,
+                                     std::optional<uint32_t> old) {
+  expected_.erase(gateway_id);
+  MS_RETURN_IF_ERROR(store_->RecordFragment(key, index, gateway_id));
+  if (!old) return Status::Ok();
+  expected_.erase(*old);  // its next heartbeat is checked against the new records
+  bad_.erase({key.chunk_id, index, *old});
+  if (*old == gateway_id) return Status::Ok();
+  if (members_.IsLive(*old)) {
+    DeleteOn(*old, {{key.chunk_id, index}});
+  } else if (moved_count_ < p_.moved_fragments_max && moved_[*old].insert({key, index}).second) {
+    moved_count_++;
+  }
+  return Status::Ok();
+}
+
+void PopCore::StoreRepairFragments(const ChunkKey& key, std::shared_ptr<std::vector<Bytes>> blobs,
+                                   std::vector<uint32_t> missing, uint64_t read_bytes) {
+  std::map<uint32_t, uint32_t> old_at;  // index -> gateway recorded before
+  auto targets = PickFragmentTargets(key, missing, {}, (*blobs)[0].size(), &old_at);
   if (targets.size() < missing.size()) {
     MS_WARN("pop", "not enough live gateways for repair; will retry",
             "chunk=" + Short(key.chunk_id) + " needed=" + std::to_string(missing.size()) +
@@ -325,29 +358,16 @@ void PopCore::StoreRepairFragments(const ChunkKey& key, std::shared_ptr<std::vec
   auto prog = std::make_shared<Progress>(Progress{missing.size(), missing.size(), 0, read_bytes});
   for (size_t j = 0; j < missing.size(); j++) {
     uint32_t idx = missing[j], gw = targets[j];
-    uint32_t old = old_at.count(idx) ? old_at[idx] : 0;
-    bool had_old = old_at.count(idx) > 0;
+    std::optional<uint32_t> old;
+    if (auto it = old_at.find(idx); it != old_at.end()) old = it->second;
     pb::Envelope req;
     req.mutable_store_fragment()->set_fragment(ToStr((*blobs)[idx]));
     uint64_t n = (*blobs)[idx].size();
     Call(Dest{Dest::kGateway, gw}, req,
-         [this, key, idx, gw, old, had_old, n, prog](Result<pb::Envelope> r) {
-           if (r.ok() && store_->RecordFragment(key, idx, gw).ok()) {
+         [this, key, idx, gw, old, n, prog](Result<pb::Envelope> r) {
+           if (r.ok() && RecordStoredFragment(key, idx, gw, old).ok()) {
              prog->stored++;
              prog->bytes += n;
-             expected_.erase(gw);
-             if (had_old) {
-               expected_.erase(old);
-               bad_.erase({key.chunk_id, idx, old});
-             }
-             if (had_old && old != gw) {
-               if (members_.IsLive(old)) {
-                 DeleteOn(old, {{key.chunk_id, idx}});
-               } else if (moved_count_ < p_.moved_fragments_max &&
-                          moved_[old].insert({key, idx}).second) {
-                 moved_count_++;
-               }
-             }
            } else if (!r.ok()) {
              MS_WARN("pop", "repair fragment store failed", "gateway=" + std::to_string(gw) +
                                                                 " error=\"" +
