@@ -691,10 +691,16 @@ std::set<uint32_t> PopCore::GatewaysWithoutPlacementRoom(uint64_t fragment_bytes
 bool PopCore::PlacementWaitsForRoom(const ChunkKey& key) {
   std::set<uint32_t> full = GatewaysWithoutPlacementRoom(PlacementFragmentBytes(key));
   if (full.empty()) return false;
-  const size_t n = size_t(p_.k + p_.m);
+  // A retry needs only its missing fragments, on gateways holding none of
+  // the chunk (PlaceChunk); a first placement all k+m.
+  int usable = 0;
+  const size_t n = UnusableFragments(key, /*require_live=*/true, &usable).size();
+  if (n == 0) return false;
+  std::set<uint32_t> holders;
+  for (auto& loc : store_->Fragments(key)) holders.insert(loc.gateway_id);
   size_t connected = 0, with_room = 0;
   for (auto& [id, gw] : gateways_) {
-    if (!gw.connected) continue;
+    if (!gw.connected || holders.count(id)) continue;
     connected++;
     if (!full.count(id)) with_room++;
   }
@@ -702,25 +708,34 @@ bool PopCore::PlacementWaitsForRoom(const ChunkKey& key) {
   return with_room < n && connected >= n;
 }
 
+// A retry (an earlier attempt stored some fragments, then failed) sends
+// only the fragments not recorded on a live, usable gateway, to gateways
+// holding no fragment of the chunk: resending all k+m moved every record
+// and left the first attempt's copies on their gateways, referenced by
+// nothing. The whole chunk is still encoded (any fragment needs it).
 void PopCore::PlaceChunk(const ChunkKey& key) {
-  int n = p_.k + p_.m;
   uint64_t frag_bytes = PlacementFragmentBytes(key);
-  std::vector<uint32_t> live =
-      PickGateways(n, GatewaysWithoutPlacementRoom(frag_bytes), {}, frag_bytes);
-  if (int(live.size()) < n) {
+  int usable = 0;
+  std::vector<uint32_t> missing = UnusableFragments(key, /*require_live=*/true, &usable);
+  if (missing.empty()) return FinishPlacement(key, true);  // stored; only the state was left
+  std::map<uint32_t, uint32_t> old_at;  // index -> gateway recorded before
+  std::vector<uint32_t> targets =
+      PickFragmentTargets(key, missing, GatewaysWithoutPlacementRoom(frag_bytes), frag_bytes, &old_at);
+  if (targets.size() < missing.size()) {
     if (!placement_blocked_)
       MS_WARN("pop", "not enough live gateways to place chunks; will retry",
-              "live=" + std::to_string(live.size()) + " needed=" + std::to_string(n));
+              "live=" + std::to_string(targets.size()) +
+                  " needed=" + std::to_string(missing.size()));
     placement_blocked_ = true;
     return FinishPlacement(key, false);
   }
   placement_blocked_ = false;
   // The fragments' bytes count against each gateway's budget from now (the
   // encode runs first), until each is acknowledged or fails.
-  for (uint32_t gw : live) placing_bytes_to_[gw] += frag_bytes;
+  for (uint32_t gw : targets) placing_bytes_to_[gw] += frag_bytes;
   auto data = store_->GetChunk(key);
   if (!data.ok()) {
-    for (uint32_t gw : live) ReleasePlacementBytes(gw, frag_bytes);
+    for (uint32_t gw : targets) ReleasePlacementBytes(gw, frag_bytes);
     MS_ERROR("pop", "replica chunk unreadable",
              "chunk=" + ToHex(key.chunk_id).substr(0, 12) + " error=\"" + data.status().ToString() +
                  "\"");
@@ -734,25 +749,26 @@ void PopCore::PlaceChunk(const ChunkKey& key) {
       [blobs, chunk, chunk_id, k, m] {
         *blobs = EncodeChunkToFragments(chunk_id, chunk->data(), chunk->size(), k, m);
       },
-      [this, key, blobs, live, frag_bytes] {
+      [this, key, blobs, missing, targets, old_at, frag_bytes] {
         if (!blobs->ok()) {
-          for (uint32_t gw : live) ReleasePlacementBytes(gw, frag_bytes);
+          for (uint32_t gw : targets) ReleasePlacementBytes(gw, frag_bytes);
           MS_ERROR("pop", "erasure encode failed", "error=\"" + blobs->status().ToString() + "\"");
           return FinishPlacement(key, false);
         }
-        auto left = std::make_shared<int>(int(live.size()));
+        auto left = std::make_shared<int>(int(targets.size()));
         auto all_ok = std::make_shared<bool>(true);
-        for (size_t i = 0; i < live.size(); i++) {
+        for (size_t j = 0; j < targets.size(); j++) {
+          uint32_t idx = missing[j], gw = targets[j];
+          std::optional<uint32_t> old;
+          if (auto it = old_at.find(idx); it != old_at.end()) old = it->second;
           pb::Envelope req;
-          req.mutable_store_fragment()->set_fragment(ToStr(blobs->value()[i]));
-          uint32_t gw = live[i];
+          req.mutable_store_fragment()->set_fragment(ToStr(blobs->value()[idx]));
           Call(
               Dest{Dest::kGateway, gw}, req,
-              [this, key, gw, i, left, all_ok, frag_bytes](Result<pb::Envelope> r) {
+              [this, key, gw, idx, old, left, all_ok, frag_bytes](Result<pb::Envelope> r) {
                 ReleasePlacementBytes(gw, frag_bytes);
                 if (r.ok()) {
-                  if (!store_->RecordFragment(key, uint32_t(i), gw).ok()) *all_ok = false;
-                  expected_.erase(gw);
+                  if (!RecordStoredFragment(key, idx, gw, old).ok()) *all_ok = false;
                 } else {
                   *all_ok = false;
                   MS_WARN(
@@ -777,8 +793,9 @@ void PopCore::FinishPlacement(const ChunkKey& key, bool ok) {
   } else if (ok) {
     if (store_->SetChunkState(key, ChunkState::kPlaced).ok()) EvictIfNeeded();
   }
-  // Failed chunks stay in state kReplica; OnTick re-enqueues them. A staged
-  // one is placed at its commit (pop_write.cc, StoreReplicaChunks).
+  // Failed chunks stay in state kReplica; OnTick re-enqueues them and the
+  // retry sends only what is missing (PlaceChunk). A staged one is placed
+  // at its commit (pop_write.cc, StoreReplicaChunks).
   PumpPlacement();
 }
 

@@ -525,6 +525,7 @@ class PopCore {
   // fragment of the chunk, avoiding the usable holders' failure domains;
   // then, as a last resort, a live one whose own copy is among the missing.
   // Never one in `exclude`. *old_at: where each index is recorded now.
+  // Shared by placement retries and repair.
   std::vector<uint32_t> PickFragmentTargets(const ChunkKey& key,
                                             const std::vector<uint32_t>& missing,
                                             const std::set<uint32_t>& exclude,
@@ -534,7 +535,7 @@ class PopCore {
   // of the record on `old` (if any): the cached inventory digests of both
   // gateways are dropped, the old copy's bad mark forgotten, and an old copy
   // on another gateway deleted (at once from a live gateway; else once its
-  // inventory shows it, moved_).
+  // inventory shows it, moved_). Placement and repair alike.
   [[nodiscard]] Status RecordStoredFragment(const ChunkKey& key, uint32_t index,
                                             uint32_t gateway_id, std::optional<uint32_t> old);
   void PumpRepair();
@@ -560,7 +561,8 @@ class PopCore {
   void PumpPlacement();
   // placement_bytes_per_gateway_max: the gateways with no room for a
   // fragment of this size, and whether the chunk at the head of the queue
-  // must wait for room (enough gateways only counting the full ones).
+  // must wait for room (enough gateways for its missing fragments only
+  // counting the full ones).
   std::set<uint32_t> GatewaysWithoutPlacementRoom(uint64_t fragment_bytes) const;
   bool PlacementWaitsForRoom(const ChunkKey& key);
   uint64_t PlacementFragmentBytes(const ChunkKey& key);

@@ -2,6 +2,9 @@
 // inputs (heartbeats, connections) and events, repair of chunks below k+m
 // usable fragments, reconciliation of gateway inventories (missing
 // fragments repaired, surplus ones deleted), and fragments reported bad.
+// Which fragments of a chunk are missing, where they go, and how a record
+// moves from one gateway to another are shared with placement, whose
+// retries send only the missing fragments (pop_core.cc, PlaceChunk).
 // The decisions live in GatewayTable (membership.h) and RepairQueue
 // (repair.h); this file turns them into calls. Loop thread only.
 #include <algorithm>
