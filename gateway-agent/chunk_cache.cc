@@ -82,10 +82,10 @@ std::optional<std::string> ChunkCache::Get(const std::string& chunk_id) {
     stats_.misses_total++;
     return std::nullopt;
   }
-  auto data = ReadFileBytes(PathOf(chunk_id), size_t(it->second.size));
-  std::string s;
-  if (data.ok()) s.assign(data->begin(), data->end());
-  if (!data.ok() || s.size() != it->second.size || CrcOf(s) != it->second.crc) {
+  // Straight into the string the answer carries: converting from Bytes
+  // element by element took a fifth of the agent's CPU on a cached read.
+  auto data = ReadFileString(PathOf(chunk_id), size_t(it->second.size));
+  if (!data.ok() || data->size() != it->second.size || CrcOf(*data) != it->second.crc) {
     stats_.corrupt_total++;
     stats_.misses_total++;
     Drop(chunk_id);
@@ -93,7 +93,7 @@ std::optional<std::string> ChunkCache::Get(const std::string& chunk_id) {
   }
   lru_.splice(lru_.begin(), lru_, it->second.lru);
   stats_.hits_total++;
-  return s;
+  return std::move(data.value());
 }
 
 void ChunkCache::Put(const std::string& chunk_id, const std::string& sealed) {

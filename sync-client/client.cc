@@ -31,6 +31,27 @@ using namespace crypto;  // NOLINT: the client is crypto throughout
 
 namespace {
 constexpr char kChunkKeyContext[] = "mschunke";
+
+// One chunk of a read, opened on the thread pool (Client::GetChunks). It
+// owns what it reads, except id_key, an Impl key that outlives the read and
+// is never written during it.
+struct OpenJob {
+  Bytes id;
+  uint64_t plain_len = 0;
+  SecretBytes seal_key;
+  const SecretBytes* id_key = nullptr;  // nullptr: a shared object's
+  std::string sealed;
+  Result<Bytes> plain = Internal("not opened");
+  bool matches_id = false;
+
+  void Run() {
+    plain = crypto::Open(seal_key, reinterpret_cast<const uint8_t*>(sealed.data()),
+                         sealed.size(), id.data(), id.size());
+    matches_id = plain.ok() && plain->size() == plain_len &&
+                 (!id_key || KeyedHash32(*id_key, plain->data(), plain->size()) == id);
+    std::string().swap(sealed);  // its memory back now, not when the chunk is delivered
+  }
+};
 // A commit whose answer is lost (link to the agent dropped, deadline passed,
 // agent or POP unavailable) is sent again with the same write id, so that
 // the agent or the entry POP answers it from the result it kept instead of
@@ -1026,6 +1047,46 @@ Status Client::GetChunks(const pb::VersionInfo& info, const pb::Manifest& manife
       ready.erase(next_deliver++);
     }
   };
+  // Stops the loop once the read failed or every chunk is delivered, after
+  // sending what the window allows.
+  auto settle = [&](auto& pump_fn) {
+    pump_fn(pump_fn);
+    if (!failure.ok() || (next_deliver == n && in_flight == 0)) I.loop.Stop();
+  };
+  // A chunk opened on the thread pool, back on the loop thread: delivered,
+  // or (issue 3) rebuilt from fragments checked against their tags, naming
+  // the forged ones, or the read's failure.
+  auto opened_chunk = [&](auto& pump_fn, size_t idx, OpenJob* job) {
+    Status bad;
+    if (!job->plain.ok()) {
+      bad = Corrupt("chunk " + ToHex(job->id).substr(0, 12) + " fails authentication");
+    } else if (!job->matches_id) {
+      bad = Corrupt("chunk " + ToHex(job->id).substr(0, 12) + " does not match its id");
+    }
+    // The fragment tags are keyed with the owner's key: a reader of a
+    // shared object cannot check them.
+    if (!bad.ok() && owner.empty() && ChunkHasTags(manifest, int(idx))) {
+      in_flight++;
+      I.RecoverChunk(info, manifest, int(idx), [&, idx, bad](Result<Bytes> p) {
+        in_flight--;
+        if (failure.ok()) {
+          if (p.ok()) {
+            I.stats.chunks_recovered++;
+            ready[idx] = std::move(p.value());
+            deliver();
+          } else {
+            failure = Corrupt(bad.message() + "; " + p.status().message());
+          }
+        }
+        settle(pump_fn);
+      });
+    } else if (!bad.ok()) {
+      failure = bad;
+    } else {
+      ready[idx] = std::move(job->plain.value());
+      deliver();
+    }
+  };
   auto pump = [&](auto& self) -> void {
     while (failure.ok() && next_send < n &&
            (held == 0 || held + sealed_len(next_send) <= I.s.get_window_bytes)) {
@@ -1053,58 +1114,34 @@ Status Client::GetChunks(const pb::VersionInfo& info, const pb::Manifest& manife
       if (!owner.empty()) req.mutable_get_chunk()->set_owner(owner);
       in_flight++;
       I.conn->Call(std::move(req), [&, idx](Result<pb::Envelope> r) {
-        in_flight--;
-        if (failure.ok()) {
-          Status st = r.ok() ? ResponseStatus(r.value()) : r.status();
-          if (!st.ok()) {
-            failure = st;
-          } else {
-            const pb::ManifestChunk& mc = manifest.chunks(int(idx));
-            Bytes id = ToBytes(mc.id());
-            const std::string& d = r->chunk_data().data();
-            I.stats.bytes_received += d.size();
-            I.stats.chunks_received++;
-            auto plain =
-                crypto::Open(I.SealKeyOf(manifest, int(idx)),
-                             reinterpret_cast<const uint8_t*>(d.data()), d.size(), id.data(),
-                             id.size());
-            Status bad;
-            if (!plain.ok()) {
-              bad = Corrupt("chunk " + ToHex(id).substr(0, 12) + " fails authentication");
-            } else if ((id_key && KeyedHash32(*id_key, plain->data(), plain->size()) != id) ||
-                       plain->size() != mc.plain_len()) {
-              bad = Corrupt("chunk " + ToHex(id).substr(0, 12) + " does not match its id");
-            }
-            // The fragment tags are keyed with the owner's key: a reader of
-            // a shared object cannot check them.
-            if (!bad.ok() && owner.empty() && ChunkHasTags(manifest, int(idx))) {
-              // Issue 3: rebuild it from fragments checked against their
-              // tags, naming the forged ones.
-              in_flight++;
-              I.RecoverChunk(info, manifest, int(idx), [&, idx, bad](Result<Bytes> p) {
-                in_flight--;
-                if (failure.ok()) {
-                  if (p.ok()) {
-                    I.stats.chunks_recovered++;
-                    ready[idx] = std::move(p.value());
-                    deliver();
-                  } else {
-                    failure = Corrupt(bad.message() + "; " + p.status().message());
-                  }
-                }
-                self(self);
-                if (!failure.ok() || (next_deliver == n && in_flight == 0)) I.loop.Stop();
-              });
-            } else if (!bad.ok()) {
-              failure = bad;
-            } else {
-              ready[idx] = std::move(plain.value());
-              deliver();
-            }
-          }
+        Status st = r.ok() ? ResponseStatus(r.value()) : r.status();
+        if (failure.ok() && !st.ok()) failure = st;
+        if (!failure.ok()) {
+          in_flight--;
+          return settle(self);
         }
-        self(self);
-        if (!failure.ok() || (next_deliver == n && in_flight == 0)) I.loop.Stop();
+        // The chunk is opened and checked on the thread pool while the loop
+        // thread goes on receiving and writing (a read from the home
+        // gateway's cache is CPU-bound); it stays in flight until then.
+        const pb::ManifestChunk& mc = manifest.chunks(int(idx));
+        auto job = std::make_shared<OpenJob>();
+        job->id = ToBytes(mc.id());
+        job->plain_len = mc.plain_len();
+        job->seal_key = I.SealKeyOf(manifest, int(idx));
+        job->id_key = id_key;
+        job->sealed = std::move(*r->mutable_chunk_data()->mutable_data());
+        I.stats.bytes_received += job->sealed.size();
+        I.stats.chunks_received++;
+        auto work = [job] { job->Run(); };
+        auto opened = [&, idx, job] {
+          in_flight--;
+          if (failure.ok()) opened_chunk(self, idx, job.get());
+          settle(self);
+        };
+        if (!I.loop.QueueWork(work, opened).ok()) {  // the pool is busy: here
+          work();
+          opened();
+        }
       });
     }
   };

@@ -84,7 +84,10 @@ Status WriteFileDurable(const std::string& path, const uint8_t* data, size_t len
   return SyncDirOf(path);
 }
 
-Result<Bytes> ReadFileBytes(const std::string& path, size_t bytes_max) {
+namespace {
+// The whole file into a Bytes or a std::string (no second copy).
+template <typename Buffer>
+Result<Buffer> ReadFileInto(const std::string& path, size_t bytes_max) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return NotFound(path);
@@ -100,7 +103,7 @@ Result<Bytes> ReadFileBytes(const std::string& path, size_t bytes_max) {
     close(fd);
     return ResourceExhausted(path + " is larger than " + std::to_string(bytes_max) + " bytes");
   }
-  Bytes out(size_t(st.st_size));
+  Buffer out(size_t(st.st_size), 0);
   size_t done = 0;
   while (done < out.size()) {
     ssize_t n = read(fd, out.data() + done, out.size() - done);
@@ -111,6 +114,15 @@ Result<Bytes> ReadFileBytes(const std::string& path, size_t bytes_max) {
   close(fd);
   out.resize(done);
   return out;
+}
+}  // namespace
+
+Result<Bytes> ReadFileBytes(const std::string& path, size_t bytes_max) {
+  return ReadFileInto<Bytes>(path, bytes_max);
+}
+
+Result<std::string> ReadFileString(const std::string& path, size_t bytes_max) {
+  return ReadFileInto<std::string>(path, bytes_max);
 }
 
 bool FileExists(const std::string& path) {

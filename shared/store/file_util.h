@@ -18,6 +18,8 @@ inline Status WriteFileDurable(const std::string& path, const Bytes& b) {
 }
 // kNotFound if absent; kResourceExhausted if larger than bytes_max.
 Result<Bytes> ReadFileBytes(const std::string& path, size_t bytes_max);
+// The same into a string (for a protobuf bytes field without another copy).
+Result<std::string> ReadFileString(const std::string& path, size_t bytes_max);
 bool FileExists(const std::string& path);
 Status RemoveFile(const std::string& path);
 

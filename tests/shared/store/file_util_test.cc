@@ -92,6 +92,19 @@ TEST(FileUtilTest, ReadOverLimitIsResourceExhausted) {
   EXPECT_EQ(exact->size(), 1001u);
 }
 
+TEST(FileUtilTest, ReadIntoAStringKeepsEveryByteAndTheSameLimits) {
+  TempDir d;
+  const std::string path = d.path() + "/s";
+  Bytes data;
+  for (int i = 0; i < 70000; i++) data.push_back(uint8_t(i * 31 + (i >> 8)));
+  ASSERT_TRUE(WriteFileDurable(path, data).ok());
+  auto s = ReadFileString(path, data.size());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(*s, std::string(data.begin(), data.end()));
+  EXPECT_EQ(ReadFileString(path, data.size() - 1).status().code(), Code::kResourceExhausted);
+  EXPECT_EQ(ReadFileString(d.path() + "/absent", 10).status().code(), Code::kNotFound);
+}
+
 TEST(FileUtilTest, MakeDirsNestedAndIdempotent) {
   TempDir d;
   const std::string deep = d.path() + "/a/b/c";
