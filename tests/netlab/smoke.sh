@@ -9,7 +9,7 @@ out="$(mktemp -d /tmp/netlab-smoke.XXXXXX)"
 trap 'rm -rf "$out"' EXIT
 set +e
 "$here/run" --regions 3 --gateways 4 --sizes 1M --reps 1 --delta-size 0 \
-  --scenarios read_local_pop,read_remote_pop,read_gateways,read_gw_down \
+  --scenarios read_local_pop,read_remote_pop,read_home_cache,read_gateways,read_gw_down \
   --labs cached,stripe --out "$out" "$@"
 rc=$?
 set -e
@@ -20,7 +20,7 @@ cat "$out/netlab-results.md" 2>/dev/null || true
 python3 - "$out/netlab-results.csv" <<'PY'
 import csv, sys
 rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["lab"]]
-want = {"write_hg_pb", "read_local_pop", "read_remote_pop",
+want = {"write_hg_pb", "read_local_pop", "read_remote_pop", "read_home_cache",
         "write_hg_pb_hg_stripe", "read_gateways_stripe", "read_gw_down_stripe"}
 got = {r["scenario"] for r in rows if r["median_s"]}
 missing = want - got

@@ -482,6 +482,9 @@ class Netlab:
                 f.write(f"state_dir = {os.path.join(self.workdir, 'client', f'state-{gid}')}\n")
                 if self.get_window_bytes:
                     f.write(f"get_window_bytes = {self.get_window_bytes}\n")
+                if gid in self.lan_gateways:
+                    f.write("pairing_file = " +
+                            os.path.join(self.workdir, "client", f"pairing-{gid}") + "\n")
         return path
 
     def client(self, gid, args, timeout=600):
@@ -504,11 +507,29 @@ class Netlab:
 
     def init_client(self):
         key = os.path.join(self.workdir, "client", "master.key")
-        if os.path.exists(key):
+        if not os.path.exists(key):
+            _, p = self.client(1001, ["init"])
+            if p.returncode != 0:
+                raise NetlabError("mistore init failed: " + p.stderr.decode(errors="replace"))
+        for gid in sorted(self.lan_gateways):
+            self.pair_device(gid)
+
+    def pair_device(self, gid):
+        """A device on a home LAN is served only once paired with its
+        gateway (issue 4): a code from `mistore-agent pair`, redeemed with
+        `mistore pair CODE` from the device."""
+        if os.path.exists(os.path.join(self.workdir, "client", f"pairing-{gid}")):
             return
-        _, p = self.client(1001, ["init"])
+        p = subprocess.run([self._bin("mistore-agent"), f"--data-dir={self.workdir}/gw{gid}", "pair"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        code = p.stdout.decode().strip()
+        if p.returncode != 0 or not code:
+            raise NetlabError(f"mistore-agent pair for gateway {gid} failed: "
+                              + p.stderr.decode(errors="replace"))
+        _, p = self.client(gid, ["pair", code])
         if p.returncode != 0:
-            raise NetlabError("mistore init failed: " + p.stderr.decode(errors="replace"))
+            raise NetlabError(f"pairing the device of gateway {gid} failed: "
+                              + p.stderr.decode(errors="replace"))
 
     # ------------------------------------------------------------ teardown
 
