@@ -688,6 +688,8 @@ int CmdPut(const Args& a, const Loaded& l) {
   return kExitOk;
 }
 
+constexpr uint64_t kWritebackStepBytes = 1 << 20;
+
 // Writes name@version to `output` (a temp file beside it, renamed on
 // success: a failed read never leaves a partial file under the name), or to
 // stdout when output is empty.
@@ -702,12 +704,19 @@ int WriteObject(Client* c, const std::string& name, uint64_t version, const std:
     if (!out) return Fail(kExitFatal, "cannot write " + tmp + ": " + std::strerror(errno));
   }
   Progress progress;
-  uint64_t done = 0;
+  uint64_t done = 0, written_back = 0;
   auto sink = [&](const uint8_t* d, size_t n) -> Status {
     if (n && std::fwrite(d, 1, n, out) != n)
       return IoError("cannot write " + (output.empty() ? std::string("stdout") : output) + ": " +
                      std::strerror(errno));
     done += n;
+    // The disk writes while the rest arrives, so the fsync before the
+    // rename waits for the last chunk only, not the whole object (100 MB
+    // left dirty took ~80 ms to flush at the end on the netlab's disk).
+    if (out != stdout && done - written_back >= kWritebackStepBytes && std::fflush(out) == 0) {
+      StartWriteback(fileno(out), written_back, done - written_back);
+      written_back = done;
+    }
     if (progress.on() && out != stdout) progress.Update("get " + name, done, done, 0);
     return Status::Ok();
   };

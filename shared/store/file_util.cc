@@ -125,6 +125,16 @@ Result<std::string> ReadFileString(const std::string& path, size_t bytes_max) {
   return ReadFileInto<std::string>(path, bytes_max);
 }
 
+void StartWriteback(int fd, uint64_t offset, uint64_t len) {
+#ifdef __linux__
+  if (len > 0) (void)sync_file_range(fd, off64_t(offset), off64_t(len), SYNC_FILE_RANGE_WRITE);
+#else
+  (void)fd;
+  (void)offset;
+  (void)len;
+#endif
+}
+
 bool FileExists(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0;

@@ -21,6 +21,10 @@ Result<Bytes> ReadFileBytes(const std::string& path, size_t bytes_max);
 // The same into a string (for a protobuf bytes field without another copy).
 Result<std::string> ReadFileString(const std::string& path, size_t bytes_max);
 bool FileExists(const std::string& path);
+// Asks the kernel to start writing [offset, offset + len) of fd to disk now,
+// without waiting (Linux sync_file_range; elsewhere nothing). Best effort:
+// a later fsync still decides durability, but finds little left to write.
+void StartWriteback(int fd, uint64_t offset, uint64_t len);
 Status RemoveFile(const std::string& path);
 
 // Fault injection for tests: when the environment variable
