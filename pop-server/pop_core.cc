@@ -15,7 +15,6 @@ constexpr size_t kNameKeyBytes = 32;
 
 Bytes ToBytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
 std::string ToStr(const Bytes& b) { return std::string(b.begin(), b.end()); }
-std::string Short(const std::string& id) { return ToHex(id).substr(0, 12); }
 }  // namespace
 
 PopCore::PopCore(PopParams params, PopStore* store, uint64_t seed)

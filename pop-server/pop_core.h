@@ -88,7 +88,6 @@ struct PopParams {
   size_t manifest_bytes_max = 64u << 20;
   uint64_t call_timeout_ms = 30000;
   uint64_t fragment_timeout_ms = 10000;
-  uint64_t placement_retry_ms = 1000;
   uint64_t lease_ms = 10000;        // lock lease granted to entry POPs
   uint64_t lease_max_ms = 60000;    // longest lease a peer may ask for
   uint64_t lock_wait_ms = 30000;    // how long a lock request may wait
