@@ -16,83 +16,31 @@
 #include "shared/erasure/chunk_codec.h"
 #include "shared/erasure/fragment.h"
 #include "shared/store/fragment_store.h"
-#include "tests/pop-server/pop_core_test_util.h"
+#include "tests/pop-server/fake_region.h"
 
 namespace mistore {
 namespace {
 
-using pop_test::DrainOutbox;
-
 std::string Str(const Bytes& b) { return std::string(b.begin(), b.end()); }
-Bytes B(const std::string& s) { return Bytes(s.begin(), s.end()); }
 
 constexpr uint32_t kGateways = 9;
 constexpr uint32_t kFragments = 6;  // k=4, m=2
 
 class PlaceRetry : public ::testing::Test {
  protected:
-  struct Store {
-    uint32_t gateway_id;
-    uint32_t index;
-  };
-
   void SetUp() override {
-    std::mt19937_64 rng(17);
-    data_.resize(20000);
-    for (auto& b : data_) b = uint8_t(rng());
+    region_.inventory_digests = true;  // as real agents answer
     key_ = ChunkKey{"s", Bytes(32, 0xcd)};
-    ASSERT_TRUE(store_.PutChunk(key_, data_, ChunkState::kReplica).ok());
-    PopParams p;
-    p.pop_id = 1;
-    p.region = "r";
-    p.k = 4;
-    p.m = 2;
-    p.gateway_grace_ms = 600000;  // nobody is declared lost in these tests
-    p.inventory_interval_ms = 1000;
-    core_ = std::make_unique<PopCore>(p, &store_, 23);
+    data_ = pop_test::PutRandomReplicaChunk(&store_, key_, 17);
+    // Nobody is declared lost in these tests.
+    core_ = std::make_unique<PopCore>(pop_test::RegionPopParams(600000), &store_, 23);
     for (uint32_t id = 1; id <= kGateways; id++)
       core_->OnGatewayUp(0, GatewayState{id, "s", 1u << 30, true});
     Drive(0);  // placement tried as gateways came up: too few until the sixth
-    stores_.clear();
+    region_.stores.clear();
   }
 
-  // Answers the core's calls from the fake gateways until nothing is left.
-  void Drive(uint64_t now_ms) {
-    DrainOutbox(*core_, now_ms, &replies_, [this](const OutCall& c) { return Answer(c); });
-  }
-
-  std::optional<Result<pb::Envelope>> Answer(const OutCall& c) {
-    if (c.to.kind != Dest::kGateway || down_.count(c.to.id)) return Unavailable("unreachable");
-    auto& disk = disks_[c.to.id];
-    pb::Envelope r;
-    if (c.msg.has_store_fragment()) {
-      Bytes blob = B(c.msg.store_fragment().fragment());
-      auto h = ParseFragmentHeader(blob.data(), blob.size());
-      if (!h.ok()) return h.status();
-      stores_.push_back(Store{c.to.id, h->index});
-      if (fail_indices_.count(h->index)) return Unavailable("store timed out");
-      disk[{h->chunk_id, h->index}] = blob;
-      r.mutable_empty();
-    } else if (c.msg.has_get_inventory()) {
-      inventories_asked_.push_back(c.to.id);
-      auto* inv = r.mutable_gateway_inventory();
-      std::vector<std::string> names;
-      for (auto& [ref, blob] : disk) {
-        auto* f = inv->add_fragments();
-        f->set_chunk_id(Str(ref.first));
-        f->set_index(ref.second);
-        names.push_back(FragmentName(ref.first, ref.second));
-      }
-      inv->set_inventory_digest(Str(InventoryDigest(std::move(names))));
-    } else if (c.msg.has_delete_fragments()) {
-      for (auto& f : c.msg.delete_fragments().fragments())
-        deletes_ += int(disk.erase({B(f.chunk_id()), f.index()}));
-      r.mutable_empty();
-    } else {
-      return Unavailable("not modelled");
-    }
-    return r;
-  }
+  void Drive(uint64_t now_ms) { region_.Drive(*core_, now_ms); }
 
   // The gateway's heartbeat, with the digest of what its disk holds.
   void Heartbeat(uint64_t now_ms, uint32_t gw) {
@@ -101,7 +49,7 @@ class PlaceRetry : public ::testing::Test {
     auto* hb = env.mutable_gateway_heartbeat();
     hb->set_store_bytes_free(1u << 30);
     std::vector<std::string> names;
-    for (auto& [ref, blob] : disks_[gw]) names.push_back(FragmentName(ref.first, ref.second));
+    for (auto& [ref, blob] : region_.disks[gw]) names.push_back(FragmentName(ref.first, ref.second));
     hb->set_fragment_count(names.size());
     hb->set_inventory_digest(Str(InventoryDigest(std::move(names))));
     core_->OnRequest(now_ms, Peer{100 + gw, pb::ROLE_GATEWAY, gw, "s"}, env);
@@ -110,14 +58,14 @@ class PlaceRetry : public ::testing::Test {
 
   // First attempt, at 1 ms: the stores of `failing` indices fail.
   void FirstAttempt(std::set<uint32_t> failing) {
-    fail_indices_ = std::move(failing);
+    region_.fail_indices = std::move(failing);
     core_->OnTick(1);
     Drive(1);
-    ASSERT_EQ(stores_.size(), kFragments);
+    ASSERT_EQ(region_.stores.size(), kFragments);
     ASSERT_NE(store_.GetChunkInfo(key_)->state, ChunkState::kPlaced);
-    ASSERT_EQ(store_.Fragments(key_).size(), kFragments - fail_indices_.size());
-    fail_indices_.clear();
-    stores_.clear();
+    ASSERT_EQ(store_.Fragments(key_).size(), kFragments - region_.fail_indices.size());
+    region_.fail_indices.clear();
+    region_.stores.clear();
   }
 
   // The retry, at `now_ms`.
@@ -142,8 +90,8 @@ class PlaceRetry : public ::testing::Test {
     for (auto& l : locs) {
       indices.insert(l.index);
       gws.insert(l.gateway_id);
-      EXPECT_FALSE(down_.count(l.gateway_id)) << "index " << l.index << " on a gateway that is away";
-      auto& disk = disks_[l.gateway_id];
+      EXPECT_FALSE(region_.down.count(l.gateway_id)) << "index " << l.index << " on a gateway that is away";
+      auto& disk = region_.disks[l.gateway_id];
       auto it = disk.find({key_.chunk_id, l.index});
       ASSERT_NE(it, disk.end()) << "recorded fragment not on its gateway";
       blobs.push_back(it->second);
@@ -156,24 +104,11 @@ class PlaceRetry : public ::testing::Test {
     EXPECT_EQ(decoded.value(), data_);
   }
 
-  // Fragments of the chunk held by gateways, over all of them.
-  size_t FragmentsHeld() {
-    size_t n = 0;
-    for (auto& [gw, disk] : disks_) n += disk.size();
-    return n;
-  }
-
   MemPopStore store_;
   std::unique_ptr<PopCore> core_;
   Bytes data_;
   ChunkKey key_;
-  std::map<uint32_t, std::map<std::pair<Bytes, uint32_t>, Bytes>> disks_;
-  std::set<uint32_t> down_;
-  std::set<uint32_t> fail_indices_;
-  std::vector<Store> stores_;
-  std::vector<uint32_t> inventories_asked_;
-  std::vector<OutReply> replies_;
-  int deletes_ = 0;
+  pop_test::FakeRegion region_;
   uint64_t request_id_ = 0;
 };
 
@@ -186,9 +121,9 @@ TEST_F(PlaceRetry, RetrySendsOnlyTheMissingIndicesToOtherGateways) {
   for (auto& [idx, gw] : before) holders.insert(gw);
   ASSERT_EQ(holders.size(), 4u);
   Retry(2000);
-  ASSERT_EQ(stores_.size(), 2u) << "the retry sent fragments already stored";
+  ASSERT_EQ(region_.stores.size(), 2u) << "the retry sent fragments already stored";
   std::set<uint32_t> sent_indices, targets;
-  for (auto& s : stores_) {
+  for (auto& s : region_.stores) {
     sent_indices.insert(s.index);
     targets.insert(s.gateway_id);
     EXPECT_FALSE(holders.count(s.gateway_id))
@@ -200,7 +135,7 @@ TEST_F(PlaceRetry, RetrySendsOnlyTheMissingIndicesToOtherGateways) {
   std::map<uint32_t, uint32_t> after = Recorded();
   for (uint32_t i = 0; i < 4; i++) EXPECT_EQ(after[i], before[i]) << "index " << i << " moved";
   ExpectFullyPlaced();
-  EXPECT_EQ(FragmentsHeld(), kFragments) << "orphan fragments left on gateways";
+  EXPECT_EQ(region_.FragmentsHeld(), kFragments) << "orphan fragments left on gateways";
   for (uint32_t id = 1; id <= kGateways; id++) EXPECT_EQ(core_->placement_bytes_to(id), 0u);
 }
 
@@ -211,13 +146,13 @@ TEST_F(PlaceRetry, FragmentOnAGatewayThatWentAwayIsSentAgain) {
   FirstAttempt({5});
   std::map<uint32_t, uint32_t> before = Recorded();
   const uint32_t gone = before.at(2);
-  down_.insert(gone);
+  region_.down.insert(gone);
   core_->OnGatewayDown(1000, gone);
   Drive(1000);
   Retry(2000);
-  ASSERT_EQ(stores_.size(), 2u);
+  ASSERT_EQ(region_.stores.size(), 2u);
   std::set<uint32_t> sent_indices;
-  for (auto& s : stores_) {
+  for (auto& s : region_.stores) {
     sent_indices.insert(s.index);
     for (auto& [idx, gw] : before)
       EXPECT_NE(s.gateway_id, gw) << "sent to a gateway already holding index " << idx;
@@ -234,23 +169,23 @@ TEST_F(PlaceRetry, OldGatewayOfAReplacedRecordIsReconciledAndItsCopyDeleted) {
   FirstAttempt({4});
   const uint32_t old = Recorded().at(1);
   Heartbeat(500, old);  // caches old's expected digest: it matches
-  EXPECT_TRUE(inventories_asked_.empty());
-  down_.insert(old);
+  EXPECT_TRUE(region_.inventories_asked.empty());
+  region_.down.insert(old);
   core_->OnGatewayDown(1000, old);
   Drive(1000);
   Retry(2000);
   ASSERT_NE(Recorded().at(1), old);
   ExpectFullyPlaced();
-  EXPECT_TRUE(disks_[old].count({key_.chunk_id, 1}));  // away: kept until it is back
-  down_.erase(old);
+  EXPECT_TRUE(region_.disks[old].count({key_.chunk_id, 1}));  // away: kept until it is back
+  region_.down.erase(old);
   core_->OnGatewayUp(3000, GatewayState{old, "s", 1u << 30, true});
   Drive(3000);
   Heartbeat(4000, old);
-  EXPECT_EQ(inventories_asked_, (std::vector<uint32_t>{old}))
+  EXPECT_EQ(region_.inventories_asked, (std::vector<uint32_t>{old}))
       << "the old gateway's heartbeat matched a stale cached digest";
-  EXPECT_FALSE(disks_[old].count({key_.chunk_id, 1})) << "orphan fragment kept";
+  EXPECT_FALSE(region_.disks[old].count({key_.chunk_id, 1})) << "orphan fragment kept";
   EXPECT_EQ(core_->fragments_deleted_total(), 1u);
-  EXPECT_EQ(FragmentsHeld(), kFragments);
+  EXPECT_EQ(region_.FragmentsHeld(), kFragments);
   ExpectFullyPlaced();
 }
 
@@ -268,13 +203,13 @@ TEST_F(PlaceRetry, FragmentReportedBadIsSentAgainAndTheBadCopyDeleted) {
   Drive(500);
   Retry(2000);
   std::set<uint32_t> sent_indices;
-  for (auto& s : stores_) sent_indices.insert(s.index);
+  for (auto& s : region_.stores) sent_indices.insert(s.index);
   EXPECT_EQ(sent_indices, (std::set<uint32_t>{0, 3}));
-  EXPECT_EQ(stores_.size(), 2u);
+  EXPECT_EQ(region_.stores.size(), 2u);
   EXPECT_NE(Recorded().at(3), holder);
-  EXPECT_FALSE(disks_[holder].count({key_.chunk_id, 3})) << "bad copy kept";
+  EXPECT_FALSE(region_.disks[holder].count({key_.chunk_id, 3})) << "bad copy kept";
   ExpectFullyPlaced();
-  EXPECT_EQ(FragmentsHeld(), kFragments);
+  EXPECT_EQ(region_.FragmentsHeld(), kFragments);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "pop-server/pop_core.h"
 #include "shared/erasure/chunk_codec.h"
 #include "shared/erasure/fragment.h"
+#include "tests/pop-server/fake_region.h"
 
 namespace mistore {
 namespace {
@@ -102,79 +103,13 @@ TEST(RepairQueue, BoundedAndRemovable) {
 std::string Str(const Bytes& b) { return std::string(b.begin(), b.end()); }
 Bytes B(const std::string& s) { return Bytes(s.begin(), s.end()); }
 
-struct Region {
-  std::map<uint32_t, std::map<std::pair<Bytes, uint32_t>, Bytes>> disks;
-  std::set<uint32_t> down;
-  std::vector<OutReply> replies;
-  int deletes = 0;
-  int fetches = 0, background_fetches = 0;
-  int outside_calls = 0;  // to POPs or the DC: repair must stay in the region
-
-  Result<pb::Envelope> Answer(const OutCall& c) {
-    if (c.to.kind == Dest::kPop || c.msg.has_fetch_chunk()) outside_calls++;
-    if (c.to.kind != Dest::kGateway || down.count(c.to.id)) return Unavailable("unreachable");
-    auto& disk = disks[c.to.id];
-    pb::Envelope r;
-    if (c.msg.has_store_fragment()) {
-      Bytes blob = B(c.msg.store_fragment().fragment());
-      auto h = ParseFragmentHeader(blob.data(), blob.size());
-      if (!h.ok()) return h.status();
-      disk[{h->chunk_id, h->index}] = blob;
-      r.mutable_empty();
-    } else if (c.msg.has_fetch_fragment()) {
-      fetches++;
-      background_fetches += c.msg.fetch_fragment().background();
-      auto it = disk.find({B(c.msg.fetch_fragment().chunk_id()), c.msg.fetch_fragment().index()});
-      if (it == disk.end()) return NotFound("no such fragment");
-      r.mutable_fragment_data()->set_fragment(Str(it->second));
-    } else if (c.msg.has_get_inventory()) {
-      for (auto& [ref, blob] : disk) {
-        auto* f = r.mutable_gateway_inventory()->add_fragments();
-        f->set_chunk_id(Str(ref.first));
-        f->set_index(ref.second);
-      }
-      r.mutable_gateway_inventory();
-    } else if (c.msg.has_delete_fragments()) {
-      for (auto& f : c.msg.delete_fragments().fragments())
-        deletes += int(disk.erase({B(f.chunk_id()), f.index()}));
-      r.mutable_empty();
-    } else {
-      return Unavailable("not modelled");
-    }
-    return r;
-  }
-
-  void Drive(PopCore& core, uint64_t now) {
-    for (int round = 0; round < 1000; round++) {
-      Outbox out = core.TakeOutbox();
-      if (out.empty()) return;
-      for (auto& j : out.jobs) {
-        j.run();
-        core.OnJobDone(now, j.token);
-      }
-      for (auto& c : out.calls) core.OnCallDone(now, c.token, Answer(c));
-      for (auto& r : out.replies) replies.push_back(r);
-    }
-    FAIL() << "outbox never drained";
-  }
-};
-
 class RepairCore : public ::testing::Test {
  protected:
   void Start(uint64_t cache_bytes_max, uint32_t gateways = 9) {
-    std::mt19937_64 rng(5);
-    data_.resize(20000);
-    for (auto& b : data_) b = uint8_t(rng());
     key_ = ChunkKey{"s", Bytes(32, 0xab)};
-    ASSERT_TRUE(store_.PutChunk(key_, data_, ChunkState::kReplica).ok());
-    PopParams p;
-    p.pop_id = 1;
-    p.region = "r";
-    p.k = 4;
-    p.m = 2;
+    data_ = pop_test::PutRandomReplicaChunk(&store_, key_, 5);
+    PopParams p = pop_test::RegionPopParams(60000);
     p.cache_bytes_max = cache_bytes_max;
-    p.gateway_grace_ms = 60000;
-    p.inventory_interval_ms = 1000;
     core_ = std::make_unique<PopCore>(p, &store_, 99);
     for (uint32_t id = 1; id <= gateways; id++)
       core_->OnGatewayUp(0, GatewayState{id, "s", 1u << 30, true});
@@ -233,7 +168,7 @@ class RepairCore : public ::testing::Test {
   }
 
   MemPopStore store_;
-  Region region_;
+  pop_test::FakeRegion region_;
   std::unique_ptr<PopCore> core_;
   Bytes data_;
   ChunkKey key_;
@@ -557,7 +492,7 @@ class CountingStore : public MemPopStore {
 
 TEST(RepairRecount, QueuedChunksAreCountedWithoutAskingTheStore) {
   CountingStore store;
-  Region region;
+  pop_test::FakeRegion region;
   const int kChunks = 40;
   for (int i = 0; i < kChunks; i++)
     ASSERT_TRUE(store.PutChunk(Key(i), Bytes(4000, uint8_t(i)), ChunkState::kReplica).ok());
