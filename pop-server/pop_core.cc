@@ -770,6 +770,7 @@ void PopCore::PlaceChunk(const ChunkKey& key) {
                   if (!RecordStoredFragment(key, idx, gw, old).ok()) *all_ok = false;
                 } else {
                   *all_ok = false;
+                  NoteMaybeStored(gw, key, idx);
                   MS_WARN(
                       "pop", "fragment store failed",
                       "gateway=" + std::to_string(gw) + " error=\"" + r.status().ToString() + "\"");

@@ -537,6 +537,11 @@ class PopCore {
   // inventory shows it, moved_). Placement and repair alike.
   [[nodiscard]] Status RecordStoredFragment(const ChunkKey& key, uint32_t index,
                                             uint32_t gateway_id, std::optional<uint32_t> old);
+  // A StoreFragment that failed may still have landed (a timeout, a lost
+  // answer): the gateway's next inventory deletes the copy unless it is
+  // recorded there by then (moved_; its cached digest is dropped so that
+  // its next heartbeat compares against the records).
+  void NoteMaybeStored(uint32_t gateway_id, const ChunkKey& key, uint32_t index);
   void PumpRepair();
   void RepairChunk(const ChunkKey& key);
   void StoreRepairFragments(const ChunkKey& key, std::shared_ptr<std::vector<Bytes>> blobs,

@@ -141,12 +141,20 @@ void PopCore::ReconcileInventory(uint32_t gateway_id, const pb::GatewayInventory
   std::vector<std::pair<Bytes, uint32_t>> surplus;
   auto mv = moved_.find(gateway_id);
   if (mv != moved_.end()) {
-    for (auto& [key, idx] : mv->second) {
+    for (auto it = mv->second.begin(); it != mv->second.end();) {
+      const auto& [key, idx] = *it;
+      // Its records are about to change (a store in flight may land here
+      // and be recorded): looked at again at the next inventory.
+      if (placing_.count(key) || repair_.InFlight(key)) {
+        ++it;
+        continue;
+      }
       std::pair<Bytes, uint32_t> ref{key.chunk_id, idx};
       if ((have.count(ref) || bad.count(ref)) && !recorded_refs.count(ref)) surplus.push_back(ref);
+      it = mv->second.erase(it);
+      if (moved_count_ > 0) moved_count_--;
     }
-    moved_count_ -= std::min(moved_count_, mv->second.size());
-    moved_.erase(mv);
+    if (mv->second.empty()) moved_.erase(mv);
   }
   for (auto& ref : bad)
     if (!recorded_refs.count(ref) && std::find(surplus.begin(), surplus.end(), ref) == surplus.end())
@@ -168,8 +176,9 @@ void PopCore::ReconcileInventory(uint32_t gateway_id, const pb::GatewayInventory
     }
   }
   // Nothing missing: what it holds is fine (extra fragments are either
-  // being recorded or garbage), so its current report is the expected one.
-  if (missing == 0 && !inv.inventory_digest().empty())
+  // being recorded or garbage), so its current report is the expected one;
+  // not while copies that may be surplus wait (moved_): it is asked again.
+  if (missing == 0 && !inv.inventory_digest().empty() && !moved_.count(gateway_id))
     expected_[gateway_id] = {uint64_t(inv.fragments_size()), ToBytes(inv.inventory_digest())};
   else
     expected_.erase(gateway_id);
@@ -326,6 +335,12 @@ std::vector<uint32_t> PopCore::PickFragmentTargets(const ChunkKey& key,
   return targets;
 }
 
+void PopCore::NoteMaybeStored(uint32_t gateway_id, const ChunkKey& key, uint32_t index) {
+  expected_.erase(gateway_id);
+  if (moved_count_ < p_.moved_fragments_max && moved_[gateway_id].insert({key, index}).second)
+    moved_count_++;
+}
+
 Status PopCore::RecordStoredFragment(const ChunkKey& key, uint32_t index, uint32_t gateway_id,
                                      std::optional<uint32_t> old) {
   expected_.erase(gateway_id);
@@ -372,6 +387,7 @@ void PopCore::StoreRepairFragments(const ChunkKey& key, std::shared_ptr<std::vec
              prog->stored++;
              prog->bytes += n;
            } else if (!r.ok()) {
+             NoteMaybeStored(gw, key, idx);
              MS_WARN("pop", "repair fragment store failed", "gateway=" + std::to_string(gw) +
                                                                 " error=\"" +
                                                                 r.status().ToString() + "\"");

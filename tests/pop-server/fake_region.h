@@ -52,6 +52,7 @@ struct FakeRegion {
   std::map<uint32_t, std::map<std::pair<Bytes, uint32_t>, Bytes>> disks;
   std::set<uint32_t> down;
   std::set<uint32_t> fail_indices;  // StoreFragment of these indices fails (nothing kept)
+  std::set<uint32_t> lost_answers;  // ...is kept, but its answer is lost (a timeout)
   bool inventory_digests = false;   // GetInventory answers carry the digest
   std::vector<Stored> stores;       // every StoreFragment asked, failed ones included
   std::vector<uint32_t> inventories_asked;
@@ -75,6 +76,7 @@ struct FakeRegion {
       stores.push_back(Stored{c.to.id, h->index});
       if (fail_indices.count(h->index)) return Unavailable("store timed out");
       disk[{h->chunk_id, h->index}] = blob;
+      if (lost_answers.count(h->index)) return Unavailable("store timed out");
       r.mutable_empty();
     } else if (c.msg.has_fetch_fragment()) {
       fetches++;

@@ -189,6 +189,38 @@ TEST_F(PlaceRetry, OldGatewayOfAReplacedRecordIsReconciledAndItsCopyDeleted) {
   ExpectFullyPlaced();
 }
 
+// A store whose answer was lost (a timeout) but which landed: that copy is
+// recorded nowhere. The gateway's next inventory deletes it; before, the
+// inventory took it for a copy being recorded and cached the gateway's
+// digest, and once the retry had placed the index elsewhere nothing looked
+// at that gateway again: the copy stayed for good.
+TEST_F(PlaceRetry, AStoreThatLandedAfterItsTimeoutLeavesNoCopyBehind) {
+  region_.lost_answers = {5};
+  core_->OnTick(1);
+  Drive(1);
+  ASSERT_EQ(store_.Fragments(key_).size(), kFragments - 1);
+  uint32_t landed = 0;
+  for (auto& st : region_.stores)
+    if (st.index == 5) landed = st.gateway_id;
+  ASSERT_NE(landed, 0u);
+  ASSERT_TRUE(region_.disks[landed].count({key_.chunk_id, 5}));
+  region_.lost_answers.clear();
+  Heartbeat(500, landed);
+  // Away during the retry, so the index goes to another gateway.
+  region_.down.insert(landed);
+  core_->OnGatewayDown(1000, landed);
+  Drive(1000);
+  Retry(2000);
+  ASSERT_NE(Recorded().at(5), landed);
+  region_.down.erase(landed);
+  core_->OnGatewayUp(3000, GatewayState{landed, "s", 1u << 30, true});
+  Drive(3000);
+  Heartbeat(4000, landed);
+  EXPECT_FALSE(region_.disks[landed].count({key_.chunk_id, 5})) << "the copy that landed was kept";
+  EXPECT_EQ(region_.FragmentsHeld(), kFragments);
+  ExpectFullyPlaced();
+}
+
 // A stored fragment reported bad before the retry is re-sent elsewhere, and
 // the bad copy on its (live) gateway is deleted.
 TEST_F(PlaceRetry, FragmentReportedBadIsSentAgainAndTheBadCopyDeleted) {
