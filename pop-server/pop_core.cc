@@ -692,8 +692,7 @@ bool PopCore::PlacementWaitsForRoom(const ChunkKey& key) {
   if (full.empty()) return false;
   // A retry needs only its missing fragments, on gateways holding none of
   // the chunk (PlaceChunk); a first placement all k+m.
-  int usable = 0;
-  const size_t n = UnusableFragments(key, /*require_live=*/true, &usable).size();
+  const size_t n = UnusableFragments(key, /*require_live=*/true).size();
   if (n == 0) return false;
   std::set<uint32_t> holders;
   for (auto& loc : store_->Fragments(key)) holders.insert(loc.gateway_id);
@@ -714,8 +713,7 @@ bool PopCore::PlacementWaitsForRoom(const ChunkKey& key) {
 // nothing. The whole chunk is still encoded (any fragment needs it).
 void PopCore::PlaceChunk(const ChunkKey& key) {
   uint64_t frag_bytes = PlacementFragmentBytes(key);
-  int usable = 0;
-  std::vector<uint32_t> missing = UnusableFragments(key, /*require_live=*/true, &usable);
+  std::vector<uint32_t> missing = UnusableFragments(key, /*require_live=*/true);
   if (missing.empty()) return FinishPlacement(key, true);  // stored; only the state was left
   std::map<uint32_t, uint32_t> old_at;  // index -> gateway recorded before
   std::vector<uint32_t> targets =

@@ -517,8 +517,8 @@ class PopCore {
   std::vector<uint32_t> MissingFragments(const ChunkKey& key, int* live);
   // The same whatever the chunk's state: indices unrecorded, reported bad,
   // or on a lost gateway, or (require_live: a retried placement) on any
-  // gateway that is not live. *usable: the others.
-  std::vector<uint32_t> UnusableFragments(const ChunkKey& key, bool require_live, int* usable);
+  // gateway that is not live (the others, k+m minus these, are usable).
+  std::vector<uint32_t> UnusableFragments(const ChunkKey& key, bool require_live);
   // Gateways for the chunk's `missing` fragment indices, in that order
   // (fewer when the region has too few): first gateways holding no
   // fragment of the chunk, avoiding the usable holders' failure domains;

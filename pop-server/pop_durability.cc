@@ -215,12 +215,12 @@ std::vector<uint32_t> PopCore::MissingFragments(const ChunkKey& key, int* live) 
   // Chunks not yet placed are the placement loop's; copies are not ours.
   if (!info.ok() || info->state != ChunkState::kPlaced) return {};
   // A suspected gateway's fragments still count: a reboot is tolerated.
-  return UnusableFragments(key, /*require_live=*/false, live);
+  std::vector<uint32_t> missing = UnusableFragments(key, /*require_live=*/false);
+  *live = p_.k + p_.m - int(missing.size());
+  return missing;
 }
 
-std::vector<uint32_t> PopCore::UnusableFragments(const ChunkKey& key, bool require_live,
-                                                 int* usable) {
-  *usable = 0;
+std::vector<uint32_t> PopCore::UnusableFragments(const ChunkKey& key, bool require_live) {
   std::vector<uint32_t> missing;
   std::map<uint32_t, uint32_t> at;
   for (auto& loc : store_->Fragments(key)) at[loc.index] = loc.gateway_id;
@@ -229,10 +229,7 @@ std::vector<uint32_t> PopCore::UnusableFragments(const ChunkKey& key, bool requi
     bool ok = it != at.end() &&
               (require_live ? members_.IsLive(it->second) : !members_.IsLost(it->second)) &&
               !bad_.count({key.chunk_id, i, it->second});
-    if (ok)
-      ++*usable;
-    else
-      missing.push_back(i);
+    if (!ok) missing.push_back(i);
   }
   return missing;
 }
