@@ -155,6 +155,7 @@ class SqlCatalog : public Catalog {
     int64_t created = 0;
     MS_RETURN_IF_ERROR(InSqlTransaction(db_.get(), [&]() -> Status {
       MS_RETURN_IF_ERROR(AddSubscriber(subscriber));
+      MS_RETURN_IF_ERROR(CheckDcTierOidFree(subscriber, name_key, proposed_oid));
       MS_ASSIGN_OR_RETURN(created, db_->Exec("INSERT INTO names(subscriber, name_key, oid) "
                                              "VALUES($1,$2,$3) ON CONFLICT DO NOTHING",
                                              {subscriber, name_key, proposed_oid}));
@@ -162,6 +163,24 @@ class SqlCatalog : public Catalog {
     }));
     MS_ASSIGN_OR_RETURN(Bytes oid, LookupName(subscriber, name_key));
     return std::make_pair(oid, created > 0);
+  }
+
+  // A DC-tier oid (POP ids 0 and 0) carries a random counter
+  // (PopCore::ClaimNewOid): one another name or object uses is refused
+  // (kAborted; the POP draws another). Inside the caller's transaction.
+  Status CheckDcTierOidFree(const std::string& subscriber, const Bytes& name_key,
+                            const Bytes& oid) {
+    if (oid.size() != 16 || std::any_of(oid.begin(), oid.begin() + 8, [](uint8_t b) { return b; }))
+      return Status::Ok();
+    MS_ASSIGN_OR_RETURN(auto mine, db_->Query("SELECT 1 FROM names WHERE subscriber=$1 AND "
+                                              "name_key=$2",
+                                              {subscriber, name_key}, 1));
+    if (!mine.empty()) return Status::Ok();  // the name exists: its oid is the answer
+    MS_ASSIGN_OR_RETURN(auto used, db_->Query("SELECT 1 FROM names WHERE oid=$1 UNION ALL "
+                                              "SELECT 1 FROM objects WHERE oid=$1",
+                                              {oid}, 1));
+    if (!used.empty()) return Status(Code::kAborted, "DC-tier oid in use; propose another");
+    return Status::Ok();
   }
 
   Result<Bytes> LookupName(const std::string& subscriber, const Bytes& name_key) override {

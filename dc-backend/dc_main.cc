@@ -88,6 +88,20 @@ class DcDaemon {
     auto standin = StandIn::Open(&loop_, cfg_.Str("data_dir"), Limits(cfg_), 4, 2);
     if (!standin.ok()) FatalExit("open stand-in replica", standin.status().ToString().c_str());
     standin_ = std::move(standin.value());
+    // The stand-in reports the versions of DC-tier objects, whose primary
+    // it is, to the catalog like a POP (standin.h).
+    standin_->set_call_dc([this](pb::Envelope req, std::function<void(Result<pb::Envelope>)> done) {
+      if (!req.has_report_version()) {
+        loop_.After(0, [done] { done(Unavailable("the stand-in calls the DC only to report")); });
+        return;
+      }
+      AddReport(req.report_version().info(), [done](const Status& st) {
+        if (!st.ok()) return done(st);
+        pb::Envelope reply;
+        reply.mutable_empty();
+        done(std::move(reply));
+      });
+    });
     if (auto map = catalog_->Map(); map.ok()) standin_->OnClusterMap(map.value());
     loop_.Every(500, [this] { standin_->Tick(); });
     loop_.Every(60000, [this] { PruneSummaries(); });
@@ -339,7 +353,7 @@ class DcDaemon {
   void HandleReportVersion(const Connection::Ptr& c, const pb::Envelope& env,
                            const DaemonMetrics::Op& op) {
     uint64_t id = env.request_id();
-    Status st = reports_.Add(env.report_version().info(), [this, c, id, op](const Status& st) {
+    AddReport(env.report_version().info(), [this, c, id, op](const Status& st) {
       pb::Envelope reply;
       reply.mutable_empty();
       metrics_.Replied(op, st.ok() ? &reply : nullptr, st.ok());
@@ -347,10 +361,12 @@ class DcDaemon {
       if (!st.ok()) return c->ReplyError(id, st);
       c->Reply(id, std::move(reply));
     });
-    if (!st.ok()) {
-      metrics_.Replied(op, nullptr, false);
-      return c->ReplyError(id, st);
-    }
+  }
+
+  // done runs once: after the group's commit, or at once when refused.
+  void AddReport(const pb::VersionInfo& info, std::function<void(const Status&)> done) {
+    Status st = reports_.Add(info, done);
+    if (!st.ok()) return done(st);
     if (reports_.full()) return CommitReports();
     if (reports_flush_armed_) return;
     reports_flush_armed_ = true;
@@ -446,6 +462,8 @@ class DcDaemon {
         catalog_.get(), backups_.get(), p,
         [this](uint32_t pop, pb::Envelope req, uint64_t timeout_ms,
                std::function<void(Result<pb::Envelope>)> done) {
+          // "POP 0": the stand-in, the replica of DC-tier objects (standin.h).
+          if (pop == kDcReplica) return standin_->LocalCall(std::move(req), std::move(done));
           auto rec = catalog_->GetPop(pop);
           if (!rec.ok() || !rec->up || rec->addr.empty()) {
             loop_.After(0, [done, pop] {

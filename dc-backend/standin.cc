@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include "shared/core/log.h"
+#include "shared/wire/envelope.h"
 
 namespace mistore {
 
@@ -40,6 +41,15 @@ void StandIn::OnRequest(const Connection::Ptr& c, uint32_t pop_id, const pb::Env
   Flush();
 }
 
+void StandIn::LocalCall(pb::Envelope env, std::function<void(Result<pb::Envelope>)> done) {
+  uint64_t id = next_conn_id_++;
+  local_calls_[id] = std::move(done);
+  env.set_request_id(1);
+  env.set_map_epoch(core_.cluster_map().epoch());  // the DC's own map
+  core_.OnRequest(loop_->NowMs(), Peer{id, pb::ROLE_POP, kDcReplica, ""}, env);
+  Flush();
+}
+
 void StandIn::ForgetConnection(const Connection::Ptr& c) {
   auto it = conn_ids_.find(c.get());
   if (it == conn_ids_.end()) return;
@@ -68,6 +78,15 @@ void StandIn::Flush() {
     Outbox out = core_.TakeOutbox();
     if (out.empty()) return;
     for (auto& r : out.replies) {
+      if (auto local = local_calls_.find(r.conn_id); local != local_calls_.end()) {
+        auto done = std::move(local->second);
+        local_calls_.erase(local);
+        if (Status st = ResponseStatus(r.msg); !st.ok())
+          done(st);
+        else
+          done(std::move(r.msg));
+        continue;
+      }
       auto it = conns_.find(r.conn_id);
       if (it == conns_.end()) continue;
       if (auto c = it->second.lock()) c->Reply(r.request_id, std::move(r.msg));
@@ -78,12 +97,17 @@ void StandIn::Flush() {
         core_.OnCallDone(loop_->NowMs(), t, std::move(r));
         Flush();
       };
+      if (call.to.kind == Dest::kDc && call_dc_) {
+        call_dc_(std::move(call.msg), done);
+        continue;
+      }
       std::string addr;
       if (call.to.kind == Dest::kPop)
         for (auto& p : core_.cluster_map().pops())
           if (p.pop_id() == call.to.id) addr = p.addr();
       if (addr.empty()) {
-        loop_->After(0, [done] { done(Unavailable("the stand-in replica reaches only POPs")); });
+        loop_->After(
+            0, [done] { done(Unavailable("the stand-in replica reaches only POPs and the DC")); });
         continue;
       }
       pops_.Call(addr, std::move(call.msg), done, call.timeout_ms);

@@ -8,6 +8,10 @@
 // FetchChunk) here and feeds it every cluster map. Garbage collection
 // reaches it through the DC's backup-store tasks (dc_gc.h: DcGc runs each
 // of them on the stand-in as well, RunGcTask, before acknowledging it).
+// It is also the one replica and lock server of DC-tier objects
+// (IsDcTier, `mistore put --tier dc`): it commits their versions alone and
+// reports them to the DC's catalog through CallDc, in process; the DC's
+// backup copier reaches it the same way (LocalCall), as "POP 0".
 // Loop thread only.
 #pragma once
 
@@ -28,6 +32,12 @@ class StandIn {
 
   // A replica message (PopCore::IsStandInMessage) from POP `pop_id` on connection `c`.
   void OnRequest(const Connection::Ptr& c, uint32_t pop_id, const pb::Envelope& env);
+  // A request from the DC itself (the backup copier): answered through done.
+  void LocalCall(pb::Envelope env, std::function<void(Result<pb::Envelope>)> done);
+  // How the stand-in's calls to the DC (Dest::kDc) reach it: in process.
+  using CallDc =
+      std::function<void(pb::Envelope req, std::function<void(Result<pb::Envelope>)> done)>;
+  void set_call_dc(CallDc f) { call_dc_ = std::move(f); }
   void OnClusterMap(const pb::ClusterMap& map);
   void Tick();
   void ForgetConnection(const Connection::Ptr& c);
@@ -48,6 +58,9 @@ class StandIn {
   uint64_t next_conn_id_ = 1;
   std::map<uint64_t, std::weak_ptr<Connection>> conns_;
   std::map<Connection*, uint64_t> conn_ids_;
+  // LocalCall: one pseudo-connection id per call, answered once.
+  std::map<uint64_t, std::function<void(Result<pb::Envelope>)>> local_calls_;
+  CallDc call_dc_;
 };
 
 }  // namespace mistore

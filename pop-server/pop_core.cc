@@ -128,6 +128,9 @@ bool PopCore::IsStandInMessage(const pb::Envelope& req) {
     case pb::Envelope::kFetchChunk:
     case pb::Envelope::kLockSync:  // the DC's stand-in keeps the lock table's backup copy
     case pb::Envelope::kFetchLocks:
+    case pb::Envelope::kAcquireLock:  // the DC's stand-in is the lock server of DC-tier objects
+    case pb::Envelope::kRenewLock:
+    case pb::Envelope::kReleaseLock:
       return true;
     default:
       return false;
@@ -624,8 +627,11 @@ void PopCore::HandleGetPlacement(const Incoming& in, const Peer& from, const pb:
     return Reply(in, std::move(r));
   }
   std::vector<uint32_t> others;
+  // The DC places no fragments (a DC-tier object has none).
   for (uint32_t p : {oid->primary_pop, oid->backup_pop})
-    if (p != p_.pop_id && PopUp(p)) others.push_back(p);
+    if (p != p_.pop_id && p != kDcReplica && PopUp(p) &&
+        std::find(others.begin(), others.end(), p) == others.end())
+      others.push_back(p);
   auto acc = std::make_shared<pb::Placement>(mine);
   auto left = std::make_shared<size_t>(others.size());
   auto reply = [this, in, acc]() {

@@ -153,6 +153,9 @@ struct PopParams {
 // down (design section 3); as a replica it is "POP 0" (real POP ids are >= 1).
 constexpr uint32_t kDcReplica = 0;
 constexpr uint32_t kNoPop = UINT32_MAX;
+// A DC-tier object (IsDcTier, shared/core/oid.h): the DC's stand-in is its
+// one replica and lock server; entry POPs relay to it and keep only cache
+// copies; no POP places its fragments on gateways.
 // Most chunk ids one HaveChunks query may ask about (pop_dedup.cc).
 constexpr size_t kHaveChunksIdsMax = 4096;
 
@@ -381,6 +384,11 @@ class PopCore {
 
   // Write path (pop_write.cc).
   void ResolveOidForWrite(const pb::PutCommit& m, std::function<void(Result<Oid>)> done);
+  void ClaimNewOid(const pb::PutCommit& m, uint32_t primary, uint32_t backup,
+                   std::function<void(Result<Oid>)> done, int attempt = 0);
+  static constexpr int kDcTierClaimsMax = 8;  // random DC-tier oids drawn per new name
+  void CommitSoleReplica(const Bytes& oid_b, uint64_t v,
+                         std::function<void(Result<uint64_t>)> done);
   void WriteWithLock(const Oid& o, pb::VersionInfo info, std::function<void(Result<uint64_t>)> done);
   // Moves a version's chunks to a replica POP (or the DC standing in):
   // only those it lacks (HaveChunks first), with up to
@@ -391,7 +399,7 @@ class PopCore {
   void PumpPush(std::shared_ptr<PushState> state);
   // Forwarding during the upload (pop_forward.cc).
   void PlanForwarding(const std::string& subscriber, const std::string& name_key,
-                      std::vector<std::string> ids);
+                      std::vector<std::string> ids, bool dc_tier);
   // The backup a new name's first commit here will propose (kNoPop: none
   // up); Take... consumes it at the commit.
   uint32_t ProposeBackup(const std::string& subscriber, const std::string& name_key);

@@ -48,7 +48,8 @@ void PopCore::HandleHaveChunks(const Incoming& in, const Peer& from, const pb::H
     reply->add_present(id);
   }
   Reply(in, std::move(r));
-  if (!m.name_key().empty()) PlanForwarding(m.subscriber(), m.name_key(), std::move(absent));
+  if (!m.name_key().empty())
+    PlanForwarding(m.subscriber(), m.name_key(), std::move(absent), m.dc_tier());
 }
 
 }  // namespace mistore

@@ -27,6 +27,8 @@
 // forwarding off), proposed backups (kProposedBackupsMax).
 // Runs on the daemon's loop thread (or the simulator's), like the rest of
 // PopCore.
+#include <algorithm>
+
 #include "pop-server/pop_core.h"
 #include "shared/core/log.h"
 
@@ -39,14 +41,14 @@ std::string FwdStr(const Bytes& b) { return std::string(b.begin(), b.end()); }
 }  // namespace
 
 void PopCore::PlanForwarding(const std::string& subscriber, const std::string& name_key,
-                             std::vector<std::string> ids) {
+                             std::vector<std::string> ids, bool dc_tier) {
   if ((p_.forward_chunks_in_flight_max == 0 && !p_.place_before_commit) || ids.empty()) return;
   if (name_key.size() != kForwardNameKeyBytes) return;
   pb::Envelope look;
   look.mutable_lookup_name()->set_subscriber(subscriber);
   look.mutable_lookup_name()->set_name_key(name_key);
   Call(Dest{Dest::kDc, 0}, look,
-       [this, subscriber, name_key, ids = std::move(ids)](Result<pb::Envelope> r) {
+       [this, subscriber, name_key, dc_tier, ids = std::move(ids)](Result<pb::Envelope> r) {
          std::vector<uint32_t> targets;
          bool place_here = false;  // this POP is (or will be) a replica
          if (r.ok()) {
@@ -54,9 +56,12 @@ void PopCore::PlanForwarding(const std::string& subscriber, const std::string& n
            if (!o.ok()) return;
            for (uint32_t pop : {ActingPrimary(*o), ActingBackup(*o)}) {
              if (pop == p_.pop_id) place_here = true;
-             if (pop != p_.pop_id && pop != kNoPop && PopUp(pop))  // the DC's stand-in too
-               targets.push_back(pop);
+             if (pop != p_.pop_id && pop != kNoPop && PopUp(pop) &&  // the DC's stand-in too
+                 std::find(targets.begin(), targets.end(), pop) == targets.end())
+               targets.push_back(pop);  // once (a DC-tier object: the DC is both)
            }
+         } else if (r.status().code() == Code::kNotFound && dc_tier) {
+           targets.push_back(kDcReplica);  // a new DC-tier object (PutCommit.dc_tier)
          } else if (r.status().code() == Code::kNotFound) {
            // A new name: this POP will propose itself as primary and this
            // backup (ResolveOidForWrite takes the proposal).

@@ -26,6 +26,7 @@ std::vector<uint32_t> PopCore::ReplicaOrder(const Oid& oid) {
   // acting primary first (read_primary_first); a replica the cluster map
   // shows down goes last.
   std::vector<uint32_t> order;
+  if (IsDcTier(oid)) return {kDcReplica};  // its one replica
   if (uint32_t ap = ActingPrimary(oid); ap != kNoPop) order.push_back(ap);
   order.push_back(ActingBackup(oid));
   if (order.size() == 2 && !p_.read_primary_first && (rng_() & 1)) std::swap(order[0], order[1]);
@@ -89,6 +90,8 @@ void PopCore::EnsureSynced(const Oid& o, std::function<void(Status)> then) {
   Bytes oid = o.Encode();
   CheckMapLease();  // a request can be handled before the tick that would notice
   if (!IsReplica(o) || synced_.count(oid)) return then(Status::Ok());
+  // The DC is a DC-tier object's only replica: nothing to catch up from.
+  if (IsDcTier(o)) return then(Status::Ok());
   auto& waiting = syncing_[oid];
   waiting.push_back(std::move(then));
   if (waiting.size() > 1) return;  // a sync of this object is running
@@ -318,10 +321,13 @@ void PopCore::AcquireLockAt(const Oid& o, LockType type, LockCont done) {
   req.mutable_acquire_lock()->set_oid(ToStr(o.Encode()));
   req.mutable_acquire_lock()->set_type(ToPb(type));
   req.mutable_acquire_lock()->set_lease_ms(p_.lease_ms);
-  Call(Dest{Dest::kPop, ap}, req, [done, ap](Result<pb::Envelope> r) {
-    if (!r.ok()) return done(r.status(), ap);
-    done(r->lock_grant(), ap);
-  }, p_.lock_wait_ms);
+  Call(
+      ReplicaDest(ap), req,
+      [done, ap](Result<pb::Envelope> r) {
+        if (!r.ok()) return done(r.status(), ap);
+        done(r->lock_grant(), ap);
+      },
+      p_.lock_wait_ms);
 }
 
 void PopCore::AcquireLocal(const Bytes& oid_b, LockType type, uint64_t lease_ms, LockCont done,
@@ -406,7 +412,7 @@ void PopCore::ReleaseLockAt(const Oid& o, uint32_t /*granted_by*/, uint64_t lock
   pb::Envelope req;
   req.mutable_release_lock()->set_oid(ToStr(o.Encode()));
   req.mutable_release_lock()->set_lock_id(lock_id);
-  Call(Dest{Dest::kPop, ap}, req, [](Result<pb::Envelope>) {});
+  Call(ReplicaDest(ap), req, [](Result<pb::Envelope>) {});
 }
 
 void PopCore::HandleAcquireLock(const Incoming& in, const Peer& from, const pb::AcquireLock& m) {
@@ -528,7 +534,7 @@ void PopCore::TickLocks() {
         req.mutable_renew_lock()->set_oid(ToStr(l.oid.Encode()));
         req.mutable_renew_lock()->set_lock_id(id);
         req.mutable_renew_lock()->set_lease_ms(p_.lease_ms);
-        Call(Dest{Dest::kPop, ap}, req, [](Result<pb::Envelope>) {});
+        Call(ReplicaDest(ap), req, [](Result<pb::Envelope>) {});
       }
     }
     ++it;
@@ -574,6 +580,7 @@ void PopCore::PushLockState() {
     // Only the acting primary's changes travel; a backup's copy stays put.
     if (!o.ok() || ActingPrimary(o.value()) != p_.pop_id) continue;
     uint32_t backup = ActingBackup(o.value());
+    if (backup == p_.pop_id) continue;  // a DC-tier object at the DC: no other copy
     auto& batch = batches[backup];
     if (lock_sync_in_flight_.count(backup) || batch.size() >= kLockSyncObjectsMax) {
       later.push_back(oid_b);  // after the message in flight is answered

@@ -46,6 +46,13 @@ void PopCore::HandlePutCommit(const Incoming& in, const Peer& from, const pb::Pu
   ResolveOidForWrite(commit, [this, in, commit, commit_start_ms](Result<Oid> oid) {
     if (!oid.ok()) return FinishCommit(in, commit, oid.status());
     Oid o = oid.value();
+    if (commit.dc_tier() && !IsDcTier(o))
+      return FinishCommit(in, commit,
+                          Status(Code::kInvalidArgument,
+                                 "this name is held by POPs " + std::to_string(o.primary_pop) +
+                                     " and " + std::to_string(o.backup_pop) +
+                                     ", not the DC tier: an object's replicas are fixed when it "
+                                     "is created; write it with --tier pop or under another name"));
     pb::VersionInfo info;
     info.set_oid(ToStr(o.Encode()));
     info.set_size_bytes(commit.size_bytes());
@@ -147,7 +154,7 @@ void PopCore::CommitUnderLock(const Oid& o, const pb::VersionInfo& info, uint64_
     cv->set_lock_id(lock_id);
     cv->set_token(token);
     Call(
-        Dest{Dest::kPop, target}, req,
+        ReplicaDest(target), req,
         [then](Result<pb::Envelope> r) {
           if (!r.ok()) return then(r.status());
           then(r->commit_reply().version());
@@ -203,6 +210,7 @@ void PopCore::CommitSynced(pb::VersionInfo info, uint64_t lock_id, uint64_t toke
   if (!st.ok()) return done(st);
   StoreReplicaChunks(info);
   uint32_t backup = ActingBackup(oid.value());
+  if (backup == p_.pop_id) return CommitSoleReplica(oid_b, v, done);
   auto abort = [this, oid_b, v, backup, done](Status why) {
     (void)store_->DropVersion(oid_b, v);
     pb::Envelope fin;
@@ -252,6 +260,21 @@ void PopCore::CommitSynced(pb::VersionInfo info, uint64_t lock_id, uint64_t toke
       done(v);
     });
   });
+}
+
+// A DC-tier object at the DC (IsDcTier): the DC is its one replica (crash
+// recovery on stable storage, design section 1), so the prepared version is
+// committed with no backup round. A crash between the two steps leaves it
+// prepared: the next commit drops it (CommitSynced), and its writer, never
+// answered, retries under the same write id.
+void PopCore::CommitSoleReplica(const Bytes& oid_b, uint64_t v,
+                                std::function<void(Result<uint64_t>)> done) {
+  if (Status st = store_->CommitPrepared(oid_b, v); !st.ok()) {
+    (void)store_->DropVersion(oid_b, v);
+    return done(st);
+  }
+  ReportVersions();
+  done(v);
 }
 
 void PopCore::HandleCommitVersion(const Incoming& in, const Peer& from, const pb::CommitVersion& m) {
@@ -334,29 +357,49 @@ void PopCore::ResolveOidForWrite(const pb::PutCommit& m, std::function<void(Resu
   Call(Dest{Dest::kDc, 0}, look, [this, m, done](Result<pb::Envelope> r) {
     if (r.ok()) return done(Oid::Decode(r->claim_name_reply().oid()));
     if (r.status().code() != Code::kNotFound) return done(r.status());
+    if (m.dc_tier()) return ClaimNewOid(m, kDcReplica, kDcReplica, done);
     std::vector<uint32_t> candidates;
     if (!PopUp(p_.pop_id)) return done(Unavailable("this POP is not up in the cluster map yet"));
     for (auto& p : map_.pops())
       if (p.up() && p.pop_id() != p_.pop_id) candidates.push_back(p.pop_id());
     if (candidates.empty()) return done(Unavailable("no other POP is up to act as backup"));
-    Oid proposed;
-    proposed.primary_pop = p_.pop_id;
     // The backup the upload's chunks were forwarded to, if any (pop_forward.cc).
-    proposed.backup_pop = TakeProposedBackup(m.subscriber(), m.name_key());
-    if (proposed.backup_pop == kNoPop) proposed.backup_pop = candidates[rng_() % candidates.size()];
-    proposed.gateway = m.gateway_id();
+    uint32_t backup = TakeProposedBackup(m.subscriber(), m.name_key());
+    if (backup == kNoPop) backup = candidates[rng_() % candidates.size()];
+    ClaimNewOid(m, p_.pop_id, backup, done);
+  });
+}
+
+// Proposes (primary, backup, the creating gateway, its next creation
+// counter) for a new name; the DC's catalog answers with the oid that won.
+// This POP's counter makes the oid unique only with this POP in it: a
+// DC-tier oid (0, 0, gateway, counter) takes a random counter instead, and
+// the catalog refuses one already in use (kAborted): another is
+// drawn, kDcTierClaimsMax times at most.
+void PopCore::ClaimNewOid(const pb::PutCommit& m, uint32_t primary, uint32_t backup,
+                          std::function<void(Result<Oid>)> done, int attempt) {
+  Oid proposed;
+  proposed.primary_pop = primary;
+  proposed.backup_pop = backup;
+  proposed.gateway = m.gateway_id();
+  if (IsDcTier(proposed)) {
+    proposed.counter = uint32_t(rng_());
+  } else {
     auto counter = store_->NextCounter(m.gateway_id());
     if (!counter.ok()) return done(counter.status());
     proposed.counter = counter.value();
-    pb::Envelope claim;
-    claim.mutable_claim_name()->set_subscriber(m.subscriber());
-    claim.mutable_claim_name()->set_name_key(m.name_key());
-    claim.mutable_claim_name()->set_proposed_oid(ToStr(proposed.Encode()));
-    Call(Dest{Dest::kDc, 0}, claim, [done](Result<pb::Envelope> r) {
-      if (!r.ok()) return done(r.status());
-      done(Oid::Decode(r->claim_name_reply().oid()));
-    });
-  });
+  }
+  pb::Envelope claim;
+  claim.mutable_claim_name()->set_subscriber(m.subscriber());
+  claim.mutable_claim_name()->set_name_key(m.name_key());
+  claim.mutable_claim_name()->set_proposed_oid(ToStr(proposed.Encode()));
+  Call(Dest{Dest::kDc, 0}, claim,
+       [this, m, primary, backup, done, attempt](Result<pb::Envelope> r) {
+         if (!r.ok() && r.status().code() == Code::kAborted && attempt + 1 < kDcTierClaimsMax)
+           return ClaimNewOid(m, primary, backup, done, attempt + 1);
+         if (!r.ok()) return done(r.status());
+         done(Oid::Decode(r->claim_name_reply().oid()));
+       });
 }
 
 // Sends the chunks a remote replica needs. First it asks the replica which
@@ -520,7 +563,9 @@ void PopCore::ReportVersions() {
     auto oid = Oid::Decode(info.oid());
     auto key = std::make_pair(ToBytes(info.oid()), info.version());
     if (!oid.ok() || reporting_.count(key)) continue;
-    if (p_.pop_id == kDcReplica) {  // the DC's own copies need no report
+    // The DC's stand-in copies need no report (the primary reports); a
+    // DC-tier object's versions are reported by the DC, its primary.
+    if (p_.pop_id == kDcReplica && !IsDcTier(*oid)) {
       (void)store_->MarkReported(key.first, key.second);
       continue;
     }

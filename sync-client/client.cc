@@ -292,7 +292,8 @@ struct Client::Impl {
   // Seals the manifest and commits it as the next version of `name`:
   // (oid, (version, bytes sent)).
   Result<std::pair<Oid, std::pair<uint64_t, uint64_t>>> Commit(const std::string& name,
-                                                               const pb::Manifest& manifest) {
+                                                               const pb::Manifest& manifest,
+                                                               bool dc_tier = false) {
     Bytes name_key = NameKey(name);
     std::string mbytes = manifest.SerializeAsString();
     Bytes msealed = Seal(ObjectKeyFor(name_key), reinterpret_cast<const uint8_t*>(mbytes.data()),
@@ -311,6 +312,7 @@ struct Client::Impl {
     Bytes write_id(16);
     randombytes_buf(write_id.data(), write_id.size());
     c->set_write_id(ToStr(write_id));
+    c->set_dc_tier(dc_tier);
     c->set_manifest_sealed(ToStr(msealed));
     for (auto& ch : manifest.chunks()) c->add_chunk_ids(ch.id());
     const uint64_t wire = commit.ByteSizeLong();
@@ -679,6 +681,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
       pb::Envelope q;
       q.mutable_have_chunks()->set_subscriber(I.s.subscriber);
       q.mutable_have_chunks()->set_name_key(ToStr(I.NameKey(name)));
+      q.mutable_have_chunks()->set_dc_tier(opts.dc_tier);
       for (size_t i = 0; i < std::min(ids.size(), kHaveChunksBatch); i++)
         q.mutable_have_chunks()->add_chunk_ids(ids[i]);
       EventLoop* loop = &I.loop;
@@ -694,6 +697,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
       // The entry POP forwards what it receives to the object's replicas
       // while the upload goes on (issue 11).
       q.mutable_have_chunks()->set_name_key(ToStr(I.NameKey(name)));
+      q.mutable_have_chunks()->set_dc_tier(opts.dc_tier);
       for (size_t i = at; i < std::min(ids.size(), at + kHaveChunksBatch); i++)
         q.mutable_have_chunks()->add_chunk_ids(ids[i]);
       auto r = I.Call(std::move(q));
@@ -881,7 +885,7 @@ Result<PutResult> Client::Put(const std::string& path, const std::string& name,
   result.size_bytes = total;
   result.chunks = size_t(manifest.chunks_size());
   if (dry) return result;
-  MS_ASSIGN_OR_RETURN(auto committed, I.Commit(name, manifest));
+  MS_ASSIGN_OR_RETURN(auto committed, I.Commit(name, manifest, opts.dc_tier));
   result.oid = committed.first;
   result.version = committed.second.first;
   result.bytes_sent += committed.second.second;

@@ -135,6 +135,10 @@ struct PutOptions {
   // Most chunk cuts pass 1 remembers (see kRememberedCutsMax); 0 = always
   // cut the file a second time. Tests lower it to cover the fallback.
   size_t remembered_cuts_max = kRememberedCutsMax;
+  // A new object goes to the DC tier (PutCommit.dc_tier): the DC keeps its
+  // one replica; no POP or gateway does. An existing name keeps the
+  // replicas it was created with (one held by POPs is refused).
+  bool dc_tier = false;
 };
 
 // One version of an object as `mistore versions` shows it (from its sealed

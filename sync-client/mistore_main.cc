@@ -121,6 +121,10 @@ const char* kUsage =
     "nothing\n"
     "  --bwlimit RATE                upload cap in bytes/s (suffixes K, M, G: "
     "powers of 1024)\n"
+    "  --tier pop|dc                 put: where a new object lives: pop (default; primary\n"
+    "                                and backup POPs, fragments on gateways) or dc (the DC\n"
+    "                                keeps its one replica: an archive); an existing name\n"
+    "                                keeps where it lives\n"
     "  --help                        this text\n"
     "\n"
     "TIME: seconds since the epoch (1700000000 or @1700000000) or UTC\n"
@@ -130,7 +134,8 @@ const char* kUsage =
     "configuration;\n"
     "3 not found; 4 retryable (gateway, POP or DC unreachable); 5 denied "
     "(wrong passphrase,\n"
-    "not your object or not shared with you, device not paired or not enrolled, POP refused the device); 6 partial (sync or volume restore finished, some files "
+    "not your object or not shared with you, device not paired or not enrolled, POP refused the "
+    "device); 6 partial (sync or volume restore finished, some files "
     "failed)\n";
 
 std::vector<Knob> ClientKnobs() {
@@ -283,6 +288,7 @@ struct Args {
   int64_t at_ms = 0;
   pb::ReadMode mode = pb::READ_MONOTONIC;
   bool once = false, dry_run = false;
+  bool dc_tier = false;  // put --tier dc
   bool all = false;  // ls: removed objects too
   uint64_t bwlimit = 0;
   uint64_t interval_s = 0;
@@ -375,6 +381,10 @@ Result<Args> ParseArgs(int argc, char** argv) {
       a.all = true;
     } else if (s == "--dry-run" || s == "-n") {
       a.dry_run = true;
+    } else if (is("--tier")) {
+      MS_ASSIGN_OR_RETURN(std::string v, value("--tier"));
+      if (v != "pop" && v != "dc") return InvalidArgument("--tier is pop or dc, not " + v);
+      a.dc_tier = v == "dc";
     } else if (is("--bwlimit")) {
       MS_ASSIGN_OR_RETURN(std::string v, value("--bwlimit"));
       MS_ASSIGN_OR_RETURN(a.bwlimit, ParseRate(v));
@@ -642,7 +652,8 @@ int CmdStatus(const Args& a, const Loaded& l) {
 }
 
 int CmdPut(const Args& a, const Loaded& l) {
-  if (a.positional.size() != 1) return Fail(kExitUsage, "usage: mistore put FILE [--name NAME]");
+  if (a.positional.size() != 1)
+    return Fail(kExitUsage, "usage: mistore put FILE [--name NAME] [--tier pop|dc]");
   const std::string& file = a.positional[0];
   if (!FileExists(file)) return Fail(kExitNotFound, "cannot read " + file + ": no such file");
   auto c = OpenClient(a, l.s);
@@ -652,6 +663,7 @@ int CmdPut(const Args& a, const Loaded& l) {
   Progress progress;
   PutOptions po;
   po.dry_run = a.dry_run;
+  po.dc_tier = a.dc_tier;
   po.bwlimit_bytes_per_s = a.bwlimit;
   po.put_time_ms = WallMs();
   if (progress.on())
@@ -667,6 +679,9 @@ int CmdPut(const Args& a, const Loaded& l) {
     JsonLine({{"event", JsonStr(a.dry_run ? "would-put" : "put")},
               {"name", JsonStr(name)},
               {"oid", JsonStr(a.dry_run ? "" : r->oid.Hex())},
+              {"tier", JsonStr(a.dry_run          ? ""
+                               : IsDcTier(r->oid) ? "dc"
+                                                  : "pop")},
               {"version", Num(r->version)},
               {"size_bytes", Num(r->size_bytes)},
               {"chunks", Num(r->chunks)},
@@ -679,11 +694,11 @@ int CmdPut(const Args& a, const Loaded& l) {
                 (unsigned long long)r->bytes_sent);
   } else if (g_verbosity > 0) {
     std::printf(
-        "stored %s as %s version %llu (%llu bytes, %zu chunks; sent "
+        "stored %s as %s version %llu%s (%llu bytes, %zu chunks; sent "
         "%zu chunks, %llu bytes)\n",
         name.c_str(), r->oid.Hex().c_str(), (unsigned long long)r->version,
-        (unsigned long long)r->size_bytes, r->chunks, r->chunks_sent,
-        (unsigned long long)r->bytes_sent);
+        IsDcTier(r->oid) ? " in the DC tier" : "", (unsigned long long)r->size_bytes, r->chunks,
+        r->chunks_sent, (unsigned long long)r->bytes_sent);
   }
   return kExitOk;
 }
@@ -1191,9 +1206,13 @@ int CmdPlacement(const Args& a, const Loaded& l) {
   for (auto& f : r->fragments())
     std::printf("chunk=%s index=%u gateway=%u pop=%u\n", ToHex(f.chunk_id()).substr(0, 12).c_str(),
                 f.index(), f.gateway_id(), f.pop_id());
-  std::printf("object %s version %llu: primary POP %u, backup POP %u\n",
-              oid.ok() ? oid->Hex().c_str() : "?", (unsigned long long)info.version(),
-              oid.ok() ? oid->primary_pop : 0, oid.ok() ? oid->backup_pop : 0);
+  if (oid.ok() && IsDcTier(*oid))
+    std::printf("object %s version %llu: DC tier (the DC keeps its one replica; no fragments)\n",
+                oid->Hex().c_str(), (unsigned long long)info.version());
+  else
+    std::printf("object %s version %llu: primary POP %u, backup POP %u\n",
+                oid.ok() ? oid->Hex().c_str() : "?", (unsigned long long)info.version(),
+                oid.ok() ? oid->primary_pop : 0, oid.ok() ? oid->backup_pop : 0);
   std::printf("placed: %u/%u chunks (%d fragments)\n", r->chunks_placed(), r->chunks_total(),
               r->fragments_size());
   return kExitOk;

@@ -25,4 +25,8 @@ struct Oid {
   auto operator<=>(const Oid&) const = default;
 };
 
+// A DC-tier object (`mistore put --tier dc`, PutCommit.dc_tier): replica id 0 is
+// the DC (pop-server/pop_core.h, kDcReplica), named as primary and backup.
+inline bool IsDcTier(const Oid& o) { return o.primary_pop == 0 && o.backup_pop == 0; }
+
 }  // namespace mistore

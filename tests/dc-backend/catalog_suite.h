@@ -105,6 +105,33 @@ TYPED_TEST_P(CatalogSuite, NamesSurviveReopen) {
   EXPECT_FALSE(again->second);
 }
 
+// A DC-tier oid carries a random counter (PopCore::ClaimNewOid), so the
+// catalog refuses one that another name or object uses; the POP draws again.
+TYPED_TEST_P(CatalogSuite, ClaimNameRefusesADcTierOidInUse) {
+  const Bytes dc = Oid{0, 0, 1001, 7}.Encode();
+  auto first = this->cat_->ClaimName("alice", B("k1"), dc);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(first->second);
+  EXPECT_EQ(this->cat_->ClaimName("bob", B("k2"), dc).status().code(), Code::kAborted);
+  EXPECT_EQ(this->cat_->ClaimName("alice", B("k2"), dc).status().code(), Code::kAborted);
+  EXPECT_EQ(this->cat_->LookupName("alice", B("k2")).status().code(), Code::kNotFound);
+  // The name itself: its oid is the answer, whatever is proposed.
+  auto again = this->cat_->ClaimName("alice", B("k1"), Oid{0, 0, 1001, 8}.Encode());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->first, dc);
+  EXPECT_FALSE(again->second);
+  // An oid the objects table holds (its names gone) is in use too.
+  const Bytes orphan = Oid{0, 0, 1001, 9}.Encode();
+  ASSERT_TRUE(this->cat_->ReportVersion(Report(S(orphan), 1, 10, "alice", "n"), 1).ok());
+  EXPECT_EQ(this->cat_->ClaimName("alice", B("k3"), orphan).status().code(), Code::kAborted);
+  // POP-tier oids are unique by their POP's counter: not checked.
+  const Bytes pop = Oid{1, 2, 1001, 7}.Encode();
+  ASSERT_TRUE(this->cat_->ClaimName("alice", B("k4"), pop).ok());
+  auto shared = this->cat_->ClaimName("alice", B("k5"), pop);
+  ASSERT_TRUE(shared.ok()) << shared.status().ToString();
+  EXPECT_TRUE(shared->second);
+}
+
 // ---- objects --------------------------------------------------------------
 
 TYPED_TEST_P(CatalogSuite, ReportVersionKeepsTheNewest) {
@@ -811,23 +838,20 @@ TYPED_TEST_P(CatalogSuite, SharesPerGranteeAreBounded) {
   EXPECT_EQ(size_t(cat->ListShares("bob")->shares_size()), kSharesPerGranteeMax);
 }
 
-REGISTER_TYPED_TEST_SUITE_P(CatalogSuite, ClaimNameIsIdempotent, NamesAreScopedBySubscriber,
-                            LookupUnknownNameIsNotFound, NamesSurviveReopen,
-                            ReportVersionKeepsTheNewest, ListObjectsOnlyTheSubscribersOwn,
-                            ObjectsSurviveReopen, PopUpAndDownBumpEpochOnlyOnChange,
-                            PopUpAtNewAddressIsAChange, EpochNeverGoesBackAcrossReopen,
-                            GetPopGivesRegionAndState, VersionsAreKeptWithSizesTimesAndChunks,
-                            CollectingFreesOnlyUnreferencedChunks,
-                            RetentionPolicyPersistsAndApplies, RetentionVolumesAreOnlyThoseWithASetPolicy,
-                            GatewaysKeepLabelsAndCurrentState,
-                            SummariesAnswerTimeRanges, AdminQueriesCountWhatWasReported,
-                            ObjectRolesComeFromTheOid, ReportBatchesAreAllOrNothing,
-                            CollectingQueuesGcTasksForEveryHolder,
-                            GcTasksLeaveOutChunksReferencedAgain, GcTasksAreBoundedAndOldestFirst,
-                            BackupPolicyQueuesVersions, ColdMarksPersist,
-                            ReportBatchEqualsReportsOneByOne,
-                            LargeReportBatchesKeepEveryReport,
-                            ShareKeysAndRecordsAreBoundedAndScoped, SharesPerGranteeAreBounded);
+REGISTER_TYPED_TEST_SUITE_P(
+    CatalogSuite, ClaimNameIsIdempotent, NamesAreScopedBySubscriber,
+    ClaimNameRefusesADcTierOidInUse, LookupUnknownNameIsNotFound, NamesSurviveReopen,
+    ReportVersionKeepsTheNewest, ListObjectsOnlyTheSubscribersOwn, ObjectsSurviveReopen,
+    PopUpAndDownBumpEpochOnlyOnChange, PopUpAtNewAddressIsAChange, EpochNeverGoesBackAcrossReopen,
+    GetPopGivesRegionAndState, VersionsAreKeptWithSizesTimesAndChunks,
+    CollectingFreesOnlyUnreferencedChunks, RetentionPolicyPersistsAndApplies,
+    RetentionVolumesAreOnlyThoseWithASetPolicy, GatewaysKeepLabelsAndCurrentState,
+    SummariesAnswerTimeRanges, AdminQueriesCountWhatWasReported, ObjectRolesComeFromTheOid,
+    ReportBatchesAreAllOrNothing, CollectingQueuesGcTasksForEveryHolder,
+    GcTasksLeaveOutChunksReferencedAgain, GcTasksAreBoundedAndOldestFirst,
+    BackupPolicyQueuesVersions, ColdMarksPersist, ReportBatchEqualsReportsOneByOne,
+    LargeReportBatchesKeepEveryReport, ShareKeysAndRecordsAreBoundedAndScoped,
+    SharesPerGranteeAreBounded);
 
 }  // namespace catalog_suite
 }  // namespace mistore

@@ -76,6 +76,8 @@ int main(int argc, char** argv) {
     else if (a == "--map-delay-ms") cfg.map_delay_max_ms = value();
     else if (a == "--drift-ppm") cfg.clock_drift_ppm_max = value();
     else if (a == "--dc-outages") opts.dc_outages = int(value());
+    else if (a == "--dc-tier-names")
+      opts.dc_tier_names = int(value());
     else if (a == "--disk-faults") opts.disk_faults = int(value());
     else if (a == "--pop-cutoffs")
       opts.pop_cutoffs = int(value());
@@ -113,7 +115,8 @@ int main(int argc, char** argv) {
                    "                   [--map-lease-ms L] [--all-clients-at-hung-pops] "
                    "[--calm] [--unnamed-uploads]\n"
                    "                   [--forwards-in-flight N] [--staged-keep-ms MS] "
-                   "[--upload-pin-ms MS]\n");
+                   "[--upload-pin-ms MS]\n"
+                   "                   [--dc-tier-names N]\n");
       return 2;
     }
   }

@@ -165,15 +165,19 @@ RunResult RunWorkload(uint64_t seed, const SimConfig& cfg, const WorkloadOptions
     pop_event(index);
     fault_event(index);
     isolation_event(index);
-    std::string name = "obj" + std::to_string(rng() % opts.names);
+    const int name_index = int(rng() % opts.names);
+    std::string name = "obj" + std::to_string(name_index);
     uint32_t entry = live_entry(client);
     auto& mine = seen[size_t(client)];
     if (rng() % 3 == 0) {
-      w.Put(entry, name, random_chunks(), [&, client, name](Status st, uint64_t v) {
-        if (st.ok()) seen[size_t(client)][name] = std::max(seen[size_t(client)][name], v);
-        finished++;
-        issue(client);
-      }, client);
+      w.Put(
+          entry, name, random_chunks(),
+          [&, client, name](Status st, uint64_t v) {
+            if (st.ok()) seen[size_t(client)][name] = std::max(seen[size_t(client)][name], v);
+            finished++;
+            issue(client);
+          },
+          client, name_index < opts.dc_tier_names);
       return;
     }
     uint64_t version = 0;

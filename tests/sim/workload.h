@@ -15,6 +15,7 @@ namespace mistore::sim {
 struct WorkloadOptions {
   int ops = 200;
   int names = 4;
+  int dc_tier_names = 1;        // of those, the first ones are DC-tier objects
   int clients = 3;              // operations in flight at once
   int gateway_crashes = 2;      // spread over regions, at most m per region
   int pop_crashes = 1;          // one POP down at a time, restarted later

@@ -630,7 +630,14 @@ pb::Envelope SimWorld::DcHandle(const pb::Envelope& req) {
     }
     case pb::Envelope::kClaimName: {
       auto key = std::make_pair(req.claim_name().subscriber(), ToBytes(req.claim_name().name_key()));
-      auto [it, created] = names_.try_emplace(key, ToBytes(req.claim_name().proposed_oid()));
+      Bytes proposed = ToBytes(req.claim_name().proposed_oid());
+      // As the catalog: a DC-tier oid (random counter) in use is refused.
+      auto o = Oid::Decode(proposed);
+      if (o.ok() && IsDcTier(*o) && !names_.count(key))
+        for (auto& [k, oid] : names_)
+          if (oid == proposed)
+            return ErrorResponse(0, Status(Code::kAborted, "DC-tier oid in use"));
+      auto [it, created] = names_.try_emplace(key, proposed);
       r.mutable_claim_name_reply()->set_oid(ToStr(it->second));
       r.mutable_claim_name_reply()->set_created(created);
       return r;
@@ -734,7 +741,7 @@ void SimWorld::ClientCall(uint32_t entry_pop, pb::Envelope req,
 }
 
 void SimWorld::Put(uint32_t entry_pop, const std::string& name, std::vector<Bytes> chunks,
-                   std::function<void(Status, uint64_t)> done, int client) {
+                   std::function<void(Status, uint64_t)> done, int client, bool dc_tier) {
   auto rec = std::make_shared<OpRecord>();
   rec->kind = OpRecord::kPut;
   rec->client = client;
@@ -753,7 +760,7 @@ void SimWorld::Put(uint32_t entry_pop, const std::string& name, std::vector<Byte
   auto data = std::make_shared<std::vector<Bytes>>(std::move(chunks));
   auto present = std::make_shared<std::set<Bytes>>();  // held by the entry POP already
   auto send = std::make_shared<std::function<void(size_t)>>();
-  *send = [this, entry_pop, name, ids, data, present, send, finish, rec](size_t i) {
+  *send = [this, entry_pop, name, ids, data, present, send, finish, rec, dc_tier](size_t i) {
     while (i < data->size() && present->count((*ids)[i])) i++;
     if (i == data->size()) {
       rec->start_ms = now_ms_;
@@ -766,6 +773,7 @@ void SimWorld::Put(uint32_t entry_pop, const std::string& name, std::vector<Byte
       for (auto& d : *data) size += d.size();
       c->set_size_bytes(size);
       c->set_manifest_sealed("manifest:" + name);
+      c->set_dc_tier(dc_tier);
       for (auto& id : *ids) c->add_chunk_ids(ToStr(id));
       c->set_gateway_id(entry_pop * 1000 + 1);
       c->set_write_id(ToStr(Id32("write", Bytes{uint8_t(seq_), uint8_t(seq_ >> 8), uint8_t(seq_ >> 16)})));
@@ -792,6 +800,7 @@ void SimWorld::Put(uint32_t entry_pop, const std::string& name, std::vector<Byte
   pb::Envelope q;
   q.mutable_have_chunks()->set_subscriber(kSubscriber);
   q.mutable_have_chunks()->set_name_key(ToStr(Id32("name", ToBytes(name))));
+  q.mutable_have_chunks()->set_dc_tier(dc_tier);
   for (auto& id : *ids) q.mutable_have_chunks()->add_chunk_ids(ToStr(id));
   ClientCall(entry_pop, q, [send, present, finish](Result<pb::Envelope> r) {
     if (!r.ok()) {

@@ -110,8 +110,10 @@ class SimWorld {
   // region; `done` runs when the operation finishes (in simulated time).
   // A put's start_ms in the history is when its commit is sent: uploading
   // chunks beforehand changes nothing a reader can see.
+  // dc_tier: a new name is created in the DC tier (PutCommit.dc_tier).
   void Put(uint32_t entry_pop, const std::string& name, std::vector<Bytes> chunks,
-           std::function<void(Status, uint64_t version)> done, int client = 0);
+           std::function<void(Status, uint64_t version)> done, int client = 0,
+           bool dc_tier = false);
   // version > 0 reads exactly that version; else `mode` applies.
   void Get(uint32_t entry_pop, const std::string& name, uint64_t version,
            std::function<void(Status, uint64_t version, std::vector<Bytes>)> done,

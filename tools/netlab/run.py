@@ -32,7 +32,7 @@ ALL_CACHED = ["read_local_pop", "read_remote_pop", "read_home_cache", "read_prim
               "write_pop_down", "write_hg_pop_pb", "write_delta"]
 ALL_GW = ["read_gateways", "read_backup_down", "read_gw_down", "read_pop_fail",
           "write_hg_pop_pb_hg"]
-ALL_DC = ["read_dc"]
+ALL_DC = ["read_dc", "write_hg_dc", "read_dc_tier"]
 UNITS = {"K": 1000, "M": 1000_000, "KI": 1024, "MI": 1 << 20}
 
 
@@ -157,7 +157,7 @@ def plot(rows, out_dir):
                               and not s.endswith("_down")),
         "netlab-reads.png": ("Reads (paper Fig. 15)", lambda s: s in (
             "read_local_pop", "read_remote_pop", "read_gateways_stripe", "read_gateways_nostripe",
-            "read_home_cache", "read_dc")),
+            "read_home_cache", "read_dc", "read_dc_tier")),
         "netlab-failures.png": ("With failures (paper Fig. 16, 17)", lambda s: s.startswith(
             ("read_primary_down", "read_backup_down", "read_gw_down", "read_pop_fail"))
             or s.endswith("_down")),
