@@ -155,7 +155,9 @@ constexpr uint32_t kDcReplica = 0;
 constexpr uint32_t kNoPop = UINT32_MAX;
 // A DC-tier object (IsDcTier, shared/core/oid.h): the DC's stand-in is its
 // one replica and lock server; entry POPs relay to it and keep only cache
-// copies; no POP places its fragments on gateways.
+// copies; no POP places its fragments on gateways. Its oid has a random
+// counter: drawn again when the catalog refuses it, at most this many times.
+constexpr int kDcTierClaimsMax = 8;
 // Most chunk ids one HaveChunks query may ask about (pop_dedup.cc).
 constexpr size_t kHaveChunksIdsMax = 4096;
 
@@ -386,7 +388,6 @@ class PopCore {
   void ResolveOidForWrite(const pb::PutCommit& m, std::function<void(Result<Oid>)> done);
   void ClaimNewOid(const pb::PutCommit& m, uint32_t primary, uint32_t backup,
                    std::function<void(Result<Oid>)> done, int attempt = 0);
-  static constexpr int kDcTierClaimsMax = 8;  // random DC-tier oids drawn per new name
   void CommitSoleReplica(const Bytes& oid_b, uint64_t v,
                          std::function<void(Result<uint64_t>)> done);
   void WriteWithLock(const Oid& o, pb::VersionInfo info, std::function<void(Result<uint64_t>)> done);
