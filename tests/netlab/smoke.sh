@@ -9,8 +9,8 @@ out="$(mktemp -d /tmp/netlab-smoke.XXXXXX)"
 trap 'rm -rf "$out"' EXIT
 set +e
 "$here/run" --regions 3 --gateways 4 --sizes 1M --reps 1 --delta-size 0 \
-  --scenarios read_local_pop,read_remote_pop,read_home_cache,read_gateways,read_gw_down \
-  --labs cached,stripe --out "$out" "$@"
+  --scenarios read_local_pop,read_remote_pop,read_home_cache,read_gateways,read_gw_down,write_hg_dc,read_dc_tier \
+  --labs cached,stripe,dc --out "$out" "$@"
 rc=$?
 set -e
 if [ $rc -eq 77 ]; then exit 77; fi
@@ -21,7 +21,8 @@ python3 - "$out/netlab-results.csv" <<'PY'
 import csv, sys
 rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["lab"]]
 want = {"write_hg_pb", "read_local_pop", "read_remote_pop", "read_home_cache",
-        "write_hg_pb_hg_stripe", "read_gateways_stripe", "read_gw_down_stripe"}
+        "write_hg_pb_hg_stripe", "read_gateways_stripe", "read_gw_down_stripe",
+        "write_hg_dc", "read_dc_tier"}
 got = {r["scenario"] for r in rows if r["median_s"]}
 missing = want - got
 if missing:
