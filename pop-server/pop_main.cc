@@ -163,6 +163,17 @@ class PopDaemon {
       // POPs answer our calls on these connections; requests come on ours.
       c->ReplyError(env.request_id(), ProtocolError("send requests on your own connection"));
     });
+    // The DC serves a connection only after its Hello ("say Hello before
+    // anything else"): it is said first on every new connection, before the
+    // calls queued on it. Without this, a call made in the first moments
+    // after a DC restart (before the next periodic RegisterWithDc) opened
+    // the connection and was refused, and the client got that refusal.
+    dc_.set_on_connect([this](const std::string&, const Connection::Ptr& c) {
+      pb::Envelope hello;
+      FillHello(hello.mutable_hello());
+      c->Call(
+          hello, [this](Result<pb::Envelope> r) { OnDcHelloReply(std::move(r)); }, 3000);
+    });
     dc_.set_on_request([this](const Connection::Ptr& c, pb::Envelope&& env) {
       if (!env.has_cluster_map())
         return c->ReplyError(env.request_id(), ProtocolError("the DC only pushes cluster maps"));
@@ -288,24 +299,29 @@ class PopDaemon {
   void RegisterWithDc() {
     pb::Envelope hello;
     FillHello(hello.mutable_hello());
-    dc_.Call(cfg_.Str("dc"), hello, [this](Result<pb::Envelope> r) {
-      if (!r.ok() || !r->has_hello_reply()) {
-        if (!dc_warned_) {
-          MS_WARN("pop", "cannot register with DC; retrying",
-                  "error=\"" + (r.ok() ? std::string("bad reply") : r.status().ToString()) + "\"");
-          dc_warned_ = true;
-        }
-        return;
+    dc_.Call(
+        cfg_.Str("dc"), hello, [this](Result<pb::Envelope> r) { OnDcHelloReply(std::move(r)); },
+        3000);
+  }
+
+  void OnDcHelloReply(Result<pb::Envelope> r) {
+    if (!r.ok() || !r->has_hello_reply()) {
+      if (!dc_warned_) {
+        MS_WARN("pop", "cannot register with DC; retrying",
+                "error=\"" + (r.ok() ? std::string("bad reply") : r.status().ToString()) + "\"");
+        dc_warned_ = true;
       }
-      dc_warned_ = false;
-      if (r->hello_reply().map().epoch() != core_.cluster_map().epoch())
-        MS_INFO("pop", "cluster map", "epoch=" + std::to_string(r->hello_reply().map().epoch()) +
-                                          " pops=" + std::to_string(r->hello_reply().map().pops_size()));
-      core_.OnDcContact(loop_.NowMs());
-      core_.OnClusterMap(loop_.NowMs(), r->hello_reply().map());
-      ApplyRevocations(r->hello_reply().map());
-      Flush();
-    }, 3000);
+      return;
+    }
+    dc_warned_ = false;
+    if (r->hello_reply().map().epoch() != core_.cluster_map().epoch())
+      MS_INFO("pop", "cluster map",
+              "epoch=" + std::to_string(r->hello_reply().map().epoch()) +
+                  " pops=" + std::to_string(r->hello_reply().map().pops_size()));
+    core_.OnDcContact(loop_.NowMs());
+    core_.OnClusterMap(loop_.NowMs(), r->hello_reply().map());
+    ApplyRevocations(r->hello_reply().map());
+    Flush();
   }
 
   // ---- incoming connections: gateways, other POPs, devices ----

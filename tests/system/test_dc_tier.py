@@ -10,8 +10,9 @@ see it:
     catalog shows the object with POP ids 0 and 0; no fragment anywhere;
   - with every POP but the entry POP down, the object is still read and
     written (a POP-tier object needs its primary or backup);
-  - after the DC restarts, read through another region's POP (the POPs keep
-    no cache here: every chunk comes from the DC);
+  - after the DC restarts, written at once through a POP that has not
+    registered again yet, and read through another region's POP (the POPs
+    keep no cache here: every chunk comes from the DC);
   - the tier is fixed when the object is created: `--tier dc` on a POP-tier
     name is refused and changes nothing; a bad --tier value is a usage error;
   - the DC's backup copier copies DC-tier versions from the stand-in.
@@ -111,6 +112,15 @@ class DcTierTest(LabTestCase):
         self.put_dc(data, "archive-c")
         self.lab.kill("dc")
         self.lab.start("dc")
+        # At once through POP 1, which has not said Hello to the new DC yet
+        # (its periodic registration failed while the DC was down): the POP
+        # says Hello first on the new connection. Regression: its LookupName
+        # opened the connection and was refused ("say Hello before anything
+        # else"; seen in CI).
+        small = self.scratch("c0")
+        write_random_file(small, 1000)
+        self.lab.put(small, "after-dc-restart")
+        self.put_dc(small, "archive-after-dc-restart")
         other = self.lab.write_client_conf("gw2001", self.scratch("c.conf"),
                                            self.scratch("c-state"))
         deadline = time.monotonic() + 30
