@@ -321,6 +321,19 @@ class Lab:
                 f"{p.stderr.decode(errors='replace')}")
         return p
 
+    def dc_cli(self, *args, check=True, timeout=60):
+        """Runs `mistore-dc --data-dir=<the lab DC's> ARGS --json` (the operator's
+        commands on the DC's catalog); returns its parsed JSON output, or None
+        when it failed and check is False."""
+        node = self.node("dc")
+        p = subprocess.run([node["argv"][0], f"--data-dir={node['data_dir']}"] + list(args)
+                           + ["--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"mistore-dc {' '.join(args)} exited {p.returncode}: "
+                                 f"{p.stderr.decode(errors='replace')}")
+        return json.loads(p.stdout) if p.returncode == 0 else None
+
     def init_client(self, conf=None):
         return self.client("init", conf=conf, timeout=120)
 

@@ -9,10 +9,8 @@ kill and restart. The catalog is read with the operator subcommands
 (`mistore-dc catalog ... --json`), which open it directly.
 """
 
-import json
 import os
 import sqlite3
-import subprocess
 import threading
 import time
 import unittest
@@ -24,16 +22,6 @@ class DcCatalogCrashTest(LabTestCase):
     LAB_OPTIONS = {"pops": 2, "gateways_per_pop": 3, "k": 2, "m": 1}
 
     # ---- helpers
-    def dc(self, *args, check=True):
-        node = self.lab.node("dc")
-        p = subprocess.run([node["argv"][0], f"--data-dir={node['data_dir']}"] + list(args)
-                           + ["--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=30)
-        if check and p.returncode != 0:
-            raise AssertionError(f"mistore-dc {' '.join(args)} exited {p.returncode}: "
-                                 f"{p.stderr.decode(errors='replace')}")
-        return json.loads(p.stdout) if p.returncode == 0 else None
-
     def pop_versions(self):
         """{(oid hex, version)} committed at any POP (their own stores)."""
         out = set()
@@ -49,7 +37,7 @@ class DcCatalogCrashTest(LabTestCase):
         return out
 
     def catalog_versions(self):
-        objs = self.dc("catalog", "objects", self.lab.subscriber)["objects"]
+        objs = self.lab.dc_cli("catalog", "objects", self.lab.subscriber)["objects"]
         return {(o["oid"], v["version"]) for o in objs for v in o["versions"]}, objs
 
     def start_epoch_sampler(self):
@@ -58,7 +46,7 @@ class DcCatalogCrashTest(LabTestCase):
         def run():
             while self.sampling:
                 try:
-                    self.epochs.append(self.dc("map")["epoch"])
+                    self.epochs.append(self.lab.dc_cli("map")["epoch"])
                 except Exception:  # the file mid-creation; try again
                     pass
                 time.sleep(0.2)
@@ -69,7 +57,7 @@ class DcCatalogCrashTest(LabTestCase):
     def wait_map(self, pred, what, timeout=30.0):
         deadline = time.monotonic() + timeout
         while True:
-            m = self.dc("map")
+            m = self.lab.dc_cli("map")
             if pred(m):
                 return m
             if time.monotonic() > deadline:
@@ -104,7 +92,7 @@ class DcCatalogCrashTest(LabTestCase):
         try:
             for round_ in range(2):
                 time.sleep(3)
-                before = self.dc("map")["epoch"]
+                before = self.lab.dc_cli("map")["epoch"]
                 self.lab.kill("dc", "KILL")
                 time.sleep(0.5)
                 self.lab.start("dc")
@@ -139,7 +127,7 @@ class DcCatalogCrashTest(LabTestCase):
             self.assertIn(o["backup_pop"], (1, 2), o)
 
         # A POP killed and restarted: down then up, each a newer epoch.
-        e0 = self.dc("map")["epoch"]
+        e0 = self.lab.dc_cli("map")["epoch"]
         self.lab.kill("pop2", "KILL")
         down = self.wait_map(lambda m: self.pop_state(m, 2) == "down", "pop2 down")
         self.assertGreater(down["epoch"], e0)
@@ -147,7 +135,7 @@ class DcCatalogCrashTest(LabTestCase):
         self.lab.start("pop2")
         up = self.wait_map(lambda m: self.pop_state(m, 2) == "up", "pop2 up")
         self.assertGreater(up["epoch"], down["epoch"])
-        pop2 = self.dc("catalog", "pop", "2")
+        pop2 = self.lab.dc_cli("catalog", "pop", "2")
         self.assertEqual((pop2["region"], pop2["state"]), ("r2", "up"))
 
         self.sampling = False

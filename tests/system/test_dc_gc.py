@@ -17,10 +17,8 @@ alone is dropped from the POPs' disks and marked cold in the catalog; a read
 returns it byte-identical and marks it warm again.
 """
 
-import json
 import os
 import re
-import subprocess
 import time
 import unittest
 import urllib.request
@@ -68,16 +66,6 @@ class DcGcTest(LabTestCase):
     def scratch(self, name):
         return os.path.join(self.lab.work, name)
 
-    def dc(self, *args):
-        node = self.lab.node("dc")
-        p = subprocess.run([node["argv"][0], f"--data-dir={node['data_dir']}"] + list(args)
-                           + ["--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=60)
-        if p.returncode != 0:
-            raise AssertionError(f"mistore-dc {' '.join(args)} exited {p.returncode}: "
-                                 f"{p.stderr.decode(errors='replace')}")
-        return json.loads(p.stdout)
-
     def fragment_files(self):
         """{(chunk hex, index, gateway node): size} over every gateway's store."""
         out = {}
@@ -98,7 +86,7 @@ class DcGcTest(LabTestCase):
         return {i[:self.prefix_len] for i in ids}
 
     def objects(self):
-        return {o["oid"]: o for o in self.dc("catalog", "objects", self.lab.subscriber)["objects"]}
+        return {o["oid"]: o for o in self.lab.dc_cli("catalog", "objects", self.lab.subscriber)["objects"]}
 
     def wait(self, pred, what, timeout=60.0):
         deadline = time.monotonic() + timeout
@@ -127,7 +115,7 @@ class DcGcTest(LabTestCase):
     # ---- the tests
     def test_1_retention_collects_everywhere(self):
         sub = self.lab.subscriber
-        self.dc("backup", "set", sub, "all")
+        self.lab.dc_cli("backup", "set", sub, "all")
         a = write_random_file(self.scratch("a"), 3 << 20)
         b = write_random_file(self.scratch("b"), 3 << 20)
         c = write_random_file(self.scratch("c"), 2 << 20)
@@ -156,14 +144,14 @@ class DcGcTest(LabTestCase):
         for ch in gone | kept:
             self.assertEqual(per_chunk.get(ch), 2 * n, f"chunk {ch[:12]} not in both regions")
 
-        self.dc("retention", "set", sub, "keep_last=1", "daily_days=0", "weekly_weeks=0")
-        applied = self.dc("retention", "apply", sub)
+        self.lab.dc_cli("retention", "set", sub, "keep_last=1", "daily_days=0", "weekly_weeks=0")
+        applied = self.lab.dc_cli("retention", "apply", sub)
         collected = {o["oid"]: o["versions"] for o in applied["objects"]}
         self.assertEqual(collected, {oid: [1, 2]}, applied)
         self.assertEqual(applied["chunks_freed"], len(gone))
 
         stats = self.wait(lambda: (lambda s: s if s["tasks_pending"] == 0 else None)(
-            self.dc("retention", "gc")), "every GC task acknowledged", 90)
+            self.lab.dc_cli("retention", "gc")), "every GC task acknowledged", 90)
         after = self.fragment_files()
         removed = set(before) - set(after)
         self.assertEqual({k[0] for k in removed}, gone,

@@ -20,7 +20,6 @@ see it:
 
 import json
 import os
-import subprocess
 import time
 import unittest
 
@@ -36,16 +35,6 @@ class DcTierTest(LabTestCase):
     def scratch(self, name):
         return os.path.join(self.lab.work, name)
 
-    def dc(self, *args):
-        node = self.lab.node("dc")
-        p = subprocess.run([node["argv"][0], f"--data-dir={node['data_dir']}"] + list(args)
-                           + ["--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=60)
-        if p.returncode != 0:
-            raise AssertionError(f"mistore-dc {' '.join(args)} exited {p.returncode}: "
-                                 f"{p.stderr.decode(errors='replace')}")
-        return json.loads(p.stdout.decode().splitlines()[0])
-
     def put_dc(self, path, name, conf=None):
         p = self.lab.client("--json", "put", path, "--name", name, "--tier", "dc", conf=conf,
                             timeout=180)
@@ -54,7 +43,7 @@ class DcTierTest(LabTestCase):
         return event
 
     def catalog_object(self, oid):
-        objs = self.dc("catalog", "objects", self.lab.subscriber)["objects"]
+        objs = self.lab.dc_cli("catalog", "objects", self.lab.subscriber)["objects"]
         found = [o for o in objs if o["oid"] == oid]
         self.assertEqual(len(found), 1, f"{oid} not in the catalog: {objs}")
         return found[0]
@@ -159,7 +148,7 @@ class DcTierTest(LabTestCase):
         self.assertIn("--tier is pop or dc", bad.stderr.decode(errors="replace"))
 
     def test_e_backup_copier_reads_the_dc_tier(self):
-        self.dc("backup", "set", self.lab.subscriber, "latest")
+        self.lab.dc_cli("backup", "set", self.lab.subscriber, "latest")
         data = self.scratch("e1")
         write_random_file(data, 1 * MIB + 9)
         put = self.put_dc(data, "archive-e")
