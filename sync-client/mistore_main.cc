@@ -916,11 +916,12 @@ int CmdLs(const Args& a, const Loaded& l) {
                 {"version", Num(e.version)},
                 {"size_bytes", Num(e.size_bytes)},
                 {"oid", JsonStr(e.oid.Hex())},
+                {"tier", JsonStr(IsDcTier(e.oid) ? "dc" : "pop")},
                 {"deleted", e.deleted ? "true" : "false"}});
     else
-      std::printf("%s  v%llu  %llu  %s%s\n", e.name.c_str(), (unsigned long long)e.version,
+      std::printf("%s  v%llu  %llu  %s%s%s\n", e.name.c_str(), (unsigned long long)e.version,
                   (unsigned long long)e.size_bytes, e.oid.Hex().c_str(),
-                  e.deleted ? "  (removed)" : "");
+                  IsDcTier(e.oid) ? "  (DC tier)" : "", e.deleted ? "  (removed)" : "");
   }
   return kExitOk;
 }

@@ -70,6 +70,13 @@ class DcTierTest(LabTestCase):
         obj = self.catalog_object(put1["oid"])
         self.assertEqual((obj["primary_pop"], obj["backup_pop"]), (0, 0))
         self.assertEqual(obj["latest_version"], 2)
+        listed = [json.loads(line) for line in
+                  self.lab.client("--json", "ls").stdout.decode().splitlines()]
+        row = [o for o in listed if o.get("name") == "archive-a"]
+        self.assertEqual(len(row), 1, listed)
+        self.assertEqual((row[0]["tier"], row[0]["version"]), ("dc", 2))
+        self.assertIn("archive-a  v2  ", self.lab.client("ls").stdout.decode())
+        self.assertIn("(DC tier)", self.lab.client("ls").stdout.decode())
         # No POP places a DC-tier object's chunks on gateways.
         frags, _, _, text = self.lab.placement("archive-a")
         self.assertEqual(frags, [], text)
