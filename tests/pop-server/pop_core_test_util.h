@@ -32,6 +32,15 @@ inline pb::ClusterMap MapOfUpPops(uint64_t epoch, const std::vector<uint32_t>& p
   return map;
 }
 
+// A 32-byte chunk id for test chunk i; `tag` keeps one test file's ids
+// apart from another's.
+inline Bytes TestChunkId(int i, uint8_t tag) {
+  Bytes id(32, 0);
+  id[0] = uint8_t(i + 1);
+  id[1] = tag;
+  return id;
+}
+
 // What the test does with a call the core made: its answer, or nullopt to
 // hold it (the test answers it later with OnCallDone).
 using CallAnswer = std::function<std::optional<Result<pb::Envelope>>(const OutCall&)>;

@@ -30,12 +30,7 @@ Bytes B(const std::string& s) { return Bytes(s.begin(), s.end()); }
 constexpr uint32_t kGw = 1001;
 constexpr uint64_t kEpoch = 3;
 
-Bytes ChunkId(int i) {
-  Bytes id(32, 0);
-  id[0] = uint8_t(i + 1);
-  id[1] = 0xdc;
-  return id;
-}
+Bytes ChunkId(int i) { return pop_test::TestChunkId(i, 0xdc); }
 
 class DcTierWorld : public ::testing::Test {
  protected:

@@ -35,12 +35,7 @@ Bytes B(const std::string& s) { return Bytes(s.begin(), s.end()); }
 
 constexpr uint32_t kGw = 1001;
 
-Bytes ChunkId(int i) {
-  Bytes id(32, 0);
-  id[0] = uint8_t(i + 1);
-  id[1] = 0x5c;
-  return id;
-}
+Bytes ChunkId(int i) { return pop_test::TestChunkId(i, 0x5c); }
 
 class PushWorld : public ::testing::Test {
  protected:

@@ -35,6 +35,11 @@ class DcTierTest(LabTestCase):
     def scratch(self, name):
         return os.path.join(self.lab.work, name)
 
+    def random_file(self, name, size):
+        path = self.scratch(name)
+        write_random_file(path, size)
+        return path
+
     def put_dc(self, path, name, conf=None):
         p = self.lab.client("--json", "put", path, "--name", name, "--tier", "dc", conf=conf,
                             timeout=180)
@@ -55,9 +60,8 @@ class DcTierTest(LabTestCase):
         os.remove(out)
 
     def test_a_round_trip_two_versions_no_fragments(self):
-        v1, v2 = self.scratch("a1"), self.scratch("a2")
-        write_random_file(v1, 3 * MIB + 17)
-        write_random_file(v2, 2 * MIB + 5)
+        v1 = self.random_file("a1", 3 * MIB + 17)
+        v2 = self.random_file("a2", 2 * MIB + 5)
         put1 = self.put_dc(v1, "archive-a")
         self.assertEqual(put1["tier"], "dc")
         self.assertTrue(put1["oid"].startswith("0" * 16), put1["oid"])
@@ -86,15 +90,13 @@ class DcTierTest(LabTestCase):
         self.assertEqual(frags, [], text)
 
     def test_b_only_the_entry_pop_needed(self):
-        data = self.scratch("b1")
-        write_random_file(data, 1 * MIB + 3)
+        data = self.random_file("b1", 1 * MIB + 3)
         self.put_dc(data, "archive-b")
         self.lab.kill("pop2")
         self.lab.kill("pop3")
         try:
             self.assert_reads("archive-b", sha256_file(data))
-            data2 = self.scratch("b2")
-            write_random_file(data2, 512 * 1024)
+            data2 = self.random_file("b2", 512 * 1024)
             put = self.put_dc(data2, "archive-b")
             self.assertEqual(put["version"], 2)
             self.assert_reads("archive-b", sha256_file(data2))
@@ -103,8 +105,7 @@ class DcTierTest(LabTestCase):
             self.lab.start("pop3")
 
     def test_c_dc_restart_then_read_from_another_region(self):
-        data = self.scratch("c1")
-        write_random_file(data, 2 * MIB + 1)
+        data = self.random_file("c1", 2 * MIB + 1)
         self.put_dc(data, "archive-c")
         self.lab.kill("dc")
         self.lab.start("dc")
@@ -113,8 +114,7 @@ class DcTierTest(LabTestCase):
         # says Hello first on the new connection. Regression: its LookupName
         # opened the connection and was refused ("say Hello before anything
         # else"; seen in CI).
-        small = self.scratch("c0")
-        write_random_file(small, 1000)
+        small = self.random_file("c0", 1000)
         self.lab.put(small, "after-dc-restart")
         self.put_dc(small, "archive-after-dc-restart")
         other = self.lab.write_client_conf("gw2001", self.scratch("c.conf"),
@@ -133,12 +133,10 @@ class DcTierTest(LabTestCase):
         self.assertEqual(put["version"], 2)
 
     def test_d_tier_is_fixed_at_creation(self):
-        data = self.scratch("d1")
-        write_random_file(data, 300 * 1024)
+        data = self.random_file("d1", 300 * 1024)
         name, oid, version = self.lab.put(data, "normal-d")
         self.assertFalse(oid.startswith("0" * 16), oid)
-        other = self.scratch("d2")
-        write_random_file(other, 200 * 1024)
+        other = self.random_file("d2", 200 * 1024)
         p = self.lab.client("put", other, "--name", "normal-d", "--tier", "dc", check=False)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("fixed when it is created", p.stderr.decode(errors="replace"))
@@ -156,8 +154,7 @@ class DcTierTest(LabTestCase):
 
     def test_e_backup_copier_reads_the_dc_tier(self):
         self.lab.dc_cli("backup", "set", self.lab.subscriber, "latest")
-        data = self.scratch("e1")
-        write_random_file(data, 1 * MIB + 9)
+        data = self.random_file("e1", 1 * MIB + 9)
         put = self.put_dc(data, "archive-e")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
